@@ -1,0 +1,46 @@
+import type { Decorator, Preview } from '@storybook/react-vite'
+import '../src/react/styles.css'
+
+// The theme global sets data-theme on <html>, so portalled dialogs and toasts follow it too.
+const withTheme: Decorator = (Story, { globals }) => {
+  const theme = (globals.theme as string | undefined) ?? 'light'
+  // Set during render, not in an effect, so the first paint (and the axe check) already has the theme.
+  document.documentElement.dataset.theme = theme
+  document.body.style.background = theme === 'dark' ? '#0b1120' : '#ffffff'
+  document.body.style.color = theme === 'dark' ? '#f3f4f6' : '#0f172a'
+  return <Story />
+}
+
+const preview: Preview = {
+  decorators: [withTheme],
+  globalTypes: {
+    theme: {
+      description: 'Colour theme of the zync components',
+      toolbar: {
+        title: 'Theme',
+        icon: 'mirror',
+        items: [
+          { value: 'light', title: 'Light', icon: 'sun' },
+          { value: 'dark', title: 'Dark', icon: 'moon' },
+        ],
+        dynamicTitle: true,
+      },
+    },
+  },
+  initialGlobals: { theme: 'light' },
+  parameters: {
+    layout: 'padded',
+    controls: { matchers: { color: /(background|color)$/i } },
+    // axe runs after every story (and its play function); a violation fails the story's test.
+    a11y: { test: 'error' },
+    viewport: {
+      options: {
+        mobile: { name: 'Mobile (390×844)', styles: { width: '390px', height: '844px' }, type: 'mobile' },
+        tablet: { name: 'Tablet (820×1180)', styles: { width: '820px', height: '1180px' }, type: 'tablet' },
+        desktop: { name: 'Desktop (1280×800)', styles: { width: '1280px', height: '800px' }, type: 'desktop' },
+      },
+    },
+  },
+}
+
+export default preview

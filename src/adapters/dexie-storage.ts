@@ -1,0 +1,181 @@
+import Dexie, { type Table } from 'dexie'
+import { ZyncError } from '../core/errors'
+import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
+
+interface Beat {
+  key: string
+  doc: string
+  owner: string
+  at: number
+}
+
+class ZyncDb extends Dexie {
+  outbox!: Table<OutboxRow, string>
+  meta!: Table<DocMeta, string>
+  conflicts!: Table<StoredConflict, string>
+  tabs!: Table<Beat, string>
+  constructor(name: string) {
+    super(name)
+    this.version(1).stores({
+      outbox: 'id, doc, [doc+owner], order',
+      meta: 'doc',
+      conflicts: 'id, doc',
+      tabs: 'key, doc',
+    })
+  }
+}
+
+/** True when the error (or one it wraps, as Dexie's AbortError does) is a quota error. */
+export function isQuotaError(err: unknown): boolean {
+  let e: unknown = err
+  for (let i = 0; i < 5 && e; i++) {
+    const x = e as { name?: string; inner?: unknown; cause?: unknown }
+    if (x.name === 'QuotaExceededError' || x.name === 'QuotaExceeded') return true
+    e = x.inner ?? x.cause
+  }
+  return false
+}
+
+/**
+ * The outbox in IndexedDB through Dexie. One database per origin (default name 'zync'), shared by
+ * every tab and document. Each `write` is one readwrite transaction over the tables it touches.
+ * A schema upgrade in another tab (versionchange) closes this connection; the next call reopens it.
+ */
+export class DexieOutboxStorage implements OutboxStorage {
+  readonly kind = 'indexeddb'
+  private db: ZyncDb
+  constructor(private readonly dbName = 'zync') {
+    this.db = new ZyncDb(dbName)
+    this.watch()
+  }
+
+  private watch(): void {
+    this.db.on('versionchange', () => {
+      // Another tab wants to upgrade: step aside, then reopen lazily on the next call.
+      this.db.close()
+      return false
+    })
+  }
+
+  private async ensureOpen(): Promise<ZyncDb> {
+    if (!this.db.isOpen()) {
+      if (this.db.hasBeenClosed()) {
+        this.db = new ZyncDb(this.dbName)
+        this.watch()
+      }
+      await this.db.open()
+    }
+    return this.db
+  }
+
+  async open(): Promise<void> {
+    try {
+      await this.ensureOpen()
+    } catch (err) {
+      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] IndexedDB is not available (${(err as Error).name ?? 'error'}): falling back to memory`, { cause: err })
+    }
+  }
+
+  async load(doc: string): Promise<LoadedDoc> {
+    const db = await this.ensureOpen()
+    return db.transaction('r', db.outbox, db.meta, db.conflicts, async () => {
+      const rows = await db.outbox.where('doc').equals(doc).toArray()
+      rows.sort((a, b) => a.order - b.order)
+      const last = await db.outbox.orderBy('order').last()
+      const meta = await db.meta.get(doc)
+      const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
+      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0 }
+    })
+  }
+
+  async write(batch: StorageBatch): Promise<void> {
+    try {
+      const db = await this.ensureOpen()
+      await db.transaction('rw', db.outbox, db.meta, db.conflicts, async () => {
+        if (batch.put?.length) await db.outbox.bulkPut(batch.put)
+        if (batch.delete?.length) await db.outbox.bulkDelete(batch.delete)
+        if (batch.meta) await db.meta.put(batch.meta)
+        if (batch.putConflicts?.length) await db.conflicts.bulkPut(batch.putConflicts)
+        if (batch.deleteConflicts?.length) await db.conflicts.bulkDelete(batch.deleteConflicts)
+      })
+    } catch (err) {
+      if (isQuotaError(err)) throw new ZyncError('STORAGE_FULL', '[zync] IndexedDB quota exceeded: changes are kept in memory until space frees up', { cause: err })
+      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] IndexedDB write failed: ${(err as Error).message}`, { cause: err, retryable: true })
+    }
+  }
+
+  async heartbeat(doc: string, owner: string, now: number): Promise<void> {
+    const db = await this.ensureOpen()
+    holdTabLock(doc, owner)
+    await db.tabs.put({ key: doc + '\u0000' + owner, doc, owner, at: now })
+  }
+
+  async adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
+    const db = await this.ensureOpen()
+    const liveByLock = await liveOwnersByLocks(doc)
+    return db.transaction('rw', db.outbox, db.tabs, async () => {
+      const beats = await db.tabs.where('doc').equals(doc).toArray()
+      const alive = new Set(beats.filter((b) => b.at >= staleBefore).map((b) => b.owner))
+      if (liveByLock) {
+        // Web Locks know exactly which tabs are alive (a closed tab releases its lock at once).
+        for (const o of [...alive]) if (!liveByLock.has(o)) alive.delete(o)
+      }
+      alive.add(owner)
+      const rows = await db.outbox.where('doc').equals(doc).toArray()
+      const adopted = rows.filter((r) => !alive.has(r.owner)).map((r) => ({ ...r, owner }))
+      if (adopted.length > 0) await db.outbox.bulkPut(adopted)
+      return adopted
+    })
+  }
+
+  async release(doc: string, owner: string): Promise<void> {
+    const db = await this.ensureOpen()
+    await db.tabs.delete(doc + '\u0000' + owner)
+    releaseTabLock(doc, owner)
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
+
+// ---- Web Locks liveness ------------------------------------------------------------------------
+
+type Locks = {
+  request(name: string, opts: { mode: 'exclusive' }, cb: () => Promise<void>): Promise<void>
+  query(): Promise<{ held?: Array<{ name?: string }> }>
+}
+
+const releasers = new Map<string, () => void>()
+
+function locks(): Locks | undefined {
+  const nav = (globalThis as { navigator?: { locks?: Locks } }).navigator
+  return nav?.locks
+}
+
+/** Holds a Web Lock named after the tab for its lifetime, so others can tell it is alive. */
+export function holdTabLock(doc: string, owner: string): void {
+  const l = locks()
+  if (!l) return
+  const name = `zync:tab:${doc}:${owner}`
+  if (releasers.has(name)) return
+  void l.request(name, { mode: 'exclusive' }, () => new Promise<void>((resolve) => releasers.set(name, resolve)))
+}
+
+function releaseTabLock(doc: string, owner: string): void {
+  const name = `zync:tab:${doc}:${owner}`
+  releasers.get(name)?.()
+  releasers.delete(name)
+}
+
+async function liveOwnersByLocks(doc: string): Promise<Set<string> | undefined> {
+  const l = locks()
+  if (!l) return undefined
+  try {
+    const q = await l.query()
+    const prefix = `zync:tab:${doc}:`
+    return new Set((q.held ?? []).map((h) => h.name ?? '').filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)))
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,1215 @@
+/*
+ * The sync engine: framework-agnostic, no I/O of its own (storage and transport are injected).
+ *
+ *   local set ──► capture (diff, microtask) ──► OutboxIndex (memory) ──► persist (one txn per batch)
+ *                                                                          │
+ *                   connection loop:  offline ──open──► connecting ──join/catch-up──► online ──► pump
+ *                                        ▲                                              │
+ *                                        └─────────────── disconnect / error ◄──────────┘
+ *
+ *   remote changes (seq order, gaps trigger catch-up) ──► confirmed state ──► visible = confirmed
+ *   overlaid with conflicts and pending rows, per entity ──► host.applyRemote (never re-captured)
+ *
+ * Invariants: nothing is sent before `ready`; a row is sent only once persisted (unless storage failed
+ * and we run in memory); ops of one entity are sent in order; an op id is settled exactly once.
+ */
+import { Emitter } from './emitter'
+import { ZyncError, fromWireError } from './errors'
+import { deepEqual, diff, isPlainObject, type Patch } from './diff'
+import { HybridClock, decodeHlc } from './hlc'
+import { isIdArray, idOf } from './merge'
+import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
+import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
+import { getAt, setAt } from './patch'
+import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
+import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpResult, type PresenceMessage } from './protocol'
+import type { OutboxRow, OutboxStorage, StoredConflict } from './storage'
+import type { Transport } from './transport'
+import type {
+  Conflict,
+  ConnectionState,
+  DeadLetter,
+  LaneCounts,
+  PendingOperation,
+  Presence,
+  PresenceUser,
+  Priority,
+  Resolution,
+  SyncEvents,
+  SyncStatus,
+} from './types'
+import { vvBump, type VersionVector } from './vector-clock'
+import { PresenceTracker } from './presence'
+import { TabChannel, type TabMessage } from './tabs'
+import { newId } from './ids'
+
+/** What the engine needs from the store it syncs. */
+export interface EngineHost {
+  /** The synced part of the current state. */
+  read(): Record<string, unknown>
+  /** Apply values at paths (remote or hydrated) without them being captured as local changes. */
+  apply(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void
+}
+
+export interface EngineOptions {
+  doc: string
+  clientId: string
+  user?: PresenceUser
+  transport: Transport
+  storage: OutboxStorage
+  policies: PolicyTable
+  host: EngineHost
+  now?: () => number
+  random?: () => number
+  backoff?: BackoffOptions
+  batchSize?: number
+  ackTimeout?: number
+  priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
+  presence?: { ttl?: number; throttle?: number }
+  /** Multi-tab coordination through BroadcastChannel. Default true where BroadcastChannel exists. */
+  crossTab?: boolean
+  /** Time after which a silent tab's rows are adopted by another (ms). Default 10000. */
+  tabTimeout?: number
+  /** Follow navigator.onLine and the online/offline events. Default true where they exist. */
+  watchNetwork?: boolean
+  /** Connect on start. Default true. */
+  autoConnect?: boolean
+  onWarning?: (message: string) => void
+}
+
+const EMPTY_LANES: LaneCounts = { critical: 0, high: 0, medium: 0, low: 0 }
+
+export class SyncEngine {
+  readonly doc: string
+  readonly clientId: string
+  readonly ready: Promise<void>
+  readonly events = new Emitter<SyncEvents & Record<string, unknown>>()
+
+  private readonly o: EngineOptions
+  private readonly clock: HybridClock
+  private readonly now: () => number
+  private readonly random: () => number
+  private readonly backoff: Required<BackoffOptions>
+  private readonly outbox = new OutboxIndex()
+  private readonly presenceTracker: PresenceTracker
+  private readonly tabs: TabChannel | undefined
+
+  private isReady = false
+  private destroyed = false
+  private wantOnline: boolean
+  private networkUp = true
+  private connection: ConnectionState = 'offline'
+  private joined = false
+  private joining = false
+  private degraded = false
+  private lastError: ZyncError | undefined
+  private lastSyncedAt: number | undefined
+
+  private confirmed: Record<string, unknown> = {}
+  private vv: Record<string, VersionVector> = {}
+  private seq = 0
+  private n = 0
+  private order = 0
+  private baseline: Record<string, unknown>
+  private captureScheduled = false
+  private lanePriority: Priority | undefined
+
+  private readonly conflictsById = new Map<string, StoredConflict>()
+  private readonly resolvedIds = new Set<string>()
+  private readonly deleted = new Set<string>()
+  private readonly putConflicts = new Map<string, StoredConflict>()
+  private readonly deleteConflicts = new Set<string>()
+  private metaDirty = false
+  private persistTimer: ReturnType<typeof setTimeout> | undefined
+  private persisting: Promise<void> | undefined
+  private pumpTimer: ReturnType<typeof setTimeout> | undefined
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private inFlight = false
+  private early: Change[] = []
+  /** Server time minus local time, learned on join: keeps our HLC near the server's clock. */
+  private skew = 0
+  private flushWaiters: Array<{ ids: Set<string>; resolve: () => void; reject: (e: Error) => void }> = []
+
+  private statusCache: SyncStatus | undefined
+  private pendingCache: PendingOperation[] | undefined
+  private conflictsCache: Conflict[] | undefined
+  private deadCache: DeadLetter[] | undefined
+  private readonly statusListeners = new Set<(s: SyncStatus) => void>()
+  private cleanupNetwork: (() => void) | undefined
+
+  constructor(options: EngineOptions) {
+    this.o = options
+    this.doc = options.doc
+    this.clientId = options.clientId
+    this.now = options.now ?? Date.now
+    this.random = options.random ?? Math.random
+    this.clock = new HybridClock(options.clientId, () => this.now() + this.skew)
+    this.backoff = { base: options.backoff?.base ?? 500, factor: options.backoff?.factor ?? 2, cap: options.backoff?.cap ?? 30_000 }
+    this.baseline = options.host.read()
+    this.wantOnline = options.autoConnect ?? true
+    this.presenceTracker = new PresenceTracker({
+      clientId: options.clientId,
+      user: options.user ?? { id: options.clientId },
+      ttl: options.presence?.ttl ?? 30_000,
+      throttle: options.presence?.throttle ?? 50,
+      now: this.now,
+      send: (state) => {
+        if (this.joined) options.transport.presence({ doc: this.doc, state })
+      },
+    })
+    this.presenceTracker.subscribe((peers) => this.events.emit('presence:change', { peers }))
+    const canBroadcast = typeof BroadcastChannel !== 'undefined'
+    this.tabs = (options.crossTab ?? canBroadcast) && canBroadcast ? new TabChannel(`zync:${this.doc}`, this.clientId, (m) => this.onTabMessage(m)) : undefined
+    this.ready = this.hydrate()
+    this.ready.catch(() => {})
+  }
+
+  // ---- hydration -------------------------------------------------------------------------------
+
+  private async hydrate(): Promise<void> {
+    const storage = this.o.storage
+    try {
+      await storage.open()
+      const loaded = await storage.load(this.doc)
+      if (this.destroyed) return
+      if (loaded.meta) {
+        this.confirmed = loaded.meta.confirmed
+        this.vv = loaded.meta.vv
+        this.seq = loaded.meta.seq
+      }
+      // Rows captured before hydration finished keep their order after the stored ones.
+      const early = this.outbox.ordered().slice()
+      this.order = Math.max(loaded.nextOrder, this.order)
+      for (const s of early) {
+        s.row.order = ++this.order
+        s.dirty = true
+      }
+      this.outbox.changed()
+      for (const row of loaded.rows) {
+        if (this.outbox.rows.has(row.id)) continue
+        this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
+        this.n = Math.max(this.n, row.op.client === this.clientId ? row.op.n : 0)
+        this.clock.receive(row.op.hlc)
+      }
+      for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
+      await this.adoptOrphans()
+    } catch (err) {
+      this.storageFailed(err, true)
+    }
+    if (this.destroyed) return
+    this.captureNow()
+    this.refreshAll()
+    this.isReady = true
+    this.invalidate()
+    this.schedulePersist()
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(1000, (this.o.tabTimeout ?? 10_000) / 3))
+    ;(this.heartbeatTimer as { unref?: () => void }).unref?.()
+    this.watchNetwork()
+    if (this.wantOnline) this.openTransport()
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.destroyed || this.degraded) return
+    try {
+      await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
+      if (await this.adoptOrphans()) this.schedulePump(0)
+    } catch {
+      // Heartbeats are best effort; persistence errors surface through writes.
+    }
+  }
+
+  /** Take over rows of tabs that closed or froze, so their ops are still delivered (once: op ids). */
+  private async adoptOrphans(): Promise<boolean> {
+    const staleBefore = this.now() - (this.o.tabTimeout ?? 10_000)
+    await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
+    const adopted = await this.o.storage.adopt(this.doc, this.clientId, staleBefore)
+    for (const row of adopted) {
+      const s = this.outbox.rows.get(row.id)
+      if (s) {
+        this.outbox.seal(s)
+        s.row = row
+      } else {
+        this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
+      }
+    }
+    if (adopted.length > 0) this.outbox.changed()
+    return adopted.length > 0
+  }
+
+  // ---- local capture ---------------------------------------------------------------------------
+
+  /** Called synchronously after every store change; the diff runs in a microtask, off the set() path. */
+  notifyLocalChange(): void {
+    if (this.captureScheduled || this.destroyed) return
+    this.captureScheduled = true
+    queueMicrotask(() => this.captureNow())
+  }
+
+  /** Diff the synced state against the last captured one and enqueue what changed. */
+  captureNow(): void {
+    this.captureScheduled = false
+    if (this.destroyed) return
+    const cur = this.o.host.read()
+    const patches = diff(this.baseline, cur)
+    this.baseline = cur
+    if (patches.length === 0) return
+    this.enqueuePatches(patches, this.lanePriority)
+  }
+
+  private enqueuePatches(patches: Patch[], lane: Priority | undefined, resolves?: string): void {
+    const queued: PendingOperation[] = []
+    const touchedConflicts: string[] = []
+    for (const p of patches) {
+      try {
+        if (p.value !== undefined) assertSafeValue(p.value)
+      } catch (err) {
+        const error = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
+        this.events.emit('sync:failed', { error, ids: [], willRetry: false })
+        continue
+      }
+      const op = this.makeOp(p)
+      if (resolves) op.resolves = resolves
+      const priority = lane ?? this.o.priority?.({ path: p.path, op: p.op, value: p.value }) ?? 'medium'
+      const s = this.enqueue(op, priority)
+      queued.push(this.toPending(s))
+      const conflict = this.conflictAt(op.path)
+      if (conflict && !resolves) touchedConflicts.push(conflict.id)
+    }
+    // A later local write to a conflicted field settles it: the new write is causally after both.
+    for (const id of touchedConflicts) this.dropConflict(id, 'local')
+    if (queued.length === 0) return
+    this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
+    this.events.emit('sync:queued', { ops: queued })
+    this.invalidate()
+    this.schedulePersist()
+  }
+
+  private makeOp(p: Patch): Op {
+    const entity = entityOf(p.path)
+    const policy = this.o.policies.policyFor(p.path)
+    const wire = wirePolicy(policy)
+    this.n += 1
+    const op: Op = {
+      id: newId(),
+      client: this.clientId,
+      n: this.n,
+      hlc: this.clock.tick(),
+      op: p.op,
+      path: p.path,
+      base: this.vv[entity] ?? {},
+    }
+    if (p.op !== 'remove') op.value = p.value
+    if (wire !== 'lww') op.policy = wire
+    if (wire === 'counter' && typeof p.value === 'number') op.delta = p.value - (typeof p.prev === 'number' ? p.prev : 0)
+    if (wire === 'set' && Array.isArray(p.value)) {
+      const before = Array.isArray(p.prev) ? p.prev : []
+      const key = (v: unknown) => JSON.stringify(v)
+      const b = new Set(before.map(key))
+      const a = new Set(p.value.map(key))
+      op.added = p.value.filter((v) => !b.has(key(v)))
+      op.removed = before.filter((v) => !a.has(key(v)))
+    }
+    const idKey = this.o.policies.idKey
+    if (idKey && Array.isArray(p.value) && (isIdArray(p.value, idKey) || isIdArray(p.prev, idKey)) && (p.value.length === 0 || isIdArray(p.value, idKey))) {
+      op.idKey = idKey
+      op.prev = Array.isArray(p.prev) ? p.prev : []
+    }
+    if (wire === 'manual' || wire === 'custom') op.prev = p.prev
+    return op
+  }
+
+  private enqueue(op: Op, lane: Priority): RowState {
+    const existing = this.outbox.coalescible(this.doc, this.clientId, op.path)
+    if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves) {
+      const prev = existing.row.op
+      const merged: Op = { ...op, id: prev.id }
+      if (prev.delta !== undefined && op.delta !== undefined) merged.delta = prev.delta + op.delta
+      if (prev.added || op.added) {
+        const key = (v: unknown) => JSON.stringify(v)
+        const rem = new Set((op.removed ?? []).map(key))
+        const add = new Set((op.added ?? []).map(key))
+        merged.added = [...(prev.added ?? []).filter((v) => !rem.has(key(v))), ...(op.added ?? [])]
+        merged.removed = [...(prev.removed ?? []).filter((v) => !add.has(key(v))), ...(op.removed ?? [])]
+      }
+      if (prev.idKey) merged.prev = prev.prev
+      if ('prev' in prev && (op.policy === 'manual' || op.policy === 'custom')) merged.prev = prev.prev
+      existing.row.op = merged
+      existing.row.lane = higherPriority(existing.row.lane, lane)
+      existing.dirty = true
+      existing.persisted = false
+      return existing
+    }
+    const row: OutboxRow = {
+      id: op.id,
+      doc: this.doc,
+      owner: this.clientId,
+      order: ++this.order,
+      lane,
+      entity: entityOf(op.path),
+      op,
+      createdAt: this.now(),
+      attempts: 0,
+      nextAt: 0,
+    }
+    const s: RowState = { row, persisted: false, inFlight: false, dirty: true, done: false }
+    this.outbox.add(s)
+    return s
+  }
+
+  withPriority<T>(priority: Priority, fn: () => T): T {
+    this.captureNow()
+    const prev = this.lanePriority
+    this.lanePriority = priority
+    try {
+      return fn()
+    } finally {
+      this.captureNow()
+      this.lanePriority = prev
+    }
+  }
+
+  // ---- persistence -----------------------------------------------------------------------------
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.destroyed) return
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined
+      void this.persist()
+    }, 0)
+  }
+
+  /** Writes every dirty row, delete and conflict change in one storage transaction. */
+  private async persist(): Promise<void> {
+    if (!this.isReady || this.destroyed) return
+    if (this.persisting) {
+      await this.persisting
+      this.schedulePersist()
+      return
+    }
+    const put: OutboxRow[] = []
+    const written: RowState[] = []
+    for (const s of this.outbox.rows.values()) {
+      if (s.dirty && !s.done && s.row.owner === this.clientId) {
+        put.push(structuredCloneRow(s.row))
+        written.push(s)
+        s.dirty = false
+      }
+    }
+    const del = [...this.deleted]
+    this.deleted.clear()
+    const putC = [...this.putConflicts.values()]
+    this.putConflicts.clear()
+    const delC = [...this.deleteConflicts]
+    this.deleteConflicts.clear()
+    const meta = this.metaDirty ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now() } : undefined
+    this.metaDirty = false
+    if (put.length === 0 && del.length === 0 && putC.length === 0 && delC.length === 0 && !meta) return
+    this.persisting = (async () => {
+      try {
+        await this.o.storage.write({ put, delete: del, putConflicts: putC, deleteConflicts: delC, ...(meta ? { meta } : {}) })
+        for (const s of written) if (!s.dirty) s.persisted = true
+        if (written.length > 0) this.tabs?.post({ type: 'rows', rows: put })
+        if (this.degraded) {
+          this.degraded = false
+          if (this.lastError?.code === 'STORAGE_FULL' || this.lastError?.code === 'STORAGE_UNAVAILABLE') this.lastError = undefined
+        }
+      } catch (err) {
+        for (const s of written) s.dirty = true
+        for (const id of del) this.deleted.add(id)
+        for (const c of putC) this.putConflicts.set(c.id, c)
+        for (const id of delC) this.deleteConflicts.add(id)
+        if (meta) this.metaDirty = true
+        this.storageFailed(err, false)
+      }
+    })()
+    await this.persisting
+    this.persisting = undefined
+    this.invalidate()
+    this.schedulePump(0)
+  }
+
+  private storageFailed(err: unknown, atOpen: boolean): void {
+    const e = err instanceof ZyncError ? err : new ZyncError(atOpen ? 'STORAGE_UNAVAILABLE' : 'STORAGE_FULL', `[zync] local storage failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
+    this.degraded = true
+    this.lastError = e
+    if (atOpen) this.o.onWarning?.(`${e.message}; keeping the outbox in memory only`)
+    this.events.emit('storage:error', { error: e })
+    this.invalidate()
+  }
+
+  // ---- connection --------------------------------------------------------------------------------
+
+  private watchNetwork(): void {
+    if (this.o.watchNetwork === false) return
+    const g = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; navigator?: { onLine?: boolean } }
+    if (typeof g.addEventListener !== 'function' || typeof g.navigator?.onLine !== 'boolean') return
+    this.networkUp = g.navigator.onLine
+    const up = () => {
+      this.networkUp = true
+      if (this.wantOnline) this.openTransport()
+    }
+    const down = () => {
+      this.networkUp = false
+      this.o.transport.close()
+      this.onDisconnect('network offline')
+    }
+    g.addEventListener('online', up)
+    g.addEventListener('offline', down)
+    this.cleanupNetwork = () => {
+      g.removeEventListener?.('online', up)
+      g.removeEventListener?.('offline', down)
+    }
+  }
+
+  connect(): void {
+    this.wantOnline = true
+    if (this.isReady) this.openTransport()
+  }
+
+  disconnect(): void {
+    this.wantOnline = false
+    this.o.transport.close()
+    this.onDisconnect('disconnected on purpose')
+  }
+
+  private openTransport(): void {
+    if (this.destroyed || !this.networkUp || !this.wantOnline) return
+    if (this.connection === 'offline') this.setConnection('connecting')
+    this.o.transport.open({
+      onConnect: () => void this.onConnect(),
+      onDisconnect: (reason) => this.onDisconnect(reason),
+      onError: (error) => {
+        this.lastError = error
+        this.setConnection(this.wantOnline ? 'connecting' : 'offline')
+        this.invalidate()
+      },
+      onChanges: (msg) => this.onChanges(msg),
+      onPresence: (msg) => this.onPresence(msg),
+    })
+  }
+
+  private async onConnect(): Promise<void> {
+    if (this.destroyed || this.joining) return
+    this.joining = true
+    this.setConnection('connecting')
+    try {
+      await this.catchUp()
+    } finally {
+      this.joining = false
+    }
+  }
+
+  /** Join the document and apply everything after our last seq, then flush the outbox. */
+  private async catchUp(): Promise<void> {
+    this.captureNow()
+    const res = await this.o.transport.join({ v: PROTOCOL_VERSION, doc: this.doc, client: this.clientId, since: this.seq })
+    if (this.destroyed || !this.o.transport.connected) return
+    if (!res.ok) {
+      this.lastError = fromWireError(res)
+      this.joined = false
+      this.invalidate()
+      if (res.retryable) this.retryJoinLater()
+      return
+    }
+    this.skew = res.serverTime - this.now()
+    if (res.snapshot) {
+      this.confirmed = res.snapshot.state
+      this.vv = res.snapshot.vv
+      this.seq = res.snapshot.seq
+      this.metaDirty = true
+      this.refreshAll()
+    }
+    this.applyChanges(res.changes)
+    const early = this.early.sort((a, b) => a.seq - b.seq)
+    this.early = []
+    if (early.length > 0 && early[0]!.seq <= this.seq + 1) this.applyChanges(early)
+    if (this.lastError && !this.lastError.code.startsWith('STORAGE')) this.lastError = undefined
+    this.joined = true
+    this.setConnection('online')
+    this.events.emit('network:online', {})
+    this.presenceTracker.resend()
+    this.schedulePersist()
+    this.schedulePump(0)
+  }
+
+  private retryJoinLater(): void {
+    const t = setTimeout(() => {
+      if (this.o.transport.connected && !this.joined && !this.destroyed) void this.onConnect()
+    }, backoffDelay(3, this.backoff, this.random) + 100)
+    ;(t as { unref?: () => void }).unref?.()
+  }
+
+  private onDisconnect(reason: string): void {
+    const was = this.connection
+    this.joined = false
+    this.joining = false
+    this.early = []
+    for (const s of this.outbox.rows.values()) s.inFlight = false
+    this.inFlight = false
+    this.presenceTracker.clearPeers()
+    this.setConnection(this.wantOnline && this.networkUp ? 'connecting' : 'offline')
+    if (was === 'online') this.events.emit('network:offline', { reason })
+  }
+
+  private setConnection(c: ConnectionState): void {
+    if (this.connection === c) return
+    this.connection = c
+    this.invalidate()
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  private schedulePump(delay: number): void {
+    if (this.destroyed) return
+    if (this.pumpTimer) {
+      if (delay > 0) return
+      clearTimeout(this.pumpTimer)
+    }
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined
+      void this.pump()
+    }, delay)
+    ;(this.pumpTimer as { unref?: () => void }).unref?.()
+  }
+
+  private async pump(): Promise<void> {
+    if (!this.isReady || !this.joined || this.inFlight || this.destroyed) return
+    const now = this.now()
+    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, (s) => s.persisted || this.degraded)
+    if (batch.length === 0) {
+      const next = this.outbox.nextRetryAt(this.clientId, now)
+      if (next !== undefined) this.schedulePump(next - now)
+      this.checkSynced()
+      return
+    }
+    this.inFlight = true
+    for (const s of batch) {
+      s.inFlight = true
+      this.outbox.seal(s)
+    }
+    this.invalidate()
+    const res = await this.o.transport.send({ doc: this.doc, ops: batch.map((s) => s.row.op) }, this.o.ackTimeout ?? 10_000)
+    this.inFlight = false
+    if (this.destroyed) return
+    for (const s of batch) s.inFlight = false
+    if (!res.ok) {
+      const error = fromWireError(res)
+      if (res.retryable) this.retryRows(batch, error)
+      else for (const s of batch) this.deadLetter(s, error)
+    } else {
+      this.lastError = this.lastError?.code.startsWith('STORAGE') ? this.lastError : undefined
+      const byId = new Map(batch.map((s) => [s.row.id, s]))
+      const retry: RowState[] = []
+      let retryError: ZyncError | undefined
+      for (const r of res.results) {
+        const s = byId.get(r.id)
+        if (!s) continue
+        if (r.ok) {
+          if (r.change && r.seq === this.seq + 1) this.applyChanges([r.change])
+          this.settle(s)
+        } else if (r.retryable) {
+          retry.push(s)
+          retryError = fromWireError(r)
+        } else {
+          this.deadLetter(s, fromWireError(r))
+        }
+      }
+      if (retry.length > 0) this.retryRows(retry, retryError!)
+      if (res.seq > this.seq) this.requestCatchUp()
+      this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok).map((r) => r.id), seq: res.seq })
+    }
+    this.invalidate()
+    this.schedulePersist()
+    this.schedulePump(0)
+  }
+
+  private retryRows(rows: RowState[], error: ZyncError): void {
+    const now = this.now()
+    let retryAt = Infinity
+    for (const s of rows) {
+      s.row.attempts += 1
+      s.row.nextAt = now + backoffDelay(s.row.attempts, this.backoff, this.random)
+      s.row.lastError = { code: error.code, message: error.message }
+      s.dirty = true
+      retryAt = Math.min(retryAt, s.row.nextAt)
+    }
+    this.lastError = error
+    this.events.emit('sync:failed', { error, ids: rows.map((s) => s.row.id), willRetry: true, retryAt })
+    this.outbox.changed()
+    this.schedulePump(Math.max(0, retryAt - now))
+  }
+
+  private deadLetter(s: RowState, error: ZyncError): void {
+    s.row.dead = true
+    s.row.lastError = { code: error.code, message: error.message }
+    s.dirty = true
+    this.outbox.seal(s)
+    this.outbox.changed()
+    this.lastError = error
+    this.refreshEntity(s.row.entity, s.row.op.path)
+    const dl = this.toDead(s)
+    this.events.emit('sync:failed', { error, ids: [s.row.id], willRetry: false })
+    this.events.emit('sync:dead-letter', { deadLetter: dl })
+  }
+
+  /** The server settled this op (applied, superseded or conflict): drop it from the outbox. */
+  private settle(s: RowState): void {
+    if (s.done) return
+    s.done = true
+    this.outbox.remove(s.row.id)
+    if (s.persisted || s.row.owner !== this.clientId) this.deleted.add(s.row.id)
+    this.tabs?.post({ type: 'settled', ids: [s.row.id] })
+    this.refreshEntity(s.row.entity, s.row.op.path)
+    this.resolveFlushWaiters()
+  }
+
+  private requestCatchUp(): void {
+    if (!this.joined || this.joining) return
+    this.joining = true
+    void this.catchUp().finally(() => {
+      this.joining = false
+    })
+  }
+
+  private checkSynced(): void {
+    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) return
+    if (!this.joined) return
+    this.lastSyncedAt = this.now()
+    this.invalidate()
+    this.resolveFlushWaiters()
+  }
+
+  flush(options: { timeout?: number } = {}): Promise<void> {
+    this.captureNow()
+    const ids = new Set<string>()
+    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) ids.add(s.row.id)
+    if (ids.size === 0) return this.isReady ? Promise.resolve() : this.ready
+    return new Promise<void>((resolve, reject) => {
+      const waiter = { ids, resolve, reject }
+      this.flushWaiters.push(waiter)
+      if (options.timeout !== undefined) {
+        const t = setTimeout(() => {
+          this.flushWaiters = this.flushWaiters.filter((w) => w !== waiter)
+          reject(new ZyncError('TIMEOUT', `[zync] flush timed out with ${waiter.ids.size} ops unacknowledged; check status().error`))
+        }, options.timeout)
+        ;(t as { unref?: () => void }).unref?.()
+      }
+      this.schedulePersist()
+      this.schedulePump(0)
+    })
+  }
+
+  private resolveFlushWaiters(): void {
+    if (this.flushWaiters.length === 0) return
+    this.flushWaiters = this.flushWaiters.filter((w) => {
+      for (const id of w.ids) {
+        const s = this.outbox.rows.get(id)
+        if (!s || s.done || s.row.dead) w.ids.delete(id)
+        else if (s.row.id !== id) w.ids.delete(id)
+      }
+      if (w.ids.size === 0) {
+        w.resolve()
+        return false
+      }
+      return true
+    })
+  }
+
+  // ---- remote changes ----------------------------------------------------------------------------
+
+  private onChanges(msg: ChangesMessage): void {
+    if (msg.doc !== this.doc) return
+    if (!this.joined) {
+      // Broadcasts can overtake the join answer: keep them and apply after catching up.
+      if (this.joining) this.early.push(...msg.changes)
+      return
+    }
+    this.captureNow()
+    const first = msg.changes[0]
+    if (first && first.seq > this.seq + 1) {
+      this.requestCatchUp()
+      return
+    }
+    this.applyChanges(msg.changes)
+    this.schedulePersist()
+  }
+
+  private applyChanges(changes: Change[]): void {
+    if (changes.length === 0) return
+    const touched = new Map<string, Path>()
+    const applied: Change[] = []
+    for (const c of changes) {
+      if (c.seq <= this.seq) continue
+      if (c.seq !== this.seq + 1) {
+        this.requestCatchUp()
+        break
+      }
+      this.seq = c.seq
+      this.vv[c.entity] = vvBump(this.vv[c.entity], c.client, c.n)
+      this.clock.receive(c.hlc)
+      if (c.status === 'applied') {
+        this.confirmed = setAt(this.confirmed, c.path, c.value, c.kind === 'delete')
+        touched.set(c.entity, entityPath(c.path))
+        // A later write by someone else makes an open conflict on this field moot.
+        if (c.client !== this.clientId || c.resolves) {
+          const conflict = this.conflictAt(c.path)
+          if (conflict && conflict.opId !== c.opId) this.dropConflict(conflict.id, 'remote')
+        }
+      }
+      const own = this.outbox.rows.get(c.opId)
+      if (own) {
+        if (c.status === 'conflict' && c.client === this.clientId) this.raiseConflict(c)
+        this.settle(own)
+        touched.set(c.entity, entityPath(c.path))
+      } else if (c.status === 'conflict' && c.client === this.clientId && !this.conflictsById.has(c.opId) && !this.resolvedIds.has(c.opId)) {
+        this.raiseConflict(c)
+        touched.set(c.entity, entityPath(c.path))
+      }
+      applied.push(c)
+    }
+    if (applied.length === 0) return
+    this.metaDirty = true
+    const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
+    for (const [entity, path] of touched) {
+      const p = this.visiblePatch(entity, path)
+      if (p) patches.push(p)
+    }
+    this.applyToHost(patches)
+    this.events.emit('change:remote', { changes: applied })
+    this.invalidate()
+  }
+
+  /** Computes the visible value of an entity: confirmed, then open conflicts, then pending rows. */
+  private visiblePatch(entity: string, path: Path): { path: Path; value?: unknown; remove?: boolean } | undefined {
+    let value = getAt(this.confirmed, path)
+    const conflicts = [...this.conflictsById.values()].filter((c) => c.entity === entity)
+    for (const c of conflicts) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)
+    for (const s of this.outbox.entityRows(entity)) value = overlay(value, path, s.row.op.path, s.row.op)
+    const current = getAt(this.baseline, path)
+    if (current === value || deepEqual(current, value)) return undefined
+    return value === undefined ? { path, remove: true } : { path, value }
+  }
+
+  private refreshEntity(entity: string, opPath: Path): void {
+    const p = this.visiblePatch(entity, entityPath(opPath))
+    if (p) this.applyToHost([p])
+  }
+
+  /** Recompute every entity (after hydration or a snapshot). */
+  private refreshAll(): void {
+    const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
+    const seen = new Set<string>()
+    const visit = (path: Path) => {
+      const key = pathKey(path)
+      if (seen.has(key)) return
+      seen.add(key)
+      const p = this.visiblePatch(entityOf(path), path)
+      if (p) patches.push(p)
+    }
+    for (const k of Object.keys(this.confirmed)) {
+      const v = this.confirmed[k]
+      if (isPlainObject(v)) for (const r of Object.keys(v)) visit([k, r])
+      else visit([k])
+    }
+    for (const s of this.outbox.ordered()) if (!s.done && !s.row.dead) visit(entityPath(s.row.op.path))
+    for (const c of this.conflictsById.values()) visit(entityPath(c.path))
+    this.applyToHost(patches)
+  }
+
+  private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
+    if (patches.length === 0) return
+    this.captureNow()
+    this.o.host.apply(patches)
+    this.baseline = this.o.host.read()
+  }
+
+  // ---- conflicts -----------------------------------------------------------------------------
+
+  private conflictAt(path: Path): StoredConflict | undefined {
+    if (this.conflictsById.size === 0) return undefined
+    const key = pathKey(path)
+    for (const c of this.conflictsById.values()) if (pathKey(c.path) === key) return c
+    return undefined
+  }
+
+  private raiseConflict(c: Change): void {
+    const localTime = decodeHlc(c.hlc)?.wall ?? c.at
+    const conflict: StoredConflict = {
+      doc: this.doc,
+      id: c.opId,
+      opId: c.opId,
+      path: c.path,
+      entity: c.entity,
+      field: fieldOf(c.path),
+      base: c.prev,
+      local: c.proposed,
+      remote: c.value,
+      localMeta: { clientId: c.client, ...(c.user ? { userId: c.user } : {}), time: localTime },
+      remoteMeta: {
+        clientId: c.winner?.client ?? 'server',
+        ...(c.winner?.user ? { userId: c.winner.user } : {}),
+        time: c.winner ? (decodeHlc(c.winner.hlc)?.wall ?? c.winner.at) : c.at,
+      },
+      policy: c.policy,
+      createdAt: this.now(),
+    }
+    const policy = this.o.policies.policyFor(c.path)
+    if (typeof policy === 'function') {
+      // App rule: settle at once with a write that is causally after both sides.
+      let value: unknown
+      try {
+        value = (policy as ConflictResolver)({ path: c.path, base: conflict.base, local: conflict.local, remote: conflict.remote, localMeta: conflict.localMeta, remoteMeta: conflict.remoteMeta })
+      } catch (err) {
+        this.events.emit('sync:failed', { error: new ZyncError('INVALID_RESOLUTION', `[zync] conflict resolver for ${pathToString(c.path)} threw: ${String(err)}`), ids: [c.opId], willRetry: false })
+        value = conflict.remote
+      }
+      this.writeResolution(conflict, value)
+      this.events.emit('sync:resolved', { conflict: publicConflict(conflict), resolution: { value }, value })
+      return
+    }
+    this.conflictsById.set(conflict.id, conflict)
+    this.putConflicts.set(conflict.id, conflict)
+    this.conflictsCache = undefined
+    this.events.emit('sync:conflict', { conflict: publicConflict(conflict) })
+  }
+
+  private dropConflict(id: string, resolution: 'local' | 'remote'): void {
+    const c = this.conflictsById.get(id)
+    if (!c) return
+    this.conflictsById.delete(id)
+    this.resolvedIds.add(id)
+    this.putConflicts.delete(id)
+    this.deleteConflicts.add(id)
+    this.conflictsCache = undefined
+    this.tabs?.post({ type: 'resolved', ids: [id] })
+    this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution, value: resolution === 'local' ? c.local : c.remote })
+    this.invalidate()
+    this.schedulePersist()
+  }
+
+  conflicts(): Conflict[] {
+    if (!this.conflictsCache) this.conflictsCache = [...this.conflictsById.values()].sort((a, b) => a.createdAt - b.createdAt).map(publicConflict)
+    return this.conflictsCache
+  }
+
+  async resolve(id: string, resolution: Resolution): Promise<void> {
+    const c = this.conflictsById.get(id)
+    if (!c) {
+      if (this.resolvedIds.has(id)) throw new ZyncError('CONFLICT_RESOLVED', `[zync] conflict ${id} is already resolved`)
+      throw new ZyncError('CONFLICT_NOT_FOUND', `[zync] no conflict with id ${id}; read the open ones with store.sync.conflicts()`)
+    }
+    let value: unknown
+    if (resolution === 'local') value = c.local
+    else if (resolution === 'remote') value = getAt(this.confirmed, c.path)
+    else if (resolution && typeof resolution === 'object' && 'value' in resolution) {
+      value = resolution.value
+      try {
+        if (value !== undefined) assertSafeValue(value)
+      } catch (err) {
+        throw new ZyncError('INVALID_RESOLUTION', `[zync] resolution value for ${pathToString(c.path)} is not syncable: ${(err as Error).message}`)
+      }
+      const shapes = new Set([shapeOf(c.local), shapeOf(c.remote)])
+      if (!shapes.has('undefined') && !shapes.has(shapeOf(value))) {
+        throw new ZyncError('INVALID_RESOLUTION', `[zync] resolution for ${pathToString(c.path)} must be a ${[...shapes].join(' or ')}, got ${shapeOf(value)}`)
+      }
+    } else {
+      throw new ZyncError('INVALID_RESOLUTION', "[zync] resolve(id, resolution): resolution must be 'local', 'remote' or { value }")
+    }
+    this.conflictsById.delete(id)
+    this.resolvedIds.add(id)
+    this.deleteConflicts.add(id)
+    this.conflictsCache = undefined
+    this.writeResolution(c, value)
+    this.tabs?.post({ type: 'resolved', ids: [id] })
+    this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution, value })
+    this.invalidate()
+  }
+
+  /** A resolution is an ordinary op based on everything we have seen, so it is causally after both sides. */
+  private writeResolution(c: StoredConflict, value: unknown): void {
+    this.captureNow()
+    const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev: c.local } : { op: 'replace', path: c.path, value, prev: c.local }
+    this.enqueuePatches([patch], 'high', c.id)
+    this.refreshEntity(c.entity, c.path)
+  }
+
+  // ---- dead letters ------------------------------------------------------------------------------
+
+  deadLetters(): DeadLetter[] {
+    if (!this.deadCache) this.deadCache = this.outbox.ordered().filter((s) => s.row.dead && !s.done).map((s) => this.toDead(s))
+    return this.deadCache
+  }
+
+  async retry(id: string): Promise<void> {
+    const s = this.outbox.rows.get(id)
+    if (!s || !s.row.dead) throw new ZyncError('DEAD_LETTER_NOT_FOUND', `[zync] no dead letter with id ${id}; see store.sync.deadLetters()`)
+    s.row.dead = false
+    s.row.attempts = 0
+    s.row.nextAt = 0
+    s.dirty = true
+    this.outbox.changed()
+    this.refreshEntity(s.row.entity, s.row.op.path)
+    this.invalidate()
+    this.schedulePersist()
+  }
+
+  async discard(id: string): Promise<void> {
+    const s = this.outbox.rows.get(id)
+    if (!s || !s.row.dead) throw new ZyncError('DEAD_LETTER_NOT_FOUND', `[zync] no dead letter with id ${id}; see store.sync.deadLetters()`)
+    this.settle(s)
+    this.invalidate()
+    this.schedulePersist()
+  }
+
+  // ---- presence ---------------------------------------------------------------------------------
+
+  private onPresence(msg: PresenceMessage): void {
+    if (msg.doc !== this.doc) return
+    this.presenceTracker.receive(msg)
+  }
+
+  presence(): Presence[] {
+    return this.presenceTracker.list()
+  }
+
+  setPresence(state: Record<string, unknown> | null): void {
+    this.presenceTracker.set(state)
+  }
+
+  subscribePresence(fn: (peers: Presence[]) => void): () => void {
+    return this.presenceTracker.subscribe(fn)
+  }
+
+  // ---- other tabs ------------------------------------------------------------------------------
+
+  private onTabMessage(m: TabMessage): void {
+    if (this.destroyed) return
+    if (m.type === 'rows') {
+      const touched = new Map<string, Path>()
+      for (const row of m.rows) {
+        if (row.owner === this.clientId) continue
+        const s = this.outbox.rows.get(row.id)
+        if (s) {
+          if (s.row.owner !== this.clientId) s.row = row
+        } else this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
+        touched.set(row.entity, entityPath(row.op.path))
+      }
+      this.outbox.changed()
+      this.captureNow()
+      const patches = [...touched].map(([e, p]) => this.visiblePatch(e, p)).filter((p) => p !== undefined)
+      this.applyToHost(patches)
+      this.invalidate()
+    } else if (m.type === 'settled') {
+      for (const id of m.ids) {
+        const s = this.outbox.rows.get(id)
+        if (s && s.row.owner !== this.clientId) {
+          s.done = true
+          this.outbox.remove(id)
+        }
+      }
+      this.invalidate()
+    } else if (m.type === 'resolved') {
+      for (const id of m.ids) {
+        const c = this.conflictsById.get(id)
+        if (!c) continue
+        this.conflictsById.delete(id)
+        this.resolvedIds.add(id)
+        this.conflictsCache = undefined
+        this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution: 'remote', value: getAt(this.confirmed, c.path) })
+      }
+      this.invalidate()
+    }
+  }
+
+  // ---- status ----------------------------------------------------------------------------------
+
+  private invalidate(): void {
+    this.statusCache = undefined
+    this.pendingCache = undefined
+    this.deadCache = undefined
+    if (this.statusListeners.size === 0) return
+    const s = this.status()
+    for (const fn of [...this.statusListeners]) {
+      try {
+        fn(s)
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err
+        })
+      }
+    }
+  }
+
+  status(): SyncStatus {
+    if (this.statusCache) return this.statusCache
+    let pending = 0
+    let unpersisted = 0
+    let attempts = 0
+    let oldest: number | undefined
+    let dead = 0
+    const lanes: LaneCounts = { ...EMPTY_LANES }
+    for (const s of this.outbox.rows.values()) {
+      if (s.done) continue
+      if (s.row.dead) {
+        dead++
+        continue
+      }
+      if (s.row.owner !== this.clientId) continue
+      if (s.persisted) {
+        pending++
+        lanes[s.row.lane]++
+      } else unpersisted++
+      attempts = Math.max(attempts, s.row.attempts)
+      if (oldest === undefined || s.row.createdAt < oldest) oldest = s.row.createdAt
+    }
+    const now = this.now()
+    const next = this.outbox.nextRetryAt(this.clientId, now)
+    const st: SyncStatus = {
+      connection: this.connection,
+      pending,
+      unpersisted,
+      lanes,
+      conflicts: this.conflictsById.size,
+      deadLetters: dead,
+      syncing: this.inFlight,
+      ready: this.isReady,
+      attempts,
+      seq: this.seq,
+    }
+    if (oldest !== undefined) st.oldestPendingAge = now - oldest
+    if (next !== undefined) st.nextRetryAt = next
+    if (this.lastSyncedAt !== undefined) st.lastSyncedAt = this.lastSyncedAt
+    if (this.lastError) st.error = this.lastError
+    this.statusCache = st
+    return st
+  }
+
+  subscribe(fn: (s: SyncStatus) => void): () => void {
+    this.statusListeners.add(fn)
+    return () => {
+      this.statusListeners.delete(fn)
+    }
+  }
+
+  pendingOperations(): PendingOperation[] {
+    if (!this.pendingCache) this.pendingCache = this.outbox.ordered().filter((s) => !s.done && !s.row.dead && s.row.owner === this.clientId).map((s) => this.toPending(s))
+    return this.pendingCache
+  }
+
+  isDirty(): boolean {
+    this.captureNow()
+    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) return true
+    return false
+  }
+
+  async history(query: { path?: Path | string; limit?: number } = {}) {
+    const path = typeof query.path === 'string' ? query.path.split('.') : query.path
+    const res = await this.o.transport.history({ doc: this.doc, ...(path ? { path } : {}), ...(query.limit !== undefined ? { limit: query.limit } : {}) })
+    if (!res.ok) throw fromWireError(res)
+    return res.entries
+  }
+
+  private toPending(s: RowState): PendingOperation {
+    const { row } = s
+    const p: PendingOperation = {
+      id: row.id,
+      path: row.op.path,
+      op: row.op.op,
+      priority: row.lane,
+      createdAt: row.createdAt,
+      attempts: row.attempts,
+      persisted: s.persisted,
+      inFlight: s.inFlight,
+    }
+    if (row.op.value !== undefined) p.value = row.op.value
+    if (row.nextAt > 0) p.nextAttemptAt = row.nextAt
+    if (row.lastError) p.lastError = { ...row.lastError }
+    return p
+  }
+
+  private toDead(s: RowState): DeadLetter {
+    return { ...this.toPending(s), error: s.row.lastError ?? { code: 'INTERNAL', message: 'unknown' } }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return
+    this.captureNow()
+    await this.ready.catch(() => {})
+    if (this.persistTimer) {
+      clearTimeout(this.persistTimer)
+      this.persistTimer = undefined
+    }
+    await this.persisting
+    await this.persist()
+    this.destroyed = true
+    if (this.pumpTimer) clearTimeout(this.pumpTimer)
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
+    this.cleanupNetwork?.()
+    this.presenceTracker.destroy()
+    this.o.transport.destroy()
+    this.tabs?.close()
+    for (const w of this.flushWaiters) w.reject(new ZyncError('DESTROYED', '[zync] the store was destroyed before its ops were acknowledged; they stay in the outbox'))
+    this.flushWaiters = []
+    try {
+      await this.o.storage.release(this.doc, this.clientId)
+    } catch {
+      // The heartbeat times out instead.
+    }
+    this.o.storage.close()
+    this.connection = 'offline'
+    this.statusListeners.clear()
+    this.events.clear()
+  }
+}
+
+function entityPath(path: Path): Path {
+  return path.length >= 2 ? path.slice(0, 2) : path.slice(0, 1)
+}
+
+/** Applies a pending op (or conflict overlay) at `opPath` to the value found at `basePath`. */
+function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown {
+  if (opPath.length < basePath.length) {
+    // The op replaces an ancestor of this entity: read our part out of its value.
+    const sub = basePath.slice(opPath.length)
+    return op.op === 'remove' ? undefined : getAt(op.value, sub)
+  }
+  const rel = opPath.slice(basePath.length)
+  const cur = rel.length === 0 ? value : getAt(value, rel)
+  let next: unknown
+  if (op.op === 'remove') next = undefined
+  else if (op.delta !== undefined) next = (typeof cur === 'number' ? cur : 0) + op.delta
+  else if (op.added || op.removed) {
+    const key = (v: unknown) => JSON.stringify(v)
+    const rem = new Set((op.removed ?? []).map(key))
+    const base = Array.isArray(cur) ? cur.filter((v) => !rem.has(key(v))) : []
+    const have = new Set(base.map(key))
+    next = [...base, ...(op.added ?? []).filter((v) => !have.has(key(v)))]
+  } else if (op.idKey && Array.isArray(op.value)) {
+    const idKey = op.idKey
+    const prevIds = new Set((Array.isArray(op.prev) ? op.prev : []).map((x) => idOf(x, idKey)))
+    const nextById = new Map(op.value.map((x) => [idOf(x, idKey), x]))
+    const base = (Array.isArray(cur) ? cur : []).filter((x) => nextById.has(idOf(x, idKey)) || !prevIds.has(idOf(x, idKey)))
+    const out = base.map((x) => nextById.get(idOf(x, idKey)) ?? x)
+    const have = new Set(out.map((x) => idOf(x, idKey)))
+    for (const [id, x] of nextById) if (!have.has(id)) out.push(x)
+    next = out
+  } else next = op.value
+  if (rel.length === 0) return next
+  const root = isPlainObject(value) ? value : {}
+  return setAt(root as Record<string, unknown>, rel, next, next === undefined)
+}
+
+function shapeOf(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'array'
+  return typeof v
+}
+
+function publicConflict(c: StoredConflict): Conflict {
+  const { doc: _doc, opId: _opId, ...rest } = c
+  return rest
+}
+
+function structuredCloneRow(row: OutboxRow): OutboxRow {
+  return { ...row, op: { ...row.op } }
+}

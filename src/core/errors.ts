@@ -1,0 +1,65 @@
+/** Machine-readable error codes used by the client, the server and the wire protocol. */
+export type ZyncErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNKNOWN_EVENT'
+  | 'UNSAFE_PATH'
+  | 'TOO_DEEP'
+  | 'TOO_LARGE'
+  | 'BAD_VECTOR'
+  | 'CLOCK_SKEW'
+  | 'UNKNOWN_HISTORY'
+  | 'CLIENT_MISMATCH'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
+  | 'PROTOCOL_VERSION'
+  | 'NOT_JOINED'
+  | 'INTERNAL'
+  | 'TIMEOUT'
+  | 'DISCONNECTED'
+  | 'STORAGE_FULL'
+  | 'STORAGE_UNAVAILABLE'
+  | 'CONFLICT_NOT_FOUND'
+  | 'CONFLICT_RESOLVED'
+  | 'INVALID_RESOLUTION'
+  | 'DEAD_LETTER_NOT_FOUND'
+  | 'DESTROYED'
+
+/** Every error zync raises or reports. `retryable` says whether sending the same thing again can succeed. */
+export class ZyncError extends Error {
+  readonly code: ZyncErrorCode
+  readonly retryable: boolean
+  readonly opId?: string
+  constructor(code: ZyncErrorCode, message: string, options: { retryable?: boolean; opId?: string; cause?: unknown } = {}) {
+    super(message.startsWith('[zync]') ? message : `[zync] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'ZyncError'
+    this.code = code
+    this.retryable = options.retryable ?? false
+    if (options.opId !== undefined) this.opId = options.opId
+  }
+}
+
+/** The wire shape of a refusal: `{ ok: false, code, message, retryable, opId? }`. */
+export interface WireError {
+  ok: false
+  code: ZyncErrorCode
+  message: string
+  retryable: boolean
+  opId?: string
+}
+
+export function toWireError(err: unknown, opId?: string): WireError {
+  if (err instanceof ZyncError) {
+    const w: WireError = { ok: false, code: err.code, message: err.message, retryable: err.retryable }
+    const id = err.opId ?? opId
+    if (id !== undefined) w.opId = id
+    return w
+  }
+  const w: WireError = { ok: false, code: 'INTERNAL', message: '[zync] internal server error', retryable: true }
+  if (opId !== undefined) w.opId = opId
+  return w
+}
+
+export function fromWireError(w: WireError): ZyncError {
+  return new ZyncError(w.code, w.message, { retryable: w.retryable, ...(w.opId === undefined ? {} : { opId: w.opId }) })
+}

@@ -1,0 +1,95 @@
+/**
+ * Hybrid logical clock. A timestamp is `wall` (ms) plus a `counter` that orders events within one ms,
+ * plus the node id that breaks ties. Encoded as a fixed-width string, so string order is causal order.
+ */
+export interface HlcTimestamp {
+  wall: number
+  counter: number
+  node: string
+}
+
+const WALL_WIDTH = 15
+const COUNTER_WIDTH = 6
+const MAX_COUNTER = 36 ** COUNTER_WIDTH - 1
+
+export function encodeHlc(ts: HlcTimestamp): string {
+  return `${ts.wall.toString().padStart(WALL_WIDTH, '0')}:${ts.counter.toString(36).padStart(COUNTER_WIDTH, '0')}:${ts.node}`
+}
+
+export function decodeHlc(s: string): HlcTimestamp | undefined {
+  if (typeof s !== 'string' || s.length > 200) return undefined
+  const a = s.indexOf(':')
+  const b = s.indexOf(':', a + 1)
+  if (a !== WALL_WIDTH || b !== WALL_WIDTH + 1 + COUNTER_WIDTH) return undefined
+  const wall = Number(s.slice(0, a))
+  const counter = parseInt(s.slice(a + 1, b), 36)
+  const node = s.slice(b + 1)
+  if (!Number.isSafeInteger(wall) || wall < 0 || !Number.isSafeInteger(counter) || counter < 0 || node.length === 0) return undefined
+  return { wall, counter, node }
+}
+
+/** Compares two encoded timestamps: negative, zero or positive. */
+export function compareHlc(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export class HybridClock {
+  private wall = 0
+  private counter = 0
+  constructor(
+    readonly node: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A timestamp for a local event, greater than every timestamp this clock issued or received. */
+  tick(): string {
+    const pt = this.now()
+    if (pt > this.wall) {
+      this.wall = pt
+      this.counter = 0
+    } else {
+      this.bumpCounter()
+    }
+    return encodeHlc({ wall: this.wall, counter: this.counter, node: this.node })
+  }
+
+  /** Merges a remote timestamp, so later local events sort after it. */
+  receive(remote: string): void {
+    const r = decodeHlc(remote)
+    if (!r) return
+    const pt = this.now()
+    if (pt > this.wall && pt > r.wall) {
+      this.wall = pt
+      this.counter = 0
+    } else if (r.wall > this.wall) {
+      this.wall = r.wall
+      this.counter = r.counter
+      this.bumpCounter()
+    } else if (r.wall === this.wall) {
+      this.counter = Math.max(this.counter, r.counter)
+      this.bumpCounter()
+    } else {
+      this.bumpCounter()
+    }
+  }
+
+  private bumpCounter(): void {
+    if (this.counter >= MAX_COUNTER) {
+      this.wall += 1
+      this.counter = 0
+    } else {
+      this.counter += 1
+    }
+  }
+}
+
+/**
+ * The server's guard against skewed clocks: a timestamp more than `maxDriftMs` ahead of the server's
+ * own time is clamped to it, so a client whose clock runs fast cannot win every last-writer-wins race.
+ */
+export function clampHlc(ts: string, serverNow: number, maxDriftMs: number): string {
+  const d = decodeHlc(ts)
+  if (!d) return ts
+  if (d.wall <= serverNow + maxDriftMs) return ts
+  return encodeHlc({ wall: serverNow + maxDriftMs, counter: d.counter, node: d.node })
+}

@@ -1,0 +1,155 @@
+import type { OutboxRow } from './storage'
+import { PRIORITIES, type Priority } from './types'
+import { pathKey } from './path'
+
+const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 }
+
+export interface BackoffOptions {
+  /** First retry delay ceiling in ms. Default 500. */
+  base?: number
+  /** Growth per attempt. Default 2. */
+  factor?: number
+  /** Largest delay ceiling in ms. Default 30000. */
+  cap?: number
+}
+
+/** Exponential backoff with full jitter: a uniform delay in [0, min(cap, base * factor^attempt)). */
+export function backoffDelay(attempt: number, opts: Required<BackoffOptions>, random: () => number): number {
+  const ceiling = Math.min(opts.cap, opts.base * opts.factor ** Math.max(0, attempt - 1))
+  return Math.floor(random() * ceiling)
+}
+
+export interface RowState {
+  row: OutboxRow
+  persisted: boolean
+  inFlight: boolean
+  /** Needs writing to storage. */
+  dirty: boolean
+  /** Acknowledged (or settled) but the delete is not written yet. */
+  done: boolean
+}
+
+/**
+ * The in-memory view of the outbox: rows by id, by field path (for coalescing) and by entity (for
+ * overlaying pending values on remote state). Storage writes are done by the engine.
+ */
+export class OutboxIndex {
+  readonly rows = new Map<string, RowState>()
+  private readonly byPath = new Map<string, string>()
+  private readonly byEntity = new Map<string, Set<string>>()
+  private sorted: RowState[] | null = null
+
+  add(state: RowState): void {
+    this.rows.set(state.row.id, state)
+    this.index(state)
+    this.sorted = null
+  }
+
+  private index(state: RowState): void {
+    const { row } = state
+    if (!row.dead) this.byPath.set(row.doc + '\u0001' + row.owner + '\u0001' + pathKey(row.op.path), row.id)
+    let set = this.byEntity.get(row.entity)
+    if (!set) this.byEntity.set(row.entity, (set = new Set()))
+    set.add(row.id)
+  }
+
+  /** A row for the same field of the same owner that can still absorb a newer write. */
+  coalescible(doc: string, owner: string, path: OutboxRow['op']['path']): RowState | undefined {
+    const id = this.byPath.get(doc + '\u0001' + owner + '\u0001' + pathKey(path))
+    if (!id) return undefined
+    const s = this.rows.get(id)
+    if (!s || s.inFlight || s.done || s.row.dead) return undefined
+    return s
+  }
+
+  /** Stop coalescing into this row (it is in flight or settled). */
+  seal(state: RowState): void {
+    const key = state.row.doc + '\u0001' + state.row.owner + '\u0001' + pathKey(state.row.op.path)
+    if (this.byPath.get(key) === state.row.id) this.byPath.delete(key)
+  }
+
+  remove(id: string): RowState | undefined {
+    const s = this.rows.get(id)
+    if (!s) return undefined
+    this.rows.delete(id)
+    this.seal(s)
+    const set = this.byEntity.get(s.row.entity)
+    if (set) {
+      set.delete(id)
+      if (set.size === 0) this.byEntity.delete(s.row.entity)
+    }
+    this.sorted = null
+    return s
+  }
+
+  changed(): void {
+    this.sorted = null
+  }
+
+  entityRows(entity: string): RowState[] {
+    const set = this.byEntity.get(entity)
+    if (!set) return []
+    const out: RowState[] = []
+    for (const id of set) {
+      const s = this.rows.get(id)
+      if (s && !s.done && !s.row.dead) out.push(s)
+    }
+    return out.sort((a, b) => a.row.order - b.row.order)
+  }
+
+  hasEntity(entity: string): boolean {
+    return this.byEntity.has(entity)
+  }
+
+  /** Live rows (not settled), oldest first. */
+  ordered(): RowState[] {
+    if (!this.sorted) this.sorted = [...this.rows.values()].sort((a, b) => a.row.order - b.row.order)
+    return this.sorted
+  }
+
+  /**
+   * The next batch to send: eligible rows of `owner`, higher lanes first, but ops on one entity keep
+   * their order (a chain takes the highest lane of its rows, and a row waits for every earlier row of
+   * its entity). Dead letters never block anything.
+   */
+  selectBatch(owner: string, now: number, max: number, canSend: (s: RowState) => boolean): RowState[] {
+    const blocked = new Set<string>()
+    const chains = new Map<string, { rank: number; rows: RowState[] }>()
+    for (const s of this.ordered()) {
+      const { row } = s
+      if (s.done || row.dead) continue
+      if (row.owner !== owner) continue
+      if (blocked.has(row.entity)) continue
+      if (s.inFlight || row.nextAt > now || !canSend(s)) {
+        blocked.add(row.entity)
+        continue
+      }
+      let c = chains.get(row.entity)
+      if (!c) chains.set(row.entity, (c = { rank: RANK[row.lane], rows: [] }))
+      c.rank = Math.min(c.rank, RANK[row.lane])
+      c.rows.push(s)
+    }
+    const all: Array<{ rank: number; s: RowState }> = []
+    for (const c of chains.values()) for (const s of c.rows) all.push({ rank: c.rank, s })
+    all.sort((a, b) => a.rank - b.rank || a.s.row.order - b.s.row.order)
+    return all.slice(0, max).map((x) => x.s)
+  }
+
+  /** Earliest retry time among waiting rows of `owner`. */
+  nextRetryAt(owner: string, now: number): number | undefined {
+    let min: number | undefined
+    for (const s of this.rows.values()) {
+      if (s.done || s.row.dead || s.inFlight || s.row.owner !== owner) continue
+      if (s.row.nextAt > now && (min === undefined || s.row.nextAt < min)) min = s.row.nextAt
+    }
+    return min
+  }
+}
+
+export function higherPriority(a: Priority, b: Priority): Priority {
+  return RANK[a] <= RANK[b] ? a : b
+}
+
+export function isPriority(p: unknown): p is Priority {
+  return typeof p === 'string' && (PRIORITIES as readonly string[]).includes(p)
+}

@@ -1,0 +1,86 @@
+import { ZyncError } from './errors'
+
+/** A path into the synced state: object keys and array indexes. */
+export type Path = ReadonlyArray<string | number>
+
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
+
+/** Limits shared by the client and the server. */
+export const LIMITS = {
+  maxPathLength: 16,
+  maxDepth: 64,
+  maxStringLength: 1_000_000,
+  maxKeys: 10_000,
+} as const
+
+/** True when a path segment could reach an object's prototype. Checked everywhere a path is applied. */
+export function isUnsafeSegment(seg: unknown): boolean {
+  if (typeof seg === 'number') return !Number.isInteger(seg) || seg < 0
+  if (typeof seg !== 'string') return true
+  return FORBIDDEN.has(seg)
+}
+
+export function assertSafePath(path: unknown): asserts path is Path {
+  if (!Array.isArray(path)) throw new ZyncError('UNSAFE_PATH', '[zync] a path must be an array of strings and integers')
+  if (path.length === 0 || path.length > LIMITS.maxPathLength) {
+    throw new ZyncError('UNSAFE_PATH', `[zync] a path must have 1 to ${LIMITS.maxPathLength} segments`)
+  }
+  for (const seg of path) {
+    if (isUnsafeSegment(seg)) throw new ZyncError('UNSAFE_PATH', `[zync] path segment ${JSON.stringify(String(seg))} is not allowed`)
+  }
+}
+
+/**
+ * Checks a JSON-like value before it is applied: plain objects and arrays only, no prototype keys,
+ * bounded depth, bounded strings and key counts. Iterative, so deep input cannot overflow the stack.
+ */
+export function assertSafeValue(value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v === 'boolean') continue
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new ZyncError('BAD_REQUEST', '[zync] numbers must be finite')
+      continue
+    }
+    if (typeof v === 'string') {
+      if (v.length > LIMITS.maxStringLength) throw new ZyncError('TOO_LARGE', '[zync] string longer than 1 MB')
+      continue
+    }
+    if (typeof v !== 'object') throw new ZyncError('BAD_REQUEST', `[zync] values must be JSON (got ${typeof v})`)
+    if (depth >= LIMITS.maxDepth) throw new ZyncError('TOO_DEEP', `[zync] value nested deeper than ${LIMITS.maxDepth}`)
+    if (Array.isArray(v)) {
+      if (v.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] array longer than ${LIMITS.maxKeys}`)
+      for (const item of v) stack.push([item, depth + 1])
+      continue
+    }
+    const proto = Object.getPrototypeOf(v)
+    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] only plain objects can be synced')
+    const keys = Object.keys(v)
+    if (keys.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] object with more than ${LIMITS.maxKeys} keys`)
+    for (const k of keys) {
+      if (FORBIDDEN.has(k)) throw new ZyncError('UNSAFE_PATH', `[zync] key ${JSON.stringify(k)} is not allowed`)
+      stack.push([(v as Record<string, unknown>)[k], depth + 1])
+    }
+  }
+}
+
+/** Entity = the first two segments (a record in a keyed collection, or a top-level key); field = the third. */
+export function entityOf(path: Path): string {
+  return path.length >= 2 ? `${path[0]}/${path[1]}` : String(path[0])
+}
+
+export function fieldOf(path: Path): string {
+  return path.length >= 3 ? String(path[2]) : ''
+}
+
+/** Paths of ops never go below the field: deeper changes replace the field value whole. */
+export const OP_DEPTH = 3
+
+export function pathKey(path: Path): string {
+  return path.map(String).join('\u0000')
+}
+
+export function pathToString(path: Path): string {
+  return path.map(String).join('.')
+}

@@ -1,0 +1,122 @@
+import type { PresenceMessage, PresencePeer } from './protocol'
+import type { Presence, PresenceUser } from './types'
+
+interface TrackerOptions {
+  clientId: string
+  user: PresenceUser
+  /** Entries expire after this many ms without a heartbeat. */
+  ttl: number
+  /** Minimum ms between two sends; updates in between are coalesced. */
+  throttle: number
+  now: () => number
+  send: (state: Record<string, unknown> | null) => void
+}
+
+/**
+ * Ephemeral presence (awareness): never persisted, never in the outbox. Our state is re-sent every
+ * ttl/2 as a heartbeat; peers not heard from within ttl are dropped; a peer with state null has left.
+ */
+export class PresenceTracker {
+  private mine: Record<string, unknown> | null = null
+  private readonly peers = new Map<string, PresencePeer>()
+  private cache: Presence[] | undefined
+  private readonly listeners = new Set<(p: Presence[]) => void>()
+  private lastSent = 0
+  private sendTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly beat: ReturnType<typeof setInterval>
+
+  constructor(private readonly o: TrackerOptions) {
+    this.beat = setInterval(() => this.tick(), Math.max(1, Math.floor(o.ttl / 2)))
+    ;(this.beat as { unref?: () => void }).unref?.()
+  }
+
+  set(state: Record<string, unknown> | null): void {
+    this.mine = state
+    this.changed()
+    const wait = this.lastSent + this.o.throttle - this.o.now()
+    if (wait <= 0 && !this.sendTimer) return this.sendNow()
+    if (!this.sendTimer) {
+      this.sendTimer = setTimeout(() => {
+        this.sendTimer = undefined
+        this.sendNow()
+      }, Math.max(0, wait))
+    }
+  }
+
+  /** After a (re)connect the server has forgotten us. */
+  resend(): void {
+    if (this.mine) this.sendNow()
+  }
+
+  private sendNow(): void {
+    this.lastSent = this.o.now()
+    this.o.send(this.mine)
+  }
+
+  private tick(): void {
+    if (this.mine) this.sendNow()
+    const cutoff = this.o.now() - this.o.ttl
+    let removed = false
+    for (const [id, p] of this.peers) {
+      if (p.updatedAt < cutoff) {
+        this.peers.delete(id)
+        removed = true
+      }
+    }
+    if (removed) this.changed()
+  }
+
+  receive(msg: PresenceMessage): void {
+    if (msg.full) this.peers.clear()
+    for (const p of msg.peers) {
+      if (p.clientId === this.o.clientId) continue
+      if (p.state === null) this.peers.delete(p.clientId)
+      else this.peers.set(p.clientId, { ...(p as PresencePeer), updatedAt: this.o.now() })
+    }
+    this.changed()
+  }
+
+  clearPeers(): void {
+    if (this.peers.size === 0) return
+    this.peers.clear()
+    this.changed()
+  }
+
+  list(): Presence[] {
+    if (!this.cache) {
+      const out: Presence[] = []
+      if (this.mine) out.push({ clientId: this.o.clientId, user: this.o.user, state: this.mine, updatedAt: this.lastSent, self: true })
+      const others = [...this.peers.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : 1))
+      for (const p of others) out.push({ clientId: p.clientId, user: p.user, state: p.state, updatedAt: p.updatedAt, self: false })
+      this.cache = out
+    }
+    return this.cache
+  }
+
+  subscribe(fn: (p: Presence[]) => void): () => void {
+    this.listeners.add(fn)
+    return () => {
+      this.listeners.delete(fn)
+    }
+  }
+
+  private changed(): void {
+    this.cache = undefined
+    const list = this.list()
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(list)
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err
+        })
+      }
+    }
+  }
+
+  destroy(): void {
+    clearInterval(this.beat)
+    if (this.sendTimer) clearTimeout(this.sendTimer)
+    this.listeners.clear()
+  }
+}

@@ -1,0 +1,176 @@
+import type { WireError } from './errors'
+import type { Path } from './path'
+import type { VersionVector } from './vector-clock'
+
+/** Bumped on any incompatible change to the messages below. See docs/PROTOCOL.md. */
+export const PROTOCOL_VERSION = 1
+
+/** How concurrent writes to one field are settled. Custom functions travel as 'custom'. */
+export type WirePolicy = 'lww' | 'local' | 'remote' | 'manual' | 'counter' | 'set' | 'custom'
+
+/** One field-level change made by a client. */
+export interface Op {
+  /** Globally unique op id (the dedupe key). */
+  id: string
+  /** The client that made the op. */
+  client: string
+  /** Per-client counter, strictly increasing; with `client` it is the op's dot in version vectors. */
+  n: number
+  /** Hybrid logical clock timestamp (see hlc.ts). */
+  hlc: string
+  /** JSON-patch style operation at `path` (at most 3 segments: collection, record, field). */
+  op: 'add' | 'replace' | 'remove'
+  path: Path
+  value?: unknown
+  /** The entity's version vector this op was based on. */
+  base: VersionVector
+  /** Policy of the path, chosen by the client's config. Default 'lww'. */
+  policy?: WirePolicy
+  /** 'counter': the increment this op adds. */
+  delta?: number
+  /** 'set': elements added and removed relative to the base. */
+  added?: unknown[]
+  removed?: unknown[]
+  /** Id-keyed arrays: the key of the element identity (e.g. 'id'). */
+  idKey?: string
+  /** Id-keyed arrays: ids removed relative to the base. */
+  removedIds?: Array<string | number>
+  /** The value the client saw before its change (for conflict display). */
+  prev?: unknown
+  /** Marks an op that settles a conflict (it is causally after both sides). */
+  resolves?: string
+}
+
+/** What the server did with an op. */
+export type OpStatus = 'applied' | 'superseded' | 'conflict'
+
+/** An entry of the document's log, as stored and broadcast. */
+export interface Change {
+  seq: number
+  opId: string
+  client: string
+  user?: string
+  n: number
+  hlc: string
+  entity: string
+  path: Path
+  /** Resulting state at `path` after the server applied the op: 'set' with value, or 'delete'. */
+  kind: 'set' | 'delete'
+  value?: unknown
+  /** Value at `path` before the op (audit). */
+  before?: unknown
+  status: OpStatus
+  policy: WirePolicy
+  /** For conflicts: the op's proposed value and what it was based on. */
+  proposed?: unknown
+  prev?: unknown
+  resolves?: string
+  /** For 'superseded' and 'conflict': who wrote the value that stayed. */
+  winner?: { client: string; user?: string; hlc: string; at: number }
+  at: number
+}
+
+/** Per-op answer in an ops acknowledgement. */
+export type OpResult =
+  | { id: string; ok: true; seq: number; status: OpStatus; change?: Change; duplicate?: boolean }
+  | (WireError & { id: string })
+
+/** A conflict as the server reports it to the op's author. */
+export interface ConflictInfo {
+  id: string
+  opId: string
+  path: Path
+  entity: string
+  field: string
+  base: unknown
+  local: unknown
+  remote: unknown
+  localMeta: { clientId: string; userId?: string; time: number }
+  remoteMeta: { clientId: string; userId?: string; time: number }
+  policy: WirePolicy
+  createdAt: number
+}
+
+export interface Snapshot {
+  seq: number
+  state: Record<string, unknown>
+  /** Version vector of every entity. */
+  vv: Record<string, VersionVector>
+  /** Last writer of every field: key is entity + '\u0000' + field. */
+  fields: Record<string, FieldMeta>
+}
+
+export interface FieldMeta {
+  client: string
+  n: number
+  hlc: string
+  user?: string
+  seq: number
+  at: number
+}
+
+// ---- client → server -------------------------------------------------------------------------
+
+export interface JoinRequest {
+  v: number
+  doc: string
+  client: string
+  /** Last sequence number the client applied; 0 for none. */
+  since: number
+}
+
+export type JoinResponse =
+  | { ok: true; v: number; seq: number; changes: Change[]; snapshot?: Snapshot; serverTime: number }
+  | WireError
+
+export interface OpsRequest {
+  doc: string
+  ops: Op[]
+}
+
+export type OpsResponse = { ok: true; results: OpResult[]; seq: number } | WireError
+
+export interface HistoryRequest {
+  doc: string
+  path?: Path
+  limit?: number
+}
+
+export type HistoryResponse = { ok: true; entries: Change[] } | WireError
+
+export interface PresenceUpdate {
+  doc: string
+  /** App fields; `null` means leaving. The server stamps the user. */
+  state: Record<string, unknown> | null
+}
+
+// ---- server → client -------------------------------------------------------------------------
+
+export interface ChangesMessage {
+  doc: string
+  changes: Change[]
+}
+
+export interface PresencePeer {
+  clientId: string
+  user: { id: string; name?: string; color?: string; [k: string]: unknown }
+  state: Record<string, unknown>
+  updatedAt: number
+}
+
+export interface PresenceMessage {
+  doc: string
+  /** Full list on join, then deltas: a peer with `state: null` has left. */
+  peers: Array<PresencePeer | { clientId: string; state: null }>
+  full?: boolean
+}
+
+/** socket.io event names. */
+export const EVENTS = {
+  join: 'zync:join',
+  ops: 'zync:ops',
+  history: 'zync:history',
+  presence: 'zync:presence',
+  leave: 'zync:leave',
+  changes: 'zync:changes',
+} as const

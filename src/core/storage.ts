@@ -1,0 +1,74 @@
+import type { WireError } from './errors'
+import type { Op } from './protocol'
+import type { Conflict, Priority } from './types'
+import type { VersionVector } from './vector-clock'
+
+/** A row of the client outbox. */
+export interface OutboxRow {
+  /** = op.id */
+  id: string
+  doc: string
+  /** Client instance (tab) that owns the row and sends it. Rows of a closed tab are adopted. */
+  owner: string
+  /** Local insertion order (monotonic per database). */
+  order: number
+  lane: Priority
+  entity: string
+  op: Op
+  createdAt: number
+  attempts: number
+  nextAt: number
+  lastError?: Pick<WireError, 'code' | 'message'>
+  /** Refused for good by the server: kept for the app to retry or discard. */
+  dead?: boolean
+}
+
+/** The last server state this client knows, saved so a reload starts from it. */
+export interface DocMeta {
+  doc: string
+  confirmed: Record<string, unknown>
+  vv: Record<string, VersionVector>
+  seq: number
+  savedAt: number
+}
+
+export interface StoredConflict extends Conflict {
+  doc: string
+  opId: string
+}
+
+export interface LoadedDoc {
+  rows: OutboxRow[]
+  meta?: DocMeta
+  conflicts: StoredConflict[]
+  nextOrder: number
+}
+
+/** One atomic write: all of it lands or none of it does. */
+export interface StorageBatch {
+  put?: OutboxRow[]
+  delete?: string[]
+  meta?: DocMeta
+  putConflicts?: StoredConflict[]
+  deleteConflicts?: string[]
+}
+
+/**
+ * Where the client outbox lives. Contract (checked by test/storage-conformance):
+ * - `write` is atomic and durable when it resolves; a failed write changes nothing.
+ * - `load` returns rows in `order`, including rows owned by other tabs.
+ * - `adopt` atomically moves rows of owners whose heartbeat is older than `staleBefore` to `owner`,
+ *   so two tabs never both take the same row.
+ * - Errors: a full disk rejects with a ZyncError 'STORAGE_FULL'.
+ */
+export interface OutboxStorage {
+  readonly kind: string
+  open(): Promise<void>
+  load(doc: string): Promise<LoadedDoc>
+  write(batch: StorageBatch): Promise<void>
+  heartbeat(doc: string, owner: string, now: number): Promise<void>
+  adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>
+  /** Releases the owner's heartbeat (tab closing). */
+  release(doc: string, owner: string): Promise<void>
+  close(): void
+}

@@ -1,0 +1,40 @@
+import type { ZyncError } from './errors'
+import type {
+  ChangesMessage,
+  HistoryRequest,
+  HistoryResponse,
+  JoinRequest,
+  JoinResponse,
+  OpsRequest,
+  OpsResponse,
+  PresenceMessage,
+  PresenceUpdate,
+} from './protocol'
+
+export interface TransportHandlers {
+  onConnect(): void
+  onDisconnect(reason: string): void
+  /** Connection refused or failed (auth errors arrive here). */
+  onError(error: ZyncError): void
+  onChanges(msg: ChangesMessage): void
+  onPresence(msg: PresenceMessage): void
+}
+
+/**
+ * How the engine talks to a sync server. Implemented over socket.io (adapters/socket-io.ts) and
+ * in-process for tests and the simulation. Requests never reject: failures resolve to a WireError,
+ * so a promise nobody awaits never becomes an unhandled rejection.
+ */
+export interface Transport {
+  readonly connected: boolean
+  /** Start connecting (and keep reconnecting) with these handlers. */
+  open(handlers: TransportHandlers): void
+  /** Go offline on purpose; `open` again to reconnect. */
+  close(): void
+  join(req: JoinRequest): Promise<JoinResponse>
+  send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse>
+  history(req: HistoryRequest): Promise<HistoryResponse>
+  presence(update: PresenceUpdate): void
+  /** Release everything; the transport is not used again. */
+  destroy(): void
+}

@@ -1,0 +1,161 @@
+import type { ZyncError } from './errors'
+import type { Path } from './path'
+import type { Change, Op, PresencePeer, WirePolicy } from './protocol'
+
+/** Outbox lanes: higher lanes are sent first; ops on one entity are never reordered. */
+export type Priority = 'critical' | 'high' | 'medium' | 'low'
+export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'medium', 'low']
+
+export type ConnectionState = 'connecting' | 'online' | 'offline'
+
+export interface LaneCounts {
+  critical: number
+  high: number
+  medium: number
+  low: number
+}
+
+/** A snapshot of the sync state. Keeps its identity until something in it changes. */
+export interface SyncStatus {
+  connection: ConnectionState
+  /** Ops persisted locally and not yet acknowledged by the server. */
+  pending: number
+  /** Ops captured but not yet persisted (in memory only; lost if the tab dies now). */
+  unpersisted: number
+  /** Pending ops per lane. */
+  lanes: LaneCounts
+  /** Open conflicts in the inbox. */
+  conflicts: number
+  /** Ops the server refused for good; see `deadLetters()`. */
+  deadLetters: number
+  /** True while a batch is in flight. */
+  syncing: boolean
+  /** Local outbox and snapshot loaded. */
+  ready: boolean
+  /** Age in ms of the oldest pending op, when there is one. */
+  oldestPendingAge?: number
+  /** Highest attempt count among pending ops. */
+  attempts: number
+  /** When the next retry is scheduled (epoch ms). */
+  nextRetryAt?: number
+  /** Last time the outbox was empty and everything was acknowledged (epoch ms). */
+  lastSyncedAt?: number
+  /** The last error, if it still applies (connection refused, storage full, ...). */
+  error?: ZyncError
+  /** The last server sequence number applied. */
+  seq: number
+}
+
+/** An op waiting in the outbox, oldest first. */
+export interface PendingOperation {
+  id: string
+  path: Path
+  op: Op['op']
+  value?: unknown
+  priority: Priority
+  createdAt: number
+  attempts: number
+  nextAttemptAt?: number
+  lastError?: { code: string; message: string }
+  persisted: boolean
+  inFlight: boolean
+}
+
+export interface DeadLetter extends PendingOperation {
+  error: { code: string; message: string }
+}
+
+export interface ConflictSide {
+  clientId: string
+  userId?: string
+  time: number
+}
+
+/** A conflict waiting for a decision (policy 'manual'). */
+export interface Conflict {
+  id: string
+  path: Path
+  entity: string
+  field: string
+  base: unknown
+  local: unknown
+  remote: unknown
+  localMeta: ConflictSide
+  remoteMeta: ConflictSide
+  policy: WirePolicy
+  createdAt: number
+}
+
+export type Resolution = 'local' | 'remote' | { value: unknown }
+
+export interface HistoryEntry extends Change {}
+
+export interface PresenceUser {
+  id: string
+  name?: string
+  color?: string
+  avatarUrl?: string
+}
+
+export interface Presence<P = Record<string, unknown>> {
+  clientId: string
+  user: PresenceUser
+  state: P
+  updatedAt: number
+  self: boolean
+}
+
+/** Typed events of `store.sync.on(event, fn)`. */
+export interface SyncEvents {
+  'change:local': { patches: Array<{ path: Path; op: Op['op']; value?: unknown }> }
+  'change:remote': { changes: Change[] }
+  'sync:queued': { ops: PendingOperation[] }
+  'sync:acked': { ids: string[]; seq: number }
+  'sync:failed': { error: ZyncError; ids: string[]; willRetry: boolean; retryAt?: number }
+  'sync:conflict': { conflict: Conflict }
+  'sync:resolved': { conflict: Conflict; resolution: Resolution; value: unknown }
+  'sync:dead-letter': { deadLetter: DeadLetter }
+  'network:online': Record<string, never>
+  'network:offline': { reason?: string }
+  'storage:error': { error: ZyncError }
+  'presence:change': { peers: Presence[] }
+}
+
+export type SyncEventName = keyof SyncEvents
+
+/** The API hung on the store as `store.sync`. */
+export interface SyncApi<S = unknown> {
+  /** Resolves once the local outbox and snapshot are loaded; nothing flushes before it. */
+  readonly ready: Promise<void>
+  readonly name: string
+  readonly clientId: string
+  /** Current status; the same object until something in it changes (safe for useSyncExternalStore). */
+  status(): SyncStatus
+  /** Called on every status change: connection, pending ops, conflicts, dead letters, errors. */
+  subscribe(listener: (status: SyncStatus) => void): () => void
+  on<K extends SyncEventName>(event: K, fn: (payload: SyncEvents[K]) => void): () => void
+  on(event: '*', fn: (payload: { type: SyncEventName } & Record<string, unknown>) => void): () => void
+  /** Resolves once every op pending at call time is acknowledged by the server. */
+  flush(options?: { timeout?: number }): Promise<void>
+  /** The outbox, oldest first; the same array until the outbox changes. */
+  pendingOperations(): PendingOperation[]
+  isDirty(): boolean
+  /** Open conflicts, oldest first; the same array until the inbox changes. */
+  conflicts(): Conflict[]
+  resolve(id: string, resolution: Resolution): Promise<void>
+  history(query?: { path?: Path | string; limit?: number }): Promise<HistoryEntry[]>
+  deadLetters(): DeadLetter[]
+  retry(id: string): Promise<void>
+  discard(id: string): Promise<void>
+  /** Runs `fn` with every change it makes sent in `priority`'s lane. */
+  withPriority<T>(priority: Priority, fn: () => T): T
+  /** Everyone present on the document, self first; the same array until presence changes. */
+  presence(): Presence[]
+  setPresence(state: Record<string, unknown> | null): void
+  subscribePresence(listener: (peers: Presence[]) => void): () => void
+  connect(): void
+  disconnect(): void
+  destroy(): Promise<void>
+  /** Internal: the typed state shape marker. */
+  readonly __state?: S
+}

@@ -1,0 +1,184 @@
+import type { StateCreator, StoreMutatorIdentifier } from 'zustand/vanilla'
+import type { Socket } from 'socket.io-client'
+import { SyncEngine } from '../core/engine'
+import { ZyncError } from '../core/errors'
+import { newId } from '../core/ids'
+import type { BackoffOptions } from '../core/outbox'
+import { setAt } from '../core/patch'
+import type { Path } from '../core/path'
+import { PolicyTable, type ConflictsConfig } from '../core/policies'
+import type { Op } from '../core/protocol'
+import type { OutboxStorage } from '../core/storage'
+import type { PresenceUser, Priority, SyncApi } from '../core/types'
+import { DexieOutboxStorage } from '../adapters/dexie-storage'
+import { MemoryOutboxStorage } from '../adapters/memory-storage'
+import { SocketIoTransport } from '../adapters/socket-io'
+
+export interface SyncOptions<T> {
+  /** Document id: every store with this name on the same server syncs. Required. */
+  name: string
+  /** Sync server URL, e.g. 'http://127.0.0.1:4000'. Give this or `socket`. */
+  url?: string
+  /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). */
+  socket?: Socket
+  /** What syncs. Default: every key of the state whose value is not a function. */
+  partialize?: (state: T) => Partial<T>
+  /**
+   * Where the outbox, the conflict inbox and the last synced snapshot live.
+   * Default 'indexeddb' where IndexedDB exists, else 'memory' (with a warning).
+   */
+  storage?: 'indexeddb' | 'memory' | OutboxStorage
+  /** IndexedDB database name. Default 'zync'. */
+  dbName?: string
+  /** This client's id; must be unique per tab. Default: a new random id per store instance. */
+  clientId?: string
+  /** Who this client is, for presence and conflict metadata. Default `{ id: clientId }`. */
+  user?: PresenceUser
+  /** Sent to the server in socket.io's `auth` on every connection (see the server's `authenticate`). */
+  auth?: { token?: string; [key: string]: unknown }
+  /** Conflict policies per path. Default `{ default: 'lww' }`. */
+  conflicts?: ConflictsConfig
+  /** Outbox lane for a change. Default: 'medium' for everything. */
+  priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
+  /** Retry backoff. Default `{ base: 500, factor: 2, cap: 30000 }` (full jitter). */
+  backoff?: BackoffOptions
+  /** Most ops per message. Default 500. */
+  batchSize?: number
+  /** Ms to wait for the server to acknowledge a batch before retrying it. Default 10000. */
+  ackTimeout?: number
+  /** Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. */
+  presence?: { ttl?: number; throttle?: number }
+  /** Share edits with other tabs through BroadcastChannel. Default true where it exists. */
+  crossTab?: boolean
+  /** Connect as soon as the outbox is loaded. Default true. Set false for server-side rendering. */
+  autoConnect?: boolean
+  /** Where warnings go. Default console.warn. */
+  onWarning?: (message: string) => void
+}
+
+type Write<T, U> = Omit<T, keyof U> & U
+type WithSync<S, _A> = S extends { getState: () => infer T } ? Write<S, { sync: SyncApi<T> }> : never
+
+declare module 'zustand/vanilla' {
+  interface StoreMutators<S, A> {
+    'zync/sync': WithSync<S, A>
+  }
+}
+
+type Sync = <T, Mps extends [StoreMutatorIdentifier, unknown][] = [], Mcs extends [StoreMutatorIdentifier, unknown][] = []>(
+  initializer: StateCreator<T, [...Mps, ['zync/sync', unknown]], Mcs>,
+  options: SyncOptions<T>,
+) => StateCreator<T, Mps, [['zync/sync', unknown], ...Mcs]>
+
+type SyncImpl = <T>(initializer: StateCreator<T, [], []>, options: SyncOptions<T>) => StateCreator<T, [], []>
+
+function defaultPartialize<T>(state: T): Partial<T> {
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(state as object)) {
+    const v = (state as Record<string, unknown>)[k]
+    if (typeof v !== 'function') out[k] = v
+  }
+  return out as Partial<T>
+}
+
+function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): OutboxStorage {
+  const s = o.storage
+  if (s && typeof s === 'object') return s
+  const hasIdb = typeof globalThis.indexedDB !== 'undefined'
+  if (s === 'memory') return new MemoryOutboxStorage()
+  if (!hasIdb) {
+    warn('[zync] IndexedDB is not available here: the outbox lives in memory and does not survive a reload')
+    return new MemoryOutboxStorage()
+  }
+  return new DexieOutboxStorage(o.dbName ?? 'zync')
+}
+
+const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
+  if (!options || typeof options.name !== 'string' || options.name.length === 0) {
+    throw new ZyncError('BAD_REQUEST', "[zync] sync(init, options) needs options.name, the document id (e.g. 'board-42')")
+  }
+  type T = ReturnType<typeof get>
+  const partialize = (options.partialize ?? defaultPartialize) as (s: T) => Record<string, unknown>
+  let applying = false
+  let initial: T | undefined
+  const warn = options.onWarning ?? ((m: string) => console.warn(m))
+  const clientId = options.clientId ?? newId()
+  const transport = new SocketIoTransport({
+    ...(options.url !== undefined ? { url: options.url } : {}),
+    ...(options.socket !== undefined ? { socket: options.socket } : {}),
+    ...(options.auth !== undefined ? { auth: options.auth } : {}),
+  })
+  const storage = pickStorage(options as SyncOptions<unknown>, warn)
+
+  // The engine reads the initial state, so it is made once the initializer has run.
+  initial = initializer(set, get, api)
+  const engine = new SyncEngine({
+    doc: options.name,
+    clientId,
+    ...(options.user ? { user: options.user } : {}),
+    transport,
+    storage,
+    policies: new PolicyTable(options.conflicts),
+    host: {
+      read: () => partialize((api.getState() ?? initial) as T),
+      apply: (patches) => {
+        let next = api.getState() as Record<string, unknown>
+        for (const p of patches) next = setAt(next, p.path, p.value, p.remove === true)
+        applying = true
+        try {
+          ;(api.setState as (s: unknown, replace: boolean) => void)(next, true)
+        } finally {
+          applying = false
+        }
+      },
+    },
+    ...(options.priority ? { priority: options.priority } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    ...(options.ackTimeout !== undefined ? { ackTimeout: options.ackTimeout } : {}),
+    ...(options.presence ? { presence: options.presence } : {}),
+    ...(options.crossTab !== undefined ? { crossTab: options.crossTab } : {}),
+    ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : {}),
+    onWarning: warn,
+  })
+
+  api.subscribe(() => {
+    if (!applying) engine?.notifyLocalChange()
+  })
+
+  const syncApi: SyncApi<T> = {
+    ready: engine.ready,
+    name: options.name,
+    clientId,
+    status: () => engine.status(),
+    subscribe: (fn) => engine.subscribe(fn),
+    on: ((event: string, fn: (p: never) => void) => engine.events.on(event as never, fn as never)) as SyncApi<T>['on'],
+    flush: (o) => engine.flush(o),
+    pendingOperations: () => engine.pendingOperations(),
+    isDirty: () => engine.isDirty(),
+    conflicts: () => engine.conflicts(),
+    resolve: (id, r) => engine.resolve(id, r),
+    history: (q) => engine.history(q),
+    deadLetters: () => engine.deadLetters(),
+    retry: (id) => engine.retry(id),
+    discard: (id) => engine.discard(id),
+    withPriority: (p, fn) => engine.withPriority(p, fn),
+    presence: () => engine.presence(),
+    setPresence: (s) => engine.setPresence(s),
+    subscribePresence: (fn) => engine.subscribePresence(fn),
+    connect: () => engine.connect(),
+    disconnect: () => engine.disconnect(),
+    destroy: () => engine.destroy(),
+  }
+  ;(api as unknown as { sync: SyncApi<T> }).sync = syncApi
+  return initial
+}
+
+/**
+ * Zustand middleware that syncs the store through a zync server, offline-first.
+ *
+ * ```ts
+ * const useBoard = create<Board>()(sync((set) => ({ cards: {} }), { name: 'board-42', url: 'http://127.0.0.1:4000' }))
+ * ```
+ */
+export const sync = syncImpl as unknown as Sync

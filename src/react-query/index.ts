@@ -1,0 +1,108 @@
+// zync/react-query: keeps TanStack Query caches in step with a synced store.
+import { hashKey, onlineManager, type QueryClient, type QueryKey } from '@tanstack/react-query'
+import type { Change } from '../core/protocol'
+import type { Path } from '../core/path'
+import type { Conflict, SyncApi } from '../core/types'
+
+/** One field that changed under the app: a remote change, or the settled value of a conflict. */
+export interface SyncedChange {
+  /** 'remote' for `change:remote`, 'resolved' for `sync:resolved`. */
+  source: 'remote' | 'resolved'
+  /** The entity (`collection/id`, or a top-level key). */
+  entity: string
+  path: Path
+  kind: 'set' | 'delete'
+  value?: unknown
+  /** The server's log entry (source 'remote'). */
+  change?: Change
+  /** The settled conflict (source 'resolved'). */
+  conflict?: Conflict
+}
+
+export interface ConnectQueryClientOptions {
+  /** The query keys a change affects; undefined or [] for none. Required. */
+  queryKeysFor: (change: SyncedChange) => readonly QueryKey[] | undefined
+  /**
+   * 'invalidate' marks the keys stale (active queries refetch); 'patch' calls `patch` to write the new
+   * value into the cache and invalidates only when `patch` returns false. Default: 'invalidate'.
+   */
+  mode?: 'invalidate' | 'patch'
+  /** Writes a change into the cache (e.g. with `queryClient.setQueryData`); return false to invalidate instead. Default: none. */
+  patch?: (queryClient: QueryClient, change: SyncedChange) => boolean | void
+  /** Drive TanStack Query's `onlineManager` from the sync connection. Default: true. */
+  online?: boolean
+}
+
+/**
+ * Invalidates (or patches) the queries a remote change or a conflict resolution affects, and
+ * pauses TanStack Query's network activity while the sync connection is offline.
+ * Returns a function that disconnects and restores `onlineManager` to what it was.
+ */
+export function connectQueryClient(
+  queryClient: QueryClient,
+  store: { sync: SyncApi },
+  options: ConnectQueryClientOptions,
+): () => void {
+  const { queryKeysFor, mode = 'invalidate', patch, online = true } = options
+  const sync = store.sync
+
+  const apply = (changes: SyncedChange[]) => {
+    // One invalidation per key per batch, however many changes touch it.
+    const keys = new Map<string, QueryKey>()
+    for (const c of changes) {
+      try {
+        if (mode === 'patch' && patch && patch(queryClient, c) !== false) continue
+        for (const k of queryKeysFor(c) ?? []) keys.set(hashKey(k), k)
+      } catch (err) {
+        // One bad change or callback must not stop the others.
+        console.error('[zync] connectQueryClient: queryKeysFor/patch threw', err)
+      }
+    }
+    for (const queryKey of keys.values()) void queryClient.invalidateQueries({ queryKey })
+  }
+
+  const offs = [
+    sync.on('change:remote', ({ changes }) =>
+      apply(
+        changes.map((change) => ({
+          source: 'remote',
+          entity: change.entity,
+          path: change.path,
+          kind: change.kind,
+          value: change.value,
+          change,
+        })),
+      ),
+    ),
+    sync.on('sync:resolved', ({ conflict, value }) =>
+      apply([
+        {
+          source: 'resolved',
+          entity: conflict.entity,
+          path: conflict.path,
+          kind: value === undefined ? 'delete' : 'set',
+          value,
+          conflict,
+        },
+      ]),
+    ),
+  ]
+
+  if (online) {
+    const before = onlineManager.isOnline()
+    const follow = () => onlineManager.setOnline(sync.status().connection !== 'offline')
+    follow()
+    const off = sync.subscribe(follow)
+    offs.push(() => {
+      off()
+      onlineManager.setOnline(before)
+    })
+  }
+
+  let done = false
+  return () => {
+    if (done) return
+    done = true
+    for (const off of offs) off()
+  }
+}

@@ -1,0 +1,250 @@
+import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react'
+import { createPortal } from 'react-dom'
+import type { Conflict, Resolution } from '../core/types'
+import { ConflictValue } from './conflict-value'
+import { type SyncedStore, useIsClient } from './store'
+import { cx, useUnseen } from './ui'
+import { useConflicts } from './use-conflicts'
+
+export interface ConflictModalLabels {
+  title: string
+  description: string
+  base: string
+  mine: string
+  theirs: string
+  keepMine: string
+  keepTheirs: string
+  edit: string
+  merged: string
+  apply: string
+  cancel: string
+  invalidJson: string
+  keepAllMine: string
+  keepAllTheirs: string
+  later: string
+}
+
+const LABELS: ConflictModalLabels = {
+  title: 'Resolve sync conflicts',
+  description: 'Changed here and elsewhere at the same time. Choose what to keep.',
+  base: 'Before',
+  mine: 'Mine',
+  theirs: 'Theirs',
+  keepMine: 'Keep mine',
+  keepTheirs: 'Keep theirs',
+  edit: 'Edit merged',
+  merged: 'Merged value',
+  apply: 'Apply',
+  cancel: 'Cancel',
+  invalidJson: 'Invalid JSON',
+  keepAllMine: 'Keep all mine',
+  keepAllTheirs: 'Keep all theirs',
+  later: 'Decide later',
+}
+
+export type ConflictSideName = 'base' | 'local' | 'remote'
+
+export interface ConflictModalProps {
+  /** The synced store (anything with a `sync` property). */
+  store: SyncedStore
+  /**
+   * Controlled visibility. Default: undefined (uncontrolled), which opens whenever the inbox holds a
+   * conflict the user has not yet put off with "Decide later" / Esc. Never shown while the inbox is empty.
+   */
+  open?: boolean
+  /** Called with `false` on "Decide later" / Esc and when the last conflict is resolved. Default: none. */
+  onOpenChange?: (open: boolean) => void
+  /** Extra class on the dialog panel. Default: none. */
+  className?: string
+  /** Replaces any of the English texts. Default: the English texts. */
+  labels?: Partial<ConflictModalLabels>
+  /** Custom rendering of one side of a conflict; return undefined to keep the built-in diff. Default: the built-in diff. */
+  renderValue?: (value: unknown, side: ConflictSideName, conflict: Conflict) => ReactNode
+}
+
+const FOCUSABLE = 'button:not(:disabled),textarea,input,select,[href],[tabindex="0"]'
+
+/**
+ * The conflict inbox as a blocking dialog (WAI-ARIA alertdialog). Esc and "Decide later" only close
+ * it: every conflict stays in the inbox and half-written merges are kept, so nothing is discarded
+ * without an explicit choice. Clicking outside does nothing.
+ */
+export function ConflictModal({ store, open, onOpenChange, className, labels, renderValue }: ConflictModalProps) {
+  const L = { ...LABELS, ...labels }
+  const { conflicts, resolve, resolveAll } = useConflicts(store)
+  const [unseen, markSeen] = useUnseen(conflicts)
+  const [drafts, setDrafts] = useState<Record<string, string | undefined>>({})
+  const client = useIsClient()
+  const ref = useRef<HTMLDivElement>(null)
+  const id = useId()
+  const shown = client && conflicts.length > 0 && (open ?? unseen)
+
+  const later = () => {
+    markSeen()
+    onOpenChange?.(false)
+  }
+  // A draft is left in place: the conflict's section goes away once the engine settles it, and stays (draft and all) if that fails.
+  const settle = (c: Conflict, r: Resolution) => void resolve(c.id, r)
+
+  useEffect(() => {
+    if (open && !conflicts.length) onOpenChange?.(false)
+  }, [open, conflicts.length])
+
+  // Focus: into the dialog on open (the safe action), back to where it was on close.
+  useEffect(() => {
+    if (!shown) return
+    const prev = document.activeElement as HTMLElement | null
+    const overflow = document.body.style.overflow
+    document.body.style.overflow = 'hidden'
+    ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus()
+    return () => {
+      document.body.style.overflow = overflow
+      prev?.focus?.()
+    }
+  }, [shown])
+
+  // When the focused control goes away (its conflict was resolved), keep focus inside.
+  useEffect(() => {
+    const el = ref.current
+    if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>(FOCUSABLE)?.focus()
+  })
+
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key === 'Escape') {
+      e.preventDefault()
+      later()
+    } else if (e.key === 'Tab') {
+      const all = [...ref.current!.querySelectorAll<HTMLElement>(FOCUSABLE)]
+      const edge = all[e.shiftKey ? 0 : all.length - 1]
+      if (document.activeElement === edge || !all.includes(document.activeElement as HTMLElement)) {
+        e.preventDefault()
+        all[e.shiftKey ? all.length - 1 : 0]?.focus()
+      }
+    }
+  }
+
+  if (!shown) return null
+  return createPortal(
+    <div className="zync-overlay">
+      <div
+        ref={ref}
+        role="alertdialog"
+        aria-modal="true"
+        aria-labelledby={id + 't'}
+        aria-describedby={id + 'd'}
+        className={cx('zync-modal', className)}
+        onKeyDown={onKeyDown}
+      >
+        <header className="zync-modal-header">
+          <h2 id={id + 't'} className="zync-modal-title">
+            {L.title} <span className="zync-count">{conflicts.length}</span>
+          </h2>
+          <p id={id + 'd'} className="zync-muted">
+            {L.description}
+          </p>
+        </header>
+        <div className="zync-modal-body">
+          {conflicts.map((c, i) => {
+            const draft = drafts[c.id]
+            const text = typeof c.local === 'string'
+            let error = ''
+            if (draft !== undefined && !text)
+              try {
+                JSON.parse(draft)
+              } catch (err) {
+                error = (err as Error).message
+              }
+            const cid = `${id}c${i}`
+            const setDraft = (v?: string) => setDrafts((d) => ({ ...d, [c.id]: v }))
+            return (
+              <section key={c.id} className="zync-conflict" aria-labelledby={cid}>
+                <h3 id={cid} className="zync-conflict-title">
+                  {c.field || c.entity} {c.field && <span className="zync-muted">{c.entity}</span>}
+                </h3>
+                <div className="zync-sides">
+                  {(['base', 'local', 'remote'] as const).map((side) => (
+                    <div key={side} className="zync-side" data-side={side}>
+                      <div className="zync-side-label">
+                        {L[side === 'base' ? 'base' : side === 'local' ? 'mine' : 'theirs']}
+                        {side === 'remote' && c.remoteMeta.userId && <span className="zync-muted"> · {c.remoteMeta.userId}</span>}
+                      </div>
+                      <div className="zync-value">
+                        {renderValue?.(c[side], side, c) ?? <ConflictValue value={c[side]} base={c.base} />}
+                      </div>
+                    </div>
+                  ))}
+                </div>
+                {draft === undefined ? (
+                  <div className="zync-actions">
+                    <button className="zync-btn" onClick={() => settle(c, 'local')}>
+                      {L.keepMine}
+                    </button>
+                    <button className="zync-btn" onClick={() => settle(c, 'remote')}>
+                      {L.keepTheirs}
+                    </button>
+                    <button
+                      className="zync-btn zync-btn-ghost"
+                      onClick={() => setDraft(text ? (c.local as string) : JSON.stringify(c.local, null, 2) ?? '')}
+                    >
+                      {L.edit}
+                    </button>
+                  </div>
+                ) : (
+                  <div className="zync-editor">
+                    <label htmlFor={cid + 'e'}>
+                      {L.merged}
+                      {text ? '' : ' (JSON)'}
+                    </label>
+                    <textarea
+                      id={cid + 'e'}
+                      className="zync-textarea"
+                      value={draft}
+                      autoFocus
+                      spellCheck={text}
+                      aria-invalid={!!error}
+                      aria-describedby={error ? cid + 'x' : undefined}
+                      onChange={(e) => setDraft(e.target.value)}
+                    />
+                    {error && (
+                      <p id={cid + 'x'} role="alert" className="zync-error">
+                        {L.invalidJson}: {error}
+                      </p>
+                    )}
+                    <div className="zync-actions">
+                      <button className="zync-btn zync-btn-ghost" onClick={() => setDraft()}>
+                        {L.cancel}
+                      </button>
+                      <button
+                        className="zync-btn zync-btn-primary"
+                        disabled={!!error}
+                        onClick={() => settle(c, { value: text ? draft : JSON.parse(draft) })}
+                      >
+                        {L.apply}
+                      </button>
+                    </div>
+                  </div>
+                )}
+              </section>
+            )
+          })}
+        </div>
+        <footer className="zync-modal-footer">
+          <button className="zync-btn zync-btn-ghost" data-autofocus onClick={later}>
+            {L.later}
+          </button>
+          {conflicts.length > 1 && (
+            <>
+              <button className="zync-btn" onClick={() => void resolveAll('local')}>
+                {L.keepAllMine}
+              </button>
+              <button className="zync-btn" onClick={() => void resolveAll('remote')}>
+                {L.keepAllTheirs}
+              </button>
+            </>
+          )}
+        </footer>
+      </div>
+    </div>,
+    document.body,
+  )
+}

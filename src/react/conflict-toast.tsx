@@ -1,0 +1,59 @@
+import { createPortal } from 'react-dom'
+import { type SyncedStore, useIsClient } from './store'
+import { cx, useUnseen } from './ui'
+import { useConflicts } from './use-conflicts'
+
+export interface ConflictToastLabels {
+  /** The notice; gets the number of open conflicts. */
+  message: (count: number) => string
+  resolve: string
+  dismiss: string
+}
+
+const LABELS: ConflictToastLabels = {
+  message: (n) => (n === 1 ? '1 change needs your decision' : `${n} changes need your decision`),
+  resolve: 'Resolve',
+  dismiss: 'Dismiss',
+}
+
+export interface ConflictToastProps {
+  /** The synced store (anything with a `sync` property). */
+  store: SyncedStore
+  /** Called by the Resolve action, typically to open a `ConflictModal`. Required. */
+  onResolve: () => void
+  /** Extra class on the toast. Default: none. */
+  className?: string
+  /** Replaces any of the English texts. Default: the English texts. */
+  labels?: Partial<ConflictToastLabels>
+}
+
+/**
+ * A non-blocking notice (polite live region, bottom corner) while the inbox holds conflicts.
+ * Dismissing hides it until a new conflict arrives; the conflicts stay in the inbox.
+ */
+export function ConflictToast({ store, onResolve, className, labels }: ConflictToastProps) {
+  const L = { ...LABELS, ...labels }
+  const { conflicts } = useConflicts(store)
+  const [unseen, dismiss] = useUnseen(conflicts)
+  if (!useIsClient()) return null
+  // The live region stays mounted so screen readers announce the notice when it appears.
+  return createPortal(
+    <div role="status" className="zync-toast-region">
+      {unseen && (
+        <div className={cx('zync-toast', className)}>
+          <span className="zync-toast-icon" aria-hidden="true">
+            !
+          </span>
+          <p>{L.message(conflicts.length)}</p>
+          <button className="zync-btn zync-btn-primary" onClick={onResolve}>
+            {L.resolve}
+          </button>
+          <button className="zync-btn zync-btn-ghost zync-icon-btn" aria-label={L.dismiss} onClick={dismiss}>
+            ×
+          </button>
+        </div>
+      )}
+    </div>,
+    document.body,
+  )
+}

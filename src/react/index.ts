@@ -1,0 +1,13 @@
+// zync/react: hooks and components over `store.sync` (SyncApi). Import 'zync/styles.css' for the default look.
+export type { SyncedStore } from './store'
+export { useSyncStatus } from './use-sync-status'
+export { useConflicts, type UseConflictsResult } from './use-conflicts'
+export { usePresence, type UsePresenceResult } from './use-presence'
+export { usePendingOperations } from './use-pending-operations'
+export { useIsDirty } from './use-is-dirty'
+export { ConflictModal, type ConflictModalProps, type ConflictModalLabels, type ConflictSideName } from './conflict-modal'
+export { ConflictToast, type ConflictToastProps, type ConflictToastLabels } from './conflict-toast'
+export { SyncStatusBadge, type SyncStatusBadgeProps, type SyncStatusBadgeLabels, type SyncBadgeState } from './sync-status-badge'
+export { OfflineBanner, type OfflineBannerProps, type OfflineBannerLabels } from './offline-banner'
+export { PresenceAvatars, type PresenceAvatarsProps } from './presence-avatars'
+export { PresenceIndicator, type PresenceIndicatorProps } from './presence-indicator'

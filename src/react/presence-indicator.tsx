@@ -1,0 +1,49 @@
+import { useCallback } from 'react'
+import type { Presence } from '../core/types'
+import { type SyncedStore } from './store'
+import { Avatar, cx, nameOf } from './ui'
+import { usePresence } from './use-presence'
+
+type Focus = { focus?: { entityId?: string; field?: string } | null }
+
+export interface PresenceIndicatorProps {
+  /** The synced store (anything with a `sync` property). */
+  store: SyncedStore
+  /** The entity of the field, matched against peers' presence `focus.entityId`. Required. */
+  entityId: string
+  /** The field, matched against peers' presence `focus.field`. Required. */
+  field: string
+  /** Extra class on the indicator. Default: none. */
+  className?: string
+  /** The text; gets the names of who is editing. Default: "Ana is editing", "Ana and Ben are editing", "Ana and 2 others are editing". */
+  label?: (names: string[]) => string
+}
+
+const LABEL = (n: string[]) =>
+  (n.length < 3 ? n.join(' and ') : `${n[0]} and ${n.length - 1} others`) + (n.length > 1 ? ' are' : ' is') + ' editing'
+
+/**
+ * Who else is editing one field, from peers' presence state `focus: { entityId, field }`
+ * (set it with `usePresence(store).update({ focus })`). Empty when nobody is.
+ */
+export function PresenceIndicator({ store, entityId, field, className, label = LABEL }: PresenceIndicatorProps) {
+  const select = useCallback(
+    (peers: Presence<Focus>[]) => peers.filter((p) => p.state.focus?.entityId === entityId && p.state.focus.field === field),
+    [entityId, field],
+  )
+  const { others } = usePresence<Focus>(store, select)
+  return (
+    <span role="status" className={cx('zync-indicator', className)}>
+      {others.length > 0 && (
+        <>
+          <span className="zync-avatars" aria-hidden="true">
+            {others.slice(0, 3).map((p) => (
+              <Avatar key={p.clientId} user={p.user} />
+            ))}
+          </span>
+          {label(others.map((p) => nameOf(p.user)))}
+        </>
+      )}
+    </span>
+  )
+}

@@ -1,0 +1,47 @@
+import { type SyncedStore } from './store'
+import { cx } from './ui'
+import { useSyncStatus } from './use-sync-status'
+
+export type SyncBadgeState = 'online' | 'offline' | 'syncing' | 'error'
+
+export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
+  /** The pending count; gets the number of ops waiting. */
+  pending: (count: number) => string
+}
+
+const LABELS: SyncStatusBadgeLabels = {
+  online: 'Synced',
+  offline: 'Offline',
+  syncing: 'Syncing',
+  error: 'Sync error',
+  pending: (n) => `${n.toLocaleString()} pending`,
+}
+
+export interface SyncStatusBadgeProps {
+  /** The synced store (anything with a `sync` property). */
+  store: SyncedStore
+  /** Extra class on the badge. Default: none. */
+  className?: string
+  /** Replaces any of the English texts. Default: the English texts. */
+  labels?: Partial<SyncStatusBadgeLabels>
+}
+
+/** Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline | syncing | error. */
+export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgeProps) {
+  const L = { ...LABELS, ...labels }
+  const s = useSyncStatus(store)
+  const state: SyncBadgeState = s.error
+    ? 'error'
+    : s.connection === 'offline'
+      ? 'offline'
+      : s.syncing || s.connection === 'connecting'
+        ? 'syncing'
+        : 'online'
+  return (
+    <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message}>
+      <span className="zync-dot" aria-hidden="true" />
+      {L[state]}
+      {s.pending > 0 && <span className="zync-badge-count">{L.pending(s.pending)}</span>}
+    </span>
+  )
+}

@@ -1,0 +1,43 @@
+import { type CSSProperties, useState } from 'react'
+import type { Conflict, PresenceUser } from '../core/types'
+
+export const cx = (...c: unknown[]): string => c.filter(Boolean).join(' ')
+
+/** `[unseen, markSeen]`: true while the inbox holds a conflict not there at the last `markSeen()`. */
+export function useUnseen(conflicts: Conflict[]): [boolean, () => void] {
+  const [seen, setSeen] = useState<string[]>([])
+  return [conflicts.some((c) => !seen.includes(c.id)), () => setSeen(conflicts.map((c) => c.id))]
+}
+
+const lin = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+
+/** Black or white, whichever reads better on a hex colour (WCAG luminance); undefined for other formats. */
+export function textOn(color?: string): string | undefined {
+  if (!color || !/^#([\da-f]{3}){1,2}$/i.test(color)) return
+  const h = color.length === 4 ? color.replace(/\w/g, '$&$&') : color
+  const n = parseInt(h.slice(1), 16)
+  const l = 0.2126 * lin(n >> 16) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255)
+  return l > 0.18 ? '#111' : '#fff'
+}
+
+export const nameOf = (u: PresenceUser): string => u.name || u.id
+
+/** A round avatar: the picture when there is one, else initials on the user's colour. */
+export function Avatar({ user }: { user: PresenceUser }) {
+  const name = nameOf(user)
+  const style = { background: user.color, color: textOn(user.color) } as CSSProperties
+  return (
+    <span className="zync-avatar" role="img" aria-label={name} title={name} style={style}>
+      {user.avatarUrl ? (
+        <img src={user.avatarUrl} alt="" />
+      ) : (
+        name
+          .split(/\s+/)
+          .map((w) => w[0])
+          .join('')
+          .slice(0, 2)
+          .toUpperCase()
+      )}
+    </span>
+  )
+}

@@ -1,0 +1,6 @@
+import { type SyncedStore, useSyncValue } from './store'
+
+/** True while local changes are not yet acknowledged by the server. */
+export function useIsDirty(store: SyncedStore): boolean {
+  return useSyncValue(store, (s) => s.isDirty())
+}

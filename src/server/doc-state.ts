@@ -1,0 +1,240 @@
+/*
+ * The authoritative state of one document and the rules that apply an op to it. Pure and
+ * synchronous: the socket server, the multi-node host and the deterministic simulation all run
+ * exactly this code. Replaying a log through `applyOp` rebuilds the same state (ops are stored with
+ * the clamped timestamp and the server time they were applied at).
+ */
+import { ZyncError } from '../core/errors'
+import { clampHlc, compareHlc, decodeHlc } from '../core/hlc'
+import {
+  counterValue,
+  emptyCounter,
+  emptyIdArray,
+  emptySet,
+  idArrayApply,
+  idArrayValue,
+  incrementCounter,
+  setApply,
+  setValue,
+  type AwSet,
+  type IdArray,
+  type PnCounter,
+} from '../core/merge'
+import { entityOf, fieldOf, type Path } from '../core/path'
+import { getAt, setAt } from '../core/patch'
+import type { Change, FieldMeta, Op, OpStatus, Snapshot } from '../core/protocol'
+import { vvBump, vvGet, type VersionVector } from '../core/vector-clock'
+import type { LogEntry } from './storage/types'
+
+/** Field meta on the server also keeps the merge state of counter, set and id-array fields. */
+export interface ServerFieldMeta extends FieldMeta {
+  crdt?: { t: 'counter'; s: PnCounter } | { t: 'set'; s: AwSet } | { t: 'ids'; k: string; s: IdArray }
+}
+
+export interface ApplyContext {
+  user?: string
+  /** Server time (ms) at which the op is applied. */
+  now: number
+  /** Timestamps further ahead of `now` than this are clamped. Default 60000. */
+  maxDriftMs?: number
+}
+
+const SEP = '\u0000'
+
+export class DocState {
+  seq = 0
+  state: Record<string, unknown> = {}
+  vv: Record<string, VersionVector> = {}
+  fields: Record<string, ServerFieldMeta> = {}
+  /** Highest counter seen per client: a base vector may not claim more (no invented history). */
+  clientMax: Record<string, number> = {}
+  /** Which user owns a client id (first one to use it). */
+  clientUser: Record<string, string> = {}
+
+  constructor(readonly doc: string) {}
+
+  static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
+    const d = new DocState(doc)
+    d.seq = snap.seq
+    d.state = snap.state
+    d.vv = snap.vv
+    d.fields = snap.fields as Record<string, ServerFieldMeta>
+    d.clientMax = snap.clientMax ?? {}
+    d.clientUser = snap.clientUser ?? {}
+    return d
+  }
+
+  snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string> } {
+    return structuredClone({ seq: this.seq, state: this.state, vv: this.vv, fields: this.fields, clientMax: this.clientMax, clientUser: this.clientUser })
+  }
+
+  /** Client-facing snapshot: no merge internals. */
+  publicSnapshot(): Snapshot {
+    return { seq: this.seq, state: this.state, vv: this.vv, fields: {} }
+  }
+
+  /**
+   * Checks that an op is admissible (the schema validated its shape already): the client id belongs to
+   * the user and the base vector does not claim history the server never saw.
+   */
+  check(op: Op, user: string | undefined): void {
+    if (user !== undefined) {
+      const owner = this.clientUser[op.client]
+      if (owner !== undefined && owner !== user) throw new ZyncError('CLIENT_MISMATCH', `[zync] client id ${op.client} belongs to another user`, { opId: op.id })
+    }
+    for (const c of Object.keys(op.base)) {
+      if (c === op.client) continue
+      if ((op.base[c] ?? 0) > vvGet(this.clientMax, c)) {
+        throw new ZyncError('UNKNOWN_HISTORY', `[zync] op ${op.id} claims to have seen ops of ${c} that this server never saw`, { opId: op.id })
+      }
+    }
+  }
+
+  applyOp(op: Op, ctx: ApplyContext): LogEntry {
+    const hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? 60_000)
+    const entity = entityOf(op.path)
+    const field = fieldOf(op.path)
+    const fk = entity + SEP + field
+    const meta = this.fields[fk]
+    const policy = op.policy ?? 'lww'
+    const before = getAt(this.state, op.path)
+    const concurrentWith = this.concurrentWriter(op, entity, field)
+    let status: OpStatus = 'applied'
+    let newValue: unknown = op.op === 'remove' ? undefined : op.value
+    let crdt = meta?.crdt
+
+    if (policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
+      let c = crdt?.t === 'counter' ? crdt.s : seedCounter(before)
+      c = incrementCounter(c, op.client, op.delta)
+      crdt = { t: 'counter', s: c }
+      newValue = counterValue(c)
+    } else if (policy === 'set' && (op.added || op.removed) && op.op !== 'remove') {
+      let s = crdt?.t === 'set' ? crdt.s : seedSet(before)
+      s = setApply(s, op.added ?? [], op.removed ?? [], hlc)
+      crdt = { t: 'set', s }
+      newValue = setValue(s)
+    } else if (op.idKey && Array.isArray(op.value) && op.op !== 'remove') {
+      const key = op.idKey
+      let s = crdt?.t === 'ids' && crdt.k === key ? crdt.s : seedIds(before, key)
+      s = idArrayApply(s, key, Array.isArray(op.prev) ? op.prev : [], op.value, hlc)
+      crdt = { t: 'ids', k: key, s }
+      newValue = idArrayValue(s)
+    } else {
+      crdt = undefined
+      if (concurrentWith) {
+        if (policy === 'lww') status = compareHlc(hlc, concurrentWith.hlc) > 0 ? 'applied' : 'superseded'
+        else if (policy === 'local') status = 'applied'
+        else if (policy === 'remote') status = 'superseded'
+        else status = 'conflict' // manual and app functions: the author's client decides
+      }
+      // Writing a field of a record that no longer exists: the record's deletion stands.
+      if (status === 'applied' && op.path.length >= 3 && getAt(this.state, op.path.slice(0, 2)) === undefined && this.vv[entity] && concurrentWith) {
+        status = 'superseded'
+      }
+    }
+
+    this.seq += 1
+    const seq = this.seq
+    this.vv[entity] = vvBump(this.vv[entity], op.client, op.n)
+    if (op.n > vvGet(this.clientMax, op.client)) this.clientMax[op.client] = op.n
+    if (ctx.user !== undefined && this.clientUser[op.client] === undefined) this.clientUser[op.client] = ctx.user
+
+    const remove = newValue === undefined
+    if (status === 'applied') {
+      this.state = setAt(this.state, op.path, newValue, remove)
+      const m: ServerFieldMeta = { client: op.client, n: op.n, hlc, seq, at: ctx.now }
+      if (ctx.user !== undefined) m.user = ctx.user
+      if (crdt) m.crdt = crdt
+      this.fields[fk] = m
+      if (field === '') this.dropFieldMetas(entity)
+    }
+    const current = getAt(this.state, op.path)
+    const entry: LogEntry = {
+      seq,
+      opId: op.id,
+      client: op.client,
+      n: op.n,
+      hlc,
+      entity,
+      path: op.path,
+      kind: current === undefined ? 'delete' : 'set',
+      status,
+      policy,
+      at: ctx.now,
+      op: { ...op, hlc },
+    }
+    if (ctx.user !== undefined) entry.user = ctx.user
+    if (current !== undefined) entry.value = current
+    if (before !== undefined) entry.before = before
+    if (op.resolves) entry.resolves = op.resolves
+    if (status !== 'applied') {
+      if (op.op !== 'remove') entry.proposed = op.value
+      if ('prev' in op) entry.prev = op.prev
+      const w = concurrentWith ?? meta
+      if (w) entry.winner = { client: w.client, hlc: w.hlc, at: w.at, ...(w.user ? { user: w.user } : {}) }
+    }
+    return entry
+  }
+
+  /** Replays a stored entry (from this node's log or another node's) to rebuild state. */
+  replay(entry: LogEntry): void {
+    if (entry.seq !== this.seq + 1) throw new Error(`[zync] log gap: expected seq ${this.seq + 1}, got ${entry.seq}`)
+    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, ...(entry.user !== undefined ? { user: entry.user } : {}) })
+  }
+
+  /**
+   * The last writer of this field (or of the whole record) that the op's base had not seen, if any.
+   * Ops of the same client are causally ordered by construction, so they never conflict.
+   */
+  private concurrentWriter(op: Op, entity: string, field: string): ServerFieldMeta | undefined {
+    const unseen = (m: ServerFieldMeta | undefined) => m !== undefined && m.client !== op.client && vvGet(op.base, m.client) < m.n
+    if (field === '') {
+      // A whole-record write races with any unseen write inside the record.
+      let latest: ServerFieldMeta | undefined
+      const prefix = entity + SEP
+      for (const k of Object.keys(this.fields)) {
+        if (!k.startsWith(prefix)) continue
+        const m = this.fields[k]!
+        if (unseen(m) && (!latest || compareHlc(m.hlc, latest.hlc) > 0)) latest = m
+      }
+      return latest
+    }
+    const m = this.fields[entity + SEP + field]
+    if (unseen(m)) return m
+    const rec = this.fields[entity + SEP]
+    if (unseen(rec)) return rec
+    return undefined
+  }
+
+  private dropFieldMetas(entity: string): void {
+    const prefix = entity + SEP
+    for (const k of Object.keys(this.fields)) if (k.startsWith(prefix) && k !== prefix) delete this.fields[k]
+  }
+}
+
+/** The change as broadcast to clients: the log entry without the raw op. */
+export function toChange(e: LogEntry): Change {
+  const { op: _op, ...change } = e
+  return change
+}
+
+function seedCounter(before: unknown): PnCounter {
+  const c = emptyCounter()
+  if (typeof before === 'number' && before !== 0) return incrementCounter(c, '~', before)
+  return c
+}
+
+function seedSet(before: unknown): AwSet {
+  return Array.isArray(before) ? setApply(emptySet(), before, [], '0') : emptySet()
+}
+
+function seedIds(before: unknown, key: string): IdArray {
+  if (!Array.isArray(before)) return emptyIdArray()
+  return idArrayApply(emptyIdArray(), key, [], before, '0')
+}
+
+export function wallOf(hlc: string): number | undefined {
+  return decodeHlc(hlc)?.wall
+}
+
+export type { Path }

@@ -1,0 +1,98 @@
+/**
+ * Schemas for every inbound message (zod). Anything that does not parse is refused with a typed
+ * error and nothing is applied. Values are checked iteratively (depth, size, keys, prototypes).
+ */
+import { z } from 'zod'
+import { ZyncError, type ZyncErrorCode } from '../core/errors'
+import { decodeHlc } from '../core/hlc'
+import { assertSafeValue, isUnsafeSegment, LIMITS } from '../core/path'
+
+const MAX_COUNTER = Number.MAX_SAFE_INTEGER
+
+const jsonValue = z.unknown().superRefine((v, ctx) => {
+  try {
+    assertSafeValue(v)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message, params: { zync: (err as ZyncError).code } })
+  }
+})
+
+const segment = z
+  .union([z.string().max(512), z.number().int().nonnegative().max(1_000_000_000)])
+  .refine((s) => !isUnsafeSegment(s), { message: 'path segment not allowed', params: { zync: 'UNSAFE_PATH' } })
+
+export const pathSchema = z.array(segment).min(1).max(3, { message: 'ops address at most collection.record.field' })
+const queryPath = z.array(segment).min(1).max(LIMITS.maxPathLength)
+
+const safeKey = (max: number) =>
+  z.string().min(1).max(max).refine((k) => !isUnsafeSegment(k), { message: 'key not allowed', params: { zync: 'UNSAFE_PATH' } })
+const id = safeKey(128)
+export const docIdSchema = z.string().min(1).max(256).regex(/^[\w.:@/-]+$/, 'document ids use letters, digits and _ . : @ / -')
+
+const vector = z
+  .record(id, z.number().int().nonnegative().max(MAX_COUNTER))
+  .refine((v) => Object.keys(v).length <= 10_000, { message: 'version vector too large', params: { zync: 'BAD_VECTOR' } })
+  .refine((v) => Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null, { message: 'vector must be a plain object' })
+
+const hlc = z.string().max(200).refine((s) => decodeHlc(s) !== undefined, { message: 'malformed hybrid logical clock timestamp' })
+
+export const opSchema = z.strictObject({
+  id,
+  client: id,
+  n: z.number().int().positive().max(MAX_COUNTER),
+  hlc,
+  op: z.enum(['add', 'replace', 'remove']),
+  path: pathSchema,
+  value: jsonValue.optional(),
+  base: vector,
+  policy: z.enum(['lww', 'local', 'remote', 'manual', 'counter', 'set', 'custom']).optional(),
+  delta: z.number().finite().optional(),
+  added: z.array(jsonValue).max(LIMITS.maxKeys).optional(),
+  removed: z.array(jsonValue).max(LIMITS.maxKeys).optional(),
+  idKey: safeKey(64).optional(),
+  removedIds: z.array(z.union([z.string().max(512), z.number()])).max(LIMITS.maxKeys).optional(),
+  prev: jsonValue.optional(),
+  resolves: id.optional(),
+})
+
+export const joinSchema = z.strictObject({
+  v: z.number().int(),
+  doc: docIdSchema,
+  client: id,
+  since: z.number().int().nonnegative().max(MAX_COUNTER),
+})
+
+export const opsSchema = z.strictObject({
+  doc: docIdSchema,
+  ops: z.array(opSchema).min(1).max(1000),
+})
+
+export const historySchema = z.strictObject({
+  doc: docIdSchema,
+  path: queryPath.optional(),
+  limit: z.number().int().positive().max(1000).optional(),
+})
+
+export const presenceSchema = z.strictObject({
+  doc: docIdSchema,
+  state: z.union([z.null(), z.record(safeKey(128), jsonValue)]),
+})
+
+export const leaveSchema = z.strictObject({ doc: docIdSchema })
+
+/** Parses or throws a ZyncError whose code says what was wrong. */
+export function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new ZyncError('BAD_REQUEST', '[zync] a message must be an object')
+  }
+  const proto = Object.getPrototypeOf(input)
+  if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] a message must be a plain object')
+  const r = schema.safeParse(input)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]!
+  const params = (issue as { params?: { zync?: ZyncErrorCode } }).params
+  let code: ZyncErrorCode = params?.zync ?? 'BAD_REQUEST'
+  if (!params?.zync && issue.code === 'too_big') code = 'TOO_LARGE'
+  const where = issue.path.length ? ` at ${issue.path.join('.')}` : ''
+  throw new ZyncError(code, `[zync] invalid message${where}: ${issue.message}`)
+}

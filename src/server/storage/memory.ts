@@ -1,0 +1,102 @@
+import type { Snapshot } from '../../core/protocol'
+import { AppendConflictError, pathStartsWith, type LogEntry, type OpRecord, type ServerStorage } from './types'
+
+interface DocData {
+  log: LogEntry[]
+  head: number
+  ops: Map<string, OpRecord>
+  snapshot?: Snapshot
+}
+
+/** In-process storage: fast, for tests and demos. Nothing survives the process. */
+export class MemoryStorage implements ServerStorage {
+  readonly kind = 'memory' as const
+  private readonly docs = new Map<string, DocData>()
+
+  async init(): Promise<void> {}
+
+  private doc(doc: string): DocData {
+    let d = this.docs.get(doc)
+    if (!d) this.docs.set(doc, (d = { log: [], head: 0, ops: new Map() }))
+    return d
+  }
+
+  async head(doc: string): Promise<number> {
+    return this.docs.get(doc)?.head ?? 0
+  }
+
+  async append(doc: string, entries: LogEntry[]): Promise<void> {
+    const d = this.doc(doc)
+    let expect = d.head + 1
+    const ids = new Set<string>()
+    for (const e of entries) {
+      if (e.seq !== expect++) throw new AppendConflictError(`seq ${e.seq} does not follow head ${d.head}`)
+      if (d.ops.has(e.opId) || ids.has(e.opId)) throw new AppendConflictError(`op ${e.opId} already stored`)
+      ids.add(e.opId)
+    }
+    for (const e of entries) {
+      d.log.push(structuredClone(e))
+      d.ops.set(e.opId, { seq: e.seq, status: e.status })
+    }
+    if (entries.length > 0) d.head = entries[entries.length - 1]!.seq
+  }
+
+  async readLog(doc: string, after: number, limit = Infinity): Promise<LogEntry[]> {
+    const d = this.docs.get(doc)
+    if (!d) return []
+    const out: LogEntry[] = []
+    for (const e of d.log) {
+      if (e.seq <= after) continue
+      out.push(structuredClone(e))
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  async findOps(doc: string, ids: readonly string[]): Promise<Map<string, OpRecord>> {
+    const d = this.docs.get(doc)
+    const out = new Map<string, OpRecord>()
+    if (!d) return out
+    for (const id of ids) {
+      const r = d.ops.get(id)
+      if (r) out.set(id, r)
+    }
+    return out
+  }
+
+  async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
+    const d = this.doc(doc)
+    if (!d.snapshot || d.snapshot.seq <= snapshot.seq) d.snapshot = structuredClone(snapshot)
+  }
+
+  async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
+    const s = this.docs.get(doc)?.snapshot
+    return s ? structuredClone(s) : undefined
+  }
+
+  async compact(doc: string, upto: number): Promise<number> {
+    const d = this.docs.get(doc)
+    if (!d) return 0
+    const before = d.log.length
+    d.log = d.log.filter((e) => e.seq > upto)
+    return before - d.log.length
+  }
+
+  async history(doc: string, query: { path?: LogEntry['path']; limit?: number }): Promise<LogEntry[]> {
+    const d = this.docs.get(doc)
+    if (!d) return []
+    const limit = query.limit ?? 100
+    const out: LogEntry[] = []
+    for (let i = d.log.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = d.log[i]!
+      if (!query.path || pathStartsWith(e.path, query.path)) out.push(structuredClone(e))
+    }
+    return out
+  }
+
+  async listDocs(): Promise<string[]> {
+    return [...this.docs.keys()]
+  }
+
+  async close(): Promise<void> {}
+}

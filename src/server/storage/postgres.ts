@@ -1,0 +1,247 @@
+import type pg from 'pg'
+import type { Snapshot } from '../../core/protocol'
+import type { Path } from '../../core/path'
+import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
+
+export interface PostgresStorageOptions {
+  connectionString: string
+  /** Schema holding the tables; created when missing. Default 'public'. */
+  schema?: string
+  /** Use this pool instead of creating one (it is not ended by `close()`). */
+  pool?: pg.Pool
+  /** Size of the pool created when `pool` is not given. Default 5. */
+  poolSize?: number
+}
+
+/** Same encoding as in sqlite.ts: "path starts with prefix" becomes "key starts with key(prefix)". */
+function pathKey(path: Path): string {
+  let key = ''
+  for (const seg of path) key += JSON.stringify(String(seg))
+  return key
+}
+
+function quoteIdent(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"'
+}
+
+/** SQLSTATEs that mean "another writer got there first"; the transaction is rolled back, nothing written. */
+const CONFLICT_CODES = new Set([
+  '23505', // unique_violation: the (doc, seq) or (doc, op_id) is taken
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+])
+
+function pgCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/**
+ * PostgreSQL storage (node-postgres). Several server processes may share one database: the primary key
+ * (doc, seq) of the log and the unique (doc, seq) / primary key (doc, op_id) of the ops table (which
+ * compaction never touches) make seq allocation atomic. The loser of a race gets a unique violation,
+ * its transaction is rolled back and `append` rejects with AppendConflictError. `append` resolves only
+ * after COMMIT.
+ *
+ * JSON is stored as TEXT (not JSONB): values round-trip exactly, key order included, and strings may
+ * contain U+0000 (JSONB rejects it; snapshots use it in field keys).
+ *
+ * The driver is loaded in `init()` when no pool is given, so importing this module does not load pg.
+ */
+export class PostgresStorage implements ServerStorage {
+  readonly kind = 'postgres' as const
+  private pool: pg.Pool | undefined
+  private readonly ownsPool: boolean
+  private readonly schema: string
+  private readonly t: { log: string; ops: string; snapshots: string }
+  private initializing: Promise<void> | undefined
+
+  constructor(private readonly options: PostgresStorageOptions) {
+    this.pool = options.pool
+    this.ownsPool = !options.pool
+    this.schema = options.schema ?? 'public'
+    const s = quoteIdent(this.schema)
+    this.t = { log: `${s}.zync_log`, ops: `${s}.zync_ops`, snapshots: `${s}.zync_snapshots` }
+  }
+
+  init(): Promise<void> {
+    this.initializing ??= this.setup().catch((err: unknown) => {
+      this.initializing = undefined
+      throw err
+    })
+    return this.initializing
+  }
+
+  private async setup(): Promise<void> {
+    if (!this.pool) {
+      const mod = (await import('pg')) as unknown as { default?: typeof pg } & typeof pg
+      const driver = mod.default ?? mod
+      this.pool = new driver.Pool({ connectionString: this.options.connectionString, max: this.options.poolSize ?? 5 })
+      // An idle client losing its connection (server restart) must not crash the process.
+      this.pool.on('error', () => {})
+    }
+    const { log, ops, snapshots } = this.t
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      // CREATE ... IF NOT EXISTS is not safe against concurrent creators (duplicate key on pg_type):
+      // serialize the DDL of every process initializing this schema.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`zync:ddl:${this.schema}`])
+      if (this.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`)
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${log} (
+          doc TEXT NOT NULL,
+          seq BIGINT NOT NULL,
+          op_id TEXT NOT NULL,
+          path_key TEXT NOT NULL,
+          entry TEXT NOT NULL,
+          PRIMARY KEY (doc, seq)
+        )`)
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${ops} (
+          doc TEXT NOT NULL,
+          op_id TEXT NOT NULL,
+          seq BIGINT NOT NULL,
+          status TEXT NOT NULL,
+          PRIMARY KEY (doc, op_id),
+          UNIQUE (doc, seq)
+        )`)
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${snapshots} (
+          doc TEXT PRIMARY KEY,
+          seq BIGINT NOT NULL,
+          snapshot TEXT NOT NULL
+        )`)
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  private db(): pg.Pool {
+    if (!this.pool || !this.initializing) throw new Error('[zync] PostgresStorage: call init() first (or it was closed)')
+    return this.pool
+  }
+
+  async head(doc: string): Promise<number> {
+    const r = await this.db().query<{ head: string | null }>(`SELECT MAX(seq) AS head FROM ${this.t.ops} WHERE doc = $1`, [doc])
+    return Number(r.rows[0]?.head ?? 0)
+  }
+
+  async append(doc: string, entries: LogEntry[]): Promise<void> {
+    const pool = this.db()
+    if (entries.length === 0) return
+    // Checks that need no database: consecutive seqs and op ids unique inside the batch.
+    const ids = new Set<string>()
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
+      if (i > 0 && e.seq !== entries[i - 1]!.seq + 1) throw new AppendConflictError(`seq ${e.seq} is not consecutive`)
+      if (ids.has(e.opId)) throw new AppendConflictError(`op ${e.opId} appears twice in the batch`)
+      ids.add(e.opId)
+    }
+    const client = await pool.connect()
+    let inTx = false
+    try {
+      await client.query('BEGIN')
+      inTx = true
+      const h = await client.query<{ head: string | null }>(`SELECT MAX(seq) AS head FROM ${this.t.ops} WHERE doc = $1`, [doc])
+      const head = Number(h.rows[0]?.head ?? 0)
+      if (entries[0]!.seq !== head + 1) throw new AppendConflictError(`seq ${entries[0]!.seq} does not follow head ${head}`)
+      // The head read above may already be stale (another node committing right now): the unique keys
+      // decide. A writer that lost the race blocks on the other's uncommitted row, then gets 23505.
+      const seqs = entries.map((e) => e.seq)
+      const opIds = entries.map((e) => e.opId)
+      await client.query(
+        `INSERT INTO ${this.t.ops} (doc, op_id, seq, status)
+         SELECT $1, u.op_id, u.seq, u.status FROM unnest($2::text[], $3::bigint[], $4::text[]) AS u(op_id, seq, status)`,
+        [doc, opIds, seqs, entries.map((e) => e.status)],
+      )
+      await client.query(
+        `INSERT INTO ${this.t.log} (doc, seq, op_id, path_key, entry)
+         SELECT $1, u.seq, u.op_id, u.path_key, u.entry FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(seq, op_id, path_key, entry)`,
+        [doc, seqs, opIds, entries.map((e) => pathKey(e.path)), entries.map((e) => JSON.stringify(e))],
+      )
+      await client.query('COMMIT')
+      inTx = false
+    } catch (err) {
+      if (inTx) await client.query('ROLLBACK').catch(() => {})
+      if (err instanceof AppendConflictError) throw err
+      const code = pgCode(err)
+      if (code && CONFLICT_CODES.has(code)) throw new AppendConflictError(`append conflict: ${(err as Error).message}`)
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  async readLog(doc: string, after: number, limit?: number): Promise<LogEntry[]> {
+    const n = limit === undefined || limit === Infinity ? null : Math.max(0, Math.floor(limit))
+    const r = await this.db().query<{ entry: string }>(
+      `SELECT entry FROM ${this.t.log} WHERE doc = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
+      [doc, after, n],
+    )
+    return r.rows.map((row) => JSON.parse(row.entry) as LogEntry)
+  }
+
+  async findOps(doc: string, ids: readonly string[]): Promise<Map<string, OpRecord>> {
+    const out = new Map<string, OpRecord>()
+    if (ids.length === 0) return out
+    const r = await this.db().query<{ op_id: string; seq: string; status: string }>(
+      `SELECT op_id, seq, status FROM ${this.t.ops} WHERE doc = $1 AND op_id = ANY($2::text[])`,
+      [doc, [...ids]],
+    )
+    for (const row of r.rows) out.set(row.op_id, { seq: Number(row.seq), status: row.status as OpRecord['status'] })
+    return out
+  }
+
+  async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
+    // Only a snapshot at the same or a later seq replaces the stored one.
+    await this.db().query(
+      `INSERT INTO ${this.t.snapshots} AS s (doc, seq, snapshot) VALUES ($1, $2, $3)
+       ON CONFLICT (doc) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot WHERE excluded.seq >= s.seq`,
+      [doc, snapshot.seq, JSON.stringify(snapshot)],
+    )
+  }
+
+  async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
+    const r = await this.db().query<{ snapshot: string }>(`SELECT snapshot FROM ${this.t.snapshots} WHERE doc = $1`, [doc])
+    const row = r.rows[0]
+    return row ? (JSON.parse(row.snapshot) as Snapshot) : undefined
+  }
+
+  async compact(doc: string, upto: number): Promise<number> {
+    const r = await this.db().query(`DELETE FROM ${this.t.log} WHERE doc = $1 AND seq <= $2`, [doc, upto])
+    return r.rowCount ?? 0
+  }
+
+  async history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]> {
+    const limit = Math.max(0, Math.floor(query.limit ?? 100))
+    const r = query.path
+      ? await this.db().query<{ entry: string }>(
+          `SELECT entry FROM ${this.t.log} WHERE doc = $1 AND starts_with(path_key, $2) ORDER BY seq DESC LIMIT $3`,
+          [doc, pathKey(query.path), limit],
+        )
+      : await this.db().query<{ entry: string }>(`SELECT entry FROM ${this.t.log} WHERE doc = $1 ORDER BY seq DESC LIMIT $2`, [
+          doc,
+          limit,
+        ])
+    return r.rows.map((row) => JSON.parse(row.entry) as LogEntry)
+  }
+
+  async listDocs(): Promise<string[]> {
+    const r = await this.db().query<{ doc: string }>(`SELECT doc FROM ${this.t.ops} UNION SELECT doc FROM ${this.t.snapshots}`)
+    return r.rows.map((row) => row.doc)
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool
+    this.initializing = undefined
+    if (this.ownsPool) {
+      this.pool = undefined
+      if (pool) await pool.end()
+    }
+  }
+}

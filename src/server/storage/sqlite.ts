@@ -1,0 +1,215 @@
+import type BetterSqlite3 from 'better-sqlite3'
+import type { Snapshot } from '../../core/protocol'
+import type { Path } from '../../core/path'
+import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
+
+export interface SqliteStorageOptions {
+  /** Database file. Created when missing. */
+  file: string
+  /** How long a writer waits for another connection's lock, in ms. Default 5000. */
+  busyTimeoutMs?: number
+}
+
+type Db = BetterSqlite3.Database
+type Stmt = BetterSqlite3.Statement
+
+/**
+ * Encodes a path so that "path starts with prefix" becomes "key starts with key(prefix)": every segment
+ * becomes the JSON string literal of `String(segment)`. A JSON string literal ends at its first unescaped
+ * quote, so concatenated literals split back into segments in one way only (the comparison matches
+ * pathStartsWith in types.ts, where 0 and '0' are the same segment).
+ */
+function pathKey(path: Path): string {
+  let key = ''
+  for (const seg of path) key += JSON.stringify(String(seg))
+  return key
+}
+
+function isConstraintError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')
+}
+
+/**
+ * SQLite storage (better-sqlite3, synchronous API). WAL mode with synchronous=FULL: `append` resolves
+ * only after the transaction is on disk. Several processes (or several instances) may open the same
+ * file; `append` runs in an IMMEDIATE transaction, so the head check and the inserts are atomic.
+ *
+ * The driver is loaded in `init()`, so importing this module does not load better-sqlite3.
+ */
+export class SqliteStorage implements ServerStorage {
+  readonly kind = 'sqlite' as const
+  private db: Db | undefined
+  private stmts: ReturnType<SqliteStorage['prepare']> | undefined
+  private appendTx: ((doc: string, entries: LogEntry[]) => void) | undefined
+  private initializing: Promise<void> | undefined
+
+  constructor(private readonly options: SqliteStorageOptions) {}
+
+  init(): Promise<void> {
+    this.initializing ??= this.open().catch((err: unknown) => {
+      this.initializing = undefined
+      throw err
+    })
+    return this.initializing
+  }
+
+  private async open(): Promise<void> {
+    const mod = (await import('better-sqlite3')) as unknown as { default?: typeof BetterSqlite3 } & typeof BetterSqlite3
+    const Database = mod.default ?? mod
+    const db = new Database(this.options.file)
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 5000))}`)
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = FULL')
+      db.pragma('foreign_keys = OFF')
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS log (
+          doc TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          op_id TEXT NOT NULL,
+          path_key TEXT NOT NULL,
+          entry TEXT NOT NULL,
+          PRIMARY KEY (doc, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS ops (
+          doc TEXT NOT NULL,
+          op_id TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          status TEXT NOT NULL,
+          PRIMARY KEY (doc, op_id)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX IF NOT EXISTS ops_doc_seq ON ops (doc, seq);
+        CREATE TABLE IF NOT EXISTS snapshots (
+          doc TEXT PRIMARY KEY,
+          seq INTEGER NOT NULL,
+          snapshot TEXT NOT NULL
+        );
+      `)
+      this.stmts = this.prepare(db)
+      this.appendTx = this.makeAppend(db, this.stmts)
+      this.db = db
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  private prepare(db: Db) {
+    return {
+      // The ops table is never compacted, so its highest seq is the head even after compaction.
+      head: db.prepare<[string], { head: number | null }>('SELECT MAX(seq) AS head FROM ops WHERE doc = ?'),
+      hasOp: db.prepare<[string, string], { seq: number }>('SELECT seq FROM ops WHERE doc = ? AND op_id = ?'),
+      insertLog: db.prepare<[string, number, string, string, string]>(
+        'INSERT INTO log (doc, seq, op_id, path_key, entry) VALUES (?, ?, ?, ?, ?)',
+      ),
+      insertOp: db.prepare<[string, string, number, string]>('INSERT INTO ops (doc, op_id, seq, status) VALUES (?, ?, ?, ?)'),
+      readLog: db.prepare<[string, number, number], { entry: string }>(
+        'SELECT entry FROM log WHERE doc = ? AND seq > ? ORDER BY seq ASC LIMIT ?',
+      ),
+      findOp: db.prepare<[string, string], { seq: number; status: string }>('SELECT seq, status FROM ops WHERE doc = ? AND op_id = ?'),
+      saveSnapshot: db.prepare<[string, number, string]>(
+        `INSERT INTO snapshots (doc, seq, snapshot) VALUES (?, ?, ?)
+         ON CONFLICT (doc) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot WHERE excluded.seq >= snapshots.seq`,
+      ),
+      loadSnapshot: db.prepare<[string], { snapshot: string }>('SELECT snapshot FROM snapshots WHERE doc = ?'),
+      compact: db.prepare<[string, number]>('DELETE FROM log WHERE doc = ? AND seq <= ?'),
+      history: db.prepare<[string, number], { entry: string }>('SELECT entry FROM log WHERE doc = ? ORDER BY seq DESC LIMIT ?'),
+      historyPath: db.prepare<[string, string, string, number], { entry: string }>(
+        `SELECT entry FROM log WHERE doc = ? AND substr(path_key, 1, length(?)) = ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      listDocs: db.prepare<[], { doc: string }>('SELECT doc FROM ops UNION SELECT doc FROM snapshots'),
+    }
+  }
+
+  private makeAppend(db: Db, s: ReturnType<SqliteStorage['prepare']>) {
+    const tx = db.transaction((doc: string, entries: LogEntry[]) => {
+      const head = s.head.get(doc)?.head ?? 0
+      const ids = new Set<string>()
+      let expect = head + 1
+      for (const e of entries) {
+        if (e.seq !== expect++) throw new AppendConflictError(`seq ${e.seq} does not follow head ${head}`)
+        if (ids.has(e.opId) || s.hasOp.get(doc, e.opId)) throw new AppendConflictError(`op ${e.opId} already stored`)
+        ids.add(e.opId)
+      }
+      for (const e of entries) {
+        s.insertLog.run(doc, e.seq, e.opId, pathKey(e.path), JSON.stringify(e))
+        s.insertOp.run(doc, e.opId, e.seq, e.status)
+      }
+    })
+    // IMMEDIATE takes the write lock before the head is read: no other connection can append in between.
+    return (doc: string, entries: LogEntry[]) => tx.immediate(doc, entries)
+  }
+
+  private ready(): { db: Db; s: ReturnType<SqliteStorage['prepare']> } {
+    if (!this.db || !this.stmts) throw new Error('[zync] SqliteStorage: call init() first (or it was closed)')
+    return { db: this.db, s: this.stmts }
+  }
+
+  async head(doc: string): Promise<number> {
+    return this.ready().s.head.get(doc)?.head ?? 0
+  }
+
+  async append(doc: string, entries: LogEntry[]): Promise<void> {
+    this.ready()
+    if (entries.length === 0) return
+    try {
+      this.appendTx!(doc, entries)
+    } catch (err) {
+      if (err instanceof AppendConflictError) throw err
+      if (isConstraintError(err)) throw new AppendConflictError(`append conflict: ${(err as Error).message}`)
+      throw err
+    }
+  }
+
+  async readLog(doc: string, after: number, limit?: number): Promise<LogEntry[]> {
+    const { s } = this.ready()
+    const n = limit === undefined || limit === Infinity ? -1 : Math.max(0, Math.floor(limit))
+    return s.readLog.all(doc, after, n).map((r) => JSON.parse(r.entry) as LogEntry)
+  }
+
+  async findOps(doc: string, ids: readonly string[]): Promise<Map<string, OpRecord>> {
+    const { s } = this.ready()
+    const out = new Map<string, OpRecord>()
+    for (const id of ids) {
+      const r = s.findOp.get(doc, id)
+      if (r) out.set(id, { seq: r.seq, status: r.status as OpRecord['status'] })
+    }
+    return out
+  }
+
+  async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
+    this.ready().s.saveSnapshot.run(doc, snapshot.seq, JSON.stringify(snapshot))
+  }
+
+  async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
+    const r = this.ready().s.loadSnapshot.get(doc)
+    return r ? (JSON.parse(r.snapshot) as Snapshot) : undefined
+  }
+
+  async compact(doc: string, upto: number): Promise<number> {
+    return this.ready().s.compact.run(doc, upto).changes
+  }
+
+  async history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]> {
+    const { s } = this.ready()
+    const limit = Math.max(0, Math.floor(query.limit ?? 100))
+    const rows = query.path
+      ? s.historyPath.all(doc, pathKey(query.path), pathKey(query.path), limit)
+      : s.history.all(doc, limit)
+    return rows.map((r) => JSON.parse(r.entry) as LogEntry)
+  }
+
+  async listDocs(): Promise<string[]> {
+    return this.ready().s.listDocs.all().map((r) => r.doc)
+  }
+
+  async close(): Promise<void> {
+    const db = this.db
+    this.db = undefined
+    this.stmts = undefined
+    this.appendTx = undefined
+    this.initializing = undefined
+    if (db?.open) db.close()
+  }
+}

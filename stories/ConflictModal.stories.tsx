@@ -1,0 +1,160 @@
+import type { Meta, StoryObj } from '@storybook/react-vite'
+import { useState } from 'react'
+import { expect, fn, screen, userEvent, waitFor } from 'storybook/test'
+import { ConflictModal } from 'zync/react'
+import { createFixtureStore, type FixtureStore, resetStore, samples } from './fixtures'
+
+const meta = {
+  title: 'Conflicts/ConflictModal',
+  component: ConflictModal,
+  args: { store: createFixtureStore({ conflicts: samples.oneField() }), onOpenChange: fn() },
+  argTypes: { store: { control: false } },
+  beforeEach: resetStore,
+  parameters: { layout: 'fullscreen' },
+} satisfies Meta<typeof ConflictModal>
+
+export default meta
+type Story = StoryObj<typeof meta>
+
+const dialog = () => screen.findByRole('alertdialog')
+
+export const OneField: Story = {
+  play: async ({ step }) => {
+    await step('opens on its own while the inbox holds a conflict', async () => {
+      const d = await dialog()
+      await expect(d).toHaveAttribute('aria-modal', 'true')
+      await expect(d).toHaveAccessibleName(/resolve sync conflicts/i)
+      await expect(d).toHaveAccessibleDescription(/choose what to keep/i)
+    })
+    await step('focus starts on the safe action', async () => {
+      await expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
+    })
+    await step('shows a word diff of both sides', async () => {
+      const d = await dialog()
+      await expect(d.querySelector('[data-side="local"] ins')).toHaveTextContent('Q3')
+      await expect(d.querySelector('[data-side="remote"] ins')).toHaveTextContent('final version')
+    })
+  },
+}
+
+export const ManyFields: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  play: async ({ args, step }) => {
+    const store = args.store as FixtureStore
+    await step('settles one field with "Keep theirs"', async () => {
+      const section = (await screen.findByRole('heading', { name: /status/ })).closest('section')!
+      const keep = [...section.querySelectorAll('button')].find((b) => b.textContent === 'Keep theirs')!
+      await userEvent.click(keep)
+      await expect(store.resolutions).toEqual([{ id: 'mf-status', resolution: 'remote' }])
+    })
+    await step('the other fields stay open, focus stays in the dialog', async () => {
+      await expect(screen.queryByRole('heading', { name: /status/ })).not.toBeInTheDocument()
+      await expect(screen.getAllByRole('region')).toHaveLength(3)
+      await waitFor(() => expect(screen.getByRole('alertdialog')).toContainElement(document.activeElement as HTMLElement))
+    })
+  },
+}
+
+export const LongText: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.longText() }) },
+}
+
+export const NestedObject: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
+  play: async ({ step }) => {
+    await step('marks the changed keys', async () => {
+      const d = await dialog()
+      const changed = [...d.querySelectorAll('[data-side="remote"] ins .zync-key')].map((k) => k.textContent)
+      await expect(changed).toEqual(['locale', 'notifications', 'timezone'])
+    })
+  },
+}
+
+export const ArrayValue: Story = {
+  name: 'Array',
+  args: { store: createFixtureStore({ conflicts: samples.array() }) },
+}
+
+export const MergedValue: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
+  play: async ({ args, step }) => {
+    const store = args.store as FixtureStore
+    await step('opens the JSON editor with my value', async () => {
+      await userEvent.click(await screen.findByRole('button', { name: 'Edit merged' }))
+      const editor = screen.getByRole('textbox', { name: /merged value/i })
+      await expect(editor).toHaveFocus()
+      await expect(JSON.parse((editor as HTMLTextAreaElement).value)).toMatchObject({ theme: 'dark' })
+    })
+    await step('invalid JSON shows an error and cannot be applied', async () => {
+      const editor = screen.getByRole('textbox', { name: /merged value/i })
+      await userEvent.clear(editor)
+      await userEvent.type(editor, '{{ "theme": "dark", ')
+      await expect(screen.getByRole('alert')).toHaveTextContent(/invalid json/i)
+      await expect(editor).toHaveAttribute('aria-invalid', 'true')
+      await expect(screen.getByRole('button', { name: 'Apply' })).toBeDisabled()
+      await expect(store.resolutions).toHaveLength(0)
+    })
+    await step('valid JSON can be applied', async () => {
+      const editor = screen.getByRole('textbox', { name: /merged value/i })
+      await userEvent.type(editor, '"locale": "pt-BR" }')
+      await expect(screen.queryByRole('alert')).not.toBeInTheDocument()
+      await expect(screen.getByRole('button', { name: 'Apply' })).toBeEnabled()
+    })
+  },
+}
+
+/** The app owns `open`: a toolbar button opens it; Esc ("decide later") closes it and focus returns to the button. */
+export const Controlled: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  render: function Render(args) {
+    const [open, setOpen] = useState(false)
+    return (
+      <div style={{ padding: 24 }}>
+        <button className="zync-btn" onClick={() => setOpen(true)}>
+          Review conflicts
+        </button>
+        <ConflictModal
+          {...args}
+          open={open}
+          onOpenChange={(o) => {
+            args.onOpenChange?.(o)
+            setOpen(o)
+          }}
+        />
+      </div>
+    )
+  },
+  play: async ({ args, step }) => {
+    const opener = await screen.findByRole('button', { name: 'Review conflicts' })
+    await step('opens from the app', async () => {
+      await userEvent.click(opener)
+      await dialog()
+    })
+    await step('Tab and Shift+Tab stay inside the dialog', async () => {
+      const d = await dialog()
+      const buttons = [...d.querySelectorAll('button')]
+      buttons[buttons.length - 1]!.focus()
+      await userEvent.tab()
+      await expect(buttons[0]).toHaveFocus()
+      await userEvent.tab({ shift: true })
+      await expect(buttons[buttons.length - 1]).toHaveFocus()
+    })
+    await step('Esc closes to "decide later": the conflicts stay, focus returns', async () => {
+      await userEvent.keyboard('{Escape}')
+      await waitFor(() => expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument())
+      await expect(args.onOpenChange).toHaveBeenCalledWith(false)
+      await expect(args.store.sync.conflicts()).toHaveLength(4)
+      await expect(opener).toHaveFocus()
+    })
+  },
+}
+
+export const Dark: Story = {
+  args: { store: createFixtureStore({ conflicts: [...samples.oneField(), ...samples.nestedObject()] }) },
+  globals: { theme: 'dark' },
+}
+
+export const Mobile: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  globals: { viewport: { value: 'mobile', isRotated: false } },
+}

@@ -1,0 +1,80 @@
+import type { Meta, StoryObj } from '@storybook/react-vite'
+import { useState } from 'react'
+import { expect, fn, screen, userEvent, waitFor } from 'storybook/test'
+import { ConflictModal, ConflictToast } from 'zync/react'
+import { createFixtureStore, resetStore, samples } from './fixtures'
+
+const meta = {
+  title: 'Conflicts/ConflictToast',
+  component: ConflictToast,
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }), onResolve: fn() },
+  argTypes: { store: { control: false } },
+  beforeEach: resetStore,
+  parameters: { layout: 'fullscreen' },
+} satisfies Meta<typeof ConflictToast>
+
+export default meta
+type Story = StoryObj<typeof meta>
+
+export const Default: Story = {
+  play: async ({ args, step }) => {
+    await step('announces the conflicts without blocking', async () => {
+      const status = await screen.findByText('4 changes need your decision')
+      await expect(status.closest('[role="status"]')).toBeInTheDocument()
+      await expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument()
+    })
+    await step('Resolve calls onResolve', async () => {
+      await userEvent.click(screen.getByRole('button', { name: 'Resolve' }))
+      await expect(args.onResolve).toHaveBeenCalledOnce()
+    })
+  },
+}
+
+export const OneConflict: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.oneField() }) },
+}
+
+export const Dismissed: Story = {
+  play: async ({ args, step }) => {
+    await step('dismiss hides the toast; the conflicts stay', async () => {
+      await userEvent.click(await screen.findByRole('button', { name: 'Dismiss' }))
+      await expect(screen.queryByText(/need your decision/)).not.toBeInTheDocument()
+      await expect(args.store.sync.conflicts()).toHaveLength(4)
+    })
+  },
+}
+
+/** The usual pairing: the toast's Resolve opens the modal. */
+export const OpensTheModal: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.oneField() }) },
+  render: function Render(args) {
+    const [open, setOpen] = useState(false)
+    return (
+      <>
+        <ConflictToast
+          {...args}
+          onResolve={() => {
+            args.onResolve()
+            setOpen(true)
+          }}
+        />
+        <ConflictModal store={args.store} open={open} onOpenChange={setOpen} />
+      </>
+    )
+  },
+  play: async ({ step }) => {
+    await step('Resolve opens the dialog', async () => {
+      await userEvent.click(await screen.findByRole('button', { name: 'Resolve' }))
+      await screen.findByRole('alertdialog')
+    })
+    await step('keeping mine settles the conflict; dialog and toast go away', async () => {
+      await userEvent.click(screen.getByRole('button', { name: 'Keep mine' }))
+      await waitFor(() => expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument())
+      await expect(screen.queryByText(/need your decision/)).not.toBeInTheDocument()
+    })
+  },
+}
+
+export const Dark: Story = { globals: { theme: 'dark' } }
+
+export const Mobile: Story = { globals: { viewport: { value: 'mobile', isRotated: false } } }

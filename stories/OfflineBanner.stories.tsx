@@ -1,0 +1,50 @@
+import type { Meta, StoryObj } from '@storybook/react-vite'
+import { expect, screen } from 'storybook/test'
+import { OfflineBanner } from 'zync/react'
+import { createFixtureStore, resetStore } from './fixtures'
+
+const meta = {
+  title: 'Status/OfflineBanner',
+  component: OfflineBanner,
+  args: { store: createFixtureStore({ status: { connection: 'offline' } }) },
+  argTypes: { store: { control: false } },
+  beforeEach: resetStore,
+} satisfies Meta<typeof OfflineBanner>
+
+export default meta
+type Story = StoryObj<typeof meta>
+
+export const NothingPending: Story = {
+  play: async () => {
+    await expect(await screen.findByRole('status')).toHaveTextContent('Changes you make will sync when you reconnect.')
+  },
+}
+
+export const ThreePending: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  play: async () => {
+    await expect(await screen.findByRole('status')).toHaveTextContent('3 changes are waiting to sync.')
+  },
+}
+
+export const TwoHundredFiftyPending: Story = {
+  args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
+}
+
+/** Online: the banner is not shown (an empty live region stays for announcements). */
+export const Online: Story = {
+  args: { store: createFixtureStore({ pending: 3 }) },
+  play: async () => {
+    await expect(await screen.findByRole('status')).toBeEmptyDOMElement()
+  },
+}
+
+export const Dark: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  globals: { theme: 'dark' },
+}
+
+export const Mobile: Story = {
+  args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
+  globals: { viewport: { value: 'mobile', isRotated: false } },
+}

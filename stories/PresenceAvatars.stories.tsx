@@ -1,0 +1,51 @@
+import type { Meta, StoryObj } from '@storybook/react-vite'
+import { expect, screen } from 'storybook/test'
+import { PresenceAvatars } from 'zync/react'
+import { createFixtureStore, makePeers, resetStore } from './fixtures'
+
+const meta = {
+  title: 'Presence/PresenceAvatars',
+  component: PresenceAvatars,
+  args: { store: createFixtureStore({ presence: makePeers(1) }) },
+  argTypes: { store: { control: false } },
+  beforeEach: resetStore,
+} satisfies Meta<typeof PresenceAvatars>
+
+export default meta
+type Story = StoryObj<typeof meta>
+
+export const One: Story = {}
+
+export const Four: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(4) }) },
+  play: async () => {
+    await expect(await screen.findByRole('list', { name: '4 people here' })).toBeInTheDocument()
+    await expect(screen.getAllByRole('img')).toHaveLength(4)
+  },
+}
+
+export const Twelve: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(12) }), max: 5 },
+  play: async () => {
+    await expect(await screen.findByRole('img', { name: '7 more' })).toHaveTextContent('+7')
+    await expect(screen.getAllByRole('listitem')).toHaveLength(6)
+  },
+}
+
+export const IncludingSelf: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(4, { withSelf: true }) }), includeSelf: true },
+}
+
+export const Large: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(12) }), max: 4, style: { '--zync-avatar-size': '44px' } },
+  render: ({ style, ...args }) => (
+    <div style={style as React.CSSProperties}>
+      <PresenceAvatars {...args} />
+    </div>
+  ),
+}
+
+export const Dark: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(12) }) },
+  globals: { theme: 'dark' },
+}

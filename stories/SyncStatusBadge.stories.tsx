@@ -1,0 +1,61 @@
+import type { Meta, StoryObj } from '@storybook/react-vite'
+import { expect, screen } from 'storybook/test'
+import { SyncStatusBadge } from 'zync/react'
+import { createFixtureStore, resetStore, sampleError } from './fixtures'
+
+const meta = {
+  title: 'Status/SyncStatusBadge',
+  component: SyncStatusBadge,
+  args: { store: createFixtureStore() },
+  argTypes: { store: { control: false } },
+  beforeEach: resetStore,
+} satisfies Meta<typeof SyncStatusBadge>
+
+export default meta
+type Story = StoryObj<typeof meta>
+
+export const Online: Story = {
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveTextContent('Synced')
+    await expect(badge).toHaveAttribute('data-state', 'online')
+  },
+}
+
+export const Syncing: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { syncing: true } }) },
+  play: async () => {
+    await expect(await screen.findByRole('status')).toHaveTextContent('Syncing3 pending')
+  },
+}
+
+export const OfflineNothingPending: Story = {
+  args: { store: createFixtureStore({ status: { connection: 'offline' } }) },
+}
+
+export const OfflineThreePending: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveAttribute('data-state', 'offline')
+    await expect(badge).toHaveTextContent('Offline3 pending')
+  },
+}
+
+export const Offline250Pending: Story = {
+  args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
+}
+
+export const Error: Story = {
+  args: { store: createFixtureStore({ pending: 12, status: { error: sampleError } }) },
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveAttribute('data-state', 'error')
+    await expect(badge).toHaveAttribute('title', sampleError.message)
+  },
+}
+
+export const Dark: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  globals: { theme: 'dark' },
+}

@@ -1,0 +1,74 @@
+import { createStore } from 'zustand/vanilla'
+import { sync, type SyncOptions } from 'zync'
+import { createSyncServer, type SyncServerOptions } from 'zync/server'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface Card {
+  title: string
+  done?: boolean
+  votes?: number
+  tags?: string[]
+}
+
+export interface Board {
+  cards: Record<string, Card>
+  filter: string
+  addCard: (id: string, title: string) => void
+  rename: (id: string, title: string) => void
+  vote: (id: string) => void
+  remove: (id: string) => void
+}
+
+let dbCounter = 0
+/** A fresh IndexedDB database name: a separate "device". */
+export function freshDb(): string {
+  return `zync-test-${process.pid}-${++dbCounter}-${Math.random().toString(36).slice(2)}`
+}
+
+export function tempFile(name: string): string {
+  return join(mkdtempSync(join(tmpdir(), 'zync-')), name)
+}
+
+export async function startServer(opts: SyncServerOptions = {}) {
+  return createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent', ...opts })
+}
+
+export function makeBoard(opts: Omit<SyncOptions<Board>, 'name'> & { name?: string }) {
+  return createStore<Board>()(
+    sync(
+      (set) => ({
+        cards: {},
+        filter: 'all',
+        addCard: (id, title) => set((s) => ({ cards: { ...s.cards, [id]: { title, votes: 0 } } })),
+        rename: (id, title) => set((s) => ({ cards: { ...s.cards, [id]: { ...s.cards[id]!, title } } })),
+        vote: (id) => set((s) => ({ cards: { ...s.cards, [id]: { ...s.cards[id]!, votes: (s.cards[id]!.votes ?? 0) + 1 } } })),
+        remove: (id) =>
+          set((s) => {
+            const { [id]: _gone, ...rest } = s.cards
+            return { cards: rest }
+          }),
+      }),
+      { name: 'board', dbName: freshDb(), onWarning: () => {}, ...opts },
+    ),
+  )
+}
+
+export async function waitFor(check: () => boolean | void, timeout = 5000, what = 'condition'): Promise<void> {
+  const start = Date.now()
+  for (;;) {
+    try {
+      if (check() !== false) return
+    } catch (err) {
+      if (Date.now() - start > timeout) throw err
+    }
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+export function dataOf(store: { getState(): Board }) {
+  const { cards, filter } = store.getState()
+  return { cards, filter }
+}

@@ -1,0 +1,271 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createStorage, MemoryStorage, PostgresStorage, SqliteStorage, type ServerStorage } from '../../src/server/storage'
+import { makeEntries, makeEntry, runStorageConformance } from './storage-conformance'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+// ---- memory -------------------------------------------------------------------------------------
+
+const memory = new MemoryStorage()
+runStorageConformance('memory', async () => createStorage(memory))
+
+// ---- sqlite -------------------------------------------------------------------------------------
+
+// Created on first use, so a run filtered to other suites leaves no temp dir behind.
+let sqliteDir: string | undefined
+runStorageConformance(
+  'sqlite',
+  () => {
+    sqliteDir ??= mkdtempSync(path.join(os.tmpdir(), 'zync-sqlite-test-'))
+    return createStorage({ kind: 'sqlite', file: path.join(sqliteDir, 'zync.db') })
+  },
+  async () => {
+    if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true })
+  },
+)
+
+// ---- postgres -----------------------------------------------------------------------------------
+
+const pgUrl = inject('pgUrl')
+const pgSchema = `zync_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+
+async function dropSchemas(...schemas: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: pgUrl })
+  await client.connect()
+  try {
+    for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
+
+runStorageConformance(
+  'postgres',
+  () => createStorage({ kind: 'postgres', url: pgUrl, schema: pgSchema }),
+  () => dropSchemas(pgSchema),
+)
+
+// ---- beyond the shared contract -------------------------------------------------------------------
+
+describe('createStorage', () => {
+  it('builds each kind and initializes it', async () => {
+    const mem = await createStorage({ kind: 'memory' })
+    expect(mem).toBeInstanceOf(MemoryStorage)
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zync-create-'))
+    try {
+      const lite = await createStorage({ kind: 'sqlite', file: path.join(dir, 'x.db') })
+      expect(lite).toBeInstanceOf(SqliteStorage)
+      expect(lite.kind).toBe('sqlite')
+      expect(await lite.head('d')).toBe(0)
+      await lite.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+
+    const schema = `${pgSchema}_create`
+    const pgs = await createStorage({ kind: 'postgres', url: pgUrl, schema })
+    try {
+      expect(pgs).toBeInstanceOf(PostgresStorage)
+      expect(pgs.kind).toBe('postgres')
+      expect(await pgs.head('d')).toBe(0)
+    } finally {
+      await pgs.close()
+      await dropSchemas(schema)
+    }
+  })
+
+  it('initializes and returns a storage instance it is given', async () => {
+    const mem = new MemoryStorage()
+    expect(await createStorage(mem)).toBe(mem)
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zync-create-'))
+    try {
+      const lite = new SqliteStorage({ file: path.join(dir, 'y.db') })
+      await expect(lite.head('d')).rejects.toThrow(/init/)
+      expect(await createStorage(lite)).toBe(lite)
+      expect(await lite.head('d')).toBe(0)
+      await lite.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('rejects an unknown kind', async () => {
+    await expect(createStorage({ kind: 'nope' } as never)).rejects.toThrow(/unknown storage kind/)
+  })
+})
+
+describe('SqliteStorage specifics', () => {
+  let dir = ''
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'zync-sqlite-spec-'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('uses WAL with synchronous=FULL and a busy timeout', async () => {
+    const file = path.join(dir, 'pragmas.db')
+    const s = new SqliteStorage({ file })
+    await s.init()
+    const db = (s as unknown as { db: Database.Database }).db
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(db.pragma('synchronous', { simple: true })).toBe(2) // FULL
+    expect(db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0)
+    await s.close()
+    // WAL is a property of the file: another connection sees it too.
+    const other = new Database(file, { readonly: true })
+    expect(other.pragma('journal_mode', { simple: true })).toBe('wal')
+    other.close()
+  })
+
+  // Child processes share the file for real (separate connections, separate locks), unlike two
+  // instances in this process whose synchronous calls never overlap.
+  const child = (file: string, script: string, args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', script, file, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      p.stdout.on('data', (d) => (stdout += d))
+      p.stderr.on('data', (d) => (stderr += d))
+      p.on('error', reject)
+      p.on('close', (code) => resolve({ code, stdout, stderr }))
+    })
+
+  const storageModule = path.join(root, 'src/server/storage/sqlite.ts')
+  const typesModule = path.join(root, 'src/server/storage/types.ts')
+
+  it('keeps the log gapless when several processes append to one file', async () => {
+    const file = path.join(dir, 'multi.db')
+    const script = path.join(dir, 'racer.mts')
+    writeFileSync(
+      script,
+      `import { SqliteStorage } from ${JSON.stringify(storageModule)}
+import { AppendConflictError } from ${JSON.stringify(typesModule)}
+const [file, name, target] = process.argv.slice(2)
+const s = new SqliteStorage({ file, busyTimeoutMs: 20000 })
+await s.init()
+const won = []
+let lost = 0
+for (;;) {
+  const head = await s.head('doc')
+  if (head >= Number(target)) break
+  const opId = name + '-' + (head + 1)
+  const e = { seq: head + 1, opId, client: name, n: head + 1, hlc: 'h', entity: 'e/1', path: ['e', '1', 'f'], kind: 'set', value: opId, status: 'applied', policy: 'lww', at: 0, op: { id: opId, client: name, n: head + 1, hlc: 'h', op: 'replace', path: ['e', '1', 'f'], value: opId, base: {} } }
+  try { await s.append('doc', [e]); won.push(opId) } catch (err) { if (!(err instanceof AppendConflictError)) throw err; lost++ }
+}
+await s.close()
+console.log(JSON.stringify({ won, lost }))
+`,
+    )
+    // Create the schema first so the racers do not all create it at once.
+    const setup = new SqliteStorage({ file })
+    await setup.init()
+    await setup.close()
+
+    const target = 150
+    const results = await Promise.all(['p1', 'p2', 'p3'].map((name) => child(file, script, [name, String(target)])))
+    for (const r of results) expect(r.stderr, r.stderr).not.toMatch(/Error/)
+    for (const r of results) expect(r.code).toBe(0)
+    const won = results.flatMap((r) => (JSON.parse(r.stdout.trim().split('\n').pop()!) as { won: string[] }).won)
+
+    const s = await createStorage({ kind: 'sqlite', file })
+    const log = await s.readLog('doc', 0)
+    expect(log.map((e) => e.seq)).toEqual(Array.from({ length: target }, (_, i) => i + 1))
+    expect(log.map((e) => e.opId).sort()).toEqual([...won].sort())
+    await s.close()
+  }, 60_000)
+
+  it('has an acknowledged append on disk even when the process is killed right after', async () => {
+    const file = path.join(dir, 'kill.db')
+    const script = path.join(dir, 'killed.mts')
+    writeFileSync(
+      script,
+      `import { SqliteStorage } from ${JSON.stringify(storageModule)}
+const [file] = process.argv.slice(2)
+const s = new SqliteStorage({ file })
+await s.init()
+for (let seq = 1; seq <= 50; seq++) {
+  const opId = 'k-' + seq
+  await s.append('doc', [{ seq, opId, client: 'k', n: seq, hlc: 'h', entity: 'e/1', path: ['e'], kind: 'set', value: { seq }, status: 'applied', policy: 'lww', at: 0, op: { id: opId, client: 'k', n: seq, hlc: 'h', op: 'replace', path: ['e'], value: { seq }, base: {} } }])
+}
+console.log('acked')
+process.kill(process.pid, 'SIGKILL')
+`,
+    )
+    const r = await child(file, script, [])
+    expect(r.stdout).toContain('acked')
+    expect(r.code).toBeNull() // killed, no close(), no checkpoint
+    const s = await createStorage({ kind: 'sqlite', file })
+    expect(await s.head('doc')).toBe(50)
+    expect((await s.readLog('doc', 49))[0]?.value).toEqual({ seq: 50 })
+    await s.close()
+  }, 60_000)
+
+  it('maps a constraint violation to AppendConflictError and rejects use after close', async () => {
+    const s = new SqliteStorage({ file: path.join(dir, 'closed.db') })
+    await s.init()
+    await s.append('d', makeEntries(1, 2))
+    await s.close()
+    await expect(s.append('d', [makeEntry(3)])).rejects.toThrow(/init/)
+    // Reopening the same instance works.
+    await s.init()
+    expect(await s.head('d')).toBe(2)
+    await s.close()
+  })
+})
+
+describe('PostgresStorage specifics', () => {
+  const schemas: string[] = []
+  const fresh = () => {
+    const s = `${pgSchema}_spec${schemas.length}`
+    schemas.push(s)
+    return s
+  }
+  afterAll(() => dropSchemas(...schemas))
+
+  it('initializes safely when several processes create the tables at once', async () => {
+    const schema = fresh()
+    const stores = Array.from({ length: 6 }, () => new PostgresStorage({ connectionString: pgUrl, schema }))
+    await Promise.all(stores.map((s) => s.init()))
+    await stores[0]!.append('d', makeEntries(1, 2))
+    for (const s of stores) expect(await s.head('d')).toBe(2)
+    await Promise.all(stores.map((s) => s.close()))
+  })
+
+  it('uses a pool it is given and does not end it', async () => {
+    const pool = new pg.Pool({ connectionString: pgUrl, max: 2 })
+    try {
+      const s: ServerStorage = new PostgresStorage({ connectionString: pgUrl, schema: fresh(), pool })
+      await s.init()
+      await s.append('d', makeEntries(1, 1))
+      await s.close()
+      const r = await pool.query<{ one: number }>('SELECT 1 AS one')
+      expect(r.rows[0]!.one).toBe(1)
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it('stores JSON as text, so U+0000 and key order survive', async () => {
+    const schema = fresh()
+    const s = new PostgresStorage({ connectionString: pgUrl, schema })
+    await s.init()
+    const entry = makeEntry(1, { value: { z: 1, a: '\u0000', m: [{ y: 2, b: 3 }] } })
+    await s.append('d', [entry])
+    const client = new pg.Client({ connectionString: pgUrl })
+    await client.connect()
+    try {
+      const r = await client.query<{ entry: string }>(`SELECT entry FROM "${schema}".zync_log WHERE doc = 'd'`)
+      expect(r.rows[0]!.entry).toBe(JSON.stringify(entry))
+    } finally {
+      await client.end()
+    }
+    await s.close()
+  })
+})

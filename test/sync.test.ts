@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { io as connect } from 'socket.io-client'
+import { createSyncServer } from 'zync/server'
+import { dataOf, freshDb, makeBoard, startServer, tempFile, waitFor } from './helpers'
+
+const cleanups: Array<() => Promise<unknown> | unknown> = []
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!()
+})
+
+async function server(opts = {}) {
+  const s = await startServer(opts)
+  cleanups.push(() => s.close())
+  return s
+}
+function board(opts: Parameters<typeof makeBoard>[0]) {
+  const b = makeBoard(opts)
+  cleanups.push(() => b.sync.destroy())
+  return b
+}
+
+describe('two stores through a real server', () => {
+  it('converge after edits on both sides', async () => {
+    const s = await server()
+    const a = board({ url: s.url })
+    const b = board({ url: s.url })
+    await Promise.all([a.sync.ready, b.sync.ready])
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online')
+    a.getState().addCard('c1', 'from a')
+    b.getState().addCard('c2', 'from b')
+    await Promise.all([a.sync.flush(), b.sync.flush()])
+    await waitFor(() => Object.keys(a.getState().cards).length === 2 && Object.keys(b.getState().cards).length === 2)
+    a.getState().rename('c2', 'renamed by a')
+    b.getState().vote('c1')
+    await Promise.all([a.sync.flush(), b.sync.flush()])
+    await waitFor(() => a.getState().cards.c2?.title === 'renamed by a' && b.getState().cards.c2?.title === 'renamed by a')
+    await waitFor(() => a.getState().cards.c1?.votes === 1)
+    expect(dataOf(a)).toEqual(dataOf(b))
+    expect(a.getState().cards).toEqual({ c1: { title: 'from a', votes: 1 }, c2: { title: 'renamed by a', votes: 0 } })
+    expect(a.sync.status()).toMatchObject({ connection: 'online', pending: 0, conflicts: 0 })
+    expect(a.sync.isDirty()).toBe(false)
+  })
+
+  it('a store that joins late catches up', async () => {
+    const s = await server()
+    const a = board({ url: s.url })
+    for (let i = 0; i < 20; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    a.getState().rename('c3', 'third')
+    await a.sync.flush()
+    const late = board({ url: s.url })
+    await waitFor(() => Object.keys(late.getState().cards).length === 20)
+    expect(dataOf(late)).toEqual(dataOf(a))
+    expect(late.sync.status().seq).toBe(a.sync.status().seq)
+  })
+
+  it('remote ops are applied without being echoed back into the outbox', async () => {
+    const s = await server()
+    const a = board({ url: s.url })
+    const b = board({ url: s.url })
+    await waitFor(() => b.sync.status().connection === 'online')
+    a.getState().addCard('c1', 'x')
+    await a.sync.flush()
+    await waitFor(() => b.getState().cards.c1?.title === 'x')
+    await new Promise((r) => setTimeout(r, 50))
+    expect(b.sync.pendingOperations()).toEqual([])
+    expect(b.sync.isDirty()).toBe(false)
+    const head = (await s.doc('board')).seq
+    expect(head).toBe(1)
+  })
+})
+
+describe('offline, reload and durability', () => {
+  it('keeps ops made while disconnected across a reload and delivers each exactly once', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const observer = board({ url: s.url })
+    const a1 = board({ url: s.url, dbName })
+    await waitFor(() => a1.sync.status().connection === 'online')
+    a1.sync.disconnect()
+    expect(a1.sync.status().connection).toBe('offline')
+    a1.getState().addCard('k1', 'offline one')
+    a1.getState().addCard('k2', 'offline two')
+    a1.getState().rename('k1', 'offline one, edited')
+    await waitFor(() => a1.sync.status().pending === 2, 2000, 'ops persisted')
+    expect(a1.sync.isDirty()).toBe(true)
+    await a1.sync.destroy()
+
+    // "Reload": same IndexedDB database, new store instance.
+    const a2 = board({ url: s.url, dbName })
+    await a2.sync.ready
+    expect(a2.getState().cards.k1?.title).toBe('offline one, edited')
+    await a2.sync.flush({ timeout: 5000 })
+    await waitFor(() => observer.getState().cards.k2?.title === 'offline two')
+    expect(observer.getState().cards.k1?.title).toBe('offline one, edited')
+    const doc = await s.doc('board')
+    expect(doc.seq).toBe(2)
+    const history = await s.history('board')
+    expect(history.map((h) => h.path.join('.')).sort()).toEqual(['cards.k1', 'cards.k2'])
+  })
+
+  it('a server restarted on the same SQLite file has lost no acknowledged op', async () => {
+    const file = tempFile('zync.db')
+    const s1 = await createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
+    const a = makeBoard({ url: s1.url })
+    for (let i = 0; i < 30; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await a.sync.flush()
+    const acked = dataOf(a)
+    await a.sync.destroy()
+    await s1.close()
+    const s2 = await createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
+    cleanups.push(() => s2.close())
+    const fresh = board({ url: s2.url })
+    await waitFor(() => Object.keys(fresh.getState().cards).length === 30)
+    expect(dataOf(fresh)).toEqual(acked)
+    expect((await s2.doc('board')).seq).toBe(30)
+  })
+})
+
+describe('the server is authoritative and safe', () => {
+  it('applies a duplicate op once and acknowledges it again', async () => {
+    const s = await server()
+    const sock = connect(s.url, { transports: ['websocket'] })
+    cleanups.push(() => sock.disconnect())
+    const join = await sock.emitWithAck('zync:join', { v: 1, doc: 'dup', client: 'c1', since: 0 })
+    expect(join.ok).toBe(true)
+    const op = { id: 'op-1', client: 'c1', n: 1, hlc: `${String(Date.now()).padStart(15, '0')}:000000:c1`, op: 'add', path: ['cards', 'x'], value: { title: 't' }, base: {} }
+    const r1 = await sock.emitWithAck('zync:ops', { doc: 'dup', ops: [op] })
+    const r2 = await sock.emitWithAck('zync:ops', { doc: 'dup', ops: [op, op] })
+    expect(r1.results[0]).toMatchObject({ ok: true, seq: 1, status: 'applied' })
+    expect(r2.results).toHaveLength(2)
+    for (const r of r2.results) expect(r).toMatchObject({ ok: true, seq: 1, duplicate: true })
+    expect((await s.doc('dup')).seq).toBe(1)
+    expect(await s.history('dup')).toHaveLength(1)
+  })
+
+  it('rejects prototype-pollution patches and Object.prototype stays clean', async () => {
+    const s = await server()
+    const sock = connect(s.url, { transports: ['websocket'] })
+    cleanups.push(() => sock.disconnect())
+    await sock.emitWithAck('zync:join', { v: 1, doc: 'evil', client: 'c1', since: 0 })
+    const hlc = `${String(Date.now()).padStart(15, '0')}:000000:c1`
+    const evil = [
+      { path: ['__proto__', 'polluted'], value: 'yes' },
+      { path: ['constructor', 'prototype', 'polluted'], value: 'yes' },
+      { path: ['cards', '__proto__', 'polluted'], value: 'yes' },
+      { path: ['a', 'prototype'], value: 'yes' },
+      { path: ['cards', 'x'], value: JSON.parse('{"__proto__": {"polluted": "yes"}}') },
+      { path: ['cards', 'y'], value: { constructor: { prototype: { polluted: 'yes' } } } },
+    ]
+    let i = 0
+    for (const e of evil) {
+      const r = await sock.emitWithAck('zync:ops', { doc: 'evil', ops: [{ id: `e${i++}`, client: 'c1', n: i, hlc, op: 'add', base: {}, ...e }] })
+      const res = r.ok === false ? r : r.results[0]
+      expect(res.ok, JSON.stringify(e.path)).toBe(false)
+      expect(res.code).toBe('UNSAFE_PATH')
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(Object.prototype).not.toHaveProperty('polluted')
+    expect((await s.doc('evil')).seq).toBe(0)
+    // The server is still up for everyone else.
+    const good = await sock.emitWithAck('zync:ops', { doc: 'evil', ops: [{ id: 'ok', client: 'c1', n: 99, hlc, op: 'add', path: ['cards', 'z'], value: { title: 'fine' }, base: {} }] })
+    expect(good.results[0].ok).toBe(true)
+  })
+})
