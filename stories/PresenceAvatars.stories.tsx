@@ -1,4 +1,5 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
+import type { CSSProperties } from 'react'
 import { expect, screen } from 'storybook/test'
 import { PresenceAvatars } from 'zync/react'
 import { createFixtureStore, makePeers, resetStore } from './fixtures'
@@ -36,13 +37,16 @@ export const IncludingSelf: Story = {
   args: { store: createFixtureStore({ presence: makePeers(4, { withSelf: true }) }), includeSelf: true },
 }
 
+/** Sized through the `--zync-avatar-size` custom property. */
 export const Large: Story = {
-  args: { store: createFixtureStore({ presence: makePeers(12) }), max: 4, style: { '--zync-avatar-size': '44px' } },
-  render: ({ style, ...args }) => (
-    <div style={style as React.CSSProperties}>
-      <PresenceAvatars {...args} />
-    </div>
-  ),
+  args: { store: createFixtureStore({ presence: makePeers(12) }), max: 4 },
+  decorators: [
+    (Story) => (
+      <div style={{ '--zync-avatar-size': '44px' } as CSSProperties}>
+        <Story />
+      </div>
+    ),
+  ],
 }
 
 export const Dark: Story = {

@@ -22,7 +22,7 @@ import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type Ro
 import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
 import { getAt, setAt } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
-import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpResult, type PresenceMessage } from './protocol'
+import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type PresenceMessage } from './protocol'
 import type { OutboxRow, OutboxStorage, StoredConflict } from './storage'
 import type { Transport } from './transport'
 import type {
@@ -68,6 +68,11 @@ export interface EngineOptions {
   presence?: { ttl?: number; throttle?: number }
   /** Multi-tab coordination through BroadcastChannel. Default true where BroadcastChannel exists. */
   crossTab?: boolean
+  /**
+   * BroadcastChannel name shared by the tabs of one device. Only stores that share storage may share
+   * it: a tab adopts and settles rows through that storage. Default `zync:<doc>`.
+   */
+  tabChannel?: string
   /** Time after which a silent tab's rows are adopted by another (ms). Default 10000. */
   tabTimeout?: number
   /** Follow navigator.onLine and the online/offline events. Default true where they exist. */
@@ -159,7 +164,7 @@ export class SyncEngine {
     })
     this.presenceTracker.subscribe((peers) => this.events.emit('presence:change', { peers }))
     const canBroadcast = typeof BroadcastChannel !== 'undefined'
-    this.tabs = (options.crossTab ?? canBroadcast) && canBroadcast ? new TabChannel(`zync:${this.doc}`, this.clientId, (m) => this.onTabMessage(m)) : undefined
+    this.tabs = (options.crossTab ?? canBroadcast) && canBroadcast ? new TabChannel(options.tabChannel ?? `zync:${this.doc}`, this.clientId, (m) => this.onTabMessage(m)) : undefined
     this.ready = this.hydrate()
     this.ready.catch(() => {})
   }

@@ -1,6 +1,6 @@
 import type { ZyncError } from './errors'
 import type { Path } from './path'
-import type { Change, Op, PresencePeer, WirePolicy } from './protocol'
+import type { Change, Op, WirePolicy } from './protocol'
 
 /** Outbox lanes: higher lanes are sent first; ops on one entity are never reordered. */
 export type Priority = 'critical' | 'high' | 'medium' | 'low'
@@ -88,7 +88,7 @@ export interface Conflict {
 
 export type Resolution = 'local' | 'remote' | { value: unknown }
 
-export interface HistoryEntry extends Change {}
+export type HistoryEntry = Change
 
 export interface PresenceUser {
   id: string

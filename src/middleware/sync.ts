@@ -100,7 +100,6 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   type T = ReturnType<typeof get>
   const partialize = (options.partialize ?? defaultPartialize) as (s: T) => Record<string, unknown>
   let applying = false
-  let initial: T | undefined
   const warn = options.onWarning ?? ((m: string) => console.warn(m))
   const clientId = options.clientId ?? newId()
   const transport = new SocketIoTransport({
@@ -111,7 +110,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   const storage = pickStorage(options as SyncOptions<unknown>, warn)
 
   // The engine reads the initial state, so it is made once the initializer has run.
-  initial = initializer(set, get, api)
+  const initial = initializer(set, get, api)
   const engine = new SyncEngine({
     doc: options.name,
     clientId,
@@ -138,6 +137,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     ...(options.ackTimeout !== undefined ? { ackTimeout: options.ackTimeout } : {}),
     ...(options.presence ? { presence: options.presence } : {}),
     ...(options.crossTab !== undefined ? { crossTab: options.crossTab } : {}),
+    // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
+    ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${options.name}` } : {}),
     ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : {}),
     onWarning: warn,
   })

@@ -135,14 +135,14 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
         className={cx('zync-modal', className)}
         onKeyDown={onKeyDown}
       >
-        <header className="zync-modal-header">
+        <div className="zync-modal-header">
           <h2 id={id + 't'} className="zync-modal-title">
             {L.title} <span className="zync-count">{conflicts.length}</span>
           </h2>
           <p id={id + 'd'} className="zync-muted">
             {L.description}
           </p>
-        </header>
+        </div>
         <div className="zync-modal-body">
           {conflicts.map((c, i) => {
             const draft = drafts[c.id]
@@ -228,7 +228,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
             )
           })}
         </div>
-        <footer className="zync-modal-footer">
+        <div className="zync-modal-footer">
           <button className="zync-btn zync-btn-ghost" data-autofocus onClick={later}>
             {L.later}
           </button>
@@ -242,7 +242,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
               </button>
             </>
           )}
-        </footer>
+        </div>
       </div>
     </div>,
     document.body,

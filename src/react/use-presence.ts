@@ -1,4 +1,4 @@
-import { useMemo, useRef } from 'react'
+import { useCallback, useMemo, useRef } from 'react'
 import type { Presence } from '../core/types'
 import { type SyncedStore, useSyncValue } from './store'
 
@@ -30,15 +30,13 @@ export function usePresence<P = Record<string, unknown>>(
   if (same(others, prev.current)) others = prev.current
   // Written during render on purpose: the value is derived and idempotent, so StrictMode's double render is harmless.
   prev.current = others
-  return useMemo(
-    () => ({
-      self,
-      others,
-      update: (partial) => {
-        const mine = sync.presence().find((p) => p.self)
-        sync.setPresence({ ...mine?.state, ...partial } as Record<string, unknown>)
-      },
-    }),
-    [sync, self, others],
+  // Stable for the store's lifetime (reads the current state when called), so it is safe in effect deps.
+  const update = useCallback(
+    (partial: Partial<P>) => {
+      const mine = sync.presence().find((p) => p.self)
+      sync.setPresence({ ...mine?.state, ...partial } as Record<string, unknown>)
+    },
+    [sync],
   )
+  return useMemo(() => ({ self, others, update }), [self, others, update])
 }

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { createSyncServer } from './server'
 import type { LogLevel } from './logger'

@@ -11,7 +11,11 @@ export interface DocHostOptions {
   /** Timestamps further ahead than this are clamped (ms). Default 60000. */
   maxDriftMs?: number
   now?: () => number
+  /** Errors that do not fail a request (a snapshot that could not be saved). */
+  onError?: (err: unknown) => void
 }
+
+const KNOWN_OPS = 20_000
 
 /**
  * One document on one server node: its state in memory, its log in storage. Batches are serialized
@@ -22,6 +26,8 @@ export class DocHost {
   private state: DocState
   private tail: Promise<unknown> = Promise.resolve()
   private lastSnapshotSeq = 0
+  /** The state in memory may hold ops that never reached storage: rebuild before the next use. */
+  private stale = false
   private readonly knownOps = new Map<string, { seq: number; status: LogEntry['status'] }>()
 
   private constructor(
@@ -61,7 +67,7 @@ export class DocHost {
       }
       for (const e of entries) {
         this.state.replay(e)
-        this.knownOps.set(e.opId, { seq: e.seq, status: e.status })
+        this.remember(e.opId, { seq: e.seq, status: e.status })
       }
       if (entries.length < 1000) return
     }
@@ -74,48 +80,78 @@ export class DocHost {
   submit(ops: Op[], user: string | undefined, shared: boolean): Promise<{ results: OpResult[]; entries: LogEntry[]; seq: number }> {
     return this.exclusive(async () => {
       for (let attempt = 0; ; attempt++) {
+        await this.reloadIfStale()
         if (shared || attempt > 0) await this.catchUp()
         const unknown = ops.map((o) => o.id).filter((id) => !this.knownOps.has(id))
-        const stored = unknown.length > 0 ? await this.storage.findOps(this.doc, unknown) : new Map()
+        const stored = unknown.length > 0 ? await this.storage.findOps(this.doc, unknown) : new Map<string, { seq: number; status: LogEntry['status'] }>()
         const results: OpResult[] = []
         const entries: LogEntry[] = []
-        const seen = new Set<string>()
+        // The first answer for each op id in this batch: a repeated id gets the same answer again.
+        const first = new Map<string, OpResult>()
         const now = (this.o.now ?? Date.now)()
-        const before = this.state.seq
         for (const op of ops) {
-          const prior = this.knownOps.get(op.id) ?? stored.get(op.id)
-          if (prior || seen.has(op.id)) {
-            const p = prior ?? { seq: entries.find((e) => e.opId === op.id)!.seq, status: entries.find((e) => e.opId === op.id)!.status }
-            const logged = await this.entryAt(p.seq, entries)
-            results.push({ id: op.id, ok: true, seq: p.seq, status: p.status, duplicate: true, ...(logged ? { change: toChange(logged) } : {}) })
+          const again = first.get(op.id)
+          if (again) {
+            results.push(again.ok ? { ...again, duplicate: true } : again)
             continue
           }
-          seen.add(op.id)
-          try {
-            this.state.check(op, user)
-            const e = this.state.applyOp(op, { now, ...(user !== undefined ? { user } : {}), ...(this.o.maxDriftMs !== undefined ? { maxDriftMs: this.o.maxDriftMs } : {}) })
-            entries.push(e)
-            results.push({ id: op.id, ok: true, seq: e.seq, status: e.status, change: toChange(e) })
-          } catch (err) {
-            results.push({ ...toWireError(err, op.id), id: op.id })
+          let r: OpResult
+          const prior = this.knownOps.get(op.id) ?? stored.get(op.id)
+          if (prior) {
+            const logged = await this.entryAt(prior.seq, entries)
+            r = { id: op.id, ok: true, seq: prior.seq, status: prior.status, duplicate: true, ...(logged ? { change: toChange(logged) } : {}) }
+          } else {
+            try {
+              this.state.check(op, user)
+              const e = this.state.applyOp(op, { now, ...(user !== undefined ? { user } : {}), ...(this.o.maxDriftMs !== undefined ? { maxDriftMs: this.o.maxDriftMs } : {}) })
+              entries.push(e)
+              r = { id: op.id, ok: true, seq: e.seq, status: e.status, change: toChange(e) }
+            } catch (err) {
+              r = { ...toWireError(err, op.id), id: op.id }
+            }
           }
+          first.set(op.id, r)
+          results.push(r)
         }
         if (entries.length === 0) return { results, entries, seq: this.state.seq }
         try {
           await this.storage.append(this.doc, entries)
         } catch (err) {
-          // Nothing was written: rebuild from storage, then retry (another node won the race) or fail.
-          this.state = await loadState(this.doc, this.storage)
+          // Nothing was written but the state in memory has the batch applied: rebuild it from storage
+          // (or on the next request, if storage is down), then retry (another node won the race) or fail.
+          this.stale = true
+          await this.reloadIfStale().catch(() => {})
           if (err instanceof AppendConflictError && attempt < 8) continue
-          const e = err instanceof AppendConflictError ? new ZyncError('INTERNAL', '[zync] too much contention on this document; retry', { retryable: true }) : new ZyncError('INTERNAL', `[zync] storage failed: ${(err as Error).message}`, { retryable: true })
-          void before
+          const e =
+            err instanceof AppendConflictError
+              ? new ZyncError('INTERNAL', '[zync] too much contention on this document; retry', { retryable: true })
+              : new ZyncError('STORAGE_UNAVAILABLE', `[zync] storage failed: ${(err as Error).message}`, { retryable: true })
           return { results: ops.map((op) => ({ ...toWireError(e, op.id), id: op.id })), entries: [], seq: this.state.seq }
         }
-        for (const e of entries) this.knownOps.set(e.opId, { seq: e.seq, status: e.status })
-        await this.maybeSnapshot()
+        for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })
+        // The batch is committed: a failed snapshot must not turn its acknowledgement into an error.
+        await this.maybeSnapshot().catch((err: unknown) => this.o.onError?.(err))
         return { results, entries, seq: this.state.seq }
       }
     })
+  }
+
+  private async reloadIfStale(): Promise<void> {
+    if (!this.stale) return
+    this.state = await loadState(this.doc, this.storage)
+    this.lastSnapshotSeq = Math.min(this.lastSnapshotSeq, this.state.seq)
+    this.stale = false
+  }
+
+  /** Recently sequenced op ids, bounded; older ones are found in storage. */
+  private remember(id: string, r: { seq: number; status: LogEntry['status'] }): void {
+    this.knownOps.set(id, r)
+    if (this.knownOps.size > KNOWN_OPS) {
+      for (const k of this.knownOps.keys()) {
+        this.knownOps.delete(k)
+        if (this.knownOps.size <= KNOWN_OPS / 2) break
+      }
+    }
   }
 
   private async entryAt(seq: number, fresh: LogEntry[]): Promise<LogEntry | undefined> {
@@ -136,17 +172,41 @@ export class DocHost {
     }
   }
 
-  /** What a client that has applied up to `since` needs: the log tail, or a snapshot when compacted. */
+  /**
+   * What a client that has applied up to `since` needs. Close behind: the log tail. Further behind than
+   * `snapshotEvery` ops, or behind the compacted part of the log: the newest stored snapshot plus the
+   * tail after it (so a new client never downloads the whole log). A client claiming a seq the server
+   * never reached gets the current state as a snapshot: the server's log is the truth.
+   */
   since(since: number, shared: boolean): Promise<{ changes: ReturnType<typeof toChange>[]; snapshot?: Snapshot; seq: number }> {
     return this.exclusive(async () => {
+      await this.reloadIfStale()
       if (shared) await this.catchUp()
-      if (since >= this.state.seq) return { changes: [], seq: this.state.seq }
-      const entries = await this.storage.readLog(this.doc, since, 5000)
-      const contiguous = entries.length > 0 && entries[0]!.seq === since + 1
-      const complete = contiguous && entries[entries.length - 1]!.seq === this.state.seq
-      if (!complete) return { changes: [], snapshot: this.state.publicSnapshot(), seq: this.state.seq }
-      return { changes: entries.map(toChange), seq: this.state.seq }
+      const head = this.state.seq
+      if (since === head) return { changes: [], seq: head }
+      if (since < head) {
+        if (head - since > (this.o.snapshotEvery ?? 500)) {
+          const snap = await this.storage.loadSnapshot(this.doc)
+          if (snap && snap.seq > since && snap.seq <= head) {
+            const tail = await this.tail(snap.seq, head)
+            if (tail) return { changes: tail.map(toChange), snapshot: publicSnapshot(snap), seq: head }
+          }
+        } else {
+          const tail = await this.tail(since, head)
+          if (tail) return { changes: tail.map(toChange), seq: head }
+        }
+      }
+      // Compacted, no stored snapshot yet, or an impossible `since`: the current state, cloned so that
+      // later ops cannot change it before it is serialized.
+      return { changes: [], snapshot: publicSnapshot(this.state.snapshot()), seq: head }
     })
+  }
+
+  /** Log entries after..head, or undefined when some of them are no longer in the log. */
+  private async tail(after: number, head: number): Promise<LogEntry[] | undefined> {
+    const entries = await this.storage.readLog(this.doc, after, head - after)
+    if (entries.length !== head - after || entries[0]!.seq !== after + 1 || entries[entries.length - 1]!.seq !== head) return undefined
+    return entries
   }
 
   history(query: { path?: Op['path']; limit?: number }) {
@@ -164,6 +224,11 @@ export class DocHost {
       this.lastSnapshotSeq = this.state.seq
     })
   }
+}
+
+/** What clients get: state and version vectors, no merge internals or client ownership. */
+function publicSnapshot(s: Snapshot): Snapshot {
+  return { seq: s.seq, state: s.state, vv: s.vv, fields: {} }
 }
 
 async function loadState(doc: string, storage: ServerStorage): Promise<DocState> {

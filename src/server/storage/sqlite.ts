@@ -11,7 +11,6 @@ export interface SqliteStorageOptions {
 }
 
 type Db = BetterSqlite3.Database
-type Stmt = BetterSqlite3.Statement
 
 /**
  * Encodes a path so that "path starts with prefix" becomes "key starts with key(prefix)": every segment

@@ -1,0 +1,169 @@
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
+import { create } from 'zustand'
+import { createStore, type StoreApi } from 'zustand/vanilla'
+import { devtools, persist, subscribeWithSelector, createJSONStorage } from 'zustand/middleware'
+import { immer } from 'zustand/middleware/immer'
+import { sync, type SyncApi, type SyncStatus, ZyncError } from 'zync'
+import { freshDb, startServer, waitFor } from './helpers'
+
+interface Todos {
+  todos: Record<string, { text: string; done: boolean }>
+  add: (id: string, text: string) => void
+  toggle: (id: string) => void
+}
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!()
+})
+
+describe('composition with zustand', () => {
+  it('types: store.sync is typed on create, createStore and with immer, devtools, persist, subscribeWithSelector', () => {
+    const opts = { name: 'types', storage: 'memory' as const, autoConnect: false, url: 'http://127.0.0.1:1' }
+    const a = create<Todos>()(sync((set) => ({ todos: {}, add: (id, text) => set((s) => ({ todos: { ...s.todos, [id]: { text, done: false } } })), toggle: () => {} }), opts))
+    expectTypeOf(a.sync).toEqualTypeOf<SyncApi<Todos>>()
+    expectTypeOf(a.sync.status()).toEqualTypeOf<SyncStatus>()
+    expectTypeOf(a.getState().add).toEqualTypeOf<(id: string, text: string) => void>()
+
+    const b = createStore<Todos>()(sync((): Todos => ({ todos: {}, add: () => {}, toggle: () => {} }), opts))
+    expectTypeOf(b.sync).toEqualTypeOf<SyncApi<Todos>>()
+    expectTypeOf(b).toExtend<StoreApi<Todos>>()
+
+    const c = create<Todos>()(
+      devtools(
+        subscribeWithSelector(
+          immer(
+            sync(
+              (set) => ({
+                todos: {},
+                add: (id, text) =>
+                  set((s) => {
+                    s.todos[id] = { text, done: false }
+                  }),
+                toggle: (id) =>
+                  set((s) => {
+                    s.todos[id]!.done = !s.todos[id]!.done
+                  }),
+              }),
+              opts,
+            ),
+          ),
+        ),
+        { enabled: false },
+      ),
+    )
+    expectTypeOf(c.sync).toEqualTypeOf<SyncApi<Todos>>()
+    expectTypeOf(c.subscribe).toBeFunction()
+    expectTypeOf(c.devtools).toHaveProperty('cleanup')
+
+    const d = create<Todos>()(persist(sync((): Todos => ({ todos: {}, add: () => {}, toggle: () => {} }), opts), { name: 'p', storage: createJSONStorage(() => memoryStorage()) }))
+    expectTypeOf(d.sync).toEqualTypeOf<SyncApi<Todos>>()
+    expectTypeOf(d.persist.rehydrate).toBeFunction()
+    for (const s of [a, b, c, d]) cleanups.push(() => s.sync.destroy())
+  })
+
+  it('captures immer mutations under devtools and subscribeWithSelector, and syncs them', async () => {
+    const server = await startServer()
+    cleanups.push(() => server.close())
+    const make = () =>
+      create<Todos>()(
+        devtools(
+          subscribeWithSelector(
+            immer(
+              sync(
+                (set) => ({
+                  todos: {},
+                  add: (id, text) =>
+                    set((s) => {
+                      s.todos[id] = { text, done: false }
+                    }),
+                  toggle: (id) =>
+                    set((s) => {
+                      s.todos[id]!.done = !s.todos[id]!.done
+                    }),
+                }),
+                { name: 'immer-doc', url: server.url, dbName: freshDb() },
+              ),
+            ),
+          ),
+          { enabled: false },
+        ),
+      )
+    const a = make()
+    const b = make()
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    const seen: boolean[] = []
+    b.subscribe(
+      (s) => s.todos.t1?.done,
+      (done) => seen.push(Boolean(done)),
+    )
+    a.getState().add('t1', 'write docs')
+    a.getState().toggle('t1')
+    await a.sync.flush()
+    await waitFor(() => b.getState().todos.t1?.done === true)
+    expect(b.getState().todos).toEqual({ t1: { text: 'write docs', done: true } })
+    expect(seen.at(-1)).toBe(true)
+    b.getState().toggle('t1')
+    await b.sync.flush()
+    await waitFor(() => a.getState().todos.t1?.done === false)
+  })
+
+  it('setState from outside the store and createStore from zustand/vanilla are captured', async () => {
+    const server = await startServer()
+    cleanups.push(() => server.close())
+    const mk = () => createStore<{ n: number; label: string }>()(sync(() => ({ n: 0, label: '' }), { name: 'vanilla', url: server.url, dbName: freshDb() }))
+    const a = mk()
+    const b = mk()
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    a.setState({ n: 41 })
+    a.setState((s) => ({ n: s.n + 1, label: 'answer' }))
+    await a.sync.flush()
+    await waitFor(() => b.getState().n === 42 && b.getState().label === 'answer')
+  })
+
+  it('partialize limits what syncs; functions never sync', async () => {
+    const server = await startServer()
+    cleanups.push(() => server.close())
+    type S = { shared: number; local: number; bump: () => void }
+    const mk = () =>
+      createStore<S>()(
+        sync((set) => ({ shared: 0, local: 0, bump: () => set((s) => ({ shared: s.shared + 1, local: s.local + 1 })) }), {
+          name: 'partial',
+          url: server.url,
+          dbName: freshDb(),
+          partialize: (s) => ({ shared: s.shared }),
+        }),
+      )
+    const a = mk()
+    const b = mk()
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    a.getState().bump()
+    await a.sync.flush()
+    await waitFor(() => b.getState().shared === 1)
+    expect(b.getState().local).toBe(0)
+    expect(typeof b.getState().bump).toBe('function')
+    const history = await a.sync.history()
+    expect(history.map((h) => h.path)).toEqual([['shared']])
+  })
+
+  it('a local set never throws because of sync, and a value that cannot sync is reported', async () => {
+    const store = createStore<{ when: unknown }>()(sync((): { when: unknown } => ({ when: 1 }), { name: 'bad-values', storage: 'memory', autoConnect: false, url: 'http://127.0.0.1:1' }))
+    cleanups.push(() => store.sync.destroy())
+    const failures: string[] = []
+    store.sync.on('sync:failed', (e) => failures.push(e.error.code))
+    expect(() => store.setState({ when: new Map([[1, 2]]) })).not.toThrow()
+    await store.sync.ready
+    store.sync.isDirty()
+    expect(failures).toEqual(['BAD_REQUEST'])
+    expect(store.sync.pendingOperations()).toEqual([])
+  })
+
+  it('requires a document name', () => {
+    expect(() => createStore<{ a: number }>()(sync(() => ({ a: 1 }), { name: '' }))).toThrow(ZyncError)
+  })
+})
+
+function memoryStorage() {
+  const m = new Map<string, string>()
+  return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) }
+}

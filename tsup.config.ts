@@ -1,0 +1,48 @@
+import { defineConfig } from 'tsup'
+
+const peers = [
+  'react',
+  'react-dom',
+  'react/jsx-runtime',
+  'zustand',
+  'zustand/vanilla',
+  'immer',
+  'dexie',
+  'socket.io-client',
+  '@tanstack/react-query',
+  'socket.io',
+  'better-sqlite3',
+  'pg',
+  '@socket.io/redis-adapter',
+  'redis',
+  'prom-client',
+  'zod',
+]
+
+export default defineConfig([
+  {
+    entry: {
+      index: 'src/index.ts',
+      'react/index': 'src/react/index.ts',
+      'react-query/index': 'src/react-query/index.ts',
+      'server/index': 'src/server/index.ts',
+    },
+    format: ['esm', 'cjs'],
+    dts: true,
+    splitting: true,
+    sourcemap: true,
+    target: 'es2022',
+    external: peers,
+    outDir: 'dist',
+    treeshake: true,
+  },
+  {
+    entry: { 'server/cli': 'src/server/cli.ts' },
+    format: ['esm'],
+    platform: 'node',
+    target: 'node20',
+    external: peers,
+    outDir: 'dist',
+    banner: { js: '#!/usr/bin/env node' },
+  },
+])
