@@ -8,6 +8,8 @@ import { EVENTS, PROTOCOL_VERSION, type ChangesMessage } from '../../src/core/pr
  */
 export class FakeSocket {
   connected = true
+  /** What joining returns as the server's state (a snapshot at seq 0), like a client joining a stored doc. */
+  constructor(private readonly joinState?: Record<string, unknown>) {}
   private readonly handlers = new Map<string, Set<(...a: unknown[]) => void>>()
 
   on(ev: string, fn: (...a: unknown[]) => void): this {
@@ -37,7 +39,10 @@ export class FakeSocket {
   timeout(): { emitWithAck: (event: string, payload: unknown) => Promise<unknown> } {
     return {
       emitWithAck: (event) => {
-        if (event === EVENTS.join) return Promise.resolve({ ok: true, v: PROTOCOL_VERSION, seq: 0, changes: [], serverTime: Date.now() })
+        if (event === EVENTS.join) {
+          const snapshot = this.joinState ? { snapshot: { seq: 0, state: this.joinState, vv: {}, fields: {} } } : {}
+          return Promise.resolve({ ok: true, v: PROTOCOL_VERSION, seq: 0, changes: [], serverTime: Date.now(), ...snapshot })
+        }
         return new Promise(() => {})
       },
     }

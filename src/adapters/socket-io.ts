@@ -15,12 +15,19 @@ import {
 import type { Transport, TransportHandlers } from '../core/transport'
 
 export interface SocketTransportOptions {
-  /** Server URL, e.g. 'http://127.0.0.1:4000'. */
-  url?: string
-  /** Or a socket.io-client Socket you created (zync will not close it on destroy). */
+  /**
+   * Server URL, e.g. 'http://127.0.0.1:4000'. Or the URLs of several nodes of one cluster (sharing
+   * storage and Redis): a failed attempt or a lost connection moves on to the next URL, round robin,
+   * with backoff (250 ms doubling to 5 s, jittered). The engine catches up from the log on each node.
+   */
+  url?: string | string[]
+  /** Or a socket.io-client Socket you created (zync will not close it, nor manage its reconnection). */
   socket?: Socket
-  /** Sent in socket.io's `auth` on every (re)connection. */
-  auth?: Record<string, unknown>
+  /**
+   * Sent in socket.io's `auth` on every (re)connection. A function is called each time, so it can
+   * hand over a fresh token: `(cb) => cb({ token: getToken() })`.
+   */
+  auth?: Record<string, unknown> | ((cb: (data: object) => void) => void)
   /** Timeout for join and history requests in ms. Default 10000. */
   requestTimeout?: number
 }
@@ -29,61 +36,125 @@ function wire(code: WireError['code'], message: string, retryable: boolean): Wir
   return { ok: false, code, message, retryable }
 }
 
+/** Refusals that another attempt with the same credentials cannot fix: reported, not retried. */
+const FINAL_CODES = new Set<string>(['UNAUTHENTICATED', 'FORBIDDEN', 'PROTOCOL_VERSION'])
+
 /**
  * Transport over socket.io. Delivery is the engine's job (durable outbox, op ids, server dedupe),
  * so this uses plain emits with acks and never relies on connection-state recovery.
+ *
+ * Reconnection of a socket it owns is its own, not socket.io's: socket.io does not reconnect after a
+ * refusal by a server middleware or a server-side disconnect, and cannot move to another URL.
+ *
+ *   open ──► connecting ──connect──► connected ──lost / server disconnect──► wait (backoff) ──► next URL
+ *               │  ▲                                                              │
+ *               │  └──────────────────────────────────────────────────────────────┘
+ *               └──connect_error: auth refused ──► report, stay down until open() again
  */
 export class SocketIoTransport implements Transport {
   private socket: Socket | undefined
   private readonly owned: boolean
+  private readonly urls: string[]
+  private urlIndex = 0
+  private failures = 0
+  private wanted = false
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
   private handlers: TransportHandlers | undefined
-  private bound = false
 
   constructor(private readonly o: SocketTransportOptions) {
-    if (!o.socket && !o.url) throw new ZyncError('BAD_REQUEST', '[zync] sync() needs `url` or `socket`')
+    this.urls = o.url === undefined ? [] : Array.isArray(o.url) ? [...o.url] : [o.url]
+    if (!o.socket && this.urls.length === 0) throw new ZyncError('BAD_REQUEST', '[zync] sync() needs `url` (one or several) or `socket`')
     this.owned = !o.socket
     this.socket = o.socket
+    if (o.socket) this.bind(o.socket)
   }
 
   get connected(): boolean {
     return this.socket?.connected ?? false
   }
 
+  /** The URL of the node this transport uses (or tries) now. */
+  get url(): string | undefined {
+    return this.owned ? this.urls[this.urlIndex] : undefined
+  }
+
   open(handlers: TransportHandlers): void {
     this.handlers = handlers
-    if (!this.socket) {
-      this.socket = io(this.o.url!, {
-        autoConnect: false,
-        transports: ['websocket'],
-        auth: this.o.auth ?? {},
-        reconnectionDelay: 250,
-        reconnectionDelayMax: 5000,
-        randomizationFactor: 0.5,
-      })
-    }
-    if (!this.bound) this.bind(this.socket)
+    this.wanted = true
+    if (!this.socket) this.socket = this.create(this.urls[this.urlIndex]!)
     if (this.socket.connected) handlers.onConnect()
-    else this.socket.connect()
+    else if (!this.retryTimer) this.socket.connect()
+  }
+
+  private create(url: string): Socket {
+    const s = io(url, {
+      autoConnect: false,
+      reconnection: false,
+      forceNew: true,
+      transports: ['websocket'],
+      auth: this.o.auth ?? {},
+    })
+    this.bind(s)
+    return s
   }
 
   private readonly listeners: Record<string, (...args: never[]) => void> = {
-    connect: () => this.handlers?.onConnect(),
-    disconnect: (reason: string) => this.handlers?.onDisconnect(String(reason)),
-    connect_error: (err: Error & { data?: { code?: string; message?: string } }) => {
+    connect: () => {
+      this.failures = 0
+      this.handlers?.onConnect()
+    },
+    disconnect: (reason: string) => {
+      this.handlers?.onDisconnect(String(reason))
+      // 'io client disconnect' is our own close(); everything else (lost transport, a server that
+      // shut down or dropped us) deserves another attempt.
+      if (reason !== 'io client disconnect') this.retry()
+    },
+    connect_error: (err: Error & { data?: { code?: string; message?: string; retryable?: boolean } }) => {
       const code = (err.data?.code as WireError['code'] | undefined) ?? 'DISCONNECTED'
-      const auth = code === 'UNAUTHENTICATED' || code === 'FORBIDDEN'
-      this.handlers?.onError(new ZyncError(code, err.data?.message ?? `[zync] cannot connect: ${err.message}`, { retryable: !auth }))
+      const final = FINAL_CODES.has(code)
+      this.handlers?.onError(new ZyncError(code, err.data?.message ?? `[zync] cannot connect to ${this.url ?? 'the server'}: ${err.message}`, { retryable: !final }))
+      if (!final) this.retry()
     },
     [EVENTS.changes]: (msg: ChangesMessage) => this.handlers?.onChanges(msg),
     [EVENTS.presence]: (msg: PresenceMessage) => this.handlers?.onPresence(msg),
   }
 
   private bind(s: Socket): void {
-    this.bound = true
     for (const [ev, fn] of Object.entries(this.listeners)) s.on(ev, fn as (...args: unknown[]) => void)
   }
 
+  private unbind(s: Socket): void {
+    for (const [ev, fn] of Object.entries(this.listeners)) s.off(ev, fn as (...args: unknown[]) => void)
+  }
+
+  /** Next attempt after a backoff, on the next URL when there are several. Sockets we do not own are left alone. */
+  private retry(): void {
+    if (!this.owned || !this.wanted || this.retryTimer) return
+    this.failures += 1
+    // The first retry after a lost connection is quick (failover); then 250 ms doubling up to 5 s.
+    const base = this.failures === 1 ? 100 : Math.min(5000, 250 * 2 ** Math.min(this.failures - 2, 5))
+    const delay = base / 2 + Math.random() * (base / 2)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      if (!this.wanted) return
+      if (this.urls.length > 1) {
+        const old = this.socket
+        if (old) {
+          this.unbind(old)
+          old.disconnect()
+        }
+        this.urlIndex = (this.urlIndex + 1) % this.urls.length
+        this.socket = this.create(this.urls[this.urlIndex]!)
+      }
+      this.socket?.connect()
+    }, delay)
+    ;(this.retryTimer as { unref?: () => void }).unref?.()
+  }
+
   close(): void {
+    this.wanted = false
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
     this.socket?.disconnect()
   }
 
@@ -114,9 +185,12 @@ export class SocketIoTransport implements Transport {
   }
 
   destroy(): void {
+    this.wanted = false
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
     const s = this.socket
     if (!s) return
-    for (const [ev, fn] of Object.entries(this.listeners)) s.off(ev, fn as (...args: unknown[]) => void)
+    this.unbind(s)
     if (this.owned) s.disconnect()
     this.socket = undefined
   }

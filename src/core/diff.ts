@@ -25,12 +25,23 @@ export function diff(prev: Record<string, unknown>, next: Record<string, unknown
 }
 
 function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path: Array<string | number>, out: Patch[]): void {
-  for (const k in b) {
-    if (!Object.hasOwn(b, k)) continue
+  // Hot path (one changed record among thousands): Object.keys and plain lookups instead of for-in and
+  // hasOwn on both sides, and no second pass over `a` when every key of `a` is still in `b`.
+  const keys = Object.keys(b)
+  let common = 0
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
     const nv = b[k]
-    if (typeof nv === 'function') continue
+    const ov0 = a[k]
+    // Same non-undefined value: own in `a` too (the prototype holds only functions), so unchanged.
+    if (ov0 === nv && nv !== undefined) {
+      common++
+      continue
+    }
     const has = Object.hasOwn(a, k)
-    const ov = has ? a[k] : undefined
+    if (has) common++
+    if (typeof nv === 'function') continue
+    const ov = has ? ov0 : undefined
     if (has && ov === nv) continue
     const p = [...path, k]
     if (!has) {
@@ -48,6 +59,7 @@ function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path
     if (deepEqual(ov, nv)) continue
     out.push({ op: 'replace', path: p, value: nv, prev: ov })
   }
+  if (common === Object.keys(a).length) return
   for (const k in a) {
     if (!Object.hasOwn(a, k) || typeof a[k] === 'function') continue
     if (!Object.hasOwn(b, k) && a[k] !== undefined) out.push({ op: 'remove', path: [...path, k], prev: a[k] })

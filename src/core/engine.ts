@@ -262,7 +262,10 @@ export class SyncEngine {
   }
 
   private enqueuePatches(patches: Patch[], lane: Priority | undefined, resolves?: string): void {
+    // Event payloads are built only for listeners: a burst of thousands of ops would otherwise allocate them for nobody.
+    const wantQueued = this.events.has('sync:queued')
     const queued: PendingOperation[] = []
+    let count = 0
     const touchedConflicts: string[] = []
     for (const p of patches) {
       try {
@@ -276,15 +279,16 @@ export class SyncEngine {
       if (resolves) op.resolves = resolves
       const priority = lane ?? this.o.priority?.({ path: p.path, op: p.op, value: p.value }) ?? 'medium'
       const s = this.enqueue(op, priority)
-      queued.push(this.toPending(s))
+      count++
+      if (wantQueued) queued.push(this.toPending(s))
       const conflict = this.conflictAt(op.path)
       if (conflict && !resolves) touchedConflicts.push(conflict.id)
     }
     // A later local write to a conflicted field settles it: the new write is causally after both.
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
-    if (queued.length === 0) return
-    this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
-    this.events.emit('sync:queued', { ops: queued })
+    if (count === 0) return
+    if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
+    if (wantQueued) this.events.emit('sync:queued', { ops: queued })
     this.invalidate()
     this.schedulePersist()
   }
@@ -414,6 +418,7 @@ export class SyncEngine {
         await this.o.storage.write({ put, delete: del, putConflicts: putC, deleteConflicts: delC, ...(meta ? { meta } : {}) })
         for (const s of written) if (!s.dirty) s.persisted = true
         if (written.length > 0) this.tabs?.post({ type: 'rows', rows: put })
+        this.persistRetries = 0
         if (this.degraded) {
           this.degraded = false
           if (this.lastError?.code === 'STORAGE_FULL' || this.lastError?.code === 'STORAGE_UNAVAILABLE') this.lastError = undefined
@@ -425,12 +430,28 @@ export class SyncEngine {
         for (const id of delC) this.deleteConflicts.add(id)
         if (meta) this.metaDirty = true
         this.storageFailed(err, false)
+        this.schedulePersistRetry()
       }
     })()
     await this.persisting
     this.persisting = undefined
     this.invalidate()
     this.schedulePump(0)
+  }
+
+  private persistRetries = 0
+  private persistRetryTimer: ReturnType<typeof setTimeout> | undefined
+
+  /** A failed write is retried with backoff; rows stay in memory (and are sent) meanwhile. */
+  private schedulePersistRetry(): void {
+    if (this.persistRetryTimer || this.destroyed) return
+    this.persistRetries += 1
+    const delay = Math.max(100, backoffDelay(this.persistRetries, this.backoff, this.random))
+    this.persistRetryTimer = setTimeout(() => {
+      this.persistRetryTimer = undefined
+      void this.persist()
+    }, delay)
+    ;(this.persistRetryTimer as { unref?: () => void }).unref?.()
   }
 
   private storageFailed(err: unknown, atOpen: boolean): void {
@@ -816,7 +837,7 @@ export class SyncEngine {
       if (isPlainObject(v)) for (const r of Object.keys(v)) visit([k, r])
       else visit([k])
     }
-    for (const s of this.outbox.ordered()) if (!s.done && !s.row.dead) visit(entityPath(s.row.op.path))
+    for (const s of this.outbox.ordered()) if (!s.done) visit(entityPath(s.row.op.path))
     for (const c of this.conflictsById.values()) visit(entityPath(c.path))
     this.applyToHost(patches)
   }
@@ -1149,6 +1170,7 @@ export class SyncEngine {
     this.destroyed = true
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
+    if (this.persistRetryTimer) clearTimeout(this.persistRetryTimer)
     this.cleanupNetwork?.()
     this.presenceTracker.destroy()
     this.o.transport.destroy()

@@ -1,10 +1,20 @@
 /**
  * State-based merges (joins) behind the 'lww', 'counter', 'set' and id-keyed array policies. Each is
- * commutative, associative and idempotent (property-tested), so replicas converge whatever order and
- * however often updates arrive. The server keeps this state per field and derives the visible value.
+ * commutative, associative and idempotent (property-tested in test/merge.property.test.ts), so replicas
+ * converge whatever order and however often updates arrive. The server keeps this state per field and
+ * derives the visible value; the `*Apply` functions are the updates one client op makes.
  */
 import { deepEqual } from './diff'
 import { compareHlc } from './hlc'
+
+/** A total order on JSON values, used only to break ties between equal stamps deterministically. */
+function valueKey(v: unknown): string {
+  return JSON.stringify(v) ?? ''
+}
+
+function maxStamp(a: string, b: string): string {
+  return a > b ? a : b
+}
 
 // ---- last-writer-wins register ------------------------------------------------------------------
 export interface LwwRegister<T = unknown> {
@@ -15,8 +25,8 @@ export interface LwwRegister<T = unknown> {
 export function mergeLww<T>(a: LwwRegister<T>, b: LwwRegister<T>): LwwRegister<T> {
   const c = compareHlc(a.hlc, b.hlc)
   if (c !== 0) return c > 0 ? a : b
-  // Same stamp means same writer and event; pick deterministically anyway.
-  return JSON.stringify(a.value) >= JSON.stringify(b.value) ? a : b
+  // Same stamp means same writer and event; pick deterministically anyway (undefined sorts first).
+  return valueKey(a.value) >= valueKey(b.value) ? a : b
 }
 
 // ---- PN-counter -----------------------------------------------------------------------------------
@@ -31,7 +41,7 @@ export function emptyCounter(): PnCounter {
 
 function maxMap(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = { ...a }
-  for (const k of Object.keys(b)) out[k] = Math.max(out[k] ?? 0, b[k]!)
+  for (const k of Object.keys(b)) out[k] = Math.max(Object.hasOwn(out, k) ? out[k]! : 0, b[k]!)
   return out
 }
 
@@ -68,7 +78,7 @@ export function mergeSet(x: AwSet, y: AwSet): AwSet {
   for (const k of Object.keys(y.e)) {
     const p = e[k]
     const q = y.e[k]!
-    e[k] = p ? { a: p.a > q.a ? p.a : q.a, r: p.r > q.r ? p.r : q.r } : q
+    e[k] = p ? { a: maxStamp(p.a, q.a), r: maxStamp(p.r, q.r) } : q
   }
   return { e }
 }
@@ -78,17 +88,17 @@ export function setApply(s: AwSet, added: readonly unknown[], removed: readonly 
   for (const v of added) {
     const k = JSON.stringify(v)
     const cur = e[k] ?? { a: '', r: '' }
-    e[k] = { a: cur.a > hlc ? cur.a : hlc, r: cur.r }
+    e[k] = { a: maxStamp(cur.a, hlc), r: cur.r }
   }
   for (const v of removed) {
     const k = JSON.stringify(v)
     const cur = e[k] ?? { a: '', r: '' }
-    e[k] = { a: cur.a, r: cur.r > hlc ? cur.r : hlc }
+    e[k] = { a: cur.a, r: maxStamp(cur.r, hlc) }
   }
   return { e }
 }
 
-/** Present elements (added after last removed; an add wins a tie), in order of first... add stamp. */
+/** Present elements (added at or after the last remove: an add wins a tie), ordered by latest add stamp. */
 export function setValue(s: AwSet): unknown[] {
   return Object.entries(s.e)
     .filter(([, t]) => t.a !== '' && t.a >= t.r)
@@ -98,7 +108,10 @@ export function setValue(s: AwSet): unknown[] {
 
 // ---- id-keyed arrays --------------------------------------------------------------------------------
 export interface IdArray {
-  /** id → element register: value + write stamp, delete stamp, and a stable order key. */
+  /**
+   * id → element register: value `v` with its write stamp `h`, delete stamp `d` ('' when never) and a
+   * stable order key `o` (stamp and position of the first insert). Present while h > d.
+   */
   e: Record<string, { v: unknown; h: string; d: string; o: string }>
 }
 
@@ -115,34 +128,91 @@ export function mergeIdArray(x: IdArray, y: IdArray): IdArray {
       e[k] = q
       continue
     }
-    const w = p.h > q.h ? p : p.h < q.h ? q : JSON.stringify(p.v) >= JSON.stringify(q.v) ? p : q
-    e[k] = { v: w.v, h: w.h, d: p.d > q.d ? p.d : q.d, o: p.o < q.o ? p.o : q.o }
+    const w = p.h > q.h ? p : p.h < q.h ? q : valueKey(p.v) >= valueKey(q.v) ? p : q
+    e[k] = { v: w.v, h: w.h, d: maxStamp(p.d, q.d), o: p.o < q.o ? p.o : q.o }
   }
   return { e }
 }
 
+/** What an element looks like in the register state: its value while present, else undefined. */
+function presentValue(r: IdArray['e'][string] | undefined): unknown {
+  return r && r.h > r.d ? r.v : undefined
+}
+
+function byId(items: readonly unknown[] | undefined, idKey: string): Map<string, { item: unknown; i: number }> {
+  const m = new Map<string, { item: unknown; i: number }>()
+  ;(items ?? []).forEach((item, i) => m.set(idOf(item, idKey), { item, i }))
+  return m
+}
+
 /**
- * Applies one client's edit of an id-keyed array: elements that differ from what the client saw are
- * written, ids it dropped are deleted, new elements get order keys after the op's stamp in the client's order.
+ * Elements one client edit (`prev` → `next`) touches that someone else changed differently since `prev`
+ * (a three-way comparison with the current state): edit against edit, edit against delete, delete
+ * against edit, or the same id inserted twice with different values.
  */
-export function idArrayApply(s: IdArray, idKey: string, prev: readonly unknown[] | undefined, next: readonly unknown[], hlc: string): IdArray {
+export function idArrayClashes(s: IdArray, idKey: string, prev: readonly unknown[] | undefined, next: readonly unknown[]): string[] {
+  const before = byId(prev, idKey)
+  const after = byId(next, idKey)
+  const out: string[] = []
+  for (const id of new Set([...before.keys(), ...after.keys()])) {
+    const base = before.get(id)?.item
+    const mine = after.get(id)?.item
+    if (deepEqual(base, mine)) continue
+    const theirs = presentValue(s.e[id])
+    if (!deepEqual(theirs, base) && !deepEqual(theirs, mine)) out.push(id)
+  }
+  return out
+}
+
+/**
+ * How an element change that clashes with a concurrent one is settled: 'lww' by stamps (the later of
+ * edit and delete wins), 'local' the incoming change wins, 'remote' the current state wins.
+ */
+export type ClashRule = 'lww' | 'local' | 'remote'
+
+/** A stamp just above `s` (still below any later clock reading that is not an extension of it). */
+function above(s: string): string {
+  return s + '\u0001'
+}
+
+/**
+ * Applies one client's edit of an id-keyed array as a diff of what it saw (`prev`) and what it made
+ * (`next`): inserted and edited elements are written, dropped ones deleted, untouched ones left alone
+ * (so concurrent edits of other elements survive). New elements get order key `hlc#index`. `clashes`
+ * (see idArrayClashes) are settled by `rule`.
+ */
+export function idArrayApply(
+  s: IdArray,
+  idKey: string,
+  prev: readonly unknown[] | undefined,
+  next: readonly unknown[],
+  hlc: string,
+  rule: ClashRule = 'lww',
+  clashes: readonly string[] = [],
+): IdArray {
   const e: IdArray['e'] = { ...s.e }
-  const before = new Map<string, unknown>()
-  for (const item of prev ?? []) before.set(idOf(item, idKey), item)
-  const seen = new Set<string>()
+  const before = byId(prev, idKey)
+  const clash = new Set(clashes)
   next.forEach((item, i) => {
     const id = idOf(item, idKey)
-    seen.add(id)
+    const b = before.get(id)
+    if (b && deepEqual(b.item, item)) return
     const cur = e[id]
-    if (before.has(id) && deepEqual(before.get(id), item) && cur) return
+    if (clash.has(id) && rule === 'remote') return
+    let h = hlc
+    if (clash.has(id) && rule === 'local' && cur) h = maxStamp(hlc, above(maxStamp(cur.h, cur.d)))
     const o = cur ? cur.o : `${hlc}#${i.toString(36).padStart(4, '0')}`
-    const h = cur && cur.h > hlc ? cur.h : hlc
-    e[id] = { v: cur && cur.h > hlc ? cur.v : item, h, d: cur?.d ?? '', o }
+    if (cur && cur.h > h) e[id] = { ...cur, o }
+    else e[id] = { v: item, h, d: cur?.d ?? '', o }
   })
+  const after = byId(next, idKey)
   for (const id of before.keys()) {
-    if (seen.has(id)) continue
+    if (after.has(id)) continue
     const cur = e[id]
-    if (cur) e[id] = { ...cur, d: cur.d > hlc ? cur.d : hlc }
+    if (!cur) continue
+    if (clash.has(id) && rule === 'remote') continue
+    const d = clash.has(id) && rule === 'local' ? maxStamp(hlc, above(cur.h)) : hlc
+    e[id] = { ...cur, d: maxStamp(cur.d, d) }
   }
   return { e }
 }

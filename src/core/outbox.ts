@@ -92,7 +92,8 @@ export class OutboxIndex {
     const out: RowState[] = []
     for (const id of set) {
       const s = this.rows.get(id)
-      if (s && !s.done && !s.row.dead) out.push(s)
+      // Dead letters stay visible until the app retries or discards them: nothing is lost silently.
+      if (s && !s.done) out.push(s)
     }
     return out.sort((a, b) => a.row.order - b.row.order)
   }

@@ -9,9 +9,11 @@ import type { Path } from '../core/path'
 import { PolicyTable, type ConflictsConfig } from '../core/policies'
 import type { Op } from '../core/protocol'
 import type { OutboxStorage } from '../core/storage'
+import type { Transport } from '../core/transport'
 import type { PresenceUser, Priority, SyncApi } from '../core/types'
 import { DexieOutboxStorage } from '../adapters/dexie-storage'
 import { MemoryOutboxStorage } from '../adapters/memory-storage'
+import { FallbackOutboxStorage } from '../adapters/fallback-storage'
 import { SocketIoTransport } from '../adapters/socket-io'
 
 export interface SyncOptions<T> {
@@ -52,6 +54,12 @@ export interface SyncOptions<T> {
   crossTab?: boolean
   /** Connect as soon as the outbox is loaded. Default true. Set false for server-side rendering. */
   autoConnect?: boolean
+  /** Ms without a heartbeat after which another tab adopts a silent (closed or frozen) tab's ops. Default 10000. */
+  tabTimeout?: number
+  /** Follow navigator.onLine and the window online/offline events. Default true where they exist. */
+  watchNetwork?: boolean
+  /** Advanced: a custom Transport instead of socket.io (in-process tests, other networks). Default: socket.io to `url`. */
+  transport?: Transport
   /** Where warnings go. Default console.warn. */
   onWarning?: (message: string) => void
 }
@@ -90,7 +98,7 @@ function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): Outbox
     warn('[zync] IndexedDB is not available here: the outbox lives in memory and does not survive a reload')
     return new MemoryOutboxStorage()
   }
-  return new DexieOutboxStorage(o.dbName ?? 'zync')
+  return new FallbackOutboxStorage(new DexieOutboxStorage(o.dbName ?? 'zync'), warn)
 }
 
 const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
@@ -102,11 +110,13 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   let applying = false
   const warn = options.onWarning ?? ((m: string) => console.warn(m))
   const clientId = options.clientId ?? newId()
-  const transport = new SocketIoTransport({
-    ...(options.url !== undefined ? { url: options.url } : {}),
-    ...(options.socket !== undefined ? { socket: options.socket } : {}),
-    ...(options.auth !== undefined ? { auth: options.auth } : {}),
-  })
+  const transport =
+    options.transport ??
+    new SocketIoTransport({
+      ...(options.url !== undefined ? { url: options.url } : {}),
+      ...(options.socket !== undefined ? { socket: options.socket } : {}),
+      ...(options.auth !== undefined ? { auth: options.auth } : {}),
+    })
   const storage = pickStorage(options as SyncOptions<unknown>, warn)
 
   // The engine reads the initial state, so it is made once the initializer has run.
@@ -140,6 +150,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
     ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${options.name}` } : {}),
     ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : {}),
+    ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
+    ...(options.watchNetwork !== undefined ? { watchNetwork: options.watchNetwork } : {}),
     onWarning: warn,
   })
 

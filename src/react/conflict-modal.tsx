@@ -1,4 +1,4 @@
-import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react'
+import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { createPortal } from 'react-dom'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
@@ -90,14 +90,34 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     if (open && !conflicts.length) onOpenChange?.(false)
   }, [open, conflicts.length])
 
+  // Keys are handled on the document, so Esc and Tab work even when focus has slipped out (a click on the backdrop).
+  const keys = useRef<(e: KeyboardEvent) => void>(null)
+  keys.current = (e) => {
+    const el = ref.current!
+    if (e.key === 'Escape' && !e.defaultPrevented) {
+      e.preventDefault()
+      later()
+    } else if (e.key === 'Tab') {
+      const all = [...el.querySelectorAll<HTMLElement>(FOCUSABLE)]
+      const active = document.activeElement as HTMLElement
+      if (active === all[e.shiftKey ? 0 : all.length - 1] || !el.contains(active)) {
+        e.preventDefault()
+        all[e.shiftKey ? all.length - 1 : 0]?.focus()
+      }
+    }
+  }
+
   // Focus: into the dialog on open (the safe action), back to where it was on close.
   useEffect(() => {
     if (!shown) return
     const prev = document.activeElement as HTMLElement | null
     const overflow = document.body.style.overflow
+    const onKey = (e: KeyboardEvent) => keys.current!(e)
     document.body.style.overflow = 'hidden'
+    document.addEventListener('keydown', onKey)
     ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus()
     return () => {
+      document.removeEventListener('keydown', onKey)
       document.body.style.overflow = overflow
       prev?.focus?.()
     }
@@ -109,20 +129,6 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>(FOCUSABLE)?.focus()
   })
 
-  const onKeyDown = (e: KeyboardEvent) => {
-    if (e.key === 'Escape') {
-      e.preventDefault()
-      later()
-    } else if (e.key === 'Tab') {
-      const all = [...ref.current!.querySelectorAll<HTMLElement>(FOCUSABLE)]
-      const edge = all[e.shiftKey ? 0 : all.length - 1]
-      if (document.activeElement === edge || !all.includes(document.activeElement as HTMLElement)) {
-        e.preventDefault()
-        all[e.shiftKey ? all.length - 1 : 0]?.focus()
-      }
-    }
-  }
-
   if (!shown) return null
   return createPortal(
     <div className="zync-overlay">
@@ -133,7 +139,6 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
         aria-labelledby={id + 't'}
         aria-describedby={id + 'd'}
         className={cx('zync-modal', className)}
-        onKeyDown={onKeyDown}
       >
         <div className="zync-modal-header">
           <h2 id={id + 't'} className="zync-modal-title">

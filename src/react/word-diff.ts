@@ -1,14 +1,17 @@
 /** A run of text: 0 unchanged, 1 inserted, -1 deleted. */
 export type DiffPart = [op: -1 | 0 | 1, text: string]
 
+// Words, runs of whitespace and single punctuation marks are the tokens ("notes," = "notes" + ",").
+const RE = /(\s+|[^\p{L}\p{N}\s])/u
+
 /**
- * Word-level diff (LCS over words and the whitespace between them). Common prefix and suffix are
+ * Word-level diff (LCS over words, whitespace and punctuation). Common prefix and suffix are
  * trimmed first, so one edit in a long text stays cheap; past ~1M cells it gives up and reports
  * a whole replacement rather than stall the UI.
  */
 export function wordDiff(a: string, b: string): DiffPart[] {
-  const x = a.split(/(\s+)/)
-  const y = b.split(/(\s+)/)
+  const x = a.split(RE)
+  const y = b.split(RE)
   let s = 0
   let ex = x.length
   let ey = y.length

@@ -1,5 +1,6 @@
+#!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { createSyncServer } from './server'
+import { createSyncServer, type SyncServerOptions } from './server'
 import type { LogLevel } from './logger'
 import type { StorageOptions } from './storage/index'
 
@@ -7,66 +8,120 @@ const HELP = `zync-server: the reference zync sync server
 
 Usage: zync-server [options]
 
-  --port <n>          TCP port (default 4000)                         env ZYNC_PORT
-  --host <addr>       interface to listen on (default 127.0.0.1)       env ZYNC_HOST
-  --data <file>       SQLite database file (default ./zync.db)         env ZYNC_DATA
-  --postgres <url>    use PostgreSQL instead of SQLite                 env ZYNC_POSTGRES_URL
-  --redis <url>       fan out across processes through Redis           env ZYNC_REDIS_URL
-  --cors <origins>    comma-separated allowed origins, or *            env ZYNC_CORS
-                      (default: localhost origins only)
-  --memory            keep everything in memory (nothing survives)     env ZYNC_MEMORY=1
-  --log-level <lvl>   debug | info | warn | error | silent (default info)  env ZYNC_LOG_LEVEL
-  -h, --help          show this help
+  --port <n>            TCP port; 0 picks a free one (default 4000)      env ZYNC_PORT
+  --host <addr>         interface to listen on (default 127.0.0.1)       env ZYNC_HOST
+  --data <file>         SQLite database file (default ./zync.db)         env ZYNC_DATA
+  --postgres <url>      use PostgreSQL instead of SQLite                 env ZYNC_POSTGRES_URL
+  --schema <name>       PostgreSQL schema for the tables (default public) env ZYNC_POSTGRES_SCHEMA
+  --redis <url>         fan out across processes through Redis           env ZYNC_REDIS_URL
+  --cors <origins>      comma-separated allowed origins, or *            env ZYNC_CORS
+                        (default: http(s)://localhost, 127.0.0.1, [::1] on any port)
+  --snapshot-every <n>  snapshot each document every n ops (default 500)  env ZYNC_SNAPSHOT_EVERY
+  --keep-log <n>        compact the log to n entries behind the newest snapshot
+                        (default: keep everything)                       env ZYNC_KEEP_LOG
+  --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1
+  --log-level <lvl>     debug | info | warn | error | silent (default info)  env ZYNC_LOG_LEVEL
+  -h, --help            show this help
 
-SIGTERM / SIGINT: stop accepting, finish in-flight writes, close.
+Options win over environment variables. Prints "zync-server listening on <url> (<storage>)" on
+stdout when ready; logs are JSON lines on stderr.
+
+SIGTERM / SIGINT: stop accepting, finish in-flight writes, close (a second signal exits at once).
 Metrics: GET /metrics (Prometheus). Health: GET /healthz.`
 
-export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      data: { type: 'string' },
-      postgres: { type: 'string' },
-      redis: { type: 'string' },
-      cors: { type: 'string' },
-      memory: { type: 'boolean' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  })
-  if (values.help) {
-    process.stdout.write(HELP + '\n')
-    return
+const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
+
+class UsageError extends Error {}
+
+function int(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined || raw === '') return undefined
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
+
+/** Turns argv and the environment into server options; options win over variables. */
+function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: SyncServerOptions } {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        data: { type: 'string' },
+        postgres: { type: 'string' },
+        schema: { type: 'string' },
+        redis: { type: 'string' },
+        cors: { type: 'string' },
+        'snapshot-every': { type: 'string' },
+        'keep-log': { type: 'string' },
+        memory: { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }))
+  } catch (err) {
+    throw new UsageError((err as Error).message)
   }
-  const port = Number(values.port ?? env.ZYNC_PORT ?? 4000)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port ?? env.ZYNC_PORT}`)
+  if (values.help) return { help: true }
+  const port = int('--port', values.port ?? env.ZYNC_PORT, 0, 65535) ?? 4000
   const pg = values.postgres ?? env.ZYNC_POSTGRES_URL
+  const schema = values.schema ?? env.ZYNC_POSTGRES_SCHEMA
   const memory = values.memory ?? env.ZYNC_MEMORY === '1'
-  const storage: StorageOptions = pg ? { kind: 'postgres', url: pg } : memory ? { kind: 'memory' } : { kind: 'sqlite', file: values.data ?? env.ZYNC_DATA ?? './zync.db' }
+  const storage: StorageOptions = pg
+    ? { kind: 'postgres', url: pg, ...(schema ? { schema } : {}) }
+    : memory
+      ? { kind: 'memory' }
+      : { kind: 'sqlite', file: values.data ?? env.ZYNC_DATA ?? './zync.db' }
   const redis = values.redis ?? env.ZYNC_REDIS_URL
   const cors = values.cors ?? env.ZYNC_CORS
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
-  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) throw new Error(`--log-level must be debug, info, warn, error or silent`)
-  const server = await createSyncServer({
-    port,
-    host: values.host ?? env.ZYNC_HOST ?? '127.0.0.1',
-    storage,
-    ...(redis ? { redis: { url: redis } } : {}),
-    ...(cors ? { cors: cors === '*' ? '*' : cors.split(',').map((s) => s.trim()) } : {}),
-    logLevel: level,
-  })
-  process.stdout.write(`zync-server listening on ${server.url} (${storage.kind})\n`)
+  if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+  const snapshotEvery = int('--snapshot-every', values['snapshot-every'] ?? env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
+  const keepLog = int('--keep-log', values['keep-log'] ?? env.ZYNC_KEEP_LOG, 0, 1e9)
+  return {
+    help: false,
+    options: {
+      port,
+      host: values.host ?? env.ZYNC_HOST ?? '127.0.0.1',
+      storage,
+      ...(redis ? { redis: { url: redis } } : {}),
+      ...(cors ? { cors: cors.trim() === '*' ? '*' : cors.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+      ...(keepLog !== undefined ? { keepLog } : {}),
+      logLevel: level,
+    },
+  }
+}
+
+export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {
+  const parsed = parseCli(argv, env)
+  if (parsed.help) {
+    process.stdout.write(HELP + '\n')
+    return
+  }
+  const server = await createSyncServer(parsed.options)
+  const kind = (parsed.options.storage as StorageOptions).kind
+  process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)
   let stopping = false
   const stop = (sig: string) => {
-    if (stopping) return
+    if (stopping) {
+      process.stderr.write(`${sig} again: exiting without waiting\n`)
+      process.exit(1)
+    }
     stopping = true
     process.stderr.write(`${sig}: shutting down gracefully\n`)
     server.close().then(
-      () => process.exit(0),
-      (err) => {
+      () => {
+        // Exit once the sockets have flushed their last acknowledgements (process.exit() would drop
+        // writes still queued in userland); force it if something keeps the loop alive.
+        process.exitCode = 0
+        setTimeout(() => process.exit(0), 3000).unref()
+      },
+      (err: unknown) => {
         process.stderr.write(`shutdown failed: ${String(err)}\n`)
         process.exit(1)
       },
@@ -76,7 +131,8 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-main().catch((err) => {
+main().catch((err: unknown) => {
   process.stderr.write(`zync-server: ${(err as Error).message}\n`)
-  process.exit(1)
+  if (err instanceof UsageError) process.stderr.write('Run zync-server --help for the options.\n')
+  process.exit(err instanceof UsageError ? 2 : 1)
 })

@@ -24,7 +24,7 @@ const KNOWN_OPS = 20_000
  */
 export class DocHost {
   private state: DocState
-  private tail: Promise<unknown> = Promise.resolve()
+  private queue: Promise<unknown> = Promise.resolve()
   private lastSnapshotSeq = 0
   /** The state in memory may hold ops that never reached storage: rebuild before the next use. */
   private stale = false
@@ -51,8 +51,8 @@ export class DocHost {
 
   /** Serializes work on this document within the process. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn)
-    this.tail = run.catch(() => {})
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
     return run
   }
 
@@ -102,6 +102,11 @@ export class DocHost {
             r = { id: op.id, ok: true, seq: prior.seq, status: prior.status, duplicate: true, ...(logged ? { change: toChange(logged) } : {}) }
           } else {
             try {
+              // DocState.check covers other clients' counters; a claim on this client's own ops the
+              // server never saw is invented history too.
+              if ((op.base[op.client] ?? 0) > (this.state.clientMax[op.client] ?? 0)) {
+                throw new ZyncError('UNKNOWN_HISTORY', `[zync] op ${op.id} claims ops of its own client this server never saw`, { opId: op.id })
+              }
               this.state.check(op, user)
               const e = this.state.applyOp(op, { now, ...(user !== undefined ? { user } : {}), ...(this.o.maxDriftMs !== undefined ? { maxDriftMs: this.o.maxDriftMs } : {}) })
               entries.push(e)

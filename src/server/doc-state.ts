@@ -5,13 +5,14 @@
  * the clamped timestamp and the server time they were applied at).
  */
 import { ZyncError } from '../core/errors'
-import { clampHlc, compareHlc, decodeHlc } from '../core/hlc'
+import { clampHlc, compareHlc, decodeHlc, encodeHlc } from '../core/hlc'
 import {
   counterValue,
   emptyCounter,
   emptyIdArray,
   emptySet,
   idArrayApply,
+  idArrayClashes,
   idArrayValue,
   incrementCounter,
   setApply,
@@ -40,6 +41,8 @@ export interface ApplyContext {
 }
 
 const SEP = '\u0000'
+/** Largest counter a timestamp can encode (6 base-36 digits). */
+const MAX_HLC_COUNTER = 36 ** 6 - 1
 
 export class DocState {
   seq = 0
@@ -50,10 +53,12 @@ export class DocState {
   clientMax: Record<string, number> = {}
   /** Which user owns a client id (first one to use it). */
   clientUser: Record<string, string> = {}
+  /** Highest timestamp stored so far: a clamped timestamp is raised above it (see `stamp`). */
+  maxHlc = ''
 
   constructor(readonly doc: string) {}
 
-  static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
+  static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string>; maxHlc?: string }): DocState {
     const d = new DocState(doc)
     d.seq = snap.seq
     d.state = snap.state
@@ -61,11 +66,12 @@ export class DocState {
     d.fields = snap.fields as Record<string, ServerFieldMeta>
     d.clientMax = snap.clientMax ?? {}
     d.clientUser = snap.clientUser ?? {}
+    d.maxHlc = snap.maxHlc ?? ''
     return d
   }
 
-  snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string> } {
-    return structuredClone({ seq: this.seq, state: this.state, vv: this.vv, fields: this.fields, clientMax: this.clientMax, clientUser: this.clientUser })
+  snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string>; maxHlc: string } {
+    return structuredClone({ seq: this.seq, state: this.state, vv: this.vv, fields: this.fields, clientMax: this.clientMax, clientUser: this.clientUser, maxHlc: this.maxHlc })
   }
 
   /** Client-facing snapshot: no merge internals. */
@@ -91,7 +97,7 @@ export class DocState {
   }
 
   applyOp(op: Op, ctx: ApplyContext): LogEntry {
-    const hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? 60_000)
+    const hlc = this.stamp(op, ctx)
     const entity = entityOf(op.path)
     const field = fieldOf(op.path)
     const fk = entity + SEP + field
@@ -103,7 +109,11 @@ export class DocState {
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
     let crdt = meta?.crdt
 
-    if (policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
+    if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.state, op.path.slice(0, 2)) === undefined) {
+      // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
+      // the field's policy (otherwise a counter or set write would resurrect a partial record).
+      status = 'superseded'
+    } else if (policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
       let c = crdt?.t === 'counter' ? crdt.s : seedCounter(before)
       c = incrementCounter(c, op.client, op.delta)
       crdt = { t: 'counter', s: c }
@@ -114,11 +124,19 @@ export class DocState {
       crdt = { t: 'set', s }
       newValue = setValue(s)
     } else if (op.idKey && Array.isArray(op.value) && op.op !== 'remove') {
+      // Merge by element identity; element changes that clash with concurrent ones follow the policy.
       const key = op.idKey
-      let s = crdt?.t === 'ids' && crdt.k === key ? crdt.s : seedIds(before, key)
-      s = idArrayApply(s, key, Array.isArray(op.prev) ? op.prev : [], op.value, hlc)
-      crdt = { t: 'ids', k: key, s }
-      newValue = idArrayValue(s)
+      const s0 = crdt?.t === 'ids' && crdt.k === key ? crdt.s : seedIds(before, key)
+      const prev = Array.isArray(op.prev) ? op.prev : []
+      const clashes = idArrayClashes(s0, key, prev, op.value)
+      if (clashes.length > 0 && (policy === 'manual' || policy === 'custom')) {
+        status = 'conflict'
+      } else {
+        const rule = policy === 'local' ? 'local' : policy === 'remote' ? 'remote' : 'lww'
+        const s = idArrayApply(s0, key, prev, op.value, hlc, rule, clashes)
+        crdt = { t: 'ids', k: key, s }
+        newValue = idArrayValue(s)
+      }
     } else {
       crdt = undefined
       if (concurrentWith) {
@@ -126,10 +144,6 @@ export class DocState {
         else if (policy === 'local') status = 'applied'
         else if (policy === 'remote') status = 'superseded'
         else status = 'conflict' // manual and app functions: the author's client decides
-      }
-      // Writing a field of a record that no longer exists: the record's deletion stands.
-      if (status === 'applied' && op.path.length >= 3 && getAt(this.state, op.path.slice(0, 2)) === undefined && this.vv[entity] && concurrentWith) {
-        status = 'superseded'
       }
     }
 
@@ -174,6 +188,22 @@ export class DocState {
       if (w) entry.winner = { client: w.client, hlc: w.hlc, at: w.at, ...(w.user ? { user: w.user } : {}) }
     }
     return entry
+  }
+
+  /**
+   * The op's timestamp as stored: clamped to `now + maxDriftMs`, so a clock running fast cannot win every
+   * last-writer-wins race. Clamping could put an op below a timestamp it has already seen (it would then
+   * lose against its own causal past); a clamped stamp is therefore raised just above the highest stamp
+   * stored so far. That grants nothing extra: it is still at most `now + maxDriftMs`.
+   */
+  private stamp(op: Op, ctx: ApplyContext): string {
+    let hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? 60_000)
+    if (hlc !== op.hlc && this.maxHlc !== '' && compareHlc(hlc, this.maxHlc) <= 0) {
+      const top = decodeHlc(this.maxHlc)
+      if (top) hlc = top.counter >= MAX_HLC_COUNTER ? encodeHlc({ wall: top.wall + 1, counter: 0, node: op.client }) : encodeHlc({ wall: top.wall, counter: top.counter + 1, node: op.client })
+    }
+    if (compareHlc(hlc, this.maxHlc) > 0) this.maxHlc = hlc
+    return hlc
   }
 
   /** Replays a stored entry (from this node's log or another node's) to rebuild state. */

@@ -11,6 +11,7 @@ export interface Metrics {
   ackLatency: Histogram
   backlog: Gauge
   presence: Gauge
+  disconnects: Counter<'reason'>
 }
 
 /** Prometheus metrics (prom-client) in a registry of this server's own. */
@@ -35,5 +36,6 @@ export async function createMetrics(): Promise<Metrics> {
     }),
     backlog: new prom.Gauge({ name: 'zync_backlog_packets', help: 'Packets buffered for sockets', registers: r }),
     presence: new prom.Gauge({ name: 'zync_presence_entries', help: 'Presence entries on this node', registers: r }),
+    disconnects: new prom.Counter({ name: 'zync_disconnects_total', help: 'Client disconnections, by reason', labelNames: ['reason'], registers: r }),
   }
 }

@@ -23,7 +23,7 @@ export class PresenceHub {
     this.timer.unref()
   }
 
-  update(socket: Socket, doc: string, user: PresencePeer['user'], state: Record<string, unknown> | null): void {
+  update(socket: Socket, doc: string, user: { id: string; [k: string]: unknown }, state: Record<string, unknown> | null): void {
     const clientId = socket.id
     let m = this.docs.get(doc)
     if (!m) this.docs.set(doc, (m = new Map()))
@@ -33,7 +33,7 @@ export class PresenceHub {
       if (data.presence) delete data.presence[doc]
       socket.to(`doc:${doc}`).emit(EVENTS.presence, { doc, peers: [{ clientId, state: null }] })
     } else {
-      const peer: PresencePeer = { clientId, user: { ...user }, state, updatedAt: Date.now() }
+      const peer: PresencePeer = { clientId, user: publicUser(user), state, updatedAt: Date.now() }
       m.set(clientId, { peer, socketId: socket.id })
       data.presence = { ...(data.presence ?? {}), [doc]: peer }
       socket.to(`doc:${doc}`).emit(EVENTS.presence, { doc, peers: [peer] })
@@ -42,6 +42,8 @@ export class PresenceHub {
   }
 
   leave(socket: Socket, doc: string): void {
+    const data = socket.data as { presence?: Record<string, PresencePeer> }
+    if (data.presence) delete data.presence[doc]
     const m = this.docs.get(doc)
     if (!m?.delete(socket.id)) return
     this.io.to(`doc:${doc}`).emit(EVENTS.presence, { doc, peers: [{ clientId: socket.id, state: null }] })
@@ -50,10 +52,11 @@ export class PresenceHub {
 
   async sendFull(socket: Socket, doc: string): Promise<void> {
     const peers: PresencePeer[] = []
+    const cutoff = Date.now() - this.o.ttl
     const sockets = await this.io.in(`doc:${doc}`).fetchSockets()
     for (const s of sockets) {
       const p = (s.data as { presence?: Record<string, PresencePeer> }).presence?.[doc]
-      if (p && s.id !== socket.id) peers.push(p)
+      if (p && s.id !== socket.id && p.updatedAt >= cutoff) peers.push(p)
     }
     socket.emit(EVENTS.presence, { doc, peers, full: true })
   }
@@ -64,6 +67,8 @@ export class PresenceHub {
       for (const [id, e] of m) {
         if (e.peer.updatedAt >= cutoff) continue
         m.delete(id)
+        const data = this.io.of('/').sockets.get(e.socketId)?.data as { presence?: Record<string, PresencePeer> } | undefined
+        if (data?.presence?.[doc] === e.peer) delete data.presence[doc]
         this.io.to(`doc:${doc}`).emit(EVENTS.presence, { doc, peers: [{ clientId: id, state: null }] })
       }
       if (m.size === 0) this.docs.delete(doc)
@@ -80,4 +85,17 @@ export class PresenceHub {
   destroy(): void {
     clearInterval(this.timer)
   }
+}
+
+/**
+ * What peers see of a user: the id the server authenticated and display fields. Anything else the
+ * app's authenticate() returned (emails, roles, tokens) stays on the server.
+ */
+function publicUser(user: { id: string; [k: string]: unknown }): PresencePeer['user'] {
+  const out: PresencePeer['user'] = { id: user.id }
+  for (const k of ['name', 'color', 'avatarUrl'] as const) {
+    const v = user[k]
+    if (typeof v === 'string' && v.length <= 512) out[k] = v
+  }
+  return out
 }

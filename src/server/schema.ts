@@ -27,7 +27,12 @@ const queryPath = z.array(segment).min(1).max(LIMITS.maxPathLength)
 const safeKey = (max: number) =>
   z.string().min(1).max(max).refine((k) => !isUnsafeSegment(k), { message: 'key not allowed', params: { zync: 'UNSAFE_PATH' } })
 const id = safeKey(128)
-export const docIdSchema = z.string().min(1).max(256).regex(/^[\w.:@/-]+$/, 'document ids use letters, digits and _ . : @ / -')
+export const docIdSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[\w.:@/-]+$/, 'document ids use letters, digits and _ . : @ / -')
+  .refine((d) => !isUnsafeSegment(d), { message: 'document id not allowed', params: { zync: 'UNSAFE_PATH' } })
 
 const vector = z
   .record(id, z.number().int().nonnegative().max(MAX_COUNTER))
@@ -65,6 +70,12 @@ export const joinSchema = z.strictObject({
 export const opsSchema = z.strictObject({
   doc: docIdSchema,
   ops: z.array(opSchema).min(1).max(1000),
+})
+
+/** The envelope of an ops batch; each op is then parsed with `opSchema` on its own. */
+export const opsEnvelopeSchema = z.strictObject({
+  doc: docIdSchema,
+  ops: z.array(z.unknown()).min(1).max(1000),
 })
 
 export const historySchema = z.strictObject({

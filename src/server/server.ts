@@ -2,17 +2,16 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { AddressInfo } from 'node:net'
 import { Server, type Socket } from 'socket.io'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
-import { decodeHlc } from '../core/hlc'
-import { EVENTS, PROTOCOL_VERSION, type HistoryResponse, type JoinResponse, type OpsResponse } from '../core/protocol'
+import { PROTOCOL_VERSION } from '../core/protocol'
+import { handleConnection, initSocketData, type SocketData } from './connection'
 import { DocHost } from './doc-host'
 import { toChange } from './doc-state'
+import { DEFAULT_LIMITS, type ServerLimits } from './limits'
 import { createLogger, type LogLevel, type Logger } from './logger'
 import { createMetrics, type Metrics } from './metrics'
 import { PresenceHub } from './presence-hub'
-import { historySchema, joinSchema, leaveSchema, opsSchema, parse, presenceSchema } from './schema'
 import { createStorage, type StorageOptions } from './storage/index'
 import type { ServerStorage } from './storage/types'
-import { TokenBucket } from './rate-limit'
 
 export interface ZyncUser {
   id: string
@@ -51,20 +50,8 @@ export interface SyncServerOptions {
    * closes cross-site WebSocket hijacking. '*' allows any. Clients that send no Origin (Node) are allowed.
    */
   cors?: string[] | '*'
-  limits?: {
-    /** Ops a socket may send per second (burst = 2 s worth). Default 5000. */
-    opsPerSecond?: number
-    /** Bytes a socket may send per second (burst = 2 s worth). Default 16 MB. */
-    bytesPerSecond?: number
-    /** Largest message in bytes (socket.io maxHttpBufferSize). Default 4 MB. */
-    maxPayload?: number
-    /** Packets buffered for one socket before it is dropped as a slow consumer. Default 10000. */
-    maxBufferedPackets?: number
-    /** Largest presence state in bytes. Default 4096. */
-    presenceBytes?: number
-    /** Presence updates per second per socket. Default 20. */
-    presencePerSecond?: number
-  }
+  /** Per-socket limits; see ServerLimits for each default. */
+  limits?: Partial<ServerLimits>
   /** Timestamps further ahead than this are clamped for last-writer-wins (ms). Default 60000. */
   maxDriftMs?: number
   /** Timestamps further ahead than this are refused with CLOCK_SKEW (ms). Default 86400000 (1 day). */
@@ -77,8 +64,11 @@ export interface SyncServerOptions {
   presenceTtl?: number
   /** Serve Prometheus metrics at /metrics. Default true. */
   metrics?: boolean
+  /** How long close() waits for in-flight writes before closing anyway (ms). Default 10000. */
+  shutdownTimeoutMs?: number
   /** Log level. Default 'info'. */
   logLevel?: LogLevel
+  /** Structured logger; default: JSON lines on stderr at `logLevel`. */
   logger?: Logger
 }
 
@@ -97,15 +87,6 @@ export interface SyncServer {
   close(): Promise<void>
 }
 
-interface SocketData {
-  user: ZyncUser
-  docs: Set<string>
-  opsBucket: TokenBucket
-  bytesBucket: TokenBucket
-  presenceBucket: TokenBucket
-  presence?: Record<string, unknown>
-}
-
 const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
 
 export function isOriginAllowed(origin: string | undefined, cors: string[] | '*' | undefined): boolean {
@@ -115,27 +96,12 @@ export function isOriginAllowed(origin: string | undefined, cors: string[] | '*'
   return cors.includes(origin)
 }
 
-function approxSize(v: unknown): number {
-  try {
-    return JSON.stringify(v)?.length ?? 0
-  } catch {
-    return Infinity
-  }
-}
-
 export async function createSyncServer(options: SyncServerOptions = {}): Promise<SyncServer> {
   const log = options.logger ?? createLogger(options.logLevel ?? 'info')
   const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' })
+  // Another process may append to the same documents: catch up from storage before reads and writes.
   const shared = options.redis !== undefined || storage.kind === 'postgres'
-  const limits = {
-    opsPerSecond: 5000,
-    bytesPerSecond: 16_000_000,
-    maxPayload: 4_000_000,
-    maxBufferedPackets: 10_000,
-    presenceBytes: 4096,
-    presencePerSecond: 20,
-    ...options.limits,
-  }
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits }
   const rejectFutureMs = options.rejectFutureMs ?? 86_400_000
   const metrics: Metrics | undefined = options.metrics === false ? undefined : await createMetrics()
   const hosts = new Map<string, Promise<DocHost>>()
@@ -143,7 +109,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   let closing = false
 
   const httpServer = createServer((req, res) => {
-    if (req.url === '/metrics' && metrics) {
+    const path = req.url?.split('?')[0]
+    if (path === '/metrics' && metrics) {
       metrics
         .render()
         .then((body) => {
@@ -156,12 +123,12 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         })
       return
     }
-    if (req.url === '/healthz') {
+    if (path === '/healthz') {
       res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ ok: !closing, protocol: PROTOCOL_VERSION }))
       return
     }
-    if (req.url?.startsWith('/socket.io')) return // socket.io handles its own requests
+    if (path?.startsWith('/socket.io/')) return // socket.io answers its own requests
     res.writeHead(404)
     res.end()
   })
@@ -174,14 +141,24 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     httpCompression: false,
     pingInterval: 10_000,
     pingTimeout: 10_000,
+    // No connectionStateRecovery: a recovered session would skip the auth middleware, and delivery
+    // never depends on it (clients catch up from the log).
     cors: { origin: (origin, cb) => cb(null, isOriginAllowed(origin, options.cors)) },
     allowRequest: (req, cb) => {
       const ok = isOriginAllowed(req.headers.origin, options.cors)
+      if (!ok) {
+        metrics?.rejected.inc({ code: 'FORBIDDEN' })
+        log.warn('origin refused', { origin: String(req.headers.origin).slice(0, 200) })
+      }
       cb(ok ? null : 'origin not allowed', ok)
     },
   })
+  io.engine.on('connection_error', (err: { code?: number; message?: string }) => {
+    metrics?.rejected.inc({ code: 'BAD_REQUEST' })
+    log.debug('engine.io connection error', { code: err.code, message: err.message })
+  })
 
-  let redisClients: Array<{ quit?: () => Promise<unknown>; disconnect?: () => Promise<unknown> | void }> = []
+  let redisClients: Array<{ close?: () => Promise<unknown>; destroy?: () => void }> = []
   if (options.redis) {
     const { createClient } = await import('redis')
     const { createAdapter } = await import('@socket.io/redis-adapter')
@@ -203,9 +180,13 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
         ...(options.keepLog !== undefined ? { keepLog: options.keepLog } : {}),
         ...(options.maxDriftMs !== undefined ? { maxDriftMs: options.maxDriftMs } : {}),
+        onError: (err) => log.warn('snapshot failed', { doc, err: String((err as Error)?.message ?? err) }),
       })
       hosts.set(doc, h)
-      h.catch(() => hosts.delete(doc))
+      h.catch(() => {
+        hosts.delete(doc)
+        metrics?.documents.set(hosts.size)
+      })
       metrics?.documents.set(hosts.size)
     }
     return h
@@ -215,8 +196,9 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     if (!options.authorize) return
     let ok = false
     try {
-      ok = await options.authorize(user, doc, action)
-    } catch {
+      ok = (await options.authorize(user, doc, action)) === true
+    } catch (err) {
+      log.warn('authorize() threw; refusing', { user: user.id, doc, action, err: String((err as Error)?.message ?? err) })
       ok = false
     }
     if (!ok) throw new ZyncError('FORBIDDEN', `[zync] ${user.id} may not ${action} ${doc}`)
@@ -228,134 +210,43 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     return p
   }
 
-  // Authentication runs on every connection and reconnection (no connection-state recovery).
+  // Authentication runs on every connection and reconnection.
   io.use(async (socket, next) => {
     try {
-      if (closing) throw new ZyncError('DISCONNECTED', '[zync] server is shutting down', { retryable: true })
-      const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>
+      if (closing) throw new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry', { retryable: true })
+      const raw = socket.handshake.auth as unknown
+      const auth = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
       const user = options.authenticate
         ? await options.authenticate({ auth, headers: socket.handshake.headers, address: socket.handshake.address })
-        : { id: typeof auth.userId === 'string' ? auth.userId : 'anonymous' }
+        : { id: typeof auth.userId === 'string' && auth.userId.length > 0 && auth.userId.length <= 256 ? auth.userId : 'anonymous' }
       if (!user || typeof user.id !== 'string' || user.id.length === 0) throw new ZyncError('UNAUTHENTICATED', '[zync] authenticate() must return a user with an id')
-      socket.data.user = user
-      socket.data.docs = new Set()
-      socket.data.opsBucket = new TokenBucket(limits.opsPerSecond, limits.opsPerSecond * 2)
-      socket.data.bytesBucket = new TokenBucket(limits.bytesPerSecond, limits.bytesPerSecond * 2)
-      socket.data.presenceBucket = new TokenBucket(limits.presencePerSecond, limits.presencePerSecond)
+      initSocketData(socket.data as SocketData, user, limits)
       next()
     } catch (err) {
-      const ze = err instanceof ZyncError ? err : new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${(err as Error)?.message ?? err}`)
+      const ze = err instanceof ZyncError ? err : new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
       const e = new Error(ze.message) as Error & { data: WireError }
       e.data = toWireError(ze)
       metrics?.rejected.inc({ code: ze.code })
+      log.info('connection refused', { code: ze.code, address: socket.handshake.address })
       next(e)
     }
   })
 
   io.on('connection', (socket: Socket) => {
-    const data = socket.data as SocketData
     metrics?.connections.inc()
-    log.debug('connect', { sid: socket.id, user: data.user.id })
-    socket.on('error', (err) => log.warn('socket error', { sid: socket.id, err: String(err) }))
-
-    const handle = <T>(name: string, fn: (payload: unknown) => Promise<T>) => {
-      socket.on(name, (payload: unknown, ack?: unknown) => {
-        const reply = typeof ack === 'function' ? (ack as (r: unknown) => void) : undefined
-        const work = track(
-          fn(payload).then(
-            (r) => reply?.(r),
-            (err) => {
-              const w = toWireError(err)
-              metrics?.rejected.inc({ code: w.code })
-              if (w.code === 'INTERNAL') log.error('handler failed', { event: name, err: String((err as Error)?.stack ?? err) })
-              reply?.(w)
-            },
-          ),
-        )
-        void work
-      })
-    }
-
-    handle(EVENTS.join, async (payload): Promise<JoinResponse> => {
-      const req = parse(joinSchema, payload)
-      if (req.v !== PROTOCOL_VERSION) throw new ZyncError('PROTOCOL_VERSION', `[zync] server speaks protocol ${PROTOCOL_VERSION}, client ${req.v}; upgrade zync on both sides`)
-      await allowed(data.user, req.doc, 'read')
-      const h = await host(req.doc)
-      await socket.join(`doc:${req.doc}`)
-      data.docs.add(req.doc)
-      const r = await h.since(req.since, shared)
-      void presence.sendFull(socket as never, req.doc).catch(() => {})
-      return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now() }
-    })
-
-    handle(EVENTS.ops, async (payload): Promise<OpsResponse> => {
-      const started = performance.now()
-      const size = approxSize(payload)
-      if (!data.bytesBucket.take(size)) throw new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true })
-      const req = parse(opsSchema, payload)
-      if (!data.opsBucket.take(req.ops.length)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
-      if (!data.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
-      await allowed(data.user, req.doc, 'write')
-      const now = Date.now()
-      const accepted = []
-      const early: Array<WireError & { id: string }> = []
-      for (const op of req.ops) {
-        const wall = decodeHlc(op.hlc)!.wall
-        if (wall > now + rejectFutureMs) {
-          early.push({ ...toWireError(new ZyncError('CLOCK_SKEW', `[zync] op ${op.id} is stamped too far in the future; check the client clock`), op.id), id: op.id })
-        } else accepted.push(op)
-      }
-      const h = await host(req.doc)
-      const res = accepted.length > 0 ? await h.submit(accepted, data.user.id, shared) : { results: [], entries: [], seq: h.seq }
-      if (res.entries.length > 0) {
-        // Broadcast (to the author too: its ordered stream) before acknowledging.
-        io.to(`doc:${req.doc}`).emit(EVENTS.changes, { doc: req.doc, changes: res.entries.map(toChange) })
-        for (const e of res.entries) metrics?.applied.inc({ status: e.status })
-        const conflicts = res.entries.filter((e) => e.status === 'conflict').length
-        if (conflicts) metrics?.conflicts.inc(conflicts)
-      }
-      for (const r of [...res.results, ...early]) if (!r.ok) metrics?.rejected.inc({ code: r.code })
-      metrics?.ackLatency.observe((performance.now() - started) / 1000)
-      return { ok: true, results: [...res.results, ...early], seq: res.seq }
-    })
-
-    handle(EVENTS.history, async (payload): Promise<HistoryResponse> => {
-      const req = parse(historySchema, payload)
-      await allowed(data.user, req.doc, 'read')
-      const h = await host(req.doc)
-      const entries = await h.history({ ...(req.path ? { path: req.path } : {}), ...(req.limit ? { limit: req.limit } : {}) })
-      return { ok: true, entries: entries.map(toChange) }
-    })
-
-    handle(EVENTS.presence, async (payload) => {
-      const req = parse(presenceSchema, payload)
-      if (!data.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending presence`)
-      if (!data.presenceBucket.take(1)) throw new ZyncError('RATE_LIMITED', '[zync] presence updates are limited per second', { retryable: true })
-      if (req.state && approxSize(req.state) > limits.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] presence state over ${limits.presenceBytes} bytes`)
-      await allowed(data.user, req.doc, 'presence')
-      presence.update(socket as never, req.doc, data.user, req.state)
-      return { ok: true }
-    })
-
-    handle(EVENTS.leave, async (payload) => {
-      const req = parse(leaveSchema, payload)
-      data.docs.delete(req.doc)
-      await socket.leave(`doc:${req.doc}`)
-      presence.leave(socket as never, req.doc)
-      return { ok: true }
-    })
-
-    const known = new Set<string>(Object.values(EVENTS))
-    socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && known.has(event)) return
-      metrics?.rejected.inc({ code: 'UNKNOWN_EVENT' })
-      const ack = args[args.length - 1]
-      if (typeof ack === 'function') (ack as (r: unknown) => void)(toWireError(new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${String(event).slice(0, 64)}`)))
-    })
-
-    socket.on('disconnect', () => {
-      metrics?.connections.dec()
-      for (const doc of data.docs) presence.leave(socket as never, doc)
+    log.debug('connect', { sid: socket.id, user: (socket.data as SocketData).user.id })
+    handleConnection(socket, {
+      io: io as unknown as Server,
+      limits,
+      log,
+      metrics,
+      presence,
+      shared,
+      rejectFutureMs,
+      host,
+      allowed,
+      track,
+      closing: () => closing,
     })
   })
 
@@ -363,16 +254,21 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const slowTimer = setInterval(() => {
     let backlog = 0
     for (const s of io.of('/').sockets.values()) {
-      const buffered = (s.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0
-      backlog += buffered
-      if (buffered > limits.maxBufferedPackets) {
-        log.warn('dropping slow consumer', { sid: s.id, buffered })
-        s.emit('zync:error', { ok: false, code: 'RATE_LIMITED', message: '[zync] disconnected: too slow to keep up', retryable: true })
-        s.disconnect(true)
+      const conn = s.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number } } }
+      const packets = conn.writeBuffer?.length ?? 0
+      const bytes = conn.transport?.socket?.bufferedAmount ?? 0
+      backlog += packets
+      if (packets > limits.maxBufferedPackets || bytes > limits.maxBufferedBytes) {
+        const user = (s.data as SocketData).user?.id
+        log.warn('dropping slow consumer', { sid: s.id, user, packets, bytes, reason: 'too slow to keep up: reconnect and catch up from the log' })
+        metrics?.disconnects.inc({ reason: 'slow consumer' })
+        s.emit('zync:error', toWireError(new ZyncError('RATE_LIMITED', '[zync] disconnected: too slow to keep up; reconnect to catch up', { retryable: true })))
+        // Close the transport (not a namespace disconnect): the client reconnects and catches up.
+        s.conn.close()
       }
     }
     metrics?.backlog.set(backlog)
-  }, 1000)
+  }, 500)
   slowTimer.unref()
 
   await new Promise<void>((resolve, reject) => {
@@ -382,7 +278,40 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const addr = httpServer.address() as AddressInfo
   const hostName = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `http://${hostName}:${addr.port}`
-  log.info('zync server listening', { url, storage: storage.kind, redis: Boolean(options.redis) })
+  log.info('zync server listening', { url, storage: storage.kind, redis: Boolean(options.redis), cors: options.cors ?? 'localhost' })
+
+  let closed: Promise<void> | undefined
+  const close = async () => {
+    closing = true
+    clearInterval(slowTimer)
+    // Stop accepting connections; new writes on open sockets are refused (retryable) so the drain ends.
+    httpServer.close()
+    const deadline = Date.now() + (options.shutdownTimeoutMs ?? 10_000)
+    while (inflight.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))])
+    }
+    if (inflight.size > 0) log.warn('closing with requests still in flight', { n: inflight.size })
+    presence.destroy()
+    // io.close() closes the transports without a namespace DISCONNECT: clients see a lost
+    // connection and reconnect (to another node), which is what a restart or failover needs.
+    await new Promise<void>((resolve) => io.close(() => resolve()))
+    for (const c of redisClients) {
+      try {
+        await c.close?.()
+      } catch {
+        c.destroy?.()
+      }
+    }
+    for (const h of hosts.values()) {
+      try {
+        await (await h).flushSnapshot()
+      } catch {
+        // storage may be gone; the log is authoritative anyway
+      }
+    }
+    await storage.close()
+    log.info('zync server closed', { url })
+  }
 
   return {
     url,
@@ -393,32 +322,6 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     doc: host,
     history: async (doc, query = {}) => (await (await host(doc)).history(query)).map(toChange),
     metrics: () => (metrics ? metrics.render() : Promise.resolve('')),
-    close: async () => {
-      if (closing) return
-      closing = true
-      clearInterval(slowTimer)
-      presence.destroy()
-      // Stop accepting, let in-flight writes finish and be acknowledged, then disconnect everyone.
-      httpServer.close()
-      while (inflight.size > 0) await Promise.allSettled([...inflight])
-      io.disconnectSockets(true)
-      await new Promise<void>((resolve) => io.close(() => resolve()))
-      for (const c of redisClients) {
-        try {
-          await (c.quit?.() ?? c.disconnect?.())
-        } catch {
-          // already closed
-        }
-      }
-      for (const h of hosts.values()) {
-        try {
-          await (await h).flushSnapshot()
-        } catch {
-          // storage may be gone; the log is authoritative anyway
-        }
-      }
-      await storage.close()
-      log.info('zync server closed', { url })
-    },
+    close: () => (closed ??= close()),
   }
 }

@@ -1,0 +1,84 @@
+import { OP_DEPTH, type Path } from '../../src/core/path'
+
+export interface Patch {
+  op: 'add' | 'replace' | 'remove'
+  path: Path
+  value?: unknown
+  /** The value before the change. */
+  prev?: unknown
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false
+  const p = Object.getPrototypeOf(v)
+  return p === Object.prototype || p === null
+}
+
+/**
+ * Structural diff of two synced states down to field level (collection / record / field).
+ * Subtrees that are the same reference are skipped, so the cost follows what changed, not the
+ * size of the store. Values below the field level are compared by reference and replaced whole.
+ */
+export function diff(prev: Record<string, unknown>, next: Record<string, unknown>, out: Patch[] = []): Patch[] {
+  if (prev !== next) diffObject(prev, next, [], out)
+  return out
+}
+
+function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path: Array<string | number>, out: Patch[]): void {
+  for (const k in b) {
+    if (!Object.hasOwn(b, k)) continue
+    const nv = b[k]
+    if (typeof nv === 'function') continue
+    const has = Object.hasOwn(a, k)
+    const ov = has ? a[k] : undefined
+    if (has && ov === nv) continue
+    const p = [...path, k]
+    if (!has) {
+      if (nv !== undefined) out.push({ op: 'add', path: p, value: nv })
+      continue
+    }
+    if (nv === undefined) {
+      out.push({ op: 'remove', path: p, prev: ov })
+      continue
+    }
+    if (p.length < OP_DEPTH && isPlainObject(ov) && isPlainObject(nv)) {
+      diffObject(ov, nv, p, out)
+      continue
+    }
+    if (deepEqual(ov, nv)) continue
+    out.push({ op: 'replace', path: p, value: nv, prev: ov })
+  }
+  for (const k in a) {
+    if (!Object.hasOwn(a, k) || typeof a[k] === 'function') continue
+    if (!Object.hasOwn(b, k) && a[k] !== undefined) out.push({ op: 'remove', path: [...path, k], prev: a[k] })
+  }
+}
+
+/** Deep equality for JSON-like values. Iterative over a work list so deep values cannot overflow. */
+export function deepEqual(x: unknown, y: unknown): boolean {
+  const work: Array<[unknown, unknown]> = [[x, y]]
+  while (work.length > 0) {
+    const [a, b] = work.pop()!
+    if (a === b) continue
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+      if (Number.isNaN(a) && Number.isNaN(b)) continue
+      return false
+    }
+    const aa = Array.isArray(a)
+    if (aa !== Array.isArray(b)) return false
+    if (aa) {
+      const bb = b as unknown[]
+      if (a.length !== bb.length) return false
+      for (let i = 0; i < a.length; i++) work.push([a[i], bb[i]])
+      continue
+    }
+    const ka = Object.keys(a)
+    const kb = Object.keys(b)
+    if (ka.length !== kb.length) return false
+    for (const k of ka) {
+      if (!Object.hasOwn(b, k)) return false
+      work.push([(a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]])
+    }
+  }
+  return true
+}

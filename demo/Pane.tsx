@@ -1,0 +1,89 @@
+import { useState } from 'react'
+import { useStore } from 'zustand'
+import { ConflictModal, OfflineBanner, PresenceAvatars, SyncStatusBadge, usePresence, useSyncStatus } from 'zync/react'
+import { COLUMNS, cardsIn, type BoardPresence, type BoardStore, type Status } from './board'
+import { Column } from './Column'
+import { offlineFlag, type PaneConfig } from './config'
+import { Outbox } from './Outbox'
+import { Avatar, Switch } from './ui'
+
+export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
+  const status = useSyncStatus(store)
+  const cards = useStore(store, (s) => s.cards)
+  const { others } = usePresence<BoardPresence>(store)
+  const [online, setOnline] = useState(() => !offlineFlag(pane.dbName))
+
+  const switchOnline = (on: boolean) => {
+    setOnline(on)
+    offlineFlag(pane.dbName, !on)
+    if (on) store.sync.connect()
+    else store.sync.disconnect()
+  }
+
+  // Who views which card: the first peer focused on a card gives it a ring in their colour.
+  const viewers = new Map<string, typeof others>()
+  for (const p of others) {
+    const id = p.state.focus?.entityId
+    if (id) viewers.set(id, [...(viewers.get(id) ?? []), p])
+  }
+
+  const name = pane.user.name
+  return (
+    <section
+      className="pane"
+      aria-label={`${name}'s ${pane.device}`}
+      data-pane={pane.key}
+      data-ready={status.ready}
+      data-connection={status.connection}
+      data-seq={status.seq}
+      data-pending={status.pending + status.unpersisted}
+      style={{ '--me': pane.user.color } as React.CSSProperties}
+    >
+      <header className="pane-head">
+        <div className="pane-who">
+          <Avatar name={name} color={pane.user.color} size={36} />
+          <div className="pane-title">
+            <h2>
+              {name}
+              <span className="pane-device">’s {pane.device}</span>
+            </h2>
+            <p className="muted mono" title={`client id ${pane.clientId}`}>
+              {pane.dbName}
+            </p>
+          </div>
+        </div>
+        <div className="pane-controls">
+          <SyncStatusBadge store={store} />
+          <Switch checked={online} onChange={switchOnline} label="Online" />
+        </div>
+      </header>
+
+      <div className="pane-people">
+        <PresenceAvatars store={store} max={4} label={(n) => (n === 1 ? '1 other person here' : `${n} other people here`)} />
+        <span className="muted">
+          {others.length === 0 ? (online ? 'Nobody else here right now' : 'Offline: nobody can see you') : `${others.map((p) => p.user.name ?? p.user.id).join(', ')} ${others.length === 1 ? 'is' : 'are'} here`}
+        </span>
+      </div>
+
+      <OfflineBanner store={store} className="pane-banner" />
+
+      <div className="board">
+        {COLUMNS.map((col) => (
+          <Column
+            key={col.status}
+            title={col.title}
+            status={col.status as Status}
+            cards={cardsIn(cards, col.status)}
+            store={store}
+            pane={pane.key}
+            viewers={viewers}
+          />
+        ))}
+      </div>
+
+      <Outbox store={store} cards={cards} />
+
+      <ConflictModal store={store} labels={{ title: `${name}’s ${pane.device}: resolve conflicts` }} />
+    </section>
+  )
+}

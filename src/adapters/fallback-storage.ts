@@ -1,0 +1,49 @@
+import type { LoadedDoc, OutboxRow, OutboxStorage, StorageBatch } from '../core/storage'
+import { MemoryOutboxStorage } from './memory-storage'
+
+/**
+ * Uses `primary` (IndexedDB) and falls back to memory with a warning when it cannot be opened
+ * (private browsing, disabled storage). The store keeps working; nothing survives a reload then.
+ */
+export class FallbackOutboxStorage implements OutboxStorage {
+  private active: OutboxStorage
+  constructor(
+    primary: OutboxStorage,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.active = primary
+  }
+
+  get kind(): string {
+    return this.active.kind
+  }
+
+  async open(): Promise<void> {
+    try {
+      await this.active.open()
+    } catch (err) {
+      this.warn(`[zync] ${(err as Error).message.replace(/^\[zync\] /, '')}; the outbox lives in memory and does not survive a reload`)
+      this.active = new MemoryOutboxStorage()
+      await this.active.open()
+    }
+  }
+
+  load(doc: string): Promise<LoadedDoc> {
+    return this.active.load(doc)
+  }
+  write(batch: StorageBatch): Promise<void> {
+    return this.active.write(batch)
+  }
+  heartbeat(doc: string, owner: string, now: number): Promise<void> {
+    return this.active.heartbeat(doc, owner, now)
+  }
+  adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
+    return this.active.adopt(doc, owner, staleBefore)
+  }
+  release(doc: string, owner: string): Promise<void> {
+    return this.active.release(doc, owner)
+  }
+  close(): void {
+    this.active.close()
+  }
+}

@@ -1,0 +1,522 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createStore } from 'zustand/vanilla'
+import Dexie from 'dexie'
+import {
+  DexieOutboxStorage,
+  MemoryOutboxStorage,
+  sync,
+  type OutboxStorage,
+  type Transport,
+  type TransportHandlers,
+  type SyncOptions,
+} from 'zync'
+import type { Op, OpsRequest, OpsResponse } from '../src/core/protocol'
+import { freshDb, makeBoard, startServer, waitFor, type Board } from './helpers'
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  vi.useRealTimers()
+  while (cleanups.length) await cleanups.pop()!()
+})
+
+async function server(opts = {}) {
+  const s = await startServer(opts)
+  cleanups.push(() => s.close())
+  return s
+}
+function board(opts: Parameters<typeof makeBoard>[0]) {
+  const b = makeBoard(opts)
+  cleanups.push(() => b.sync.destroy())
+  return b
+}
+
+/** Counts 'zync:ops' messages the server receives and the ops in them. */
+function countOps(s: Awaited<ReturnType<typeof server>>) {
+  const tally = { messages: 0, ops: 0, ids: [] as string[] }
+  s.io.on('connection', (sock) => {
+    sock.onAny((event: string, payload: { ops?: Op[] }) => {
+      if (event !== 'zync:ops') return
+      tally.messages += 1
+      tally.ops += payload.ops?.length ?? 0
+      for (const o of payload.ops ?? []) tally.ids.push(o.id)
+    })
+  })
+  return tally
+}
+
+describe('priority lanes', () => {
+  it('sends higher lanes first but never reorders ops of one entity', async () => {
+    const s = await server()
+    const a = board({
+      url: s.url,
+      priority: (c) => (c.path[1] === 'urgent' ? 'critical' : c.path[1] === 'later' ? 'low' : 'medium'),
+    })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.sync.disconnect()
+    a.getState().addCard('later', 'low lane')
+    a.getState().addCard('normal', 'medium lane')
+    a.getState().addCard('urgent', 'critical lane')
+    a.sync.withPriority('low', () => a.getState().addCard('bulk', 'explicit low'))
+    // Same entity: a low write followed by a critical one keeps its order.
+    a.sync.withPriority('low', () => a.getState().addCard('chain', 'v1'))
+    a.sync.withPriority('critical', () => a.getState().rename('chain', 'v2'))
+    await waitFor(() => a.sync.status().pending === 6)
+    expect(a.sync.status().lanes).toEqual({ critical: 2, high: 0, medium: 1, low: 3 })
+    a.sync.connect()
+    await a.sync.flush()
+    const log = (await s.history('board', { limit: 100 })).reverse()
+    const order = log.map((e) => e.path.join('.'))
+    expect(order.indexOf('cards.urgent')).toBeLessThan(order.indexOf('cards.normal'))
+    expect(order.indexOf('cards.normal')).toBeLessThan(order.indexOf('cards.later'))
+    expect(order.indexOf('cards.normal')).toBeLessThan(order.indexOf('cards.bulk'))
+    // The chain inherits the critical lane, and v1 still precedes v2.
+    expect(order.indexOf('cards.chain')).toBeLessThan(order.indexOf('cards.chain.title'))
+    expect(order.indexOf('cards.chain.title')).toBeLessThan(order.indexOf('cards.normal'))
+  })
+})
+
+describe('coalescing and batching', () => {
+  it('10,000 offline edits of one field leave one outbox row and send one op', async () => {
+    const s = await server()
+    const tally = countOps(s)
+    const a = board({ url: s.url })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.getState().addCard('c', 'start')
+    await a.sync.flush()
+    a.sync.disconnect()
+    for (let i = 0; i < 10_000; i++) {
+      a.getState().rename('c', `title ${i}`)
+      if (i % 1000 === 0) await Promise.resolve()
+    }
+    await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0)
+    expect(a.sync.pendingOperations()).toHaveLength(1)
+    expect(a.sync.pendingOperations()[0]).toMatchObject({ path: ['cards', 'c', 'title'], value: 'title 9999' })
+    const before = tally.ops
+    a.sync.connect()
+    await a.sync.flush()
+    expect(tally.ops - before).toBe(1)
+    expect((await s.doc('board')).current().state).toEqual({ cards: { c: { title: 'title 9999', votes: 0 } } })
+  })
+
+  it('a flush sends many ops per message', async () => {
+    const s = await server()
+    const tally = countOps(s)
+    const a = board({ url: s.url, batchSize: 500 })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.sync.disconnect()
+    for (let i = 0; i < 2000; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => a.sync.status().pending === 2000)
+    a.sync.connect()
+    await a.sync.flush()
+    expect(tally.ops).toBe(2000)
+    expect(tally.messages).toBe(4)
+    expect(new Set(tally.ids).size).toBe(2000)
+  })
+})
+
+describe('durability and hydration', () => {
+  it("'pending' counts only persisted ops and ops are in IndexedDB before they count", async () => {
+    const dbName = freshDb()
+    const a = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
+    await a.sync.ready
+    a.getState().addCard('x', 'one')
+    await Promise.resolve()
+    // Captured but not yet written: unpersisted, not pending.
+    expect(a.sync.status()).toMatchObject({ pending: 0, unpersisted: 1 })
+    await waitFor(() => a.sync.status().pending === 1)
+    const raw = new Dexie(dbName)
+    await raw.open()
+    const rows = await raw.table('outbox').toArray()
+    raw.close()
+    expect(rows).toHaveLength(1)
+    expect(rows[0].op.path).toEqual(['cards', 'x'])
+  })
+
+  it('state written before hydration finishes is not lost, and the snapshot loads before any remote apply', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const first = board({ url: s.url, dbName })
+    first.getState().addCard('a', 'synced before')
+    await first.sync.flush()
+    await first.sync.destroy()
+
+    const other = board({ url: s.url })
+    other.getState().addCard('b', 'from elsewhere')
+    await other.sync.flush()
+
+    const again = board({ url: s.url, dbName, autoConnect: false })
+    // Written synchronously, before `ready`.
+    again.getState().addCard('early', 'before hydration')
+    expect(again.sync.status().ready).toBe(false)
+    await again.sync.ready
+    // The saved snapshot is visible offline, and the early write survived hydration.
+    expect(again.getState().cards.a?.title).toBe('synced before')
+    expect(again.getState().cards.early?.title).toBe('before hydration')
+    expect(again.getState().cards.b).toBeUndefined()
+    again.sync.connect()
+    await again.sync.flush()
+    await waitFor(() => again.getState().cards.b?.title === 'from elsewhere')
+    await waitFor(() => other.getState().cards.early?.title === 'before hydration')
+  })
+
+  it('a store destroyed while a batch is in flight re-sends it after reload and the server applies it once', async () => {
+    const s = await server()
+    const tally = countOps(s)
+    const dbName = freshDb()
+    // Hold acknowledgements back so the batch is in flight when the tab "dies".
+    const a = board({ url: s.url, dbName, ackTimeout: 60_000 })
+    await waitFor(() => a.sync.status().connection === 'online')
+    const gate = holdAcks(s)
+    for (let i = 0; i < 5; i++) a.getState().addCard(`f${i}`, `in flight ${i}`)
+    await waitFor(() => tally.ops === 5, 3000, 'batch sent')
+    await a.sync.destroy()
+    gate.release()
+    const b = board({ url: s.url, dbName })
+    await b.sync.ready
+    await b.sync.flush({ timeout: 5000 })
+    const doc = await s.doc('board')
+    expect(doc.seq).toBe(5)
+    expect(Object.keys(doc.current().state.cards as object).sort()).toEqual(['f0', 'f1', 'f2', 'f3', 'f4'])
+    expect(tally.ops).toBeGreaterThanOrEqual(10)
+    expect(b.sync.pendingOperations()).toEqual([])
+  })
+})
+
+/** Makes the server's ops handler wait until released (simulates a slow, in-flight round trip). */
+function holdAcks(s: Awaited<ReturnType<typeof server>>) {
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  for (const sock of s.io.of('/').sockets.values()) {
+    sock.use(async (_packet, next) => {
+      await gate
+      next()
+    })
+  }
+  return { release }
+}
+
+// ---- a scripted transport for backoff and dead letters (time is faked) ----------------------------
+
+class ScriptedTransport implements Transport {
+  connected = false
+  handlers!: TransportHandlers
+  sent: OpsRequest[] = []
+  seq = 0
+  respond: (req: OpsRequest) => OpsResponse = (req) => this.accept(req)
+  open(h: TransportHandlers) {
+    this.handlers = h
+    this.connected = true
+    queueMicrotask(() => h.onConnect())
+  }
+  close() {
+    this.connected = false
+  }
+  async join() {
+    return { ok: true as const, v: 1, seq: this.seq, changes: [], serverTime: Date.now() }
+  }
+  async send(req: OpsRequest): Promise<OpsResponse> {
+    this.sent.push(structuredClone(req))
+    return this.respond(req)
+  }
+  accept(req: OpsRequest): OpsResponse {
+    return {
+      ok: true,
+      seq: this.seq + req.ops.length,
+      results: req.ops.map((op) => {
+        this.seq += 1
+        return {
+          id: op.id,
+          ok: true as const,
+          seq: this.seq,
+          status: 'applied' as const,
+          change: { seq: this.seq, opId: op.id, client: op.client, n: op.n, hlc: op.hlc, entity: 'x', path: op.path, kind: 'set' as const, value: op.value, status: 'applied' as const, policy: 'lww' as const, at: 0 },
+        }
+      }),
+    }
+  }
+  async history() {
+    return { ok: true as const, entries: [] }
+  }
+  presence() {}
+  destroy() {}
+}
+
+function scriptedStore(transport: Transport, extra: Partial<SyncOptions<{ v: Record<string, number> }>> = {}) {
+  const store = createStore<{ v: Record<string, number> }>()(
+    sync(() => ({ v: {} }), { name: 'scripted', transport, storage: 'memory', crossTab: false, watchNetwork: false, onWarning: () => {}, ...extra }),
+  )
+  cleanups.push(() => store.sync.destroy())
+  return store
+}
+
+describe('backoff with full jitter', () => {
+  it('retries a failing send with exponential, jittered delays capped at `cap`, and a success resets it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    const t = new ScriptedTransport()
+    let failures = 6
+    t.respond = (req) => (failures-- > 0 ? { ok: false, code: 'TIMEOUT', message: 'no ack', retryable: true } : t.accept(req))
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999)
+    const store = scriptedStore(t, { backoff: { base: 100, factor: 2, cap: 1000 } })
+    await vi.advanceTimersByTimeAsync(0)
+    store.setState({ v: { a: 1 } })
+    const sendTimes: number[] = []
+    const start = Date.now()
+    for (let i = 0; i < 600 && t.sent.length < 7; i++) {
+      const n = t.sent.length
+      await vi.advanceTimersByTimeAsync(10)
+      if (t.sent.length > n) sendTimes.push(Date.now() - start)
+    }
+    random.mockRestore()
+    expect(t.sent).toHaveLength(7)
+    const gaps = sendTimes.slice(1).map((x, i) => x - sendTimes[i]!)
+    // Ceilings 100, 200, 400, 800, 1000, 1000 (random ≈ 1): each gap is close to its ceiling.
+    const ceilings = [100, 200, 400, 800, 1000, 1000]
+    gaps.forEach((g, i) => {
+      expect(g).toBeGreaterThanOrEqual(ceilings[i]! - 20)
+      expect(g).toBeLessThanOrEqual(ceilings[i]! + 20)
+    })
+    expect(store.sync.status().pending).toBe(0)
+    // Success reset: the next failure starts again from the base.
+    failures = 1
+    store.setState({ v: { a: 2 } })
+    await vi.advanceTimersByTimeAsync(20)
+    expect(store.sync.status().attempts).toBe(1)
+    expect(store.sync.status().nextRetryAt! - Date.now()).toBeLessThanOrEqual(100)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(store.sync.status().pending).toBe(0)
+  })
+
+  it('reports attempts, next retry time, the oldest op age and the last error in status', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    const t = new ScriptedTransport()
+    t.respond = () => ({ ok: false, code: 'TIMEOUT', message: '[zync] no ack', retryable: true })
+    const store = scriptedStore(t, { backoff: { base: 1000, factor: 2, cap: 10_000 } })
+    await vi.advanceTimersByTimeAsync(0)
+    const failed: boolean[] = []
+    store.sync.on('sync:failed', (e) => failed.push(e.willRetry))
+    store.setState({ v: { a: 1 } })
+    await vi.advanceTimersByTimeAsync(5)
+    await vi.advanceTimersByTimeAsync(3000)
+    const st = store.sync.status()
+    expect(st.attempts).toBeGreaterThanOrEqual(1)
+    expect(st.error?.code).toBe('TIMEOUT')
+    expect(st.nextRetryAt).toBeGreaterThan(Date.now() - 1)
+    expect(st.oldestPendingAge).toBeGreaterThanOrEqual(3000)
+    expect(store.sync.pendingOperations()[0]!.lastError?.code).toBe('TIMEOUT')
+    expect(failed.every((w) => w)).toBe(true)
+  })
+})
+
+describe('dead letters', () => {
+  it('a poison op the server refuses for good moves to dead letters without stalling the others', async () => {
+    const t = new ScriptedTransport()
+    t.respond = (req) => {
+      const ok = t.accept({ ...req, ops: req.ops.filter((o) => o.path[1] !== 'poison') })
+      const bad = req.ops.filter((o) => o.path[1] === 'poison').map((o) => ({ id: o.id, ok: false as const, code: 'FORBIDDEN' as const, message: '[zync] no', retryable: false }))
+      return ok.ok ? { ...ok, results: [...ok.results, ...bad] } : ok
+    }
+    const store = scriptedStore(t)
+    const letters: string[] = []
+    store.sync.on('sync:dead-letter', (e) => letters.push(e.deadLetter.id))
+    store.setState({ v: { poison: 1, good: 1 } })
+    await waitFor(() => store.sync.status().deadLetters === 1 && store.sync.status().pending === 0)
+    store.setState({ v: { poison: 1, good: 2, more: 3 } })
+    await store.sync.flush()
+    expect(store.sync.deadLetters()).toHaveLength(1)
+    expect(store.sync.deadLetters()[0]).toMatchObject({ path: ['v', 'poison'], error: { code: 'FORBIDDEN' } })
+    expect(letters).toEqual([store.sync.deadLetters()[0]!.id])
+    // retry puts it back in the queue (still refused), discard drops it for good.
+    const id = store.sync.deadLetters()[0]!.id
+    await store.sync.retry(id)
+    await waitFor(() => store.sync.status().deadLetters === 1 && t.sent.flatMap((r) => r.ops).filter((o) => o.id === id).length === 2)
+    await store.sync.discard(id)
+    expect(store.sync.deadLetters()).toEqual([])
+    await expect(store.sync.discard(id)).rejects.toMatchObject({ code: 'DEAD_LETTER_NOT_FOUND' })
+  })
+
+  it('a real server refuses a malformed op alone and acknowledges the rest of its batch', async () => {
+    const s = await server()
+    const a = board({ url: s.url })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.sync.disconnect()
+    a.getState().addCard('fine', 'ok')
+    a.getState().addCard('x'.repeat(600), 'key longer than the server allows')
+    a.getState().addCard('fine2', 'ok too')
+    a.sync.connect()
+    await waitFor(() => a.sync.status().deadLetters === 1 && a.sync.status().pending === 0, 5000)
+    expect(a.sync.deadLetters()[0]!.error.code).toBe('TOO_LARGE')
+    expect(Object.keys((await s.doc('board')).current().state.cards as object).sort()).toEqual(['fine', 'fine2'])
+  })
+})
+
+describe('online and offline', () => {
+  it('follows navigator.onLine and the online/offline events, catching up before flushing', async () => {
+    const s = await server()
+    const target = new EventTarget()
+    const g = globalThis as Record<string, unknown>
+    const saved = { navigator: Object.getOwnPropertyDescriptor(globalThis, 'navigator'), add: g.addEventListener, remove: g.removeEventListener }
+    Object.defineProperty(globalThis, 'navigator', { value: { onLine: true }, configurable: true, writable: true })
+    g.addEventListener = target.addEventListener.bind(target)
+    g.removeEventListener = target.removeEventListener.bind(target)
+    cleanups.push(() => {
+      if (saved.navigator) Object.defineProperty(globalThis, 'navigator', saved.navigator)
+      else delete g.navigator
+      g.addEventListener = saved.add
+      g.removeEventListener = saved.remove
+    })
+    const a = board({ url: s.url })
+    const b = board({ url: s.url, watchNetwork: false })
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online')
+    const events: string[] = []
+    a.sync.on('network:offline', () => events.push('offline'))
+    a.sync.on('network:online', () => events.push('online'))
+    ;(globalThis.navigator as { onLine: boolean }).onLine = false
+    target.dispatchEvent(new Event('offline'))
+    expect(a.sync.status().connection).toBe('offline')
+    a.getState().addCard('mine', 'while offline')
+    b.getState().addCard('theirs', 'meanwhile')
+    await b.sync.flush()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(a.getState().cards.theirs).toBeUndefined()
+    ;(globalThis.navigator as { onLine: boolean }).onLine = true
+    target.dispatchEvent(new Event('online'))
+    await a.sync.flush()
+    await waitFor(() => a.getState().cards.theirs !== undefined && b.getState().cards.mine !== undefined)
+    expect(events).toEqual(['offline', 'online'])
+    // Catch-up came first: the remote card (seq 1) was applied before our op got seq 2.
+    const log = (await s.history('board')).reverse()
+    expect(log.map((e) => e.path[1])).toEqual(['theirs', 'mine'])
+  })
+})
+
+describe('multi-tab', () => {
+  it('tabs sharing one database see each other offline and never send the same op twice', async () => {
+    const s = await server()
+    const tally = countOps(s)
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName })
+    const t2 = board({ url: s.url, dbName })
+    await waitFor(() => t1.sync.status().connection === 'online' && t2.sync.status().connection === 'online')
+    t1.sync.disconnect()
+    t2.sync.disconnect()
+    t1.getState().addCard('one', 'from tab 1')
+    t2.getState().addCard('two', 'from tab 2')
+    await waitFor(() => t2.getState().cards.one?.title === 'from tab 1' && t1.getState().cards.two?.title === 'from tab 2', 3000, 'cross-tab')
+    t1.sync.connect()
+    t2.sync.connect()
+    await Promise.all([t1.sync.flush(), t2.sync.flush()])
+    await new Promise((r) => setTimeout(r, 100))
+    expect(tally.ops).toBe(2)
+    expect(new Set(tally.ids).size).toBe(2)
+    expect((await s.doc('board')).seq).toBe(2)
+  })
+
+  it('a closed tab’s pending ops are adopted and sent by another tab', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName })
+    const t2 = board({ url: s.url, dbName, tabTimeout: 500 })
+    await waitFor(() => t1.sync.status().connection === 'online' && t2.sync.status().connection === 'online')
+    t1.sync.disconnect()
+    t1.getState().addCard('orphan', 'left behind')
+    await waitFor(() => t1.sync.status().pending === 1)
+    await t1.sync.destroy()
+    await waitFor(() => (s.doc('board') as unknown as { then: unknown }) && t2.getState().cards.orphan !== undefined, 3000)
+    await waitFor(() => t2.sync.status().seq === 1, 5000, 'adopted op delivered')
+  })
+
+  it('a frozen tab (no heartbeat) has its ops adopted after tabTimeout', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const frozen = (inner: OutboxStorage): OutboxStorage =>
+      Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, adopt: async () => [], release: async () => {} })
+    const t1 = board({ url: s.url, dbName, storage: frozen(new DexieOutboxStorage(dbName)), autoConnect: false })
+    await t1.sync.ready
+    t1.getState().addCard('stuck', 'in a frozen tab')
+    await waitFor(() => t1.sync.status().pending === 1)
+    const t2 = board({ url: s.url, dbName, tabTimeout: 300 })
+    await waitFor(() => t2.sync.status().seq === 1, 5000, 'frozen tab op adopted')
+    expect((await s.doc('board')).current().state).toMatchObject({ cards: { stuck: { title: 'in a frozen tab' } } })
+  })
+})
+
+describe('storage faults', () => {
+  it('QuotaExceededError wrapped by Dexie becomes STORAGE_FULL; the store keeps working and nothing unsaved is claimed saved', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const a = board({ url: s.url, dbName, autoConnect: false })
+    await a.sync.ready
+    const errors: string[] = []
+    a.sync.on('storage:error', (e) => errors.push(e.error.code))
+    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
+    const realPut = proto.put
+    proto.put = function () {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+    }
+    cleanups.push(() => (proto.put = realPut))
+    a.getState().addCard('big', 'does not fit')
+    await waitFor(() => errors.length > 0)
+    expect(errors[0]).toBe('STORAGE_FULL')
+    expect(a.sync.status().error?.code).toBe('STORAGE_FULL')
+    expect(a.sync.status()).toMatchObject({ pending: 0, unpersisted: 1 })
+    expect(a.getState().cards.big?.title).toBe('does not fit')
+    // Space frees up: the retry persists it.
+    proto.put = realPut
+    await waitFor(() => a.sync.status().pending === 1, 5000, 'persisted after space freed')
+    expect(a.sync.status().error).toBeUndefined()
+    a.sync.connect()
+    await a.sync.flush()
+    expect((await s.doc('board')).seq).toBe(1)
+  })
+
+  it('falls back to memory with a warning where IndexedDB cannot be opened', async () => {
+    const s = await server()
+    const idb = globalThis.indexedDB as IDBFactory & { open: IDBFactory['open'] }
+    const warnings: string[] = []
+    const realOpen = idb.open
+    // Private browsing: the factory exists but refuses to open databases.
+    idb.open = () => {
+      throw new DOMException('private mode', 'InvalidStateError')
+    }
+    cleanups.push(() => (idb.open = realOpen))
+    const a = board({ url: s.url, onWarning: (m) => warnings.push(m) })
+    await a.sync.ready
+    expect(warnings.join('\n')).toMatch(/memory/)
+    a.getState().addCard('m', 'in memory')
+    await a.sync.flush()
+    expect((await s.doc('board')).seq).toBe(1)
+  })
+
+  it('a schema upgrade in another tab closes our connection and we reopen without losing the outbox', async () => {
+    const dbName = freshDb()
+    const a = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
+    await a.sync.ready
+    a.getState().addCard('one', 'before upgrade')
+    await waitFor(() => a.sync.status().pending === 1)
+    // Another tab opens the same database with a newer schema version.
+    const newer = new Dexie(dbName)
+    newer.version(2).stores({ outbox: 'id, doc, [doc+owner], order', meta: 'doc', conflicts: 'id, doc', tabs: 'key, doc', extra: 'id' })
+    await newer.open()
+    newer.close()
+    a.getState().addCard('two', 'after upgrade')
+    await waitFor(() => a.sync.status().pending === 2, 5000, 'written after reopen')
+    await a.sync.destroy()
+    const again = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
+    await again.sync.ready
+    expect(again.sync.status().pending + again.sync.pendingOperations().length).toBeGreaterThan(0)
+    expect(Object.keys(again.getState().cards).sort()).toEqual(['one', 'two'])
+  })
+})
+
+describe('memory storage', () => {
+  it("storage: 'memory' works without IndexedDB", async () => {
+    const s = await server()
+    const a = board({ url: s.url, storage: 'memory' })
+    const b = board({ url: s.url, storage: new MemoryOutboxStorage() })
+    a.getState().addCard('m', 'mem')
+    await a.sync.flush()
+    await waitFor(() => b.getState().cards.m?.title === 'mem')
+  })
+})
+
+export type { Board }

@@ -1,0 +1,166 @@
+// @vitest-environment jsdom
+import '@testing-library/jest-dom/vitest'
+import { act, cleanup, render, screen, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { StrictMode } from 'react'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  ConflictToast,
+  OfflineBanner,
+  PresenceAvatars,
+  PresenceIndicator,
+  SyncStatusBadge,
+} from 'zync/react'
+import { createFixtureStore, makePeers, sampleError, samples } from '../../stories/fixtures'
+
+afterEach(cleanup)
+
+describe('ConflictToast', () => {
+  it('is a polite, non-blocking notice whose Resolve action calls onResolve', async () => {
+    const store = createFixtureStore({ conflicts: samples.manyFields() })
+    const onResolve = vi.fn()
+    render(<ConflictToast store={store} onResolve={onResolve} className="t" />, { wrapper: StrictMode })
+    const status = screen.getByRole('status')
+    expect(status).toHaveTextContent('4 changes need your decision')
+    expect(status.querySelector('.zync-toast')).toHaveClass('t')
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    await userEvent.click(screen.getByRole('button', { name: 'Resolve' }))
+    expect(onResolve).toHaveBeenCalledOnce()
+  })
+
+  it('says "1 change", follows the inbox, and hides when it is empty', () => {
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    render(<ConflictToast store={store} onResolve={() => {}} />)
+    expect(screen.getByRole('status')).toHaveTextContent('1 change needs your decision')
+    act(() => store.setConflicts([]))
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+  })
+
+  it('Dismiss hides it until a new conflict arrives; the conflicts stay', async () => {
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    render(<ConflictToast store={store} onResolve={() => {}} labels={{ dismiss: 'Close' }} />)
+    await userEvent.click(screen.getByRole('button', { name: 'Close' }))
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+    expect(store.sync.conflicts()).toHaveLength(1)
+    act(() => store.setConflicts([...store.sync.conflicts(), ...samples.array()]))
+    expect(screen.getByRole('status')).toHaveTextContent('2 changes need your decision')
+  })
+})
+
+describe('SyncStatusBadge', () => {
+  const badge = () => screen.getByRole('status')
+
+  it('online, syncing, offline and error, with the pending count', () => {
+    const store = createFixtureStore()
+    render(<SyncStatusBadge store={store} className="b" />)
+    expect(badge()).toHaveAttribute('data-state', 'online')
+    expect(badge()).toHaveTextContent(/^Synced$/)
+    expect(badge()).toHaveClass('zync-badge', 'b')
+
+    act(() => {
+      store.setPending(3)
+      store.setStatus({ syncing: true })
+    })
+    expect(badge()).toHaveAttribute('data-state', 'syncing')
+    expect(badge()).toHaveTextContent('Syncing3 pending')
+
+    act(() => store.setStatus({ syncing: false, connection: 'offline' }))
+    expect(badge()).toHaveAttribute('data-state', 'offline')
+    expect(badge()).toHaveTextContent('Offline3 pending')
+
+    act(() => store.setStatus({ error: sampleError }))
+    expect(badge()).toHaveAttribute('data-state', 'error')
+    expect(badge()).toHaveAttribute('title', sampleError.message)
+  })
+
+  it('shows "connecting" as syncing and formats large counts', () => {
+    render(<SyncStatusBadge store={createFixtureStore({ pending: 1250, status: { connection: 'connecting' } })} />)
+    expect(badge()).toHaveAttribute('data-state', 'syncing')
+    expect(badge()).toHaveTextContent(`${(1250).toLocaleString()} pending`)
+  })
+
+  it('takes labels', () => {
+    render(<SyncStatusBadge store={createFixtureStore({ pending: 2 })} labels={{ online: 'En ligne', pending: (n) => `${n} en attente` }} />)
+    expect(badge()).toHaveTextContent('En ligne2 en attente')
+  })
+})
+
+describe('OfflineBanner', () => {
+  it('is shown only while offline, with the number of changes waiting', () => {
+    const store = createFixtureStore()
+    render(<OfflineBanner store={store} />)
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+    act(() => store.setStatus({ connection: 'offline' }))
+    expect(screen.getByRole('status')).toHaveTextContent('You’re offline. Changes you make will sync when you reconnect.')
+    act(() => store.setPending(1))
+    expect(screen.getByRole('status')).toHaveTextContent('1 change is waiting to sync.')
+    act(() => store.setPending(3))
+    expect(screen.getByRole('status')).toHaveTextContent('3 changes are waiting to sync.')
+    act(() => store.setPending(250))
+    expect(screen.getByRole('status')).toHaveTextContent('250 changes are waiting to sync.')
+    act(() => store.setStatus({ connection: 'online' }))
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+  })
+})
+
+describe('PresenceAvatars', () => {
+  it('shows up to `max` avatars and a "+N" overflow', () => {
+    render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(12) })} max={5} />)
+    const list = screen.getByRole('list', { name: '12 people here' })
+    expect(within(list).getAllByRole('listitem')).toHaveLength(6)
+    expect(screen.getByRole('img', { name: '7 more' })).toHaveTextContent('+7')
+    const first = screen.getByRole('img', { name: 'Ana Souza' })
+    expect(first).toHaveTextContent('AS')
+    expect(first).toHaveStyle({ background: '#4f46e5', color: '#fff' })
+    // A light colour gets dark text.
+    render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(10).slice(9) })} />)
+    expect(screen.getByRole('img', { name: 'Jade Wilson' })).toHaveStyle({ color: '#111' })
+  })
+
+  it('no overflow chip when everyone fits; self excluded unless includeSelf', () => {
+    const store = createFixtureStore({ presence: makePeers(4, { withSelf: true }) })
+    const { rerender } = render(<PresenceAvatars store={store} />)
+    expect(screen.getAllByRole('img')).toHaveLength(3)
+    expect(screen.queryByRole('img', { name: /more/ })).toBeNull()
+    rerender(<PresenceAvatars store={store} includeSelf max={2} label={(n) => `${n} here`} />)
+    expect(screen.getByRole('list', { name: '4 here' })).toBeInTheDocument()
+    expect(screen.getAllByRole('img').map((i) => i.getAttribute('aria-label'))).toEqual(['Ana Souza', 'Ben Carter', '2 more'])
+  })
+
+  it('uses the picture when there is one', () => {
+    const [peer] = makePeers(1)
+    const store = createFixtureStore({ presence: [{ ...peer!, user: { ...peer!.user, avatarUrl: 'data:image/png;base64,' } }] })
+    render(<PresenceAvatars store={store} />)
+    expect(screen.getByRole('img', { name: 'Ana Souza' }).querySelector('img')).toHaveAttribute('alt', '')
+  })
+})
+
+describe('PresenceIndicator', () => {
+  const focus = { entityId: 'tasks/42', field: 'title' }
+
+  it('names who else is editing the field', () => {
+    const store = createFixtureStore({ presence: makePeers(2, { withSelf: true, focus }) })
+    render(<PresenceIndicator store={store} {...focus} className="i" />)
+    const status = screen.getByRole('status')
+    expect(status).toHaveClass('zync-indicator', 'i')
+    expect(status).toHaveTextContent('Ben Carter is editing')
+    act(() => store.setPresence(makePeers(3, { withSelf: true, focus })))
+    expect(status).toHaveTextContent('Ben Carter and Chloé Martin are editing')
+    act(() => store.setPresence(makePeers(5, { withSelf: true, focus })))
+    expect(status).toHaveTextContent('Ben Carter and 3 others are editing')
+  })
+
+  it('ignores peers on other fields and myself', () => {
+    const store = createFixtureStore({ presence: makePeers(3, { withSelf: true, focus: { entityId: 'tasks/42', field: 'notes' } }) })
+    render(<PresenceIndicator store={store} {...focus} />)
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+    act(() => store.sync.setPresence({ focus }))
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+  })
+
+  it('takes a label function', () => {
+    const store = createFixtureStore({ presence: makePeers(3, { focus }) })
+    render(<PresenceIndicator store={store} {...focus} label={(names) => `${names.length} ✎`} />)
+    expect(screen.getByRole('status')).toHaveTextContent('3 ✎')
+  })
+})

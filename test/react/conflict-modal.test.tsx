@@ -1,0 +1,233 @@
+// @vitest-environment jsdom
+import '@testing-library/jest-dom/vitest'
+import { act, cleanup, render, screen, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { StrictMode, useState } from 'react'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { ConflictModal, type ConflictModalProps } from 'zync/react'
+import { createFixtureStore, makeConflict, samples } from '../../stories/fixtures'
+
+afterEach(cleanup)
+
+function setup(props: Partial<ConflictModalProps> = {}, conflicts = samples.manyFields()) {
+  const store = createFixtureStore({ conflicts })
+  const user = userEvent.setup()
+  const utils = render(
+    <StrictMode>
+      <button>outside</button>
+      <ConflictModal store={store} {...props} />
+    </StrictMode>,
+  )
+  return { store, user, ...utils }
+}
+
+const dialog = () => screen.getByRole('alertdialog')
+const buttons = () => within(dialog()).getAllByRole('button')
+
+describe('ConflictModal', () => {
+  it('opens while the inbox holds conflicts, as a labelled, described alertdialog in document.body', () => {
+    const { container } = setup()
+    const d = dialog()
+    expect(d).toHaveAttribute('aria-modal', 'true')
+    expect(d).toHaveAccessibleName(/resolve sync conflicts/i)
+    expect(d).toHaveAccessibleDescription(/choose what to keep/i)
+    expect(container).not.toContainElement(d)
+    expect(within(d).getAllByRole('region')).toHaveLength(4)
+  })
+
+  it('is not shown with an empty inbox', () => {
+    setup({}, [])
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+  })
+
+  it('moves focus to "Decide later" and traps Tab and Shift+Tab', async () => {
+    const { user } = setup()
+    expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
+    const all = buttons()
+    all.at(-1)!.focus()
+    await user.tab()
+    expect(all[0]).toHaveFocus()
+    await user.tab({ shift: true })
+    expect(all.at(-1)).toHaveFocus()
+    // Ordinary Tab moves along inside.
+    all[0]!.focus()
+    await user.tab()
+    expect(all[1]).toHaveFocus()
+  })
+
+  it('Esc closes to "decide later": conflicts stay, onOpenChange(false), focus returns', async () => {
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    const onOpenChange = vi.fn()
+    const user = userEvent.setup()
+    function App() {
+      const [open, setOpen] = useState(false)
+      return (
+        <>
+          <button onClick={() => setOpen(true)}>review</button>
+          <ConflictModal
+            store={store}
+            open={open}
+            onOpenChange={(o) => {
+              onOpenChange(o)
+              setOpen(o)
+            }}
+          />
+        </>
+      )
+    }
+    render(<App />)
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    await user.click(screen.getByRole('button', { name: 'review' }))
+    expect(dialog()).toBeInTheDocument()
+    await user.keyboard('{Escape}')
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(onOpenChange).toHaveBeenCalledWith(false)
+    expect(store.sync.conflicts()).toHaveLength(1)
+    expect(store.resolutions).toEqual([])
+    expect(screen.getByRole('button', { name: 'review' })).toHaveFocus()
+  })
+
+  it('uncontrolled: Esc puts the current conflicts off; a new conflict opens it again', async () => {
+    const { store, user } = setup({}, samples.oneField())
+    screen.getByRole('button', { name: 'outside' }).focus()
+    dialog()
+    await user.keyboard('{Escape}')
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    act(() => store.setConflicts([...store.sync.conflicts(), ...samples.array()]))
+    expect(within(dialog()).getAllByRole('region')).toHaveLength(2)
+  })
+
+  it('clicking outside the panel does not close it', async () => {
+    const { user } = setup()
+    await user.click(dialog().parentElement!)
+    expect(dialog()).toBeInTheDocument()
+  })
+
+  it('"Decide later" behaves like Esc', async () => {
+    const onOpenChange = vi.fn()
+    const { user, store } = setup({ onOpenChange })
+    await user.click(screen.getByRole('button', { name: 'Decide later' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(onOpenChange).toHaveBeenCalledWith(false)
+    expect(store.sync.conflicts()).toHaveLength(4)
+  })
+
+  it('keep mine / keep theirs resolve one field; focus stays inside the dialog', async () => {
+    const { user, store } = setup()
+    const title = screen.getByRole('region', { name: /title/ })
+    await user.click(within(title).getByRole('button', { name: 'Keep mine' }))
+    expect(store.resolutions).toEqual([{ id: 'mf-title', resolution: 'local' }])
+    expect(screen.queryByRole('region', { name: /title/ })).toBeNull()
+    expect(dialog()).toContainElement(document.activeElement as HTMLElement)
+    const status = screen.getByRole('region', { name: /status/ })
+    await user.click(within(status).getByRole('button', { name: 'Keep theirs' }))
+    expect(store.resolutions.at(-1)).toEqual({ id: 'mf-status', resolution: 'remote' })
+  })
+
+  it('keep all mine resolves everything and closes; onOpenChange(false) when controlled', async () => {
+    const onOpenChange = vi.fn()
+    const { user, store } = setup({ open: true, onOpenChange })
+    await user.click(screen.getByRole('button', { name: 'Keep all mine' }))
+    expect(store.resolutions.map((r) => r.resolution)).toEqual(['local', 'local', 'local', 'local'])
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(onOpenChange).toHaveBeenCalledWith(false)
+  })
+
+  it('open={false} keeps it closed whatever the inbox holds', () => {
+    setup({ open: false })
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+  })
+
+  it('merged JSON value: invalid JSON shows an error and cannot be applied', async () => {
+    const { user, store } = setup({}, samples.nestedObject())
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    const editor = screen.getByRole('textbox', { name: 'Merged value (JSON)' })
+    expect(editor).toHaveFocus()
+    expect(JSON.parse((editor as HTMLTextAreaElement).value)).toEqual(store.sync.conflicts()[0]!.local)
+    await user.clear(editor)
+    await user.type(editor, '{{"theme": ')
+    expect(screen.getByRole('alert')).toHaveTextContent(/^Invalid JSON: /)
+    expect(editor).toHaveAttribute('aria-invalid', 'true')
+    expect(editor).toHaveAccessibleDescription(/invalid json/i)
+    const apply = screen.getByRole('button', { name: 'Apply' })
+    expect(apply).toBeDisabled()
+    await user.click(apply)
+    expect(store.resolutions).toEqual([])
+    await user.type(editor, '"dark"}')
+    expect(screen.queryByRole('alert')).toBeNull()
+    await user.click(apply)
+    expect(store.resolutions).toEqual([{ id: 'nested', resolution: { value: { theme: 'dark' } } }])
+  })
+
+  it('merged text value: a plain text editor, applied as is', async () => {
+    const { user, store } = setup({}, samples.oneField())
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    const editor = screen.getByRole('textbox', { name: 'Merged value' })
+    expect(editor).toHaveValue('Q3 planning notes (draft)')
+    await user.clear(editor)
+    await user.type(editor, 'Q3 planning notes, final')
+    await user.click(screen.getByRole('button', { name: 'Apply' }))
+    expect(store.resolutions).toEqual([{ id: 'title', resolution: { value: 'Q3 planning notes, final' } }])
+  })
+
+  it('Cancel leaves the editor; a draft survives Esc and reopening', async () => {
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    const user = userEvent.setup()
+    const { rerender } = render(<ConflictModal store={store} open />)
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    await user.type(screen.getByRole('textbox'), ' v2')
+    await user.keyboard('{Escape}')
+    rerender(<ConflictModal store={store} open={false} />)
+    rerender(<ConflictModal store={store} open />)
+    expect(screen.getByRole('textbox')).toHaveValue('Q3 planning notes (draft) v2')
+    await user.click(screen.getByRole('button', { name: 'Cancel' }))
+    expect(screen.queryByRole('textbox')).toBeNull()
+    expect(store.resolutions).toEqual([])
+  })
+
+  it('shows base, mine and theirs with a word diff for strings', () => {
+    setup({}, samples.oneField())
+    const mine = dialog().querySelector('[data-side="local"]')!
+    const theirs = dialog().querySelector('[data-side="remote"]')!
+    expect(mine.querySelector('del')).toHaveTextContent('Quarterly')
+    expect(mine.querySelector('ins')).toHaveTextContent('Q3')
+    expect([...theirs.querySelectorAll('ins')].map((e) => e.textContent)).toEqual([', final version'])
+    expect(dialog().querySelector('[data-side="base"] ins, [data-side="base"] del')).toBeNull()
+  })
+
+  it('marks changed and removed keys of objects and arrays', () => {
+    setup({}, [
+      ...samples.array(),
+      makeConflict({ id: 'o', field: 'meta', base: { a: 1, b: 2 }, local: { a: 1 }, remote: { a: 1, b: 3 } }),
+    ])
+    const [tags, meta] = screen.getAllByRole('region')
+    const theirsTags = tags!.querySelector('[data-side="remote"]')!
+    expect([...theirsTags.querySelectorAll('ins .zync-key')].map((k) => k.textContent)).toEqual(['1'])
+    const mineMeta = meta!.querySelector('[data-side="local"]')!
+    expect(mineMeta.querySelector('del')).toHaveTextContent('b 2')
+    expect(meta!.querySelector('[data-side="remote"] ins')).toHaveTextContent('b 3')
+  })
+
+  it('takes labels, className and renderValue', () => {
+    setup(
+      {
+        className: 'mine',
+        labels: { title: 'Konflikte', later: 'Später' },
+        renderValue: (v, side) => (side === 'remote' ? <b>custom {String(v)}</b> : undefined),
+      },
+      samples.oneField(),
+    )
+    expect(dialog()).toHaveClass('zync-modal', 'mine')
+    expect(dialog()).toHaveAccessibleName(/Konflikte/)
+    expect(screen.getByRole('button', { name: 'Später' })).toBeInTheDocument()
+    expect(dialog().querySelector('[data-side="remote"] b')).toHaveTextContent('custom Quarterly planning notes, final version')
+    expect(dialog().querySelector('[data-side="local"] ins')).toBeInTheDocument()
+  })
+
+  it('locks page scroll while open and restores it', async () => {
+    const { user } = setup()
+    expect(document.body.style.overflow).toBe('hidden')
+    await user.keyboard('{Escape}')
+    expect(document.body.style.overflow).toBe('')
+  })
+})

@@ -1,0 +1,148 @@
+// zync-server as users run it: a child process configured by flags and environment variables,
+// stopped by SIGTERM while writes are in flight.
+import { afterAll, describe, expect, it } from 'vitest'
+import { SqliteStorage } from '../../src/server/storage/sqlite'
+import { connectRaw, makeOp, runCli, startCli, tempDir, type CliProcess } from './helpers'
+import path from 'node:path'
+
+const dirs: Array<{ remove(): void }> = []
+const procs: CliProcess[] = []
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.kill()))
+  for (const d of dirs) d.remove()
+})
+
+describe('zync-server CLI', () => {
+  it('--help lists every option with its environment variable', async () => {
+    const r = await runCli(['--help'])
+    expect(r.code).toBe(0)
+    for (const [flag, env] of [
+      ['--port', 'ZYNC_PORT'],
+      ['--host', 'ZYNC_HOST'],
+      ['--data', 'ZYNC_DATA'],
+      ['--postgres', 'ZYNC_POSTGRES_URL'],
+      ['--redis', 'ZYNC_REDIS_URL'],
+      ['--cors', 'ZYNC_CORS'],
+      ['--log-level', 'ZYNC_LOG_LEVEL'],
+    ]) {
+      expect(r.stdout).toMatch(new RegExp(`${flag} .*${env}`))
+    }
+    expect(r.stdout).toContain('SIGTERM')
+  })
+
+  it('refuses bad arguments with exit code 2 and a hint', async () => {
+    const bogus = await runCli(['--bogus'])
+    expect(bogus.code).toBe(2)
+    expect(bogus.stderr).toMatch(/--bogus/)
+    expect(bogus.stderr).toMatch(/--help/)
+    const port = await runCli(['--port', 'abc'])
+    expect(port.code).toBe(2)
+    expect(port.stderr).toMatch(/--port must be an integer/)
+    const level = await runCli([], { ZYNC_LOG_LEVEL: 'loud', ZYNC_PORT: '0', ZYNC_MEMORY: '1' })
+    expect(level.code).toBe(2)
+    expect(level.stderr).toMatch(/--log-level/)
+  })
+
+  it('is configured by environment variables, and flags win over them', async () => {
+    const d = tempDir()
+    dirs.push(d)
+    const file = path.join(d.dir, 'env.db')
+    const p = await startCli([], {
+      via: 'tsx',
+      env: { ZYNC_PORT: '0', ZYNC_HOST: '127.0.0.1', ZYNC_DATA: file, ZYNC_LOG_LEVEL: 'debug', ZYNC_CORS: 'http://app.example.test, http://other.example.test' },
+    })
+    procs.push(p)
+    expect(p.stdout()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+ \(sqlite\)/)
+    // ZYNC_CORS replaced the localhost default: the configured origin connects, localhost does not.
+    const ok = await connectRaw(p.url, { extraHeaders: { origin: 'http://app.example.test' }, transports: ['polling'] })
+    ok.disconnect()
+    await expect(connectRaw(p.url, { extraHeaders: { origin: 'http://localhost:5173' }, transports: ['polling'] })).rejects.toThrow()
+    // ZYNC_LOG_LEVEL=debug: structured JSON lines including debug ones; ZYNC_DATA: the file exists.
+    await new Promise((r) => setTimeout(r, 100))
+    const lines = p.stderr().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string; time: string })
+    expect(lines.some((l) => l.level === 'debug' && l.msg === 'connect')).toBe(true)
+    expect(lines.every((l) => typeof l.time === 'string' && ['debug', 'info', 'warn', 'error'].includes(l.level))).toBe(true)
+    const s = new SqliteStorage({ file })
+    await s.init()
+    await s.close()
+    await p.kill('SIGTERM')
+
+    // A flag beats its variable: --log-level warn hides the info lines ZYNC_LOG_LEVEL=debug would show.
+    const q = await startCli(['--log-level', 'warn', '--memory'], { env: { ZYNC_PORT: '0', ZYNC_LOG_LEVEL: 'debug' } })
+    procs.push(q)
+    expect(q.stdout()).toMatch(/\(memory\)/)
+    const sock = await connectRaw(q.url)
+    sock.disconnect()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(q.stderr()).not.toMatch(/"level":"(debug|info)"/)
+    const metrics = await (await fetch(`${q.url}/metrics`)).text()
+    expect(metrics).toContain('zync_connections')
+    expect(await q.kill('SIGTERM')).toEqual({ code: 0, signal: null })
+  })
+
+  it('on SIGTERM acknowledges every write in flight, makes it durable, then exits 0', async () => {
+    const d = tempDir()
+    dirs.push(d)
+    const file = path.join(d.dir, 'drain.db')
+    const p = await startCli(['--port', '0', '--data', file, '--log-level', 'info'], { via: 'tsx' })
+    procs.push(p)
+    const sock = await connectRaw(p.url)
+    const join = await sock.emitWithAck('zync:join', { v: 1, doc: 'drain', client: 'w', since: 0 })
+    expect(join.ok).toBe(true)
+
+    type Answer = { ok: boolean; code?: string; retryable?: boolean; results?: Array<{ ok: boolean; id: string }> } | 'lost'
+    const batches = 40
+    const sent: string[][] = []
+    const answers: Promise<Answer>[] = []
+    let n = 0
+    let firstAck!: () => void
+    const first = new Promise<void>((r) => (firstAck = r))
+    for (let b = 0; b < batches; b++) {
+      const ops = Array.from({ length: 25 }, () => ++n).map((i) => makeOp('w', i, ['items', `i${i}`], { i, pad: 'x'.repeat(200) }))
+      sent.push(ops.map((o) => o.id))
+      answers.push(
+        new Promise<Answer>((resolve) => {
+          sock.timeout(15_000).emit('zync:ops', { doc: 'drain', ops }, (err: Error | null, res: Answer) => {
+            firstAck()
+            resolve(err ? 'lost' : res)
+          })
+        }),
+      )
+    }
+    await first
+    const exit = p.kill('SIGTERM')
+    const settled = await Promise.all(answers)
+    expect(await exit).toEqual({ code: 0, signal: null })
+    expect(p.stderr()).toMatch(/SIGTERM: shutting down gracefully/)
+    expect(p.stderr()).toMatch(/"msg":"zync server closed"/)
+
+    const acked: string[] = []
+    let refused = 0
+    let lost = 0
+    settled.forEach((a, i) => {
+      if (a === 'lost') return void lost++
+      if (a.ok) {
+        // A batch the server started on is finished and acknowledged, every op of it.
+        expect(a.results!.every((r) => r.ok)).toBe(true)
+        acked.push(...sent[i]!)
+      } else {
+        // Batches that arrived after shutdown began are refused, retryably, and nothing else.
+        expect(a).toMatchObject({ ok: false, code: 'DISCONNECTED', retryable: true })
+        refused++
+      }
+    })
+    expect(acked.length).toBeGreaterThan(0)
+    // Batches are answered in order: no acknowledged batch after a refused or lost one.
+    const firstNotAcked = settled.findIndex((a) => a === 'lost' || !a.ok)
+    if (firstNotAcked >= 0) expect(settled.slice(firstNotAcked).every((a) => a === 'lost' || !a.ok)).toBe(true)
+    sock.disconnect()
+
+    const s = new SqliteStorage({ file })
+    await s.init()
+    const found = await s.findOps('drain', acked)
+    expect(found.size).toBe(acked.length)
+    expect(await s.head('drain')).toBeGreaterThanOrEqual(acked.length)
+    await s.close()
+    console.log(`SIGTERM drain: ${acked.length / 25} batches acknowledged, ${refused} refused (retryable), ${lost} never answered`)
+  })
+})
