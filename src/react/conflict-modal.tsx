@@ -62,7 +62,14 @@ export interface ConflictModalProps {
   renderValue?: (value: unknown, side: ConflictSideName, conflict: Conflict) => ReactNode
 }
 
-const FOCUSABLE = 'button:not(:disabled),textarea,input,select,[href],[tabindex="0"]'
+const noop = () => {}
+const FOCUSABLE = 'button:not(:disabled),textarea,input,[href],[tabindex="0"]'
+
+const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: boolean) => (
+  <button className={'zync-btn ' + kind} onClick={onClick} data-autofocus={autoFocus}>
+    {label}
+  </button>
+)
 
 /**
  * The conflict inbox as a blocking dialog (WAI-ARIA alertdialog). Esc and "Decide later" only close
@@ -83,8 +90,9 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     markSeen()
     onOpenChange?.(false)
   }
-  // A draft is left in place: the conflict's section goes away once the engine settles it, and stays (draft and all) if that fails.
-  const settle = (c: Conflict, r: Resolution) => void resolve(c.id, r)
+  // A draft is left in place: the conflict's section goes away once the engine settles it, and stays
+  // (draft and all) if that fails; the engine reports the failure in its status, so it is not rethrown here.
+  const settle = (c: Conflict | null, r: Resolution) => (c ? resolve(c.id, r) : resolveAll(r)).catch(noop)
 
   useEffect(() => {
     if (open && !conflicts.length) onOpenChange?.(false)
@@ -167,10 +175,10 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                   {c.field || c.entity} {c.field && <span className="zync-muted">{c.entity}</span>}
                 </h3>
                 <div className="zync-sides">
-                  {(['base', 'local', 'remote'] as const).map((side) => (
+                  {(['base', 'local', 'remote'] as const).map((side, j) => (
                     <div key={side} className="zync-side" data-side={side}>
                       <div className="zync-side-label">
-                        {L[side === 'base' ? 'base' : side === 'local' ? 'mine' : 'theirs']}
+                        {[L.base, L.mine, L.theirs][j]}
                         {side === 'remote' && c.remoteMeta.userId && <span className="zync-muted"> · {c.remoteMeta.userId}</span>}
                       </div>
                       <div className="zync-value">
@@ -181,18 +189,13 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                 </div>
                 {draft === undefined ? (
                   <div className="zync-actions">
-                    <button className="zync-btn" onClick={() => settle(c, 'local')}>
-                      {L.keepMine}
-                    </button>
-                    <button className="zync-btn" onClick={() => settle(c, 'remote')}>
-                      {L.keepTheirs}
-                    </button>
-                    <button
-                      className="zync-btn zync-btn-ghost"
-                      onClick={() => setDraft(text ? (c.local as string) : JSON.stringify(c.local, null, 2) ?? '')}
-                    >
-                      {L.edit}
-                    </button>
+                    {button(L.keepMine, () => settle(c, 'local'))}
+                    {button(L.keepTheirs, () => settle(c, 'remote'))}
+                    {button(
+                      L.edit,
+                      () => setDraft(text ? (c.local as string) : (JSON.stringify(c.local, null, 2) ?? '')),
+                      'zync-btn-ghost',
+                    )}
                   </div>
                 ) : (
                   <div className="zync-editor">
@@ -205,7 +208,6 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                       className="zync-textarea"
                       value={draft}
                       autoFocus
-                      spellCheck={text}
                       aria-invalid={!!error}
                       aria-describedby={error ? cid + 'x' : undefined}
                       onChange={(e) => setDraft(e.target.value)}
@@ -216,9 +218,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                       </p>
                     )}
                     <div className="zync-actions">
-                      <button className="zync-btn zync-btn-ghost" onClick={() => setDraft()}>
-                        {L.cancel}
-                      </button>
+                      {button(L.cancel, () => setDraft(), 'zync-btn-ghost')}
                       <button
                         className="zync-btn zync-btn-primary"
                         disabled={!!error}
@@ -234,19 +234,9 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
           })}
         </div>
         <div className="zync-modal-footer">
-          <button className="zync-btn zync-btn-ghost" data-autofocus onClick={later}>
-            {L.later}
-          </button>
-          {conflicts.length > 1 && (
-            <>
-              <button className="zync-btn" onClick={() => void resolveAll('local')}>
-                {L.keepAllMine}
-              </button>
-              <button className="zync-btn" onClick={() => void resolveAll('remote')}>
-                {L.keepAllTheirs}
-              </button>
-            </>
-          )}
+          {button(L.later, later, 'zync-btn-ghost', true)}
+          {conflicts.length > 1 && button(L.keepAllMine, () => settle(null, 'local'))}
+          {conflicts.length > 1 && button(L.keepAllTheirs, () => settle(null, 'remote'))}
         </div>
       </div>
     </div>,

@@ -16,7 +16,10 @@ export function wordDiff(a: string, b: string): DiffPart[] {
   let ex = x.length
   let ey = y.length
   while (s < ex && s < ey && x[s] === y[s]) s++
-  while (ex > s && ey > s && x[ex - 1] === y[ey - 1]) ex--, ey--
+  while (ex > s && ey > s && x[ex - 1] === y[ey - 1]) {
+    ex--
+    ey--
+  }
   const out: DiffPart[] = []
   const push = (op: -1 | 0 | 1, t: string) => {
     if (!t) return
@@ -40,8 +43,10 @@ export function wordDiff(a: string, b: string): DiffPart[] {
     let i = 0
     let j = 0
     while (i < n || j < m) {
-      if (i < n && j < m && x[s + i] === y[s + j]) push(0, x[s + i++]!), j++
-      else if (i < n && (j === m || t[(i + 1) * w + j]! >= t[i * w + j + 1]!)) push(-1, x[s + i++]!)
+      if (i < n && j < m && x[s + i] === y[s + j]) {
+        push(0, x[s + i++]!)
+        j++
+      } else if (i < n && (j === m || t[(i + 1) * w + j]! >= t[i * w + j + 1]!)) push(-1, x[s + i++]!)
       else push(1, y[s + j++]!)
     }
   }

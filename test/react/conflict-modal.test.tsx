@@ -133,6 +133,17 @@ describe('ConflictModal', () => {
     expect(onOpenChange).toHaveBeenCalledWith(false)
   })
 
+  it('a failed resolve keeps the conflict (and the draft) and is not an unhandled rejection', async () => {
+    const { user, store } = setup({}, samples.oneField())
+    const resolve = vi.spyOn(store.sync, 'resolve').mockRejectedValueOnce(new Error('[zync] offline'))
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    await user.click(screen.getByRole('button', { name: 'Apply' }))
+    expect(resolve).toHaveBeenCalledWith('title', { value: 'Q3 planning notes (draft)' })
+    expect(screen.getByRole('textbox')).toHaveValue('Q3 planning notes (draft)')
+    await user.click(screen.getByRole('button', { name: 'Apply' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+  })
+
   it('open={false} keeps it closed whatever the inbox holds', () => {
     setup({ open: false })
     expect(screen.queryByRole('alertdialog')).toBeNull()

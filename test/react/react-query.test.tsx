@@ -1,0 +1,140 @@
+// @vitest-environment jsdom
+import { QueryClient, QueryObserver, onlineManager } from '@tanstack/react-query'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { connectQueryClient, type SyncedChange } from 'zync/react-query'
+import type { Change } from '../../src/core/protocol'
+import { createFixtureStore, samples } from '../../stories/fixtures'
+
+const change = (entity: string, value: unknown, seq = 1): Change => ({
+  seq,
+  opId: `op${seq}`,
+  client: 'peer',
+  n: seq,
+  hlc: '0',
+  entity,
+  path: [...entity.split('/'), 'title'],
+  kind: 'set',
+  value,
+  status: 'applied',
+  policy: 'lww',
+  at: 0,
+})
+
+const keysFor = (c: SyncedChange) => [['todos'], ['todo', c.entity.split('/')[1]]]
+
+let qc: QueryClient
+
+beforeEach(() => {
+  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
+  qc.setQueryData(['todos'], [{ id: '1', title: 'a' }])
+  qc.setQueryData(['todo', '1'], { id: '1', title: 'a' })
+  qc.setQueryData(['todo', '2'], { id: '2', title: 'b' })
+  onlineManager.setOnline(true)
+})
+afterEach(() => {
+  qc.clear()
+  vi.restoreAllMocks()
+})
+
+const invalidated = (key: unknown[]) => qc.getQueryState(key)?.isInvalidated
+
+describe('connectQueryClient', () => {
+  it('invalidates the query keys of remote changes, once per key per batch', () => {
+    const store = createFixtureStore()
+    const spy = vi.spyOn(qc, 'invalidateQueries')
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+    store.emit('change:remote', { changes: [change('todos/1', 'x', 1), change('todos/1', 'y', 2)] })
+    expect(invalidated(['todos'])).toBe(true)
+    expect(invalidated(['todo', '1'])).toBe(true)
+    expect(invalidated(['todo', '2'])).toBe(false)
+    expect(spy).toHaveBeenCalledTimes(2)
+    disconnect()
+  })
+
+  it('passes a SyncedChange and invalidates after a conflict is resolved', async () => {
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    const queryKeysFor = vi.fn(() => [['docs']])
+    qc.setQueryData(['docs'], [])
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor })
+    await store.sync.resolve('title', { value: 'merged' })
+    expect(queryKeysFor).toHaveBeenCalledWith(
+      expect.objectContaining({ source: 'resolved', entity: 'docs/q3-plan', kind: 'set', value: 'merged', path: ['docs', 'q3-plan', 'title'] }),
+    )
+    expect(invalidated(['docs'])).toBe(true)
+    disconnect()
+  })
+
+  it("mode 'patch' writes through `patch`, and invalidates when it returns false", () => {
+    const store = createFixtureStore()
+    const disconnect = connectQueryClient(qc, store, {
+      queryKeysFor: keysFor,
+      mode: 'patch',
+      patch: (client, c) => {
+        if (c.entity !== 'todos/1') return false
+        client.setQueryData(['todo', '1'], (old: object) => ({ ...old, title: c.value }))
+      },
+    })
+    store.emit('change:remote', { changes: [change('todos/1', 'patched')] })
+    expect(qc.getQueryData(['todo', '1'])).toEqual({ id: '1', title: 'patched' })
+    expect(invalidated(['todo', '1'])).toBe(false)
+    expect(invalidated(['todos'])).toBe(false)
+    store.emit('change:remote', { changes: [change('todos/2', 'z')] })
+    expect(invalidated(['todo', '2'])).toBe(true)
+    disconnect()
+  })
+
+  it('a throwing callback does not stop the other changes', () => {
+    const store = createFixtureStore()
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const disconnect = connectQueryClient(qc, store, {
+      queryKeysFor: (c) => {
+        if (c.entity === 'todos/1') throw new Error('boom')
+        return keysFor(c)
+      },
+    })
+    store.emit('change:remote', { changes: [change('todos/1', 'x'), change('todos/2', 'y')] })
+    expect(invalidated(['todo', '2'])).toBe(true)
+    expect(err).toHaveBeenCalledOnce()
+    disconnect()
+  })
+
+  it('drives onlineManager from the connection and restores it on disconnect', () => {
+    const store = createFixtureStore({ status: { connection: 'offline' } })
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+    expect(onlineManager.isOnline()).toBe(false)
+    store.setStatus({ connection: 'online' })
+    expect(onlineManager.isOnline()).toBe(true)
+    store.setStatus({ connection: 'offline' })
+    expect(onlineManager.isOnline()).toBe(false)
+    store.setStatus({ connection: 'connecting' })
+    expect(onlineManager.isOnline()).toBe(true)
+    store.setStatus({ connection: 'offline' })
+    disconnect()
+    expect(onlineManager.isOnline()).toBe(true)
+    disconnect()
+  })
+
+  it('stops listening after disconnect', () => {
+    const store = createFixtureStore()
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor, online: false })
+    disconnect()
+    store.emit('change:remote', { changes: [change('todos/1', 'x')] })
+    store.setStatus({ connection: 'offline' })
+    expect(invalidated(['todos'])).toBe(false)
+    expect(onlineManager.isOnline()).toBe(true)
+  })
+
+  it('an active query refetches after a remote change', async () => {
+    const store = createFixtureStore()
+    let n = 0
+    const queryFn = vi.fn(async () => [{ id: '1', title: `fetch ${++n}` }])
+    const observer = new QueryObserver(qc, { queryKey: ['live'], queryFn, staleTime: Infinity })
+    const off = observer.subscribe(() => {})
+    await vi.waitFor(() => expect(observer.getCurrentResult().data).toEqual([{ id: '1', title: 'fetch 1' }]))
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor: () => [['live']] })
+    store.emit('change:remote', { changes: [change('todos/1', 'x')] })
+    await vi.waitFor(() => expect(observer.getCurrentResult().data).toEqual([{ id: '1', title: 'fetch 2' }]))
+    off()
+    disconnect()
+  })
+})

@@ -1,0 +1,117 @@
+// @vitest-environment jsdom
+import '@testing-library/jest-dom/vitest'
+import { act } from '@testing-library/react'
+import { hydrateRoot } from 'react-dom/client'
+import { renderToString } from 'react-dom/server'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  ConflictModal,
+  ConflictToast,
+  OfflineBanner,
+  PresenceAvatars,
+  PresenceIndicator,
+  type SyncedStore,
+  SyncStatusBadge,
+  useConflicts,
+  useIsDirty,
+  usePendingOperations,
+  usePresence,
+  useSyncStatus,
+} from 'zync/react'
+import { createFixtureStore, makePeers, samples } from '../../stories/fixtures'
+
+const focus = { entityId: 'tasks/42', field: 'title' }
+
+function Hooks({ store }: { store: SyncedStore }) {
+  const s = useSyncStatus(store)
+  const { conflicts } = useConflicts(store)
+  const { others } = usePresence(store)
+  const ops = usePendingOperations(store)
+  const dirty = useIsDirty(store)
+  return <output>{`${s.connection} ${conflicts.length} ${others.length} ${ops.length} ${dirty}`}</output>
+}
+
+function App({ store }: { store: SyncedStore }) {
+  return (
+    <main>
+      <Hooks store={store} />
+      <SyncStatusBadge store={store} />
+      <OfflineBanner store={store} />
+      <PresenceAvatars store={store} />
+      <PresenceIndicator store={store} {...focus} />
+      <ConflictToast store={store} onResolve={() => {}} />
+      <ConflictModal store={store} />
+    </main>
+  )
+}
+
+const fixture = () =>
+  createFixtureStore({
+    pending: 3,
+    status: { connection: 'offline' },
+    conflicts: samples.manyFields(),
+    presence: makePeers(4, { withSelf: true, focus }),
+  })
+
+afterEach(() => {
+  vi.unstubAllGlobals()
+  vi.restoreAllMocks()
+  document.body.innerHTML = ''
+})
+
+describe('server rendering', () => {
+  it('renders every hook and component without window or document, and no portals', () => {
+    const store = fixture()
+    vi.stubGlobal('window', undefined)
+    vi.stubGlobal('document', undefined)
+    vi.stubGlobal('indexedDB', undefined)
+    const html = renderToString(<App store={store} />)
+    vi.unstubAllGlobals()
+    expect(html).toContain('offline 4 3 3 true')
+    expect(html).toContain('You’re offline.')
+    expect(html).toContain('data-state="offline"')
+    expect(html).toContain('Ben Carter and 2 others are editing')
+    // Dialog and toast are portalled into document.body on the client only.
+    expect(html).not.toContain('alertdialog')
+    expect(html).not.toContain('need your decision')
+  })
+
+  it('hydrates without mismatches, then opens the dialog and toast on the client', async () => {
+    const store = fixture()
+    const html = renderToString(<App store={store} />)
+    const container = document.createElement('div')
+    container.innerHTML = html
+    document.body.appendChild(container)
+    const errors = vi.spyOn(console, 'error')
+    const recoverable = vi.fn()
+    let root!: ReturnType<typeof hydrateRoot>
+    await act(async () => {
+      root = hydrateRoot(container, <App store={store} />, { onRecoverableError: recoverable })
+    })
+    expect(recoverable).not.toHaveBeenCalled()
+    expect(errors).not.toHaveBeenCalled()
+    expect(document.body.querySelector('[role="alertdialog"]')).toBeInTheDocument()
+    expect(document.body).toHaveTextContent('4 changes need your decision')
+    act(() => root.unmount())
+  })
+
+  it('the react entry point touches no browser global at import', async () => {
+    vi.resetModules()
+    vi.stubGlobal('window', undefined)
+    vi.stubGlobal('document', undefined)
+    const mod = await import('../../src/react/index')
+    expect(Object.keys(mod).sort()).toEqual([
+      'ConflictModal',
+      'ConflictToast',
+      'OfflineBanner',
+      'PresenceAvatars',
+      'PresenceIndicator',
+      'SyncStatusBadge',
+      'useConflicts',
+      'useIsDirty',
+      'usePendingOperations',
+      'usePresence',
+      'useSyncStatus',
+    ])
+  })
+})
