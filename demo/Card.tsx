@@ -1,4 +1,4 @@
-import { type FocusEvent, type KeyboardEvent, useLayoutEffect, useRef, useState } from 'react'
+import { type FocusEvent, type KeyboardEvent, memo, useLayoutEffect, useRef, useState } from 'react'
 import type { Presence } from 'zync'
 import { PresenceIndicator } from 'zync/react'
 import { COLUMNS, type BoardPresence, type BoardStore, type Card, type Priority, type Status } from './board'
@@ -13,7 +13,7 @@ interface CardProps {
 
 const PRIORITIES: Priority[] = ['high', 'medium', 'low']
 
-export function CardView({ card, store, pane, viewers }: CardProps) {
+export const CardView = memo(function CardView({ card, store, pane, viewers }: CardProps) {
   const { updateCard, vote, removeCard } = store.getState()
   const ring = viewers?.[0]?.user.color
 
@@ -77,7 +77,8 @@ export function CardView({ card, store, pane, viewers }: CardProps) {
       <PresenceIndicator store={store} entityId={card.id} field="notes" className="card-editing" />
 
       <div className="card-foot">
-        <button className="vote" data-field="votes" aria-label={`Vote (${card.votes ?? 0})`} onClick={() => vote(card.id)}>
+        <button className="vote" data-field="votes" onClick={() => vote(card.id)}>
+          <span className="sr-only">Vote</span>
           <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
             <path d="M8 3l5 7H3z" fill="currentColor" />
           </svg>
@@ -99,7 +100,7 @@ export function CardView({ card, store, pane, viewers }: CardProps) {
       </div>
     </article>
   )
-}
+})
 
 interface EditableTextProps {
   value: string

@@ -21,7 +21,7 @@ export function Column({ title, status, cards, store, pane, viewers }: ColumnPro
     setDraft('')
   }
   return (
-    <section className="column" data-status={status} aria-label={title}>
+    <div role="group" className="column" data-status={status} aria-label={title}>
       <header className="column-head">
         <h3>{title}</h3>
         <span className="column-count">{cards.length}</span>
@@ -64,6 +64,6 @@ export function Column({ title, status, cards, store, pane, viewers }: ColumnPro
           <span aria-hidden="true">+</span> Add card
         </button>
       )}
-    </section>
+    </div>
   )
 }

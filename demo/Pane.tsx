@@ -1,7 +1,8 @@
-import { useState } from 'react'
+import { memo, useMemo, useState } from 'react'
 import { useStore } from 'zustand'
 import { ConflictModal, OfflineBanner, PresenceAvatars, SyncStatusBadge, usePresence, useSyncStatus } from 'zync/react'
-import { COLUMNS, cardsIn, type BoardPresence, type BoardStore, type Status } from './board'
+import type { Presence } from 'zync'
+import { COLUMNS, cardsIn, type BoardPresence, type BoardStore, type Card, type Status } from './board'
 import { Column } from './Column'
 import { offlineFlag, type PaneConfig } from './config'
 import { Outbox } from './Outbox'
@@ -21,11 +22,14 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
   }
 
   // Who views which card: the first peer focused on a card gives it a ring in their colour.
-  const viewers = new Map<string, typeof others>()
-  for (const p of others) {
-    const id = p.state.focus?.entityId
-    if (id) viewers.set(id, [...(viewers.get(id) ?? []), p])
-  }
+  const viewers = useMemo(() => {
+    const m = new Map<string, typeof others>()
+    for (const p of others) {
+      const id = p.state.focus?.entityId
+      if (id) m.set(id, [...(m.get(id) ?? []), p])
+    }
+    return m
+  }, [others])
 
   const name = pane.user.name
   return (
@@ -67,19 +71,7 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
 
       <OfflineBanner store={store} className="pane-banner" />
 
-      <div className="board">
-        {COLUMNS.map((col) => (
-          <Column
-            key={col.status}
-            title={col.title}
-            status={col.status as Status}
-            cards={cardsIn(cards, col.status)}
-            store={store}
-            pane={pane.key}
-            viewers={viewers}
-          />
-        ))}
-      </div>
+      <Board cards={cards} store={store} pane={pane.key} viewers={viewers} />
 
       <Outbox store={store} cards={cards} />
 
@@ -87,3 +79,21 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
     </section>
   )
 }
+
+interface BoardProps {
+  cards: Record<string, Card>
+  store: BoardStore
+  pane: string
+  viewers: Map<string, Presence<BoardPresence>[]>
+}
+
+// Memoized: sync status changes (pending counts, connection) re-render the pane's header, not the cards.
+const Board = memo(function Board({ cards, store, pane, viewers }: BoardProps) {
+  return (
+    <div className="board">
+      {COLUMNS.map((col) => (
+        <Column key={col.status} title={col.title} status={col.status as Status} cards={cardsIn(cards, col.status)} store={store} pane={pane} viewers={viewers} />
+      ))}
+    </div>
+  )
+})

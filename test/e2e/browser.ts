@@ -95,6 +95,15 @@ export class Client {
     return this.page.getByRole('switch', { name: 'Online' })
   }
 
+  /** A side of the conflict dialog ('base' | 'local' | 'remote') as text, deleted words left out. */
+  async conflictSide(side: 'base' | 'local' | 'remote'): Promise<string> {
+    return this.dialog.locator(`[data-side="${side}"] .zync-value`).first().evaluate((el) => {
+      const copy = el.cloneNode(true) as HTMLElement
+      for (const d of copy.querySelectorAll('del')) d.remove()
+      return (copy.textContent ?? '').replace(/\s+/g, ' ').trim()
+    })
+  }
+
   async setTitle(id: string, text: string): Promise<void> {
     const f = this.card(id).locator('[data-field="title"]')
     await f.click()
@@ -118,7 +127,7 @@ export class Client {
   }
   /** Adds a card through the column's composer; returns its id. */
   async addCard(column: 'To do' | 'In progress' | 'Done', title: string): Promise<string> {
-    const col = this.page.getByRole('region', { name: column })
+    const col = this.page.getByRole('group', { name: column })
     await col.getByRole('button', { name: 'Add card' }).click()
     const input = col.getByRole('textbox', { name: `New card in ${column}` })
     await input.fill(title)
@@ -208,6 +217,11 @@ export interface E2E {
   serverCards(doc: string): Promise<Record<string, Card>>
   /** Stops the server and starts a new one on the same port and SQLite file. */
   restartServer(downFor?: number): Promise<void>
+  /**
+   * Makes the server's durable writes take `delay()` ms (undefined: back to normal), so a client
+   * can go away after its op was received and before it was acknowledged.
+   */
+  slowWrites(delay: (() => number) | undefined): void
 }
 
 let docCounter = 0
@@ -299,6 +313,12 @@ export function useE2E(): E2E {
       await new Promise((r) => setTimeout(r, downFor))
       server = await createDemoServer({ port, file: file() })
       countSends(server)
+    },
+    slowWrites(delay) {
+      const storage = server!.storage as { append: SyncServer['storage']['append']; __append?: SyncServer['storage']['append'] }
+      storage.__append ??= storage.append.bind(storage)
+      const append = storage.__append
+      storage.append = delay ? async (doc, entries) => (await new Promise((r) => setTimeout(r, delay())), append(doc, entries)) : append
     },
   }
 }

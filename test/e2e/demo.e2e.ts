@@ -1,0 +1,101 @@
+// The demo as a person sees it: two panes in one page, each its own device.
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { useE2E } from './browser'
+
+const e2e = useE2E()
+
+type Side = 'left' | 'right'
+
+async function openSplit(page: Page, doc: string): Promise<void> {
+  await page.goto(`${e2e.appUrl}?${new URLSearchParams({ server: e2e.server.url, doc })}`)
+  for (const side of ['left', 'right'] as const) await waitPane(page, side, (s) => s.connection === 'online' && s.pending === 0 && s.ready)
+}
+
+async function waitPane(page: Page, side: Side, check: (s: { connection: string; pending: number; conflicts: number; ready: boolean }) => boolean): Promise<void> {
+  await page.waitForFunction(
+    ([side, src]) => {
+      const s = window.zyncDemo?.boards[side]?.sync.status()
+      return !!s && (new Function(`return (${src})`)() as (s: unknown) => boolean)(s)
+    },
+    [side, check.toString()] as const,
+    { timeout: 10_000 },
+  )
+}
+
+/** axe-core's violations on the page, as "impact id: help (n nodes)". */
+async function axe(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8') })
+  return page.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run(): Promise<{ violations: Array<{ impact: string; id: string; help: string; nodes: unknown[] }> }> } }).axe.run()
+    return r.violations.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes)`)
+  })
+}
+
+const title = (page: Page, side: Side, id: string) => page.locator(`.pane[data-pane="${side}"] [data-card-id="${id}"] [data-field="title"]`)
+const cardsOf = (page: Page, side: Side) => page.evaluate((s) => window.zyncDemo!.boards[s]!.getState().cards, side)
+
+describe('the split-pane demo', () => {
+  it('two panes are two devices: offline edits stay apart until reconnect, then the title clash is asked in a modal', async () => {
+    const doc = await e2e.newDoc()
+    const page = await (await e2e.newContext({ viewport: { width: 1440, height: 900 } })).newPage()
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    await openSplit(page, doc)
+    const left = page.locator('.pane[data-pane="left"]')
+    const right = page.locator('.pane[data-pane="right"]')
+    await left.locator('.pane-people').getByRole('img', { name: 'Grace' }).waitFor()
+    await right.locator('.pane-people').getByRole('img', { name: 'Ada' }).waitFor()
+    expect(await axe(page)).toEqual([])
+
+    await right.getByRole('switch', { name: 'Online' }).click()
+    await waitPane(page, 'right', (s) => s.connection === 'offline')
+    await expect.poll(() => right.locator('.zync-badge').getAttribute('data-state')).toBe('offline')
+    await left.locator('.pane-people').getByRole('img', { name: 'Grace' }).waitFor({ state: 'detached' })
+
+    await title(page, 'right', 'welcome').fill('Grace’s title')
+    await title(page, 'right', 'welcome').press('Enter')
+    await title(page, 'left', 'welcome').fill('Ada’s title')
+    await title(page, 'left', 'welcome').press('Enter')
+    await waitPane(page, 'right', (s) => s.pending === 1)
+    await waitPane(page, 'left', (s) => s.pending === 0)
+    // Same page, same origin, same document: still nothing crosses while the right pane is offline.
+    await page.waitForTimeout(300)
+    expect((await cardsOf(page, 'left')).welcome!.title).toBe('Ada’s title')
+    expect((await cardsOf(page, 'right')).welcome!.title).toBe('Grace’s title')
+    expect(await right.locator('.outbox-list li').count()).toBe(1)
+    expect(await right.getByText('You’re offline.').isVisible()).toBe(true)
+
+    await right.getByRole('switch', { name: 'Online' }).click()
+    const dialog = page.getByRole('alertdialog', { name: /Grace’s tablet: resolve conflicts/ })
+    await dialog.waitFor()
+    await dialog.getByRole('button', { name: 'Keep theirs' }).click()
+    await dialog.waitFor({ state: 'detached' })
+    await waitPane(page, 'right', (s) => s.connection === 'online' && s.pending === 0 && s.conflicts === 0)
+    await expect.poll(async () => (await cardsOf(page, 'right')).welcome!.title).toBe('Ada’s title')
+    expect(await cardsOf(page, 'left')).toEqual(await cardsOf(page, 'right'))
+    expect(await e2e.serverCards(doc)).toEqual(await cardsOf(page, 'left'))
+    expect(errors).toEqual([])
+  })
+
+  it('another window joins as two more people, and keeps its seat across a reload', async () => {
+    const doc = await e2e.newDoc()
+    const context = await e2e.newContext()
+    const first = await context.newPage()
+    await openSplit(first, doc)
+    const second = await context.newPage()
+    await openSplit(second, doc)
+    const names = (page: Page) => page.locator('.pane h2').allTextContents()
+    expect(await names(first)).toEqual(['Ada’s laptop', 'Grace’s tablet'])
+    expect(await names(second)).toEqual(['Alan’s laptop', 'Barbara’s tablet'])
+    const others = first.locator('.pane[data-pane="left"] .pane-people').getByRole('img')
+    await expect.poll(() => others.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')).sort())).toEqual(['Alan', 'Barbara', 'Grace'])
+
+    await second.reload()
+    await waitPane(second, 'left', (s) => s.ready)
+    expect(await names(second)).toEqual(['Alan’s laptop', 'Barbara’s tablet'])
+    expect(await second.evaluate(() => window.zyncDemo!.config.panes.map((p) => p.dbName))).toEqual(['zync-demo-left-2', 'zync-demo-right-2'])
+  })
+})
