@@ -62,7 +62,7 @@ export function rows(results: Result[]): string[][] {
     r.target,
     r.scenario,
     figure(r.zync),
-    r.baseline ? `${r.baseline.name}: ${figure(r.baseline)}` : '',
+    r.baseline ? (Number.isNaN(r.baseline.median) ? r.baseline.name : `${r.baseline.name}: ${figure(r.baseline)}`) : '',
     r.ratio !== undefined ? fmt(r.ratio, 'x') : '',
     r.checks.map(checkText).join('; '),
     r.checks.every(pass) ? 'pass' : 'MISS',
@@ -109,7 +109,7 @@ function mdRow(cells: string[]): string {
   return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`
 }
 
-export function markdown(results: Result[], meta: ReturnType<typeof machine> & { date: string; durationS: number }, notes: string[]): string {
+export function markdown(results: Result[], meta: ReturnType<typeof machine> & { date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[]): string {
   const out: string[] = []
   out.push('# Benchmarks')
   out.push('')
@@ -119,7 +119,7 @@ export function markdown(results: Result[], meta: ReturnType<typeof machine> & {
   out.push('')
   out.push(`- CPU: ${meta.cpu}, ${meta.cores} cores, ${meta.memoryGb} GB`)
   out.push(`- Node ${meta.node} on ${meta.platform}`)
-  out.push(`- Run: ${meta.date}, ${meta.durationS.toFixed(0)} s`)
+  out.push(`- Run: ${meta.date}, ${meta.durationS.toFixed(0)} s, 1-minute load average ${meta.loadAverage.start.toFixed(1)} at the start and ${meta.loadAverage.end.toFixed(1)} at the end (the machine is shared)`)
   out.push(`- Versions: ${Object.entries(meta.packages).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   out.push('')
   out.push('## Results')

@@ -38,7 +38,7 @@ import type {
   SyncEvents,
   SyncStatus,
 } from './types'
-import { vvBump, type VersionVector } from './vector-clock'
+import { vvBump, vvGet, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
 import { TabChannel, type TabMessage } from './tabs'
 import { newId } from './ids'
@@ -81,6 +81,9 @@ export interface EngineOptions {
   autoConnect?: boolean
   onWarning?: (message: string) => void
 }
+
+/** How long writes that only speed up a reload may wait (see schedulePersist). */
+const LAZY_PERSIST_MS = 250
 
 const EMPTY_LANES: LaneCounts = { critical: 0, high: 0, medium: 0, low: 0 }
 
@@ -125,12 +128,16 @@ export class SyncEngine {
   private readonly putConflicts = new Map<string, StoredConflict>()
   private readonly deleteConflicts = new Set<string>()
   private metaDirty = false
-  private persistTimer: ReturnType<typeof setTimeout> | undefined
+  private persistQueued = false
+  private lazyPersistTimer: ReturnType<typeof setTimeout> | undefined
+  private pumpQueued = false
   private persisting: Promise<void> | undefined
   private pumpTimer: ReturnType<typeof setTimeout> | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private inFlight = false
   private early: Change[] = []
+  /** Highest seq the server is known to have reached (from broadcasts and acks). */
+  private serverSeq = 0
   /** Server time minus local time, learned on join: keeps our HLC near the server's clock. */
   private skew = 0
   private flushWaiters: Array<{ ids: Set<string>; resolve: () => void; reject: (e: Error) => void }> = []
@@ -196,6 +203,10 @@ export class SyncEngine {
         this.n = Math.max(this.n, row.op.client === this.clientId ? row.op.n : 0)
         this.clock.receive(row.op.hlc)
       }
+      // A client id used before (the clientId option) must not spend a counter value twice: two ops
+      // with one dot would let other clients' vectors claim to have seen an op they never saw.
+      for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
+      for (const s of early) if (s.row.op.client === this.clientId) s.row.op = { ...s.row.op, n: ++this.n }
       for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
       await this.adoptOrphans()
     } catch (err) {
@@ -281,8 +292,7 @@ export class SyncEngine {
       const s = this.enqueue(op, priority)
       count++
       if (wantQueued) queued.push(this.toPending(s))
-      const conflict = this.conflictAt(op.path)
-      if (conflict && !resolves) touchedConflicts.push(conflict.id)
+      if (!resolves) for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
     }
     // A later local write to a conflicted field settles it: the new write is causally after both.
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
@@ -379,21 +389,48 @@ export class SyncEngine {
 
   // ---- persistence -----------------------------------------------------------------------------
 
-  private schedulePersist(): void {
-    if (this.persistTimer || this.destroyed) return
-    this.persistTimer = setTimeout(() => {
-      this.persistTimer = undefined
-      void this.persist()
-    }, 0)
+  // Persist and pump run in a microtask, not setTimeout(0): a timer costs 1 ms in Node and up to 4 ms in
+  // browsers on every local edit's way to the server. Batching comes from `persisting` and `inFlight`:
+  // whatever arrives while a write or a batch is under way goes out together in the next one.
+  //
+  // `lazy` is for what only speeds up a reload (deletes of acknowledged rows, the confirmed snapshot, retry
+  // counts): written at most every LAZY_PERSIST_MS, or sooner with the next local edit, instead of one
+  // transaction (and a copy of the whole confirmed state) per acknowledgement or remote change. Losing it
+  // in a crash costs only a re-send (the server dedupes op ids) and a longer catch-up. Conflict changes
+  // are never lazy: a new client id could not raise them again from the log.
+  private schedulePersist(lazy = false): void {
+    if (this.destroyed) return
+    if (lazy && this.putConflicts.size === 0 && this.deleteConflicts.size === 0) {
+      if (this.lazyPersistTimer || this.persistQueued) return
+      this.lazyPersistTimer = setTimeout(() => {
+        this.lazyPersistTimer = undefined
+        void this.persist()
+      }, LAZY_PERSIST_MS)
+      ;(this.lazyPersistTimer as { unref?: () => void }).unref?.()
+      return
+    }
+    if (this.persistQueued) return
+    this.persistQueued = true
+    queueMicrotask(() => {
+      this.persistQueued = false
+      void this.persist(false)
+    })
   }
 
-  /** Writes every dirty row, delete and conflict change in one storage transaction. */
-  private async persist(): Promise<void> {
+  /**
+   * Writes dirty rows and conflict changes in one storage transaction; `full` adds the lazy parts
+   * (deletes and the confirmed snapshot), which an urgent write leaves to the lazy timer.
+   */
+  private async persist(full = true): Promise<void> {
     if (!this.isReady || this.destroyed) return
     if (this.persisting) {
       await this.persisting
-      this.schedulePersist()
+      this.schedulePersist(full)
       return
+    }
+    if (full && this.lazyPersistTimer) {
+      clearTimeout(this.lazyPersistTimer)
+      this.lazyPersistTimer = undefined
     }
     const put: OutboxRow[] = []
     const written: RowState[] = []
@@ -404,14 +441,15 @@ export class SyncEngine {
         s.dirty = false
       }
     }
-    const del = [...this.deleted]
-    this.deleted.clear()
+    const del = full ? [...this.deleted] : []
+    if (full) this.deleted.clear()
     const putC = [...this.putConflicts.values()]
     this.putConflicts.clear()
     const delC = [...this.deleteConflicts]
     this.deleteConflicts.clear()
-    const meta = this.metaDirty ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now() } : undefined
-    this.metaDirty = false
+    const meta = full && this.metaDirty ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now() } : undefined
+    if (full) this.metaDirty = false
+    if (!full && (this.deleted.size > 0 || this.metaDirty)) this.schedulePersist(true)
     if (put.length === 0 && del.length === 0 && putC.length === 0 && delC.length === 0 && !meta) return
     this.persisting = (async () => {
       try {
@@ -523,6 +561,15 @@ export class SyncEngine {
     } finally {
       this.joining = false
     }
+    this.catchUpIfBehind()
+  }
+
+  /**
+   * Changes that arrived during a catch-up but after its answer was read (or past a gap) were not
+   * applied: when we know the server is further than we are, catch up again.
+   */
+  private catchUpIfBehind(): void {
+    if (this.joined && this.serverSeq > this.seq) this.requestCatchUp()
   }
 
   /** Join the document and apply everything after our last seq, then flush the outbox. */
@@ -539,18 +586,25 @@ export class SyncEngine {
     }
     this.skew = res.serverTime - this.now()
     if (res.snapshot) {
+      const previous = this.confirmed
       this.confirmed = res.snapshot.state
       this.vv = res.snapshot.vv
+      for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       this.seq = res.snapshot.seq
       this.metaDirty = true
-      this.refreshAll()
+      this.refreshAll(previous)
     }
     this.applyChanges(res.changes)
     const early = this.early.sort((a, b) => a.seq - b.seq)
     this.early = []
+    // The answer is the server's truth (its log may even have restarted): only broadcasts newer than it count.
+    this.serverSeq = Math.max(res.seq, early.length > 0 ? early[early.length - 1]!.seq : 0)
     if (early.length > 0 && early[0]!.seq <= this.seq + 1) this.applyChanges(early)
     if (this.lastError && !this.lastError.code.startsWith('STORAGE')) this.lastError = undefined
     this.joined = true
+    // The server is reachable again: rows waiting out a transport failure go now, not after their backoff.
+    for (const st of this.outbox.rows.values()) if (!st.row.dead && st.row.nextAt > 0) st.row.nextAt = 0
+    this.outbox.changed()
     this.setConnection('online')
     this.events.emit('network:online', {})
     this.presenceTracker.resend()
@@ -587,10 +641,18 @@ export class SyncEngine {
 
   private schedulePump(delay: number): void {
     if (this.destroyed) return
-    if (this.pumpTimer) {
-      if (delay > 0) return
-      clearTimeout(this.pumpTimer)
+    if (delay <= 0) {
+      if (this.pumpTimer) clearTimeout(this.pumpTimer)
+      this.pumpTimer = undefined
+      if (this.pumpQueued) return
+      this.pumpQueued = true
+      queueMicrotask(() => {
+        this.pumpQueued = false
+        void this.pump()
+      })
+      return
     }
+    if (this.pumpTimer || this.pumpQueued) return
     this.pumpTimer = setTimeout(() => {
       this.pumpTimer = undefined
       void this.pump()
@@ -632,6 +694,10 @@ export class SyncEngine {
         if (!s) continue
         if (r.ok) {
           if (r.change && r.seq === this.seq + 1) this.applyChanges([r.change])
+          // The change is not next in line (ahead of us, or inside a snapshot we caught up with): raise
+          // the conflict from the ack, so it is stored with the row's removal, the local value stays on
+          // screen, and it is not lost when the change itself never reaches us.
+          else if (r.change?.status === 'conflict' && !s.done) this.raiseConflict(r.change, s.row.owner === this.clientId, s)
           this.settle(s)
         } else if (r.retryable) {
           retry.push(s)
@@ -641,11 +707,12 @@ export class SyncEngine {
         }
       }
       if (retry.length > 0) this.retryRows(retry, retryError!)
+      if (res.seq > this.serverSeq) this.serverSeq = res.seq
       if (res.seq > this.seq) this.requestCatchUp()
       this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok).map((r) => r.id), seq: res.seq })
     }
     this.invalidate()
-    this.schedulePersist()
+    this.schedulePersist(true)
     this.schedulePump(0)
   }
 
@@ -686,7 +753,7 @@ export class SyncEngine {
     if (s.persisted || s.row.owner !== this.clientId) this.deleted.add(s.row.id)
     this.tabs?.post({ type: 'settled', ids: [s.row.id] })
     this.refreshEntity(s.row.entity, s.row.op.path)
-    this.resolveFlushWaiters()
+    this.resolveFlushWaiters(s.row.id)
   }
 
   private requestCatchUp(): void {
@@ -694,6 +761,7 @@ export class SyncEngine {
     this.joining = true
     void this.catchUp().finally(() => {
       this.joining = false
+      this.catchUpIfBehind()
     })
   }
 
@@ -725,14 +793,17 @@ export class SyncEngine {
     })
   }
 
-  private resolveFlushWaiters(): void {
+  /** `settled`: only that op was settled, so only it is checked (a full scan per ack is quadratic). */
+  private resolveFlushWaiters(settled?: string): void {
     if (this.flushWaiters.length === 0) return
     this.flushWaiters = this.flushWaiters.filter((w) => {
-      for (const id of w.ids) {
-        const s = this.outbox.rows.get(id)
-        if (!s || s.done || s.row.dead) w.ids.delete(id)
-        else if (s.row.id !== id) w.ids.delete(id)
-      }
+      if (settled !== undefined) w.ids.delete(settled)
+      else
+        for (const id of w.ids) {
+          const s = this.outbox.rows.get(id)
+          if (!s || s.done || s.row.dead) w.ids.delete(id)
+          else if (s.row.id !== id) w.ids.delete(id)
+        }
       if (w.ids.size === 0) {
         w.resolve()
         return false
@@ -745,8 +816,11 @@ export class SyncEngine {
 
   private onChanges(msg: ChangesMessage): void {
     if (msg.doc !== this.doc) return
-    if (!this.joined) {
-      // Broadcasts can overtake the join answer: keep them and apply after catching up.
+    const last = msg.changes[msg.changes.length - 1]
+    if (last && last.seq > this.serverSeq) this.serverSeq = last.seq
+    if (!this.joined || this.joining) {
+      // Broadcasts can overtake the join answer (also of a catch-up while joined): keep them and
+      // apply them after it; what is still missing then is fetched again (catchUpIfBehind).
       if (this.joining) this.early.push(...msg.changes)
       return
     }
@@ -757,7 +831,7 @@ export class SyncEngine {
       return
     }
     this.applyChanges(msg.changes)
-    this.schedulePersist()
+    this.schedulePersist(true)
   }
 
   private applyChanges(changes: Change[]): void {
@@ -772,23 +846,26 @@ export class SyncEngine {
       }
       this.seq = c.seq
       this.vv[c.entity] = vvBump(this.vv[c.entity], c.client, c.n)
+      if (c.client === this.clientId && c.n > this.n) this.n = c.n
       this.clock.receive(c.hlc)
       if (c.status === 'applied') {
         this.confirmed = setAt(this.confirmed, c.path, c.value, c.kind === 'delete')
         touched.set(c.entity, entityPath(c.path))
-        // A later write by someone else makes an open conflict on this field moot.
-        if (c.client !== this.clientId || c.resolves) {
-          const conflict = this.conflictAt(c.path)
-          if (conflict && conflict.opId !== c.opId) this.dropConflict(conflict.id, 'remote')
+        // A write applied after a conflict, at its field or over its record, makes the conflict moot
+        // (also our own write if it was made before the conflict came back).
+        for (const open of this.conflictsUnder(c.path)) {
+          if ((open.seq ?? 0) < c.seq) this.dropConflict(open.id, c.client === this.clientId ? 'local' : 'remote')
         }
       }
       const own = this.outbox.rows.get(c.opId)
       if (own) {
-        if (c.status === 'conflict' && c.client === this.clientId) this.raiseConflict(c)
+        // Our row, whatever client id wrote it (a row adopted after a reload or from a closed tab,
+        // or another tab's row we mirror: the conflict belongs to this device's inbox).
+        if (c.status === 'conflict') this.raiseConflict(c, own.row.owner === this.clientId, own)
         this.settle(own)
         touched.set(c.entity, entityPath(c.path))
-      } else if (c.status === 'conflict' && c.client === this.clientId && !this.conflictsById.has(c.opId) && !this.resolvedIds.has(c.opId)) {
-        this.raiseConflict(c)
+      } else if (c.status === 'conflict' && c.client === this.clientId) {
+        this.raiseConflict(c, true)
         touched.set(c.entity, entityPath(c.path))
       }
       applied.push(c)
@@ -822,7 +899,7 @@ export class SyncEngine {
   }
 
   /** Recompute every entity (after hydration or a snapshot). */
-  private refreshAll(): void {
+  private refreshAll(previous?: Record<string, unknown>): void {
     const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
     const seen = new Set<string>()
     const visit = (path: Path) => {
@@ -832,10 +909,13 @@ export class SyncEngine {
       const p = this.visiblePatch(entityOf(path), path)
       if (p) patches.push(p)
     }
-    for (const k of Object.keys(this.confirmed)) {
-      const v = this.confirmed[k]
-      if (isPlainObject(v)) for (const r of Object.keys(v)) visit([k, r])
-      else visit([k])
+    // `previous`: the confirmed state a snapshot replaced; what it had and the snapshot lacks is gone.
+    for (const state of previous ? [this.confirmed, previous] : [this.confirmed]) {
+      for (const k of Object.keys(state)) {
+        const v = state[k]
+        if (isPlainObject(v)) for (const r of Object.keys(v)) visit([k, r])
+        else visit([k])
+      }
     }
     for (const s of this.outbox.ordered()) if (!s.done) visit(entityPath(s.row.op.path))
     for (const c of this.conflictsById.values()) visit(entityPath(c.path))
@@ -851,14 +931,40 @@ export class SyncEngine {
 
   // ---- conflicts -----------------------------------------------------------------------------
 
-  private conflictAt(path: Path): StoredConflict | undefined {
-    if (this.conflictsById.size === 0) return undefined
-    const key = pathKey(path)
-    for (const c of this.conflictsById.values()) if (pathKey(c.path) === key) return c
-    return undefined
+  /** Open conflicts at `path` or below it (a record write covers its fields). */
+  private conflictsUnder(path: Path): StoredConflict[] {
+    if (this.conflictsById.size === 0) return []
+    const out: StoredConflict[] = []
+    for (const c of this.conflictsById.values()) if (c.path.length >= path.length && path.every((seg, i) => String(seg) === String(c.path[i]))) out.push(c)
+    return out
   }
 
-  private raiseConflict(c: Change): void {
+  /**
+   * Puts the server's 'conflict' answer to one of our ops in the inbox (or, for an app function, runs it
+   * when `owned`: the tab that owns the row writes the resolution, mirrors do not). Raised once: known
+   * and settled conflicts are skipped, and so is a conflict our own later write of the same field is
+   * about to settle anyway (that write applies or conflicts in its turn). It replaces older open
+   * conflicts of the same field, whose local value it carries forward.
+   */
+  private raiseConflict(c: Change, owned: boolean, row?: RowState): void {
+    if (this.conflictsById.has(c.opId) || this.resolvedIds.has(c.opId)) return
+    // Written later than the op: a row of the same sender with a higher order (rows of one field only
+    // coexist when the older one is sealed, so order is content order), or without the row, a higher n.
+    const key = pathKey(c.path)
+    const sender = row ? row.row.owner : this.clientId
+    for (const s of this.outbox.entityRows(c.entity)) {
+      if (s === row || s.row.dead || s.row.owner !== sender || pathKey(s.row.op.path) !== key) continue
+      if (row ? s.row.order > row.row.order : s.row.op.client === c.client && s.row.op.n > c.n) {
+        this.resolvedIds.add(c.opId)
+        return
+      }
+    }
+    // A conflict of a later op of ours on this field is already open (this one arrived late): it wins.
+    const open = this.conflictsUnder(c.path)
+    if (open.some((o) => (o.seq ?? 0) > c.seq)) {
+      this.resolvedIds.add(c.opId)
+      return
+    }
     const localTime = decodeHlc(c.hlc)?.wall ?? c.at
     const conflict: StoredConflict = {
       doc: this.doc,
@@ -878,9 +984,11 @@ export class SyncEngine {
       },
       policy: c.policy,
       createdAt: this.now(),
+      seq: c.seq,
     }
     const policy = this.o.policies.policyFor(c.path)
     if (typeof policy === 'function') {
+      if (!owned) return
       // App rule: settle at once with a write that is causally after both sides.
       let value: unknown
       try {
@@ -889,13 +997,16 @@ export class SyncEngine {
         this.events.emit('sync:failed', { error: new ZyncError('INVALID_RESOLUTION', `[zync] conflict resolver for ${pathToString(c.path)} threw: ${String(err)}`), ids: [c.opId], willRetry: false })
         value = conflict.remote
       }
+      this.resolvedIds.add(conflict.id)
       this.writeResolution(conflict, value)
       this.events.emit('sync:resolved', { conflict: publicConflict(conflict), resolution: { value }, value })
       return
     }
+    for (const older of open) this.dropConflict(older.id, 'local')
     this.conflictsById.set(conflict.id, conflict)
     this.putConflicts.set(conflict.id, conflict)
     this.conflictsCache = undefined
+    this.tabs?.post({ type: 'conflicts', conflicts: [conflict] })
     this.events.emit('sync:conflict', { conflict: publicConflict(conflict) })
   }
 
@@ -943,6 +1054,7 @@ export class SyncEngine {
     }
     this.conflictsById.delete(id)
     this.resolvedIds.add(id)
+    this.putConflicts.delete(id)
     this.deleteConflicts.add(id)
     this.conflictsCache = undefined
     this.writeResolution(c, value)
@@ -954,7 +1066,12 @@ export class SyncEngine {
   /** A resolution is an ordinary op based on everything we have seen, so it is causally after both sides. */
   private writeResolution(c: StoredConflict, value: unknown): void {
     this.captureNow()
-    const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev: c.local } : { op: 'replace', path: c.path, value, prev: c.local }
+    // An id-keyed array merges as a diff from what the op saw: diff from the server's value, so the
+    // result is exactly `value`. Other values are written whole; `prev` is then what was on screen.
+    const idKey = this.o.policies.idKey
+    const remote = getAt(this.confirmed, c.path)
+    const prev = Array.isArray(value) && (isIdArray(value, idKey) || isIdArray(remote, idKey)) ? remote : c.local
+    const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev } : { op: 'replace', path: c.path, value, prev }
     this.enqueuePatches([patch], 'high', c.id)
     this.refreshEntity(c.entity, c.path)
   }
@@ -1025,6 +1142,19 @@ export class SyncEngine {
       const patches = [...touched].map(([e, p]) => this.visiblePatch(e, p)).filter((p) => p !== undefined)
       this.applyToHost(patches)
       this.invalidate()
+    } else if (m.type === 'conflicts') {
+      // The raising tab stores them; here they join the inbox and the screen.
+      for (const c of m.conflicts) {
+        if (c.doc !== this.doc || this.conflictsById.has(c.id) || this.resolvedIds.has(c.id)) continue
+        const open = this.conflictsUnder(c.path)
+        if (open.some((o) => (o.seq ?? 0) > (c.seq ?? 0))) continue
+        for (const older of open) this.dropConflict(older.id, 'local')
+        this.conflictsById.set(c.id, c)
+        this.conflictsCache = undefined
+        this.refreshEntity(c.entity, c.path)
+        this.events.emit('sync:conflict', { conflict: publicConflict(c) })
+      }
+      this.invalidate()
     } else if (m.type === 'settled') {
       for (const id of m.ids) {
         const s = this.outbox.rows.get(id)
@@ -1040,10 +1170,15 @@ export class SyncEngine {
         if (!c) continue
         this.conflictsById.delete(id)
         this.resolvedIds.add(id)
+        // We may have raised it too (a mirrored row): never write it back after the other tab deleted it.
+        this.putConflicts.delete(id)
+        this.deleteConflicts.add(id)
         this.conflictsCache = undefined
+        this.refreshEntity(c.entity, c.path)
         this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution: 'remote', value: getAt(this.confirmed, c.path) })
       }
       this.invalidate()
+      this.schedulePersist()
     }
   }
 
@@ -1161,16 +1296,13 @@ export class SyncEngine {
     if (this.destroyed) return
     this.captureNow()
     await this.ready.catch(() => {})
-    if (this.persistTimer) {
-      clearTimeout(this.persistTimer)
-      this.persistTimer = undefined
-    }
     await this.persisting
     await this.persist()
     this.destroyed = true
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
     if (this.persistRetryTimer) clearTimeout(this.persistRetryTimer)
+    if (this.lazyPersistTimer) clearTimeout(this.lazyPersistTimer)
     this.cleanupNetwork?.()
     this.presenceTracker.destroy()
     this.o.transport.destroy()
@@ -1212,13 +1344,21 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     const have = new Set(base.map(key))
     next = [...base, ...(op.added ?? []).filter((v) => !have.has(key(v)))]
   } else if (op.idKey && Array.isArray(op.value)) {
+    // As the server merges it (merge.ts idArrayApply): only elements the op changed relative to what
+    // it saw are written or deleted; the others keep their current (maybe newer) value.
     const idKey = op.idKey
-    const prevIds = new Set((Array.isArray(op.prev) ? op.prev : []).map((x) => idOf(x, idKey)))
+    const prevById = new Map((Array.isArray(op.prev) ? op.prev : []).map((x) => [idOf(x, idKey), x]))
     const nextById = new Map(op.value.map((x) => [idOf(x, idKey), x]))
-    const base = (Array.isArray(cur) ? cur : []).filter((x) => nextById.has(idOf(x, idKey)) || !prevIds.has(idOf(x, idKey)))
-    const out = base.map((x) => nextById.get(idOf(x, idKey)) ?? x)
-    const have = new Set(out.map((x) => idOf(x, idKey)))
-    for (const [id, x] of nextById) if (!have.has(id)) out.push(x)
+    const touched = (id: string) => !prevById.has(id) || !deepEqual(prevById.get(id), nextById.get(id))
+    const out: unknown[] = []
+    const have = new Set<string>()
+    for (const x of Array.isArray(cur) ? cur : []) {
+      const id = idOf(x, idKey)
+      if (!nextById.has(id) && prevById.has(id)) continue
+      have.add(id)
+      out.push(nextById.has(id) && touched(id) ? nextById.get(id) : x)
+    }
+    for (const [id, x] of nextById) if (!have.has(id) && touched(id)) out.push(x)
     next = out
   } else next = op.value
   if (rel.length === 0) return next
@@ -1233,7 +1373,7 @@ function shapeOf(v: unknown): string {
 }
 
 function publicConflict(c: StoredConflict): Conflict {
-  const { doc: _doc, opId: _opId, ...rest } = c
+  const { doc: _doc, opId: _opId, seq: _seq, ...rest } = c
   return rest
 }
 

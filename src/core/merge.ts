@@ -119,17 +119,20 @@ export function emptyIdArray(): IdArray {
   return { e: {} }
 }
 
+type Register = IdArray['e'][string]
+
+/** Join of two registers of one element: the later write (ties by value), the later delete, the first order key. */
+function joinRegister(p: Register, q: Register): Register {
+  const w = p.h > q.h ? p : p.h < q.h ? q : valueKey(p.v) >= valueKey(q.v) ? p : q
+  return { v: w.v, h: w.h, d: maxStamp(p.d, q.d), o: p.o < q.o ? p.o : q.o }
+}
+
 export function mergeIdArray(x: IdArray, y: IdArray): IdArray {
   const e: IdArray['e'] = { ...x.e }
   for (const k of Object.keys(y.e)) {
     const p = e[k]
     const q = y.e[k]!
-    if (!p) {
-      e[k] = q
-      continue
-    }
-    const w = p.h > q.h ? p : p.h < q.h ? q : valueKey(p.v) >= valueKey(q.v) ? p : q
-    e[k] = { v: w.v, h: w.h, d: maxStamp(p.d, q.d), o: p.o < q.o ? p.o : q.o }
+    e[k] = p ? joinRegister(p, q) : q
   }
   return { e }
 }
@@ -201,9 +204,8 @@ export function idArrayApply(
     if (clash.has(id) && rule === 'remote') return
     let h = hlc
     if (clash.has(id) && rule === 'local' && cur) h = maxStamp(hlc, above(maxStamp(cur.h, cur.d)))
-    const o = cur ? cur.o : `${hlc}#${i.toString(36).padStart(4, '0')}`
-    if (cur && cur.h > h) e[id] = { ...cur, o }
-    else e[id] = { v: item, h, d: cur?.d ?? '', o }
+    const write: Register = { v: item, h, d: '', o: cur ? cur.o : `${hlc}#${i.toString(36).padStart(4, '0')}` }
+    e[id] = cur ? joinRegister(cur, write) : write
   })
   const after = byId(next, idKey)
   for (const id of before.keys()) {

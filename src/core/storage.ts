@@ -35,6 +35,8 @@ export interface DocMeta {
 export interface StoredConflict extends Conflict {
   doc: string
   opId: string
+  /** Log position of the conflicting op: only writes after it make the conflict moot. */
+  seq?: number
 }
 
 export interface LoadedDoc {

@@ -1,9 +1,11 @@
-import type { OutboxRow } from './storage'
+import type { OutboxRow, StoredConflict } from './storage'
 
 export type TabMessage =
   | { type: 'rows'; rows: OutboxRow[] }
   | { type: 'settled'; ids: string[] }
   | { type: 'resolved'; ids: string[] }
+  /** Conflicts a tab raised: they belong to the whole device's inbox. */
+  | { type: 'conflicts'; conflicts: StoredConflict[] }
 
 /**
  * Tabs of one origin and document share edits immediately (also offline) through BroadcastChannel.

@@ -60,6 +60,11 @@ export interface SyncOptions<T> {
   watchNetwork?: boolean
   /** Advanced: a custom Transport instead of socket.io (in-process tests, other networks). Default: socket.io to `url`. */
   transport?: Transport
+  /**
+   * Advanced: the clock (epoch ms) behind this client's timestamps, for simulations and clock-skew tests.
+   * Timestamps are still aligned with the server's clock on every join. Default `Date.now`.
+   */
+  now?: () => number
   /** Where warnings go. Default console.warn. */
   onWarning?: (message: string) => void
 }
@@ -152,6 +157,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : {}),
     ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
     ...(options.watchNetwork !== undefined ? { watchNetwork: options.watchNetwork } : {}),
+    ...(options.now ? { now: options.now } : {}),
     onWarning: warn,
   })
 

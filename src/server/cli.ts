@@ -14,6 +14,7 @@ Usage: zync-server [options]
   --postgres <url>      use PostgreSQL instead of SQLite                 env ZYNC_POSTGRES_URL
   --schema <name>       PostgreSQL schema for the tables (default public) env ZYNC_POSTGRES_SCHEMA
   --redis <url>         fan out across processes through Redis           env ZYNC_REDIS_URL
+  --redis-key <prefix>  Redis channel prefix, one per cluster (default zync) env ZYNC_REDIS_KEY
   --cors <origins>      comma-separated allowed origins, or *            env ZYNC_CORS
                         (default: http(s)://localhost, 127.0.0.1, [::1] on any port)
   --snapshot-every <n>  snapshot each document every n ops (default 500)  env ZYNC_SNAPSHOT_EVERY
@@ -53,6 +54,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
         postgres: { type: 'string' },
         schema: { type: 'string' },
         redis: { type: 'string' },
+        'redis-key': { type: 'string' },
         cors: { type: 'string' },
         'snapshot-every': { type: 'string' },
         'keep-log': { type: 'string' },
@@ -77,6 +79,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       ? { kind: 'memory' }
       : { kind: 'sqlite', file: values.data ?? env.ZYNC_DATA ?? './zync.db' }
   const redis = values.redis ?? env.ZYNC_REDIS_URL
+  const redisKey = values['redis-key'] ?? env.ZYNC_REDIS_KEY
   const cors = values.cors ?? env.ZYNC_CORS
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
@@ -88,7 +91,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       port,
       host: values.host ?? env.ZYNC_HOST ?? '127.0.0.1',
       storage,
-      ...(redis ? { redis: { url: redis } } : {}),
+      ...(redis ? { redis: { url: redis, ...(redisKey ? { key: redisKey } : {}) } } : {}),
       ...(cors ? { cors: cors.trim() === '*' ? '*' : cors.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       ...(keepLog !== undefined ? { keepLog } : {}),

@@ -27,6 +27,8 @@ export interface SocketData {
   bytesBucket: TokenBucket
   messageBucket: TokenBucket
   presenceBucket: TokenBucket
+  /** Requests of this socket in progress. */
+  pending: number
   presence?: Record<string, unknown>
 }
 
@@ -52,6 +54,7 @@ export function initSocketData(data: SocketData, user: ZyncUser, limits: ServerL
   data.bytesBucket = new TokenBucket(limits.bytesPerSecond, limits.bytesPerSecond * 2)
   data.messageBucket = new TokenBucket(limits.messagesPerSecond, limits.messagesPerSecond * 2)
   data.presenceBucket = new TokenBucket(limits.presencePerSecond, limits.presencePerSecond)
+  data.pending = 0
 }
 
 const KNOWN_EVENTS = new Set<string>([EVENTS.join, EVENTS.ops, EVENTS.history, EVENTS.presence, EVENTS.leave])
@@ -72,11 +75,15 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
   socket.use((packet, next) => {
     const ack = packet[packet.length - 1]
     if (!data.messageBucket.take(1)) return refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
+    if (data.pending >= limits.maxPending) return refuse(ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }))
     const cap = limits.bytesPerSecond * 2
     if (!data.bytesBucket.take(sizeOf(packet, cap + 1))) return refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true }))
     if (ctx.closing() && packet[0] === EVENTS.ops) {
       return refuse(ack, new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry on another node', { retryable: true }))
     }
+    // Counted here, not in the handler: packets that arrive together all pass this check before
+    // the first handler runs. The handler gives it back when it has answered.
+    if (typeof packet[0] === 'string' && KNOWN_EVENTS.has(packet[0])) data.pending++
     next()
   })
 
@@ -91,7 +98,7 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
       const reply = typeof args[args.length - 1] === 'function' ? (args.pop() as (r: unknown) => void) : undefined
       const run = args.length === 1 ? fn(args[0]) : Promise.reject(new ZyncError('BAD_REQUEST', `[zync] ${name} takes exactly one argument, got ${args.length}`))
       void ctx.track(
-        run.then(
+        run.finally(() => data.pending--).then(
           (r) => reply?.(r),
           (err: unknown) => {
             const w = toWireError(err)

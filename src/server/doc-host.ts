@@ -13,9 +13,15 @@ export interface DocHostOptions {
   now?: () => number
   /** Errors that do not fail a request (a snapshot that could not be saved). */
   onError?: (err: unknown) => void
+  /** Another node took the seqs this batch wanted: it is applied again on top of theirs. */
+  onRetry?: () => void
 }
 
 const KNOWN_OPS = 20_000
+/** Appends tried per batch when other nodes keep winning the race for the next seq. */
+const MAX_ATTEMPTS = 30
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * One document on one server node: its state in memory, its log in storage. Batches are serialized
@@ -126,7 +132,13 @@ export class DocHost {
           // (or on the next request, if storage is down), then retry (another node won the race) or fail.
           this.stale = true
           await this.reloadIfStale().catch(() => {})
-          if (err instanceof AppendConflictError && attempt < 8) continue
+          if (err instanceof AppendConflictError && attempt < MAX_ATTEMPTS) {
+            this.o.onRetry?.()
+            // Another node appended first. Back off a random while (growing) so the racers spread
+            // out instead of colliding again in lockstep.
+            await sleep(Math.random() * Math.min(100, 2 ** attempt))
+            continue
+          }
           const e =
             err instanceof AppendConflictError
               ? new ZyncError('INTERNAL', '[zync] too much contention on this document; retry', { retryable: true })
@@ -209,6 +221,7 @@ export class DocHost {
 
   /** Log entries after..head, or undefined when some of them are no longer in the log. */
   private async tail(after: number, head: number): Promise<LogEntry[] | undefined> {
+    if (after >= head) return []
     const entries = await this.storage.readLog(this.doc, after, head - after)
     if (entries.length !== head - after || entries[0]!.seq !== after + 1 || entries[entries.length - 1]!.seq !== head) return undefined
     return entries
@@ -225,6 +238,8 @@ export class DocHost {
 
   flushSnapshot(): Promise<void> {
     return this.exclusive(async () => {
+      // Never snapshot ops that did not reach the log.
+      await this.reloadIfStale()
       await this.storage.saveSnapshot(this.doc, this.state.snapshot())
       this.lastSnapshotSeq = this.state.seq
     })

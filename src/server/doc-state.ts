@@ -30,6 +30,8 @@ import type { LogEntry } from './storage/types'
 /** Field meta on the server also keeps the merge state of counter, set and id-array fields. */
 export interface ServerFieldMeta extends FieldMeta {
   crdt?: { t: 'counter'; s: PnCounter } | { t: 'set'; s: AwSet } | { t: 'ids'; k: string; s: IdArray }
+  /** Highest stamp of any write applied to this field (or, for a record write, inside the record). */
+  top?: string
 }
 
 export interface ApplyContext {
@@ -53,12 +55,10 @@ export class DocState {
   clientMax: Record<string, number> = {}
   /** Which user owns a client id (first one to use it). */
   clientUser: Record<string, string> = {}
-  /** Highest timestamp stored so far: a clamped timestamp is raised above it (see `stamp`). */
-  maxHlc = ''
 
   constructor(readonly doc: string) {}
 
-  static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string>; maxHlc?: string }): DocState {
+  static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
     const d = new DocState(doc)
     d.seq = snap.seq
     d.state = snap.state
@@ -66,12 +66,11 @@ export class DocState {
     d.fields = snap.fields as Record<string, ServerFieldMeta>
     d.clientMax = snap.clientMax ?? {}
     d.clientUser = snap.clientUser ?? {}
-    d.maxHlc = snap.maxHlc ?? ''
     return d
   }
 
-  snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string>; maxHlc: string } {
-    return structuredClone({ seq: this.seq, state: this.state, vv: this.vv, fields: this.fields, clientMax: this.clientMax, clientUser: this.clientUser, maxHlc: this.maxHlc })
+  snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string> } {
+    return structuredClone({ seq: this.seq, state: this.state, vv: this.vv, fields: this.fields, clientMax: this.clientMax, clientUser: this.clientUser })
   }
 
   /** Client-facing snapshot: no merge internals. */
@@ -97,7 +96,6 @@ export class DocState {
   }
 
   applyOp(op: Op, ctx: ApplyContext): LogEntry {
-    const hlc = this.stamp(op, ctx)
     const entity = entityOf(op.path)
     const field = fieldOf(op.path)
     const fk = entity + SEP + field
@@ -105,6 +103,7 @@ export class DocState {
     const policy = op.policy ?? 'lww'
     const before = getAt(this.state, op.path)
     const concurrentWith = this.concurrentWriter(op, entity, field)
+    const hlc = this.stamp(op, ctx, concurrentWith ? '' : this.topStamp(entity, field))
     let status: OpStatus = 'applied'
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
     let crdt = meta?.crdt
@@ -159,6 +158,8 @@ export class DocState {
       const m: ServerFieldMeta = { client: op.client, n: op.n, hlc, seq, at: ctx.now }
       if (ctx.user !== undefined) m.user = ctx.user
       if (crdt) m.crdt = crdt
+      const top = maxStamp(this.topStamp(entity, field), hlc)
+      if (top !== hlc) m.top = top
       this.fields[fk] = m
       if (field === '') this.dropFieldMetas(entity)
     }
@@ -191,19 +192,29 @@ export class DocState {
   }
 
   /**
-   * The op's timestamp as stored: clamped to `now + maxDriftMs`, so a clock running fast cannot win every
-   * last-writer-wins race. Clamping could put an op below a timestamp it has already seen (it would then
-   * lose against its own causal past); a clamped stamp is therefore raised just above the highest stamp
-   * stored so far. That grants nothing extra: it is still at most `now + maxDriftMs`.
+   * The op's timestamp as stored. First clamped to `now + maxDriftMs`, so a clock running fast cannot
+   * win every last-writer-wins race. Then kept causal: an op that has seen every write of its field
+   * (`floor`, the highest of their stamps; '' for a concurrent op) is stamped after them, as a hybrid
+   * clock receiving them would. A client can be behind its own causal past (clamping; a reloaded client
+   * whose clock never saw the stamps of a snapshot it caught up from); without this its write would lose
+   * against writes it had already seen, and last-writer-wins would depend on arrival order.
    */
-  private stamp(op: Op, ctx: ApplyContext): string {
-    let hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? 60_000)
-    if (hlc !== op.hlc && this.maxHlc !== '' && compareHlc(hlc, this.maxHlc) <= 0) {
-      const top = decodeHlc(this.maxHlc)
-      if (top) hlc = top.counter >= MAX_HLC_COUNTER ? encodeHlc({ wall: top.wall + 1, counter: 0, node: op.client }) : encodeHlc({ wall: top.wall, counter: top.counter + 1, node: op.client })
-    }
-    if (compareHlc(hlc, this.maxHlc) > 0) this.maxHlc = hlc
-    return hlc
+  private stamp(op: Op, ctx: ApplyContext, floor: string): string {
+    const hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? 60_000)
+    if (floor === '' || compareHlc(hlc, floor) > 0) return hlc
+    const top = decodeHlc(floor)
+    if (!top) return hlc
+    return top.counter >= MAX_HLC_COUNTER ? encodeHlc({ wall: top.wall + 1, counter: 0, node: op.client }) : encodeHlc({ wall: top.wall, counter: top.counter + 1, node: op.client })
+  }
+
+  /** Highest stamp written to this field so far (for a whole record: to anything in it). */
+  private topStamp(entity: string, field: string): string {
+    const of = (m: ServerFieldMeta | undefined) => (m ? maxStamp(m.top ?? '', m.hlc) : '')
+    if (field !== '') return maxStamp(of(this.fields[entity + SEP + field]), of(this.fields[entity + SEP]))
+    let top = ''
+    const prefix = entity + SEP
+    for (const k of Object.keys(this.fields)) if (k.startsWith(prefix)) top = maxStamp(top, of(this.fields[k]))
+    return top
   }
 
   /** Replays a stored entry (from this node's log or another node's) to rebuild state. */
@@ -261,6 +272,10 @@ function seedSet(before: unknown): AwSet {
 function seedIds(before: unknown, key: string): IdArray {
   if (!Array.isArray(before)) return emptyIdArray()
   return idArrayApply(emptyIdArray(), key, [], before, '0')
+}
+
+function maxStamp(a: string, b: string): string {
+  return compareHlc(a, b) >= 0 ? a : b
 }
 
 export function wallOf(hlc: string): number | undefined {

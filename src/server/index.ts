@@ -1,5 +1,7 @@
 export { createSyncServer, isOriginAllowed } from './server'
 export type { SyncServer, SyncServerOptions, ZyncUser, Action, Handshake } from './server'
+export { DEFAULT_LIMITS } from './limits'
+export type { ServerLimits } from './limits'
 export { createStorage, MemoryStorage, SqliteStorage, PostgresStorage } from './storage/index'
 export type { StorageOptions } from './storage/index'
 export type { ServerStorage, LogEntry } from './storage/types'

@@ -6,6 +6,8 @@ export interface ServerLimits {
   bytesPerSecond: number
   /** Messages of any kind a socket may send per second (burst = 2 s worth). Default 2000. */
   messagesPerSecond: number
+  /** Requests of one socket being processed at once; more are refused until some finish. Default 256. */
+  maxPending: number
   /** Largest message in bytes (socket.io maxHttpBufferSize); a bigger frame closes the connection. Default 4 MB. */
   maxPayload: number
   /** Packets queued for one socket before it is dropped as a slow consumer. Default 10000. */
@@ -22,6 +24,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   opsPerSecond: 5000,
   bytesPerSecond: 16_000_000,
   messagesPerSecond: 2000,
+  maxPending: 256,
   maxPayload: 4_000_000,
   maxBufferedPackets: 10_000,
   maxBufferedBytes: 32_000_000,

@@ -12,13 +12,14 @@ export interface Metrics {
   backlog: Gauge
   presence: Gauge
   disconnects: Counter<'reason'>
+  appendRetries: Counter
 }
 
 /** Prometheus metrics (prom-client) in a registry of this server's own. */
 export async function createMetrics(): Promise<Metrics> {
   const prom = await import('prom-client')
   const registry = new prom.Registry()
-  prom.collectDefaultMetrics({ register: registry, prefix: 'zync_process_' })
+  prom.collectDefaultMetrics({ register: registry, prefix: 'zync_' })
   const r = [registry]
   return {
     contentType: registry.contentType,
@@ -36,6 +37,7 @@ export async function createMetrics(): Promise<Metrics> {
     }),
     backlog: new prom.Gauge({ name: 'zync_backlog_packets', help: 'Packets buffered for sockets', registers: r }),
     presence: new prom.Gauge({ name: 'zync_presence_entries', help: 'Presence entries on this node', registers: r }),
+    appendRetries: new prom.Counter({ name: 'zync_append_retries_total', help: 'Batches applied again because another node appended first', registers: r }),
     disconnects: new prom.Counter({ name: 'zync_disconnects_total', help: 'Client disconnections, by reason', labelNames: ['reason'], registers: r }),
   }
 }

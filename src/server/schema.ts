@@ -91,6 +91,37 @@ export const presenceSchema = z.strictObject({
 
 export const leaveSchema = z.strictObject({ doc: docIdSchema })
 
+/** Messages wrap values a few levels deep (ops -> op -> value). */
+const MESSAGE_DEPTH = LIMITS.maxDepth + 8
+
+/**
+ * Checks a whole inbound message before the schema sees it: plain objects and arrays only (no
+ * binary attachments), bounded depth, and no own key that could reach a prototype anywhere. The
+ * schema alone is not enough: zod's records silently drop a `__proto__` key instead of refusing it.
+ * Iterative, so deep input cannot overflow the stack.
+ */
+function assertSafeMessage(input: unknown): void {
+  const stack: Array<[unknown, number]> = [[input, 0]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (depth > MESSAGE_DEPTH) throw new ZyncError('TOO_DEEP', `[zync] message nested deeper than ${MESSAGE_DEPTH}`)
+    if (Array.isArray(v)) {
+      if (v.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] array longer than ${LIMITS.maxKeys}`)
+      for (const item of v) stack.push([item, depth + 1])
+      continue
+    }
+    const proto = Object.getPrototypeOf(v)
+    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] messages hold plain objects, arrays and JSON values only')
+    const keys = Object.keys(v)
+    if (keys.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] object with more than ${LIMITS.maxKeys} keys`)
+    for (const k of keys) {
+      if (isUnsafeSegment(k)) throw new ZyncError('UNSAFE_PATH', `[zync] key ${JSON.stringify(k)} is not allowed`)
+      stack.push([(v as Record<string, unknown>)[k], depth + 1])
+    }
+  }
+}
+
 /** Parses or throws a ZyncError whose code says what was wrong. */
 export function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -98,6 +129,7 @@ export function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   }
   const proto = Object.getPrototypeOf(input)
   if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] a message must be a plain object')
+  assertSafeMessage(input)
   const r = schema.safeParse(input)
   if (r.success) return r.data
   const issue = r.error.issues[0]!
@@ -105,5 +137,6 @@ export function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   let code: ZyncErrorCode = params?.zync ?? 'BAD_REQUEST'
   if (!params?.zync && issue.code === 'too_big') code = 'TOO_LARGE'
   const where = issue.path.length ? ` at ${issue.path.join('.')}` : ''
-  throw new ZyncError(code, `[zync] invalid message${where}: ${issue.message}`)
+  // Issue texts can quote the input (unrecognized key names): keep the answer small.
+  throw new ZyncError(code, `[zync] invalid message${where}: ${issue.message}`.slice(0, 300))
 }

@@ -35,15 +35,23 @@ export interface SyncServerOptions {
   host?: string
   /** Where documents live. Default `{ kind: 'sqlite', file: './zync.db' }`. */
   storage?: StorageOptions | ServerStorage
-  /** Fan out across several server processes through Redis (socket.io Redis adapter). Default: none. */
-  redis?: { url: string }
+  /**
+   * Fan out across several server processes through Redis (socket.io Redis adapter): every node
+   * broadcasts to the clients of every other node. `key` prefixes the channels, so several clusters
+   * can share one Redis. Default: none (one process).
+   */
+  redis?: { url: string; key?: string }
   /**
    * Turns the handshake (socket.io `auth`, headers) into a user, or throws to refuse the connection
    * (the client gets connect_error with `data.code` 'UNAUTHENTICATED'). Runs on every connection and
-   * reconnection. Default: `{ id: auth.userId ?? 'anonymous' }`.
+   * reconnection. Default (development only): trusts `auth.userId`, else 'anonymous'.
    */
   authenticate?: (handshake: Handshake) => ZyncUser | Promise<ZyncUser>
-  /** May `user` do `action` on `doc`? Checked on join, every batch, history and presence. Default: yes. */
+  /**
+   * May `user` do `action` on `doc`? Asked on every join (so again after every reconnect) and history
+   * request ('read'), every ops batch ('write') and every presence update ('presence'). A throw or
+   * anything but `true` refuses with FORBIDDEN. Default: everything is allowed.
+   */
   authorize?: (user: ZyncUser, doc: string, action: Action) => boolean | Promise<boolean>
   /**
    * Allowed browser origins. Default: only http(s)://localhost, 127.0.0.1 and [::1] on any port, which
@@ -60,6 +68,8 @@ export interface SyncServerOptions {
   snapshotEvery?: number
   /** Compact the log to this many entries behind the newest snapshot. Default: never compact. */
   keepLog?: number
+  /** Unload a document from memory when no client of this node has had it open for this long (ms). Default 300000. */
+  unloadIdleMs?: number
   /** Presence entry lifetime (ms). Default 30000. */
   presenceTtl?: number
   /** Serve Prometheus metrics at /metrics. Default true. */
@@ -105,6 +115,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const rejectFutureMs = options.rejectFutureMs ?? 86_400_000
   const metrics: Metrics | undefined = options.metrics === false ? undefined : await createMetrics()
   const hosts = new Map<string, Promise<DocHost>>()
+  const lastUsed = new Map<string, number>()
   const inflight = new Set<Promise<unknown>>()
   let closing = false
 
@@ -128,7 +139,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       res.end(JSON.stringify({ ok: !closing, protocol: PROTOCOL_VERSION }))
       return
     }
-    if (path?.startsWith('/socket.io/')) return // socket.io answers its own requests
+    // socket.io answers everything under /socket.io/ before this handler runs.
     res.writeHead(404)
     res.end()
   })
@@ -167,19 +178,21 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     pub.on('error', (err: Error) => log.warn('redis error', { err: err.message }))
     sub.on('error', (err: Error) => log.warn('redis error', { err: err.message }))
     await Promise.all([pub.connect(), sub.connect()])
-    io.adapter(createAdapter(pub, sub))
+    io.adapter(createAdapter(pub, sub, { key: options.redis.key ?? 'zync' }))
     redisClients = [pub as never, sub as never]
   }
 
   const presence = new PresenceHub(io as never, { ttl: options.presenceTtl ?? 30_000, onCount: (n) => metrics?.presence.set(n) })
 
   function host(doc: string): Promise<DocHost> {
+    lastUsed.set(doc, Date.now())
     let h = hosts.get(doc)
     if (!h) {
       h = DocHost.load(doc, storage, {
         ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
         ...(options.keepLog !== undefined ? { keepLog: options.keepLog } : {}),
         ...(options.maxDriftMs !== undefined ? { maxDriftMs: options.maxDriftMs } : {}),
+        onRetry: () => metrics?.appendRetries.inc(),
         onError: (err) => log.warn('snapshot failed', { doc, err: String((err as Error)?.message ?? err) }),
       })
       hosts.set(doc, h)
@@ -250,11 +263,29 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     })
   })
 
+  // Documents nobody on this node has open are unloaded (snapshot first) to bound memory. A request
+  // racing the unload at worst loads a second host; storage's append arbitrates between them.
+  const unloadIdleMs = options.unloadIdleMs ?? 300_000
+  const unloadTimer = setInterval(
+    () => {
+      const rooms = io.of('/').adapter.rooms
+      for (const [doc, h] of hosts) {
+        if ((rooms.get(`doc:${doc}`)?.size ?? 0) > 0 || Date.now() - (lastUsed.get(doc) ?? 0) < unloadIdleMs) continue
+        hosts.delete(doc)
+        lastUsed.delete(doc)
+        void track(h.then((x) => x.flushSnapshot())).catch((err: unknown) => log.warn('snapshot on unload failed', { doc, err: String(err) }))
+      }
+      metrics?.documents.set(hosts.size)
+    },
+    Math.max(50, Math.min(60_000, unloadIdleMs / 2)),
+  )
+  unloadTimer.unref()
+
   // Slow consumers are dropped with a reason instead of buffering without bound.
   const slowTimer = setInterval(() => {
     let backlog = 0
     for (const s of io.of('/').sockets.values()) {
-      const conn = s.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number } } }
+      const conn = s.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number; terminate?: () => void } } }
       const packets = conn.writeBuffer?.length ?? 0
       const bytes = conn.transport?.socket?.bufferedAmount ?? 0
       backlog += packets
@@ -262,9 +293,11 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         const user = (s.data as SocketData).user?.id
         log.warn('dropping slow consumer', { sid: s.id, user, packets, bytes, reason: 'too slow to keep up: reconnect and catch up from the log' })
         metrics?.disconnects.inc({ reason: 'slow consumer' })
-        s.emit('zync:error', toWireError(new ZyncError('RATE_LIMITED', '[zync] disconnected: too slow to keep up; reconnect to catch up', { retryable: true })))
-        // Close the transport (not a namespace disconnect): the client reconnects and catches up.
-        s.conn.close()
+        // Drop the connection now: a polite close would queue behind the data it cannot read. The
+        // client sees a lost connection, reconnects and catches up from the log.
+        const ws = conn.transport?.socket
+        if (typeof ws?.terminate === 'function') ws.terminate()
+        else s.conn.close(true)
       }
     }
     metrics?.backlog.set(backlog)
@@ -279,11 +312,16 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const hostName = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `http://${hostName}:${addr.port}`
   log.info('zync server listening', { url, storage: storage.kind, redis: Boolean(options.redis), cors: options.cors ?? 'localhost' })
+  if (!options.authenticate) {
+    const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host ?? '127.0.0.1')
+    log[loopback ? 'info' : 'warn']('no authenticate() configured: clients are trusted to say who they are (auth.userId); embed createSyncServer with authenticate for production')
+  }
 
   let closed: Promise<void> | undefined
   const close = async () => {
     closing = true
     clearInterval(slowTimer)
+    clearInterval(unloadTimer)
     // Stop accepting connections; new writes on open sockets are refused (retryable) so the drain ends.
     httpServer.close()
     const deadline = Date.now() + (options.shutdownTimeoutMs ?? 10_000)

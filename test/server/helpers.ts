@@ -24,6 +24,7 @@ export function cliBundle(): Promise<string> {
     mkdirSync(dir, { recursive: true })
     const out = path.join(dir, `cli-${process.pid}.mjs`)
     await build({ entryPoints: [cliSource], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: out, logLevel: 'warning' })
+    process.on('exit', () => rmSync(out, { force: true }))
     return out
   })()
   return bundle

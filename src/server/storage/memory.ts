@@ -44,12 +44,16 @@ export class MemoryStorage implements ServerStorage {
   async readLog(doc: string, after: number, limit = Infinity): Promise<LogEntry[]> {
     const d = this.docs.get(doc)
     if (!d) return []
-    const out: LogEntry[] = []
-    for (const e of d.log) {
-      if (e.seq <= after) continue
-      out.push(structuredClone(e))
-      if (out.length >= limit) break
+    // The log is in seq order: find the first entry after `after` by bisection, not a scan per read.
+    let lo = 0
+    let hi = d.log.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (d.log[mid]!.seq <= after) lo = mid + 1
+      else hi = mid
     }
+    const out: LogEntry[] = []
+    for (let i = lo; i < d.log.length && out.length < limit; i++) out.push(structuredClone(d.log[i]!))
     return out
   }
 

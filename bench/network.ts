@@ -1,0 +1,528 @@
+/**
+ * Targets 3 to 7: network paths. Each server runs in its own process (lib/child.ts); clients run in
+ * this one. zync clients keep their outbox in memory (no IndexedDB in Node).
+ */
+import type { Socket } from 'socket.io-client'
+import * as Y from 'yjs'
+import { createStore } from 'zustand/vanilla'
+import { startServer, type BenchServer } from './lib/child'
+import { closeYjs, sampleOp, smallDoc, socketClient, yjsClient, zyncClient, type YClient, type ZStore } from './lib/clients'
+import { median, p99, sleep, until } from './lib/stats'
+import type { Result } from './lib/report'
+
+let docs = 0
+const docName = (p: string) => `${p}-${process.pid}-${++docs}`
+
+function bumpStore(store: ZStore, k: string, v: number): void {
+  store.setState((s) => ({ items: { ...s.items, [k]: { ...s.items[k]!, n: v } } }))
+}
+
+/** Resolves on the next 'sync:acked' of this store. */
+function nextAck(store: ZStore): Promise<void> {
+  return new Promise((resolve) => {
+    const off = store.sync.on('sync:acked', () => {
+      off()
+      resolve()
+    })
+  })
+}
+
+async function bareRtt(s: Socket, n: number): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const payload = { doc: 'd', ops: [sampleOp(i)] }
+    const t0 = performance.now()
+    await s.timeout(10_000).emitWithAck('op', payload)
+    out.push(performance.now() - t0)
+  }
+  return out
+}
+
+async function zyncRtt(store: ZStore, n: number, offset: number): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const acked = nextAck(store)
+    const t0 = performance.now()
+    bumpStore(store, `e${i % 100}`, offset + i + 1)
+    await acked
+    out.push(performance.now() - t0)
+  }
+  return out
+}
+
+/** Target 3: local set to durable server ack and back vs a bare socket.io emit with ack. */
+export async function runRtt(smoke: boolean): Promise<Result[]> {
+  const n = smoke ? 50 : 1000
+  const rounds = smoke ? 1 : 5
+  const bareSrv = await startServer('socketio')
+  const memSrv = await startServer('zync', 'memory')
+  const sqlSrv = await startServer('zync', 'sqlite')
+  try {
+    const bare = await socketClient(bareSrv.url)
+    const mem = await zyncClient(memSrv.url, docName('rtt'))
+    const sql = await zyncClient(sqlSrv.url, docName('rtt'))
+    const warm = smoke ? 10 : 200
+    await bareRtt(bare, warm)
+    await zyncRtt(mem, warm, 1e6)
+    await zyncRtt(sql, warm, 1e6)
+    const b: number[] = []
+    const m: number[] = []
+    const q: number[] = []
+    for (let r = 0; r < rounds; r++) {
+      b.push(...(await bareRtt(bare, n / rounds)))
+      m.push(...(await zyncRtt(mem, n / rounds, r * n)))
+      q.push(...(await zyncRtt(sql, n / rounds, r * n)))
+    }
+    bare.disconnect()
+    await mem.sync.destroy()
+    await sql.sync.destroy()
+    const ratio = median(m) / median(b)
+    return [
+      {
+        target: '3',
+        scenario: 'local set to durable server ack and back (memory storage)',
+        zync: { median: median(m), p99: p99(m), unit: 'ms' },
+        baseline: { name: 'bare socket.io emit with ack', median: median(b), p99: p99(b), unit: 'ms' },
+        ratio,
+        checks: [{ label: 'p50 ratio', value: ratio, limit: 1.5, cmp: '<=', unit: 'x' }],
+        extra: [{ name: 'same with SQLite storage', value: `p50 ${median(q).toFixed(3)} ms, p99 ${p99(q).toFixed(3)} ms, ${(median(q) / median(b)).toFixed(2)}x the bare emit` }],
+        note: `${n} sequential round trips per side in ${rounds} alternating rounds, after ${warm} warm-up trips.`,
+      },
+    ]
+  } finally {
+    await Promise.all([bareSrv.close(), memSrv.close(), sqlSrv.close()])
+  }
+}
+
+// ---- seeding -------------------------------------------------------------------------------------
+
+/**
+ * A doc whose 100 records live on the server (written once by a seeding client), so every client
+ * that joins starts from the same confirmed state, as an app's users do.
+ */
+async function seededDoc(url: string, prefix: string): Promise<string> {
+  const doc = docName(prefix)
+  const seeder = await zyncClient(url, doc, {}, () => ({ items: {} }))
+  seeder.setState(smallDoc())
+  await seeder.sync.flush({ timeout: 30_000 })
+  await seeder.sync.destroy()
+  return doc
+}
+
+const emptyDoc = () => ({ items: {} })
+
+// ---- target 4: fan-out --------------------------------------------------------------------------
+
+/** One writer, `readers` readers: ms until every reader's store holds each change. */
+async function zyncFanout(url: string, readers: number, iterations: number): Promise<number[]> {
+  const doc = await seededDoc(url, 'fanout')
+  const writer = await zyncClient(url, doc, {}, emptyDoc)
+  const rs: ZStore[] = []
+  for (let i = 0; i < readers; i++) rs.push(await zyncClient(url, doc, {}, emptyDoc))
+  await until(() => [writer, ...rs].every((s) => Object.keys(s.getState().items).length === 100), 10_000, 'readers caught up')
+  const out = await fanoutLoop(
+    rs.map((r) => r as unknown as Subscribable),
+    (k, v) => bumpStore(writer, k, v),
+    iterations,
+  )
+  await Promise.all([writer, ...rs].map((s) => s.sync.destroy()))
+  return out
+}
+
+interface Subscribable {
+  getState(): { items: Record<string, { n: number } | undefined> }
+  subscribe(fn: () => void): () => void
+}
+
+/** Shared by both sides: write, then wait until every reader's zustand store shows the value. */
+async function fanoutLoop(readers: Subscribable[], write: (k: string, v: number) => void, iterations: number): Promise<number[]> {
+  const out: number[] = []
+  let want: { k: string; v: number } | undefined
+  let left = 0
+  let done: (() => void) | undefined
+  const seen = new Set<number>()
+  const offs = readers.map((r, i) =>
+    r.subscribe(() => {
+      if (!want || seen.has(i)) return
+      if (r.getState().items[want.k]?.n !== want.v) return
+      seen.add(i)
+      if (--left === 0) done?.()
+    }),
+  )
+  for (let it = 0; it < iterations; it++) {
+    const k = `e${it % 100}`
+    const v = 1_000_000 + it
+    seen.clear()
+    left = readers.length
+    want = { k, v }
+    const arrived = new Promise<void>((r) => (done = r))
+    const t0 = performance.now()
+    write(k, v)
+    await arrived
+    out.push(performance.now() - t0)
+    // Let acks and lazy work settle so iterations do not overlap.
+    await new Promise((r) => setImmediate(r))
+  }
+  for (const off of offs) off()
+  return out
+}
+
+async function yjsFanout(port: number, readers: number, iterations: number): Promise<number[]> {
+  const room = docName('yfan')
+  const writer = await yjsClient(port, room)
+  writer.doc.transact(() => {
+    for (const [k, rec] of Object.entries(smallDoc().items)) {
+      const m = new Y.Map<unknown>()
+      m.set('n', rec.n)
+      m.set('title', rec.title)
+      writer.map.set(k, m)
+    }
+  })
+  const rs: YClient[] = []
+  for (let i = 0; i < readers; i++) rs.push(await yjsClient(port, room))
+  await until(() => rs.every((r) => r.map.size === 100), 10_000, 'yjs readers synced')
+  // Each reader binds its Y.Doc to a zustand store, updating only the record that changed.
+  const stores = rs.map((r) => {
+    const store = createStore<{ items: Record<string, { n: number; title: string }> }>()(() => ({ items: r.map.toJSON() as Record<string, { n: number; title: string }> }))
+    r.map.observeDeep((events) => {
+      const next = { ...store.getState().items }
+      for (const e of events) {
+        const k = e.path[0] as string | undefined
+        if (k === undefined) continue
+        next[k] = (r.map.get(k) as Y.Map<unknown>).toJSON() as { n: number; title: string }
+      }
+      store.setState({ items: next })
+    })
+    return store
+  })
+  const out = await fanoutLoop(stores, (k, v) => (writer.map.get(k) as Y.Map<unknown>).set('n', v), iterations)
+  for (const c of [writer, ...rs]) closeYjs(c)
+  return out
+}
+
+export async function runFanout(smoke: boolean): Promise<Result[]> {
+  const zsrv = await startServer('zync', 'memory')
+  const ysrv = await startServer('yjs')
+  try {
+    const results: Result[] = []
+    for (const readers of smoke ? [3] : [10, 50]) {
+      const iterations = smoke ? 20 : readers === 10 ? 400 : 200
+      // Alternate: zync, yjs, zync, yjs (two halves each), after a warm-up of each.
+      await zyncFanout(zsrv.url, readers, smoke ? 5 : 30)
+      await yjsFanout(ysrv.port, readers, smoke ? 5 : 30)
+      const z: number[] = []
+      const y: number[] = []
+      for (let half = 0; half < 2; half++) {
+        z.push(...(await zyncFanout(zsrv.url, readers, iterations / 2)))
+        y.push(...(await yjsFanout(ysrv.port, readers, iterations / 2)))
+      }
+      const ratio = median(z) / median(y)
+      const checks: Result['checks'] = [{ label: 'p50 ratio', value: ratio, limit: 1, cmp: '<=', unit: 'x' }]
+      if (readers === 10 || smoke) checks.push({ label: 'p99', value: p99(z), limit: 3, cmp: '<=', unit: 'ms' })
+      results.push({
+        target: readers === 50 ? '4b' : '4a',
+        scenario: `fan-out: 1 writer, ${readers} readers, until every reader's store holds the change`,
+        zync: { median: median(z), p99: p99(z), unit: 'ms' },
+        baseline: { name: 'Yjs over y-websocket', median: median(y), p99: p99(y), unit: 'ms' },
+        ratio,
+        checks,
+        note: `${z.length} writes per side. All clients in one process, each server in its own. Yjs readers update a zustand store from observeDeep (the changed record only), as zync's middleware does.`,
+      })
+    }
+    return results
+  } finally {
+    await Promise.all([zsrv.close(), ysrv.close()])
+  }
+}
+
+// ---- target 5: sustained throughput ------------------------------------------------------------
+
+const COLLS = 200
+
+function wideDoc(): Record<string, Record<string, { n: number }>> {
+  const d: Record<string, Record<string, { n: number }>> = {}
+  for (let c = 0; c < COLLS; c++) {
+    const coll: Record<string, { n: number }> = {}
+    for (let i = 0; i < 100; i++) coll[`r${i}`] = { n: 0 }
+    d[`c${c}`] = coll
+  }
+  return d
+}
+
+type Wide = ReturnType<typeof wideDoc>
+
+/** The i-th of up to 20,000 distinct fields, so no two mutations coalesce. */
+function wideSet(store: { setState: (fn: (s: Wide) => Partial<Wide>) => void }, i: number, v: number): void {
+  const c = `c${i % COLLS}`
+  const r = `r${Math.floor(i / COLLS) % 100}`
+  store.setState((s) => ({ [c]: { ...s[c], [r]: { n: v } } }))
+}
+
+/** Producer: `n` mutations, `chunk` per macrotask, as an app streaming edits would make them. */
+async function produce(n: number, chunk: number, one: (i: number) => void): Promise<void> {
+  for (let i = 0; i < n; ) {
+    const end = Math.min(n, i + chunk)
+    for (; i < end; i++) one(i)
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
+async function zyncThroughput(url: string, n: number): Promise<number> {
+  const store = (await zyncClient(url, docName('tput'), {}, wideDoc as never)) as unknown as ZStore & { setState: (fn: (s: Wide) => Partial<Wide>) => void }
+  const t0 = performance.now()
+  await produce(n, 100, (i) => wideSet(store, i, i + 1))
+  await store.sync.flush({ timeout: 120_000 })
+  const ms = performance.now() - t0
+  await store.sync.destroy()
+  return (n / ms) * 1000
+}
+
+async function bareThroughput(url: string, n: number): Promise<number> {
+  const s = await socketClient(url)
+  let acked = 0
+  let done: () => void = () => {}
+  const all = new Promise<void>((r) => (done = r))
+  const t0 = performance.now()
+  await produce(n, 100, (i) =>
+    s.emit('op', { doc: 'd', ops: [sampleOp(i)] }, () => {
+      if (++acked === n) done()
+    }),
+  )
+  await all
+  const ms = performance.now() - t0
+  s.disconnect()
+  return (n / ms) * 1000
+}
+
+export async function runThroughput(smoke: boolean): Promise<Result[]> {
+  const n = smoke ? 1000 : 20_000
+  const reps = smoke ? 1 : 3
+  const bsrv = await startServer('socketio')
+  const zsrv = await startServer('zync', 'memory')
+  try {
+    await bareThroughput(bsrv.url, Math.min(n, 2000))
+    await zyncThroughput(zsrv.url, Math.min(n, 2000))
+    const z: number[] = []
+    const b: number[] = []
+    for (let r = 0; r < reps; r++) {
+      b.push(await bareThroughput(bsrv.url, n))
+      z.push(await zyncThroughput(zsrv.url, n))
+    }
+    const ratio = median(z) / median(b)
+    return [
+      {
+        target: '5',
+        scenario: 'sustained acknowledged throughput, one client',
+        zync: { median: median(z), unit: 'ops/s' },
+        baseline: { name: 'bare socket.io emit with ack (one op per message, pipelined)', median: median(b), unit: 'ops/s' },
+        ratio,
+        checks: [{ label: 'ratio', value: ratio, limit: 1, cmp: '>=', unit: 'x' }],
+        note: `${n.toLocaleString('en-US')} distinct-field mutations made 100 per macrotask, until all are acknowledged (zync batches; the bare socket sends one message per op). Median of ${reps} runs.`,
+      },
+    ]
+  } finally {
+    await Promise.all([bsrv.close(), zsrv.close()])
+  }
+}
+
+// ---- target 6: offline replay -------------------------------------------------------------------
+
+async function zyncReplay(url: string, n: number, batchSize?: number): Promise<number> {
+  const store = (await zyncClient(url, docName('replay'), { autoConnect: false, ...(batchSize ? { batchSize } : {}) }, wideDoc as never)) as unknown as ZStore & {
+    setState: (fn: (s: Wide) => Partial<Wide>) => void
+  }
+  for (let i = 0; i < n; i++) wideSet(store, i, i + 1)
+  await until(() => store.sync.status().pending === n, 30_000, 'offline ops persisted')
+  const t0 = performance.now()
+  store.sync.connect()
+  await store.sync.flush({ timeout: 300_000 })
+  const ms = performance.now() - t0
+  await store.sync.destroy()
+  return (n / ms) * 1000
+}
+
+async function bareSequential(url: string, n: number): Promise<number> {
+  const s = await socketClient(url)
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) await s.timeout(10_000).emitWithAck('op', { doc: 'd', ops: [sampleOp(i)] })
+  const ms = performance.now() - t0
+  s.disconnect()
+  return (n / ms) * 1000
+}
+
+export async function runReplay(smoke: boolean): Promise<Result[]> {
+  const n = smoke ? Number(process.env.BENCH_N ?? 1000) : 10_000
+  const reps = smoke ? 1 : 3
+  const bsrv = await startServer('socketio')
+  const zsrv = await startServer('zync', 'memory')
+  try {
+    await zyncReplay(zsrv.url, Math.min(n, 1000))
+    const z: number[] = []
+    for (let r = 0; r < reps; r++) z.push(await zyncReplay(zsrv.url, n))
+    const perTrip = await bareSequential(bsrv.url, smoke ? 200 : 2000)
+    const zyncOne = await zyncReplay(zsrv.url, smoke ? 100 : 500, 1)
+    const rate = median(z)
+    return [
+      {
+        target: '6',
+        scenario: `replay ${n.toLocaleString('en-US')} offline ops until acknowledged`,
+        zync: { median: rate, unit: 'ops/s' },
+        baseline: { name: 'one op per round trip (bare socket.io, sequential)', median: perTrip, unit: 'ops/s' },
+        ratio: rate / perTrip,
+        checks: [
+          { label: 'rate', value: rate, limit: 20_000, cmp: '>=', unit: 'ops/s' },
+          { label: 'ratio', value: rate / perTrip, limit: 10, cmp: '>=', unit: 'x' },
+        ],
+        note: `From connect() (handshake and join included) to flush() resolving. Median of ${reps} runs.`,
+        extra: [{ name: 'zync itself with batchSize 1 (one op per round trip)', value: `${Math.round(zyncOne).toLocaleString('en-US')} ops/s` }],
+      },
+    ]
+  } finally {
+    await Promise.all([bsrv.close(), zsrv.close()])
+  }
+}
+
+// ---- target 7: 16 clients, one key -------------------------------------------------------------
+
+interface Contention {
+  ms: number
+  bytes: number
+}
+
+async function zyncContention(srv: BenchServer, clients: number, rounds: number): Promise<Contention[]> {
+  const doc = await seededDoc(srv.url, 'b31')
+  const cs: ZStore[] = []
+  for (let i = 0; i < clients; i++) cs.push(await zyncClient(srv.url, doc, {}, emptyDoc))
+  await until(() => cs.every((s) => Object.keys(s.getState().items).length === 100), 10_000, 'clients caught up')
+  const out: Contention[] = []
+  for (let r = 0; r < rounds; r++) {
+    await sleep(20)
+    const seq0 = Math.max(...cs.map((s) => s.sync.status().seq))
+    const b0 = await srv.bytes()
+    const t0 = performance.now()
+    cs.forEach((s, i) => bumpStore(s, 'e0', r * 100 + i + 1))
+    // Converged: every client has applied all 16 ops (same seq), nothing pending, same value.
+    await until(
+      () => cs.every((s) => s.sync.status().seq >= seq0 + clients && s.sync.status().pending === 0 && s.getState().items.e0!.n === cs[0]!.getState().items.e0!.n),
+      30_000,
+      'zync convergence',
+    )
+    const ms = performance.now() - t0
+    await sleep(50)
+    out.push({ ms, bytes: (await srv.bytes()) - b0 })
+  }
+  await Promise.all(cs.map((s) => s.sync.destroy()))
+  return out
+}
+
+async function yjsContention(srv: BenchServer, clients: number, rounds: number): Promise<Contention[]> {
+  const room = docName('yb31')
+  const cs: YClient[] = []
+  for (let i = 0; i < clients; i++) cs.push(await yjsClient(srv.port, room))
+  const out: Contention[] = []
+  for (let r = 0; r < rounds; r++) {
+    await sleep(20)
+    const b0 = await srv.bytes()
+    const t0 = performance.now()
+    cs.forEach((c, i) => c.map.set('e0', r * 100 + i + 1))
+    // Converged: every doc has integrated every client's update.
+    const want = cs.map((c) => [c.doc.clientID, Y.getState(c.doc.store, c.doc.clientID)] as const)
+    await until(
+      () =>
+        cs.every((c) => {
+          for (const [id, clock] of want) if (Y.getState(c.doc.store, id) < clock) return false
+          return c.map.get('e0') === cs[0]!.map.get('e0')
+        }),
+      30_000,
+      'yjs convergence',
+    )
+    const ms = performance.now() - t0
+    await sleep(50)
+    out.push({ ms, bytes: (await srv.bytes()) - b0 })
+  }
+  for (const c of cs) closeYjs(c)
+  return out
+}
+
+export async function runContention(smoke: boolean): Promise<Result[]> {
+  const clients = 16
+  const rounds = smoke ? 3 : 30
+  const zsrv = await startServer('zync', 'memory')
+  const ysrv = await startServer('yjs')
+  try {
+    const z: Contention[] = []
+    const y: Contention[] = []
+    for (let half = 0; half < 2; half++) {
+      z.push(...(await zyncContention(zsrv, clients, rounds / 2 + 1)).slice(1))
+      y.push(...(await yjsContention(ysrv, clients, rounds / 2 + 1)).slice(1))
+    }
+    const zm = median(z.map((x) => x.ms))
+    const ym = median(y.map((x) => x.ms))
+    const zb = median(z.map((x) => x.bytes))
+    const yb = median(y.map((x) => x.bytes))
+    return [
+      {
+        target: '7',
+        scenario: `${clients} clients set the same key at once, until all converge (like B3.1)`,
+        zync: { median: zm, p99: p99(z.map((x) => x.ms)), unit: 'ms' },
+        baseline: { name: 'Yjs over y-websocket', median: ym, p99: p99(y.map((x) => x.ms)), unit: 'ms' },
+        ratio: zm / ym,
+        checks: [
+          { label: 'time ratio', value: zm / ym, limit: 1, cmp: '<=', unit: 'x' },
+          { label: 'bytes ratio', value: zb / yb, limit: 3, cmp: '<=', unit: 'x' },
+        ],
+        note: `${z.length} rounds per side. Bytes: every TCP byte through the server in both directions during a round (zync ${Math.round(zb).toLocaleString('en-US')} B, Yjs ${Math.round(yb).toLocaleString('en-US')} B).`,
+      },
+    ]
+  } finally {
+    await Promise.all([zsrv.close(), ysrv.close()])
+  }
+}
+
+// ---- target 8b: server memory per idle connection -----------------------------------------------
+
+async function perConnection(kind: 'zync' | 'socketio', conns: number): Promise<number> {
+  const srv = await startServer(kind, 'memory')
+  try {
+    const sockets: Socket[] = []
+    // One connection first, so lazily created server structures are not charged to the rest.
+    sockets.push(await socketClient(srv.url))
+    const doc = docName('idle')
+    const join = (s: Socket, i: number) => (kind === 'zync' ? s.timeout(10_000).emitWithAck('zync:join', { v: 1, doc, client: `idle-${i}-${process.pid}`, since: 0 }) : Promise.resolve())
+    await join(sockets[0]!, 0)
+    const before = await srv.heap()
+    for (let i = 1; i <= conns; i++) {
+      const s = await socketClient(srv.url)
+      await join(s, i)
+      sockets.push(s)
+    }
+    const after = await srv.heap()
+    if (after.connections < conns) throw new Error(`[bench] only ${after.connections} connections open`)
+    for (const s of sockets) s.disconnect()
+    return (after.heapUsed - before.heapUsed) / conns
+  } finally {
+    await srv.close()
+  }
+}
+
+export async function runMemory(smoke: boolean): Promise<Result[]> {
+  const conns = smoke ? 20 : 300
+  const b: number[] = []
+  const z: number[] = []
+  for (let r = 0; r < (smoke ? 1 : 3); r++) {
+    b.push(await perConnection('socketio', conns))
+    z.push(await perConnection('zync', conns))
+  }
+  const ratio = median(z) / median(b)
+  return [
+    {
+      target: '8b',
+      scenario: 'server memory per idle connection (connected and joined to a doc)',
+      zync: { median: median(z), unit: 'B' },
+      baseline: { name: 'bare socket.io server', median: median(b), unit: 'B' },
+      ratio,
+      checks: [{ label: 'ratio', value: ratio, limit: 1.2, cmp: '<=', unit: 'x' }],
+      note: `V8 heap used after full GCs, ${conns} connections, median of ${b.length} runs per side.`,
+    },
+  ]
+}

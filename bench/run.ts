@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: every scenario beside its baseline, measured in the same run on the same machine.
+ * Prints a table and writes bench/results.json and docs/BENCHMARKS.md.
+ * `npm run bench:smoke` (CI): small sizes and few iterations, under a minute, writes nothing.
+ * `--only=1,4` runs some targets (and writes nothing either).
+ */
+// First: Dexie reads the IndexedDB globals when it is loaded.
+import 'fake-indexeddb/auto'
+import { writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { runBundle } from './bundle'
+import { runLocal } from './local'
+import { runOutbox } from './outbox'
+import { runContention, runFanout, runMemory, runReplay, runRtt, runThroughput } from './network'
+import { machine, markdown, pass, printTable, type Result } from './lib/report'
+
+const smoke = process.argv.includes('--smoke')
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',')
+// Each y-websocket provider adds a process 'exit' listener.
+process.setMaxListeners(200)
+
+const suites: Array<{ targets: string[]; name: string; run: () => Promise<Result[]> }> = [
+  { targets: ['8'], name: 'bundle size', run: () => runBundle() },
+  { targets: ['1'], name: 'local edit and remote op (in-process)', run: () => runLocal(smoke) },
+  { targets: ['2'], name: 'outbox burst (fake-indexeddb)', run: () => runOutbox(smoke) },
+  { targets: ['8'], name: 'server memory per idle connection', run: () => runMemory(smoke) },
+  { targets: ['3'], name: 'round trip', run: () => runRtt(smoke) },
+  { targets: ['5'], name: 'sustained throughput', run: () => runThroughput(smoke) },
+  { targets: ['6'], name: 'offline replay', run: () => runReplay(smoke) },
+  { targets: ['4'], name: 'fan-out', run: () => runFanout(smoke) },
+  { targets: ['7'], name: '16 clients, one key', run: () => runContention(smoke) },
+]
+
+const NOTES = [
+  'Ratios are zync / baseline for times and bytes (lower is better) and zync / baseline for rates (higher is better). p50 is the median; p99 where latencies are sampled.',
+  'In-process scenarios (1) use tinybench with tasks alternating over several rounds (A B, B A, ...), so drift on the machine falls on both sides. The synced store is the real middleware and engine over a stand-in socket (passed through the public `socket` option) and an outbox storage that keeps nothing: IndexedDB is excluded there, as the target says. 1a times store.setState() alone (the engine diffs later, in a microtask); 1b times set() plus one awaited microtask on both sides, which on the synced side runs the diff, builds the op and enqueues it in the outbox index.',
+  '1c delivers a server broadcast (one change) to a joined store whose confirmed state holds the same 1,000 entities, against the same update spread by hand on a bare store.',
+  '2 runs on fake-indexeddb (Node has no IndexedDB): much slower than a browser, so only the ratio means anything. The baseline table has the outbox\'s schema (id, doc, [doc+owner], order).',
+  'Network scenarios (3-7) run each server (zync, bare socket.io, y-websocket) in its own Node process; the clients share this one. zync clients keep their outbox in memory (Node has no IndexedDB) and the zync server uses memory storage unless noted. The bench server lifts the per-socket rate limits (5,000 ops/s by default), which would otherwise cap 5 and 6.',
+  '4 and 7 seed the document on the server first (a seeding client writes the 100 records), so every client starts from the same confirmed state.',
+  '7 counts every TCP byte through the server in both directions (frames, headers, acks) from just before the 16 writes until they have converged, then 50 ms more for trailing acks.',
+  '8a bundles src with esbuild (minified, gzip level 9) like size-limit does in CI (.size-limit.json over the built dist). Peers (zustand, react, immer, dexie, socket.io-client, ...) are left out; nanoid, a dependency, counts. The CSS (zync/styles.css) is separate and not counted.',
+  '8b is the V8 heap used per connection after full GCs, connected through socket.io-client (websocket transport); zync connections have joined a document.',
+  'The machine is shared: the load average at the start and end of the run is printed with the results. Figures taken under load are noisier, and p99 in particular.',
+]
+
+async function main(): Promise<void> {
+  const started = performance.now()
+  const loadStart = loadavg()[0]!
+  const results: Result[] = []
+  const failures: string[] = []
+  for (const s of suites) {
+    if (only && !s.targets.some((t) => only.includes(t))) continue
+    const t0 = performance.now()
+    process.stdout.write(`[bench] ${s.name}... `)
+    try {
+      const r = await s.run()
+      results.push(...r)
+      console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    } catch (err) {
+      console.log('failed')
+      console.error(err)
+      failures.push(`${s.name}: ${(err as Error).message}`)
+    }
+  }
+  const order = (t: string) => parseFloat(t) + (t.endsWith('b') ? 0.2 : t.endsWith('c') ? 0.3 : 0)
+  results.sort((a, b) => order(a.target) - order(b.target))
+  const durationS = (performance.now() - started) / 1000
+  const loadEnd = loadavg()[0]!
+  console.log('')
+  printTable(results)
+  const missed = results.filter((r) => !r.checks.every(pass)).map((r) => r.target)
+  console.log(`\n${results.length - missed.length}/${results.length} pass${missed.length ? `; missed: ${missed.join(', ')}` : ''}. ${durationS.toFixed(0)} s, load average ${loadStart.toFixed(1)} → ${loadEnd.toFixed(1)} on ${machine().cores} cores.`)
+  if (!smoke && !only) {
+    const meta = { ...machine(), date: new Date().toISOString(), durationS, loadAverage: { start: loadStart, end: loadEnd } }
+    writeFileSync(fileURLToPath(new URL('./results.json', import.meta.url)), JSON.stringify({ meta, results, failures }, null, 2) + '\n')
+    writeFileSync(fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url)), markdown(results, meta, NOTES))
+    console.log('wrote bench/results.json and docs/BENCHMARKS.md')
+  }
+  if (failures.length) {
+    console.error(`[bench] ${failures.length} suite(s) failed:\n${failures.join('\n')}`)
+    process.exit(1)
+  }
+  process.exit(0)
+}
+
+// A suite waiting on something that can no longer happen would otherwise end the process silently.
+let finished = false
+process.on('beforeExit', () => {
+  if (finished) return
+  console.error('\n[bench] the event loop emptied before the bench finished: a suite waited on something that never came')
+  process.exit(1)
+})
+void main().finally(() => (finished = true))

@@ -1,0 +1,616 @@
+/**
+ * Conflicts through the public API, with a real server and stores on fake-indexeddb: detection by
+ * version vectors, every policy, the persistent inbox (resolve, reload, moot, tabs, typed errors),
+ * audit history, clamped clocks and id-keyed arrays.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createStore } from 'zustand/vanilla'
+import { io as connect } from 'socket.io-client'
+import { sync, ZyncError, type Conflict, type ConflictsConfig, type SyncOptions } from 'zync'
+import { freshDb, startServer, waitFor } from './helpers'
+
+type Card = Record<string, unknown>
+interface Doc {
+  cards: Record<string, Card>
+}
+type Store = ReturnType<typeof makeStore>
+
+const cleanups: Array<() => Promise<unknown> | unknown> = []
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!()
+})
+
+/** The larger number wins: an app rule every replica applies the same way. */
+const larger = ({ local, remote }: { local: unknown; remote: unknown }) => Math.max(Number(local ?? 0), Number(remote ?? 0))
+
+const CONFLICTS: ConflictsConfig = {
+  default: 'lww',
+  paths: {
+    'cards.*.title': 'manual',
+    'cards.*.votes': 'counter',
+    'cards.*.tags': 'set',
+    'cards.*.owner': 'local',
+    'cards.*.status': 'remote',
+    'cards.*.score': larger,
+    'cards.*.checklist': 'manual',
+    'cards.*.links': 'remote',
+    'cards.*.refs': 'local',
+  },
+}
+
+async function server(opts: Parameters<typeof startServer>[0] = {}) {
+  const s = await startServer(opts)
+  cleanups.push(() => s.close())
+  return s
+}
+
+function makeStore(url: string, opts: Partial<SyncOptions<Doc>> = {}) {
+  const store = createStore<Doc>()(sync(() => ({ cards: {} }), { name: 'board', url, dbName: freshDb(), crossTab: false, conflicts: CONFLICTS, onWarning: () => {}, ...opts }))
+  cleanups.push(() => store.sync.destroy())
+  return store
+}
+
+function edit(store: Store, id: string, fields: Card): void {
+  store.setState((s) => ({ cards: { ...s.cards, [id]: { ...s.cards[id], ...fields } } }))
+}
+
+async function online(...stores: Store[]): Promise<void> {
+  await Promise.all(stores.map((s) => s.sync.ready))
+  await waitFor(() => stores.every((s) => s.sync.status().connection === 'online'), 5000, 'stores online')
+}
+
+/** Everything flushed and every store at the server's head. */
+async function settled(srv: Awaited<ReturnType<typeof server>>, ...stores: Store[]): Promise<void> {
+  await Promise.all(stores.map((s) => s.sync.flush({ timeout: 5000 })))
+  const head = async () => (await srv.doc('board')).seq
+  const target = await head()
+  await waitFor(() => stores.every((s) => s.sync.status().seq >= target && s.sync.status().pending === 0), 5000, `stores at seq ${target}`)
+}
+
+/** Two stores that both saw card c1 created, then went offline. */
+async function pair(card: Card = { title: 'base', votes: 0, tags: ['a'], owner: 'nobody', status: 'todo', score: 1, notes: 'n0' }, opts: Partial<SyncOptions<Doc>> = {}) {
+  const srv = await server()
+  const a = makeStore(srv.url, { user: { id: 'alice' }, ...opts })
+  const b = makeStore(srv.url, { user: { id: 'bob' }, ...opts })
+  await online(a, b)
+  edit(a, 'c1', card)
+  await settled(srv, a, b)
+  await waitFor(() => b.getState().cards.c1 !== undefined)
+  a.sync.disconnect()
+  b.sync.disconnect()
+  return { srv, a, b }
+}
+
+/** Reconnects the stores one after the other, so the server sees their ops in this order. */
+async function deliver(srv: Awaited<ReturnType<typeof server>>, ...stores: Store[]): Promise<void> {
+  for (const s of stores) {
+    s.sync.connect()
+    await online(s)
+    await s.sync.flush({ timeout: 5000 })
+  }
+  await settled(srv, ...stores)
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('detection by version vectors', () => {
+  it('causally ordered edits of one field never conflict, even under manual', async () => {
+    const { srv, a, b } = await pair()
+    a.sync.connect()
+    b.sync.connect()
+    await online(a, b)
+    edit(a, 'c1', { title: 'first' })
+    await settled(srv, a, b)
+    await waitFor(() => b.getState().cards.c1?.title === 'first')
+    edit(b, 'c1', { title: 'second, having seen the first' })
+    await settled(srv, a, b)
+    await waitFor(() => a.getState().cards.c1?.title === 'second, having seen the first')
+    expect(a.sync.conflicts()).toEqual([])
+    expect(b.sync.conflicts()).toEqual([])
+    const h = await srv.history('board', { path: ['cards', 'c1', 'title'] })
+    expect(h.map((e) => e.status)).toEqual(['applied', 'applied'])
+  })
+
+  it('concurrent edits of different fields of one record merge and raise nothing', async () => {
+    const { srv, a, b } = await pair()
+    const raised: Conflict[] = []
+    a.sync.on('sync:conflict', ({ conflict }) => raised.push(conflict))
+    b.sync.on('sync:conflict', ({ conflict }) => raised.push(conflict))
+    edit(a, 'c1', { title: 'title by alice' })
+    edit(b, 'c1', { notes: 'notes by bob', status: 'doing' })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.title === 'title by alice' && s.getState().cards.c1?.notes === 'notes by bob')
+    expect(a.getState().cards).toEqual(b.getState().cards)
+    expect(b.getState().cards.c1).toMatchObject({ title: 'title by alice', notes: 'notes by bob', status: 'doing' })
+    expect(raised).toEqual([])
+    const statuses = (await srv.history('board')).map((e) => e.status)
+    expect(statuses.every((s) => s === 'applied')).toBe(true)
+  })
+
+  it('concurrent edits of the same field are a conflict: the later one goes to its author’s inbox, with everything needed to decide', async () => {
+    const { srv, a, b } = await pair()
+    const events: Conflict[] = []
+    b.sync.on('sync:conflict', ({ conflict }) => events.push(conflict))
+    edit(a, 'c1', { title: 'alice' })
+    edit(b, 'c1', { title: 'bob' })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    const [c] = b.sync.conflicts()
+    expect(c).toMatchObject({
+      path: ['cards', 'c1', 'title'],
+      entity: 'cards/c1',
+      field: 'title',
+      base: 'base',
+      local: 'bob',
+      remote: 'alice',
+      localMeta: { clientId: b.sync.clientId, userId: 'anonymous' },
+      remoteMeta: { clientId: a.sync.clientId },
+      policy: 'manual',
+    })
+    expect(typeof c!.id).toBe('string')
+    expect(c!.localMeta.time).toBeGreaterThan(0)
+    expect(c!.remoteMeta.time).toBeGreaterThan(0)
+    expect(c!.createdAt).toBeGreaterThan(0)
+    expect(events).toEqual([c])
+    // The author keeps seeing its own value, flagged; the server and the other store have the first one.
+    expect(b.getState().cards.c1?.title).toBe('bob')
+    expect(b.sync.status().conflicts).toBe(1)
+    expect(a.getState().cards.c1?.title).toBe('alice')
+    expect(a.sync.conflicts()).toEqual([])
+    expect((await srv.doc('board')).current().state).toMatchObject({ cards: { c1: { title: 'alice' } } })
+  })
+})
+
+describe('detection across a reload with a fixed client id', () => {
+  it('a reloaded client does not reuse op counters, so a concurrent write is still detected', async () => {
+    const srv = await server()
+    const dbName = freshDb()
+    const a1 = makeStore(srv.url, { clientId: 'tab-1', dbName })
+    const b = makeStore(srv.url)
+    await online(a1, b)
+    edit(a1, 'c1', { title: 'one' })
+    await settled(srv, a1, b)
+    edit(a1, 'c1', { title: 'two' })
+    await settled(srv, a1, b)
+    edit(a1, 'c1', { title: 'three' })
+    await settled(srv, a1, b)
+    await waitFor(() => b.getState().cards.c1?.title === 'three')
+    await a1.sync.destroy()
+
+    // Same client id after the reload; b is offline and will not see the next write.
+    b.sync.disconnect()
+    const a2 = makeStore(srv.url, { clientId: 'tab-1', dbName })
+    await online(a2)
+    edit(a2, 'c1', { title: 'after reload' })
+    await settled(srv, a2)
+    edit(b, 'c1', { title: 'bob, concurrently' })
+    await deliver(srv, b)
+    await waitFor(() => b.sync.conflicts().length === 1, 5000, 'the concurrent write is a conflict')
+    const ns = (await srv.history('board')).filter((e) => e.client === 'tab-1').map((e) => e.n)
+    expect(new Set(ns).size).toBe(ns.length)
+  })
+})
+
+describe('catching up from a snapshot', () => {
+  it('a record deleted while a client was far behind disappears there too', async () => {
+    const srv = await server({ snapshotEvery: 5 })
+    const a = makeStore(srv.url)
+    const b = makeStore(srv.url)
+    await online(a, b)
+    edit(a, 'gone', { title: 'doomed' })
+    edit(a, 'kept', { title: 'stays' })
+    await settled(srv, a, b)
+    await waitFor(() => b.getState().cards.gone !== undefined)
+    b.sync.disconnect()
+    a.setState((s) => {
+      const { gone: _gone, ...rest } = s.cards
+      return { cards: rest }
+    })
+    for (let i = 0; i < 12; i++) {
+      edit(a, 'kept', { notes: `edit ${i}` })
+      await a.sync.flush({ timeout: 5000 })
+    }
+    await settled(srv, a)
+    expect((await srv.doc('board')).seq).toBeGreaterThan(12)
+    // More than `snapshotEvery` behind: b catches up from a snapshot, not from the log.
+    b.sync.connect()
+    await settled(srv, a, b)
+    await waitFor(() => b.getState().cards.kept?.notes === 'edit 11')
+    expect(b.getState().cards).toEqual(a.getState().cards)
+    expect(b.getState().cards.gone).toBeUndefined()
+  })
+})
+
+describe('policies', () => {
+  it("'lww': the later timestamp wins whichever arrives last", async () => {
+    for (const order of ['earlier first', 'later first'] as const) {
+      const { srv, a, b } = await pair()
+      edit(a, 'c1', { notes: 'earlier' })
+      await sleep(5)
+      edit(b, 'c1', { notes: 'later' })
+      await deliver(srv, ...(order === 'earlier first' ? [a, b] : [b, a]))
+      for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.notes === 'later', 5000, `${order}: later wins`)
+      expect(a.sync.conflicts()).toEqual([])
+      expect(b.sync.conflicts()).toEqual([])
+    }
+  })
+
+  it("'lww': equal timestamps are ordered by client id, on the server, whatever the arrival order", async () => {
+    const srv = await server()
+    const hlc = (node: string) => `${String(Date.now()).padStart(15, '0')}:000000:${node}`
+    for (const [doc, order] of [
+      ['tie-1', ['client-a', 'client-b']],
+      ['tie-2', ['client-b', 'client-a']],
+    ] as const) {
+      const sock = connect(srv.url, { transports: ['websocket'] })
+      cleanups.push(() => sock.disconnect())
+      await sock.emitWithAck('zync:join', { v: 1, doc, client: 'client-a', since: 0 })
+      const stamp = hlc('x').slice(0, -1)
+      for (const c of order) {
+        const r = await sock.emitWithAck('zync:ops', { doc, ops: [{ id: `${doc}-${c}`, client: c, n: 1, hlc: stamp + c, op: 'replace', path: ['cards', 'c1', 'notes'], value: c, base: {} }] })
+        expect(r.results[0].ok).toBe(true)
+      }
+      expect((await srv.doc(doc)).current().state).toEqual({ cards: { c1: { notes: 'client-b' } } })
+    }
+  })
+
+  it("'local': the incoming write wins", async () => {
+    const { srv, a, b } = await pair()
+    edit(a, 'c1', { owner: 'alice' })
+    edit(b, 'c1', { owner: 'bob' })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.owner === 'bob')
+    expect(b.sync.conflicts()).toEqual([])
+  })
+
+  it("'remote': the server's value wins; the late writer's store goes back to it", async () => {
+    const { srv, a, b } = await pair()
+    edit(a, 'c1', { status: 'done' })
+    edit(b, 'c1', { status: 'blocked' })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.status === 'done')
+    const h = await b.sync.history({ path: 'cards.c1.status', limit: 1 })
+    expect(h[0]).toMatchObject({ status: 'superseded', proposed: 'blocked', value: 'done' })
+  })
+
+  it("'counter': concurrent increments all count", async () => {
+    const { srv, a, b } = await pair()
+    edit(a, 'c1', { votes: 2 })
+    edit(b, 'c1', { votes: 3 })
+    edit(b, 'c1', { votes: 2 })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.votes === 4, 5000, 'votes 0 + 2 + 3 - 1')
+  })
+
+  it("'set': concurrent adds and removes merge as an add/remove set", async () => {
+    const { srv, a, b } = await pair({ title: 't', tags: ['a', 'b'] })
+    edit(a, 'c1', { tags: ['a', 'b', 'x'] })
+    edit(b, 'c1', { tags: ['b', 'y'] })
+    await deliver(srv, a, b)
+    const expected = ['b', 'x', 'y']
+    for (const s of [a, b]) await waitFor(() => JSON.stringify([...(s.getState().cards.c1?.tags as string[])].sort()) === JSON.stringify(expected))
+    expect(a.getState().cards.c1?.tags).toEqual(b.getState().cards.c1?.tags)
+  })
+
+  it('an app function settles the conflict on the author’s client with a write every replica converges to', async () => {
+    const { srv, a, b } = await pair()
+    const settledEvents: unknown[] = []
+    b.sync.on('sync:resolved', (e) => settledEvents.push(e.value))
+    edit(a, 'c1', { score: 7 })
+    edit(b, 'c1', { score: 5 })
+    await deliver(srv, a, b)
+    await settled(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.score === 7)
+    expect(settledEvents).toEqual([7])
+    expect(b.sync.conflicts()).toEqual([])
+    const h = await srv.history('board', { path: ['cards', 'c1', 'score'] })
+    expect(h.map((e) => [e.status, e.resolves !== undefined])).toEqual([
+      ['applied', true],
+      ['conflict', false],
+      ['applied', false],
+    ])
+  })
+
+  it('arrays of other objects (no id) are whole values', async () => {
+    const { srv, a, b } = await pair({ title: 't', notes: [{ text: 'one' }] })
+    edit(a, 'c1', { notes: [{ text: 'one' }, { text: 'from alice' }] })
+    await sleep(5)
+    edit(b, 'c1', { notes: [{ text: 'from bob' }] })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.notes) === JSON.stringify([{ text: 'from bob' }]))
+  })
+})
+
+describe('id-keyed arrays', () => {
+  const list = (...xs: Array<[string, string]>) => xs.map(([id, text]) => ({ id, text }))
+
+  it('concurrent inserts both survive and edits of different elements both survive, in the same order everywhere', async () => {
+    const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one'], ['2', 'two']) })
+    edit(a, 'c1', { items: list(['1', 'ONE'], ['2', 'two'], ['a', 'from alice']) })
+    edit(b, 'c1', { items: list(['b', 'from bob'], ['1', 'one'], ['2', 'TWO']) })
+    await deliver(srv, a, b)
+    const texts = (s: Store) => (s.getState().cards.c1?.items as Array<{ text: string }>).map((x) => x.text)
+    for (const s of [a, b]) await waitFor(() => texts(s).length === 4 && texts(s).includes('ONE') && texts(s).includes('TWO'))
+    expect(texts(a)).toEqual(texts(b))
+    expect([...texts(a)].sort()).toEqual(['ONE', 'TWO', 'from alice', 'from bob'])
+    expect(a.sync.conflicts()).toEqual([])
+    expect(b.sync.conflicts()).toEqual([])
+  })
+
+  it("delete against edit follows the policy: under 'lww' the later of the two wins", async () => {
+    for (const later of ['edit', 'delete'] as const) {
+      const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one'], ['2', 'two']) })
+      const doEdit = () => edit(a, 'c1', { items: list(['1', 'edited'], ['2', 'two']) })
+      const doDelete = () => edit(b, 'c1', { items: list(['2', 'two']) })
+      if (later === 'edit') {
+        doDelete()
+        await sleep(5)
+        doEdit()
+      } else {
+        doEdit()
+        await sleep(5)
+        doDelete()
+      }
+      await deliver(srv, a, b)
+      const expected = later === 'edit' ? list(['1', 'edited'], ['2', 'two']) : list(['2', 'two'])
+      for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.items) === JSON.stringify(expected), 5000, `${later} wins`)
+    }
+  })
+
+  it("delete against edit under 'remote' keeps what the server had, under 'local' takes the incoming change", async () => {
+    const { srv, a, b } = await pair({ title: 't', links: list(['1', 'one'], ['2', 'two']), refs: list(['1', 'one'], ['2', 'two']) })
+    // Alice edits element 1 of both arrays and arrives first; Bob deleted it concurrently.
+    edit(a, 'c1', { links: list(['1', 'edited'], ['2', 'two']), refs: list(['1', 'edited'], ['2', 'two']) })
+    edit(b, 'c1', { links: list(['2', 'two'], ['3', 'three']), refs: list(['2', 'two'], ['3', 'three']) })
+    await deliver(srv, a, b)
+    const expected = {
+      links: list(['1', 'edited'], ['2', 'two'], ['3', 'three']),
+      refs: list(['2', 'two'], ['3', 'three']),
+    }
+    for (const s of [a, b]) {
+      await waitFor(() => JSON.stringify({ links: s.getState().cards.c1?.links, refs: s.getState().cards.c1?.refs }) === JSON.stringify(expected), 5000, 'policies applied per element')
+    }
+    expect(b.sync.conflicts()).toEqual([])
+  })
+
+  it("under 'manual' a clash goes to the inbox, while changes to different elements merge", async () => {
+    const { srv, a, b } = await pair({ title: 't', checklist: list(['1', 'one'], ['2', 'two']) })
+    // Different elements: merged, no conflict.
+    edit(a, 'c1', { checklist: list(['1', 'ONE'], ['2', 'two']) })
+    edit(b, 'c1', { checklist: list(['1', 'one'], ['2', 'TWO']) })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.checklist) === JSON.stringify(list(['1', 'ONE'], ['2', 'TWO'])))
+    expect(b.sync.conflicts()).toEqual([])
+    // The same element: a conflict, settled with a value that becomes the whole array everywhere.
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { checklist: list(['1', 'alice']) })
+    edit(b, 'c1', { checklist: list(['1', 'bob'], ['2', 'TWO'], ['3', 'three']) })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    const [c] = b.sync.conflicts()
+    expect(c).toMatchObject({ policy: 'manual', local: list(['1', 'bob'], ['2', 'TWO'], ['3', 'three']), remote: list(['1', 'alice']) })
+    await b.sync.resolve(c!.id, { value: list(['1', 'both'], ['3', 'three']) })
+    await settled(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.checklist) === JSON.stringify(list(['1', 'both'], ['3', 'three'])))
+  })
+
+  it('the id key is configurable', async () => {
+    const conflicts: ConflictsConfig = { ...CONFLICTS, idKey: 'key' }
+    const { srv, a, b } = await pair({ title: 't', items: [{ key: 1, n: 'one' }] }, { conflicts })
+    edit(a, 'c1', { items: [{ key: 1, n: 'one' }, { key: 2, n: 'two' }] })
+    edit(b, 'c1', { items: [{ key: 1, n: 'one' }, { key: 3, n: 'three' }] })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => (s.getState().cards.c1?.items as unknown[]).length === 3)
+    expect(a.getState().cards.c1?.items).toEqual(b.getState().cards.c1?.items)
+  })
+})
+
+describe('the conflict inbox', () => {
+  async function conflicted() {
+    const ctx = await pair()
+    edit(ctx.a, 'c1', { title: 'alice' })
+    edit(ctx.b, 'c1', { title: 'bob' })
+    await deliver(ctx.srv, ctx.a, ctx.b)
+    await waitFor(() => ctx.b.sync.conflicts().length === 1)
+    return { ...ctx, conflict: ctx.b.sync.conflicts()[0]! }
+  }
+
+  for (const [resolution, expected] of [
+    ['local', 'bob'],
+    ['remote', 'alice'],
+    [{ value: 'alice and bob' }, 'alice and bob'],
+  ] as const) {
+    it(`resolve(id, ${JSON.stringify(resolution)}) writes an ordinary op after both sides: both stores converge`, async () => {
+      const { srv, a, b, conflict } = await conflicted()
+      const resolved: unknown[] = []
+      b.sync.on('sync:resolved', (e) => resolved.push([e.conflict.id, e.value]))
+      await b.sync.resolve(conflict.id, resolution)
+      expect(b.sync.conflicts()).toEqual([])
+      expect(b.getState().cards.c1?.title).toBe(expected)
+      expect(resolved).toEqual([[conflict.id, expected]])
+      await settled(srv, a, b)
+      for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.title === expected)
+      const [last] = await srv.history('board', { path: ['cards', 'c1', 'title'], limit: 1 })
+      expect(last).toMatchObject({ status: 'applied', resolves: conflict.id, value: expected })
+      expect(a.sync.conflicts()).toEqual([])
+    })
+  }
+
+  it('survives a reload, and can be resolved after it', async () => {
+    const srv = await server()
+    const dbName = freshDb()
+    const a = makeStore(srv.url)
+    const b1 = makeStore(srv.url, { dbName })
+    await online(a, b1)
+    edit(a, 'c1', { title: 'base' })
+    await settled(srv, a, b1)
+    a.sync.disconnect()
+    b1.sync.disconnect()
+    edit(a, 'c1', { title: 'alice' })
+    edit(b1, 'c1', { title: 'bob' })
+    await deliver(srv, a, b1)
+    await waitFor(() => b1.sync.conflicts().length === 1)
+    const before = b1.sync.conflicts()
+    await b1.sync.destroy()
+
+    const b2 = makeStore(srv.url, { dbName })
+    await b2.sync.ready
+    expect(b2.sync.conflicts()).toEqual(before)
+    expect(b2.getState().cards.c1?.title).toBe('bob')
+    await online(b2)
+    await b2.sync.resolve(before[0]!.id, 'local')
+    await settled(srv, a, b2)
+    for (const s of [a, b2]) await waitFor(() => s.getState().cards.c1?.title === 'bob')
+    expect(b2.sync.conflicts()).toEqual([])
+  })
+
+  it('a conflict made moot by a later write disappears', async () => {
+    const { srv, a, b, conflict } = await conflicted()
+    const resolved: unknown[] = []
+    b.sync.on('sync:resolved', (e) => resolved.push([e.conflict.id, e.resolution]))
+    edit(a, 'c1', { title: 'alice again' })
+    await settled(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 0)
+    expect(resolved).toEqual([[conflict.id, 'remote']])
+    expect(b.getState().cards.c1?.title).toBe('alice again')
+    // Resolving it now is a typed error and changes nothing.
+    await expect(b.sync.resolve(conflict.id, 'local')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
+    expect(b.sync.pendingOperations()).toEqual([])
+  })
+
+  it('a later local write to the conflicted field settles it too', async () => {
+    const { srv, a, b, conflict } = await conflicted()
+    edit(b, 'c1', { title: 'bob, having seen alice' })
+    await waitFor(() => b.sync.conflicts().length === 0)
+    await settled(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.title === 'bob, having seen alice')
+    await expect(b.sync.resolve(conflict.id, 'remote')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
+  })
+
+  it('bad resolves get typed errors and change nothing', async () => {
+    const { b, conflict } = await conflicted()
+    const state = b.getState()
+    const pending = b.sync.pendingOperations()
+    const expectCode = async (p: Promise<unknown>, code: string) => {
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(err).toBeInstanceOf(ZyncError)
+      expect((err as ZyncError).code).toBe(code)
+      expect((err as ZyncError).message).toMatch(/^\[zync\]/)
+    }
+    await expectCode(b.sync.resolve('no-such-conflict', 'local'), 'CONFLICT_NOT_FOUND')
+    await expectCode(b.sync.resolve(conflict.id, { value: 42 }), 'INVALID_RESOLUTION')
+    await expectCode(b.sync.resolve(conflict.id, { value: { nested: { fn: () => 1 } } }), 'INVALID_RESOLUTION')
+    await expectCode(b.sync.resolve(conflict.id, 'mine' as never), 'INVALID_RESOLUTION')
+    expect(b.sync.conflicts()).toEqual([conflict])
+    expect(b.getState()).toBe(state)
+    expect(b.sync.pendingOperations()).toEqual(pending)
+    await b.sync.resolve(conflict.id, 'remote')
+    await expectCode(b.sync.resolve(conflict.id, 'remote'), 'CONFLICT_RESOLVED')
+  })
+
+  it('a conflict resolved in one tab is resolved in every tab of that client', async () => {
+    const srv = await server()
+    const dbName = freshDb()
+    const a = makeStore(srv.url)
+    const tab1 = makeStore(srv.url, { dbName, crossTab: true })
+    const tab2 = makeStore(srv.url, { dbName, crossTab: true })
+    await online(a, tab1, tab2)
+    edit(a, 'c1', { title: 'base' })
+    await settled(srv, a, tab1, tab2)
+    a.sync.disconnect()
+    tab1.sync.disconnect()
+    edit(a, 'c1', { title: 'alice' })
+    edit(tab1, 'c1', { title: 'tab one' })
+    // The other tab shows the pending edit at once (tab messages), before any server is involved.
+    await waitFor(() => tab2.getState().cards.c1?.title === 'tab one', 5000, 'edit shared with the other tab')
+    await deliver(srv, a, tab1)
+    await waitFor(() => tab1.sync.conflicts().length === 1 && tab2.sync.conflicts().length === 1, 5000, 'conflict in both tabs')
+    expect(tab2.sync.conflicts().map((c) => [c.id, c.local, c.remote])).toEqual(tab1.sync.conflicts().map((c) => [c.id, c.local, c.remote]))
+    expect(tab2.getState().cards.c1?.title).toBe('tab one')
+    await tab2.sync.resolve(tab2.sync.conflicts()[0]!.id, 'remote')
+    await waitFor(() => tab1.sync.conflicts().length === 0, 5000, 'resolved in the other tab')
+    await settled(srv, a, tab1, tab2)
+    for (const s of [a, tab1, tab2]) await waitFor(() => s.getState().cards.c1?.title === 'alice')
+  })
+})
+
+describe('audit history', () => {
+  it('keeps every op with field-level before and after, and every conflict and resolution, through the store and the server', async () => {
+    const { srv, a, b } = await pair()
+    edit(a, 'c1', { title: 'alice' })
+    edit(b, 'c1', { title: 'bob' })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    const conflict = b.sync.conflicts()[0]!
+    await b.sync.resolve(conflict.id, { value: 'agreed' })
+    await settled(srv, a, b)
+
+    const viaServer = await srv.history('board', { path: ['cards', 'c1', 'title'] })
+    const viaStore = await a.sync.history({ path: 'cards.c1.title' })
+    expect(viaStore).toEqual(viaServer)
+    // Newest first.
+    expect(viaServer.map((e) => ({ status: e.status, before: e.before, value: e.value, proposed: e.proposed, resolves: e.resolves }))).toEqual([
+      { status: 'applied', before: 'alice', value: 'agreed', proposed: undefined, resolves: conflict.id },
+      { status: 'conflict', before: 'alice', value: 'alice', proposed: 'bob', resolves: undefined },
+      { status: 'applied', before: 'base', value: 'alice', proposed: undefined, resolves: undefined },
+    ])
+    const [, c] = viaServer
+    expect(c).toMatchObject({ opId: conflict.id, client: b.sync.clientId, policy: 'manual', winner: { client: a.sync.clientId }, prev: 'base' })
+    for (const e of viaServer) {
+      expect(e.seq).toBeGreaterThan(0)
+      expect(e.at).toBeGreaterThan(0)
+      expect(e.user).toBe('anonymous')
+    }
+    expect(await b.sync.history({ path: ['cards', 'c1', 'title'], limit: 1 })).toEqual([viaServer[0]])
+    // Record-level entries too, and `limit` over the whole document.
+    const all = await srv.history('board', { limit: 100 })
+    expect(all[all.length - 1]).toMatchObject({ path: ['cards', 'c1'], status: 'applied', kind: 'set' })
+    expect(await b.sync.history({ limit: 2 })).toEqual(all.slice(0, 2))
+  })
+})
+
+describe('clocks', () => {
+  it('a client whose clock jumps an hour ahead cannot always win: the server clamps its timestamps', async () => {
+    const srv = await server({ maxDriftMs: 1000 })
+    let offset = 0
+    const fast = makeStore(srv.url, { now: () => Date.now() + offset })
+    const honest = makeStore(srv.url)
+    await online(fast, honest)
+    edit(honest, 'c1', { notes: 'base' })
+    await settled(srv, fast, honest)
+    await waitFor(() => fast.getState().cards.c1?.notes === 'base')
+    fast.sync.disconnect()
+    honest.sync.disconnect()
+    // Someone sets the system clock an hour ahead; the next write is stamped an hour in the future...
+    offset = 3_600_000
+    edit(fast, 'c1', { notes: 'fast clock' })
+    await deliver(srv, fast)
+    const [entry] = await srv.history('board', { path: ['cards', 'c1', 'notes'], limit: 1 })
+    expect(entry).toMatchObject({ opId: expect.any(String), client: fast.sync.clientId, status: 'applied', value: 'fast clock' })
+    // ...which the server stored clamped to its own time plus the allowed drift.
+    expect(Number(entry!.hlc.slice(0, 15))).toBe(entry!.at + 1000)
+    // So an honest write made concurrently a little later wins (unclamped, the fast one would for an hour).
+    await sleep(1200)
+    edit(honest, 'c1', { notes: 'honest, later' })
+    await deliver(srv, honest)
+    await settled(srv, fast, honest)
+    for (const s of [fast, honest]) await waitFor(() => s.getState().cards.c1?.notes === 'honest, later', 5000, 'the later honest write wins')
+    const [won] = await srv.history('board', { path: ['cards', 'c1', 'notes'], limit: 1 })
+    expect(won).toMatchObject({ client: honest.sync.clientId, status: 'applied' })
+  })
+
+  it('timestamps more than a day ahead are refused with CLOCK_SKEW and become a dead letter, not a silent win', async () => {
+    const srv = await server()
+    const skewed = makeStore(srv.url, { now: () => Date.now() + 3 * 86_400_000, autoConnect: false })
+    await skewed.sync.ready
+    edit(skewed, 'c1', { notes: 'from the future' })
+    skewed.sync.connect()
+    await waitFor(() => skewed.sync.deadLetters().length === 1, 5000, 'dead letter')
+    expect(skewed.sync.deadLetters()[0]!.error.code).toBe('CLOCK_SKEW')
+    expect((await srv.doc('board')).seq).toBe(0)
+  })
+})

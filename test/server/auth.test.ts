@@ -1,0 +1,220 @@
+// Authentication, authorization and the origin allowlist: an access matrix of 5 users x 5 documents
+// x every action, re-authorization on every batch and every reconnect, and connect_error in status().
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Socket } from 'socket.io-client'
+import { SocketIoTransport } from '../../src/adapters/socket-io'
+import { createSyncServer, isOriginAllowed, type Action, type SyncServer, type SyncServerOptions, type ZyncUser } from '../../src/server/index'
+import { makeBoard, waitFor } from '../helpers'
+import { ask, connectRaw, makeOp } from './helpers'
+
+const servers: SyncServer[] = []
+const cleanups: Array<() => unknown> = []
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c()
+  for (const s of servers) await s.close()
+})
+async function server(opts: Partial<SyncServerOptions>) {
+  const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent', ...opts })
+  servers.push(s)
+  return s
+}
+async function raw(url: string, auth: Record<string, unknown>, extra: { extraHeaders?: Record<string, string>; transports?: string[] } = {}) {
+  const s = await connectRaw(url, { auth, ...extra })
+  cleanups.push(() => s.disconnect())
+  return s
+}
+
+type Answer = { ok: boolean; code?: string; results?: Array<{ ok: boolean; code?: string }> }
+
+describe('the access matrix: 5 users x 5 documents x every action', () => {
+  const USERS = ['u0', 'u1', 'u2', 'u3', 'u4']
+  const DOCS = ['d0', 'd1', 'd2', 'd3', 'd4']
+  const ACTIONS: Action[] = ['read', 'write', 'presence']
+  // Every combination of the three permissions appears (bits of a mixing function over user, doc).
+  const grants = (u: number, d: number) => (u * 5 + d) * 5 % 8
+  const may = (u: number, d: number, a: Action) => Boolean(grants(u, d) & (1 << ACTIONS.indexOf(a)))
+
+  it('allows exactly what authorize() grants, and leaks nothing to those who may not read', async () => {
+    const calls: string[] = []
+    const s = await server({
+      authenticate: ({ auth }) => {
+        const i = USERS.indexOf(String(auth.token).replace('token-', ''))
+        if (i < 0) throw new Error('unknown token')
+        return { id: USERS[i]!, email: `${USERS[i]}@example.test` }
+      },
+      authorize: (user, doc, action) => {
+        calls.push(`${user.id}:${doc}:${action}`)
+        return may(USERS.indexOf(user.id), DOCS.indexOf(doc), action)
+      },
+    })
+    expect(new Set(USERS.flatMap((_, u) => DOCS.map((_, d) => grants(u, d)))).size).toBe(8)
+    const socks: Socket[] = []
+    const heard: Array<Array<{ doc: string }>> = USERS.map(() => [])
+    for (const [u, name] of USERS.entries()) {
+      const sock = await raw(s.url, { token: `token-${name}` })
+      sock.onAny((_event: string, msg: { doc: string }) => heard[u]!.push(msg))
+      socks.push(sock)
+    }
+    const writes = DOCS.map(() => 0)
+    const table: string[] = []
+    for (const [u, user] of USERS.entries()) {
+      for (const [d, doc] of DOCS.entries()) {
+        const sock = socks[u]!
+        const read = may(u, d, 'read')
+        const join = await ask<Answer>(sock, 'zync:join', { v: 1, doc, client: `${user}-${doc}`, since: 0 })
+        expect(join.ok, `${user} join ${doc}`).toBe(read)
+        if (!read) expect(join.code).toBe('FORBIDDEN')
+        const history = await ask<Answer>(sock, 'zync:history', { doc, limit: 5 })
+        expect(history.ok, `${user} history ${doc}`).toBe(read)
+        if (!read) expect(history.code).toBe('FORBIDDEN')
+
+        const w = await ask<Answer>(sock, 'zync:ops', { doc, ops: [makeOp(`${user}-${doc}`, 1, ['by', user], 'x')] })
+        const wrote = w.ok && w.results!.every((r) => r.ok)
+        expect(wrote, `${user} write ${doc}`).toBe(read && may(u, d, 'write'))
+        if (!read) expect(w.code).toBe('NOT_JOINED')
+        else if (!may(u, d, 'write')) expect(w.code).toBe('FORBIDDEN')
+        if (wrote) writes[d]!++
+
+        const p = await ask<Answer>(sock, 'zync:presence', { doc, state: { here: true } })
+        expect(p.ok, `${user} presence ${doc}`).toBe(read && may(u, d, 'presence'))
+        if (!read) expect(p.code).toBe('NOT_JOINED')
+        else if (!may(u, d, 'presence')) expect(p.code).toBe('FORBIDDEN')
+        table.push(`${user}/${doc}: ${['read', 'write', 'presence'].filter((a) => may(u, d, a as Action)).join('+') || '-'}`)
+      }
+    }
+    // Forbidden writes were not applied; allowed ones were.
+    for (const [d, doc] of DOCS.entries()) expect((await s.doc(doc)).seq, doc).toBe(writes[d])
+    // authorize() was asked for every action the users attempted after joining.
+    for (const [u, user] of USERS.entries())
+      for (const [d, doc] of DOCS.entries()) {
+        expect(calls).toContain(`${user}:${doc}:read`)
+        if (may(u, d, 'read')) {
+          expect(calls).toContain(`${user}:${doc}:write`)
+          expect(calls).toContain(`${user}:${doc}:presence`)
+        }
+      }
+    // Broadcasts (changes, presence) reached only users allowed to read the document.
+    await new Promise((r) => setTimeout(r, 100))
+    for (const [u, user] of USERS.entries())
+      for (const m of heard[u]!) expect(may(u, DOCS.indexOf(m.doc), 'read'), `${user} heard ${m.doc}`).toBe(true)
+    expect(table).toHaveLength(25)
+  })
+})
+
+describe('authentication', () => {
+  const tokens = new Map<string, ZyncUser>([['good', { id: 'ann' }]])
+  const authenticate: SyncServerOptions['authenticate'] = ({ auth }) => {
+    const u = typeof auth.token === 'string' ? tokens.get(auth.token) : undefined
+    if (!u) throw new Error('token expired or unknown')
+    return u
+  }
+
+  it('refuses a bad token with a clear connect_error', async () => {
+    const s = await server({ authenticate })
+    const err = (await connectRaw(s.url, { auth: { token: 'nope' } }).catch((e: unknown) => e)) as Error & { data?: unknown }
+    expect(err).toBeInstanceOf(Error)
+    expect(err.message).toBe('[zync] authentication failed: token expired or unknown')
+    expect(err.data).toEqual({ ok: false, code: 'UNAUTHENTICATED', message: '[zync] authentication failed: token expired or unknown', retryable: false })
+    const none = (await connectRaw(s.url, { auth: {} }).catch((e: unknown) => e)) as Error & { data?: { code: string } }
+    expect(none.data?.code).toBe('UNAUTHENTICATED')
+  })
+
+  it('surfaces the refusal in store.sync.status().error, and re-authenticates on every reconnect', async () => {
+    const s = await server({ authenticate })
+    const refused = makeBoard({ name: 'auth', url: s.url, auth: { token: 'stolen' } })
+    cleanups.push(() => refused.sync.destroy())
+    await waitFor(() => refused.sync.status().error?.code === 'UNAUTHENTICATED', 5000, 'UNAUTHENTICATED in status()')
+    expect(refused.sync.status().error?.message).toMatch(/authentication failed/)
+    expect(refused.sync.status().connection).not.toBe('online')
+
+    tokens.set('t2', { id: 'bea' })
+    const store = makeBoard({ name: 'auth', url: s.url, auth: { token: 't2' } })
+    cleanups.push(() => store.sync.destroy())
+    await waitFor(() => store.sync.status().connection === 'online', 5000, 'online')
+    // Revoke the token and cut every connection: the automatic reconnect must run authenticate()
+    // again (no session recovery that skips the middleware) and is refused.
+    tokens.delete('t2')
+    s.io.disconnectSockets(true)
+    await waitFor(() => store.sync.status().error?.code === 'UNAUTHENTICATED', 5000, 'refused on reconnect')
+    store.getState().addCard('c1', 'made while refused')
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await s.doc('auth')).seq).toBe(0)
+    // A new token and a reconnect: the pending op goes through.
+    tokens.set('t2', { id: 'bea' })
+    store.sync.disconnect()
+    store.sync.connect()
+    await store.sync.flush({ timeout: 5000 })
+    expect((await s.doc('auth')).seq).toBe(1)
+    expect(store.sync.status().error).toBeUndefined()
+  })
+
+  it('asks an auth function for a fresh token on each connection', async () => {
+    const s = await server({ authenticate })
+    let token = 'expired'
+    const t = new SocketIoTransport({ url: s.url, auth: (cb) => cb({ token }) })
+    cleanups.push(() => t.destroy())
+    const errors: string[] = []
+    let connected = 0
+    const handlers = { onConnect: () => connected++, onDisconnect: () => {}, onError: (e: { code: string }) => errors.push(e.code), onChanges: () => {}, onPresence: () => {} }
+    t.open(handlers)
+    await waitFor(() => errors.length === 1, 5000, 'first attempt refused')
+    expect(errors).toEqual(['UNAUTHENTICATED'])
+    token = 'good'
+    t.open(handlers)
+    await waitFor(() => connected === 1, 5000, 'connected with the fresh token')
+  })
+
+  it('checks authorize() again on every batch: revoking write takes effect at once', async () => {
+    const canWrite = new Set(['ann'])
+    const s = await server({ authenticate, authorize: (user, _doc, action) => action !== 'write' || canWrite.has(user.id) })
+    const sock = await raw(s.url, { token: 'good' })
+    await ask(sock, 'zync:join', { v: 1, doc: 'rev', client: 'ca', since: 0 })
+    expect((await ask<Answer>(sock, 'zync:ops', { doc: 'rev', ops: [makeOp('ca', 1, ['a'], 1)] })).ok).toBe(true)
+    canWrite.delete('ann')
+    expect(await ask<Answer>(sock, 'zync:ops', { doc: 'rev', ops: [makeOp('ca', 2, ['a'], 2)] })).toMatchObject({ ok: false, code: 'FORBIDDEN' })
+    canWrite.add('ann')
+    expect((await ask<Answer>(sock, 'zync:ops', { doc: 'rev', ops: [makeOp('ca', 3, ['a'], 3)] })).ok).toBe(true)
+    expect((await s.doc('rev')).seq).toBe(2)
+  })
+
+  it('refuses when authorize() throws, and when authenticate() returns no id', async () => {
+    const s = await server({ authorize: () => { throw new Error('db down') } })
+    const sock = await raw(s.url, { userId: 'x' })
+    expect(await ask<Answer>(sock, 'zync:join', { v: 1, doc: 'd', client: 'c', since: 0 })).toMatchObject({ ok: false, code: 'FORBIDDEN' })
+    const t = await server({ authenticate: () => ({ id: '' }) })
+    const err = (await connectRaw(t.url).catch((e: unknown) => e)) as { data?: { code: string } }
+    expect(err.data?.code).toBe('UNAUTHENTICATED')
+  })
+})
+
+describe('client ids belong to the user who first used them', () => {
+  it('refuses ops under a client id another user owns (CLIENT_MISMATCH)', async () => {
+    const s = await server({})
+    const ann = await raw(s.url, { userId: 'ann' })
+    const eve = await raw(s.url, { userId: 'eve' })
+    for (const x of [ann, eve]) await ask(x, 'zync:join', { v: 1, doc: 'own', client: 'k', since: 0 })
+    expect((await ask<Answer>(ann, 'zync:ops', { doc: 'own', ops: [makeOp('ann-client', 1, ['a'], 1)] })).results![0]!.ok).toBe(true)
+    const stolen = await ask<Answer>(eve, 'zync:ops', { doc: 'own', ops: [makeOp('ann-client', 2, ['a'], 'eve')] })
+    expect(stolen.results![0]).toMatchObject({ ok: false, code: 'CLIENT_MISMATCH' })
+    expect((await s.doc('own')).current().state).toEqual({ a: 1 })
+  })
+})
+
+describe('origin allowlist', () => {
+  it('allows only localhost origins by default, and exactly the configured ones otherwise', async () => {
+    for (const o of ['http://localhost', 'http://localhost:5173', 'https://127.0.0.1:8443', 'http://[::1]:3000', undefined]) expect(isOriginAllowed(o, undefined), String(o)).toBe(true)
+    for (const o of ['https://evil.example', 'http://localhost.evil.example', 'http://evil.example/http://localhost', 'null', 'file://', 'http://127.0.0.1.nip.io'])
+      expect(isOriginAllowed(o, undefined), o).toBe(false)
+    expect(isOriginAllowed('https://app.example', ['https://app.example'])).toBe(true)
+    expect(isOriginAllowed('http://localhost:5173', ['https://app.example'])).toBe(false)
+    expect(isOriginAllowed('https://anything.example', '*')).toBe(true)
+
+    const local = await server({})
+    const ok = await raw(local.url, {}, { extraHeaders: { origin: 'http://localhost:5173' }, transports: ['polling'] })
+    expect(ok.connected).toBe(true)
+    await expect(connectRaw(local.url, { extraHeaders: { origin: 'https://evil.example' }, transports: ['polling'] })).rejects.toThrow()
+    const configured = await server({ cors: ['https://app.example'] })
+    await raw(configured.url, {}, { extraHeaders: { origin: 'https://app.example' }, transports: ['polling'] })
+    await expect(connectRaw(configured.url, { extraHeaders: { origin: 'http://localhost:5173' }, transports: ['polling'] })).rejects.toThrow()
+  })
+})

@@ -1,0 +1,170 @@
+// What operators see: Prometheus metrics at /metrics, structured logs with levels, /healthz,
+// documents unloaded when idle, and close() with requests in flight.
+import { afterAll, describe, expect, it } from 'vitest'
+import { encodeHlc } from '../../src/core/hlc'
+import { createLogger, createSyncServer, MemoryStorage, type LogEntry, type SyncServer, type SyncServerOptions } from '../../src/server/index'
+import { ask, connectRaw, makeOp } from './helpers'
+
+const servers: SyncServer[] = []
+afterAll(async () => {
+  for (const s of servers) await s.close()
+})
+async function server(opts: Partial<SyncServerOptions> = {}) {
+  const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent', ...opts })
+  servers.push(s)
+  return s
+}
+const metric = (text: string, name: string) => {
+  const m = new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} ([\\d.e+-]+)$`, 'm').exec(text)
+  return m ? Number(m[1]) : undefined
+}
+
+describe('metrics', () => {
+  it('exposes connections, documents, ops applied and rejected by code, ack latency, backlog, conflicts, presence', async () => {
+    const s = await server()
+    const a = await connectRaw(s.url, { auth: { userId: 'ann' } })
+    const b = await connectRaw(s.url, { auth: { userId: 'ben' } })
+    await ask(a, 'zync:join', { v: 1, doc: 'm1', client: 'ca', since: 0 })
+    await ask(b, 'zync:join', { v: 1, doc: 'm1', client: 'cb', since: 0 })
+    await ask(a, 'zync:ops', { doc: 'm1', ops: [makeOp('ca', 1, ['t', 'x', 'title'], 'one'), makeOp('ca', 2, ['t', 'y'], { z: 1 })] })
+    // b writes the same field without having seen a's write, under the manual policy: a conflict.
+    const hlc = encodeHlc({ wall: Date.now(), counter: 5, node: 'cb' })
+    const c = await ask<{ results: Array<{ status: string }> }>(b, 'zync:ops', { doc: 'm1', ops: [{ ...makeOp('cb', 1, ['t', 'x', 'title'], 'two'), hlc, policy: 'manual' }] })
+    expect(c.results[0]!.status).toBe('conflict')
+    await ask(a, 'zync:ops', { doc: 'm1', ops: [makeOp('ca', 3, ['__proto__', 'x'], 1)] })
+    await ask(a, 'zync:ops', { doc: 'm1', ops: [{ ...makeOp('ca', 4, ['t', 'q'], 1), base: { ghost: 3 } }] })
+    await ask(a, 'zync:presence', { doc: 'm1', state: { here: true } })
+
+    const res = await fetch(`${s.url}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+    const text = await res.text()
+    expect(metric(text, 'zync_connections')).toBe(2)
+    expect(metric(text, 'zync_documents')).toBe(1)
+    expect(metric(text, 'zync_ops_applied_total{status="applied"}')).toBe(2)
+    expect(metric(text, 'zync_ops_applied_total{status="conflict"}')).toBe(1)
+    expect(metric(text, 'zync_ops_rejected_total{code="UNSAFE_PATH"}')).toBe(1)
+    expect(metric(text, 'zync_ops_rejected_total{code="UNKNOWN_HISTORY"}')).toBe(1)
+    expect(metric(text, 'zync_conflicts_total')).toBe(1)
+    expect(metric(text, 'zync_ack_latency_seconds_count')).toBe(4)
+    expect(text).toMatch(/^zync_ack_latency_seconds_bucket\{le="0\.005"\} \d+$/m)
+    expect(metric(text, 'zync_backlog_packets')).toBeGreaterThanOrEqual(0)
+    expect(metric(text, 'zync_presence_entries')).toBe(1)
+    expect(text).toMatch(/^# HELP zync_append_retries_total /m)
+    expect(text).toMatch(/^zync_process_resident_memory_bytes \d+/m)
+    b.disconnect()
+    a.disconnect()
+    await new Promise((r) => setTimeout(r, 100))
+    const after = await s.metrics()
+    expect(metric(after, 'zync_connections')).toBe(0)
+    expect(metric(after, 'zync_presence_entries')).toBe(0)
+    expect(metric(after, 'zync_disconnects_total{reason="client namespace disconnect"}')).toBe(2)
+  })
+
+  it('serves /healthz, 404 elsewhere, and no /metrics when disabled', async () => {
+    const s = await server({ metrics: false })
+    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ ok: true, protocol: 1 })
+    expect((await fetch(`${s.url}/metrics`)).status).toBe(404)
+    expect((await fetch(`${s.url}/`)).status).toBe(404)
+  })
+})
+
+describe('logs', () => {
+  it('writes one JSON object per line with time, level and message, filtered by level', () => {
+    const lines: string[] = []
+    const log = createLogger('warn', (l) => lines.push(l))
+    log.debug('hidden')
+    log.info('hidden too')
+    log.warn('shown', { doc: 'd' })
+    log.error('also shown')
+    expect(lines).toHaveLength(2)
+    const first = JSON.parse(lines[0]!) as Record<string, unknown>
+    expect(first).toMatchObject({ level: 'warn', msg: 'shown', doc: 'd' })
+    expect(new Date(first.time as string).getTime()).toBeGreaterThan(0)
+    const none: string[] = []
+    createLogger('silent', (l) => none.push(l)).error('x')
+    expect(none).toEqual([])
+  })
+
+  it('logs the server lifecycle and refused connections', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const s = await createSyncServer({
+      port: 0,
+      storage: { kind: 'memory' },
+      logger: createLogger('debug', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)),
+      authenticate: () => {
+        throw new Error('nope')
+      },
+    })
+    await connectRaw(s.url).catch(() => {})
+    await s.close()
+    expect(lines.find((l) => l.msg === 'zync server listening')).toMatchObject({ level: 'info', url: s.url, storage: 'memory' })
+    expect(lines.find((l) => l.msg === 'connection refused')).toMatchObject({ level: 'info', code: 'UNAUTHENTICATED' })
+    expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'zync server closed' })
+  })
+})
+
+describe('lifecycle', () => {
+  it('unloads idle documents and loads them again intact', async () => {
+    const s = await server({ unloadIdleMs: 100 })
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 1, doc: 'idle', client: 'c', since: 0 })
+    await ask(a, 'zync:ops', { doc: 'idle', ops: [makeOp('c', 1, ['k'], 'v')] })
+    expect(metric(await s.metrics(), 'zync_documents')).toBe(1)
+    a.disconnect()
+    await new Promise((r) => setTimeout(r, 400))
+    expect(metric(await s.metrics(), 'zync_documents')).toBe(0)
+    expect((await s.doc('idle')).current().state).toEqual({ k: 'v' })
+  })
+
+  it('close() finishes requests in flight, refuses new writes retryably, and is idempotent', async () => {
+    const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent' })
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 1, doc: 'bye', client: 'c', since: 0 })
+    const inflight = Array.from({ length: 20 }, (_, i) => ask<{ ok: boolean }>(a, 'zync:ops', { doc: 'bye', ops: [makeOp('c', i + 1, ['k', `k${i}`], i)] }))
+    await inflight[0]
+    const closing = s.close()
+    expect(s.close()).toBe(closing)
+    const answers = await Promise.allSettled(inflight)
+    await closing
+    const oks = answers.filter((r) => r.status === 'fulfilled' && r.value.ok).length
+    const refused = answers.filter((r) => r.status === 'fulfilled' && !r.value.ok)
+    for (const r of refused) expect((r as PromiseFulfilledResult<unknown>).value).toMatchObject({ code: 'DISCONNECTED', retryable: true })
+    expect(oks).toBeGreaterThan(0)
+    expect(oks + refused.length).toBe(20)
+  })
+})
+
+describe('storage failures', () => {
+  it('a failed append is refused retryably and never shows up later (no phantom state)', async () => {
+    class Flaky extends MemoryStorage {
+      failNext = false
+      override async append(doc: string, entries: LogEntry[]) {
+        if (this.failNext) {
+          this.failNext = false
+          throw new Error('disk on fire')
+        }
+        return super.append(doc, entries)
+      }
+    }
+    const storage = new Flaky()
+    const s = await server({ storage })
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 1, doc: 'flaky', client: 'c', since: 0 })
+    await ask(a, 'zync:ops', { doc: 'flaky', ops: [makeOp('c', 1, ['k', 'one'], 1)] })
+    storage.failNext = true
+    const failed = await ask<{ ok: boolean; results: Array<{ ok: boolean; code?: string; retryable?: boolean }> }>(a, 'zync:ops', { doc: 'flaky', ops: [makeOp('c', 2, ['k', 'ghost'], 2)] })
+    expect(failed.results[0]).toMatchObject({ ok: false, code: 'STORAGE_UNAVAILABLE', retryable: true })
+    // Neither a joiner nor a snapshot sees the op that never reached the log.
+    const b = await connectRaw(s.url)
+    const j = await ask<{ ok: boolean; seq: number; changes: Array<{ path: unknown[] }> }>(b, 'zync:join', { v: 1, doc: 'flaky', client: 'd', since: 0 })
+    expect(j.seq).toBe(1)
+    expect(j.changes.map((c) => c.path)).toEqual([['k', 'one']])
+    expect((await s.doc('flaky')).current().state).toEqual({ k: { one: 1 } })
+    // The retry goes through.
+    const retry = await ask<{ results: Array<{ ok: boolean; seq: number }> }>(a, 'zync:ops', { doc: 'flaky', ops: [makeOp('c', 2, ['k', 'two'], 2)] })
+    expect(retry.results[0]).toMatchObject({ ok: true, seq: 2 })
+    a.disconnect()
+    b.disconnect()
+  })
+})

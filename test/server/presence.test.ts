@@ -1,0 +1,155 @@
+// Presence on the server: stamped with the authenticated user (no impersonation), at most 4 KB,
+// rate-limited, gone after its TTL and on disconnect.
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Socket } from 'socket.io-client'
+import type { PresenceMessage, PresencePeer } from '../../src/core/protocol'
+import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/index'
+import { makeBoard, waitFor } from '../helpers'
+import { ask, connectRaw } from './helpers'
+
+const servers: SyncServer[] = []
+const cleanups: Array<() => unknown> = []
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c()
+  for (const s of servers) await s.close()
+})
+
+const PEOPLE: Record<string, { id: string; name: string; color: string; email: string; token: string; role: string }> = {
+  'tok-alice': { id: 'alice', name: 'Alice', color: '#f00', email: 'alice@example.test', token: 'tok-alice', role: 'admin' },
+  'tok-bob': { id: 'bob', name: 'Bob', color: '#00f', email: 'bob@example.test', token: 'tok-bob', role: 'user' },
+  'tok-eve': { id: 'eve', name: 'Eve', color: '#0f0', email: 'eve@example.test', token: 'tok-eve', role: 'user' },
+}
+
+async function server(opts: Partial<SyncServerOptions> = {}) {
+  const s = await createSyncServer({
+    port: 0,
+    storage: { kind: 'memory' },
+    logLevel: 'silent',
+    authenticate: ({ auth }) => {
+      const p = PEOPLE[String(auth.token)]
+      if (!p) throw new Error('who are you')
+      return p
+    },
+    ...opts,
+  })
+  servers.push(s)
+  return s
+}
+
+interface Peer {
+  sock: Socket
+  got: PresenceMessage[]
+  /** The latest state of every other peer, as this one sees it. */
+  view(): Map<string, PresencePeer | null>
+}
+
+async function peer(url: string, token: string, doc = 'room'): Promise<Peer> {
+  const sock = await connectRaw(url, { auth: { token } })
+  cleanups.push(() => sock.disconnect())
+  const got: PresenceMessage[] = []
+  sock.on('zync:presence', (m: PresenceMessage) => got.push(m))
+  expect((await ask(sock, 'zync:join', { v: 1, doc, client: `c-${token}`, since: 0 })).ok).toBe(true)
+  return {
+    sock,
+    got,
+    view: () => {
+      const v = new Map<string, PresencePeer | null>()
+      for (const m of got) {
+        if (m.full) v.clear()
+        for (const p of m.peers) v.set(p.clientId, p.state === null ? null : (p as PresencePeer))
+      }
+      return v
+    },
+  }
+}
+const live = (p: Peer) => [...p.view().values()].filter((x): x is PresencePeer => x !== null)
+
+describe('presence', () => {
+  it('is stamped with the authenticated user; every impersonation attempt fails', async () => {
+    const s = await server()
+    const alice = await peer(s.url, 'tok-alice')
+    const eve = await peer(s.url, 'tok-eve')
+    type A = { ok: boolean; code?: string }
+    // 1. a user object inside the state: kept as app data, the stamp says eve.
+    expect(await ask<A>(eve.sock, 'zync:presence', { doc: 'room', state: { cursor: 1, user: { id: 'alice', name: 'Alice' }, userId: 'alice' } })).toEqual({ ok: true })
+    // 2. a user field next to the state: refused.
+    expect(await ask<A>(eve.sock, 'zync:presence', { doc: 'room', state: { cursor: 2 }, user: { id: 'alice' } })).toMatchObject({ ok: false, code: 'BAD_REQUEST' })
+    // 3. a clientId of alice's socket: refused (not a field of the message).
+    expect(await ask<A>(eve.sock, 'zync:presence', { doc: 'room', state: { cursor: 3 }, clientId: alice.sock.id })).toMatchObject({ ok: false, code: 'BAD_REQUEST' })
+    // 4. clearing someone else's presence: only one's own entry can be cleared.
+    expect(await ask<A>(alice.sock, 'zync:presence', { doc: 'room', state: { cursor: 10 } })).toEqual({ ok: true })
+    expect(await ask<A>(eve.sock, 'zync:presence', { doc: 'room', state: null, clientId: alice.sock.id })).toMatchObject({ ok: false, code: 'BAD_REQUEST' })
+    // 5. presence in a room eve has not joined.
+    expect(await ask<A>(eve.sock, 'zync:presence', { doc: 'other-room', state: { x: 1 } })).toMatchObject({ ok: false, code: 'NOT_JOINED' })
+
+    await waitFor(() => live(alice).some((p) => p.state.cursor === 1), 5000, 'alice sees eve')
+    const seen = live(alice).find((p) => p.state.cursor === 1)!
+    expect(seen.clientId).toBe(eve.sock.id)
+    // The stamp is the authenticated user's public fields only: no email, role or token.
+    expect(seen.user).toEqual({ id: 'eve', name: 'Eve', color: '#0f0' })
+    await waitFor(() => live(eve).some((p) => p.state.cursor === 10), 5000, 'eve sees alice')
+    expect(live(eve).find((p) => p.state.cursor === 10)!.user.id).toBe('alice')
+    // Alice's entry survived eve's attempt to clear it.
+    expect(live(eve).filter((p) => p.user.id === 'alice')).toHaveLength(1)
+    // Every entry anyone received carries the id of the socket's authenticated user.
+    const ids = new Map([[alice.sock.id, 'alice'], [eve.sock.id, 'eve']])
+    for (const m of [...alice.got, ...eve.got]) for (const p of m.peers) if (p.state !== null) expect((p as PresencePeer).user.id).toBe(ids.get(p.clientId))
+  })
+
+  it('is at most 4 KB and rate-limited per socket', async () => {
+    const s = await server({ limits: { presencePerSecond: 4 } })
+    const bob = await peer(s.url, 'tok-bob')
+    type A = { ok: boolean; code?: string; retryable?: boolean }
+    // {"pad":"..."} is 10 bytes of JSON around the string.
+    expect(await ask<A>(bob.sock, 'zync:presence', { doc: 'room', state: { pad: 'x'.repeat(4096 - 10) } })).toEqual({ ok: true })
+    expect(await ask<A>(bob.sock, 'zync:presence', { doc: 'room', state: { pad: 'x'.repeat(4096 - 9) } })).toMatchObject({ ok: false, code: 'TOO_LARGE' })
+    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => ask<A>(bob.sock, 'zync:presence', { doc: 'room', state: { i } })))
+    expect(burst.filter((a) => a.code === 'RATE_LIMITED' && a.retryable).length).toBeGreaterThanOrEqual(4)
+    await new Promise((r) => setTimeout(r, 600))
+    expect(await ask<A>(bob.sock, 'zync:presence', { doc: 'room', state: { later: true } })).toEqual({ ok: true })
+  })
+
+  it('expires after its TTL without a heartbeat, and late joiners never see expired entries', async () => {
+    const s = await server({ presenceTtl: 400 })
+    const alice = await peer(s.url, 'tok-alice')
+    const bob = await peer(s.url, 'tok-bob')
+    await ask(alice.sock, 'zync:presence', { doc: 'room', state: { typing: true } })
+    await waitFor(() => live(bob).length === 1, 5000, 'bob sees alice')
+    await waitFor(() => live(bob).length === 0, 3000, 'alice expired for bob')
+    const late = await peer(s.url, 'tok-eve')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(late.got.find((m) => m.full)?.peers).toEqual([])
+    expect(await s.metrics()).toMatch(/zync_presence_entries 0/)
+  })
+
+  it('vanishes on disconnect and on leave', async () => {
+    const s = await server()
+    const alice = await peer(s.url, 'tok-alice')
+    const bob = await peer(s.url, 'tok-bob')
+    const eve = await peer(s.url, 'tok-eve')
+    await ask(alice.sock, 'zync:presence', { doc: 'room', state: { here: 1 } })
+    await ask(eve.sock, 'zync:presence', { doc: 'room', state: { here: 2 } })
+    await waitFor(() => live(bob).length === 2, 5000, 'bob sees both')
+    expect(await s.metrics()).toMatch(/zync_presence_entries 2/)
+    alice.sock.disconnect()
+    await waitFor(() => live(bob).length === 1, 5000, 'alice gone on disconnect')
+    await ask(eve.sock, 'zync:leave', { doc: 'room' })
+    await waitFor(() => live(bob).length === 0, 5000, 'eve gone on leave')
+    const late = await peer(s.url, 'tok-alice')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(late.got.find((m) => m.full)?.peers).toEqual([])
+  })
+
+  it('reaches stores: the peer list shows the authenticated user, not what the client claims', async () => {
+    const s = await server()
+    const a = makeBoard({ name: 'pres-store', url: s.url, auth: { token: 'tok-eve' }, user: { id: 'alice', name: 'Alice (fake)' } })
+    const b = makeBoard({ name: 'pres-store', url: s.url, auth: { token: 'tok-bob' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online', 5000, 'online')
+    a.sync.setPresence({ cursor: 7 })
+    await waitFor(() => b.sync.presence().some((p) => !p.self && (p.state as { cursor?: number }).cursor === 7), 5000, 'b sees a')
+    const other = b.sync.presence().find((p) => !p.self)!
+    expect(other.user.id).toBe('eve')
+    expect(other.user.name).toBe('Eve')
+  })
+})

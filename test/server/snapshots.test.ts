@@ -1,0 +1,137 @@
+// Snapshots every N ops, snapshot + tail for new clients, log compaction that never breaks catch-up.
+import path from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Change, JoinResponse } from '../../src/core/protocol'
+import { setAt } from '../../src/core/patch'
+import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/index'
+import { dataOf, makeBoard, waitFor } from '../helpers'
+import { ask, connectRaw, makeOp, tempDir } from './helpers'
+
+const servers: SyncServer[] = []
+const cleanups: Array<() => unknown> = []
+const dir = tempDir('zync-snap-')
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c()
+  for (const s of servers) await s.close()
+  dir.remove()
+})
+async function server(opts: Partial<SyncServerOptions>) {
+  const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent', ...opts })
+  servers.push(s)
+  return s
+}
+type Joined = Extract<JoinResponse, { ok: true }>
+
+async function writeOps(url: string, doc: string, count: number, client = 'w') {
+  const sock = await connectRaw(url)
+  await ask(sock, 'zync:join', { v: 1, doc, client, since: 0 })
+  const ids: string[] = []
+  for (let i = 1; i <= count; i++) {
+    const op = makeOp(client, i, ['items', `i${i}`], { i })
+    ids.push(op.id)
+    const r = await ask<{ ok: boolean }>(sock, 'zync:ops', { doc, ops: [op] })
+    expect(r.ok).toBe(true)
+  }
+  sock.disconnect()
+  return ids
+}
+async function join(url: string, doc: string, since: number): Promise<Joined> {
+  const sock = await connectRaw(url)
+  try {
+    const r = await ask<JoinResponse>(sock, 'zync:join', { v: 1, doc, client: `j${since}`, since })
+    if (!r.ok) throw new Error(JSON.stringify(r))
+    return r
+  } finally {
+    sock.disconnect()
+  }
+}
+function rebuild(j: Joined, from: Record<string, unknown> = {}) {
+  let state = j.snapshot ? j.snapshot.state : from
+  for (const c of j.changes as Change[]) if (c.status === 'applied') state = setAt(state, c.path, c.value, c.kind === 'delete')
+  return state
+}
+const expected = (n: number) => ({ items: Object.fromEntries(Array.from({ length: n }, (_, i) => [`i${i + 1}`, { i: i + 1 }])) })
+
+describe('snapshots and compaction', () => {
+  it('snapshots every N ops; a new client loads the snapshot plus the tail, not the whole log', async () => {
+    const s = await server({ snapshotEvery: 10 })
+    await writeOps(s.url, 'snap', 35)
+    const stored = await s.storage.loadSnapshot('snap')
+    expect(stored?.seq).toBe(30)
+    const fresh = await join(s.url, 'snap', 0)
+    expect(fresh.snapshot?.seq).toBe(30)
+    expect(fresh.changes.map((c) => c.seq)).toEqual([31, 32, 33, 34, 35])
+    expect(fresh.seq).toBe(35)
+    expect(rebuild(fresh)).toEqual(expected(35))
+    // Clients get state and vectors, not the server's merge internals or client ownership.
+    expect(fresh.snapshot!.fields).toEqual({})
+    expect(Object.keys(fresh.snapshot!).sort()).toEqual(['fields', 'seq', 'state', 'vv'])
+    // A client close behind gets only the tail.
+    const close = await join(s.url, 'snap', 31)
+    expect(close.snapshot).toBeUndefined()
+    expect(close.changes.map((c) => c.seq)).toEqual([32, 33, 34, 35])
+    expect(await join(s.url, 'snap', 35)).toMatchObject({ changes: [], seq: 35 })
+  })
+
+  it('compacts the log behind the snapshot; clients too far behind get a snapshot, and converge', async () => {
+    const s = await server({ snapshotEvery: 10, keepLog: 2 })
+    await writeOps(s.url, 'compact', 35)
+    const log = await s.storage.readLog('compact', 0)
+    expect(log[0]!.seq).toBe(29) // snapshot at 30, two entries kept behind it
+    // Behind the compaction point but within snapshotEvery: the tail is gone, the state comes whole.
+    const behind = await join(s.url, 'compact', 25)
+    expect(behind.snapshot?.seq).toBe(35)
+    expect(behind.changes).toEqual([])
+    expect(rebuild(behind)).toEqual(expected(35))
+    // Still inside the kept log: a tail.
+    const inside = await join(s.url, 'compact', 29)
+    expect(inside.snapshot).toBeUndefined()
+    expect(inside.changes.map((c) => c.seq)).toEqual([30, 31, 32, 33, 34, 35])
+    // An op sent again after compaction is still recognized: acknowledged, not applied twice.
+    const sock = await connectRaw(s.url)
+    await ask(sock, 'zync:join', { v: 1, doc: 'compact', client: 'w', since: 35 })
+    const again = await ask<{ results: Array<{ ok: boolean; duplicate?: boolean; seq: number }> }>(sock, 'zync:ops', { doc: 'compact', ops: [{ ...log[0]!.op }] })
+    sock.disconnect()
+    expect(again.results[0]).toMatchObject({ ok: true, duplicate: true, seq: 29 })
+    expect((await s.doc('compact')).seq).toBe(35)
+  })
+
+  it('a store that was offline past the compaction point catches up through a snapshot, keeping its own pending edits', async () => {
+    const s = await server({ snapshotEvery: 10, keepLog: 0 })
+    const away = makeBoard({ name: 'trip', url: s.url })
+    const home = makeBoard({ name: 'trip', url: s.url })
+    cleanups.push(() => away.sync.destroy(), () => home.sync.destroy())
+    await waitFor(() => away.sync.status().connection === 'online' && home.sync.status().connection === 'online', 5000, 'online')
+    home.getState().addCard('first', 'before the trip')
+    await home.sync.flush()
+    await waitFor(() => away.getState().cards.first !== undefined, 5000, 'away has the first card')
+    away.sync.disconnect()
+    away.getState().addCard('offline', 'made on the road')
+    for (let i = 0; i < 45; i++) home.getState().addCard(`h${i}`, `home ${i}`)
+    await home.sync.flush()
+    expect((await s.storage.readLog('trip', 0))[0]?.seq ?? Infinity).toBeGreaterThan(2) // compacted past away's seq
+    away.sync.connect()
+    await away.sync.flush({ timeout: 5000 }).catch((e) => {
+      console.log(JSON.stringify(away.sync.status()), JSON.stringify(away.sync.pendingOperations()), JSON.stringify(away.sync.deadLetters()))
+      throw e
+    })
+    await waitFor(() => isDeepStrictEqual(dataOf(away), dataOf(home)), 5000, 'converged')
+    expect(Object.keys(away.getState().cards)).toHaveLength(47)
+    expect(away.getState().cards.offline?.title).toBe('made on the road')
+  })
+
+  it('a restarted server rebuilds from snapshot plus log (SQLite)', async () => {
+    const file = path.join(dir.dir, 'snap.db')
+    const s1 = await server({ storage: { kind: 'sqlite', file }, snapshotEvery: 10, keepLog: 3 })
+    await writeOps(s1.url, 'restart', 27)
+    await s1.close()
+    const s2 = await server({ storage: { kind: 'sqlite', file }, snapshotEvery: 10, keepLog: 3 })
+    const h = await s2.doc('restart')
+    expect(h.seq).toBe(27)
+    expect(h.current().state).toEqual(expected(27))
+    const j = await join(s2.url, 'restart', 0)
+    expect(rebuild(j)).toEqual(expected(27))
+    expect(j.changes.length).toBeLessThan(27)
+  })
+})
