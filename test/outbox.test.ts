@@ -258,6 +258,9 @@ describe('backoff with full jitter', () => {
     const random = vi.spyOn(Math, 'random').mockReturnValue(0.999)
     const store = scriptedStore(t, { backoff: { base: 100, factor: 2, cap: 1000 } })
     await vi.advanceTimersByTimeAsync(0)
+    await store.sync.ready
+    await vi.advanceTimersByTimeAsync(0)
+    expect(store.sync.status().connection).toBe('online')
     store.setState({ v: { a: 1 } })
     const sendTimes: number[] = []
     const start = Date.now()
@@ -266,7 +269,7 @@ describe('backoff with full jitter', () => {
       await vi.advanceTimersByTimeAsync(10)
       if (t.sent.length > n) sendTimes.push(Date.now() - start)
     }
-    random.mockRestore()
+    cleanups.push(() => random.mockRestore())
     expect(t.sent).toHaveLength(7)
     const gaps = sendTimes.slice(1).map((x, i) => x - sendTimes[i]!)
     // Ceilings 100, 200, 400, 800, 1000, 1000 (random ≈ 1): each gap is close to its ceiling.
@@ -276,7 +279,7 @@ describe('backoff with full jitter', () => {
       expect(g).toBeLessThanOrEqual(ceilings[i]! + 20)
     })
     expect(store.sync.status().pending).toBe(0)
-    // Success reset: the next failure starts again from the base.
+    // Success reset: the next failure starts again from the base (random ≈ 1: a delay just under 100 ms).
     failures = 1
     store.setState({ v: { a: 2 } })
     await vi.advanceTimersByTimeAsync(20)

@@ -19,8 +19,11 @@ import { SocketIoTransport } from '../adapters/socket-io'
 export interface SyncOptions<T> {
   /** Document id: every store with this name on the same server syncs. Required. */
   name: string
-  /** Sync server URL, e.g. 'http://127.0.0.1:4000'. Give this or `socket`. */
-  url?: string
+  /**
+   * Sync server URL, e.g. 'http://127.0.0.1:4000'; or several, tried in turn when one is down
+   * (nodes of one cluster). Give this or `socket`.
+   */
+  url?: string | string[]
   /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). */
   socket?: Socket
   /** What syncs. Default: every key of the state whose value is not a function. */
@@ -36,8 +39,11 @@ export interface SyncOptions<T> {
   clientId?: string
   /** Who this client is, for presence and conflict metadata. Default `{ id: clientId }`. */
   user?: PresenceUser
-  /** Sent to the server in socket.io's `auth` on every connection (see the server's `authenticate`). */
-  auth?: { token?: string; [key: string]: unknown }
+  /**
+   * Sent to the server in socket.io's `auth` on every connection (see the server's `authenticate`).
+   * A function is called on each (re)connection, so it can hand over a fresh token. Default `{}`.
+   */
+  auth?: { token?: string; [key: string]: unknown } | ((cb: (data: object) => void) => void)
   /** Conflict policies per path. Default `{ default: 'lww' }`. */
   conflicts?: ConflictsConfig
   /** Outbox lane for a change. Default: 'medium' for everything. */
