@@ -97,16 +97,26 @@ async function rawBulkPut(rows: OutboxRow[]): Promise<number> {
 
 export async function runOutbox(smoke: boolean): Promise<Result[]> {
   const n = smoke ? 500 : 5000
-  const reps = smoke ? 2 : 7
+  const reps = smoke ? 2 : 9
   const ours: number[] = []
   const withSets: number[] = []
   const raw: number[] = []
   const ratios: number[] = []
+  let rows: OutboxRow[] = []
   for (let r = 0; r < reps; r++) {
-    // Each pair runs back to back (the first is a warm-up): the ratio is the median of the pairs' ratios,
-    // which holds up when other work on the machine comes and goes during the run.
-    const z = await zyncBurst(n)
-    const b = await rawBulkPut(z.rows)
+    // Each pair runs back to back (the first is a warm-up), in alternating order so neither side always
+    // inherits the other's garbage: the ratio is the median of the pairs' ratios, which holds up when
+    // other work on the machine comes and goes during the run.
+    let z: Awaited<ReturnType<typeof zyncBurst>>
+    let b: number
+    if (r % 2 === 1 && rows.length > 0) {
+      b = await rawBulkPut(rows)
+      z = await zyncBurst(n)
+    } else {
+      z = await zyncBurst(n)
+      b = await rawBulkPut(z.rows)
+    }
+    rows = z.rows
     if (r === 0) continue
     ours.push(z.ms)
     withSets.push(z.withSets)

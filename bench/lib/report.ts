@@ -109,7 +109,7 @@ function mdRow(cells: string[]): string {
   return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`
 }
 
-export function markdown(results: Result[], meta: ReturnType<typeof machine> & { date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[]): string {
+export function markdown(results: Result[], meta: ReturnType<typeof machine> & { date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[], causes: Record<string, string> = {}): string {
   const out: string[] = []
   out.push('# Benchmarks')
   out.push('')
@@ -136,6 +136,15 @@ export function markdown(results: Result[], meta: ReturnType<typeof machine> & {
       out.push(`- **${r.target}. ${r.scenario}.**${r.note ? ` ${r.note}` : ''}`)
       for (const e of r.extra ?? []) out.push(`  - ${e.name}: ${e.value}`)
     }
+    out.push('')
+  }
+  const missed = results.filter((r) => !r.checks.every(pass) && causes[r.target])
+  if (missed.length) {
+    out.push('## Why the missed targets are missed')
+    out.push('')
+    out.push('From CPU profiles of the bench processes (bench/run.ts, CAUSES).')
+    out.push('')
+    for (const r of missed) out.push(`- **${r.target}.** ${causes[r.target]}`)
     out.push('')
   }
   if (notes.length) {

@@ -78,7 +78,10 @@ export function fieldOf(path: Path): string {
 export const OP_DEPTH = 3
 
 export function pathKey(path: Path): string {
-  return path.map(String).join('\u0000')
+  // Called several times per op (coalescing, indexing): a loop, not map + join, to skip an array.
+  let key = path.length > 0 ? String(path[0]) : ''
+  for (let i = 1; i < path.length; i++) key += '\u0000' + String(path[i])
+  return key
 }
 
 export function pathToString(path: Path): string {

@@ -1,3 +1,0 @@
-import { runOutbox } from '../outbox'
-import { printTable } from '../lib/report'
-printTable(await runOutbox(process.argv.includes('--smoke')))
