@@ -83,7 +83,7 @@ export interface EngineOptions {
 }
 
 /** How long writes that only speed up a reload may wait (see schedulePersist). */
-const LAZY_PERSIST_MS = 250
+const LAZY_PERSIST_MS = 1000
 
 const EMPTY_LANES: LaneCounts = { critical: 0, high: 0, medium: 0, low: 0 }
 

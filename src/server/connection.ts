@@ -158,7 +158,9 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
       const conflicts = res.entries.filter((e) => e.status === 'conflict').length
       if (conflicts) metrics?.conflicts.inc(conflicts)
     }
-    const results = [...res.results, ...refused]
+    // The author already has each applied change from the broadcast above (same socket, earlier
+    // packet); the acknowledgement carries the change only for duplicates, which were not broadcast.
+    const results = [...res.results.map((r) => (r.ok && !r.duplicate && r.change ? { id: r.id, ok: true as const, seq: r.seq, status: r.status } : r)), ...refused]
     for (const r of results) if (!r.ok) metrics?.rejected.inc({ code: r.code })
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
     return { ok: true, results, seq: res.seq }

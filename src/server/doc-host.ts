@@ -146,8 +146,17 @@ export class DocHost {
           return { results: ops.map((op) => ({ ...toWireError(e, op.id), id: op.id })), entries: [], seq: this.state.seq }
         }
         for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })
-        // The batch is committed: a failed snapshot must not turn its acknowledgement into an error.
-        await this.maybeSnapshot().catch((err: unknown) => this.o.onError?.(err))
+        // The batch is committed. Snapshots run after the acknowledgement, off its latency, and a failed
+        // snapshot never turns an acknowledgement into an error.
+        if (this.state.seq - this.lastSnapshotSeq >= (this.o.snapshotEvery ?? 500) && !this.snapshotQueued) {
+          this.snapshotQueued = true
+          setImmediate(() => {
+            void this.exclusive(async () => {
+              this.snapshotQueued = false
+              await this.maybeSnapshot()
+            }).catch((err: unknown) => this.o.onError?.(err))
+          })
+        }
         return { results, entries, seq: this.state.seq }
       }
     })
@@ -177,6 +186,8 @@ export class DocHost {
     const [e] = await this.storage.readLog(this.doc, seq - 1, 1)
     return e && e.seq === seq ? e : undefined
   }
+
+  private snapshotQueued = false
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.o.snapshotEvery ?? 500

@@ -70,7 +70,10 @@ export class DocState {
   }
 
   snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string> } {
-    return structuredClone({ seq: this.seq, state: this.state, vv: this.vv, fields: this.fields, clientMax: this.clientMax, clientUser: this.clientUser })
+    // `state` is persistent (setAt copies along the path, never in place) and vectors and field metas are
+    // replaced, never mutated, so shallow copies of the maps are a consistent snapshot at this seq
+    // without deep-copying the whole document on the write path.
+    return { seq: this.seq, state: this.state, vv: { ...this.vv }, fields: { ...this.fields }, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
   }
 
   /** Client-facing snapshot: no merge internals. */

@@ -39,8 +39,8 @@ export interface ModelOptions {
   kindOf: (field: string) => FieldKind
   idKey: string
   maxDriftMs: number
-  /** An entity whose record is deleted and re-created: only the log-wide checks apply to it. */
-  volatile?: string
+  /** Entities whose records are deleted and re-created: only the log-wide checks apply to them. */
+  volatile?: (entity: string) => boolean
 }
 
 const SEP = '\u0000'
@@ -71,7 +71,7 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
     if (op.hlc !== e.hlc) fail(`seq ${e.seq}: stored op stamp differs from the entry stamp`)
     const wall = decodeHlc(e.hlc)?.wall ?? Infinity
     if (wall > e.at + o.maxDriftMs) fail(`seq ${e.seq}: stamp ${e.hlc} is more than ${o.maxDriftMs} ms ahead of server time ${e.at} (not clamped)`)
-    if (e.entity === o.volatile) continue
+    if (o.volatile?.(e.entity)) continue
 
     if (e.path.length === 2) {
       // Record writes (setup): every field starts from the record's value.

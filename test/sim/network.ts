@@ -49,6 +49,8 @@ export const CALM: Weather = { latency: [1, 20], dup: 0, drop: 0, detect: [200, 
 
 /** Counters of what the network did, for the run summary. */
 export interface NetStats {
+  /** Joins answered with a snapshot (the client was too far behind for the log tail). */
+  snapshots: number
   messages: number
   dropped: number
   duplicated: number
@@ -107,7 +109,7 @@ const wire = <T>(v: T): T => copyJson(v) as T
 
 export class SimNetwork {
   weather: Weather
-  readonly stats: NetStats = { messages: 0, dropped: 0, duplicated: 0, connections: 0, broken: 0 }
+  readonly stats: NetStats = { snapshots: 0, messages: 0, dropped: 0, duplicated: 0, connections: 0, broken: 0 }
   private readonly partitioned = new Set<string>()
   private nextConn = 1
   server!: SimServer
@@ -361,6 +363,7 @@ export class SimServer {
       conn.docs.add(req.doc)
     }
     const r = await this.host.since(req.since, false)
+    if (r.snapshot) this.net.stats.snapshots++
     return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: this.net.sched.now }
   }
 

@@ -7,23 +7,18 @@
  * - every replica's state equals the server's;
  * - the server's log holds each op id once, and every op any device queued or saw acknowledged;
  * - the reference model (model.ts) agrees with every op's status and every field's value (except on
- *   the one record that is deleted and re-created, where convergence and the other checks still hold);
+ *   records that are deleted and re-created or short-lived, where convergence and the rest still hold);
  * - each manual conflict was raised once on the device that wrote it (none if its own later write
  *   made it moot before it arrived), each app-function conflict ran the function once and wrote a
  *   resolution, and no inbox, outbox or dead-letter queue is left non-empty.
  */
-import { SyncEngine, type EngineHost } from '../../src/core/engine'
 import { deepEqual } from '../../src/core/diff'
-import type { ZyncError } from '../../src/core/errors'
-import { getAt, setAt } from '../../src/core/patch'
 import type { Path } from '../../src/core/path'
-import { PolicyTable, type ConflictResolver, type ConflictsConfig } from '../../src/core/policies'
-import type { Conflict } from '../../src/core/types'
-import { MemoryOutboxStorage } from '../../src/adapters/memory-storage'
 import { DocHost } from '../../src/server/doc-host'
 import { MemoryStorage } from '../../src/server/storage/memory'
-import { checkLog, type FieldKind } from './model'
-import { CALM, SimNetwork, SimServer, SimTransport, type Weather } from './network'
+import { DOC, Device, ID_KEY, KIND, MAX_DRIFT, TEMPORARY, VOLATILE, newRecord, type DeviceWorld, type Field } from './device'
+import { checkLog } from './model'
+import { CALM, SimNetwork, SimServer, type Weather } from './network'
 import { Rng, VirtualScheduler } from './scheduler'
 
 export interface SimOptions {
@@ -49,6 +44,7 @@ export interface SimStats {
   partitions: number
   disconnects: number
   clockJumps: number
+  snapshots: number
   messages: number
   dropped: number
   duplicated: number
@@ -71,258 +67,7 @@ export interface SimResult {
   fingerprint: string
 }
 
-const DOC = 'sim'
-const ID_KEY = 'id'
-const MAX_DRIFT = 60_000
-const FIELDS = ['title', 'votes', 'tags', 'note', 'body', 'owner', 'status', 'items', 'links', 'steps'] as const
-type Field = (typeof FIELDS)[number]
-const WEIGHTS: Record<Field, number> = { title: 3, votes: 2, tags: 2, note: 2, body: 1, owner: 1, status: 1, items: 3, links: 1, steps: 2 }
-const KIND: Record<Field, FieldKind> = {
-  title: 'lww',
-  votes: 'counter',
-  tags: 'set',
-  note: 'manual',
-  body: 'custom',
-  owner: 'local',
-  status: 'remote',
-  items: 'ids',
-  links: 'ids:remote',
-  steps: 'ids:manual',
-}
-const TAGS = ['red', 'green', 'blue', 'urgent', 'later', 'bug']
-/** A record that is deleted and re-created during the run (the others always exist). */
-const VOLATILE = 'volatile'
-
-function newRecord(title: string): Record<string, unknown> {
-  return { title, votes: 0, tags: [], note: '', body: 0, owner: '', status: 'todo', items: [], links: [], steps: [] }
-}
-
-/** The app rule for 'body': the larger number wins (deterministic on every device). */
-export const keepLarger: ConflictResolver = ({ local, remote }) => Math.max(typeof local === 'number' ? local : 0, typeof remote === 'number' ? remote : 0)
-
-export const SIM_CONFLICTS: ConflictsConfig = {
-  default: 'lww',
-  idKey: ID_KEY,
-  paths: {
-    'cards.*.votes': 'counter',
-    'cards.*.tags': 'set',
-    'cards.*.note': 'manual',
-    'cards.*.body': keepLarger,
-    'cards.*.owner': 'local',
-    'cards.*.status': 'remote',
-    'cards.*.links': 'remote',
-    'cards.*.steps': 'manual',
-  },
-}
-
-function weighted(rng: Rng): Field {
-  let total = 0
-  for (const f of FIELDS) total += WEIGHTS[f]
-  let x = rng.next() * total
-  for (const f of FIELDS) {
-    x -= WEIGHTS[f]
-    if (x < 0) return f
-  }
-  return 'title'
-}
-
-/** One browser profile: its storage survives reloads, each reload is a new engine and client id. */
-class Device {
-  engine!: SyncEngine
-  transport!: SimTransport
-  state: Record<string, unknown> = { cards: {} }
-  readonly storage = new MemoryOutboxStorage()
-  readonly clientIds: string[] = []
-  /** Conflict id → times 'sync:conflict' fired on this device. */
-  readonly raised = new Map<string, number>()
-  /** Conflict id → times the app function ran for it here. */
-  readonly resolverRuns = new Map<string, number>()
-  /** Conflicts this device's user settled through resolve(). */
-  readonly userResolved = new Set<string>()
-  /** Every op id this device queued. */
-  readonly queued = new Set<string>()
-  readonly acked = new Set<string>()
-  readonly errors: string[] = []
-  reloading = false
-  offline = false
-  offset = 0
-  private edits = 0
-  private incarnation = 0
-
-  constructor(
-    readonly index: number,
-    readonly user: string,
-    readonly rng: Rng,
-    private readonly sim: Simulation,
-  ) {}
-
-  get clientId(): string {
-    return this.clientIds[this.clientIds.length - 1]!
-  }
-
-  start(): void {
-    const clientId = `d${this.index}${this.incarnation > 0 ? `r${this.incarnation}` : ''}`
-    this.incarnation++
-    this.clientIds.push(clientId)
-    this.state = { cards: {} }
-    const host: EngineHost = {
-      read: () => this.state,
-      apply: (patches) => {
-        let next = this.state
-        for (const p of patches) next = setAt(next, p.path, p.value, p.remove === true)
-        this.state = next
-      },
-    }
-    this.transport = new SimTransport(clientId, this.user, this.sim.net, `d${this.index}`)
-    const engine = new SyncEngine({
-      doc: DOC,
-      clientId,
-      user: { id: this.user },
-      transport: this.transport,
-      storage: this.storage,
-      policies: new PolicyTable(SIM_CONFLICTS),
-      host,
-      now: () => this.sim.sched.now + this.offset,
-      random: this.rng.next,
-      crossTab: false,
-      watchNetwork: false,
-      autoConnect: !this.offline,
-      presence: { ttl: 3_600_000 },
-      onWarning: (m) => this.errors.push(`warning: ${m}`),
-    })
-    this.engine = engine
-    engine.events.on('sync:queued', ({ ops }) => {
-      for (const op of ops) this.queued.add(op.id)
-    })
-    engine.events.on('sync:acked', ({ ids }) => {
-      for (const id of ids) this.acked.add(id)
-    })
-    engine.events.on('sync:conflict', ({ conflict }) => {
-      this.raised.set(conflict.id, (this.raised.get(conflict.id) ?? 0) + 1)
-      this.sim.trace(`${clientId} conflict ${conflict.id} at ${conflict.path.join('.')}`)
-      this.scheduleResolve(conflict.id)
-    })
-    engine.events.on('sync:resolved', ({ conflict, resolution }) => {
-      if (conflict.policy === 'custom' && typeof resolution === 'object') this.resolverRuns.set(conflict.id, (this.resolverRuns.get(conflict.id) ?? 0) + 1)
-    })
-    engine.events.on('sync:failed', ({ error }) => {
-      const f = this.sim.failures
-      f.set(error.code, (f.get(error.code) ?? 0) + 1)
-    })
-    engine.events.on('sync:dead-letter', ({ deadLetter }) => this.errors.push(`dead letter ${deadLetter.id}: ${deadLetter.error.code} ${deadLetter.error.message}`))
-    void engine.ready.then(() => {
-      // Conflicts loaded from storage after a reload still need their user.
-      for (const c of engine.conflicts()) this.scheduleResolve(c.id)
-    })
-  }
-
-  async reload(): Promise<void> {
-    if (this.reloading) return
-    this.reloading = true
-    this.sim.stats.reloads++
-    const old = this.engine
-    this.sim.trace(`${this.clientId} reloads`)
-    await old.destroy()
-    this.start()
-    await this.engine.ready
-    this.reloading = false
-  }
-
-  /** The simulated user looks at the inbox a little later and decides. */
-  scheduleResolve(id: string): void {
-    const delay = this.sim.healing ? this.rng.int(1, 200) : this.rng.int(50, 8000)
-    this.sim.sched.after(delay, () => this.resolve(id))
-  }
-
-  private resolve(id: string): void {
-    if (this.reloading) {
-      this.sim.sched.after(100, () => this.resolve(id))
-      return
-    }
-    const engine = this.engine
-    const c = engine.conflicts().find((x: Conflict) => x.id === id)
-    if (!c) return
-    const roll = this.rng.next()
-    const mine = roll < 0.35 ? 'local' : roll < 0.7 ? 'remote' : undefined
-    const resolution = mine ?? { value: Array.isArray(c.local) || Array.isArray(c.remote) ? unionById(c.remote, c.local) : `${this.clientId}:settled:${++this.edits}` }
-    this.userResolved.add(id)
-    this.sim.stats.resolvedByUser++
-    engine.resolve(id, resolution).catch((err: ZyncError) => this.errors.push(`resolve(${id}) failed: ${err.code} ${err.message}`))
-  }
-
-  /** One local edit of a random field of a random record, as an app would make it (immutably). */
-  edit(): boolean {
-    if (this.reloading) return false
-    const cards = (this.state.cards ?? {}) as Record<string, Record<string, unknown>>
-    if (this.rng.chance(0.02)) {
-      // The volatile record is deleted, or created anew: record-level writes racing with field writes.
-      const { [VOLATILE]: old, ...rest } = cards
-      this.state = { ...this.state, cards: old ? rest : { ...cards, [VOLATILE]: newRecord(`${this.clientId}:${++this.edits}`) } }
-      this.engine.notifyLocalChange()
-      return true
-    }
-    const ids = Object.keys(cards)
-    if (ids.length === 0) return false
-    const rec = this.rng.pick(ids.sort())
-    const field = weighted(this.rng)
-    const path: Path = ['cards', rec, field]
-    const cur = getAt(this.state, path)
-    const k = ++this.edits
-    const tag = `${this.clientId}:${k}`
-    let next: unknown
-    switch (field) {
-      case 'title':
-      case 'note':
-      case 'owner':
-        next = tag
-        break
-      case 'status':
-        next = `${this.rng.pick(['todo', 'doing', 'done'])}:${tag}`
-        break
-      case 'body':
-        next = this.rng.int(0, 10_000)
-        break
-      case 'votes':
-        next = (typeof cur === 'number' ? cur : 0) + this.rng.pick([1, 1, 2, 3, -1, -2])
-        break
-      case 'tags': {
-        const set = Array.isArray(cur) ? (cur as string[]) : []
-        const t = this.rng.pick(TAGS)
-        next = set.includes(t) ? set.filter((x) => x !== t) : [...set, t]
-        break
-      }
-      case 'items':
-      case 'links':
-      case 'steps': {
-        const items = Array.isArray(cur) ? (cur as Array<{ id: string; text: string }>) : []
-        const roll = this.rng.next()
-        if (items.length === 0 || roll < 0.4) {
-          const at = this.rng.int(0, items.length)
-          next = [...items.slice(0, at), { id: `i.${tag}`, text: tag }, ...items.slice(at)]
-        } else if (roll < 0.75) {
-          const at = this.rng.int(0, items.length - 1)
-          next = items.map((x, i) => (i === at ? { ...x, text: tag } : x))
-        } else {
-          const at = this.rng.int(0, items.length - 1)
-          next = items.filter((_, i) => i !== at)
-        }
-        break
-      }
-    }
-    this.state = setAt(this.state, path, next)
-    this.engine.notifyLocalChange()
-    return true
-  }
-
-  /** Settled: connected, nothing pending or open, and at the server's seq. */
-  settled(serverSeq: number): boolean {
-    if (this.reloading) return false
-    const s = this.engine.status()
-    return s.ready && s.connection === 'online' && s.pending === 0 && s.unpersisted === 0 && s.conflicts === 0 && !s.syncing && s.seq === serverSeq
-  }
-}
-
-export class Simulation {
+export class Simulation implements DeviceWorld {
   readonly sched = new VirtualScheduler()
   readonly rng: Rng
   readonly net: SimNetwork
@@ -343,6 +88,7 @@ export class Simulation {
     partitions: 0,
     disconnects: 0,
     clockJumps: 0,
+    snapshots: 0,
     messages: 0,
     dropped: 0,
     duplicated: 0,
@@ -353,6 +99,8 @@ export class Simulation {
     cpuMs: 0,
   }
   private readonly weather: Weather
+  /** Server setting: clients further behind than this catch up from a snapshot. */
+  private readonly snapshotEvery: number
 
   constructor(readonly o: Required<Omit<SimOptions, 'trace'>> & { trace: boolean }) {
     this.rng = new Rng(o.seed)
@@ -365,6 +113,7 @@ export class Simulation {
       detect: [200, r.int(500, 15_000)],
       reconnect: [50, r.int(200, 5_000)],
     }
+    this.snapshotEvery = r.int(20, 500)
     this.net = new SimNetwork(this.sched, this.rng.fork(2), CALM)
   }
 
@@ -382,7 +131,7 @@ export class Simulation {
     process.on('uncaughtException', crashed)
     process.on('unhandledRejection', crashed)
     try {
-      this.host = await DocHost.load(DOC, this.storage, { now: () => this.sched.now, maxDriftMs: MAX_DRIFT })
+      this.host = await DocHost.load(DOC, this.storage, { now: () => this.sched.now, maxDriftMs: MAX_DRIFT, snapshotEvery: this.snapshotEvery })
       new SimServer(this.net, this.host)
       for (let i = 0; i < this.o.clients; i++) {
         const d = new Device(i, `u${i % 3}`, this.rng.fork(100 + i), this)
@@ -412,6 +161,7 @@ export class Simulation {
     Object.assign(this.stats, {
       serverSeq: this.host?.seq ?? 0,
       messages: this.net.stats.messages,
+      snapshots: this.net.stats.snapshots,
       dropped: this.net.stats.dropped,
       duplicated: this.net.stats.duplicated,
       connections: this.net.stats.connections,
@@ -567,7 +317,7 @@ export class Simulation {
         kindOf: (f) => KIND[f as Field] ?? 'lww',
         idKey: ID_KEY,
         maxDriftMs: MAX_DRIFT,
-        volatile: `cards/${VOLATILE}`,
+        volatile: (entity) => entity === `cards/${VOLATILE}` || entity.startsWith(`cards/${TEMPORARY}`),
       }),
     )
     // 4. Conflicts: raised once on the writing device, unless its own later write made them moot first.
@@ -602,14 +352,6 @@ export class Simulation {
     }
     return problems
   }
-}
-
-/** A user's merge of two id-keyed arrays: theirs, then what only mine has. */
-function unionById(remote: unknown, local: unknown): unknown[] {
-  const r = Array.isArray(remote) ? (remote as Array<{ id: string }>) : []
-  const l = Array.isArray(local) ? (local as Array<{ id: string }>) : []
-  const have = new Set(r.map((x) => x.id))
-  return [...r, ...l.filter((x) => !have.has(x.id))]
 }
 
 function pathEq(a: Path, b: Path): boolean {

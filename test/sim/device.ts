@@ -1,0 +1,297 @@
+/**
+ * A simulated device (a browser profile) and its user: what it edits, how it settles its conflicts,
+ * what it records for the checks in sim.ts. Its storage survives reloads; each reload is a new engine
+ * with a new client id, as the zustand middleware does by default.
+ */
+import { SyncEngine, type EngineHost } from '../../src/core/engine'
+import type { ZyncError } from '../../src/core/errors'
+import { getAt, setAt } from '../../src/core/patch'
+import type { Path } from '../../src/core/path'
+import { PolicyTable, type ConflictResolver, type ConflictsConfig } from '../../src/core/policies'
+import type { Conflict } from '../../src/core/types'
+import { MemoryOutboxStorage } from '../../src/adapters/memory-storage'
+import type { FieldKind } from './model'
+import { SimTransport, type SimNetwork } from './network'
+import type { Rng, VirtualScheduler } from './scheduler'
+
+/** What a device needs from the simulation around it. */
+export interface DeviceWorld {
+  readonly sched: VirtualScheduler
+  readonly net: SimNetwork
+  readonly healing: boolean
+  readonly failures: Map<string, number>
+  readonly stats: { reloads: number; resolvedByUser: number }
+  trace(msg: string): void
+}
+
+export const DOC = 'sim'
+export const ID_KEY = 'id'
+export const MAX_DRIFT = 60_000
+const FIELDS = ['title', 'votes', 'tags', 'note', 'body', 'owner', 'status', 'items', 'links', 'steps'] as const
+export type Field = (typeof FIELDS)[number]
+const WEIGHTS: Record<Field, number> = { title: 3, votes: 2, tags: 2, note: 2, body: 1, owner: 1, status: 1, items: 3, links: 1, steps: 2 }
+export const KIND: Record<Field, FieldKind> = {
+  title: 'lww',
+  votes: 'counter',
+  tags: 'set',
+  note: 'manual',
+  body: 'custom',
+  owner: 'local',
+  status: 'remote',
+  items: 'ids',
+  links: 'ids:remote',
+  steps: 'ids:manual',
+}
+const TAGS = ['red', 'green', 'blue', 'urgent', 'later', 'bug']
+/** A record that is deleted and re-created during the run (the r* records always exist). */
+export const VOLATILE = 'volatile'
+/** Prefix of short-lived records: created, edited, deleted for good. */
+export const TEMPORARY = 'tmp-'
+
+export function newRecord(title: string): Record<string, unknown> {
+  return { title, votes: 0, tags: [], note: '', body: 0, owner: '', status: 'todo', items: [], links: [], steps: [] }
+}
+
+/** The app rule for 'body': the larger number wins (deterministic on every device). */
+export const keepLarger: ConflictResolver = ({ local, remote }) => Math.max(typeof local === 'number' ? local : 0, typeof remote === 'number' ? remote : 0)
+
+export const SIM_CONFLICTS: ConflictsConfig = {
+  default: 'lww',
+  idKey: ID_KEY,
+  paths: {
+    'cards.*.votes': 'counter',
+    'cards.*.tags': 'set',
+    'cards.*.note': 'manual',
+    'cards.*.body': keepLarger,
+    'cards.*.owner': 'local',
+    'cards.*.status': 'remote',
+    'cards.*.links': 'remote',
+    'cards.*.steps': 'manual',
+  },
+}
+
+function weighted(rng: Rng): Field {
+  let total = 0
+  for (const f of FIELDS) total += WEIGHTS[f]
+  let x = rng.next() * total
+  for (const f of FIELDS) {
+    x -= WEIGHTS[f]
+    if (x < 0) return f
+  }
+  return 'title'
+}
+
+/** One browser profile: its storage survives reloads, each reload is a new engine and client id. */
+export class Device {
+  engine!: SyncEngine
+  transport!: SimTransport
+  state: Record<string, unknown> = { cards: {} }
+  readonly storage = new MemoryOutboxStorage()
+  readonly clientIds: string[] = []
+  /** Conflict id → times 'sync:conflict' fired on this device. */
+  readonly raised = new Map<string, number>()
+  /** Conflict id → times the app function ran for it here. */
+  readonly resolverRuns = new Map<string, number>()
+  /** Conflicts this device's user settled through resolve(). */
+  readonly userResolved = new Set<string>()
+  /** Every op id this device queued. */
+  readonly queued = new Set<string>()
+  readonly acked = new Set<string>()
+  readonly errors: string[] = []
+  reloading = false
+  offline = false
+  offset = 0
+  private edits = 0
+  private incarnation = 0
+
+  constructor(
+    readonly index: number,
+    readonly user: string,
+    readonly rng: Rng,
+    private readonly sim: DeviceWorld,
+  ) {}
+
+  get clientId(): string {
+    return this.clientIds[this.clientIds.length - 1]!
+  }
+
+  start(): void {
+    const clientId = `d${this.index}${this.incarnation > 0 ? `r${this.incarnation}` : ''}`
+    this.incarnation++
+    this.clientIds.push(clientId)
+    this.state = { cards: {} }
+    const host: EngineHost = {
+      read: () => this.state,
+      apply: (patches) => {
+        let next = this.state
+        for (const p of patches) next = setAt(next, p.path, p.value, p.remove === true)
+        this.state = next
+      },
+    }
+    this.transport = new SimTransport(clientId, this.user, this.sim.net, `d${this.index}`)
+    const engine = new SyncEngine({
+      doc: DOC,
+      clientId,
+      user: { id: this.user },
+      transport: this.transport,
+      storage: this.storage,
+      policies: new PolicyTable(SIM_CONFLICTS),
+      host,
+      now: () => this.sim.sched.now + this.offset,
+      random: this.rng.next,
+      crossTab: false,
+      watchNetwork: false,
+      autoConnect: !this.offline,
+      presence: { ttl: 3_600_000 },
+      onWarning: (m) => this.errors.push(`warning: ${m}`),
+    })
+    this.engine = engine
+    engine.events.on('sync:queued', ({ ops }) => {
+      for (const op of ops) this.queued.add(op.id)
+    })
+    engine.events.on('sync:acked', ({ ids }) => {
+      for (const id of ids) this.acked.add(id)
+    })
+    engine.events.on('sync:conflict', ({ conflict }) => {
+      this.raised.set(conflict.id, (this.raised.get(conflict.id) ?? 0) + 1)
+      this.sim.trace(`${clientId} conflict ${conflict.id} at ${conflict.path.join('.')}`)
+      this.scheduleResolve(conflict.id)
+    })
+    engine.events.on('sync:resolved', ({ conflict, resolution }) => {
+      if (conflict.policy === 'custom' && typeof resolution === 'object') this.resolverRuns.set(conflict.id, (this.resolverRuns.get(conflict.id) ?? 0) + 1)
+    })
+    engine.events.on('sync:failed', ({ error }) => {
+      const f = this.sim.failures
+      f.set(error.code, (f.get(error.code) ?? 0) + 1)
+    })
+    engine.events.on('sync:dead-letter', ({ deadLetter }) => this.errors.push(`dead letter ${deadLetter.id}: ${deadLetter.error.code} ${deadLetter.error.message}`))
+    void engine.ready.then(() => {
+      // Conflicts loaded from storage after a reload still need their user.
+      for (const c of engine.conflicts()) this.scheduleResolve(c.id)
+    })
+  }
+
+  async reload(): Promise<void> {
+    if (this.reloading) return
+    this.reloading = true
+    this.sim.stats.reloads++
+    const old = this.engine
+    this.sim.trace(`${this.clientId} reloads`)
+    await old.destroy()
+    this.start()
+    await this.engine.ready
+    this.reloading = false
+  }
+
+  /** The simulated user looks at the inbox a little later and decides. */
+  scheduleResolve(id: string): void {
+    const delay = this.sim.healing ? this.rng.int(1, 200) : this.rng.int(50, 8000)
+    this.sim.sched.after(delay, () => this.resolve(id))
+  }
+
+  private resolve(id: string): void {
+    if (this.reloading) {
+      this.sim.sched.after(100, () => this.resolve(id))
+      return
+    }
+    const engine = this.engine
+    const c = engine.conflicts().find((x: Conflict) => x.id === id)
+    if (!c) return
+    const roll = this.rng.next()
+    const mine = roll < 0.35 ? 'local' : roll < 0.7 ? 'remote' : undefined
+    const resolution = mine ?? { value: Array.isArray(c.local) || Array.isArray(c.remote) ? unionById(c.remote, c.local) : `${this.clientId}:settled:${++this.edits}` }
+    this.userResolved.add(id)
+    this.sim.stats.resolvedByUser++
+    engine.resolve(id, resolution).catch((err: ZyncError) => this.errors.push(`resolve(${id}) failed: ${err.code} ${err.message}`))
+  }
+
+  /** One local edit of a random field of a random record, as an app would make it (immutably). */
+  edit(): boolean {
+    if (this.reloading) return false
+    const cards = (this.state.cards ?? {}) as Record<string, Record<string, unknown>>
+    const roll = this.rng.next()
+    const temporary = Object.keys(cards).filter((id) => id.startsWith(TEMPORARY)).sort()
+    if (roll < 0.03 && (roll < 0.02 || temporary.length > 0)) {
+      // Record-level writes racing with field writes: the volatile record is deleted or created anew;
+      // a short-lived record is created, or one is deleted for good (nothing touches it afterwards).
+      let next: Record<string, unknown>
+      if (roll < 0.01) {
+        const { [VOLATILE]: old, ...rest } = cards
+        next = old ? rest : { ...cards, [VOLATILE]: newRecord(`${this.clientId}:${++this.edits}`) }
+      } else if (roll < 0.02) next = { ...cards, [`${TEMPORARY}${this.clientId}-${++this.edits}`]: newRecord('short-lived') }
+      else {
+        const { [this.rng.pick(temporary)]: _gone, ...rest } = cards
+        next = rest
+      }
+      this.state = { ...this.state, cards: next }
+      this.engine.notifyLocalChange()
+      return true
+    }
+    const ids = Object.keys(cards)
+    if (ids.length === 0) return false
+    const rec = this.rng.pick(ids.sort())
+    const field = weighted(this.rng)
+    const path: Path = ['cards', rec, field]
+    const cur = getAt(this.state, path)
+    const k = ++this.edits
+    const tag = `${this.clientId}:${k}`
+    let next: unknown
+    switch (field) {
+      case 'title':
+      case 'note':
+      case 'owner':
+        next = tag
+        break
+      case 'status':
+        next = `${this.rng.pick(['todo', 'doing', 'done'])}:${tag}`
+        break
+      case 'body':
+        next = this.rng.int(0, 10_000)
+        break
+      case 'votes':
+        next = (typeof cur === 'number' ? cur : 0) + this.rng.pick([1, 1, 2, 3, -1, -2])
+        break
+      case 'tags': {
+        const set = Array.isArray(cur) ? (cur as string[]) : []
+        const t = this.rng.pick(TAGS)
+        next = set.includes(t) ? set.filter((x) => x !== t) : [...set, t]
+        break
+      }
+      case 'items':
+      case 'links':
+      case 'steps': {
+        const items = Array.isArray(cur) ? (cur as Array<{ id: string; text: string }>) : []
+        const roll = this.rng.next()
+        if (items.length === 0 || roll < 0.4) {
+          const at = this.rng.int(0, items.length)
+          next = [...items.slice(0, at), { id: `i.${tag}`, text: tag }, ...items.slice(at)]
+        } else if (roll < 0.75) {
+          const at = this.rng.int(0, items.length - 1)
+          next = items.map((x, i) => (i === at ? { ...x, text: tag } : x))
+        } else {
+          const at = this.rng.int(0, items.length - 1)
+          next = items.filter((_, i) => i !== at)
+        }
+        break
+      }
+    }
+    this.state = setAt(this.state, path, next)
+    this.engine.notifyLocalChange()
+    return true
+  }
+
+  /** Settled: connected, nothing pending or open, and at the server's seq. */
+  settled(serverSeq: number): boolean {
+    if (this.reloading) return false
+    const s = this.engine.status()
+    return s.ready && s.connection === 'online' && s.pending === 0 && s.unpersisted === 0 && s.conflicts === 0 && !s.syncing && s.seq === serverSeq
+  }
+}
+
+/** A user's merge of two id-keyed arrays: theirs, then what only mine has. */
+function unionById(remote: unknown, local: unknown): unknown[] {
+  const r = Array.isArray(remote) ? (remote as Array<{ id: string }>) : []
+  const l = Array.isArray(local) ? (local as Array<{ id: string }>) : []
+  const have = new Set(r.map((x) => x.id))
+  return [...r, ...l.filter((x) => !have.has(x.id))]
+}
