@@ -523,3 +523,54 @@ describe('memory storage', () => {
 })
 
 export type { Board }
+
+describe('a page that dies before its IndexedDB write', () => {
+  it('spills unpersisted rows synchronously on pagehide; the next load imports them and they are delivered once', async () => {
+    const s = await server()
+    const target = new EventTarget()
+    const g = globalThis as Record<string, unknown>
+    const saved = { add: g.addEventListener, remove: g.removeEventListener, ls: g.localStorage }
+    const mem = new Map<string, string>()
+    g.localStorage = {
+      get length() {
+        return mem.size
+      },
+      key: (i: number) => [...mem.keys()][i] ?? null,
+      getItem: (k: string) => mem.get(k) ?? null,
+      setItem: (k: string, v: string) => void mem.set(k, String(v)),
+      removeItem: (k: string) => void mem.delete(k),
+      clear: () => mem.clear(),
+    }
+    g.addEventListener = target.addEventListener.bind(target)
+    g.removeEventListener = target.removeEventListener.bind(target)
+    cleanups.push(() => {
+      g.addEventListener = saved.add
+      g.removeEventListener = saved.remove
+      g.localStorage = saved.ls
+    })
+    const dbName = freshDb()
+    const a = makeBoard({ url: s.url, dbName, autoConnect: false })
+    await a.sync.ready
+    // IndexedDB writes hang (the page is about to die mid-transaction).
+    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
+    const realPut = proto.put
+    proto.put = function () {
+      throw new DOMException('aborted by unload', 'AbortError')
+    }
+    a.getState().addCard('late', 'typed just before reload')
+    a.getState().rename('late', 'typed just before reload!')
+    target.dispatchEvent(new Event('pagehide'))
+    expect([...mem.keys()].some((k) => k.startsWith(`zync:spill:${dbName}:board:`))).toBe(true)
+    proto.put = realPut
+    // The page is gone: no destroy(), its timers just stop mattering. A new page loads.
+    const b = board({ url: s.url, dbName, tabTimeout: 200 })
+    await b.sync.ready
+    expect(b.getState().cards.late?.title).toBe('typed just before reload!')
+    await waitFor(() => (b.sync.status().seq ?? 0) >= 1, 5000, 'spilled op delivered')
+    await b.sync.flush({ timeout: 5000 })
+    const doc = await s.doc('board')
+    expect(doc.current().state).toEqual({ cards: { late: { title: 'typed just before reload!', votes: 0 } } })
+    expect([...mem.keys()].filter((k) => k.startsWith('zync:spill:'))).toEqual([])
+    await a.sync.destroy()
+  })
+})

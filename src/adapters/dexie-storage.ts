@@ -76,8 +76,52 @@ export class DexieOutboxStorage implements OutboxStorage {
     }
   }
 
+  private spillPrefix(doc: string): string {
+    return `zync:spill:${this.dbName}:${doc}:`
+  }
+
+  /** Synchronous, for a dying page: rows that had no time to reach IndexedDB go to localStorage. */
+  spill(doc: string, owner: string, rows: OutboxRow[]): void {
+    const ls = localStore()
+    if (!ls) return
+    ls.setItem(this.spillPrefix(doc) + owner, JSON.stringify(rows))
+  }
+
+  unspill(doc: string, owner: string): void {
+    localStore()?.removeItem(this.spillPrefix(doc) + owner)
+  }
+
+  /** Moves rows spilled by pages that died into the outbox (ids already there are kept as they are). */
+  private async importSpills(db: ZyncDb, doc: string): Promise<void> {
+    const ls = localStore()
+    if (!ls) return
+    const prefix = this.spillPrefix(doc)
+    const keys: string[] = []
+    for (let i = 0; i < ls.length; i++) {
+      const k = ls.key(i)
+      if (k?.startsWith(prefix)) keys.push(k)
+    }
+    if (keys.length === 0) return
+    const rows: OutboxRow[] = []
+    for (const k of keys) {
+      try {
+        const parsed = JSON.parse(ls.getItem(k) ?? '[]') as OutboxRow[]
+        if (Array.isArray(parsed)) rows.push(...parsed.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op))
+      } catch {
+        // A torn write: nothing usable in it.
+      }
+    }
+    await db.transaction('rw', db.outbox, async () => {
+      const existing = new Set((await db.outbox.bulkGet(rows.map((r) => r.id))).filter(Boolean).map((r) => r!.id))
+      const fresh = rows.filter((r) => !existing.has(r.id))
+      if (fresh.length > 0) await db.outbox.bulkPut(fresh)
+    })
+    for (const k of keys) ls.removeItem(k)
+  }
+
   async load(doc: string): Promise<LoadedDoc> {
     const db = await this.ensureOpen()
+    await this.importSpills(db, doc)
     return db.transaction('r', db.outbox, db.meta, db.conflicts, async () => {
       const rows = await db.outbox.where('doc').equals(doc).toArray()
       rows.sort((a, b) => a.order - b.order)
@@ -136,6 +180,15 @@ export class DexieOutboxStorage implements OutboxStorage {
 
   close(): void {
     this.db.close()
+  }
+}
+
+function localStore(): Storage | undefined {
+  try {
+    const ls = (globalThis as { localStorage?: Storage }).localStorage
+    return ls ?? undefined
+  } catch {
+    return undefined // access denied (sandboxed frames, some privacy modes)
   }
 }
 

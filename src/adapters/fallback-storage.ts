@@ -40,6 +40,12 @@ export class FallbackOutboxStorage implements OutboxStorage {
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     return this.active.adopt(doc, owner, staleBefore)
   }
+  spill(doc: string, owner: string, rows: OutboxRow[]): void {
+    this.active.spill?.(doc, owner, rows)
+  }
+  unspill(doc: string, owner: string): void {
+    this.active.unspill?.(doc, owner)
+  }
   release(doc: string, owner: string): Promise<void> {
     return this.active.release(doc, owner)
   }

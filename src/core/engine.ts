@@ -172,6 +172,8 @@ export class SyncEngine {
     this.presenceTracker.subscribe((peers) => this.events.emit('presence:change', { peers }))
     const canBroadcast = typeof BroadcastChannel !== 'undefined'
     this.tabs = (options.crossTab ?? canBroadcast) && canBroadcast ? new TabChannel(options.tabChannel ?? `zync:${this.doc}`, this.clientId, (m) => this.onTabMessage(m)) : undefined
+    // From the start: edits made before hydration finishes must survive a reload too.
+    this.watchPageLifecycle()
     this.ready = this.hydrate()
     this.ready.catch(() => {})
   }
@@ -298,9 +300,11 @@ export class SyncEngine {
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
     if (count === 0) return
     if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
-    if (wantQueued) this.events.emit('sync:queued', { ops: queued })
+    void wantQueued
+    void queued
     this.invalidate()
     this.schedulePersist()
+    this.schedulePump(0)
   }
 
   private makeOp(p: Patch): Op {
@@ -455,6 +459,12 @@ export class SyncEngine {
       try {
         await this.o.storage.write({ put, delete: del, putConflicts: putC, deleteConflicts: delC, ...(meta ? { meta } : {}) })
         for (const s of written) if (!s.dirty) s.persisted = true
+        // 'queued' means in IndexedDB: announced only now.
+        if (written.length > 0 && this.events.has('sync:queued')) this.events.emit('sync:queued', { ops: written.filter((w) => !w.done).map((w) => this.toPending(w)) })
+        if (this.spilled) {
+          this.spilled = false
+          this.o.storage.unspill?.(this.doc, this.clientId)
+        }
         if (written.length > 0) this.tabs?.post({ type: 'rows', rows: put })
         this.persistRetries = 0
         if (this.degraded) {
@@ -519,9 +529,50 @@ export class SyncEngine {
     }
     g.addEventListener('online', up)
     g.addEventListener('offline', down)
+    const prev = this.cleanupNetwork
     this.cleanupNetwork = () => {
+      prev?.()
       g.removeEventListener?.('online', up)
       g.removeEventListener?.('offline', down)
+    }
+  }
+
+  /**
+   * The page may die before a pending IndexedDB write lands (a reload a few ms after an edit). On
+   * pagehide and when hidden, rows not yet persisted are written synchronously through the storage's
+   * `spill` (localStorage for Dexie); the next load imports them. Duplicates are harmless: op ids.
+   */
+  private watchPageLifecycle(): void {
+    const g = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: { visibilityState?: string } }
+    if (typeof g.addEventListener !== 'function' || !this.o.storage.spill) return
+    const hide = () => this.spill()
+    const vis = () => {
+      if (g.document?.visibilityState === 'hidden') this.spill()
+    }
+    g.addEventListener('pagehide', hide)
+    g.addEventListener('visibilitychange', vis)
+    const prev = this.cleanupNetwork
+    this.cleanupNetwork = () => {
+      prev?.()
+      g.removeEventListener?.('pagehide', hide)
+      g.removeEventListener?.('visibilitychange', vis)
+    }
+  }
+
+  private spilled = false
+
+  /** Synchronously saves rows that are not in IndexedDB yet (see watchPageLifecycle). */
+  spill(): void {
+    if (this.destroyed || !this.o.storage.spill) return
+    this.captureNow()
+    const rows: OutboxRow[] = []
+    for (const s of this.outbox.rows.values()) if (!s.done && s.row.owner === this.clientId && (!s.persisted || s.dirty)) rows.push(s.row)
+    if (rows.length === 0) return
+    try {
+      this.o.storage.spill(this.doc, this.clientId, rows)
+      this.spilled = true
+    } catch {
+      // Best effort: the page is going away.
     }
   }
 
@@ -663,7 +714,10 @@ export class SyncEngine {
   private async pump(): Promise<void> {
     if (!this.isReady || !this.joined || this.inFlight || this.destroyed) return
     const now = this.now()
-    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, (s) => s.persisted || this.degraded)
+    // Rows go out as soon as they are captured, in parallel with their IndexedDB write: waiting for the
+    // write would add its latency to every edit. Nothing is lost or doubled either way: a row the tab
+    // dies with before its write is spilled on pagehide, and the server dedupes op ids.
+    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, () => true)
     if (batch.length === 0) {
       const next = this.outbox.nextRetryAt(this.clientId, now)
       if (next !== undefined) this.schedulePump(next - now)
@@ -750,7 +804,8 @@ export class SyncEngine {
     if (s.done) return
     s.done = true
     this.outbox.remove(s.row.id)
-    if (s.persisted || s.row.owner !== this.clientId) this.deleted.add(s.row.id)
+    // Also when not yet persisted: its write may be in flight, and deleting a missing key is harmless.
+    this.deleted.add(s.row.id)
     this.tabs?.post({ type: 'settled', ids: [s.row.id] })
     this.refreshEntity(s.row.entity, s.row.op.path)
     this.resolveFlushWaiters(s.row.id)
@@ -1333,6 +1388,9 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     return op.op === 'remove' ? undefined : getAt(op.value, sub)
   }
   const rel = opPath.slice(basePath.length)
+  // A field write to a record we do not have (not loaded yet, or deleted): never show a partial record.
+  // The server decides, and its answer arrives as an ordinary change.
+  if (rel.length > 0 && basePath.length >= 2 && !isPlainObject(value)) return value
   const cur = rel.length === 0 ? value : getAt(value, rel)
   let next: unknown
   if (op.op === 'remove') next = undefined

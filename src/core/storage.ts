@@ -70,6 +70,13 @@ export interface OutboxStorage {
   write(batch: StorageBatch): Promise<void>
   heartbeat(doc: string, owner: string, now: number): Promise<void>
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>
+  /**
+   * Optional: synchronously saves rows a dying page could not write in time (called on pagehide).
+   * `load` must import them. Dexie uses localStorage; memory storage has nothing to save them to.
+   */
+  spill?(doc: string, owner: string, rows: OutboxRow[]): void
+  /** Optional: drops the owner's spilled rows once they are safely written. */
+  unspill?(doc: string, owner: string): void
   /** Releases the owner's heartbeat (tab closing). */
   release(doc: string, owner: string): Promise<void>
   close(): void

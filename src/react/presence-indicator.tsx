@@ -28,7 +28,7 @@ const LABEL = (n: string[]) =>
  */
 export function PresenceIndicator({ store, entityId, field, className, label = LABEL }: PresenceIndicatorProps) {
   const select = useCallback(
-    (peers: Presence<Focus>[]) => peers.filter((p) => p.state.focus?.entityId === entityId && p.state.focus.field === field),
+    (peers: Presence<Focus>[]) => peers.filter((p) => p.state.focus != null && p.state.focus.entityId === entityId && p.state.focus.field === field),
     [entityId, field],
   )
   const { others } = usePresence<Focus>(store, select)
