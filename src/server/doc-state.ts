@@ -164,6 +164,7 @@ export class DocState {
       const top = maxStamp(this.topStamp(entity, field), hlc)
       if (top !== hlc) m.top = top
       this.fields[fk] = m
+      this.keysOf(entity).add(fk)
       if (field === '') this.dropFieldMetas(entity)
     }
     const current = getAt(this.state, op.path)
@@ -216,7 +217,8 @@ export class DocState {
     if (field !== '') return maxStamp(of(this.fields[entity + SEP + field]), of(this.fields[entity + SEP]))
     let top = ''
     const prefix = entity + SEP
-    for (const k of Object.keys(this.fields)) if (k.startsWith(prefix)) top = maxStamp(top, of(this.fields[k]))
+    void prefix
+    for (const k of this.keysOf(entity)) top = maxStamp(top, of(this.fields[k]))
     return top
   }
 
@@ -236,9 +238,10 @@ export class DocState {
       // A whole-record write races with any unseen write inside the record.
       let latest: ServerFieldMeta | undefined
       const prefix = entity + SEP
-      for (const k of Object.keys(this.fields)) {
-        if (!k.startsWith(prefix)) continue
-        const m = this.fields[k]!
+      void prefix
+      for (const k of this.keysOf(entity)) {
+        const m = this.fields[k]
+        if (!m) continue
         if (unseen(m) && (!latest || compareHlc(m.hlc, latest.hlc) > 0)) latest = m
       }
       return latest
@@ -252,7 +255,30 @@ export class DocState {
 
   private dropFieldMetas(entity: string): void {
     const prefix = entity + SEP
-    for (const k of Object.keys(this.fields)) if (k.startsWith(prefix) && k !== prefix) delete this.fields[k]
+    const keys = this.keysOf(entity)
+    for (const k of [...keys]) {
+      if (k === prefix) continue
+      delete this.fields[k]
+      keys.delete(k)
+    }
+  }
+
+  /** Field-meta keys per entity, so record-level checks cost the record's size, not the document's. */
+  private index: Map<string, Set<string>> | undefined
+
+  private keysOf(entity: string): Set<string> {
+    if (!this.index) {
+      this.index = new Map()
+      for (const k of Object.keys(this.fields)) {
+        const e = k.slice(0, k.indexOf(SEP))
+        let set = this.index.get(e)
+        if (!set) this.index.set(e, (set = new Set()))
+        set.add(k)
+      }
+    }
+    let set = this.index.get(entity)
+    if (!set) this.index.set(entity, (set = new Set()))
+    return set
   }
 }
 

@@ -49,11 +49,9 @@ describe('collaboration between two browser contexts', () => {
     mkdirSync(RESULTS_DIR, { recursive: true })
     writeFileSync(join(RESULTS_DIR, 'latency.json'), JSON.stringify(report, null, 2))
     process.stdout.write(`e2e latency A→B: median ${stats.median.toFixed(1)} ms, p95 ${stats.p95.toFixed(1)} ms, max ${stats.max.toFixed(1)} ms (n=${stats.n}; first edit ${warmup.toFixed(1)} ms)\n`)
-    // Under 250 ms; one outlier in 15 is tolerated (a 2-core CI machine has scheduler hiccups), up to 500 ms.
+    // Every edit under 250 ms (the first one also opens the path: under 1 s).
     expect(warmup).toBeLessThan(1000)
-    expect(stats.median).toBeLessThan(250)
-    expect(steady.filter((ms) => ms >= 250).length).toBeLessThanOrEqual(1)
-    expect(stats.max).toBeLessThan(500)
+    expect(stats.max).toBeLessThan(250)
     expect(await b.cards()).toEqual(await a.cards())
   })
 
