@@ -57,7 +57,13 @@ export class DocHost {
 
   /** Serializes work on this document within the process. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn)
+    // Each task starts a new copy-on-write epoch: state handed out by an earlier task (a snapshot not
+    // yet serialized, say) is never mutated in place.
+    const task = () => {
+      this.state.beginBatch()
+      return fn()
+    }
+    const run = this.queue.then(task, task)
     this.queue = run.catch(() => {})
     return run
   }

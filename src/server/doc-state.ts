@@ -21,8 +21,9 @@ import {
   type IdArray,
   type PnCounter,
 } from '../core/merge'
-import { entityOf, fieldOf, type Path } from '../core/path'
-import { getAt, setAt } from '../core/patch'
+import { assertSafePath, entityOf, fieldOf, type Path } from '../core/path'
+import { getAt } from '../core/patch'
+import { isPlainObject } from '../core/diff'
 import type { Change, FieldMeta, Op, OpStatus, Snapshot } from '../core/protocol'
 import { vvBump, vvGet, type VersionVector } from '../core/vector-clock'
 import type { LogEntry } from './storage/types'
@@ -56,7 +57,19 @@ export class DocState {
   /** Which user owns a client id (first one to use it). */
   clientUser: Record<string, string> = {}
 
+  /**
+   * Containers copied during the current batch. Copy-on-write: a container is copied the first time a
+   * batch writes under it and mutated in place after that, so a batch of k ops on a collection of n
+   * records costs O(n + k) instead of O(n·k). Log entries never reference such containers while they
+   * stay in the state (their values come from the ops), and `beginBatch` starts a new epoch.
+   */
+  private fresh = new WeakSet<object>()
+
   constructor(readonly doc: string) {}
+
+  beginBatch(): void {
+    this.fresh = new WeakSet()
+  }
 
   static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
     const d = new DocState(doc)
@@ -157,7 +170,7 @@ export class DocState {
 
     const remove = newValue === undefined
     if (status === 'applied') {
-      this.state = setAt(this.state, op.path, newValue, remove)
+      this.state = setAtCow(this.state, op.path, newValue, remove, this.fresh)
       const m: ServerFieldMeta = { client: op.client, n: op.n, hlc, seq, at: ctx.now }
       if (ctx.user !== undefined) m.user = ctx.user
       if (crdt) m.crdt = crdt
@@ -280,6 +293,33 @@ export class DocState {
     if (!set) this.index.set(entity, (set = new Set()))
     return set
   }
+}
+
+/** Like setAt, but containers already copied in this epoch (`fresh`) are written in place. */
+function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: WeakSet<object>): T {
+  assertSafePath(path)
+  const own = (node: unknown): Record<string | number, unknown> | unknown[] => {
+    if (node !== null && typeof node === 'object' && fresh.has(node)) return node as Record<string, unknown>
+    const copy: Record<string | number, unknown> | unknown[] = Array.isArray(node) ? node.slice() : isPlainObject(node) ? { ...node } : {}
+    fresh.add(copy)
+    return copy
+  }
+  const root = own(state) as Record<string | number, unknown>
+  let parent: Record<string | number, unknown> = root
+  for (let i = 0; i < path.length - 1; i++) {
+    const seg = path[i]!
+    const child = Object.hasOwn(parent, seg) ? parent[seg] : undefined
+    if (remove && child === undefined) return root as T
+    const c = own(child) as Record<string | number, unknown>
+    parent[seg] = c
+    parent = c
+  }
+  const last = path[path.length - 1]!
+  if (remove) {
+    if (Array.isArray(parent) && typeof last === 'number') parent.splice(last, 1)
+    else delete parent[last]
+  } else parent[last] = value
+  return root as T
 }
 
 /** The change as broadcast to clients: the log entry without the raw op. */
