@@ -3,8 +3,12 @@ import type { Op, OpResult, Snapshot } from '../core/protocol'
 import { DocState, toChange } from './doc-state'
 import { AppendConflictError, type LogEntry, type ServerStorage } from './storage/types'
 
+
+/** Ops between two snapshots unless configured: a snapshot copies the document, so not too often. */
+export const DEFAULT_SNAPSHOT_EVERY = 2000
+
 export interface DocHostOptions {
-  /** Save a snapshot every N ops. Default 500. */
+  /** Save a snapshot every N ops. Default 2000. */
   snapshotEvery?: number
   /** Drop log entries older than the newest snapshot, keeping this many for history. Default: keep all. */
   keepLog?: number
@@ -154,7 +158,7 @@ export class DocHost {
         for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })
         // The batch is committed. Snapshots run after the acknowledgement, off its latency, and a failed
         // snapshot never turns an acknowledgement into an error.
-        if (this.state.seq - this.lastSnapshotSeq >= (this.o.snapshotEvery ?? 500) && !this.snapshotQueued) {
+        if (this.state.seq - this.lastSnapshotSeq >= (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY) && !this.snapshotQueued) {
           this.snapshotQueued = true
           setImmediate(() => {
             void this.exclusive(async () => {
@@ -196,7 +200,7 @@ export class DocHost {
   private snapshotQueued = false
 
   private async maybeSnapshot(): Promise<void> {
-    const every = this.o.snapshotEvery ?? 500
+    const every = this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY
     if (this.state.seq - this.lastSnapshotSeq < every) return
     await this.storage.saveSnapshot(this.doc, this.state.snapshot())
     this.lastSnapshotSeq = this.state.seq
@@ -219,7 +223,7 @@ export class DocHost {
       const head = this.state.seq
       if (since === head) return { changes: [], seq: head }
       if (since < head) {
-        if (head - since > (this.o.snapshotEvery ?? 500)) {
+        if (head - since > (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)) {
           const snap = await this.storage.loadSnapshot(this.doc)
           if (snap && snap.seq > since && snap.seq <= head) {
             const tail = await this.tail(snap.seq, head)

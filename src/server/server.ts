@@ -64,7 +64,7 @@ export interface SyncServerOptions {
   maxDriftMs?: number
   /** Timestamps further ahead than this are refused with CLOCK_SKEW (ms). Default 86400000 (1 day). */
   rejectFutureMs?: number
-  /** Snapshot each document every N ops. Default 500. */
+  /** Snapshot each document every N ops. Default 2000. */
   snapshotEvery?: number
   /** Compact the log to this many entries behind the newest snapshot. Default: never compact. */
   keepLog?: number
