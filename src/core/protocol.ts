@@ -75,22 +75,6 @@ export type OpResult =
   | { id: string; ok: true; seq: number; status: OpStatus; change?: Change; duplicate?: boolean }
   | (WireError & { id: string })
 
-/** A conflict as the server reports it to the op's author. */
-export interface ConflictInfo {
-  id: string
-  opId: string
-  path: Path
-  entity: string
-  field: string
-  base: unknown
-  local: unknown
-  remote: unknown
-  localMeta: { clientId: string; userId?: string; time: number }
-  remoteMeta: { clientId: string; userId?: string; time: number }
-  policy: WirePolicy
-  createdAt: number
-}
-
 export interface Snapshot {
   seq: number
   state: Record<string, unknown>
