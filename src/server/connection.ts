@@ -11,7 +11,7 @@ import { ZyncError, toWireError, type WireError } from '../core/errors'
 import { decodeHlc } from '../core/hlc'
 import { EVENTS, PROTOCOL_VERSION, type HistoryResponse, type JoinResponse, type Op, type OpsResponse } from '../core/protocol'
 import type { DocHost } from './doc-host'
-import { toChange } from './doc-state'
+import { toChange, toWire } from './doc-state'
 import { jsonBytes, sizeOf, type ServerLimits } from './limits'
 import type { Logger } from './logger'
 import type { Metrics } from './metrics'
@@ -153,7 +153,7 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
     const res = accepted.length > 0 ? await h.submit(accepted, data.user.id, ctx.shared) : { results: [], entries: [], seq: h.seq }
     if (res.entries.length > 0) {
       // Broadcast (to the author too: its ordered stream) before acknowledging.
-      ctx.io.to(room(req.doc)).emit(EVENTS.changes, { doc: req.doc, changes: res.entries.map(toChange) })
+      ctx.io.to(room(req.doc)).emit(EVENTS.changes, { doc: req.doc, changes: res.entries.map(toWire) })
       for (const e of res.entries) metrics?.applied.inc({ status: e.status })
       const conflicts = res.entries.filter((e) => e.status === 'conflict').length
       if (conflicts) metrics?.conflicts.inc(conflicts)

@@ -1,6 +1,6 @@
 import { ZyncError, toWireError } from '../core/errors'
 import type { Op, OpResult, Snapshot } from '../core/protocol'
-import { DocState, toChange } from './doc-state'
+import { DocState, toWire } from './doc-state'
 import { AppendConflictError, type LogEntry, type ServerStorage } from './storage/types'
 
 
@@ -115,7 +115,7 @@ export class DocHost {
           const prior = this.knownOps.get(op.id) ?? stored.get(op.id)
           if (prior) {
             const logged = await this.entryAt(prior.seq, entries)
-            r = { id: op.id, ok: true, seq: prior.seq, status: prior.status, duplicate: true, ...(logged ? { change: toChange(logged) } : {}) }
+            r = { id: op.id, ok: true, seq: prior.seq, status: prior.status, duplicate: true, ...(logged ? { change: toWire(logged) } : {}) }
           } else {
             try {
               // DocState.check covers other clients' counters; a claim on this client's own ops the
@@ -126,7 +126,7 @@ export class DocHost {
               this.state.check(op, user)
               const e = this.state.applyOp(op, { now, ...(user !== undefined ? { user } : {}), ...(this.o.maxDriftMs !== undefined ? { maxDriftMs: this.o.maxDriftMs } : {}) })
               entries.push(e)
-              r = { id: op.id, ok: true, seq: e.seq, status: e.status, change: toChange(e) }
+              r = { id: op.id, ok: true, seq: e.seq, status: e.status, change: toWire(e) }
             } catch (err) {
               r = { ...toWireError(err, op.id), id: op.id }
             }
@@ -216,7 +216,7 @@ export class DocHost {
    * tail after it (so a new client never downloads the whole log). A client claiming a seq the server
    * never reached gets the current state as a snapshot: the server's log is the truth.
    */
-  since(since: number, shared: boolean): Promise<{ changes: ReturnType<typeof toChange>[]; snapshot?: Snapshot; seq: number }> {
+  since(since: number, shared: boolean): Promise<{ changes: ReturnType<typeof toWire>[]; snapshot?: Snapshot; seq: number }> {
     return this.exclusive(async () => {
       await this.reloadIfStale()
       if (shared) await this.catchUp()
@@ -227,11 +227,11 @@ export class DocHost {
           const snap = await this.storage.loadSnapshot(this.doc)
           if (snap && snap.seq > since && snap.seq <= head) {
             const tail = await this.tail(snap.seq, head)
-            if (tail) return { changes: tail.map(toChange), snapshot: publicSnapshot(snap), seq: head }
+            if (tail) return { changes: tail.map(toWire), snapshot: publicSnapshot(snap), seq: head }
           }
         } else {
           const tail = await this.tail(since, head)
-          if (tail) return { changes: tail.map(toChange), seq: head }
+          if (tail) return { changes: tail.map(toWire), seq: head }
         }
       }
       // Compacted, no stored snapshot yet, or an impossible `since`: the current state, cloned so that

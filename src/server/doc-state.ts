@@ -323,6 +323,15 @@ function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value
 }
 
 /** The change as broadcast to clients: the log entry without the raw op. */
+/**
+ * The change as sent to syncing clients (broadcasts, catch-up, acks): without the raw op and without
+ * `before`, which only the audit history needs. Smaller frames for every reader.
+ */
+export function toWire(e: LogEntry): Change {
+  const { op: _op, before: _before, ...change } = e
+  return change
+}
+
 export function toChange(e: LogEntry): Change {
   const { op: _op, ...change } = e
   return change
