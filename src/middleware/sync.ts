@@ -21,10 +21,10 @@ export interface SyncOptions<T> {
   name: string
   /**
    * Sync server URL, e.g. 'http://127.0.0.1:4000'; or several, tried in turn when one is down
-   * (nodes of one cluster). Give this or `socket`.
+   * (nodes of one cluster). Give this or `socket`. Default: none (one of the two is required).
    */
   url?: string | string[]
-  /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). */
+  /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). Default: none. */
   socket?: Socket
   /** What syncs. Default: every key of the state whose value is not a function. */
   partialize?: (state: T) => Partial<T>

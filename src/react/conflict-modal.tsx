@@ -45,7 +45,7 @@ const LABELS: ConflictModalLabels = {
 export type ConflictSideName = 'base' | 'local' | 'remote'
 
 export interface ConflictModalProps {
-  /** The synced store (anything with a `sync` property). */
+  /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /**
    * Controlled visibility. Default: undefined (uncontrolled), which opens whenever the inbox holds a

@@ -17,7 +17,7 @@ const LABELS: ConflictToastLabels = {
 }
 
 export interface ConflictToastProps {
-  /** The synced store (anything with a `sync` property). */
+  /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Called by the Resolve action, typically to open a `ConflictModal`. Required. */
   onResolve: () => void

@@ -17,7 +17,7 @@ const LABELS: OfflineBannerLabels = {
 }
 
 export interface OfflineBannerProps {
-  /** The synced store (anything with a `sync` property). */
+  /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Extra class on the banner. Default: none. */
   className?: string

@@ -3,7 +3,7 @@ import { Avatar, cx } from './ui'
 import { usePresence } from './use-presence'
 
 export interface PresenceAvatarsProps {
-  /** The synced store (anything with a `sync` property). */
+  /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Most avatars shown; the rest collapse into a "+N" chip. Default: 5. */
   max?: number

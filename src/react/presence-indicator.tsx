@@ -7,7 +7,7 @@ import { usePresence } from './use-presence'
 type Focus = { focus?: { entityId?: string; field?: string } | null }
 
 export interface PresenceIndicatorProps {
-  /** The synced store (anything with a `sync` property). */
+  /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** The entity of the field, matched against peers' presence `focus.entityId`. Required. */
   entityId: string

@@ -18,7 +18,7 @@ const LABELS: SyncStatusBadgeLabels = {
 }
 
 export interface SyncStatusBadgeProps {
-  /** The synced store (anything with a `sync` property). */
+  /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Extra class on the badge. Default: none. */
   className?: string
