@@ -414,6 +414,23 @@ describe('multi-tab', () => {
     expect((await s.doc('board')).seq).toBe(2)
   })
 
+  it('stores on different databases are different devices: offline edits stay apart until they sync', async () => {
+    const s = await server()
+    const left = board({ url: s.url })
+    const right = board({ url: s.url })
+    await waitFor(() => left.sync.status().connection === 'online' && right.sync.status().connection === 'online')
+    left.sync.disconnect()
+    right.sync.disconnect()
+    left.getState().addCard('l', 'left only')
+    await waitFor(() => left.sync.status().pending === 1)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(right.getState().cards.l).toBeUndefined()
+    left.sync.connect()
+    right.sync.connect()
+    await left.sync.flush()
+    await waitFor(() => right.getState().cards.l?.title === 'left only')
+  })
+
   it('a closed tab’s pending ops are adopted and sent by another tab', async () => {
     const s = await server()
     const dbName = freshDb()
