@@ -3,11 +3,11 @@
  * version vectors, every policy, the persistent inbox (resolve, reload, moot, tabs, typed errors),
  * audit history, clamped clocks and id-keyed arrays.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createStore } from 'zustand/vanilla'
 import { io as connect } from 'socket.io-client'
 import { sync, ZyncError, type Conflict, type ConflictsConfig, type SyncOptions } from 'zync'
-import { freshDb, startServer, waitFor } from './helpers'
+import { freshDb, useCleanup, waitFor } from './helpers'
 
 type Card = Record<string, unknown>
 interface Doc {
@@ -15,10 +15,7 @@ interface Doc {
 }
 type Store = ReturnType<typeof makeStore>
 
-const cleanups: Array<() => Promise<unknown> | unknown> = []
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!()
-})
+const { cleanups, server } = useCleanup()
 
 /** The larger number wins: an app rule every replica applies the same way. */
 const larger = ({ local, remote }: { local: unknown; remote: unknown }) => Math.max(Number(local ?? 0), Number(remote ?? 0))
@@ -38,11 +35,6 @@ const CONFLICTS: ConflictsConfig = {
   },
 }
 
-async function server(opts: Parameters<typeof startServer>[0] = {}) {
-  const s = await startServer(opts)
-  cleanups.push(() => s.close())
-  return s
-}
 
 function makeStore(url: string, opts: Partial<SyncOptions<Doc>> = {}) {
   const store = createStore<Doc>()(sync(() => ({ cards: {} }), { name: 'board', url, dbName: freshDb(), crossTab: false, conflicts: CONFLICTS, onWarning: () => {}, ...opts }))

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest'
 import { createStore } from 'zustand/vanilla'
 import { sync, type SyncOptions } from 'zync'
 import { createSyncServer, type SyncServerOptions } from 'zync/server'
@@ -71,4 +72,29 @@ export async function waitFor(check: () => boolean | void, timeout = 5000, what 
 export function dataOf(store: { getState(): Board }) {
   const { cards, filter } = store.getState()
   return { cards, filter }
+}
+
+/**
+ * Per-file cleanup: servers and stores made through it are closed after each test, newest first.
+ * `before` runs first (e.g. to restore real timers so the closing can use them).
+ */
+export function useCleanup(before?: () => void) {
+  const cleanups: Array<() => unknown> = []
+  afterEach(async () => {
+    before?.()
+    while (cleanups.length) await cleanups.pop()!()
+  })
+  return {
+    cleanups,
+    server: async (opts: Parameters<typeof startServer>[0] = {}) => {
+      const s = await startServer(opts)
+      cleanups.push(() => s.close())
+      return s
+    },
+    board: (opts: Parameters<typeof makeBoard>[0]) => {
+      const b = makeBoard(opts)
+      cleanups.push(() => b.sync.destroy())
+      return b
+    },
+  }
 }

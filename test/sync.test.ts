@@ -1,23 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { io as connect } from 'socket.io-client'
 import { createSyncServer } from 'zync/server'
-import { dataOf, freshDb, makeBoard, startServer, tempFile, waitFor } from './helpers'
+import { dataOf, freshDb, makeBoard, tempFile, useCleanup, waitFor } from './helpers'
 
-const cleanups: Array<() => Promise<unknown> | unknown> = []
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!()
-})
-
-async function server(opts = {}) {
-  const s = await startServer(opts)
-  cleanups.push(() => s.close())
-  return s
-}
-function board(opts: Parameters<typeof makeBoard>[0]) {
-  const b = makeBoard(opts)
-  cleanups.push(() => b.sync.destroy())
-  return b
-}
+const { cleanups, server, board } = useCleanup()
 
 describe('two stores through a real server', () => {
   it('converge after edits on both sides', async () => {

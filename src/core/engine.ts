@@ -275,9 +275,6 @@ export class SyncEngine {
   }
 
   private enqueuePatches(patches: Patch[], lane: Priority | undefined, resolves?: string): void {
-    // Event payloads are built only for listeners: a burst of thousands of ops would otherwise allocate them for nobody.
-    const wantQueued = this.events.has('sync:queued')
-    const queued: PendingOperation[] = []
     let count = 0
     const touchedConflicts: string[] = []
     for (const p of patches) {
@@ -291,17 +288,14 @@ export class SyncEngine {
       const op = this.makeOp(p)
       if (resolves) op.resolves = resolves
       const priority = lane ?? this.o.priority?.({ path: p.path, op: p.op, value: p.value }) ?? 'medium'
-      const s = this.enqueue(op, priority)
+      this.enqueue(op, priority)
       count++
-      if (wantQueued) queued.push(this.toPending(s))
       if (!resolves) for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
     }
     // A later local write to a conflicted field settles it: the new write is causally after both.
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
     if (count === 0) return
     if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
-    void wantQueued
-    void queued
     this.invalidate()
     this.schedulePersist()
     this.schedulePump(0)
@@ -940,8 +934,9 @@ export class SyncEngine {
   /** Computes the visible value of an entity: confirmed, then open conflicts, then pending rows. */
   private visiblePatch(entity: string, path: Path): { path: Path; value?: unknown; remove?: boolean } | undefined {
     let value = getAt(this.confirmed, path)
-    const conflicts = [...this.conflictsById.values()].filter((c) => c.entity === entity)
-    for (const c of conflicts) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)
+    for (const c of this.conflictsById.values()) {
+      if (c.entity === entity) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)
+    }
     for (const s of this.outbox.entityRows(entity)) value = overlay(value, path, s.row.op.path, s.row.op)
     const current = getAt(this.baseline, path)
     if (current === value || deepEqual(current, value)) return undefined

@@ -31,31 +31,35 @@ export function assertSafePath(path: unknown): asserts path is Path {
 }
 
 /**
- * Checks a JSON-like value before it is applied: plain objects and arrays only, no prototype keys,
- * bounded depth, bounded strings and key counts. Iterative, so deep input cannot overflow the stack.
+ * Walks a JSON-like tree iteratively (deep input cannot overflow the stack): plain objects and arrays
+ * only, no prototype-reaching keys, bounded depth and key counts. With `scalars`, also finite numbers,
+ * bounded strings and nothing but JSON types.
  */
-export function assertSafeValue(value: unknown): void {
+export function assertSafeTree(value: unknown, o: { maxDepth: number; scalars: boolean; what: string; plainOnly: string; depthLabel?: number }): void {
   const stack: Array<[unknown, number]> = [[value, 0]]
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!
     if (v === null || typeof v === 'boolean') continue
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new ZyncError('BAD_REQUEST', '[zync] numbers must be finite')
-      continue
+    if (typeof v !== 'object') {
+      if (!o.scalars) continue
+      if (typeof v === 'number') {
+        if (!Number.isFinite(v)) throw new ZyncError('BAD_REQUEST', '[zync] numbers must be finite')
+        continue
+      }
+      if (typeof v === 'string') {
+        if (v.length > LIMITS.maxStringLength) throw new ZyncError('TOO_LARGE', '[zync] string longer than 1 MB')
+        continue
+      }
+      throw new ZyncError('BAD_REQUEST', `[zync] values must be JSON (got ${typeof v})`)
     }
-    if (typeof v === 'string') {
-      if (v.length > LIMITS.maxStringLength) throw new ZyncError('TOO_LARGE', '[zync] string longer than 1 MB')
-      continue
-    }
-    if (typeof v !== 'object') throw new ZyncError('BAD_REQUEST', `[zync] values must be JSON (got ${typeof v})`)
-    if (depth >= LIMITS.maxDepth) throw new ZyncError('TOO_DEEP', `[zync] value nested deeper than ${LIMITS.maxDepth}`)
+    if (depth >= o.maxDepth) throw new ZyncError('TOO_DEEP', `[zync] ${o.what} nested deeper than ${o.depthLabel ?? o.maxDepth}`)
     if (Array.isArray(v)) {
       if (v.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] array longer than ${LIMITS.maxKeys}`)
       for (const item of v) stack.push([item, depth + 1])
       continue
     }
     const proto = Object.getPrototypeOf(v)
-    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] only plain objects can be synced')
+    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', o.plainOnly)
     const keys = Object.keys(v)
     if (keys.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] object with more than ${LIMITS.maxKeys} keys`)
     for (const k of keys) {
@@ -63,6 +67,11 @@ export function assertSafeValue(value: unknown): void {
       stack.push([(v as Record<string, unknown>)[k], depth + 1])
     }
   }
+}
+
+/** Checks a value before it is synced or applied: JSON only, depth at most LIMITS.maxDepth. */
+export function assertSafeValue(value: unknown): void {
+  assertSafeTree(value, { maxDepth: LIMITS.maxDepth, scalars: true, what: 'value', plainOnly: '[zync] only plain objects can be synced' })
 }
 
 /** Entity = the first two segments (a record in a keyed collection, or a top-level key); field = the third. */

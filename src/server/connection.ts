@@ -8,8 +8,7 @@
  */
 import type { Server, Socket } from 'socket.io'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
-import { decodeHlc } from '../core/hlc'
-import { EVENTS, PROTOCOL_VERSION, type HistoryResponse, type JoinResponse, type Op, type OpsResponse } from '../core/protocol'
+import { EVENTS, PROTOCOL_VERSION, type HistoryResponse, type JoinResponse, type OpsResponse } from '../core/protocol'
 import type { DocHost } from './doc-host'
 import { toChange, toWire } from './doc-state'
 import { jsonBytes, sizeOf, type ServerLimits } from './limits'
@@ -17,7 +16,8 @@ import type { Logger } from './logger'
 import type { Metrics } from './metrics'
 import type { PresenceHub } from './presence-hub'
 import { TokenBucket } from './rate-limit'
-import { historySchema, joinSchema, leaveSchema, opSchema, opsEnvelopeSchema, parse, presenceSchema } from './schema'
+import { historySchema, joinSchema, leaveSchema, opsEnvelopeSchema, parse, presenceSchema } from './schema'
+import { ackResult, splitOps } from './ops-batch'
 import type { Action, ZyncUser } from './server'
 
 export interface SocketData {
@@ -131,24 +131,7 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
     if (!data.opsBucket.take(req.ops.length)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
     if (!data.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
     await ctx.allowed(data.user, req.doc, 'write')
-    const now = Date.now()
-    const accepted: Op[] = []
-    const refused: Array<WireError & { id: string }> = []
-    // Each op is validated on its own: one malformed op is refused without stalling the others.
-    for (const raw of req.ops) {
-      let op: Op
-      try {
-        op = parse(opSchema, raw)
-      } catch (err) {
-        const rid = (raw as { id?: unknown } | null)?.id
-        const id = typeof rid === 'string' && rid.length > 0 && rid.length <= 128 ? rid : '?'
-        refused.push({ ...toWireError(err, id), id })
-        continue
-      }
-      const err = precheck(op, now, ctx.rejectFutureMs)
-      if (err) refused.push({ ...toWireError(err, op.id), id: op.id })
-      else accepted.push(op)
-    }
+    const { accepted, refused } = splitOps(req.ops, Date.now(), ctx.rejectFutureMs)
     const h = await ctx.host(req.doc)
     const res = accepted.length > 0 ? await h.submit(accepted, data.user.id, ctx.shared) : { results: [], entries: [], seq: h.seq }
     if (res.entries.length > 0) {
@@ -158,9 +141,7 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
       const conflicts = res.entries.filter((e) => e.status === 'conflict').length
       if (conflicts) metrics?.conflicts.inc(conflicts)
     }
-    // The author already has each applied change from the broadcast above (same socket, earlier
-    // packet); the acknowledgement carries the change only for duplicates, which were not broadcast.
-    const results = [...res.results.map((r) => (r.ok && !r.duplicate && r.change ? { id: r.id, ok: true as const, seq: r.seq, status: r.status } : r)), ...refused]
+    const results = [...res.results.map(ackResult), ...refused]
     for (const r of results) if (!r.ok) metrics?.rejected.inc({ code: r.code })
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
     return { ok: true, results, seq: res.seq }
@@ -201,8 +182,3 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
 }
 
 /** Checks of one op that need no document state. */
-function precheck(op: Op, now: number, rejectFutureMs: number): ZyncError | undefined {
-  const wall = decodeHlc(op.hlc)!.wall
-  if (wall > now + rejectFutureMs) return new ZyncError('CLOCK_SKEW', `[zync] op ${op.id} is stamped too far in the future; check the client clock`, { opId: op.id })
-  return undefined
-}

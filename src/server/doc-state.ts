@@ -229,8 +229,6 @@ export class DocState {
     const of = (m: ServerFieldMeta | undefined) => (m ? maxStamp(m.top ?? '', m.hlc) : '')
     if (field !== '') return maxStamp(of(this.fields[entity + SEP + field]), of(this.fields[entity + SEP]))
     let top = ''
-    const prefix = entity + SEP
-    void prefix
     for (const k of this.keysOf(entity)) top = maxStamp(top, of(this.fields[k]))
     return top
   }
@@ -250,8 +248,6 @@ export class DocState {
     if (field === '') {
       // A whole-record write races with any unseen write inside the record.
       let latest: ServerFieldMeta | undefined
-      const prefix = entity + SEP
-      void prefix
       for (const k of this.keysOf(entity)) {
         const m = this.fields[k]
         if (!m) continue

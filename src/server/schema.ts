@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { ZyncError, type ZyncErrorCode } from '../core/errors'
 import { decodeHlc } from '../core/hlc'
-import { assertSafeValue, isUnsafeSegment, LIMITS } from '../core/path'
+import { assertSafeTree, assertSafeValue, isUnsafeSegment, LIMITS } from '../core/path'
 
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER
 
@@ -101,25 +101,8 @@ const MESSAGE_DEPTH = LIMITS.maxDepth + 8
  * Iterative, so deep input cannot overflow the stack.
  */
 function assertSafeMessage(input: unknown): void {
-  const stack: Array<[unknown, number]> = [[input, 0]]
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!
-    if (v === null || typeof v !== 'object') continue
-    if (depth > MESSAGE_DEPTH) throw new ZyncError('TOO_DEEP', `[zync] message nested deeper than ${MESSAGE_DEPTH}`)
-    if (Array.isArray(v)) {
-      if (v.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] array longer than ${LIMITS.maxKeys}`)
-      for (const item of v) stack.push([item, depth + 1])
-      continue
-    }
-    const proto = Object.getPrototypeOf(v)
-    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] messages hold plain objects, arrays and JSON values only')
-    const keys = Object.keys(v)
-    if (keys.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] object with more than ${LIMITS.maxKeys} keys`)
-    for (const k of keys) {
-      if (isUnsafeSegment(k)) throw new ZyncError('UNSAFE_PATH', `[zync] key ${JSON.stringify(k)} is not allowed`)
-      stack.push([(v as Record<string, unknown>)[k], depth + 1])
-    }
-  }
+  // Depth counted as before: a message may be MESSAGE_DEPTH levels deep, not one more.
+  assertSafeTree(input, { maxDepth: MESSAGE_DEPTH + 1, depthLabel: MESSAGE_DEPTH, scalars: false, what: 'message', plainOnly: '[zync] messages hold plain objects, arrays and JSON values only' })
 }
 
 /** Parses or throws a ZyncError whose code says what was wrong. */

@@ -13,7 +13,6 @@
  * Messages are JSON-copied on the way: no two sides share an object.
  */
 import { ZyncError, toWireError, type WireError } from '../../src/core/errors'
-import { decodeHlc } from '../../src/core/hlc'
 import {
   PROTOCOL_VERSION,
   type ChangesMessage,
@@ -28,8 +27,9 @@ import {
 } from '../../src/core/protocol'
 import type { Transport, TransportHandlers } from '../../src/core/transport'
 import type { DocHost } from '../../src/server/doc-host'
-import { toChange } from '../../src/server/doc-state'
-import { historySchema, joinSchema, opSchema, opsEnvelopeSchema, parse } from '../../src/server/schema'
+import { toChange, toWire } from '../../src/server/doc-state'
+import { ackResult, splitOps } from '../../src/server/ops-batch'
+import { historySchema, joinSchema, opsEnvelopeSchema, parse } from '../../src/server/schema'
 import type { Rng, VirtualScheduler } from './scheduler'
 
 export interface Weather {
@@ -370,29 +370,14 @@ export class SimServer {
   private async ops(conn: Connection, payload: unknown): Promise<OpsResponse> {
     const req = parse(opsEnvelopeSchema, payload)
     if (!conn.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
-    const now = this.net.sched.now
-    const accepted: Op[] = []
-    const refused: Array<WireError & { id: string }> = []
-    for (const raw of req.ops) {
-      let op: Op
-      try {
-        op = parse(opSchema, raw)
-      } catch (err) {
-        const id = String((raw as { id?: unknown }).id ?? '?')
-        refused.push({ ...toWireError(err, id), id })
-        continue
-      }
-      if (decodeHlc(op.hlc)!.wall > now + this.rejectFutureMs) {
-        refused.push({ ...toWireError(new ZyncError('CLOCK_SKEW', '[zync] stamped too far in the future', { opId: op.id })), id: op.id })
-      } else accepted.push(op)
-    }
+    const { accepted, refused } = splitOps(req.ops, this.net.sched.now, this.rejectFutureMs)
     const res = accepted.length > 0 ? await this.host.submit(accepted, conn.client.user, false) : { results: [], entries: [], seq: this.host.seq }
     if (res.entries.length > 0) {
-      const msg: ChangesMessage = { doc: req.doc, changes: res.entries.map(toChange) }
+      const msg: ChangesMessage = { doc: req.doc, changes: res.entries.map(toWire) }
       const body = new Wire(msg)
       for (const c of this.rooms.get(req.doc) ?? []) this.net.send(c, () => c.client.deliverChanges(body.copy()))
     }
-    return { ok: true, results: [...res.results, ...refused], seq: res.seq }
+    return { ok: true, results: [...res.results.map(ackResult), ...refused], seq: res.seq }
   }
 
   private async history(payload: unknown): Promise<HistoryResponse> {
