@@ -22,11 +22,11 @@ import type { Action, ZyncUser } from './server'
 
 export interface SocketData {
   user: ZyncUser
-  docs: Set<string>
-  opsBucket: TokenBucket
-  bytesBucket: TokenBucket
-  messageBucket: TokenBucket
-  presenceBucket: TokenBucket
+  /** Flood limits, created on first use (an idle connection holds none of them). */
+  opsBucket?: TokenBucket
+  bytesBucket?: TokenBucket
+  messageBucket?: TokenBucket
+  presenceBucket?: TokenBucket
   /** Requests of this socket in progress. */
   pending: number
   presence?: Record<string, unknown>
@@ -47,56 +47,84 @@ export interface ConnectionContext {
   closing(): boolean
 }
 
-export function initSocketData(data: SocketData, user: ZyncUser, limits: ServerLimits): void {
+export function initSocketData(data: SocketData, user: ZyncUser): void {
   data.user = user
-  data.docs = new Set()
-  data.opsBucket = new TokenBucket(limits.opsPerSecond, limits.opsPerSecond * 2)
-  data.bytesBucket = new TokenBucket(limits.bytesPerSecond, limits.bytesPerSecond * 2)
-  data.messageBucket = new TokenBucket(limits.messagesPerSecond, limits.messagesPerSecond * 2)
-  data.presenceBucket = new TokenBucket(limits.presencePerSecond, limits.presencePerSecond)
   data.pending = 0
 }
 
 const KNOWN_EVENTS = new Set<string>([EVENTS.join, EVENTS.ops, EVENTS.history, EVENTS.presence, EVENTS.leave])
 
-export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
-  const data = socket.data as SocketData
+const ROOM_PREFIX = 'doc:'
+const room = (doc: string) => ROOM_PREFIX + doc
+/** The socket's joined documents are its rooms: no second set to keep per connection. */
+const joined = (socket: Socket, doc: string) => socket.rooms.has(room(doc))
+
+type Bucket = 'opsBucket' | 'bytesBucket' | 'messageBucket' | 'presenceBucket'
+
+function take(data: SocketData, which: Bucket, n: number, limits: ServerLimits): boolean {
+  const [rate, burst] =
+    which === 'opsBucket'
+      ? [limits.opsPerSecond, limits.opsPerSecond * 2]
+      : which === 'bytesBucket'
+        ? [limits.bytesPerSecond, limits.bytesPerSecond * 2]
+        : which === 'messageBucket'
+          ? [limits.messagesPerSecond, limits.messagesPerSecond * 2]
+          : [limits.presencePerSecond, limits.presencePerSecond]
+  const b = (data[which] ??= new TokenBucket(burst))
+  return b.take(n, rate, burst)
+}
+
+/** Handlers of one server, registered on each of its sockets: one set of functions, not one per connection. */
+export interface ConnectionHandlers {
+  attach(socket: Socket): void
+}
+
+/**
+ * Builds the event handlers once per server. Every socket gets the same function objects (socket.io
+ * calls them with `this` bound to the socket), so an idle connection costs socket.io's own structures
+ * and its `SocketData`, not a set of closures.
+ */
+export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   const { limits, metrics, log } = ctx
-  const room = (doc: string) => `doc:${doc}`
   const refuse = (ack: unknown, err: ZyncError) => {
     metrics?.rejected.inc({ code: err.code })
     if (typeof ack === 'function') (ack as (r: WireError) => void)(toWireError(err))
   }
 
-  // Clients may emit 'error' (not reserved by the parser): without a listener it would throw.
-  socket.on('error', (err) => log.debug('socket error', { sid: socket.id, err: String(err) }))
-
-  // Runs before any handler, for every event: flood limits, and no new writes once shutting down.
-  socket.use((packet, next) => {
-    const ack = packet[packet.length - 1]
-    if (!data.messageBucket.take(1)) return refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
-    if (data.pending >= limits.maxPending) return refuse(ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }))
-    const cap = limits.bytesPerSecond * 2
-    if (!data.bytesBucket.take(sizeOf(packet, cap + 1))) return refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true }))
-    if (ctx.closing() && packet[0] === EVENTS.ops) {
-      return refuse(ack, new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry on another node', { retryable: true }))
+  // Runs before the handler, synchronously on arrival, for every known event: flood limits, and no
+  // new writes once shutting down. `pending` is counted here (and given back when answered), so
+  // packets that arrive together all see each other.
+  const admit = (socket: Socket, event: string, args: unknown[]): boolean => {
+    const data = socket.data as SocketData
+    const ack = args[args.length - 1]
+    if (!take(data, 'messageBucket', 1, limits)) {
+      refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
+      return false
     }
-    // Counted here, not in the handler: packets that arrive together all pass this check before
-    // the first handler runs. The handler gives it back when it has answered.
-    if (typeof packet[0] === 'string' && KNOWN_EVENTS.has(packet[0])) data.pending++
-    next()
-  })
+    if (data.pending >= limits.maxPending) {
+      refuse(ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }))
+      return false
+    }
+    const cap = limits.bytesPerSecond * 2
+    if (!take(data, 'bytesBucket', sizeOf([event, ...args], cap + 1), limits)) {
+      refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true }))
+      return false
+    }
+    if (ctx.closing() && event === EVENTS.ops) {
+      refuse(ack, new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry on another node', { retryable: true }))
+      return false
+    }
+    data.pending++
+    return true
+  }
 
-  // Unknown events get a typed answer (when they ask for one) and nothing else.
-  socket.onAny((event: unknown, ...args: unknown[]) => {
-    if (typeof event === 'string' && KNOWN_EVENTS.has(event)) return
-    refuse(args[args.length - 1], new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${JSON.stringify(String(event).slice(0, 64))}`))
-  })
-
-  const handle = <T>(name: string, fn: (payload: unknown) => Promise<T>) => {
-    socket.on(name, (...args: unknown[]) => {
+  const handle = <T>(name: string, fn: (socket: Socket, data: SocketData, payload: unknown) => Promise<T>) =>
+    function (this: Socket, ...args: unknown[]): void {
+      const socket = this
+      const data = socket.data as SocketData
+      if (!admit(socket, name, args)) return
       const reply = typeof args[args.length - 1] === 'function' ? (args.pop() as (r: unknown) => void) : undefined
-      const run = args.length === 1 ? fn(args[0]) : Promise.reject(new ZyncError('BAD_REQUEST', `[zync] ${name} takes exactly one argument, got ${args.length}`))
+      const run = args.length === 1 ? fn(socket, data, args[0]) : Promise.reject(new ZyncError('BAD_REQUEST', `[zync] ${name} takes exactly one argument, got ${args.length}`))
       void ctx.track(
         run.finally(() => data.pending--).then(
           (r) => reply?.(r),
@@ -108,10 +136,9 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
           },
         ),
       )
-    })
-  }
+    }
 
-  handle(EVENTS.join, async (payload): Promise<JoinResponse> => {
+  const onJoin = handle(EVENTS.join, async (socket, data, payload): Promise<JoinResponse> => {
     const req = parse(joinSchema, payload)
     if (req.v !== PROTOCOL_VERSION) throw new ZyncError('PROTOCOL_VERSION', `[zync] server speaks protocol ${PROTOCOL_VERSION}, client ${req.v}; upgrade zync on both sides`)
     await ctx.allowed(data.user, req.doc, 'read')
@@ -119,17 +146,16 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
     // Join the room before reading the tail: nothing committed in between is missed (the client
     // drops what it gets twice by seq).
     await socket.join(room(req.doc))
-    data.docs.add(req.doc)
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
     return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now() }
   })
 
-  handle(EVENTS.ops, async (payload): Promise<OpsResponse> => {
+  const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<OpsResponse> => {
     const started = performance.now()
     const req = parse(opsEnvelopeSchema, payload)
-    if (!data.opsBucket.take(req.ops.length)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
-    if (!data.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
+    if (!take(data, 'opsBucket', req.ops.length, limits)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
+    if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
     await ctx.allowed(data.user, req.doc, 'write')
     const { accepted, refused } = splitOps(req.ops, Date.now(), ctx.rejectFutureMs)
     const h = await ctx.host(req.doc)
@@ -147,7 +173,7 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
     return { ok: true, results, seq: res.seq }
   })
 
-  handle(EVENTS.history, async (payload): Promise<HistoryResponse> => {
+  const onHistory = handle(EVENTS.history, async (_socket, data, payload): Promise<HistoryResponse> => {
     const req = parse(historySchema, payload)
     await ctx.allowed(data.user, req.doc, 'read')
     const h = await ctx.host(req.doc)
@@ -155,30 +181,60 @@ export function handleConnection(socket: Socket, ctx: ConnectionContext): void {
     return { ok: true, entries: entries.map(toChange) }
   })
 
-  handle(EVENTS.presence, async (payload) => {
+  const onPresence = handle(EVENTS.presence, async (socket, data, payload) => {
     const req = parse(presenceSchema, payload)
-    if (!data.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending presence`)
-    if (!data.presenceBucket.take(1)) throw new ZyncError('RATE_LIMITED', '[zync] presence updates are limited per second', { retryable: true })
+    if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending presence`)
+    if (!take(data, 'presenceBucket', 1, limits)) throw new ZyncError('RATE_LIMITED', '[zync] presence updates are limited per second', { retryable: true })
     if (req.state && jsonBytes(req.state) > limits.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] presence state over ${limits.presenceBytes} bytes`)
     await ctx.allowed(data.user, req.doc, 'presence')
     ctx.presence.update(socket, req.doc, data.user, req.state)
     return { ok: true }
   })
 
-  handle(EVENTS.leave, async (payload) => {
+  const onLeave = handle(EVENTS.leave, async (socket, _data, payload) => {
     const req = parse(leaveSchema, payload)
-    data.docs.delete(req.doc)
     await socket.leave(room(req.doc))
     ctx.presence.leave(socket, req.doc)
     return { ok: true }
   })
 
-  socket.on('disconnect', (reason) => {
+  // Clients may emit 'error' (not reserved by the parser): without a listener it would throw.
+  function onError(this: Socket, err: unknown): void {
+    log.debug('socket error', { sid: this.id, err: String(err) })
+  }
+
+  // Unknown events get a typed answer (when they ask for one) and nothing else.
+  function onAny(this: Socket, event: unknown, ...args: unknown[]): void {
+    if (typeof event === 'string' && KNOWN_EVENTS.has(event)) return
+    const data = this.data as SocketData
+    // Unknown events still count against the flood limits.
+    if (!take(data, 'messageBucket', 1, limits) || !take(data, 'bytesBucket', sizeOf([event, ...args], limits.bytesPerSecond * 2 + 1), limits)) return
+    refuse(args[args.length - 1], new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${JSON.stringify(String(event).slice(0, 64))}`))
+  }
+
+  // 'disconnecting': the socket is still in its rooms, which say which documents it had joined.
+  function onDisconnecting(this: Socket): void {
+    for (const r of this.rooms) if (r.startsWith(ROOM_PREFIX)) ctx.presence.leave(this, r.slice(ROOM_PREFIX.length))
+  }
+
+  function onDisconnect(this: Socket, reason: unknown): void {
+    const data = this.data as SocketData
     metrics?.connections.dec()
     metrics?.disconnects.inc({ reason: String(reason).replace(/[^\w ]/g, '').slice(0, 40) })
-    for (const doc of data.docs) ctx.presence.leave(socket, doc)
-    log.debug('disconnect', { sid: socket.id, user: data.user.id, reason })
-  })
-}
+    log.debug('disconnect', { sid: this.id, user: data.user.id, reason })
+  }
 
-/** Checks of one op that need no document state. */
+  return {
+    attach(socket: Socket): void {
+      socket.on('error', onError)
+      socket.onAny(onAny)
+      socket.on(EVENTS.join, onJoin)
+      socket.on(EVENTS.ops, onOps)
+      socket.on(EVENTS.history, onHistory)
+      socket.on(EVENTS.presence, onPresence)
+      socket.on(EVENTS.leave, onLeave)
+      socket.on('disconnecting', onDisconnecting)
+      socket.on('disconnect', onDisconnect)
+    },
+  }
+}

@@ -1,20 +1,18 @@
-/** Token bucket: `rate` tokens per second, holding at most `burst`. */
+/**
+ * Token bucket state: holds at most `burst` tokens, refilled at `rate` per second. Only the state lives
+ * here (two numbers per socket and limit); rate and burst come from the server's limits at each take.
+ */
 export class TokenBucket {
   private tokens: number
   private last: number
-  constructor(
-    private readonly rate: number,
-    private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
-  ) {
+  constructor(burst: number, now: number = performance.now()) {
     this.tokens = burst
-    this.last = now()
+    this.last = now
   }
 
-  take(n: number): boolean {
-    const t = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rate)
-    this.last = t
+  take(n: number, rate: number, burst: number, now: number = performance.now()): boolean {
+    this.tokens = Math.min(burst, this.tokens + ((now - this.last) / 1000) * rate)
+    this.last = now
     if (n > this.tokens) return false
     this.tokens -= n
     return true

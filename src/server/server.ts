@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { Server, type Socket } from 'socket.io'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
 import { PROTOCOL_VERSION } from '../core/protocol'
-import { handleConnection, initSocketData, type SocketData } from './connection'
+import { createHandlers, initSocketData, type SocketData } from './connection'
 import { DocHost } from './doc-host'
 import { toChange } from './doc-state'
 import { DEFAULT_LIMITS, type ServerLimits } from './limits'
@@ -233,7 +233,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         ? await options.authenticate({ auth, headers: socket.handshake.headers, address: socket.handshake.address })
         : { id: typeof auth.userId === 'string' && auth.userId.length > 0 && auth.userId.length <= 256 ? auth.userId : 'anonymous' }
       if (!user || typeof user.id !== 'string' || user.id.length === 0) throw new ZyncError('UNAUTHENTICATED', '[zync] authenticate() must return a user with an id')
-      initSocketData(socket.data as SocketData, user, limits)
+      initSocketData(socket.data as SocketData, user)
       next()
     } catch (err) {
       const ze = err instanceof ZyncError ? err : new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
@@ -245,22 +245,24 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     }
   })
 
+  const handlers = createHandlers({
+    io: io as unknown as Server,
+    limits,
+    log,
+    metrics,
+    presence,
+    shared,
+    rejectFutureMs,
+    host,
+    allowed,
+    track,
+    closing: () => closing,
+  })
+
   io.on('connection', (socket: Socket) => {
     metrics?.connections.inc()
     log.debug('connect', { sid: socket.id, user: (socket.data as SocketData).user.id })
-    handleConnection(socket, {
-      io: io as unknown as Server,
-      limits,
-      log,
-      metrics,
-      presence,
-      shared,
-      rejectFutureMs,
-      host,
-      allowed,
-      track,
-      closing: () => closing,
-    })
+    handlers.attach(socket)
   })
 
   // Documents nobody on this node has open are unloaded (snapshot first) to bound memory. A request
