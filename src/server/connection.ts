@@ -120,11 +120,10 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
 
   const handle = <T>(name: string, fn: (socket: Socket, data: SocketData, payload: unknown) => Promise<T>) =>
     function (this: Socket, ...args: unknown[]): void {
-      const socket = this
-      const data = socket.data as SocketData
-      if (!admit(socket, name, args)) return
+      const data = this.data as SocketData
+      if (!admit(this, name, args)) return
       const reply = typeof args[args.length - 1] === 'function' ? (args.pop() as (r: unknown) => void) : undefined
-      const run = args.length === 1 ? fn(socket, data, args[0]) : Promise.reject(new ZyncError('BAD_REQUEST', `[zync] ${name} takes exactly one argument, got ${args.length}`))
+      const run = args.length === 1 ? fn(this, data, args[0]) : Promise.reject(new ZyncError('BAD_REQUEST', `[zync] ${name} takes exactly one argument, got ${args.length}`))
       void ctx.track(
         run.finally(() => data.pending--).then(
           (r) => reply?.(r),
