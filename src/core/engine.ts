@@ -84,6 +84,8 @@ export interface EngineOptions {
 
 /** How long writes that only speed up a reload may wait (see schedulePersist). */
 const LAZY_PERSIST_MS = 1000
+/** Batches sent before the first is answered. More keeps the link busy; per-entity order holds regardless. */
+const MAX_IN_FLIGHT = 4
 
 const EMPTY_LANES: LaneCounts = { critical: 0, high: 0, medium: 0, low: 0 }
 
@@ -134,7 +136,10 @@ export class SyncEngine {
   private persisting: Promise<void> | undefined
   private pumpTimer: ReturnType<typeof setTimeout> | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
-  private inFlight = false
+  /** Batches sent and not yet answered (pipelined up to MAX_IN_FLIGHT; an entity has at most one row in flight). */
+  private inFlight = 0
+  /** Bumped on disconnect: answers to batches sent before it no longer count against the pipeline. */
+  private sendEpoch = 0
   private early: Change[] = []
   /** Highest seq the server is known to have reached (from broadcasts and acks). */
   private serverSeq = 0
@@ -670,7 +675,8 @@ export class SyncEngine {
     this.joining = false
     this.early = []
     for (const s of this.outbox.rows.values()) s.inFlight = false
-    this.inFlight = false
+    this.inFlight = 0
+    this.sendEpoch++
     this.presenceTracker.clearPeers()
     this.setConnection(this.wantOnline && this.networkUp ? 'connecting' : 'offline')
     if (was === 'online') this.events.emit('network:offline', { reason })
@@ -706,7 +712,7 @@ export class SyncEngine {
   }
 
   private async pump(): Promise<void> {
-    if (!this.isReady || !this.joined || this.inFlight || this.destroyed) return
+    if (!this.isReady || !this.joined || this.inFlight >= MAX_IN_FLIGHT || this.destroyed) return
     const now = this.now()
     // Rows go out as soon as they are captured, in parallel with their IndexedDB write: waiting for the
     // write would add its latency to every edit. Nothing is lost or doubled either way: a row the tab
@@ -718,14 +724,19 @@ export class SyncEngine {
       this.checkSynced()
       return
     }
-    this.inFlight = true
+    this.inFlight++
+    const epoch = this.sendEpoch
     for (const s of batch) {
       s.inFlight = true
       this.outbox.seal(s)
     }
     this.invalidate()
+    // Pipelined: the next batch (rows of other entities, or rows captured since) may go out before this
+    // one is answered, so the round trip is not paid once per batch. A row is never sent while an earlier
+    // row of its entity is in flight (selectBatch), which keeps per-entity order.
+    if (this.inFlight < MAX_IN_FLIGHT) this.schedulePump(0)
     const res = await this.o.transport.send({ doc: this.doc, ops: batch.map((s) => s.row.op) }, this.o.ackTimeout ?? 10_000)
-    this.inFlight = false
+    if (epoch === this.sendEpoch) this.inFlight--
     if (this.destroyed) return
     for (const s of batch) s.inFlight = false
     if (!res.ok) {
@@ -1282,7 +1293,7 @@ export class SyncEngine {
       lanes,
       conflicts: this.conflictsById.size,
       deadLetters: dead,
-      syncing: this.inFlight,
+      syncing: this.inFlight > 0,
       ready: this.isReady,
       attempts,
       seq: this.seq,
