@@ -20,7 +20,7 @@ import { HybridClock, decodeHlc } from './hlc'
 import { isIdArray, idOf } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
-import { getAt, setAt } from './patch'
+import { getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type PresenceMessage } from './protocol'
 import type { OutboxRow, OutboxStorage, StoredConflict } from './storage'
@@ -898,6 +898,10 @@ export class SyncEngine {
     if (changes.length === 0) return
     const touched = new Map<string, Path>()
     const applied: Change[] = []
+    // Copy-on-write for this call: a container of `confirmed` is copied the first time a change in it
+    // lands and written in place after that, so k changes in one collection copy it once, not k times.
+    // Containers reach the store only below, after the loop; the next call copies them again.
+    const fresh = new WeakSet<object>()
     for (const c of changes) {
       if (c.seq <= this.seq) continue
       if (c.seq !== this.seq + 1) {
@@ -909,7 +913,7 @@ export class SyncEngine {
       if (c.client === this.clientId && c.n > this.n) this.n = c.n
       this.clock.receive(c.hlc)
       if (c.status === 'applied') {
-        this.confirmed = setAt(this.confirmed, c.path, c.value, c.kind === 'delete')
+        this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', fresh)
         touched.set(c.entity, entityPath(c.path))
         // A write applied after a conflict, at its field or over its record, makes the conflict moot
         // (also our own write if it was made before the conflict came back).

@@ -21,9 +21,8 @@ import {
   type IdArray,
   type PnCounter,
 } from '../core/merge'
-import { assertSafePath, entityOf, fieldOf, type Path } from '../core/path'
-import { getAt } from '../core/patch'
-import { isPlainObject } from '../core/diff'
+import { entityOf, fieldOf, type Path } from '../core/path'
+import { getAt, setAtCow } from '../core/patch'
 import type { Change, FieldMeta, Op, OpStatus, Snapshot } from '../core/protocol'
 import { vvBump, vvGet, type VersionVector } from '../core/vector-clock'
 import type { LogEntry } from './storage/types'
@@ -289,33 +288,6 @@ export class DocState {
     if (!set) this.index.set(entity, (set = new Set()))
     return set
   }
-}
-
-/** Like setAt, but containers already copied in this epoch (`fresh`) are written in place. */
-function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: WeakSet<object>): T {
-  assertSafePath(path)
-  const own = (node: unknown): Record<string | number, unknown> | unknown[] => {
-    if (node !== null && typeof node === 'object' && fresh.has(node)) return node as Record<string, unknown>
-    const copy: Record<string | number, unknown> | unknown[] = Array.isArray(node) ? node.slice() : isPlainObject(node) ? { ...node } : {}
-    fresh.add(copy)
-    return copy
-  }
-  const root = own(state) as Record<string | number, unknown>
-  let parent: Record<string | number, unknown> = root
-  for (let i = 0; i < path.length - 1; i++) {
-    const seg = path[i]!
-    const child = Object.hasOwn(parent, seg) ? parent[seg] : undefined
-    if (remove && child === undefined) return root as T
-    const c = own(child) as Record<string | number, unknown>
-    parent[seg] = c
-    parent = c
-  }
-  const last = path[path.length - 1]!
-  if (remove) {
-    if (Array.isArray(parent) && typeof last === 'number') parent.splice(last, 1)
-    else delete parent[last]
-  } else parent[last] = value
-  return root as T
 }
 
 /** The change as broadcast to clients: the log entry without the raw op. */
