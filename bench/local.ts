@@ -6,8 +6,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla'
 import { applyPatches, enablePatches, freeze, setAutoFreeze } from 'immer'
 import { sync } from '../src/index'
-import type { Change } from '../src/core/protocol'
-import { encodeHlc } from '../src/core/hlc'
+import type { WireChange } from '../src/core/wire'
 import { FakeSocket } from './lib/fake-socket'
 import { NullStorage } from './lib/null-storage'
 import { compare, type TaskDef } from './lib/rounds'
@@ -93,21 +92,9 @@ export async function runLocal(smoke: boolean): Promise<Result[]> {
     fn: () => {
       seq++
       const k = `e${seq % ENTITIES}`
-      const change: Change = {
-        seq,
-        opId: `op${seq}`,
-        client: 'peer',
-        n: seq,
-        hlc: encodeHlc({ wall: Date.now(), counter: 0, node: 'peer' }),
-        entity: `items/${k}`,
-        path: ['items', k, 'n'],
-        kind: 'set',
-        value: seq,
-        status: 'applied',
-        policy: 'lww',
-        at: Date.now(),
-      }
-      remoteSocket.deliver({ doc: 'bench-local', changes: [change] })
+      // What socket.io hands the client for one broadcast change (core/wire.ts): applied, lww, set.
+      const change: WireChange = [seq, `op${seq}`, 'peer', seq, `${Date.now().toString(36)}.0`, ['items', k, 'n'], 0, 0, seq]
+      remoteSocket.deliver({ doc: 'bench-local', c: [change] })
     },
   }
   const bareR = bareStore()

@@ -499,7 +499,7 @@ async function perConnection(kind: 'zync' | 'socketio', conns: number): Promise<
     // One connection first, so lazily created server structures are not charged to the rest.
     sockets.push(await socketClient(srv.url))
     const doc = docName('idle')
-    const join = (s: Socket, i: number) => (kind === 'zync' ? s.timeout(10_000).emitWithAck('zync:join', { v: 1, doc, client: `idle-${i}-${process.pid}`, since: 0 }) : Promise.resolve())
+    const join = (s: Socket, i: number) => (kind === 'zync' ? s.timeout(10_000).emitWithAck('zync:join', { v: 2, doc, client: `idle-${i}-${process.pid}`, since: 0 }) : Promise.resolve())
     await join(sockets[0]!, 0)
     const before = await srv.heap()
     for (let i = 1; i <= conns; i++) {

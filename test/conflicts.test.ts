@@ -236,7 +236,7 @@ describe('policies', () => {
     ] as const) {
       const sock = connect(srv.url, { transports: ['websocket'] })
       cleanups.push(() => sock.disconnect())
-      await sock.emitWithAck('zync:join', { v: 1, doc, client: 'client-a', since: 0 })
+      await sock.emitWithAck('zync:join', { v: 2, doc, client: 'client-a', since: 0 })
       const stamp = hlc('x').slice(0, -1)
       for (const c of order) {
         const r = await sock.emitWithAck('zync:ops', { doc, ops: [{ id: `${doc}-${c}`, client: c, n: 1, hlc: stamp + c, op: 'replace', path: ['cards', 'c1', 'notes'], value: c, base: {} }] })

@@ -107,7 +107,7 @@ describe('the server is authoritative and safe', () => {
     const s = await server()
     const sock = connect(s.url, { transports: ['websocket'] })
     cleanups.push(() => sock.disconnect())
-    const join = await sock.emitWithAck('zync:join', { v: 1, doc: 'dup', client: 'c1', since: 0 })
+    const join = await sock.emitWithAck('zync:join', { v: 2, doc: 'dup', client: 'c1', since: 0 })
     expect(join.ok).toBe(true)
     const op = { id: 'op-1', client: 'c1', n: 1, hlc: `${String(Date.now()).padStart(15, '0')}:000000:c1`, op: 'add', path: ['cards', 'x'], value: { title: 't' }, base: {} }
     const r1 = await sock.emitWithAck('zync:ops', { doc: 'dup', ops: [op] })
@@ -123,7 +123,7 @@ describe('the server is authoritative and safe', () => {
     const s = await server()
     const sock = connect(s.url, { transports: ['websocket'] })
     cleanups.push(() => sock.disconnect())
-    await sock.emitWithAck('zync:join', { v: 1, doc: 'evil', client: 'c1', since: 0 })
+    await sock.emitWithAck('zync:join', { v: 2, doc: 'evil', client: 'c1', since: 0 })
     const hlc = `${String(Date.now()).padStart(15, '0')}:000000:c1`
     const evil = [
       { path: ['__proto__', 'polluted'], value: 'yes' },

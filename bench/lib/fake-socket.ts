@@ -1,5 +1,6 @@
 import type { Socket } from 'socket.io-client'
-import { EVENTS, PROTOCOL_VERSION, type ChangesMessage } from '../../src/core/protocol'
+import { EVENTS, PROTOCOL_VERSION } from '../../src/core/protocol'
+import type { WireChangesMessage } from '../../src/core/wire'
 
 /**
  * A stand-in for a socket.io-client Socket, passed through the public `socket` option, so in-process
@@ -41,15 +42,15 @@ export class FakeSocket {
       emitWithAck: (event) => {
         if (event === EVENTS.join) {
           const snapshot = this.joinState ? { snapshot: { seq: 0, state: this.joinState, vv: {}, fields: {} } } : {}
-          return Promise.resolve({ ok: true, v: PROTOCOL_VERSION, seq: 0, changes: [], serverTime: Date.now(), ...snapshot })
+          return Promise.resolve({ ok: true, v: PROTOCOL_VERSION, seq: 0, c: [], serverTime: Date.now(), ...snapshot })
         }
         return new Promise(() => {})
       },
     }
   }
 
-  /** Plays a server broadcast of changes to the store. */
-  deliver(msg: ChangesMessage): void {
+  /** Plays a server broadcast of changes to the store, as it arrives (the wire form). */
+  deliver(msg: WireChangesMessage): void {
     for (const fn of this.handlers.get(EVENTS.changes) ?? []) fn(msg)
   }
 

@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client'
-import { ZyncError, type WireError } from '../core/errors'
+import { ZyncError, toWireError, type WireError } from '../core/errors'
 import {
   EVENTS,
   type ChangesMessage,
@@ -13,6 +13,7 @@ import {
   type PresenceUpdate,
 } from '../core/protocol'
 import type { Transport, TransportHandlers } from '../core/transport'
+import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse } from '../core/wire'
 
 export interface SocketTransportOptions {
   /**
@@ -115,7 +116,16 @@ export class SocketIoTransport implements Transport {
       this.handlers?.onError(new ZyncError(code, err.data?.message ?? `[zync] cannot connect to ${this.url ?? 'the server'}: ${err.message}`, { retryable: !final }))
       if (!final) this.retry()
     },
-    [EVENTS.changes]: (msg: ChangesMessage) => this.handlers?.onChanges(msg),
+    [EVENTS.changes]: (msg: unknown) => {
+      let decoded: ChangesMessage
+      try {
+        decoded = decodeChangesMessage(msg)
+      } catch (err) {
+        this.handlers?.onError(err as ZyncError)
+        return
+      }
+      this.handlers?.onChanges(decoded)
+    },
     [EVENTS.presence]: (msg: PresenceMessage) => this.handlers?.onPresence(msg),
   }
 
@@ -168,12 +178,12 @@ export class SocketIoTransport implements Transport {
     }
   }
 
-  join(req: JoinRequest): Promise<JoinResponse> {
-    return this.request<JoinResponse>(EVENTS.join, req, this.o.requestTimeout ?? 10_000)
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    return decoded(await this.request<unknown>(EVENTS.join, req, this.o.requestTimeout ?? 10_000), decodeJoinResponse)
   }
 
-  send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
-    return this.request<OpsResponse>(EVENTS.ops, req, timeoutMs)
+  async send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
+    return decoded(await this.request<unknown>(EVENTS.ops, req, timeoutMs), decodeOpsResponse)
   }
 
   history(req: HistoryRequest): Promise<HistoryResponse> {
@@ -193,5 +203,14 @@ export class SocketIoTransport implements Transport {
     this.unbind(s)
     if (this.owned) s.disconnect()
     this.socket = undefined
+  }
+}
+
+/** Answers carry change records in the compact wire form (core/wire.ts); a malformed one is a typed error. */
+function decoded<T>(r: unknown, decode: (r: unknown) => T): T | WireError {
+  try {
+    return decode(r)
+  } catch (err) {
+    return toWireError(err)
   }
 }

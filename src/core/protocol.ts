@@ -3,7 +3,7 @@ import type { Path } from './path'
 import type { VersionVector } from './vector-clock'
 
 /** Bumped on any incompatible change to the messages below. See docs/PROTOCOL.md. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 /** How concurrent writes to one field are settled. Custom functions travel as 'custom'. */
 export type WirePolicy = 'lww' | 'local' | 'remote' | 'manual' | 'counter' | 'set' | 'custom'

@@ -8,7 +8,9 @@
  */
 import type { Server, Socket } from 'socket.io'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
-import { EVENTS, PROTOCOL_VERSION, type HistoryResponse, type JoinResponse, type OpsResponse } from '../core/protocol'
+import { EVENTS, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol'
+import { encodeChangesMessage, encodeJoinResponse, encodeOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
+import type { Change } from '../core/protocol'
 import type { DocHost } from './doc-host'
 import { toChange, toWire } from './doc-state'
 import { jsonBytes, sizeOf, type ServerLimits } from './limits'
@@ -118,6 +120,29 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     return true
   }
 
+  // Broadcasts are coalesced per document for one turn of the event loop: batches from many writers that
+  // land together reach each reader as one message (in seq order: batches of a document commit one
+  // after another), instead of one message per batch per reader. Each batch's acknowledgement waits
+  // for the message that carries its changes, so the author gets its changes before its ack, as before.
+  const outgoing = new Map<string, { changes: Change[]; sent: Array<() => void> }>()
+  const flush = (doc: string) => {
+    const o = outgoing.get(doc)
+    if (!o) return
+    outgoing.delete(doc)
+    ctx.io.to(room(doc)).emit(EVENTS.changes, encodeChangesMessage({ doc, changes: o.changes }))
+    for (const done of o.sent) done()
+  }
+  const broadcast = (doc: string, changes: Change[]): Promise<void> => {
+    let o = outgoing.get(doc)
+    if (!o) {
+      outgoing.set(doc, (o = { changes: [], sent: [] }))
+      setImmediate(flush, doc)
+    }
+    for (const c of changes) o.changes.push(c)
+    const box = o
+    return new Promise<void>((resolve) => box.sent.push(resolve))
+  }
+
   const handle = <T>(name: string, fn: (socket: Socket, data: SocketData, payload: unknown) => Promise<T>) =>
     function (this: Socket, ...args: unknown[]): void {
       const data = this.data as SocketData
@@ -137,7 +162,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       )
     }
 
-  const onJoin = handle(EVENTS.join, async (socket, data, payload): Promise<JoinResponse> => {
+  const onJoin = handle(EVENTS.join, async (socket, data, payload): Promise<WireJoinResponse> => {
     const req = parse(joinSchema, payload)
     if (req.v !== PROTOCOL_VERSION) throw new ZyncError('PROTOCOL_VERSION', `[zync] server speaks protocol ${PROTOCOL_VERSION}, client ${req.v}; upgrade zync on both sides`)
     await ctx.allowed(data.user, req.doc, 'read')
@@ -147,10 +172,10 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     await socket.join(room(req.doc))
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now() }
+    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now() })
   })
 
-  const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<OpsResponse> => {
+  const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse> => {
     const started = performance.now()
     const req = parse(opsEnvelopeSchema, payload)
     if (!take(data, 'opsBucket', req.ops.length, limits)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
@@ -160,16 +185,16 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const h = await ctx.host(req.doc)
     const res = accepted.length > 0 ? await h.submit(accepted, data.user.id, ctx.shared) : { results: [], entries: [], seq: h.seq }
     if (res.entries.length > 0) {
-      // Broadcast (to the author too: its ordered stream) before acknowledging.
-      ctx.io.to(room(req.doc)).emit(EVENTS.changes, { doc: req.doc, changes: res.entries.map(toWire) })
       for (const e of res.entries) metrics?.applied.inc({ status: e.status })
       const conflicts = res.entries.filter((e) => e.status === 'conflict').length
       if (conflicts) metrics?.conflicts.inc(conflicts)
+      // Broadcast (to the author too: its ordered stream) before acknowledging.
+      await broadcast(req.doc, res.entries.map(toWire))
     }
     const results = [...res.results.map(ackResult), ...refused]
     for (const r of results) if (!r.ok) metrics?.rejected.inc({ code: r.code })
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
-    return { ok: true, results, seq: res.seq }
+    return encodeOpsResponse({ ok: true, results, seq: res.seq })
   })
 
   const onHistory = handle(EVENTS.history, async (_socket, data, payload): Promise<HistoryResponse> => {

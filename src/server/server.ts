@@ -327,8 +327,14 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // Stop accepting connections; new writes on open sockets are refused (retryable) so the drain ends.
     httpServer.close()
     const deadline = Date.now() + (options.shutdownTimeoutMs ?? 10_000)
-    while (inflight.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))])
+    // Drain until nothing is in flight for a quiet moment: requests clients already sent (read in a
+    // later turn of the event loop) get an answer too, a refusal for writes, instead of a dropped socket.
+    for (;;) {
+      while (inflight.size > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))])
+      }
+      await new Promise((r) => setTimeout(r, 5))
+      if (inflight.size === 0 || Date.now() >= deadline) break
     }
     if (inflight.size > 0) log.warn('closing with requests still in flight', { n: inflight.size })
     presence.destroy()

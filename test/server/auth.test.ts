@@ -61,7 +61,7 @@ describe('the access matrix: 5 users x 5 documents x every action', () => {
       for (const [d, doc] of DOCS.entries()) {
         const sock = socks[u]!
         const read = may(u, d, 'read')
-        const join = await ask<Answer>(sock, 'zync:join', { v: 1, doc, client: `${user}-${doc}`, since: 0 })
+        const join = await ask<Answer>(sock, 'zync:join', { v: 2, doc, client: `${user}-${doc}`, since: 0 })
         expect(join.ok, `${user} join ${doc}`).toBe(read)
         if (!read) expect(join.code).toBe('FORBIDDEN')
         const history = await ask<Answer>(sock, 'zync:history', { doc, limit: 5 })
@@ -168,7 +168,7 @@ describe('authentication', () => {
     const canWrite = new Set(['ann'])
     const s = await server({ authenticate, authorize: (user, _doc, action) => action !== 'write' || canWrite.has(user.id) })
     const sock = await raw(s.url, { token: 'good' })
-    await ask(sock, 'zync:join', { v: 1, doc: 'rev', client: 'ca', since: 0 })
+    await ask(sock, 'zync:join', { v: 2, doc: 'rev', client: 'ca', since: 0 })
     expect((await ask<Answer>(sock, 'zync:ops', { doc: 'rev', ops: [makeOp('ca', 1, ['a'], 1)] })).ok).toBe(true)
     canWrite.delete('ann')
     expect(await ask<Answer>(sock, 'zync:ops', { doc: 'rev', ops: [makeOp('ca', 2, ['a'], 2)] })).toMatchObject({ ok: false, code: 'FORBIDDEN' })
@@ -180,7 +180,7 @@ describe('authentication', () => {
   it('refuses when authorize() throws, and when authenticate() returns no id', async () => {
     const s = await server({ authorize: () => { throw new Error('db down') } })
     const sock = await raw(s.url, { userId: 'x' })
-    expect(await ask<Answer>(sock, 'zync:join', { v: 1, doc: 'd', client: 'c', since: 0 })).toMatchObject({ ok: false, code: 'FORBIDDEN' })
+    expect(await ask<Answer>(sock, 'zync:join', { v: 2, doc: 'd', client: 'c', since: 0 })).toMatchObject({ ok: false, code: 'FORBIDDEN' })
     const t = await server({ authenticate: () => ({ id: '' }) })
     const err = (await connectRaw(t.url).catch((e: unknown) => e)) as { data?: { code: string } }
     expect(err.data?.code).toBe('UNAUTHENTICATED')
@@ -192,7 +192,7 @@ describe('client ids belong to the user who first used them', () => {
     const s = await server({})
     const ann = await raw(s.url, { userId: 'ann' })
     const eve = await raw(s.url, { userId: 'eve' })
-    for (const x of [ann, eve]) await ask(x, 'zync:join', { v: 1, doc: 'own', client: 'k', since: 0 })
+    for (const x of [ann, eve]) await ask(x, 'zync:join', { v: 2, doc: 'own', client: 'k', since: 0 })
     expect((await ask<Answer>(ann, 'zync:ops', { doc: 'own', ops: [makeOp('ann-client', 1, ['a'], 1)] })).results![0]!.ok).toBe(true)
     const stolen = await ask<Answer>(eve, 'zync:ops', { doc: 'own', ops: [makeOp('ann-client', 2, ['a'], 'eve')] })
     expect(stolen.results![0]).toMatchObject({ ok: false, code: 'CLIENT_MISMATCH' })

@@ -87,7 +87,7 @@ describe('zync-server CLI', () => {
     const p = await startCli(['--port', '0', '--data', file, '--log-level', 'info'], { via: 'tsx' })
     procs.push(p)
     const sock = await connectRaw(p.url)
-    const join = await sock.emitWithAck('zync:join', { v: 1, doc: 'drain', client: 'w', since: 0 })
+    const join = await sock.emitWithAck('zync:join', { v: 2, doc: 'drain', client: 'w', since: 0 })
     expect(join.ok).toBe(true)
 
     type Answer = { ok: boolean; code?: string; retryable?: boolean; results?: Array<{ ok: boolean; id: string }> } | 'lost'

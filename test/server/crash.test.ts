@@ -27,7 +27,7 @@ async function crashLoop(name: string, args: string[], open: () => Promise<Serve
     const p = await startCli(args)
     const sock = await connectRaw(p.url)
     try {
-      const join = await ask<JoinResponse>(sock, 'zync:join', { v: 1, doc: DOC, client: `c${round}`, since: 0 })
+      const join = await ask<JoinResponse>(sock, 'zync:join', { v: 2, doc: DOC, client: `c${round}`, since: 0 })
       if (!join.ok) throw new Error(JSON.stringify(join))
       // Everything acknowledged before any of the previous kills survived the restart.
       const items = (stateOf(join).items ?? {}) as Record<string, unknown>

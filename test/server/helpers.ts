@@ -8,6 +8,7 @@ import pg from 'pg'
 import { io, type Socket } from 'socket.io-client'
 import { encodeHlc } from '../../src/core/hlc'
 import type { Op } from '../../src/core/protocol'
+import { decodeJoinResponse, decodeOpsResponse } from '../../src/core/wire'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const cliSource = path.join(root, 'src/server/cli.ts')
@@ -145,9 +146,18 @@ export function makeOp(client: string, n: number, path: Array<string | number>, 
 }
 
 /** emitWithAck with a timeout: a hung server fails the test instead of hanging it. */
-export function ask<T = Record<string, unknown>>(s: Socket, event: string, payload: unknown, timeoutMs = 10_000): Promise<T> {
-  return s.timeout(timeoutMs).emitWithAck(event, payload) as Promise<T>
+/**
+ * Emits with an ack, as a raw client would. Join and ops answers carry change records in the compact
+ * wire form; they are decoded with the same functions the client uses (core/wire.ts).
+ */
+export async function ask<T = Record<string, unknown>>(s: Socket, event: string, payload: unknown, timeoutMs = 10_000): Promise<T> {
+  const r: unknown = await s.timeout(timeoutMs).emitWithAck(event, payload)
+  if (event === 'zync:join' && isAnswer(r)) return decodeJoinResponse(r) as T
+  if (event === 'zync:ops' && isAnswer(r)) return decodeOpsResponse(r) as T
+  return r as T
 }
+
+const isAnswer = (r: unknown) => r !== null && typeof r === 'object' && 'ok' in r
 
 export async function dropPgSchemas(url: string, ...schemas: string[]): Promise<void> {
   const client = new pg.Client({ connectionString: url })

@@ -77,10 +77,10 @@ beforeAll(async () => {
   bob = await connectRaw(server.url, { auth: { token: 't-bob' } })
   bystander = await connectRaw(server.url, { auth: { token: 't-bob' } })
   bystander.on('zync:changes', (m) => bystanderSaw.push(m))
-  expect((await ask(bob, 'zync:join', { v: 1, doc: 'secret', client: 'cb-secret', since: 0 })).ok).toBe(true)
+  expect((await ask(bob, 'zync:join', { v: 2, doc: 'secret', client: 'cb-secret', since: 0 })).ok).toBe(true)
   const secret = await ask<Answer>(bob, 'zync:ops', { doc: 'secret', ops: [makeOp('cb-secret', 1, ['vault', 'code'], 'TOPSECRET')] })
   expect(secret.results?.[0]?.ok).toBe(true)
-  for (const [s, c] of [[alice, 'ca'], [bob, 'cb'], [bystander, 'cz']] as const) expect((await ask(s, 'zync:join', { v: 1, doc: 'h-main', client: c, since: 0 })).ok).toBe(true)
+  for (const [s, c] of [[alice, 'ca'], [bob, 'cb'], [bystander, 'cz']] as const) expect((await ask(s, 'zync:join', { v: 2, doc: 'h-main', client: c, since: 0 })).ok).toBe(true)
   expect((await ask<Answer>(alice, 'zync:ops', { doc: 'h-main', ops: [makeOp('ca', 1, ['cards', 'a'], { title: 'ok' })] })).results?.[0]?.ok).toBe(true)
   expect((await ask<Answer>(bob, 'zync:ops', { doc: 'h-main', ops: [makeOp('cb', 1, ['cards', 'b'], { title: 'ok' })] })).results?.[0]?.ok).toBe(true)
 })
@@ -96,7 +96,7 @@ async function expectAlive() {
   expect(bystander.connected).toBe(true)
   const s = await connectRaw(server.url, { auth: { token: 't-alice' } })
   try {
-    expect((await ask(s, 'zync:join', { v: 1, doc: 'h-alive', client: `alive-${Math.random()}`, since: 0 })).ok).toBe(true)
+    expect((await ask(s, 'zync:join', { v: 2, doc: 'h-alive', client: `alive-${Math.random()}`, since: 0 })).ok).toBe(true)
   } finally {
     s.disconnect()
   }
@@ -139,13 +139,13 @@ const CASES: Case[] = [
   { name: 'event named constructor', event: 'constructor', args: () => [{}], code: 'UNKNOWN_EVENT' },
   // join
   { name: 'join: wrong protocol version', event: 'zync:join', args: () => [{ v: 999, doc: 'h-main', client: 'ca', since: 0 }], code: 'PROTOCOL_VERSION' },
-  { name: 'join: negative since', event: 'zync:join', args: () => [{ v: 1, doc: 'h-main', client: 'ca', since: -1 }], code: 'BAD_REQUEST' },
-  { name: 'join: since is a string', event: 'zync:join', args: () => [{ v: 1, doc: 'h-main', client: 'ca', since: '0' }], code: 'BAD_REQUEST' },
-  { name: 'join: doc id with spaces', event: 'zync:join', args: () => [{ v: 1, doc: 'h main', client: 'ca', since: 0 }], code: 'BAD_REQUEST' },
-  { name: 'join: doc id over 256 chars', event: 'zync:join', args: () => [{ v: 1, doc: 'h-' + 'x'.repeat(300), client: 'ca', since: 0 }], code: 'TOO_LARGE' },
-  { name: 'join: doc id __proto__', event: 'zync:join', args: () => [{ v: 1, doc: '__proto__', client: 'ca', since: 0 }], code: 'UNSAFE_PATH' },
-  { name: 'join: a document the user may not touch', event: 'zync:join', args: () => [{ v: 1, doc: 'secret', client: 'ca', since: 0 }], code: 'FORBIDDEN' },
-  { name: 'join: client id __proto__', event: 'zync:join', args: () => [{ v: 1, doc: 'h-main', client: '__proto__', since: 0 }], code: 'UNSAFE_PATH' },
+  { name: 'join: negative since', event: 'zync:join', args: () => [{ v: 2, doc: 'h-main', client: 'ca', since: -1 }], code: 'BAD_REQUEST' },
+  { name: 'join: since is a string', event: 'zync:join', args: () => [{ v: 2, doc: 'h-main', client: 'ca', since: '0' }], code: 'BAD_REQUEST' },
+  { name: 'join: doc id with spaces', event: 'zync:join', args: () => [{ v: 2, doc: 'h main', client: 'ca', since: 0 }], code: 'BAD_REQUEST' },
+  { name: 'join: doc id over 256 chars', event: 'zync:join', args: () => [{ v: 2, doc: 'h-' + 'x'.repeat(300), client: 'ca', since: 0 }], code: 'TOO_LARGE' },
+  { name: 'join: doc id __proto__', event: 'zync:join', args: () => [{ v: 2, doc: '__proto__', client: 'ca', since: 0 }], code: 'UNSAFE_PATH' },
+  { name: 'join: a document the user may not touch', event: 'zync:join', args: () => [{ v: 2, doc: 'secret', client: 'ca', since: 0 }], code: 'FORBIDDEN' },
+  { name: 'join: client id __proto__', event: 'zync:join', args: () => [{ v: 2, doc: 'h-main', client: '__proto__', since: 0 }], code: 'UNSAFE_PATH' },
   // ops: document access
   { name: 'ops to a document not joined', args: () => [{ doc: 'h-other', ops: [op()] }], code: 'NOT_JOINED' },
   { name: 'ops to a forbidden document', args: () => [{ doc: 'secret', ops: [op()] }], code: 'NOT_JOINED' },
@@ -290,7 +290,7 @@ function fuzzer(seed: number) {
   }
   const base = (): [string, unknown] => {
     switch (int(8)) {
-      case 0: return ['zync:join', { v: 1, doc: 'h-fuzz', client: 'cm', since: int(3) }]
+      case 0: return ['zync:join', { v: 2, doc: 'h-fuzz', client: 'cm', since: int(3) }]
       case 1: return ['zync:presence', { doc: 'h-fuzz', state: { cursor: int(100) } }]
       case 2: return ['zync:history', { doc: 'h-fuzz', limit: 1 + int(5) }]
       case 3: return ['zync:leave', { doc: 'h-fuzz-2' }]
@@ -340,7 +340,7 @@ describe(`a seeded fuzzer (seed ${SEED}, ${FRAMES} frames; replay with ZYNC_FUZZ
     const mallory = await connectRaw(server.url, { auth: { token: 't-mallory' } })
     const received: Array<[string, unknown]> = []
     mallory.onAny((event: string, msg: unknown) => received.push([event, msg]))
-    expect((await ask(mallory, 'zync:join', { v: 1, doc: 'h-fuzz', client: 'cm', since: 0 })).ok).toBe(true)
+    expect((await ask(mallory, 'zync:join', { v: 2, doc: 'h-fuzz', client: 'cm', since: 0 })).ok).toBe(true)
     const secretSeq = (await server.doc('secret')).seq
     const next = fuzzer(SEED)
     const codes = new Map<string, number>()

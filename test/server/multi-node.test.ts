@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Socket } from 'socket.io-client'
 import type { Change, OpResult } from '../../src/core/protocol'
+import { decodeChangesMessage } from '../../src/core/wire'
 import { PostgresStorage } from '../../src/server/storage/postgres'
 import { dataOf, freshDb, makeBoard, waitFor } from '../helpers'
 import { ask, connectRaw, dropPgSchemas, makeOp, startCli, uniqueName, type CliProcess } from './helpers'
@@ -70,9 +71,12 @@ describe('three nodes, one PostgreSQL, one Redis', () => {
     const socks = await Promise.all(nodes.map((n, i) => raw(n.url, `racer${i}`)))
     const observer = await raw(nodes[2]!.url, 'observer')
     const seen: Change[] = []
-    observer.on('zync:changes', (m: { doc: string; changes: Change[] }) => m.doc === doc && seen.push(...m.changes))
-    await ask(observer, 'zync:join', { v: 1, doc, client: 'obs', since: 0 })
-    for (const [i, s] of socks.entries()) expect((await ask(s, 'zync:join', { v: 1, doc, client: `r${i}`, since: 0 })).ok).toBe(true)
+    observer.on('zync:changes', (raw: unknown) => {
+      const m = decodeChangesMessage(raw)
+      if (m.doc === doc) seen.push(...m.changes)
+    })
+    await ask(observer, 'zync:join', { v: 2, doc, client: 'obs', since: 0 })
+    for (const [i, s] of socks.entries()) expect((await ask(s, 'zync:join', { v: 2, doc, client: `r${i}`, since: 0 })).ok).toBe(true)
 
     const acks = new Map<string, number>()
     const batches = 20
@@ -116,8 +120,8 @@ describe('three nodes, one PostgreSQL, one Redis', () => {
     const b = await raw(nodes[1]!.url, 'bob')
     const got: Array<{ peers: Array<{ user?: { id: string }; state: unknown }> }> = []
     b.on('zync:presence', (m) => got.push(m))
-    await ask(a, 'zync:join', { v: 1, doc: 'pres-x', client: 'ca', since: 0 })
-    await ask(b, 'zync:join', { v: 1, doc: 'pres-x', client: 'cb', since: 0 })
+    await ask(a, 'zync:join', { v: 2, doc: 'pres-x', client: 'ca', since: 0 })
+    await ask(b, 'zync:join', { v: 2, doc: 'pres-x', client: 'cb', since: 0 })
     expect(await ask(a, 'zync:presence', { doc: 'pres-x', state: { cursor: 3, user: { id: 'bob' } } })).toEqual({ ok: true })
     await waitFor(() => got.some((m) => m.peers.some((p) => p.state !== null)), 5000, 'presence on the other node')
     const peer = got.flatMap((m) => m.peers).find((p) => p.state !== null)!

@@ -24,8 +24,8 @@ describe('metrics', () => {
     const s = await server()
     const a = await connectRaw(s.url, { auth: { userId: 'ann' } })
     const b = await connectRaw(s.url, { auth: { userId: 'ben' } })
-    await ask(a, 'zync:join', { v: 1, doc: 'm1', client: 'ca', since: 0 })
-    await ask(b, 'zync:join', { v: 1, doc: 'm1', client: 'cb', since: 0 })
+    await ask(a, 'zync:join', { v: 2, doc: 'm1', client: 'ca', since: 0 })
+    await ask(b, 'zync:join', { v: 2, doc: 'm1', client: 'cb', since: 0 })
     await ask(a, 'zync:ops', { doc: 'm1', ops: [makeOp('ca', 1, ['t', 'x', 'title'], 'one'), makeOp('ca', 2, ['t', 'y'], { z: 1 })] })
     // b writes the same field without having seen a's write, under the manual policy: a conflict.
     const hlc = encodeHlc({ wall: Date.now(), counter: 5, node: 'cb' })
@@ -63,7 +63,7 @@ describe('metrics', () => {
 
   it('serves /healthz, 404 elsewhere, and no /metrics when disabled', async () => {
     const s = await server({ metrics: false })
-    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ ok: true, protocol: 1 })
+    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ ok: true, protocol: 2 })
     expect((await fetch(`${s.url}/metrics`)).status).toBe(404)
     expect((await fetch(`${s.url}/`)).status).toBe(404)
   })
@@ -108,7 +108,7 @@ describe('lifecycle', () => {
   it('unloads idle documents and loads them again intact', async () => {
     const s = await server({ unloadIdleMs: 100 })
     const a = await connectRaw(s.url)
-    await ask(a, 'zync:join', { v: 1, doc: 'idle', client: 'c', since: 0 })
+    await ask(a, 'zync:join', { v: 2, doc: 'idle', client: 'c', since: 0 })
     await ask(a, 'zync:ops', { doc: 'idle', ops: [makeOp('c', 1, ['k'], 'v')] })
     expect(metric(await s.metrics(), 'zync_documents')).toBe(1)
     a.disconnect()
@@ -120,7 +120,7 @@ describe('lifecycle', () => {
   it('close() finishes requests in flight, refuses new writes retryably, and is idempotent', async () => {
     const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent' })
     const a = await connectRaw(s.url)
-    await ask(a, 'zync:join', { v: 1, doc: 'bye', client: 'c', since: 0 })
+    await ask(a, 'zync:join', { v: 2, doc: 'bye', client: 'c', since: 0 })
     const inflight = Array.from({ length: 20 }, (_, i) => ask<{ ok: boolean }>(a, 'zync:ops', { doc: 'bye', ops: [makeOp('c', i + 1, ['k', `k${i}`], i)] }))
     await inflight[0]
     const closing = s.close()
@@ -150,14 +150,14 @@ describe('storage failures', () => {
     const storage = new Flaky()
     const s = await server({ storage })
     const a = await connectRaw(s.url)
-    await ask(a, 'zync:join', { v: 1, doc: 'flaky', client: 'c', since: 0 })
+    await ask(a, 'zync:join', { v: 2, doc: 'flaky', client: 'c', since: 0 })
     await ask(a, 'zync:ops', { doc: 'flaky', ops: [makeOp('c', 1, ['k', 'one'], 1)] })
     storage.failNext = true
     const failed = await ask<{ ok: boolean; results: Array<{ ok: boolean; code?: string; retryable?: boolean }> }>(a, 'zync:ops', { doc: 'flaky', ops: [makeOp('c', 2, ['k', 'ghost'], 2)] })
     expect(failed.results[0]).toMatchObject({ ok: false, code: 'STORAGE_UNAVAILABLE', retryable: true })
     // Neither a joiner nor a snapshot sees the op that never reached the log.
     const b = await connectRaw(s.url)
-    const j = await ask<{ ok: boolean; seq: number; changes: Array<{ path: unknown[] }> }>(b, 'zync:join', { v: 1, doc: 'flaky', client: 'd', since: 0 })
+    const j = await ask<{ ok: boolean; seq: number; changes: Array<{ path: unknown[] }> }>(b, 'zync:join', { v: 2, doc: 'flaky', client: 'd', since: 0 })
     expect(j.seq).toBe(1)
     expect(j.changes.map((c) => c.path)).toEqual([['k', 'one']])
     expect((await s.doc('flaky')).current().state).toEqual({ k: { one: 1 } })

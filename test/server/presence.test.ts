@@ -48,7 +48,7 @@ async function peer(url: string, token: string, doc = 'room'): Promise<Peer> {
   cleanups.push(() => sock.disconnect())
   const got: PresenceMessage[] = []
   sock.on('zync:presence', (m: PresenceMessage) => got.push(m))
-  expect((await ask(sock, 'zync:join', { v: 1, doc, client: `c-${token}`, since: 0 })).ok).toBe(true)
+  expect((await ask(sock, 'zync:join', { v: 2, doc, client: `c-${token}`, since: 0 })).ok).toBe(true)
   return {
     sock,
     got,

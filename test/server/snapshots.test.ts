@@ -25,7 +25,7 @@ type Joined = Extract<JoinResponse, { ok: true }>
 
 async function writeOps(url: string, doc: string, count: number, client = 'w') {
   const sock = await connectRaw(url)
-  await ask(sock, 'zync:join', { v: 1, doc, client, since: 0 })
+  await ask(sock, 'zync:join', { v: 2, doc, client, since: 0 })
   const ids: string[] = []
   for (let i = 1; i <= count; i++) {
     const op = makeOp(client, i, ['items', `i${i}`], { i })
@@ -39,7 +39,7 @@ async function writeOps(url: string, doc: string, count: number, client = 'w') {
 async function join(url: string, doc: string, since: number): Promise<Joined> {
   const sock = await connectRaw(url)
   try {
-    const r = await ask<JoinResponse>(sock, 'zync:join', { v: 1, doc, client: `j${since}`, since })
+    const r = await ask<JoinResponse>(sock, 'zync:join', { v: 2, doc, client: `j${since}`, since })
     if (!r.ok) throw new Error(JSON.stringify(r))
     return r
   } finally {
@@ -90,7 +90,7 @@ describe('snapshots and compaction', () => {
     expect(inside.changes.map((c) => c.seq)).toEqual([30, 31, 32, 33, 34, 35])
     // An op sent again after compaction is still recognized: acknowledged, not applied twice.
     const sock = await connectRaw(s.url)
-    await ask(sock, 'zync:join', { v: 1, doc: 'compact', client: 'w', since: 35 })
+    await ask(sock, 'zync:join', { v: 2, doc: 'compact', client: 'w', since: 35 })
     const again = await ask<{ results: Array<{ ok: boolean; duplicate?: boolean; seq: number }> }>(sock, 'zync:ops', { doc: 'compact', ops: [{ ...log[0]!.op }] })
     sock.disconnect()
     expect(again.results[0]).toMatchObject({ ok: true, duplicate: true, seq: 29 })

@@ -70,7 +70,7 @@ describe('raw engine.io / WebSocket garbage', () => {
     s = await server()
     bystander = await client(s.url, 't-bob')
     bystander.on('zync:changes', (m) => heard.push(m))
-    expect((await ask(bystander, 'zync:join', { v: 1, doc: 'wire', client: 'cb', since: 0 })).ok).toBe(true)
+    expect((await ask(bystander, 'zync:join', { v: 2, doc: 'wire', client: 'cb', since: 0 })).ok).toBe(true)
   })
 
   const hostileOp = JSON.stringify({ doc: 'wire', ops: [{ id: 'x', client: 'cm', n: 1, hlc: '001700000000000:000000:cm', op: 'add', path: ['a'], value: 1, base: {} }] })
@@ -131,7 +131,7 @@ describe('raw engine.io / WebSocket garbage', () => {
     }
     expect(outcomes.filter((o) => o.endsWith('closed')).length).toBeGreaterThan(0)
     const probe = await client(s.url)
-    expect((await ask(probe, 'zync:join', { v: 1, doc: 'wire', client: 'cp', since: 0 })).ok).toBe(true)
+    expect((await ask(probe, 'zync:join', { v: 2, doc: 'wire', client: 'cp', since: 0 })).ok).toBe(true)
     const w = await ask<{ ok: boolean; results: Array<{ ok: boolean }> }>(probe, 'zync:ops', { doc: 'wire', ops: [makeOp('cp', 1, ['after'], 'garbage')] })
     expect(w.results[0]!.ok).toBe(true)
     await waitFor(() => heard.length > 0, 5000, 'bystander hears later changes')
@@ -144,7 +144,7 @@ describe('raw engine.io / WebSocket garbage', () => {
     r.ws.send('421["zync:nope",{}]')
     r.ws.send('451-2["zync:ops",{"_placeholder":true,"num":0}]')
     r.ws.send(Buffer.from('{"doc":"wire"}'))
-    r.ws.send('423["zync:join",{"v":1,"doc":"wire","client":"cm","since":0},"extra"]')
+    r.ws.send('423["zync:join",{"v":2,"doc":"wire","client":"cm","since":0},"extra"]')
     await waitFor(() => ['430', '431', '432', '433'].every((p) => r.messages.some((m) => typeof m === 'string' && m.startsWith(p))), 5000, 'four answers')
     const answer = (id: number) => JSON.parse((r.messages.find((m) => typeof m === 'string' && m.startsWith(`43${id}`)) as string).slice(3))[0]
     expect(answer(0)).toMatchObject({ ok: false, code: 'BAD_REQUEST', retryable: false })
@@ -167,7 +167,7 @@ describe('raw engine.io / WebSocket garbage', () => {
     big.emit('zync:ops', { doc: 'x', ops: [makeOp('c', 1, ['a'], 'y'.repeat(100_000))] })
     expect(await gone).toMatch(/transport (close|error)/)
     expect(other.connected).toBe(true)
-    expect((await ask(other, 'zync:join', { v: 1, doc: 'x', client: 'co', since: 0 })).ok).toBe(true)
+    expect((await ask(other, 'zync:join', { v: 2, doc: 'x', client: 'co', since: 0 })).ok).toBe(true)
   })
 
   it('survives hostile HTTP: old protocol, bad transport, unknown sid, oversized polling body, foreign origin', async () => {
@@ -198,17 +198,17 @@ describe('per-socket rate limits', () => {
   it('limits ops, bytes, messages and presence per second, retryably, without touching other sockets', async () => {
     const s = await server({ limits: { opsPerSecond: 100, bytesPerSecond: 100_000, messagesPerSecond: 50, presencePerSecond: 5 } })
     const calm = await client(s.url, 't-calm')
-    expect((await ask(calm, 'zync:join', { v: 1, doc: 'rl', client: 'calm', since: 0 })).ok).toBe(true)
+    expect((await ask(calm, 'zync:join', { v: 2, doc: 'rl', client: 'calm', since: 0 })).ok).toBe(true)
 
     type A = { ok: boolean; code?: string; retryable?: boolean }
     const opsHog = await client(s.url, 't-ops')
-    await ask(opsHog, 'zync:join', { v: 1, doc: 'rl', client: 'oh', since: 0 })
+    await ask(opsHog, 'zync:join', { v: 2, doc: 'rl', client: 'oh', since: 0 })
     const batch = (c: string, from: number, k: number, size = 1) => ({ doc: 'rl', ops: Array.from({ length: k }, (_, i) => makeOp(c, from + i, ['o', `${c}${from + i}`], 'v'.repeat(size))) })
     expect((await ask<A>(opsHog, 'zync:ops', batch('oh', 1, 150))).ok).toBe(true)
     expect(await ask<A>(opsHog, 'zync:ops', batch('oh', 151, 150))).toMatchObject({ ok: false, code: 'RATE_LIMITED', retryable: true })
 
     const bytesHog = await client(s.url, 't-bytes')
-    await ask(bytesHog, 'zync:join', { v: 1, doc: 'rl', client: 'bh', since: 0 })
+    await ask(bytesHog, 'zync:join', { v: 2, doc: 'rl', client: 'bh', since: 0 })
     const answers: A[] = []
     for (let i = 0; i < 4; i++) answers.push(await ask<A>(bytesHog, 'zync:ops', batch('bh', i + 1, 1, 90_000)))
     expect(answers.slice(0, 2).every((a) => a.ok)).toBe(true)
@@ -219,7 +219,7 @@ describe('per-socket rate limits', () => {
     expect(many.filter((a) => a.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(40)
 
     const waver = await client(s.url, 't-waver')
-    await ask(waver, 'zync:join', { v: 1, doc: 'rl', client: 'wv', since: 0 })
+    await ask(waver, 'zync:join', { v: 2, doc: 'rl', client: 'wv', since: 0 })
     const waves = await Promise.all(Array.from({ length: 10 }, (_, i) => ask<A>(waver, 'zync:presence', { doc: 'rl', state: { i } })))
     expect(waves.filter((a) => a.ok).length).toBe(5)
     expect(waves.filter((a) => a.code === 'RATE_LIMITED').length).toBe(5)
@@ -251,13 +251,13 @@ describe('slow consumers', () => {
     const logger: Logger = { debug: () => {}, info: log('info'), warn: log('warn'), error: log('error') }
     const s = await server({ logger, limits: { maxBufferedPackets: 50, maxBufferedBytes: 512 * 1024, bytesPerSecond: 1e9, opsPerSecond: 1e6 } })
     const slow = await rawWs(s.url, 't-slow')
-    slow.ws.send('420["zync:join",{"v":1,"doc":"flood","client":"cs","since":0}]')
+    slow.ws.send('420["zync:join",{"v":2,"doc":"flood","client":"cs","since":0}]')
     await waitFor(() => slow.messages.some((m) => typeof m === 'string' && m.startsWith('430')), 5000, 'slow joined')
     // Stop reading: the kernel buffers fill, then the server's queue for this socket grows.
     ;(slow.ws as unknown as { _socket: { pause(): void } })._socket.pause()
 
     const writer = await client(s.url, 't-writer')
-    expect((await ask(writer, 'zync:join', { v: 1, doc: 'flood', client: 'cw', since: 0 })).ok).toBe(true)
+    expect((await ask(writer, 'zync:join', { v: 2, doc: 'flood', client: 'cw', since: 0 })).ok).toBe(true)
     let n = 0
     const started = Date.now()
     while (!lines.some((l) => l.msg === 'dropping slow consumer') && Date.now() - started < 20_000) {

@@ -15,7 +15,6 @@
 import { ZyncError, toWireError, type WireError } from '../../src/core/errors'
 import {
   PROTOCOL_VERSION,
-  type ChangesMessage,
   type HistoryRequest,
   type HistoryResponse,
   type JoinRequest,
@@ -28,6 +27,7 @@ import {
 import type { Transport, TransportHandlers } from '../../src/core/transport'
 import type { DocHost } from '../../src/server/doc-host'
 import { toChange, toWire } from '../../src/server/doc-state'
+import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse, encodeChangesMessage, encodeJoinResponse, encodeOpsResponse, type WireChangesMessage } from '../../src/core/wire'
 import { ackResult, splitOps } from '../../src/server/ops-batch'
 import { historySchema, joinSchema, opsEnvelopeSchema, parse } from '../../src/server/schema'
 import type { Rng, VirtualScheduler } from './scheduler'
@@ -293,11 +293,13 @@ export class SimTransport implements Transport {
     if (!p) return // duplicate or late answer
     this.pending.delete(id)
     clearTimeout(p.timer)
+    // Answers travel in the wire form (core/wire.ts) and are decoded as the socket.io adapter does.
+    const decoded = kind === 'ops' ? decodeOpsResponse(res) : kind === 'join' ? decodeJoinResponse(res) : res
     if (kind === 'ops') {
-      const r = res as OpsResponse
+      const r = decoded as OpsResponse
       if (r.ok) for (const x of r.results) if (x.ok) this.acked.add(x.id)
     }
-    p.resolve(res)
+    p.resolve(decoded)
   }
 
   join(req: JoinRequest): Promise<JoinResponse> {
@@ -315,8 +317,8 @@ export class SimTransport implements Transport {
 
   presence(_update: PresenceUpdate): void {}
 
-  deliverChanges(msg: ChangesMessage): void {
-    this.handlers?.onChanges(msg)
+  deliverChanges(msg: WireChangesMessage): void {
+    this.handlers?.onChanges(decodeChangesMessage(msg))
   }
 
   destroy(): void {
@@ -348,7 +350,9 @@ export class SimServer {
 
   handle(conn: Connection, kind: 'join' | 'ops' | 'history', payload: unknown, reply: (r: unknown) => void): void {
     const run = kind === 'join' ? this.join(conn, payload) : kind === 'ops' ? this.ops(conn, payload) : this.history(payload)
-    void run.then(reply, (err: unknown) => reply(toWireError(err)))
+    // Answers are encoded as connection.ts encodes them.
+    const encode = (r: unknown) => (kind === 'ops' ? encodeOpsResponse(r as OpsResponse) : kind === 'join' ? encodeJoinResponse(r as JoinResponse) : r)
+    void run.then((r) => reply(encode(r)), (err: unknown) => reply(toWireError(err)))
   }
 
   private async join(conn: Connection, payload: unknown): Promise<JoinResponse> {
@@ -373,7 +377,7 @@ export class SimServer {
     const { accepted, refused } = splitOps(req.ops, this.net.sched.now, this.rejectFutureMs)
     const res = accepted.length > 0 ? await this.host.submit(accepted, conn.client.user, false) : { results: [], entries: [], seq: this.host.seq }
     if (res.entries.length > 0) {
-      const msg: ChangesMessage = { doc: req.doc, changes: res.entries.map(toWire) }
+      const msg = encodeChangesMessage({ doc: req.doc, changes: res.entries.map(toWire) })
       const body = new Wire(msg)
       for (const c of this.rooms.get(req.doc) ?? []) this.net.send(c, () => c.client.deliverChanges(body.copy()))
     }
