@@ -19,11 +19,13 @@ const { cleanups, server, board } = useCleanup(() => vi.useRealTimers())
 function countOps(s: Awaited<ReturnType<typeof server>>) {
   const tally = { messages: 0, ops: 0, ids: [] as string[] }
   s.io.on('connection', (sock) => {
-    sock.onAny((event: string, payload: { ops?: Op[] }) => {
+    sock.onAny((event: string, payload: { ops?: Op[]; o?: Array<[string, ...unknown[]]> }) => {
       if (event !== 'zync:ops') return
       tally.messages += 1
-      tally.ops += payload.ops?.length ?? 0
-      for (const o of payload.ops ?? []) tally.ids.push(o.id)
+      // The client sends compact ops (core/wire.ts): each is an array whose first item is the op id.
+      const ids = payload.o ? payload.o.map((w) => w[0]) : (payload.ops ?? []).map((o) => o.id)
+      tally.ops += ids.length
+      tally.ids.push(...ids)
     })
   })
   return tally

@@ -13,7 +13,7 @@ import {
   type PresenceUpdate,
 } from '../core/protocol'
 import type { Transport, TransportHandlers } from '../core/transport'
-import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse } from '../core/wire'
+import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse, encodeOpsRequest } from '../core/wire'
 
 export interface SocketTransportOptions {
   /**
@@ -183,7 +183,8 @@ export class SocketIoTransport implements Transport {
   }
 
   async send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
-    return decoded(await this.request<unknown>(EVENTS.ops, req, timeoutMs), decodeOpsResponse)
+    const ids = req.ops.map((o) => o.id)
+    return decoded(await this.request<unknown>(EVENTS.ops, encodeOpsRequest(req), timeoutMs), (r) => decodeOpsResponse(r, ids))
   }
 
   history(req: HistoryRequest): Promise<HistoryResponse> {

@@ -6,23 +6,26 @@
  *
  * - `hlc` is `wall.counter` in base 36, plus `.node` only when the node is not `client` (it almost always
  *   is); a timestamp that is not in canonical form travels whole (it contains ':').
- * - `flags` = status index + 3 × policy index, + 32 when the result is a deletion (no value follows).
+ * - `flags` = status index + 3 × policy index, + 32 when the result is a deletion (no value follows),
+ *   + 64 × (1 + index of the change's user in the message's `u` table) when it has a user.
  * - `at` is the server time minus the timestamp's wall time (small, often 0).
+ * - `path` is 0 when it equals the previous change's path in the same list (bursts on one field).
  * - `entity` is derived from `path`; `kind` from the flags.
- * - `extra` carries the rare fields by short keys: u user, p proposed, q prev, r resolves, b before,
+ * - `extra` carries the rare fields by short keys: p proposed, q prev, r resolves, b before,
  *   w winner as [client, hlc, at - wall, user?].
+ * - Broadcasts leave out `proposed`, `prev` and `winner` of superseded changes: readers only advance
+ *   past them; the author gets them whole in its acknowledgement.
  *
- * A typical applied change is ~100 bytes of JSON instead of ~350. docs/PROTOCOL.md describes it.
+ * A typical applied change is ~85 bytes of JSON instead of ~350. docs/PROTOCOL.md describes it.
  */
-import { ZyncError } from './errors'
+import { ZyncError, type WireError } from './errors'
 import { decodeHlc, encodeHlc } from './hlc'
 import { entityOf, type Path } from './path'
-import type { Change, ChangesMessage, JoinResponse, OpResult, OpsResponse, OpStatus, WirePolicy } from './protocol'
+import type { Change, ChangesMessage, JoinResponse, Op, OpResult, OpsRequest, OpsResponse, OpStatus, WirePolicy } from './protocol'
 
-export type WireChange = [seq: number, opId: string, client: string, n: number, hlc: string, path: Path, flags: number, at: number, value?: unknown, extra?: WireExtra]
+export type WireChange = [seq: number, opId: string, client: string, n: number, hlc: string, path: Path | 0, flags: number, at: number, value?: unknown, extra?: WireExtra]
 
 interface WireExtra {
-  u?: string
   p?: unknown
   q?: unknown
   r?: string
@@ -30,15 +33,33 @@ interface WireExtra {
   w?: [client: string, hlc: string, at: number, user?: string]
 }
 
-/** `zync:changes` as sent. */
+/** `zync:changes` as sent: `u` is the table of user ids the changes' flags point into. */
 export interface WireChangesMessage {
   doc: string
   c: WireChange[]
+  u?: string[]
+}
+
+/** Collects the user ids of one message into its `u` table. */
+class Users {
+  readonly list: string[] = []
+  private readonly index = new Map<string, number>()
+  of(user: string): number {
+    let i = this.index.get(user)
+    if (i === undefined) {
+      i = this.list.length
+      this.list.push(user)
+      this.index.set(user, i)
+    }
+    return i
+  }
 }
 
 const STATUSES: readonly OpStatus[] = ['applied', 'superseded', 'conflict']
 const POLICIES: readonly WirePolicy[] = ['lww', 'local', 'remote', 'manual', 'counter', 'set', 'custom']
 const DELETE = 32
+const BASE36 = /^[0-9a-z]{1,11}$/
+const USER = 64
 
 function packHlc(hlc: string, node: string): [packed: string, wall: number] {
   const t = decodeHlc(hlc)
@@ -51,25 +72,29 @@ function unpackHlc(packed: string, node: string): [hlc: string, wall: number] {
   if (packed.includes(':')) return [packed, 0]
   const a = packed.indexOf('.')
   const b = packed.indexOf('.', a + 1)
-  const wall = parseInt(packed.slice(0, a), 36)
-  const counter = parseInt(b < 0 ? packed.slice(a + 1) : packed.slice(a + 1, b), 36)
-  if (a < 0 || !Number.isSafeInteger(wall) || !Number.isSafeInteger(counter)) throw bad('timestamp')
+  const w36 = packed.slice(0, a)
+  const c36 = b < 0 ? packed.slice(a + 1) : packed.slice(a + 1, b)
+  if (a < 0 || !BASE36.test(w36) || !BASE36.test(c36)) throw bad('timestamp')
+  const wall = parseInt(w36, 36)
+  const counter = parseInt(c36, 36)
+  if (!Number.isSafeInteger(wall) || !Number.isSafeInteger(counter) || (b >= 0 && b === packed.length - 1)) throw bad('timestamp')
   return [encodeHlc({ wall, counter, node: b < 0 ? node : packed.slice(b + 1) }), wall]
 }
 
 const bad = (what: string) => new ZyncError('BAD_REQUEST', `[zync] malformed change from the server (${what}); is the server on the same protocol version?`)
 
-export function encodeChange(c: Change): WireChange {
+function encodeChange(c: Change, users: Users, trim: boolean, samePath = false): WireChange {
   const [hlc, wall] = packHlc(c.hlc, c.client)
-  const flags = STATUSES.indexOf(c.status) + 3 * POLICIES.indexOf(c.policy) + (c.kind === 'delete' ? DELETE : 0)
-  const w: WireChange = [c.seq, c.opId, c.client, c.n, hlc, c.path, flags, c.at - wall]
+  let flags = STATUSES.indexOf(c.status) + 3 * POLICIES.indexOf(c.policy) + (c.kind === 'delete' ? DELETE : 0)
+  if (c.user !== undefined) flags += USER * (1 + users.of(c.user))
+  const w: WireChange = [c.seq, c.opId, c.client, c.n, hlc, samePath ? 0 : c.path, flags, c.at - wall]
+  const whole = !trim || c.status !== 'superseded'
   let x: WireExtra | undefined
-  if (c.user !== undefined) (x ??= {}).u = c.user
-  if ('proposed' in c) (x ??= {}).p = c.proposed
-  if ('prev' in c) (x ??= {}).q = c.prev
+  if (whole && 'proposed' in c) (x ??= {}).p = c.proposed
+  if (whole && 'prev' in c) (x ??= {}).q = c.prev
   if (c.resolves !== undefined) (x ??= {}).r = c.resolves
   if ('before' in c) (x ??= {}).b = c.before
-  if (c.winner) {
+  if (whole && c.winner) {
     const [wh, ww] = packHlc(c.winner.hlc, c.winner.client)
     ;(x ??= {}).w = c.winner.user !== undefined ? [c.winner.client, wh, c.winner.at - ww, c.winner.user] : [c.winner.client, wh, c.winner.at - ww]
   }
@@ -79,22 +104,25 @@ export function encodeChange(c: Change): WireChange {
   return w
 }
 
-export function decodeChange(w: unknown): Change {
+function decodeChange(w: unknown, users: readonly string[] | undefined, previous?: Path): Change {
   if (!Array.isArray(w) || w.length < 8) throw bad('shape')
-  const [seq, opId, client, n, packed, path, flags, atDelta] = w as WireChange
+  const [seq, opId, client, n, packed, wirePath, flags, atDelta] = w as WireChange
   if (typeof seq !== 'number' || typeof opId !== 'string' || typeof client !== 'string' || typeof n !== 'number' || typeof packed !== 'string') throw bad('fields')
+  const path = wirePath === 0 && previous ? previous.slice() : wirePath
   if (!Array.isArray(path) || path.length === 0 || typeof flags !== 'number' || typeof atDelta !== 'number') throw bad('fields')
   const status = STATUSES[(flags & 31) % 3]
   const policy = POLICIES[Math.floor((flags & 31) / 3)]
-  if (!status || !policy) throw bad('flags')
+  const userIndex = Math.floor(flags / USER) - 1
+  const user = userIndex >= 0 ? users?.[userIndex] : undefined
+  if (!status || !policy || (userIndex >= 0 && typeof user !== 'string')) throw bad('flags')
   const [hlc, wall] = unpackHlc(packed, client)
   const kind = flags & DELETE ? 'delete' : 'set'
   const c: Change = { seq, opId, client, n, hlc, entity: entityOf(path), path, kind, status, policy, at: wall + atDelta }
+  if (user !== undefined) c.user = user
   if (kind === 'set') c.value = w[8]
   const x = w[9] as WireExtra | undefined
   if (x !== undefined) {
     if (x === null || typeof x !== 'object') throw bad('extra')
-    if (x.u !== undefined) c.user = x.u
     if ('p' in x) c.proposed = x.p
     if ('q' in x) c.prev = x.q
     if (x.r !== undefined) c.resolves = x.r
@@ -108,60 +136,250 @@ export function decodeChange(w: unknown): Change {
   return c
 }
 
+/** Encodes a list of changes with its user table; `trim` for broadcasts (see above). */
+function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[]; u?: string[] } {
+  const users = new Users()
+  let last: Path | undefined
+  const c = changes.map((x) => {
+    const same = last !== undefined && samePath(last, x.path)
+    last = x.path
+    return encodeChange(x, users, trim, same)
+  })
+  return users.list.length > 0 ? { c, u: users.list } : { c }
+}
+
+function samePath(a: Path, b: Path): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i])
+}
+
+/** Decodes a list, resolving path back-references. */
+function decodeList(list: readonly unknown[], users: readonly string[] | undefined): Change[] {
+  const out: Change[] = []
+  for (const w of list) out.push(decodeChange(w, users, out[out.length - 1]?.path))
+  return out
+}
+
+function userTable(u: unknown): string[] | undefined {
+  if (u === undefined) return undefined
+  if (!Array.isArray(u) || !u.every((x) => typeof x === 'string')) throw bad('user table')
+  return u
+}
+
+/** One change alone (with its own user table), e.g. for tests and tools. */
+export function encodeOneChange(c: Change): { c: WireChange; u?: string[] } {
+  const { c: [w], u } = encodeList([c], false)
+  return u ? { c: w!, u } : { c: w! }
+}
+
+export function decodeOneChange(e: { c: unknown; u?: unknown }): Change {
+  return decodeChange(e.c, userTable(e.u))
+}
+
 export function encodeChangesMessage(msg: ChangesMessage): WireChangesMessage {
-  return { doc: msg.doc, c: msg.changes.map(encodeChange) }
+  return { doc: msg.doc, ...encodeList(msg.changes, true) }
 }
 
 export function decodeChangesMessage(msg: unknown): ChangesMessage {
   const m = msg as Partial<WireChangesMessage> | null
   if (!m || typeof m.doc !== 'string' || !Array.isArray(m.c)) throw bad('message')
-  return { doc: m.doc, changes: m.c.map(decodeChange) }
+  const users = userTable(m.u)
+  return { doc: m.doc, changes: decodeList(m.c, users) }
 }
 
-/** Join answer on the wire: `changes` travel encoded as `c`. */
-export type WireJoinResponse = Exclude<JoinResponse, { ok: true }> | (Omit<Extract<JoinResponse, { ok: true }>, 'changes'> & { c: WireChange[] })
+/** Join answer on the wire: `changes` travel encoded as `c`, with their user table `u`. */
+export type WireJoinResponse = Exclude<JoinResponse, { ok: true }> | (Omit<Extract<JoinResponse, { ok: true }>, 'changes'> & { c: WireChange[]; u?: string[] })
 
 export function encodeJoinResponse(r: JoinResponse): WireJoinResponse {
   if (!r.ok) return r
   const { changes, ...rest } = r
-  return { ...rest, c: changes.map(encodeChange) }
+  return { ...rest, ...encodeList(changes, false) }
 }
 
 export function decodeJoinResponse(r: unknown): JoinResponse {
   const w = r as WireJoinResponse | null
   if (!w || typeof w !== 'object') throw bad('join answer')
   if (!w.ok) return w
-  const { c, ...rest } = w
+  const { c, u, ...rest } = w
   if (!Array.isArray(c)) throw bad('join answer')
-  return { ...rest, changes: c.map(decodeChange) }
+  const users = userTable(u)
+  return { ...rest, changes: decodeList(c, users) }
 }
 
 type WireOpResult = Exclude<OpResult, { ok: true }> | (Omit<Extract<OpResult, { ok: true }>, 'change'> & { c?: WireChange })
-export type WireOpsResponse = Exclude<OpsResponse, { ok: true }> | (Omit<Extract<OpsResponse, { ok: true }>, 'results'> & { results: WireOpResult[] })
+/** Ops answer on the wire: a result's change travels as `c`; `u` is the user table of all of them. */
+export type WireOpsResponse = Exclude<OpsResponse, { ok: true }> | (Omit<Extract<OpsResponse, { ok: true }>, 'results'> & { results: WireOpResult[]; u?: string[] })
 
 export function encodeOpsResponse(r: OpsResponse): WireOpsResponse {
   if (!r.ok) return r
+  const users = new Users()
+  const results = r.results.map((x): WireOpResult => {
+    if (!x.ok || !x.change) return x
+    const { change, ...rest } = x
+    return { ...rest, c: encodeChange(change, users, false) }
+  })
+  return users.list.length > 0 ? { ...r, results, u: users.list } : { ...r, results }
+}
+
+/** Decodes an ops answer; `ids` are the request's op ids, which a compact answer leaves out. */
+export function decodeOpsResponse(r: unknown, ids?: readonly string[]): OpsResponse {
+  const w = r as WireOpsResponse | WireCompactOpsResponse | null
+  if (!w || typeof w !== 'object') throw bad('ops answer')
+  if (!w.ok) return w
+  if ('r' in w) {
+    if (!ids) throw bad('compact ops answer without the request')
+    return decodeCompactOpsResponse(w, ids)
+  }
+  if (!Array.isArray(w.results)) throw bad('ops answer')
+  const { u, ...rest } = w
+  const users = userTable(u)
   return {
-    ...r,
-    results: r.results.map((x) => {
-      if (!x.ok || !x.change) return x
-      const { change, ...rest } = x
-      return { ...rest, c: encodeChange(change) }
+    ...rest,
+    results: w.results.map((x) => {
+      if (!x.ok || x.c === undefined) return x as OpResult
+      const { c, ...more } = x
+      return { ...more, change: decodeChange(c, users) }
     }),
   }
 }
 
-export function decodeOpsResponse(r: unknown): OpsResponse {
-  const w = r as WireOpsResponse | null
-  if (!w || typeof w !== 'object') throw bad('ops answer')
-  if (!w.ok) return w
-  if (!Array.isArray(w.results)) throw bad('ops answer')
-  return {
-    ...w,
-    results: w.results.map((x) => {
-      if (!x.ok || x.c === undefined) return x as OpResult
-      const { c, ...rest } = x
-      return { ...rest, change: decodeChange(c) }
-    }),
+// ---- ops, client → server ------------------------------------------------------------------------
+//
+//   { doc, o: [[id, client, n, hlc, op, path, base, value?, extra?], ...], k: [clientId, ...] }
+//
+// `client` is an index into `k` (a batch holds the ops of one client, or a few after adopting rows);
+// `hlc` is packed as in changes, relative to the op's client; `op` is 0 add, 1 replace, 2 remove;
+// `path` is 0 when equal to the previous op's; `value` is present unless the op is a remove (null
+// placeholder when `extra` follows); `extra` holds the optional fields: p policy, d delta, a added,
+// r removed, i idKey, x removedIds, v prev, s resolves. The server decodes each op to the object form
+// and validates it exactly like an object op (a malformed one is refused on its own).
+
+export type WireOp = [id: string, client: number, n: number, hlc: string, op: 0 | 1 | 2, path: Path | 0, base: Op['base'], value?: unknown, extra?: WireOpExtra]
+
+interface WireOpExtra {
+  p?: Op['policy']
+  d?: number
+  a?: unknown[]
+  r?: unknown[]
+  i?: string
+  x?: Array<string | number>
+  v?: unknown
+  s?: string
+}
+
+export interface WireOpsRequest {
+  doc: string
+  o: WireOp[]
+  k: string[]
+}
+
+const OP_KINDS = ['add', 'replace', 'remove'] as const
+
+export function encodeOpsRequest(req: OpsRequest): WireOpsRequest {
+  const clients: string[] = []
+  const index = new Map<string, number>()
+  let last: Path | undefined
+  const o = req.ops.map((op): WireOp => {
+    let ci = index.get(op.client)
+    if (ci === undefined) {
+      ci = clients.length
+      clients.push(op.client)
+      index.set(op.client, ci)
+    }
+    const same = last !== undefined && samePath(last, op.path)
+    last = op.path
+    const w: WireOp = [op.id, ci, op.n, packHlc(op.hlc, op.client)[0], OP_KINDS.indexOf(op.op) as 0 | 1 | 2, same ? 0 : op.path, op.base]
+    let x: WireOpExtra | undefined
+    if (op.policy !== undefined) (x ??= {}).p = op.policy
+    if (op.delta !== undefined) (x ??= {}).d = op.delta
+    if (op.added !== undefined) (x ??= {}).a = op.added
+    if (op.removed !== undefined) (x ??= {}).r = op.removed
+    if (op.idKey !== undefined) (x ??= {}).i = op.idKey
+    if (op.removedIds !== undefined) (x ??= {}).x = op.removedIds
+    if ('prev' in op) (x ??= {}).v = op.prev
+    if (op.resolves !== undefined) (x ??= {}).s = op.resolves
+    if (op.op !== 'remove') w.push(op.value)
+    else if (x) w.push(null)
+    if (x) w.push(x)
+    return w
+  })
+  return { doc: req.doc, o, k: clients }
+}
+
+const EXTRA_KEYS: ReadonlyArray<[keyof WireOpExtra, keyof Op]> = [
+  ['p', 'policy'],
+  ['d', 'delta'],
+  ['a', 'added'],
+  ['r', 'removed'],
+  ['i', 'idKey'],
+  ['x', 'removedIds'],
+  ['v', 'prev'],
+  ['s', 'resolves'],
+]
+
+/**
+ * One compact op back to the object form, for validation. Builds a fresh object from known positions
+ * and keys only; types are left to the op schema. `previous` is the path of the op before it.
+ */
+export function decodeOp(w: unknown, clients: readonly string[], previous: unknown): Record<string, unknown> {
+  if (!Array.isArray(w) || w.length < 7 || w.length > 9) throw new ZyncError('BAD_REQUEST', '[zync] a compact op is an array of 7 to 9 items')
+  const [id, ci, n, packed, kind, wirePath, base, value, extra] = w as unknown[]
+  const client = typeof ci === 'number' && Number.isInteger(ci) ? clients[ci] : undefined
+  if (typeof client !== 'string') throw new ZyncError('BAD_REQUEST', '[zync] op client index outside the batch client table')
+  if (typeof packed !== 'string') throw new ZyncError('BAD_REQUEST', '[zync] op timestamp must be a string')
+  let hlc: string
+  try {
+    hlc = unpackHlc(packed, client)[0]
+  } catch {
+    throw new ZyncError('BAD_REQUEST', '[zync] malformed op timestamp')
   }
+  const op = OP_KINDS[kind as number]
+  if (typeof kind !== 'number' || op === undefined) throw new ZyncError('BAD_REQUEST', '[zync] op kind must be 0, 1 or 2')
+  const path = wirePath === 0 ? (Array.isArray(previous) ? previous.slice() : undefined) : wirePath
+  const out: Record<string, unknown> = { id, client, n, hlc, op, path, base }
+  if (op !== 'remove') out.value = value
+  if (extra !== undefined && extra !== null) {
+    if (typeof extra !== 'object' || Array.isArray(extra)) throw new ZyncError('BAD_REQUEST', '[zync] op extra must be an object')
+    for (const k of Object.keys(extra)) if (!EXTRA_KEYS.some(([short]) => short === k)) throw new ZyncError('BAD_REQUEST', `[zync] unknown op field ${JSON.stringify(k.slice(0, 32))}`)
+    for (const [short, long] of EXTRA_KEYS) if (Object.hasOwn(extra, short)) out[long] = (extra as Record<string, unknown>)[short]
+  }
+  return out
+}
+
+// ---- ops answers, compact ------------------------------------------------------------------------
+//
+// A compact request is answered positionally: `r[i]` answers `o[i]`. A plain applied op is just its
+// seq, a superseded one minus its seq; anything else is the result object without its id (the client
+// knows it by position).
+
+type CompactResult = number | { ok: true; seq: number; status: OpStatus; c?: WireChange; duplicate?: boolean } | WireError
+export type WireCompactOpsResponse = { ok: true; seq: number; r: CompactResult[]; u?: string[] }
+
+/** `results` must be in request order. */
+export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>): WireCompactOpsResponse {
+  const users = new Users()
+  const out = r.results.map((x): CompactResult => {
+    if (x.ok && !x.change && !x.duplicate && x.status === 'applied') return x.seq
+    if (x.ok && !x.change && !x.duplicate && x.status === 'superseded') return -x.seq
+    if (!x.ok) {
+      const { id: _id, ...err } = x
+      return err
+    }
+    const { id: _id, change, ...more } = x
+    return change ? { ...more, c: encodeChange(change, users, false) } : more
+  })
+  return users.list.length > 0 ? { ok: true, seq: r.seq, r: out, u: users.list } : { ok: true, seq: r.seq, r: out }
+}
+
+function decodeCompactOpsResponse(w: WireCompactOpsResponse, ids: readonly string[]): OpsResponse {
+  if (!Array.isArray(w.r) || w.r.length !== ids.length) throw bad('ops answer length')
+  const users = userTable(w.u)
+  const results = w.r.map((x, i): OpResult => {
+    const id = ids[i]!
+    if (typeof x === 'number') return x >= 0 ? { id, ok: true, seq: x, status: 'applied' } : { id, ok: true, seq: -x, status: 'superseded' }
+    if (!x || typeof x !== 'object') throw bad('ops answer')
+    if (!x.ok) return { ...x, id }
+    const { c, ...more } = x
+    return c === undefined ? { ...more, id } : { ...more, id, change: decodeChange(c, users) }
+  })
+  return { ok: true, seq: w.seq, results }
 }

@@ -9,7 +9,7 @@
 import type { Server, Socket } from 'socket.io'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
 import { EVENTS, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol'
-import { encodeChangesMessage, encodeJoinResponse, encodeOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
+import { encodeChangesMessage, encodeCompactOpsResponse, encodeJoinResponse, encodeOpsResponse, type WireCompactOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
 import type { Change } from '../core/protocol'
 import type { DocHost } from './doc-host'
 import { toChange, toWire } from './doc-state'
@@ -18,8 +18,8 @@ import type { Logger } from './logger'
 import type { Metrics } from './metrics'
 import type { PresenceHub } from './presence-hub'
 import { TokenBucket } from './rate-limit'
-import { historySchema, joinSchema, leaveSchema, opsEnvelopeSchema, parse, presenceSchema } from './schema'
-import { ackResult, splitOps } from './ops-batch'
+import { historySchema, joinSchema, leaveSchema, parse, parseOpsEnvelope, presenceSchema } from './schema'
+import { ackResult, inRequestOrder, splitOps } from './ops-batch'
 import type { Action, ZyncUser } from './server'
 
 export interface SocketData {
@@ -175,13 +175,14 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now() })
   })
 
-  const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse> => {
+  const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {
     const started = performance.now()
-    const req = parse(opsEnvelopeSchema, payload)
-    if (!take(data, 'opsBucket', req.ops.length, limits)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
+    const req = parseOpsEnvelope(payload)
+    if (!take(data, 'opsBucket', 'o' in req ? req.o.length : req.ops.length, limits)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
     if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
     await ctx.allowed(data.user, req.doc, 'write')
-    const { accepted, refused } = splitOps(req.ops, Date.now(), ctx.rejectFutureMs)
+    const compact = 'o' in req
+    const { accepted, refused, refusedAt } = compact ? splitOps(req.o, Date.now(), ctx.rejectFutureMs, req.k) : splitOps(req.ops, Date.now(), ctx.rejectFutureMs)
     const h = await ctx.host(req.doc)
     const res = accepted.length > 0 ? await h.submit(accepted, data.user.id, ctx.shared) : { results: [], entries: [], seq: h.seq }
     if (res.entries.length > 0) {
@@ -191,10 +192,11 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       // Broadcast (to the author too: its ordered stream) before acknowledging.
       await broadcast(req.doc, res.entries.map(toWire))
     }
-    const results = [...res.results.map(ackResult), ...refused]
+    const results = inRequestOrder(res.results.map(ackResult), refused, refusedAt)
     for (const r of results) if (!r.ok) metrics?.rejected.inc({ code: r.code })
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
-    return encodeOpsResponse({ ok: true, results, seq: res.seq })
+    // Answered in the form asked: positionally for compact requests.
+    return compact ? encodeCompactOpsResponse({ ok: true, results, seq: res.seq }) : encodeOpsResponse({ ok: true, results, seq: res.seq })
   })
 
   const onHistory = handle(EVENTS.history, async (_socket, data, payload): Promise<HistoryResponse> => {

@@ -72,11 +72,27 @@ export const opsSchema = z.strictObject({
   ops: z.array(opSchema).min(1).max(1000),
 })
 
-/** The envelope of an ops batch; each op is then parsed with `opSchema` on its own. */
-export const opsEnvelopeSchema = z.strictObject({
+/**
+ * The envelope of an ops batch; each op is then parsed with `opSchema` on its own. Ops come as objects
+ * (`ops`) or in the compact form the zync client sends (`o` with its client table `k`, core/wire.ts).
+ */
+const objectOpsEnvelope = z.strictObject({
   doc: docIdSchema,
   ops: z.array(z.unknown()).min(1).max(1000),
 })
+const compactOpsEnvelope = z.strictObject({
+  doc: docIdSchema,
+  o: z.array(z.unknown()).min(1).max(1000),
+  k: z.array(id).min(1).max(1000),
+})
+
+export type OpsEnvelope = z.infer<typeof objectOpsEnvelope> | z.infer<typeof compactOpsEnvelope>
+
+/** Parses an ops envelope in either form (chosen by its keys, so refusals name the exact problem). */
+export function parseOpsEnvelope(input: unknown): OpsEnvelope {
+  const compact = input !== null && typeof input === 'object' && !Array.isArray(input) && Object.hasOwn(input, 'o')
+  return compact ? parse(compactOpsEnvelope, input) : parse(objectOpsEnvelope, input)
+}
 
 export const historySchema = z.strictObject({
   doc: docIdSchema,

@@ -45,7 +45,9 @@ function expectTyped(a: unknown, what: string): asserts a is { ok: false; code: 
 /** The first refusal in an answer: the message itself, or the first refused op in it. */
 function refusal(a: Answer): Answer | undefined {
   if (!a.ok) return a
-  return a.results?.find((r) => r.ok === false) as Answer | undefined
+  // Object-form requests are answered with `results`; compact ones positionally in `r`.
+  const list = (a.results ?? (a as { r?: unknown[] }).r ?? []) as Array<{ ok?: boolean }>
+  return list.find((r) => typeof r === 'object' && r?.ok === false) as Answer | undefined
 }
 
 const protoNames = () => [Object.getOwnPropertyNames(Object.prototype).sort().join(), Object.getOwnPropertyNames(Array.prototype).sort().join()]
@@ -119,6 +121,14 @@ const op = (over: Record<string, unknown> = {}, drop: string[] = []) => {
   return o
 }
 const ops = (...list: unknown[]) => [{ doc: 'h-main', ops: list }]
+/** A compact op (core/wire.ts): [id, client index, n, hlc, kind, path, base, value?, extra?]. */
+const cop = (over: Partial<{ id: unknown; ci: unknown; n: unknown; hlc: unknown; kind: unknown; path: unknown; base: unknown; value: unknown }> = {}, extra?: unknown) => {
+  const o = makeOp('ca', 2, ['cards', 'x'], { title: 'evil' })
+  const w = [over.id ?? o.id, over.ci ?? 0, over.n ?? o.n, over.hlc ?? o.hlc, over.kind ?? 1, 'path' in over ? over.path : o.path, over.base ?? o.base, 'value' in over ? over.value : o.value]
+  if (extra !== undefined) w.push(extra)
+  return w
+}
+const cops = (list: unknown[], k: unknown[] = ['ca']) => [{ doc: 'h-main', o: list, k }]
 
 const CASES: Case[] = [
   // message shapes
@@ -202,6 +212,25 @@ const CASES: Case[] = [
   { name: 'claims more of a known client than sent', args: () => ops(op({ base: { cb: 50 } })), code: 'UNKNOWN_HISTORY' },
   { name: "claims its own client's future", args: () => ops(op({ base: { ca: 40 } })), code: 'UNKNOWN_HISTORY' },
   { name: "uses another user's client id", args: () => ops(op({ client: 'cb', n: 7, hlc: hlcNow('cb') })), code: 'CLIENT_MISMATCH' },
+  // compact ops (the form the zync client sends)
+  { name: 'compact: __proto__ in path', args: () => cops([cop({ path: ['__proto__', 'x'] })]), code: 'UNSAFE_PATH' },
+  { name: 'compact: value with __proto__', args: () => cops([cop({ value: JSON.parse('{"__proto__":{"polluted":1}}') })]), code: 'UNSAFE_PATH' },
+  { name: 'compact: client index outside the table', args: () => cops([cop({ ci: 3 })]), code: 'BAD_REQUEST' },
+  { name: 'compact: client index not a number', args: () => cops([cop({ ci: '0' })]), code: 'BAD_REQUEST' },
+  { name: 'compact: unknown extra field', args: () => cops([cop({}, { admin: true })]), code: 'BAD_REQUEST' },
+  { name: 'compact: extra with __proto__', args: () => cops([cop({}, JSON.parse('{"__proto__":{"polluted":1}}'))]), code: 'UNSAFE_PATH' },
+  { name: 'compact: extra is an array', args: () => cops([cop({}, ['p', 'lww'])]), code: 'BAD_REQUEST' },
+  { name: 'compact: first op refers to a previous path', args: () => cops([cop({ path: 0 })]), code: 'BAD_REQUEST' },
+  { name: 'compact: client table entry __proto__', args: () => cops([cop()], ['__proto__']), code: 'UNSAFE_PATH' },
+  { name: 'compact: op is an object', args: () => cops([op()]), code: 'BAD_REQUEST' },
+  { name: 'compact: too few items', args: () => cops([['id-x', 0, 2]]), code: 'BAD_REQUEST' },
+  { name: 'compact: kind out of range', args: () => cops([cop({ kind: 7 })]), code: 'BAD_REQUEST' },
+  { name: 'compact: malformed timestamp', args: () => cops([cop({ hlc: 'no-dots' })]), code: 'BAD_REQUEST' },
+  { name: 'compact: timestamp with junk digits', args: () => cops([cop({ hlc: 'zz!.0' })]), code: 'BAD_REQUEST' },
+  { name: 'compact: both ops and o', args: () => [{ doc: 'h-main', ops: [op()], o: [cop()], k: ['ca'] }], code: 'BAD_REQUEST' },
+  { name: 'compact: no client table', args: () => [{ doc: 'h-main', o: [cop()] }], code: 'BAD_REQUEST' },
+  { name: "compact: another user's client id", args: () => cops([cop({ n: 7, hlc: hlcNow('cb') })], ['cb']), code: 'CLIENT_MISMATCH' },
+  { name: 'compact: batch over 1000 ops', args: () => cops(Array.from({ length: 1001 }, (_, i) => cop({ id: `cbig${i}`, n: i + 2 }))), code: 'TOO_LARGE' },
   // history, presence, leave
   { name: 'history of a forbidden document', event: 'zync:history', args: () => [{ doc: 'secret' }], code: 'FORBIDDEN' },
   { name: 'history path too long', event: 'zync:history', args: () => [{ doc: 'h-main', path: Array.from({ length: 17 }, () => 'a') }], code: 'TOO_LARGE' },

@@ -27,9 +27,21 @@ import {
 import type { Transport, TransportHandlers } from '../../src/core/transport'
 import type { DocHost } from '../../src/server/doc-host'
 import { toChange, toWire } from '../../src/server/doc-state'
-import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse, encodeChangesMessage, encodeJoinResponse, encodeOpsResponse, type WireChangesMessage } from '../../src/core/wire'
-import { ackResult, splitOps } from '../../src/server/ops-batch'
-import { historySchema, joinSchema, opsEnvelopeSchema, parse } from '../../src/server/schema'
+import {
+  decodeChangesMessage,
+  decodeJoinResponse,
+  decodeOpsResponse,
+  encodeChangesMessage,
+  encodeCompactOpsResponse,
+  encodeJoinResponse,
+  encodeOpsRequest,
+  encodeOpsResponse,
+  type WireChangesMessage,
+  type WireCompactOpsResponse,
+  type WireOpsResponse,
+} from '../../src/core/wire'
+import { ackResult, inRequestOrder, splitOps } from '../../src/server/ops-batch'
+import { historySchema, joinSchema, parse, parseOpsEnvelope } from '../../src/server/schema'
 import type { Rng, VirtualScheduler } from './scheduler'
 
 export interface Weather {
@@ -185,7 +197,7 @@ export class SimNetwork {
   }
 }
 
-type Pending = { resolve: (r: unknown) => void; timer: ReturnType<typeof setTimeout> }
+type Pending = { resolve: (r: unknown) => void; timer: ReturnType<typeof setTimeout>; ids?: string[] }
 
 /** The client end: what SocketIoTransport is over socket.io, here over SimNetwork. */
 export class SimTransport implements Transport {
@@ -268,7 +280,7 @@ export class SimTransport implements Transport {
     if (this.want) this.redial()
   }
 
-  private request<T>(kind: 'join' | 'ops' | 'history', payload: unknown, timeout: number): Promise<T | WireError> {
+  private request<T>(kind: 'join' | 'ops' | 'history', payload: unknown, timeout: number, ids?: string[]): Promise<T | WireError> {
     const conn = this.conn
     if (!conn) return Promise.resolve({ ok: false, code: 'DISCONNECTED', message: '[zync] not connected', retryable: true })
     const id = this.nextReq++
@@ -277,7 +289,7 @@ export class SimTransport implements Transport {
         this.pending.delete(id)
         resolve({ ok: false, code: 'TIMEOUT', message: `[zync] no answer to ${kind} within ${timeout} ms`, retryable: true })
       }, timeout)
-      this.pending.set(id, { resolve: resolve as (r: unknown) => void, timer })
+      this.pending.set(id, { resolve: resolve as (r: unknown) => void, timer, ...(ids ? { ids } : {}) })
       const body = new Wire(payload)
       this.net.send(conn, () =>
         this.net.server.handle(conn, kind, body.copy(), (res) => {
@@ -294,7 +306,7 @@ export class SimTransport implements Transport {
     this.pending.delete(id)
     clearTimeout(p.timer)
     // Answers travel in the wire form (core/wire.ts) and are decoded as the socket.io adapter does.
-    const decoded = kind === 'ops' ? decodeOpsResponse(res) : kind === 'join' ? decodeJoinResponse(res) : res
+    const decoded = kind === 'ops' ? decodeOpsResponse(res, p.ids) : kind === 'join' ? decodeJoinResponse(res) : res
     if (kind === 'ops') {
       const r = decoded as OpsResponse
       if (r.ok) for (const x of r.results) if (x.ok) this.acked.add(x.id)
@@ -308,7 +320,7 @@ export class SimTransport implements Transport {
 
   send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
     for (const op of req.ops) this.sent.set(op.id, wire(op))
-    return this.request<OpsResponse>('ops', req, timeoutMs)
+    return this.request<OpsResponse>('ops', encodeOpsRequest(req), timeoutMs, req.ops.map((o) => o.id))
   }
 
   history(req: HistoryRequest): Promise<HistoryResponse> {
@@ -351,7 +363,7 @@ export class SimServer {
   handle(conn: Connection, kind: 'join' | 'ops' | 'history', payload: unknown, reply: (r: unknown) => void): void {
     const run = kind === 'join' ? this.join(conn, payload) : kind === 'ops' ? this.ops(conn, payload) : this.history(payload)
     // Answers are encoded as connection.ts encodes them.
-    const encode = (r: unknown) => (kind === 'ops' ? encodeOpsResponse(r as OpsResponse) : kind === 'join' ? encodeJoinResponse(r as JoinResponse) : r)
+    const encode = (r: unknown) => (kind === 'join' ? encodeJoinResponse(r as JoinResponse) : r)
     void run.then((r) => reply(encode(r)), (err: unknown) => reply(toWireError(err)))
   }
 
@@ -371,17 +383,20 @@ export class SimServer {
     return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: this.net.sched.now }
   }
 
-  private async ops(conn: Connection, payload: unknown): Promise<OpsResponse> {
-    const req = parse(opsEnvelopeSchema, payload)
+  private async ops(conn: Connection, payload: unknown): Promise<WireOpsResponse | WireCompactOpsResponse> {
+    const req = parseOpsEnvelope(payload)
     if (!conn.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
-    const { accepted, refused } = splitOps(req.ops, this.net.sched.now, this.rejectFutureMs)
+    // The engine's transport sends compact ops (core/wire.ts), as the socket.io adapter does.
+    const compact = 'o' in req
+    const { accepted, refused, refusedAt } = compact ? splitOps(req.o, this.net.sched.now, this.rejectFutureMs, req.k) : splitOps(req.ops, this.net.sched.now, this.rejectFutureMs)
     const res = accepted.length > 0 ? await this.host.submit(accepted, conn.client.user, false) : { results: [], entries: [], seq: this.host.seq }
     if (res.entries.length > 0) {
       const msg = encodeChangesMessage({ doc: req.doc, changes: res.entries.map(toWire) })
       const body = new Wire(msg)
       for (const c of this.rooms.get(req.doc) ?? []) this.net.send(c, () => c.client.deliverChanges(body.copy()))
     }
-    return { ok: true, results: [...res.results.map(ackResult), ...refused], seq: res.seq }
+    const answer = { ok: true as const, results: inRequestOrder(res.results.map(ackResult), refused, refusedAt), seq: res.seq }
+    return compact ? encodeCompactOpsResponse(answer) : encodeOpsResponse(answer)
   }
 
   private async history(payload: unknown): Promise<HistoryResponse> {
