@@ -98,3 +98,14 @@ export function useCleanup(before?: () => void) {
     },
   }
 }
+
+/**
+ * The op ids of a 'zync:ops' request as the server receives it: the client sends compact ops
+ * (core/wire.ts, an array per op whose first item is its id); raw clients may send objects.
+ */
+export function sentOpIds(payload: unknown): string[] {
+  const p = payload as { o?: unknown[]; ops?: unknown[] } | null
+  if (Array.isArray(p?.o)) return p.o.map((w) => String((w as unknown[])?.[0]))
+  if (Array.isArray(p?.ops)) return p.ops.map((o) => String((o as { id?: unknown })?.id))
+  return []
+}

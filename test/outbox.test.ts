@@ -10,8 +10,8 @@ import {
   type TransportHandlers,
   type SyncOptions,
 } from 'zync'
-import type { Op, OpsRequest, OpsResponse } from '../src/core/protocol'
-import { freshDb, makeBoard, useCleanup, waitFor, type Board } from './helpers'
+import type { OpsRequest, OpsResponse } from '../src/core/protocol'
+import { freshDb, makeBoard, sentOpIds, useCleanup, waitFor, type Board } from './helpers'
 
 const { cleanups, server, board } = useCleanup(() => vi.useRealTimers())
 
@@ -19,11 +19,10 @@ const { cleanups, server, board } = useCleanup(() => vi.useRealTimers())
 function countOps(s: Awaited<ReturnType<typeof server>>) {
   const tally = { messages: 0, ops: 0, ids: [] as string[] }
   s.io.on('connection', (sock) => {
-    sock.onAny((event: string, payload: { ops?: Op[]; o?: Array<[string, ...unknown[]]> }) => {
+    sock.onAny((event: string, payload: unknown) => {
       if (event !== 'zync:ops') return
       tally.messages += 1
-      // The client sends compact ops (core/wire.ts): each is an array whose first item is the op id.
-      const ids = payload.o ? payload.o.map((w) => w[0]) : (payload.ops ?? []).map((o) => o.id)
+      const ids = sentOpIds(payload)
       tally.ops += ids.length
       tally.ids.push(...ids)
     })

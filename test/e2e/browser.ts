@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, inject } from 'vitest'
 import type { SyncServer } from 'zync/server'
 import type { Card } from '../../demo/board'
 import { createDemoServer, seedBoard } from '../../demo/server'
+import { sentOpIds } from '../helpers'
 
 export const CHROMIUM = {
   executablePath: '/usr/bin/chromium',
@@ -236,9 +237,9 @@ export function useE2E(): E2E {
 
   const countSends = (s: SyncServer) => {
     s.io.on('connection', (socket) => {
-      socket.onAny((event: string, payload: { ops?: Array<{ id: string }> }) => {
+      socket.onAny((event: string, payload: unknown) => {
         if (event !== 'zync:ops') return
-        for (const op of payload?.ops ?? []) sent.set(op.id, (sent.get(op.id) ?? 0) + 1)
+        for (const id of sentOpIds(payload)) sent.set(id, (sent.get(id) ?? 0) + 1)
       })
     })
   }

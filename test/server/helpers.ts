@@ -9,6 +9,7 @@ import { io, type Socket } from 'socket.io-client'
 import { encodeHlc } from '../../src/core/hlc'
 import type { Op } from '../../src/core/protocol'
 import { decodeJoinResponse, decodeOpsResponse } from '../../src/core/wire'
+import { sentOpIds } from '../helpers'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const cliSource = path.join(root, 'src/server/cli.ts')
@@ -153,17 +154,11 @@ export function makeOp(client: string, n: number, path: Array<string | number>, 
 export async function ask<T = Record<string, unknown>>(s: Socket, event: string, payload: unknown, timeoutMs = 10_000): Promise<T> {
   const r: unknown = await s.timeout(timeoutMs).emitWithAck(event, payload)
   if (event === 'zync:join' && isAnswer(r)) return decodeJoinResponse(r) as T
-  if (event === 'zync:ops' && isAnswer(r)) return decodeOpsResponse(r, opIds(payload)) as T
+  if (event === 'zync:ops' && isAnswer(r)) return decodeOpsResponse(r, (payload as { o?: unknown } | null)?.o ? sentOpIds(payload) : undefined) as T
   return r as T
 }
 
 const isAnswer = (r: unknown) => r !== null && typeof r === 'object' && 'ok' in r
-
-/** The op ids of a compact ops request (a compact answer is positional). */
-function opIds(payload: unknown): string[] | undefined {
-  const o = (payload as { o?: unknown } | null)?.o
-  return Array.isArray(o) ? o.map((w) => String((w as unknown[])?.[0])) : undefined
-}
 
 export async function dropPgSchemas(url: string, ...schemas: string[]): Promise<void> {
   const client = new pg.Client({ connectionString: url })
