@@ -4,7 +4,7 @@ import { SyncEngine } from '../core/engine'
 import { ZyncError } from '../core/errors'
 import { newId } from '../core/ids'
 import type { BackoffOptions } from '../core/outbox'
-import { setAt } from '../core/patch'
+import { setAtCow } from '../core/patch'
 import type { Path } from '../core/path'
 import { PolicyTable, type ConflictsConfig } from '../core/policies'
 import type { Op } from '../core/protocol'
@@ -142,8 +142,11 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     host: {
       read: () => partialize((api.getState() ?? initial) as T),
       apply: (patches) => {
+        // One copy per container for the whole batch of patches (the store's own objects are never
+        // written; the copies are new and only become visible with the setState below).
+        const fresh = new WeakSet<object>()
         let next = api.getState() as Record<string, unknown>
-        for (const p of patches) next = setAt(next, p.path, p.value, p.remove === true)
+        for (const p of patches) next = setAtCow(next, p.path, p.value, p.remove === true, fresh)
         applying = true
         try {
           ;(api.setState as (s: unknown, replace: boolean) => void)(next, true)
