@@ -41,7 +41,7 @@ import type {
 import { vvBump, vvGet, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
 import { TabChannel, type TabMessage } from './tabs'
-import { newOpId } from './ids'
+import { newId } from './ids'
 
 /** What the engine needs from the store it syncs. */
 export interface EngineHost {
@@ -312,7 +312,7 @@ export class SyncEngine {
     const wire = wirePolicy(policy)
     this.n += 1
     const op: Op = {
-      id: newOpId(),
+      id: newId(),
       client: this.clientId,
       n: this.n,
       hlc: this.clock.tick(),

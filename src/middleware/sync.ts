@@ -35,7 +35,7 @@ export interface SyncOptions<T> {
   storage?: 'indexeddb' | 'memory' | OutboxStorage
   /** IndexedDB database name. Default 'zync'. */
   dbName?: string
-  /** This client's id; must be unique per tab. Default: a new random id per store instance. */
+  /** This client's id; must be unique per tab. Default: a new random id per store instance (16-char nanoid). */
   clientId?: string
   /** Who this client is, for presence and conflict metadata. Default `{ id: clientId }`. */
   user?: PresenceUser
