@@ -20,7 +20,7 @@
  */
 import { ZyncError, type WireError } from './errors'
 import { decodeHlc, encodeHlc } from './hlc'
-import { entityOf, type Path } from './path'
+import { entityOf, isUnsafeSegment, type Path } from './path'
 import type { Change, ChangesMessage, JoinResponse, Op, OpResult, OpsRequest, OpsResponse, OpStatus, WirePolicy } from './protocol'
 
 export type WireChange = [seq: number, opId: string, client: string, n: number, hlc: string, path: Path | 0, flags: number, at: number, value?: unknown, extra?: WireExtra]
@@ -247,13 +247,15 @@ export function decodeOpsResponse(r: unknown, ids?: readonly string[]): OpsRespo
 //   { doc, o: [[id, client, n, hlc, op, path, base, value?, extra?], ...], k: [clientId, ...] }
 //
 // `client` is an index into `k` (a batch holds the ops of one client, or a few after adopting rows);
+// `base` is the version vector as flat pairs [client index, counter, ...], its client ids in `k` too
+// (a vector names every writer of the entity: as strings they would dominate the op);
 // `hlc` is packed as in changes, relative to the op's client; `op` is 0 add, 1 replace, 2 remove;
 // `path` is 0 when equal to the previous op's; `value` is present unless the op is a remove (null
 // placeholder when `extra` follows); `extra` holds the optional fields: p policy, d delta, a added,
 // r removed, i idKey, x removedIds, v prev, s resolves. The server decodes each op to the object form
 // and validates it exactly like an object op (a malformed one is refused on its own).
 
-export type WireOp = [id: string, client: number, n: number, hlc: string, op: 0 | 1 | 2, path: Path | 0, base: Op['base'], value?: unknown, extra?: WireOpExtra]
+export type WireOp = [id: string, client: number, n: number, hlc: string, op: 0 | 1 | 2, path: Path | 0, base: number[], value?: unknown, extra?: WireOpExtra]
 
 interface WireOpExtra {
   p?: Op['policy']
@@ -278,16 +280,22 @@ export function encodeOpsRequest(req: OpsRequest): WireOpsRequest {
   const clients: string[] = []
   const index = new Map<string, number>()
   let last: Path | undefined
-  const o = req.ops.map((op): WireOp => {
-    let ci = index.get(op.client)
+  const indexOf = (client: string) => {
+    let ci = index.get(client)
     if (ci === undefined) {
       ci = clients.length
-      clients.push(op.client)
-      index.set(op.client, ci)
+      clients.push(client)
+      index.set(client, ci)
     }
+    return ci
+  }
+  const o = req.ops.map((op): WireOp => {
+    const ci = indexOf(op.client)
     const same = last !== undefined && samePath(last, op.path)
     last = op.path
-    const w: WireOp = [op.id, ci, op.n, packHlc(op.hlc, op.client)[0], OP_KINDS.indexOf(op.op) as 0 | 1 | 2, same ? 0 : op.path, op.base]
+    const base: number[] = []
+    for (const [c, n] of Object.entries(op.base)) base.push(indexOf(c), n)
+    const w: WireOp = [op.id, ci, op.n, packHlc(op.hlc, op.client)[0], OP_KINDS.indexOf(op.op) as 0 | 1 | 2, same ? 0 : op.path, base]
     let x: WireOpExtra | undefined
     if (op.policy !== undefined) (x ??= {}).p = op.policy
     if (op.delta !== undefined) (x ??= {}).d = op.delta
@@ -335,7 +343,17 @@ export function decodeOp(w: unknown, clients: readonly string[], previous: unkno
   const op = OP_KINDS[kind as number]
   if (typeof kind !== 'number' || op === undefined) throw new ZyncError('BAD_REQUEST', '[zync] op kind must be 0, 1 or 2')
   const path = wirePath === 0 ? (Array.isArray(previous) ? previous.slice() : undefined) : wirePath
-  const out: Record<string, unknown> = { id, client, n, hlc, op, path, base }
+  if (!Array.isArray(base) || base.length % 2 !== 0) throw new ZyncError('BAD_REQUEST', '[zync] op base must be [client index, counter, ...] pairs')
+  // Keys come from the client table, which the envelope schema has already checked (no unsafe keys).
+  const vector: Record<string, unknown> = {}
+  for (let i = 0; i < base.length; i += 2) {
+    const key = typeof base[i] === 'number' && Number.isInteger(base[i]) ? clients[base[i] as number] : undefined
+    if (typeof key !== 'string') throw new ZyncError('BAD_REQUEST', '[zync] op base names a client outside the batch client table')
+    if (isUnsafeSegment(key)) throw new ZyncError('UNSAFE_PATH', '[zync] client id not allowed')
+    if (Object.hasOwn(vector, key)) throw new ZyncError('BAD_REQUEST', '[zync] op base names a client twice')
+    vector[key] = base[i + 1]
+  }
+  const out: Record<string, unknown> = { id, client, n, hlc, op, path, base: vector }
   if (op !== 'remove') out.value = value
   if (extra !== undefined && extra !== null) {
     if (typeof extra !== 'object' || Array.isArray(extra)) throw new ZyncError('BAD_REQUEST', '[zync] op extra must be an object')

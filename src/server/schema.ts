@@ -83,7 +83,8 @@ const objectOpsEnvelope = z.strictObject({
 const compactOpsEnvelope = z.strictObject({
   doc: docIdSchema,
   o: z.array(z.unknown()).min(1).max(1000),
-  k: z.array(id).min(1).max(1000),
+  // The clients of the batch's ops and of their base vectors (a vector has at most 10,000).
+  k: z.array(id).min(1).max(10_000),
 })
 
 export type OpsEnvelope = z.infer<typeof objectOpsEnvelope> | z.infer<typeof compactOpsEnvelope>

@@ -124,7 +124,7 @@ const ops = (...list: unknown[]) => [{ doc: 'h-main', ops: list }]
 /** A compact op (core/wire.ts): [id, client index, n, hlc, kind, path, base, value?, extra?]. */
 const cop = (over: Partial<{ id: unknown; ci: unknown; n: unknown; hlc: unknown; kind: unknown; path: unknown; base: unknown; value: unknown }> = {}, extra?: unknown) => {
   const o = makeOp('ca', 2, ['cards', 'x'], { title: 'evil' })
-  const w = [over.id ?? o.id, over.ci ?? 0, over.n ?? o.n, over.hlc ?? o.hlc, over.kind ?? 1, 'path' in over ? over.path : o.path, over.base ?? o.base, 'value' in over ? over.value : o.value]
+  const w = [over.id ?? o.id, over.ci ?? 0, over.n ?? o.n, over.hlc ?? o.hlc, over.kind ?? 1, 'path' in over ? over.path : o.path, over.base ?? [], 'value' in over ? over.value : o.value]
   if (extra !== undefined) w.push(extra)
   return w
 }
@@ -230,6 +230,9 @@ const CASES: Case[] = [
   { name: 'compact: both ops and o', args: () => [{ doc: 'h-main', ops: [op()], o: [cop()], k: ['ca'] }], code: 'BAD_REQUEST' },
   { name: 'compact: no client table', args: () => [{ doc: 'h-main', o: [cop()] }], code: 'BAD_REQUEST' },
   { name: "compact: another user's client id", args: () => cops([cop({ n: 7, hlc: hlcNow('cb') })], ['cb']), code: 'CLIENT_MISMATCH' },
+  { name: 'compact: base names a client outside the table', args: () => cops([cop({ base: [4, 1] })]), code: 'BAD_REQUEST' },
+  { name: 'compact: base is an object', args: () => cops([cop({ base: { ca: 1 } })]), code: 'BAD_REQUEST' },
+  { name: 'compact: base claims an unknown client', args: () => cops([cop({ base: [1, 5] })], ['ca', 'ghost']), code: 'UNKNOWN_HISTORY' },
   { name: 'compact: batch over 1000 ops', args: () => cops(Array.from({ length: 1001 }, (_, i) => cop({ id: `cbig${i}`, n: i + 2 }))), code: 'TOO_LARGE' },
   // history, presence, leave
   { name: 'history of a forbidden document', event: 'zync:history', args: () => [{ doc: 'secret' }], code: 'FORBIDDEN' },
