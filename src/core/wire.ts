@@ -5,7 +5,8 @@
  *   [seq, opId, client, n, hlc, path, flags, at, value?, extra?]
  *
  * - `hlc` is `wall.counter` in base 36, plus `.node` only when the node is not `client` (it almost always
- *   is); a timestamp that is not in canonical form travels whole (it contains ':').
+ *   is); a timestamp that is not in canonical form travels whole (it contains ':'). In a list of three
+ *   or more changes the wall is relative to the message's base time `t` (its first change's `at`).
  * - `flags` = status index + 3 × policy index, + 32 when the result is a deletion (no value follows),
  *   + 64 × (1 + index of the change's user in the message's `u` table) when it has a user.
  * - `at` is the server time minus the timestamp's wall time (small, often 0).
@@ -38,10 +39,15 @@ export interface WireChangesMessage {
   doc: string
   c: WireChange[]
   u?: string[]
+  t?: number
 }
 
-/** Collects the user ids of one message into its `u` table. */
+/**
+ * Per-message tables: the user ids of its changes (`u`), and a base time `t` (ms) that the packed
+ * timestamps' wall times are relative to (sent for lists of 3 or more changes; 0 otherwise).
+ */
 class Users {
+  constructor(readonly t = 0) {}
   readonly list: string[] = []
   private readonly index = new Map<string, number>()
   of(user: string): number {
@@ -59,32 +65,34 @@ const STATUSES: readonly OpStatus[] = ['applied', 'superseded', 'conflict']
 const POLICIES: readonly WirePolicy[] = ['lww', 'local', 'remote', 'manual', 'counter', 'set', 'custom']
 const DELETE = 32
 const BASE36 = /^[0-9a-z]{1,11}$/
+const SIGNED36 = /^-?[0-9a-z]{1,11}$/
 const USER = 64
 
-function packHlc(hlc: string, node: string): [packed: string, wall: number] {
-  const t = decodeHlc(hlc)
+/** `wall.counter[.node]` in base 36, the wall relative to `t`; whole when not canonical. Returns the absolute wall. */
+function packHlc(hlc: string, node: string, t = 0): [packed: string, wall: number] {
+  const ts = decodeHlc(hlc)
   // Whole when not canonical, or when the node id has a ':' (the mark of a whole timestamp).
-  if (!t || t.node.includes(':') || encodeHlc(t) !== hlc) return [hlc, 0]
-  return [`${t.wall.toString(36)}.${t.counter.toString(36)}${t.node === node ? '' : `.${t.node}`}`, t.wall]
+  if (!ts || ts.node.includes(':') || encodeHlc(ts) !== hlc) return [hlc, 0]
+  return [`${(ts.wall - t).toString(36)}.${ts.counter.toString(36)}${ts.node === node ? '' : `.${ts.node}`}`, ts.wall]
 }
 
-function unpackHlc(packed: string, node: string): [hlc: string, wall: number] {
+function unpackHlc(packed: string, node: string, t = 0): [hlc: string, wall: number] {
   if (packed.includes(':')) return [packed, 0]
   const a = packed.indexOf('.')
   const b = packed.indexOf('.', a + 1)
   const w36 = packed.slice(0, a)
   const c36 = b < 0 ? packed.slice(a + 1) : packed.slice(a + 1, b)
-  if (a < 0 || !BASE36.test(w36) || !BASE36.test(c36)) throw bad('timestamp')
-  const wall = parseInt(w36, 36)
+  if (a < 0 || !SIGNED36.test(w36) || !BASE36.test(c36)) throw bad('timestamp')
+  const wall = t + parseInt(w36, 36)
   const counter = parseInt(c36, 36)
-  if (!Number.isSafeInteger(wall) || !Number.isSafeInteger(counter) || (b >= 0 && b === packed.length - 1)) throw bad('timestamp')
+  if (!Number.isSafeInteger(wall) || wall < 0 || !Number.isSafeInteger(counter) || (b >= 0 && b === packed.length - 1)) throw bad('timestamp')
   return [encodeHlc({ wall, counter, node: b < 0 ? node : packed.slice(b + 1) }), wall]
 }
 
 const bad = (what: string) => new ZyncError('BAD_REQUEST', `[zync] malformed change from the server (${what}); is the server on the same protocol version?`)
 
 function encodeChange(c: Change, users: Users, trim: boolean, samePath = false): WireChange {
-  const [hlc, wall] = packHlc(c.hlc, c.client)
+  const [hlc, wall] = packHlc(c.hlc, c.client, users.t)
   let flags = STATUSES.indexOf(c.status) + 3 * POLICIES.indexOf(c.policy) + (c.kind === 'delete' ? DELETE : 0)
   if (c.user !== undefined) flags += USER * (1 + users.of(c.user))
   const w: WireChange = [c.seq, c.opId, c.client, c.n, hlc, samePath ? 0 : c.path, flags, c.at - wall]
@@ -95,7 +103,7 @@ function encodeChange(c: Change, users: Users, trim: boolean, samePath = false):
   if (c.resolves !== undefined) (x ??= {}).r = c.resolves
   if ('before' in c) (x ??= {}).b = c.before
   if (whole && c.winner) {
-    const [wh, ww] = packHlc(c.winner.hlc, c.winner.client)
+    const [wh, ww] = packHlc(c.winner.hlc, c.winner.client, users.t)
     ;(x ??= {}).w = c.winner.user !== undefined ? [c.winner.client, wh, c.winner.at - ww, c.winner.user] : [c.winner.client, wh, c.winner.at - ww]
   }
   if (c.kind !== 'delete') w.push(c.value)
@@ -104,7 +112,7 @@ function encodeChange(c: Change, users: Users, trim: boolean, samePath = false):
   return w
 }
 
-function decodeChange(w: unknown, users: readonly string[] | undefined, previous?: Path): Change {
+function decodeChange(w: unknown, users: readonly string[] | undefined, previous?: Path, t = 0): Change {
   if (!Array.isArray(w) || w.length < 8) throw bad('shape')
   const [seq, opId, client, n, packed, wirePath, flags, atDelta] = w as WireChange
   if (typeof seq !== 'number' || typeof opId !== 'string' || typeof client !== 'string' || typeof n !== 'number' || typeof packed !== 'string') throw bad('fields')
@@ -115,7 +123,7 @@ function decodeChange(w: unknown, users: readonly string[] | undefined, previous
   const userIndex = Math.floor(flags / USER) - 1
   const user = userIndex >= 0 ? users?.[userIndex] : undefined
   if (!status || !policy || (userIndex >= 0 && typeof user !== 'string')) throw bad('flags')
-  const [hlc, wall] = unpackHlc(packed, client)
+  const [hlc, wall] = unpackHlc(packed, client, t)
   const kind = flags & DELETE ? 'delete' : 'set'
   const c: Change = { seq, opId, client, n, hlc, entity: entityOf(path), path, kind, status, policy, at: wall + atDelta }
   if (user !== undefined) c.user = user
@@ -129,7 +137,7 @@ function decodeChange(w: unknown, users: readonly string[] | undefined, previous
     if ('b' in x) c.before = x.b
     if (x.w) {
       const [wc, wp, wa, wu] = x.w
-      const [wh, ww] = unpackHlc(wp, wc)
+      const [wh, ww] = unpackHlc(wp, wc, t)
       c.winner = { client: wc, hlc: wh, at: ww + wa, ...(wu !== undefined ? { user: wu } : {}) }
     }
   }
@@ -137,15 +145,17 @@ function decodeChange(w: unknown, users: readonly string[] | undefined, previous
 }
 
 /** Encodes a list of changes with its user table; `trim` for broadcasts (see above). */
-function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[]; u?: string[] } {
-  const users = new Users()
+function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[]; u?: string[]; t?: number } {
+  // A base time pays off from three changes on (it costs ~16 bytes, saves ~7 per change).
+  const t = changes.length >= 3 && Number.isSafeInteger(changes[0]!.at) ? changes[0]!.at : 0
+  const users = new Users(t)
   let last: Path | undefined
   const c = changes.map((x) => {
     const same = last !== undefined && samePath(last, x.path)
     last = x.path
     return encodeChange(x, users, trim, same)
   })
-  return users.list.length > 0 ? { c, u: users.list } : { c }
+  return { c, ...(users.list.length > 0 ? { u: users.list } : {}), ...(t ? { t } : {}) }
 }
 
 function samePath(a: Path, b: Path): boolean {
@@ -153,9 +163,10 @@ function samePath(a: Path, b: Path): boolean {
 }
 
 /** Decodes a list, resolving path back-references. */
-function decodeList(list: readonly unknown[], users: readonly string[] | undefined): Change[] {
+function decodeList(list: readonly unknown[], users: readonly string[] | undefined, t: unknown): Change[] {
+  if (t !== undefined && !Number.isSafeInteger(t)) throw bad('base time')
   const out: Change[] = []
-  for (const w of list) out.push(decodeChange(w, users, out[out.length - 1]?.path))
+  for (const w of list) out.push(decodeChange(w, users, out[out.length - 1]?.path, (t as number | undefined) ?? 0))
   return out
 }
 
@@ -183,11 +194,11 @@ export function decodeChangesMessage(msg: unknown): ChangesMessage {
   const m = msg as Partial<WireChangesMessage> | null
   if (!m || typeof m.doc !== 'string' || !Array.isArray(m.c)) throw bad('message')
   const users = userTable(m.u)
-  return { doc: m.doc, changes: decodeList(m.c, users) }
+  return { doc: m.doc, changes: decodeList(m.c, users, m.t) }
 }
 
 /** Join answer on the wire: `changes` travel encoded as `c`, with their user table `u`. */
-export type WireJoinResponse = Exclude<JoinResponse, { ok: true }> | (Omit<Extract<JoinResponse, { ok: true }>, 'changes'> & { c: WireChange[]; u?: string[] })
+export type WireJoinResponse = Exclude<JoinResponse, { ok: true }> | (Omit<Extract<JoinResponse, { ok: true }>, 'changes'> & { c: WireChange[]; u?: string[]; t?: number })
 
 export function encodeJoinResponse(r: JoinResponse): WireJoinResponse {
   if (!r.ok) return r
@@ -199,10 +210,10 @@ export function decodeJoinResponse(r: unknown): JoinResponse {
   const w = r as WireJoinResponse | null
   if (!w || typeof w !== 'object') throw bad('join answer')
   if (!w.ok) return w
-  const { c, u, ...rest } = w
+  const { c, u, t, ...rest } = w
   if (!Array.isArray(c)) throw bad('join answer')
   const users = userTable(u)
-  return { ...rest, changes: decodeList(c, users) }
+  return { ...rest, changes: decodeList(c, users, t) }
 }
 
 type WireOpResult = Exclude<OpResult, { ok: true }> | (Omit<Extract<OpResult, { ok: true }>, 'change'> & { c?: WireChange })
