@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSyncServer, type SyncServerOptions } from './server'
 import type { LogLevel } from './logger'
@@ -21,6 +23,8 @@ Usage: zync-server [options]
   --keep-log <n>        compact the log to n entries behind the newest snapshot
                         (default: keep everything)                       env ZYNC_KEEP_LOG
   --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1
+  --auth <module>       JS module exporting authenticate and/or authorize  env ZYNC_AUTH
+                        (named exports or on its default export; see docs/SERVER.md)
   --log-level <lvl>     debug | info | warn | error | silent (default info)  env ZYNC_LOG_LEVEL
   -h, --help            show this help
 
@@ -42,7 +46,7 @@ function int(name: string, raw: string | undefined, min: number, max: number): n
 }
 
 /** Turns argv and the environment into server options; options win over variables. */
-function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: SyncServerOptions } {
+function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: SyncServerOptions; auth?: string } {
   let values
   try {
     ;({ values } = parseArgs({
@@ -59,6 +63,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
         'snapshot-every': { type: 'string' },
         'keep-log': { type: 'string' },
         memory: { type: 'boolean' },
+        auth: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -85,8 +90,10 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'] ?? env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
   const keepLog = int('--keep-log', values['keep-log'] ?? env.ZYNC_KEEP_LOG, 0, 1e9)
+  const auth = values.auth ?? env.ZYNC_AUTH
   return {
     help: false,
+    ...(auth ? { auth } : {}),
     options: {
       port,
       host: values.host ?? env.ZYNC_HOST ?? '127.0.0.1',
@@ -100,13 +107,37 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   }
 }
 
+/**
+ * Loads `--auth`: a module (path relative to the working directory) exporting `authenticate` and/or
+ * `authorize`, as named exports or on its default export, with the signatures of the server options.
+ */
+async function loadAuth(file: string): Promise<Pick<SyncServerOptions, 'authenticate' | 'authorize'>> {
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>
+  } catch (err) {
+    throw new UsageError(`--auth ${file}: cannot load the module: ${(err as Error).message}`)
+  }
+  const from = (name: string): unknown => mod[name] ?? (mod.default as Record<string, unknown> | undefined)?.[name]
+  const authenticate = from('authenticate')
+  const authorize = from('authorize')
+  for (const [name, fn] of [['authenticate', authenticate], ['authorize', authorize]] as const) {
+    if (fn !== undefined && typeof fn !== 'function') throw new UsageError(`--auth ${file}: ${name} must be a function`)
+  }
+  if (authenticate === undefined && authorize === undefined) throw new UsageError(`--auth ${file}: the module exports neither authenticate nor authorize`)
+  return {
+    ...(authenticate ? { authenticate: authenticate as SyncServerOptions['authenticate'] } : {}),
+    ...(authorize ? { authorize: authorize as SyncServerOptions['authorize'] } : {}),
+  }
+}
+
 export async function main(argv = process.argv.slice(2), env = process.env): Promise<void> {
   const parsed = parseCli(argv, env)
   if (parsed.help) {
     process.stdout.write(HELP + '\n')
     return
   }
-  const server = await createSyncServer(parsed.options)
+  const server = await createSyncServer({ ...parsed.options, ...(parsed.auth ? await loadAuth(parsed.auth) : {}) })
   const kind = (parsed.options.storage as StorageOptions).kind
   process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)
   let stopping = false

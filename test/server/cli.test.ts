@@ -4,6 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { SqliteStorage } from '../../src/server/storage/sqlite'
 import { connectRaw, makeOp, runCli, startCli, tempDir, type CliProcess } from './helpers'
 import path from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { ask } from './helpers'
 
 const dirs: Array<{ remove(): void }> = []
 const procs: CliProcess[] = []
@@ -24,6 +26,7 @@ describe('zync-server CLI', () => {
       ['--redis', 'ZYNC_REDIS_URL'],
       ['--cors', 'ZYNC_CORS'],
       ['--log-level', 'ZYNC_LOG_LEVEL'],
+      ['--auth', 'ZYNC_AUTH'],
     ]) {
       expect(r.stdout).toMatch(new RegExp(`${flag} .*${env}`))
     }
@@ -41,6 +44,43 @@ describe('zync-server CLI', () => {
     const level = await runCli([], { ZYNC_LOG_LEVEL: 'loud', ZYNC_PORT: '0', ZYNC_MEMORY: '1' })
     expect(level.code).toBe(2)
     expect(level.stderr).toMatch(/--log-level/)
+  })
+
+  it('--auth loads authenticate and authorize from a module, and refuses a module without them', async () => {
+    const d = tempDir()
+    dirs.push(d)
+    const mod = path.join(d.dir, 'auth.mjs')
+    writeFileSync(
+      mod,
+      `export function authenticate({ auth }) {
+        if (auth.token !== 'let-me-in') throw new Error('bad token')
+        return { id: 'ada', name: 'Ada' }
+      }
+      export default { authorize: (user, doc, action) => !(doc === 'vault' && action === 'write') }
+      `,
+    )
+    const p = await startCli(['--port', '0', '--memory', '--log-level', 'silent', '--auth', mod], { via: 'tsx' })
+    procs.push(p)
+    await expect(connectRaw(p.url, { auth: { token: 'nope' } })).rejects.toThrow(/authentication failed: bad token/)
+    const s = await connectRaw(p.url, { auth: { token: 'let-me-in' } })
+    try {
+      expect((await ask(s, 'zync:join', { v: 2, doc: 'vault', client: 'cv', since: 0 })).ok).toBe(true)
+      const denied = await ask<{ ok: boolean; code?: string }>(s, 'zync:ops', { doc: 'vault', ops: [makeOp('cv', 1, ['k', 'x'], 1)] })
+      expect(denied).toMatchObject({ ok: false, code: 'FORBIDDEN' })
+      expect((await ask(s, 'zync:join', { v: 2, doc: 'open', client: 'cv', since: 0 })).ok).toBe(true)
+      const ok = await ask<{ ok: boolean; results: Array<{ ok: boolean }> }>(s, 'zync:ops', { doc: 'open', ops: [makeOp('cv', 2, ['k', 'x'], 1)] })
+      expect(ok.results[0]!.ok).toBe(true)
+    } finally {
+      s.disconnect()
+    }
+    const empty = path.join(d.dir, 'empty.mjs')
+    writeFileSync(empty, 'export const nothing = 1\n')
+    const r = await runCli(['--port', '0', '--memory', '--auth', empty])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/exports neither authenticate nor authorize/)
+    const missing = await runCli(['--port', '0', '--memory'], { ZYNC_AUTH: path.join(d.dir, 'missing.mjs') })
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/--auth .*cannot load the module/)
   })
 
   it('is configured by environment variables, and flags win over them', async () => {
