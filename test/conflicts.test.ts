@@ -457,6 +457,36 @@ describe('the conflict inbox', () => {
     expect(b2.sync.conflicts()).toEqual([])
   })
 
+  it('a conflict resolved before a reload stays resolved after it (CONFLICT_RESOLVED, never raised again)', async () => {
+    const srv = await server()
+    const dbName = freshDb()
+    const a = makeStore(srv.url)
+    const b1 = makeStore(srv.url, { dbName, clientId: 'bob-tab' })
+    await online(a, b1)
+    edit(a, 'c1', { title: 'base' })
+    await settled(srv, a, b1)
+    a.sync.disconnect()
+    b1.sync.disconnect()
+    edit(a, 'c1', { title: 'alice' })
+    edit(b1, 'c1', { title: 'bob' })
+    await deliver(srv, a, b1)
+    await waitFor(() => b1.sync.conflicts().length === 1)
+    const [conflict] = b1.sync.conflicts()
+    await b1.sync.resolve(conflict!.id, 'remote')
+    await settled(srv, a, b1)
+    await b1.sync.destroy()
+
+    // Same device, same client id: the reload catches up over the conflicting change again.
+    const b2 = makeStore(srv.url, { dbName, clientId: 'bob-tab' })
+    await b2.sync.ready
+    await online(b2)
+    await settled(srv, a, b2)
+    expect(b2.sync.conflicts()).toEqual([])
+    await expect(b2.sync.resolve(conflict!.id, 'local')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
+    await expect(b2.sync.resolve('never-was', 'local')).rejects.toMatchObject({ code: 'CONFLICT_NOT_FOUND' })
+    expect(b2.getState().cards.c1?.title).toBe('alice')
+  })
+
   it('a conflict made moot by a later write disappears', async () => {
     const { srv, a, b, conflict } = await conflicted()
     const resolved: unknown[] = []

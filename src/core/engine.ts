@@ -86,6 +86,8 @@ export interface EngineOptions {
 const LAZY_PERSIST_MS = 1000
 /** Batches sent before the first is answered. More keeps the link busy; per-entity order holds regardless. */
 const MAX_IN_FLIGHT = 4
+/** Settled conflict ids remembered across reloads. */
+const MAX_RESOLVED = 1000
 
 const EMPTY_LANES: LaneCounts = { critical: 0, high: 0, medium: 0, low: 0 }
 
@@ -125,7 +127,10 @@ export class SyncEngine {
   private lanePriority: Priority | undefined
 
   private readonly conflictsById = new Map<string, StoredConflict>()
+  /** Conflicts settled on this device (newest MAX_RESOLVED), saved with the doc meta across reloads. */
   private readonly resolvedIds = new Set<string>()
+  /** A conflict was settled since the meta was last written: the next write carries the meta. */
+  private resolvedChanged = false
   private readonly deleted = new Set<string>()
   private readonly putConflicts = new Map<string, StoredConflict>()
   private readonly deleteConflicts = new Set<string>()
@@ -195,6 +200,7 @@ export class SyncEngine {
         this.confirmed = loaded.meta.confirmed
         this.vv = loaded.meta.vv
         this.seq = loaded.meta.seq
+        for (const id of loaded.meta.resolved ?? []) this.resolvedIds.add(id)
       }
       // Rows captured before hydration finished keep their order after the stored ones.
       const early = this.outbox.ordered().slice()
@@ -450,8 +456,14 @@ export class SyncEngine {
     this.putConflicts.clear()
     const delC = [...this.deleteConflicts]
     this.deleteConflicts.clear()
-    const meta = full && this.metaDirty ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now() } : undefined
-    if (full) this.metaDirty = false
+    // The meta goes with a full write, or with the write that deletes a settled conflict, so that after a
+    // reload resolving it again says CONFLICT_RESOLVED (and a catch-up never raises it again).
+    const withMeta = (full || this.resolvedChanged) && this.metaDirty
+    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds] } : undefined
+    if (withMeta) {
+      this.metaDirty = false
+      this.resolvedChanged = false
+    }
     if (!full && (this.deleted.size > 0 || this.metaDirty)) this.schedulePersist(true)
     if (put.length === 0 && del.length === 0 && putC.length === 0 && delC.length === 0 && !meta) return
     this.persisting = (async () => {
@@ -475,7 +487,10 @@ export class SyncEngine {
         for (const id of del) this.deleted.add(id)
         for (const c of putC) this.putConflicts.set(c.id, c)
         for (const id of delC) this.deleteConflicts.add(id)
-        if (meta) this.metaDirty = true
+        if (meta) {
+          this.metaDirty = true
+          this.resolvedChanged = true
+        }
         this.storageFailed(err, false)
         this.schedulePersistRetry()
       }
@@ -1020,14 +1035,14 @@ export class SyncEngine {
     for (const s of this.outbox.entityRows(c.entity)) {
       if (s === row || s.row.dead || s.row.owner !== sender || pathKey(s.row.op.path) !== key) continue
       if (row ? s.row.order > row.row.order : s.row.op.client === c.client && s.row.op.n > c.n) {
-        this.resolvedIds.add(c.opId)
+        this.markResolved(c.opId)
         return
       }
     }
     // A conflict of a later op of ours on this field is already open (this one arrived late): it wins.
     const open = this.conflictsUnder(c.path)
     if (open.some((o) => (o.seq ?? 0) > c.seq)) {
-      this.resolvedIds.add(c.opId)
+      this.markResolved(c.opId)
       return
     }
     const localTime = decodeHlc(c.hlc)?.wall ?? c.at
@@ -1062,7 +1077,7 @@ export class SyncEngine {
         this.events.emit('sync:failed', { error: new ZyncError('INVALID_RESOLUTION', `[zync] conflict resolver for ${pathToString(c.path)} threw: ${String(err)}`), ids: [c.opId], willRetry: false })
         value = conflict.remote
       }
-      this.resolvedIds.add(conflict.id)
+      this.markResolved(conflict.id)
       this.writeResolution(conflict, value)
       this.events.emit('sync:resolved', { conflict: publicConflict(conflict), resolution: { value }, value })
       return
@@ -1075,11 +1090,18 @@ export class SyncEngine {
     this.events.emit('sync:conflict', { conflict: publicConflict(conflict) })
   }
 
+  private markResolved(id: string): void {
+    this.resolvedIds.add(id)
+    if (this.resolvedIds.size > MAX_RESOLVED) for (const old of this.resolvedIds) if (this.resolvedIds.delete(old) && this.resolvedIds.size <= MAX_RESOLVED) break
+    this.resolvedChanged = true
+    this.metaDirty = true
+  }
+
   private dropConflict(id: string, resolution: 'local' | 'remote'): void {
     const c = this.conflictsById.get(id)
     if (!c) return
     this.conflictsById.delete(id)
-    this.resolvedIds.add(id)
+    this.markResolved(id)
     this.putConflicts.delete(id)
     this.deleteConflicts.add(id)
     this.conflictsCache = undefined
@@ -1118,7 +1140,7 @@ export class SyncEngine {
       throw new ZyncError('INVALID_RESOLUTION', "[zync] resolve(id, resolution): resolution must be 'local', 'remote' or { value }")
     }
     this.conflictsById.delete(id)
-    this.resolvedIds.add(id)
+    this.markResolved(id)
     this.putConflicts.delete(id)
     this.deleteConflicts.add(id)
     this.conflictsCache = undefined
@@ -1234,7 +1256,7 @@ export class SyncEngine {
         const c = this.conflictsById.get(id)
         if (!c) continue
         this.conflictsById.delete(id)
-        this.resolvedIds.add(id)
+        this.markResolved(id)
         // We may have raised it too (a mirrored row): never write it back after the other tab deleted it.
         this.putConflicts.delete(id)
         this.deleteConflicts.add(id)

@@ -30,6 +30,8 @@ export interface DocMeta {
   vv: Record<string, VersionVector>
   seq: number
   savedAt: number
+  /** Ids of conflicts settled on this device (the newest 1,000): resolving one again says CONFLICT_RESOLVED. */
+  resolved?: string[]
 }
 
 export interface StoredConflict extends Conflict {
