@@ -60,10 +60,10 @@ async function settled(srv: Awaited<ReturnType<typeof server>>, ...stores: Store
 }
 
 /** Two stores that both saw card c1 created, then went offline. */
-async function pair(card: Card = { title: 'base', votes: 0, tags: ['a'], owner: 'nobody', status: 'todo', score: 1, notes: 'n0' }, opts: Partial<SyncOptions<Doc>> = {}) {
+async function pair(card: Card = { title: 'base', votes: 0, tags: ['a'], owner: 'nobody', status: 'todo', score: 1, notes: 'n0' }, opts: Partial<SyncOptions<Doc>> = {}, bOpts: Partial<SyncOptions<Doc>> = {}) {
   const srv = await server()
   const a = makeStore(srv.url, { user: { id: 'alice' }, ...opts })
-  const b = makeStore(srv.url, { user: { id: 'bob' }, ...opts })
+  const b = makeStore(srv.url, { user: { id: 'bob' }, ...opts, ...bOpts })
   await online(a, b)
   edit(a, 'c1', card)
   await settled(srv, a, b)
@@ -71,6 +71,16 @@ async function pair(card: Card = { title: 'base', votes: 0, tags: ['a'], owner: 
   a.sync.disconnect()
   b.sync.disconnect()
   return { srv, a, b }
+}
+
+/** Alice and Bob (options `bOpts`) both retitle c1 offline; Alice's op lands first: Bob has a conflict. */
+async function conflicted(bOpts: Partial<SyncOptions<Doc>> = {}) {
+  const ctx = await pair(undefined, {}, bOpts)
+  edit(ctx.a, 'c1', { title: 'alice' })
+  edit(ctx.b, 'c1', { title: 'bob' })
+  await deliver(ctx.srv, ctx.a, ctx.b)
+  await waitFor(() => ctx.b.sync.conflicts().length === 1)
+  return { ...ctx, conflict: ctx.b.sync.conflicts()[0]! }
 }
 
 /** Reconnects the stores one after the other, so the server sees their ops in this order. */
@@ -399,15 +409,6 @@ describe('id-keyed arrays', () => {
 })
 
 describe('the conflict inbox', () => {
-  async function conflicted() {
-    const ctx = await pair()
-    edit(ctx.a, 'c1', { title: 'alice' })
-    edit(ctx.b, 'c1', { title: 'bob' })
-    await deliver(ctx.srv, ctx.a, ctx.b)
-    await waitFor(() => ctx.b.sync.conflicts().length === 1)
-    return { ...ctx, conflict: ctx.b.sync.conflicts()[0]! }
-  }
-
   for (const [resolution, expected] of [
     ['local', 'bob'],
     ['remote', 'alice'],
@@ -430,19 +431,8 @@ describe('the conflict inbox', () => {
   }
 
   it('survives a reload, and can be resolved after it', async () => {
-    const srv = await server()
     const dbName = freshDb()
-    const a = makeStore(srv.url)
-    const b1 = makeStore(srv.url, { dbName })
-    await online(a, b1)
-    edit(a, 'c1', { title: 'base' })
-    await settled(srv, a, b1)
-    a.sync.disconnect()
-    b1.sync.disconnect()
-    edit(a, 'c1', { title: 'alice' })
-    edit(b1, 'c1', { title: 'bob' })
-    await deliver(srv, a, b1)
-    await waitFor(() => b1.sync.conflicts().length === 1)
+    const { srv, a, b: b1 } = await conflicted({ dbName })
     const before = b1.sync.conflicts()
     await b1.sync.destroy()
 
@@ -458,21 +448,9 @@ describe('the conflict inbox', () => {
   })
 
   it('a conflict resolved before a reload stays resolved after it (CONFLICT_RESOLVED, never raised again)', async () => {
-    const srv = await server()
     const dbName = freshDb()
-    const a = makeStore(srv.url)
-    const b1 = makeStore(srv.url, { dbName, clientId: 'bob-tab' })
-    await online(a, b1)
-    edit(a, 'c1', { title: 'base' })
-    await settled(srv, a, b1)
-    a.sync.disconnect()
-    b1.sync.disconnect()
-    edit(a, 'c1', { title: 'alice' })
-    edit(b1, 'c1', { title: 'bob' })
-    await deliver(srv, a, b1)
-    await waitFor(() => b1.sync.conflicts().length === 1)
-    const [conflict] = b1.sync.conflicts()
-    await b1.sync.resolve(conflict!.id, 'remote')
+    const { srv, a, b: b1, conflict } = await conflicted({ dbName, clientId: 'bob-tab' })
+    await b1.sync.resolve(conflict.id, 'remote')
     await settled(srv, a, b1)
     await b1.sync.destroy()
 
@@ -482,7 +460,7 @@ describe('the conflict inbox', () => {
     await online(b2)
     await settled(srv, a, b2)
     expect(b2.sync.conflicts()).toEqual([])
-    await expect(b2.sync.resolve(conflict!.id, 'local')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
+    await expect(b2.sync.resolve(conflict.id, 'local')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
     await expect(b2.sync.resolve('never-was', 'local')).rejects.toMatchObject({ code: 'CONFLICT_NOT_FOUND' })
     expect(b2.getState().cards.c1?.title).toBe('alice')
   })
