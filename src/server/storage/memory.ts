@@ -1,14 +1,25 @@
 import type { Snapshot } from '../../core/protocol'
 import { AppendConflictError, pathStartsWith, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
-interface DocData {
-  log: LogEntry[]
-  head: number
-  ops: Map<string, OpRecord>
-  snapshot?: Snapshot
+/** A stored log entry: its seq and path (for lookups) and the entry as JSON, like the SQL storages keep it. */
+interface Stored {
+  seq: number
+  path: LogEntry['path']
+  json: string
 }
 
-/** In-process storage: fast, for tests and demos. Nothing survives the process. */
+interface DocData {
+  log: Stored[]
+  head: number
+  ops: Map<string, OpRecord>
+  snapshot?: { seq: number; json: string }
+}
+
+/**
+ * In-process storage: fast, for tests and demos. Nothing survives the process. Entries and snapshots
+ * are kept as JSON strings, as SQLite and PostgreSQL keep them: what is stored is a copy, with JSON's
+ * semantics, and serializing is cheaper than a structured clone.
+ */
 export class MemoryStorage implements ServerStorage {
   readonly kind = 'memory' as const
   private readonly docs = new Map<string, DocData>()
@@ -35,7 +46,7 @@ export class MemoryStorage implements ServerStorage {
       ids.add(e.opId)
     }
     for (const e of entries) {
-      d.log.push(structuredClone(e))
+      d.log.push({ seq: e.seq, path: [...e.path], json: JSON.stringify(e) })
       d.ops.set(e.opId, { seq: e.seq, status: e.status })
     }
     if (entries.length > 0) d.head = entries[entries.length - 1]!.seq
@@ -53,7 +64,7 @@ export class MemoryStorage implements ServerStorage {
       else hi = mid
     }
     const out: LogEntry[] = []
-    for (let i = lo; i < d.log.length && out.length < limit; i++) out.push(structuredClone(d.log[i]!))
+    for (let i = lo; i < d.log.length && out.length < limit; i++) out.push(JSON.parse(d.log[i]!.json) as LogEntry)
     return out
   }
 
@@ -70,12 +81,12 @@ export class MemoryStorage implements ServerStorage {
 
   async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
     const d = this.doc(doc)
-    if (!d.snapshot || d.snapshot.seq <= snapshot.seq) d.snapshot = structuredClone(snapshot)
+    if (!d.snapshot || d.snapshot.seq <= snapshot.seq) d.snapshot = { seq: snapshot.seq, json: JSON.stringify(snapshot) }
   }
 
   async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
     const s = this.docs.get(doc)?.snapshot
-    return s ? structuredClone(s) : undefined
+    return s ? (JSON.parse(s.json) as Snapshot) : undefined
   }
 
   async compact(doc: string, upto: number): Promise<number> {
@@ -93,7 +104,7 @@ export class MemoryStorage implements ServerStorage {
     const out: LogEntry[] = []
     for (let i = d.log.length - 1; i >= 0 && out.length < limit; i--) {
       const e = d.log[i]!
-      if (!query.path || pathStartsWith(e.path, query.path)) out.push(structuredClone(e))
+      if (!query.path || pathStartsWith(e.path, query.path)) out.push(JSON.parse(e.json) as LogEntry)
     }
     return out
   }
