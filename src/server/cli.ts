@@ -19,7 +19,7 @@ Usage: zync-server [options]
   --redis-key <prefix>  Redis channel prefix, one per cluster (default zync) env ZYNC_REDIS_KEY
   --cors <origins>      comma-separated allowed origins, or *            env ZYNC_CORS
                         (default: http(s)://localhost, 127.0.0.1, [::1] on any port)
-  --snapshot-every <n>  snapshot each document every n ops (default 2000) env ZYNC_SNAPSHOT_EVERY
+  --snapshot-every <n>  snapshot each document every n ops (default 2000+) env ZYNC_SNAPSHOT_EVERY
   --keep-log <n>        compact the log to n entries behind the newest snapshot
                         (default: keep everything)                       env ZYNC_KEEP_LOG
   --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1

@@ -8,7 +8,11 @@ import { AppendConflictError, type LogEntry, type ServerStorage } from './storag
 export const DEFAULT_SNAPSHOT_EVERY = 2000
 
 export interface DocHostOptions {
-  /** Save a snapshot every N ops. Default 2000. */
+  /**
+   * Save a snapshot every N ops. Default: every 2000 ops, or, once the document has more fields than
+   * that, every as many ops as it has fields (a snapshot copies the whole document; this keeps its
+   * cost per write bounded however large the document grows).
+   */
   snapshotEvery?: number
   /** Drop log entries older than the newest snapshot, keeping this many for history. Default: keep all. */
   keepLog?: number
@@ -158,7 +162,7 @@ export class DocHost {
         for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })
         // The batch is committed. Snapshots run after the acknowledgement, off its latency, and a failed
         // snapshot never turns an acknowledgement into an error.
-        if (this.state.seq - this.lastSnapshotSeq >= (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY) && !this.snapshotQueued) {
+        if (this.snapshotDue() && !this.snapshotQueued) {
           this.snapshotQueued = true
           setImmediate(() => {
             void this.exclusive(async () => {
@@ -199,9 +203,15 @@ export class DocHost {
 
   private snapshotQueued = false
 
+  /** Enough ops since the last snapshot (see `snapshotEvery`). */
+  private snapshotDue(): boolean {
+    const since = this.state.seq - this.lastSnapshotSeq
+    if (this.o.snapshotEvery !== undefined) return since >= this.o.snapshotEvery
+    return since >= DEFAULT_SNAPSHOT_EVERY && since >= this.state.fieldCount()
+  }
+
   private async maybeSnapshot(): Promise<void> {
-    const every = this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY
-    if (this.state.seq - this.lastSnapshotSeq < every) return
+    if (!this.snapshotDue()) return
     await this.storage.saveSnapshot(this.doc, this.state.snapshot())
     this.lastSnapshotSeq = this.state.seq
     if (this.o.keepLog !== undefined) {

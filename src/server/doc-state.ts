@@ -51,6 +51,8 @@ export class DocState {
   state: Record<string, unknown> = {}
   vv: Record<string, VersionVector> = {}
   fields: Record<string, ServerFieldMeta> = {}
+  /** Number of keys in `fields`, kept as they are added and dropped. */
+  private fieldMetas = 0
   /** Highest counter seen per client: a base vector may not claim more (no invented history). */
   clientMax: Record<string, number> = {}
   /** Which user owns a client id (first one to use it). */
@@ -76,6 +78,7 @@ export class DocState {
     d.state = snap.state
     d.vv = snap.vv
     d.fields = snap.fields as Record<string, ServerFieldMeta>
+    d.fieldMetas = Object.keys(d.fields).length
     d.clientMax = snap.clientMax ?? {}
     d.clientUser = snap.clientUser ?? {}
     return d
@@ -86,6 +89,11 @@ export class DocState {
     // replaced, never mutated, so shallow copies of the maps are a consistent snapshot at this seq
     // without deep-copying the whole document on the write path.
     return { seq: this.seq, state: this.state, vv: { ...this.vv }, fields: { ...this.fields }, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
+  }
+
+  /** Number of field metas (one per written field or record): about the size a snapshot copies. */
+  fieldCount(): number {
+    return this.fieldMetas
   }
 
   /** Client-facing snapshot: no merge internals. */
@@ -175,6 +183,7 @@ export class DocState {
       if (crdt) m.crdt = crdt
       const top = maxStamp(this.topStamp(entity, field), hlc)
       if (top !== hlc) m.top = top
+      if (!Object.hasOwn(this.fields, fk)) this.fieldMetas++
       this.fields[fk] = m
       this.keysOf(entity).add(fk)
       if (field === '') this.dropFieldMetas(entity)
@@ -266,6 +275,7 @@ export class DocState {
     const keys = this.keysOf(entity)
     for (const k of [...keys]) {
       if (k === prefix) continue
+      if (Object.hasOwn(this.fields, k)) this.fieldMetas--
       delete this.fields[k]
       keys.delete(k)
     }

@@ -64,7 +64,10 @@ export interface SyncServerOptions {
   maxDriftMs?: number
   /** Timestamps further ahead than this are refused with CLOCK_SKEW (ms). Default 86400000 (1 day). */
   rejectFutureMs?: number
-  /** Snapshot each document every N ops. Default 2000. */
+  /**
+   * Snapshot each document every N ops. Default: every 2000 ops, or every as many ops as the document
+   * has fields once it has more (a snapshot copies the whole document; this bounds its cost per write).
+   */
   snapshotEvery?: number
   /** Compact the log to this many entries behind the newest snapshot. Default: never compact. */
   keepLog?: number

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { Change, JoinResponse } from '../../src/core/protocol'
 import { setAt } from '../../src/core/patch'
 import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/index'
+import { DocHost } from '../../src/server/doc-host'
+import { MemoryStorage } from '../../src/server/storage/memory'
 import { dataOf, makeBoard, waitFor } from '../helpers'
 import { ask, connectRaw, makeOp, tempDir } from './helpers'
 
@@ -133,5 +135,35 @@ describe('snapshots and compaction', () => {
     const j = await join(s2.url, 'restart', 0)
     expect(rebuild(j)).toEqual(expected(27))
     expect(j.changes.length).toBeLessThan(27)
+  })
+})
+
+describe('default snapshot interval', () => {
+  it('is 2000 ops, or as many ops as the document has fields once it has more (bounded cost per write)', async () => {
+    const storage = new MemoryStorage()
+    await storage.init()
+    const host = await DocHost.load('big', storage)
+    let n = 0
+    const write = async (count: number, field: (i: number) => string) => {
+      for (let done = 0; done < count; done += 500) {
+        const ops = Array.from({ length: 500 }, (_, i) => makeOp('cw', ++n, ['rows', field(done + i)], n))
+        const r = await host.submit(ops, undefined, false)
+        expect(r.results.every((x) => x.ok)).toBe(true)
+      }
+    }
+    // Snapshots are saved after the acknowledgement (setImmediate): give them a moment.
+    const snapSeq = async () => {
+      await new Promise((r) => setTimeout(r, 20))
+      return (await storage.loadSnapshot('big'))?.seq
+    }
+    // 2000 writes to 2000 fields: due at 2000 ops.
+    await write(2000, (i) => `a${i}`)
+    expect(await snapSeq()).toBe(2000)
+    // 2000 more to new fields: 4000 fields, only 2000 ops since the snapshot: not due.
+    await write(2000, (i) => `b${i}`)
+    expect(await snapSeq()).toBe(2000)
+    // 2000 more to existing fields: 4000 ops since, 4000 fields: due.
+    await write(2000, (i) => `a${i}`)
+    expect(await snapSeq()).toBe(6000)
   })
 })
