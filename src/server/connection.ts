@@ -56,6 +56,9 @@ export function initSocketData(data: SocketData, user: ZyncUser): void {
 
 const KNOWN_EVENTS = new Set<string>([EVENTS.join, EVENTS.ops, EVENTS.history, EVENTS.presence, EVENTS.leave])
 
+/** Changes per coalesced broadcast before it is sent without waiting for the end of the loop turn. */
+const MAX_COALESCED = 2000
+
 const ROOM_PREFIX = 'doc:'
 const room = (doc: string) => ROOM_PREFIX + doc
 /** The socket's joined documents are its rooms: no second set to keep per connection. */
@@ -140,7 +143,10 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     }
     for (const c of changes) o.changes.push(c)
     const box = o
-    return new Promise<void>((resolve) => box.sent.push(resolve))
+    const sent = new Promise<void>((resolve) => box.sent.push(resolve))
+    // Bounded messages: a burst of big batches goes out in pieces rather than one huge frame.
+    if (o.changes.length >= MAX_COALESCED) flush(doc)
+    return sent
   }
 
   const handle = <T>(name: string, fn: (socket: Socket, data: SocketData, payload: unknown) => Promise<T>) =>

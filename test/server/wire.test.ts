@@ -8,6 +8,9 @@ import WebSocket from 'ws'
 import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/index'
 import type { Logger } from '../../src/server/logger'
 import { waitFor } from '../helpers'
+import { decodeChangesMessage } from '../../src/core/wire'
+import { MemoryStorage } from '../../src/server/storage/memory'
+import type { LogEntry } from '../../src/server/storage/types'
 import { ask, connectRaw, makeOp, sleep } from './helpers'
 
 const base: SyncServerOptions = {
@@ -276,4 +279,53 @@ describe('slow consumers', () => {
     await slow.closed
     console.log(`slow consumer dropped after ${n} ops (${((n * 5000) / 1e6).toFixed(1)} MB broadcast) in ${Date.now() - started} ms`)
   }, 30_000)
+})
+
+describe('coalesced broadcasts', () => {
+  it('writers landing together reach a reader in few messages, in seq order, each change once, at most 2000 per message, each ack after its changes', async () => {
+    // The first append waits until the server has received all three batches, so they commit in one
+    // turn of the event loop (as concurrent writers' batches do when they land together).
+    let open: () => void = () => {}
+    const gate = new Promise<void>((r) => (open = r))
+    class Gated extends MemoryStorage {
+      override async append(d: string, entries: LogEntry[]) {
+        if (d === 'coalesce') await gate
+        return super.append(d, entries)
+      }
+    }
+    const s = await server({ storage: new Gated(), limits: { opsPerSecond: 1e6, bytesPerSecond: 1e9, messagesPerSecond: 1e6 } })
+    let received = 0
+    s.io.on('connection', (sock) => sock.onAny((event: string) => event === 'zync:ops' && ++received === 3 && open()))
+    const doc = 'coalesce'
+    const reader = await client(s.url, 't-reader')
+    const messages: Array<{ seqs: number[] }> = []
+    reader.on('zync:changes', (raw: unknown) => {
+      const m = decodeChangesMessage(raw)
+      messages.push({ seqs: m.changes.map((c) => c.seq) })
+    })
+    expect((await ask(reader, 'zync:join', { v: 2, doc, client: 'cr', since: 0 })).ok).toBe(true)
+    const writers = await Promise.all(['t-w1', 't-w2', 't-w3'].map((t) => client(s.url, t)))
+    for (const [i, w] of writers.entries()) expect((await ask(w, 'zync:join', { v: 2, doc, client: `cw${i}`, since: 0 })).ok).toBe(true)
+    // Each writer: one batch of 1000 ops, all sent in the same turn. Every writer records how many
+    // changes of its own batch it had heard when its ack arrived.
+    const heardAtAck = await Promise.all(
+      writers.map(async (w, i) => {
+        const mine = new Set<number>()
+        w.on('zync:changes', (raw: unknown) => {
+          for (const c of decodeChangesMessage(raw).changes) if (c.client === `cw${i}`) mine.add(c.seq)
+        })
+        const ops = Array.from({ length: 1000 }, (_, k) => makeOp(`cw${i}`, k + 1, ['rows', `w${i}-${k}`], k))
+        const r = await ask<{ ok: boolean; results: Array<{ ok: boolean }> }>(w, 'zync:ops', { doc, ops })
+        expect(r.results.every((x) => x.ok)).toBe(true)
+        return mine.size
+      }),
+    )
+    expect(heardAtAck).toEqual([1000, 1000, 1000])
+    await waitFor(() => messages.flatMap((m) => m.seqs).length === 3000, 5000, 'reader heard every change')
+    const seqs = messages.flatMap((m) => m.seqs)
+    expect(seqs).toEqual(Array.from({ length: 3000 }, (_, k) => k + 1))
+    for (const m of messages) expect(m.seqs.length).toBeLessThanOrEqual(2000)
+    // 3000 changes committed in one turn: one message at the 2000 cap, then the rest.
+    expect(messages.map((m) => m.seqs.length)).toEqual([2000, 1000])
+  })
 })
