@@ -102,6 +102,9 @@ describe('compact change encoding', () => {
           ],
         }
         expect(decodeOpsResponse(viaJson(encodeOpsResponse(ops)))).toStrictEqual(ops)
+        // A compact answer that carries the batch's own changes (a lone writer's ack).
+        const withChanges = { ok: true as const, seq: 9, results: [{ id: 'a', ok: true as const, seq: 9, status: 'applied' as const }], changes }
+        expect(decodeOpsResponse(viaJson(encodeCompactOpsResponse(withChanges)), ['a'])).toStrictEqual(withChanges)
       }),
       { numRuns: 1000 },
     )

@@ -759,6 +759,8 @@ export class SyncEngine {
       if (res.retryable) this.retryRows(batch, error)
       else for (const s of batch) this.deadLetter(s, error)
     } else {
+      // Our own changes, when the server sent them in the ack rather than a broadcast: first, in order.
+      if (res.changes && res.changes.length > 0) this.onChanges({ doc: this.doc, changes: res.changes })
       this.lastError = this.lastError?.code.startsWith('STORAGE') ? this.lastError : undefined
       const byId = new Map(batch.map((s) => [s.row.id, s]))
       const retry: RowState[] = []

@@ -112,7 +112,11 @@ export interface OpsRequest {
   ops: Op[]
 }
 
-export type OpsResponse = { ok: true; results: OpResult[]; seq: number } | WireError
+/**
+ * `changes`: the batch's own changes, when the server sent them in the ack instead of a broadcast to
+ * this client (it was the only writer of that broadcast). They come before the results, in seq order.
+ */
+export type OpsResponse = { ok: true; results: OpResult[]; seq: number; changes?: Change[] } | WireError
 
 export interface HistoryRequest {
   doc: string

@@ -381,7 +381,8 @@ export function decodeOp(w: unknown, clients: readonly string[], previous: unkno
 // knows it by position).
 
 type CompactResult = number | { ok: true; seq: number; status: OpStatus; c?: WireChange; duplicate?: boolean } | WireError
-export type WireCompactOpsResponse = { ok: true; seq: number; r: CompactResult[]; u?: string[] }
+/** `x`: the batch's own changes (a change list with its tables) when they come in the ack. */
+export type WireCompactOpsResponse = { ok: true; seq: number; r: CompactResult[]; u?: string[]; x?: { c: WireChange[]; u?: string[]; t?: number } }
 
 /** `results` must be in request order. */
 export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>): WireCompactOpsResponse {
@@ -396,7 +397,7 @@ export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>):
     const { id: _id, change, ...more } = x
     return change ? { ...more, c: encodeChange(change, users, false) } : more
   })
-  return users.list.length > 0 ? { ok: true, seq: r.seq, r: out, u: users.list } : { ok: true, seq: r.seq, r: out }
+  return { ok: true, seq: r.seq, r: out, ...(users.list.length > 0 ? { u: users.list } : {}), ...(r.changes ? { x: encodeList(r.changes, false) } : {}) }
 }
 
 function decodeCompactOpsResponse(w: WireCompactOpsResponse, ids: readonly string[]): OpsResponse {
@@ -410,5 +411,7 @@ function decodeCompactOpsResponse(w: WireCompactOpsResponse, ids: readonly strin
     const { c, ...more } = x
     return c === undefined ? { ...more, id } : { ...more, id, change: decodeChange(c, users) }
   })
-  return { ok: true, seq: w.seq, results }
+  if (w.x === undefined) return { ok: true, seq: w.seq, results }
+  if (!w.x || typeof w.x !== 'object' || !Array.isArray(w.x.c)) throw bad('ops answer changes')
+  return { ok: true, seq: w.seq, results, changes: decodeList(w.x.c, userTable(w.x.u), w.x.t) }
 }

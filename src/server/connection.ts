@@ -126,24 +126,32 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   // Broadcasts are coalesced per document for one turn of the event loop: batches from many writers that
   // land together reach each reader as one message (in seq order: batches of a document commit one
   // after another), instead of one message per batch per reader. Each batch's acknowledgement waits
-  // for the message that carries its changes, so the author gets its changes before its ack, as before.
-  const outgoing = new Map<string, { changes: Change[]; sent: Array<() => void> }>()
+  // for the message that carries its changes, so the author gets its changes before its ack. When all
+  // the changes of a message come from one zync client (a lone writer, or its pipelined batches), that
+  // client gets them in its acks instead (one message less per write); `sent` resolves to true then.
+  const outgoing = new Map<string, { changes: Change[]; sent: Array<(inAck: boolean) => void>; authors: Set<string>; everyone: boolean }>()
   const flush = (doc: string) => {
     const o = outgoing.get(doc)
     if (!o) return
     outgoing.delete(doc)
-    ctx.io.to(room(doc)).emit(EVENTS.changes, encodeChangesMessage({ doc, changes: o.changes }))
-    for (const done of o.sent) done()
+    const msg = encodeChangesMessage({ doc, changes: o.changes })
+    const only = !o.everyone && o.authors.size === 1 ? [...o.authors][0]! : undefined
+    if (only !== undefined) ctx.io.to(room(doc)).except(only).emit(EVENTS.changes, msg)
+    else ctx.io.to(room(doc)).emit(EVENTS.changes, msg)
+    for (const done of o.sent) done(only !== undefined)
   }
-  const broadcast = (doc: string, changes: Change[]): Promise<void> => {
+  /** `author`: the socket id of a compact (zync client) request, which can take its changes in its ack. */
+  const broadcast = (doc: string, changes: Change[], author: string | undefined): Promise<boolean> => {
     let o = outgoing.get(doc)
     if (!o) {
-      outgoing.set(doc, (o = { changes: [], sent: [] }))
+      outgoing.set(doc, (o = { changes: [], sent: [], authors: new Set(), everyone: false }))
       setImmediate(flush, doc)
     }
     for (const c of changes) o.changes.push(c)
+    if (author === undefined) o.everyone = true
+    else o.authors.add(author)
     const box = o
-    const sent = new Promise<void>((resolve) => box.sent.push(resolve))
+    const sent = new Promise<boolean>((resolve) => box.sent.push(resolve))
     // Bounded messages: a burst of big batches goes out in pieces rather than one huge frame.
     if (o.changes.length >= MAX_COALESCED) flush(doc)
     return sent
@@ -191,18 +199,21 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const { accepted, refused, refusedAt } = compact ? splitOps(req.o, Date.now(), ctx.rejectFutureMs, req.k) : splitOps(req.ops, Date.now(), ctx.rejectFutureMs)
     const h = await ctx.host(req.doc)
     const res = accepted.length > 0 ? await h.submit(accepted, data.user.id, ctx.shared) : { results: [], entries: [], seq: h.seq }
+    let inAck: Change[] | undefined
     if (res.entries.length > 0) {
       for (const e of res.entries) metrics?.applied.inc({ status: e.status })
       const conflicts = res.entries.filter((e) => e.status === 'conflict').length
       if (conflicts) metrics?.conflicts.inc(conflicts)
-      // Broadcast (to the author too: its ordered stream) before acknowledging.
-      await broadcast(req.doc, res.entries.map(toWire))
+      // Broadcast before acknowledging: the author's ordered stream gets these changes first, in the
+      // broadcast or (a lone zync writer) in this very ack.
+      const changes = res.entries.map(toWire)
+      if (await broadcast(req.doc, changes, compact ? socket.id : undefined)) inAck = changes
     }
     const results = inRequestOrder(res.results.map(ackResult), refused, refusedAt)
     for (const r of results) if (!r.ok) metrics?.rejected.inc({ code: r.code })
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
     // Answered in the form asked: positionally for compact requests.
-    return compact ? encodeCompactOpsResponse({ ok: true, results, seq: res.seq }) : encodeOpsResponse({ ok: true, results, seq: res.seq })
+    return compact ? encodeCompactOpsResponse({ ok: true, results, seq: res.seq, ...(inAck ? { changes: inAck } : {}) }) : encodeOpsResponse({ ok: true, results, seq: res.seq })
   })
 
   const onHistory = handle(EVENTS.history, async (_socket, data, payload): Promise<HistoryResponse> => {

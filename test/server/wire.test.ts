@@ -8,7 +8,7 @@ import WebSocket from 'ws'
 import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/index'
 import type { Logger } from '../../src/server/logger'
 import { waitFor } from '../helpers'
-import { decodeChangesMessage } from '../../src/core/wire'
+import { decodeChangesMessage, decodeOpsResponse, encodeOpsRequest } from '../../src/core/wire'
 import { MemoryStorage } from '../../src/server/storage/memory'
 import type { LogEntry } from '../../src/server/storage/types'
 import { ask, connectRaw, makeOp, sleep } from './helpers'
@@ -327,5 +327,34 @@ describe('coalesced broadcasts', () => {
     for (const m of messages) expect(m.seqs.length).toBeLessThanOrEqual(2000)
     // 3000 changes committed in one turn: one message at the 2000 cap, then the rest.
     expect(messages.map((m) => m.seqs.length)).toEqual([2000, 1000])
+  })
+
+  it("a lone zync writer gets its own changes in its ack, not in a broadcast; the others get the broadcast", async () => {
+    const s = await server()
+    const doc = 'lone'
+    const reader = await client(s.url, 't-reader')
+    const writer = await client(s.url, 't-writer')
+    const heard = { reader: [] as number[], writer: [] as number[] }
+    reader.on('zync:changes', (raw: unknown) => heard.reader.push(...decodeChangesMessage(raw).changes.map((c) => c.seq)))
+    writer.on('zync:changes', (raw: unknown) => heard.writer.push(...decodeChangesMessage(raw).changes.map((c) => c.seq)))
+    for (const [sock, c] of [[reader, 'cr'], [writer, 'cw']] as const) expect((await ask(sock, 'zync:join', { v: 2, doc, client: c, since: 0 })).ok).toBe(true)
+    const ops = [makeOp('cw', 1, ['rows', 'a'], 1), makeOp('cw', 2, ['rows', 'b'], 2)]
+    // Compact (as the zync client sends): the answer carries the changes.
+    const raw = (await writer.timeout(5000).emitWithAck('zync:ops', encodeOpsRequest({ doc, ops }))) as unknown
+    const answer = decodeOpsResponse(raw, ops.map((o) => o.id))
+    expect(answer).toMatchObject({ ok: true, seq: 2 })
+    if (!answer.ok) throw new Error('refused')
+    expect(answer.changes?.map((c) => [c.seq, c.client, c.path, c.value])).toEqual([
+      [1, 'cw', ['rows', 'a'], 1],
+      [2, 'cw', ['rows', 'b'], 2],
+    ])
+    await waitFor(() => heard.reader.length === 2, 5000, 'reader heard the broadcast')
+    expect(heard.reader).toEqual([1, 2])
+    // Object form (a raw client): the answer has no changes; the author hears the broadcast.
+    const plain = await ask<{ ok: boolean; changes?: unknown }>(writer, 'zync:ops', { doc, ops: [makeOp('cw', 3, ['rows', 'c'], 3)] })
+    expect(plain.ok).toBe(true)
+    expect(plain.changes).toBeUndefined()
+    await waitFor(() => heard.writer.length === 1, 5000, 'writer heard its object-form change')
+    expect(heard.writer).toEqual([3])
   })
 })

@@ -390,13 +390,15 @@ export class SimServer {
     const compact = 'o' in req
     const { accepted, refused, refusedAt } = compact ? splitOps(req.o, this.net.sched.now, this.rejectFutureMs, req.k) : splitOps(req.ops, this.net.sched.now, this.rejectFutureMs)
     const res = accepted.length > 0 ? await this.host.submit(accepted, conn.client.user, false) : { results: [], entries: [], seq: this.host.seq }
-    if (res.entries.length > 0) {
-      const msg = encodeChangesMessage({ doc: req.doc, changes: res.entries.map(toWire) })
-      const body = new Wire(msg)
-      for (const c of this.rooms.get(req.doc) ?? []) this.net.send(c, () => c.client.deliverChanges(body.copy()))
+    // As connection.ts does for a broadcast with one writer: the others get the changes in a broadcast,
+    // the author (a compact request) in its ack.
+    const changes = res.entries.map(toWire)
+    if (changes.length > 0) {
+      const body = new Wire(encodeChangesMessage({ doc: req.doc, changes }))
+      for (const c of this.rooms.get(req.doc) ?? []) if (!compact || c !== conn) this.net.send(c, () => c.client.deliverChanges(body.copy()))
     }
     const answer = { ok: true as const, results: inRequestOrder(res.results.map(ackResult), refused, refusedAt), seq: res.seq }
-    return compact ? encodeCompactOpsResponse(answer) : encodeOpsResponse(answer)
+    return compact ? encodeCompactOpsResponse({ ...answer, ...(changes.length > 0 ? { changes } : {}) }) : encodeOpsResponse(answer)
   }
 
   private async history(payload: unknown): Promise<HistoryResponse> {
