@@ -43,6 +43,6 @@ export default defineConfig([
     target: 'node20',
     external: peers,
     outDir: 'dist',
-    banner: { js: '#!/usr/bin/env node' },
+    // The source's own shebang line is kept by the bundler: a banner would add a second one.
   },
 ])

@@ -1,0 +1,63 @@
+// `npm run test:bin`: the built `zync-server` bin (dist/server/cli.js, what `npx zync-server` runs)
+// starts, listens, takes a plugged-in --auth module, serves a join, and stops cleanly on SIGTERM.
+// Runs after `npm run build` (the size step builds dist).
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { io } from 'socket.io-client'
+
+const dir = mkdtempSync(join(tmpdir(), 'zync-bin-'))
+const auth = join(dir, 'auth.mjs')
+writeFileSync(auth, "export function authenticate({ auth }) { if (auth.token !== 'ok') throw new Error('bad token'); return { id: 'ada' } }\n")
+const fail = (msg) => {
+  console.error(`[test:bin] ${msg}`)
+  process.exitCode = 1
+}
+
+const proc = spawn(process.execPath, ['dist/server/cli.js', '--port', '0', '--memory', '--auth', auth, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+let out = ''
+let err = ''
+proc.stdout.on('data', (d) => (out += d))
+proc.stderr.on('data', (d) => (err += d))
+const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })))
+try {
+  const url = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`did not start within 15 s\n${out}\n${err}`)), 15_000)
+    proc.stdout.on('data', () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) {
+        clearTimeout(t)
+        resolve(m[1])
+      }
+    })
+    void exited.then(({ code, signal }) => reject(new Error(`exited (${code ?? signal}) before listening\n${out}\n${err}`)))
+  })
+  const connect = (token) =>
+    new Promise((resolve) => {
+      const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token } })
+      s.on('connect', () => resolve(s))
+      s.on('connect_error', (e) => {
+        s.disconnect()
+        resolve(e)
+      })
+    })
+  const refused = await connect('nope')
+  if (!(refused instanceof Error) || !/bad token/.test(refused.message)) fail(`a bad token was not refused by the --auth module: ${refused}`)
+  const s = await connect('ok')
+  if (s instanceof Error) fail(`a good token was refused: ${s.message}`)
+  else {
+    const r = await s.timeout(5000).emitWithAck('zync:join', { v: 2, doc: 'bin-check', client: 'c1', since: 0 })
+    if (!r?.ok) fail(`join failed: ${JSON.stringify(r)}`)
+    s.disconnect()
+  }
+  proc.kill('SIGTERM')
+  const { code } = await exited
+  if (code !== 0) fail(`SIGTERM exit code ${code}\n${err}`)
+  if (!process.exitCode) console.log(`[test:bin] dist/server/cli.js: listens, --auth plugged in, join served, SIGTERM exit 0 (${url})`)
+} catch (e) {
+  fail(e.message)
+  proc.kill('SIGKILL')
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
