@@ -5,7 +5,7 @@
 import type { Socket } from 'socket.io-client'
 import * as Y from 'yjs'
 import { createStore } from 'zustand/vanilla'
-import { startServer, type BenchServer } from './lib/child'
+import { withServers, type BenchServer } from './lib/child'
 import { closeYjs, sampleOp, smallDoc, socketClient, yjsClient, zyncClient, type YClient, type ZStore } from './lib/clients'
 import { median, p99, sleep, until } from './lib/stats'
 import type { Result } from './lib/report'
@@ -54,10 +54,7 @@ async function zyncRtt(store: ZStore, n: number, offset: number): Promise<number
 export async function runRtt(smoke: boolean): Promise<Result[]> {
   const n = smoke ? 50 : 1000
   const rounds = smoke ? 1 : 5
-  const bareSrv = await startServer('socketio')
-  const memSrv = await startServer('zync', 'memory')
-  const sqlSrv = await startServer('zync', 'sqlite')
-  try {
+  return withServers([['socketio'], ['zync', 'memory'], ['zync', 'sqlite']], async ([bareSrv, memSrv, sqlSrv]) => {
     const bare = await socketClient(bareSrv.url)
     const mem = await zyncClient(memSrv.url, docName('rtt'))
     const sql = await zyncClient(sqlSrv.url, docName('rtt'))
@@ -89,9 +86,7 @@ export async function runRtt(smoke: boolean): Promise<Result[]> {
         note: `${n} sequential round trips per side in ${rounds} alternating rounds, after ${warm} warm-up trips.`,
       },
     ]
-  } finally {
-    await Promise.all([bareSrv.close(), memSrv.close(), sqlSrv.close()])
-  }
+  })
 }
 
 // ---- seeding -------------------------------------------------------------------------------------
@@ -201,9 +196,7 @@ async function yjsFanout(port: number, readers: number, iterations: number): Pro
 }
 
 export async function runFanout(smoke: boolean): Promise<Result[]> {
-  const zsrv = await startServer('zync', 'memory')
-  const ysrv = await startServer('yjs')
-  try {
+  return withServers([['zync', 'memory'], ['yjs']], async ([zsrv, ysrv]) => {
     const results: Result[] = []
     for (const readers of smoke ? [3] : [10, 50]) {
       const iterations = smoke ? 20 : readers === 10 ? 400 : 200
@@ -230,9 +223,7 @@ export async function runFanout(smoke: boolean): Promise<Result[]> {
       })
     }
     return results
-  } finally {
-    await Promise.all([zsrv.close(), ysrv.close()])
-  }
+  })
 }
 
 // ---- target 5: sustained throughput ------------------------------------------------------------
@@ -305,9 +296,7 @@ async function bareThroughput(url: string, n: number): Promise<number> {
 export async function runThroughput(smoke: boolean): Promise<Result[]> {
   const n = smoke ? 1000 : 20_000
   const reps = smoke ? 1 : 3
-  const bsrv = await startServer('socketio')
-  const zsrv = await startServer('zync', 'memory')
-  try {
+  return withServers([['socketio'], ['zync', 'memory']], async ([bsrv, zsrv]) => {
     await bareThroughput(bsrv.url, Math.min(n, 2000))
     await zyncThroughput(zsrv.url, Math.min(n, 2000))
     const z: number[] = []
@@ -328,9 +317,7 @@ export async function runThroughput(smoke: boolean): Promise<Result[]> {
         note: `${n.toLocaleString('en-US')} distinct-field mutations made 100 per macrotask, until all are acknowledged (zync batches; the bare socket sends one message per op). Median of ${reps} runs.`,
       },
     ]
-  } finally {
-    await Promise.all([bsrv.close(), zsrv.close()])
-  }
+  })
 }
 
 // ---- target 6: offline replay -------------------------------------------------------------------
@@ -361,9 +348,7 @@ async function bareSequential(url: string, n: number): Promise<number> {
 export async function runReplay(smoke: boolean): Promise<Result[]> {
   const n = smoke ? 1000 : 10_000
   const reps = smoke ? 1 : 3
-  const bsrv = await startServer('socketio')
-  const zsrv = await startServer('zync', 'memory')
-  try {
+  return withServers([['socketio'], ['zync', 'memory']], async ([bsrv, zsrv]) => {
     await zyncReplay(zsrv.url, Math.min(n, 1000))
     const z: number[] = []
     for (let r = 0; r < reps; r++) z.push(await zyncReplay(zsrv.url, n))
@@ -388,9 +373,7 @@ export async function runReplay(smoke: boolean): Promise<Result[]> {
         extra: [{ name: 'bare socket.io, one emit with ack at a time (a server that does nothing)', value: `${Math.round(perTrip).toLocaleString('en-US')} ops/s` }],
       },
     ]
-  } finally {
-    await Promise.all([bsrv.close(), zsrv.close()])
-  }
+  })
 }
 
 // ---- target 7: 16 clients, one key -------------------------------------------------------------
@@ -458,9 +441,7 @@ async function yjsContention(srv: BenchServer, clients: number, rounds: number):
 export async function runContention(smoke: boolean): Promise<Result[]> {
   const clients = 16
   const rounds = smoke ? 3 : 30
-  const zsrv = await startServer('zync', 'memory')
-  const ysrv = await startServer('yjs')
-  try {
+  return withServers([['zync', 'memory'], ['yjs']], async ([zsrv, ysrv]) => {
     const z: Contention[] = []
     const y: Contention[] = []
     for (let half = 0; half < 2; half++) {
@@ -485,16 +466,13 @@ export async function runContention(smoke: boolean): Promise<Result[]> {
         note: `${z.length} rounds per side. Bytes: every TCP byte through the server in both directions during a round (zync ${Math.round(zb).toLocaleString('en-US')} B, Yjs ${Math.round(yb).toLocaleString('en-US')} B).`,
       },
     ]
-  } finally {
-    await Promise.all([zsrv.close(), ysrv.close()])
-  }
+  })
 }
 
 // ---- target 8b: server memory per idle connection -----------------------------------------------
 
 async function perConnection(kind: 'zync' | 'socketio', conns: number): Promise<number> {
-  const srv = await startServer(kind, 'memory')
-  try {
+  return withServers([[kind, 'memory']], async ([srv]) => {
     const sockets: Socket[] = []
     // One connection first, so lazily created server structures are not charged to the rest.
     sockets.push(await socketClient(srv.url))
@@ -511,9 +489,7 @@ async function perConnection(kind: 'zync' | 'socketio', conns: number): Promise<
     if (after.connections < conns) throw new Error(`[bench] only ${after.connections} connections open`)
     for (const s of sockets) s.disconnect()
     return (after.heapUsed - before.heapUsed) / conns
-  } finally {
-    await srv.close()
-  }
+  })
 }
 
 export async function runMemory(smoke: boolean): Promise<Result[]> {

@@ -48,3 +48,16 @@ export async function startServer(kind: 'zync' | 'socketio' | 'yjs', storage: 'm
     },
   }
 }
+
+type ServerSpec = readonly [kind: 'zync' | 'socketio' | 'yjs', storage?: 'memory' | 'sqlite']
+
+/** Starts the servers, runs `fn` with them, and closes every one that started, also on failure. */
+export async function withServers<const S extends readonly ServerSpec[], T>(specs: S, fn: (servers: { [K in keyof S]: BenchServer }) => Promise<T>): Promise<T> {
+  const servers: BenchServer[] = []
+  try {
+    for (const [kind, storage] of specs) servers.push(await startServer(kind, storage))
+    return await fn(servers as { [K in keyof S]: BenchServer })
+  } finally {
+    await Promise.all(servers.map((s) => s.close()))
+  }
+}
