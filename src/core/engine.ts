@@ -1094,7 +1094,8 @@ export class SyncEngine {
 
   private markResolved(id: string): void {
     this.resolvedIds.add(id)
-    if (this.resolvedIds.size > MAX_RESOLVED) for (const old of this.resolvedIds) if (this.resolvedIds.delete(old) && this.resolvedIds.size <= MAX_RESOLVED) break
+    // A Set iterates in insertion order: the first is the oldest.
+    while (this.resolvedIds.size > MAX_RESOLVED) this.resolvedIds.delete(this.resolvedIds.values().next().value!)
     this.resolvedChanged = true
     this.metaDirty = true
   }

@@ -15,9 +15,10 @@
  * - `extra` carries the rare fields by short keys: p proposed, q prev, r resolves, b before,
  *   w winner as [client, hlc, at - wall, user?].
  * - Broadcasts leave out `proposed`, `prev` and `winner` of superseded changes: readers only advance
- *   past them; the author gets them whole in its acknowledgement.
+ *   past them (nothing raises a conflict for a superseded op).
  *
- * A typical applied change is ~85 bytes of JSON instead of ~350. docs/PROTOCOL.md describes it.
+ * A typical applied change is ~75 bytes of JSON instead of ~350. Ops (client → server) and their
+ * answers have compact forms too (below). docs/PROTOCOL.md describes all of it.
  */
 import { ZyncError, type WireError } from './errors'
 import { decodeHlc, encodeHlc } from './hlc'
@@ -42,20 +43,16 @@ export interface WireChangesMessage {
   t?: number
 }
 
-/**
- * Per-message tables: the user ids of its changes (`u`), and a base time `t` (ms) that the packed
- * timestamps' wall times are relative to (sent for lists of 3 or more changes; 0 otherwise).
- */
-class Users {
-  constructor(readonly t = 0) {}
+/** A table of strings sent once per message (user ids, client ids), referenced by index. */
+class Table {
   readonly list: string[] = []
   private readonly index = new Map<string, number>()
-  of(user: string): number {
-    let i = this.index.get(user)
+  of(value: string): number {
+    let i = this.index.get(value)
     if (i === undefined) {
       i = this.list.length
-      this.list.push(user)
-      this.index.set(user, i)
+      this.list.push(value)
+      this.index.set(value, i)
     }
     return i
   }
@@ -91,8 +88,9 @@ function unpackHlc(packed: string, node: string, t = 0): [hlc: string, wall: num
 
 const bad = (what: string) => new ZyncError('BAD_REQUEST', `[zync] malformed change from the server (${what}); is the server on the same protocol version?`)
 
-function encodeChange(c: Change, users: Users, trim: boolean, samePath = false): WireChange {
-  const [hlc, wall] = packHlc(c.hlc, c.client, users.t)
+/** `users`: the message's user table; `t`: its base time (0: none). */
+function encodeChange(c: Change, users: Table, t: number, trim: boolean, samePath = false): WireChange {
+  const [hlc, wall] = packHlc(c.hlc, c.client, t)
   let flags = STATUSES.indexOf(c.status) + 3 * POLICIES.indexOf(c.policy) + (c.kind === 'delete' ? DELETE : 0)
   if (c.user !== undefined) flags += USER * (1 + users.of(c.user))
   const w: WireChange = [c.seq, c.opId, c.client, c.n, hlc, samePath ? 0 : c.path, flags, c.at - wall]
@@ -103,7 +101,7 @@ function encodeChange(c: Change, users: Users, trim: boolean, samePath = false):
   if (c.resolves !== undefined) (x ??= {}).r = c.resolves
   if ('before' in c) (x ??= {}).b = c.before
   if (whole && c.winner) {
-    const [wh, ww] = packHlc(c.winner.hlc, c.winner.client, users.t)
+    const [wh, ww] = packHlc(c.winner.hlc, c.winner.client, t)
     ;(x ??= {}).w = c.winner.user !== undefined ? [c.winner.client, wh, c.winner.at - ww, c.winner.user] : [c.winner.client, wh, c.winner.at - ww]
   }
   if (c.kind !== 'delete') w.push(c.value)
@@ -148,12 +146,12 @@ function decodeChange(w: unknown, users: readonly string[] | undefined, previous
 function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[]; u?: string[]; t?: number } {
   // A base time pays off from three changes on (it costs ~16 bytes, saves ~7 per change).
   const t = changes.length >= 3 && Number.isSafeInteger(changes[0]!.at) ? changes[0]!.at : 0
-  const users = new Users(t)
+  const users = new Table()
   let last: Path | undefined
   const c = changes.map((x) => {
     const same = last !== undefined && samePath(last, x.path)
     last = x.path
-    return encodeChange(x, users, trim, same)
+    return encodeChange(x, users, t, trim, same)
   })
   return { c, ...(users.list.length > 0 ? { u: users.list } : {}), ...(t ? { t } : {}) }
 }
@@ -222,11 +220,11 @@ export type WireOpsResponse = Exclude<OpsResponse, { ok: true }> | (Omit<Extract
 
 export function encodeOpsResponse(r: OpsResponse): WireOpsResponse {
   if (!r.ok) return r
-  const users = new Users()
+  const users = new Table()
   const results = r.results.map((x): WireOpResult => {
     if (!x.ok || !x.change) return x
     const { change, ...rest } = x
-    return { ...rest, c: encodeChange(change, users, false) }
+    return { ...rest, c: encodeChange(change, users, 0, false) }
   })
   return users.list.length > 0 ? { ...r, results, u: users.list } : { ...r, results }
 }
@@ -288,24 +286,14 @@ export interface WireOpsRequest {
 const OP_KINDS = ['add', 'replace', 'remove'] as const
 
 export function encodeOpsRequest(req: OpsRequest): WireOpsRequest {
-  const clients: string[] = []
-  const index = new Map<string, number>()
+  const clients = new Table()
   let last: Path | undefined
-  const indexOf = (client: string) => {
-    let ci = index.get(client)
-    if (ci === undefined) {
-      ci = clients.length
-      clients.push(client)
-      index.set(client, ci)
-    }
-    return ci
-  }
   const o = req.ops.map((op): WireOp => {
-    const ci = indexOf(op.client)
+    const ci = clients.of(op.client)
     const same = last !== undefined && samePath(last, op.path)
     last = op.path
     const base: number[] = []
-    for (const [c, n] of Object.entries(op.base)) base.push(indexOf(c), n)
+    for (const [c, n] of Object.entries(op.base)) base.push(clients.of(c), n)
     const w: WireOp = [op.id, ci, op.n, packHlc(op.hlc, op.client)[0], OP_KINDS.indexOf(op.op) as 0 | 1 | 2, same ? 0 : op.path, base]
     let x: WireOpExtra | undefined
     if (op.policy !== undefined) (x ??= {}).p = op.policy
@@ -321,7 +309,7 @@ export function encodeOpsRequest(req: OpsRequest): WireOpsRequest {
     if (x) w.push(x)
     return w
   })
-  return { doc: req.doc, o, k: clients }
+  return { doc: req.doc, o, k: clients.list }
 }
 
 const EXTRA_KEYS: ReadonlyArray<[keyof WireOpExtra, keyof Op]> = [
@@ -386,7 +374,7 @@ export type WireCompactOpsResponse = { ok: true; seq: number; r: CompactResult[]
 
 /** `results` must be in request order. */
 export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>): WireCompactOpsResponse {
-  const users = new Users()
+  const users = new Table()
   const out = r.results.map((x): CompactResult => {
     if (x.ok && !x.change && !x.duplicate && x.status === 'applied') return x.seq
     if (x.ok && !x.change && !x.duplicate && x.status === 'superseded') return -x.seq
@@ -395,7 +383,7 @@ export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>):
       return err
     }
     const { id: _id, change, ...more } = x
-    return change ? { ...more, c: encodeChange(change, users, false) } : more
+    return change ? { ...more, c: encodeChange(change, users, 0, false) } : more
   })
   return { ok: true, seq: r.seq, r: out, ...(users.list.length > 0 ? { u: users.list } : {}), ...(r.changes ? { x: encodeList(r.changes, false) } : {}) }
 }

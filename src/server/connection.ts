@@ -67,16 +67,11 @@ const joined = (socket: Socket, doc: string) => socket.rooms.has(room(doc))
 type Bucket = 'opsBucket' | 'bytesBucket' | 'messageBucket' | 'presenceBucket'
 
 function take(data: SocketData, which: Bucket, n: number, limits: ServerLimits): boolean {
-  const [rate, burst] =
-    which === 'opsBucket'
-      ? [limits.opsPerSecond, limits.opsPerSecond * 2]
-      : which === 'bytesBucket'
-        ? [limits.bytesPerSecond, limits.bytesPerSecond * 2]
-        : which === 'messageBucket'
-          ? [limits.messagesPerSecond, limits.messagesPerSecond * 2]
-          : [limits.presencePerSecond, limits.presencePerSecond]
-  const b = (data[which] ??= new TokenBucket(burst))
-  return b.take(n, rate, burst)
+  const rate =
+    which === 'opsBucket' ? limits.opsPerSecond : which === 'bytesBucket' ? limits.bytesPerSecond : which === 'messageBucket' ? limits.messagesPerSecond : limits.presencePerSecond
+  // Bursts of twice the rate, except presence (one second's worth).
+  const burst = which === 'presenceBucket' ? rate : rate * 2
+  return (data[which] ??= new TokenBucket(burst)).take(n, rate, burst)
 }
 
 /** Handlers of one server, registered on each of its sockets: one set of functions, not one per connection. */
