@@ -822,14 +822,15 @@ export class SyncEngine {
   }
 
   /** The server settled this op (applied, superseded or conflict): drop it from the outbox. */
-  private settle(s: RowState): void {
+  /** `refresh`: recompute the entity on screen now (false when the caller does it for a whole batch). */
+  private settle(s: RowState, refresh = true): void {
     if (s.done) return
     s.done = true
     this.outbox.remove(s.row.id)
     // Also when not yet persisted: its write may be in flight, and deleting a missing key is harmless.
     this.deleted.add(s.row.id)
     this.tabs?.post({ type: 'settled', ids: [s.row.id] })
-    this.refreshEntity(s.row.entity, s.row.op.path)
+    if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
     this.resolveFlushWaiters(s.row.id)
   }
 
@@ -929,22 +930,26 @@ export class SyncEngine {
       this.vv[c.entity] = vvBump(this.vv[c.entity], c.client, c.n)
       if (c.client === this.clientId && c.n > this.n) this.n = c.n
       this.clock.receive(c.hlc)
+      const own = this.outbox.rows.get(c.opId)
+      // Our own plain write coming back as written: the screen already shows it (confirmed now holds at
+      // its path what the row overlaid there, and nothing else of the entity changed), so the entity
+      // need not be recomputed. Merged policies, id-keyed arrays and open conflicts take the full path.
+      const echo = own !== undefined && c.status === 'applied' && this.conflictsById.size === 0 && isEcho(c, own.row.op)
       if (c.status === 'applied') {
         this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', fresh)
-        touched.set(c.entity, entityPath(c.path))
+        if (!echo) touched.set(c.entity, entityPath(c.path))
         // A write applied after a conflict, at its field or over its record, makes the conflict moot
         // (also our own write if it was made before the conflict came back).
         for (const open of this.conflictsUnder(c.path)) {
           if ((open.seq ?? 0) < c.seq) this.dropConflict(open.id, c.client === this.clientId ? 'local' : 'remote')
         }
       }
-      const own = this.outbox.rows.get(c.opId)
       if (own) {
         // Our row, whatever client id wrote it (a row adopted after a reload or from a closed tab,
         // or another tab's row we mirror: the conflict belongs to this device's inbox).
         if (c.status === 'conflict') this.raiseConflict(c, own.row.owner === this.clientId, own)
-        this.settle(own)
-        touched.set(c.entity, entityPath(c.path))
+        this.settle(own, false)
+        if (!echo) touched.set(c.entity, entityPath(c.path))
       } else if (c.status === 'conflict' && c.client === this.clientId) {
         this.raiseConflict(c, true)
         touched.set(c.entity, entityPath(c.path))
@@ -1468,6 +1473,13 @@ function shapeOf(v: unknown): string {
 function publicConflict(c: StoredConflict): Conflict {
   const { doc: _doc, opId: _opId, seq: _seq, ...rest } = c
   return rest
+}
+
+/** The server applied `op` as written (last-writer-wins, no merge): same value, or a delete of a remove. */
+function isEcho(c: Change, op: Op): boolean {
+  if (op.policy !== undefined || op.idKey !== undefined) return false
+  if (op.op === 'remove') return c.kind === 'delete'
+  return c.kind === 'set' && (c.value === op.value || deepEqual(c.value, op.value))
 }
 
 function structuredCloneRow(row: OutboxRow): OutboxRow {

@@ -64,6 +64,8 @@ export interface StorageBatch {
  * - `adopt` atomically moves rows of owners whose heartbeat is older than `staleBefore` to `owner`,
  *   so two tabs never both take the same row.
  * - Errors: a full disk rejects with a ZyncError 'STORAGE_FULL'.
+ * - The engine hands `write` rows it never mutates afterwards (fresh row and op objects; paths,
+ *   values and vectors are replaced, never changed in place), so a storage may keep them as given.
  */
 export interface OutboxStorage {
   readonly kind: string
