@@ -339,6 +339,22 @@ describe('id-keyed arrays', () => {
     expect(b.sync.conflicts()).toEqual([])
   })
 
+  it('moves and inserts at the top sync where they were made; concurrent moves of different elements both survive', async () => {
+    const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one'], ['2', 'two'], ['3', 'three'], ['4', 'four']) })
+    const order = (s: Store) => (s.getState().cards.c1?.items as Array<{ id: string }>).map((x) => x.id).join('')
+    // Offline, alice drags 4 to the top and inserts 0 above everything; bob drags 1 to the bottom.
+    edit(a, 'c1', { items: list(['0', 'zero'], ['4', 'four'], ['1', 'one'], ['2', 'two'], ['3', 'three']) })
+    edit(b, 'c1', { items: list(['2', 'two'], ['3', 'three'], ['4', 'four'], ['1', 'one']) })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => order(s) === '04231', 5000, `order ${order(s)}`)
+    // Online: a move reaches the other store and stays put on the author's screen after its ack.
+    await online(a, b)
+    edit(b, 'c1', { items: list(['0', 'zero'], ['2', 'two'], ['4', 'four'], ['3', 'three'], ['1', 'one']) })
+    await settled(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => order(s) === '02431', 5000, `order ${order(s)}`)
+    expect((await srv.doc('board')).current().state).toMatchObject({ cards: { c1: { items: list(['0', 'zero'], ['2', 'two'], ['4', 'four'], ['3', 'three'], ['1', 'one']) } } })
+  })
+
   it("delete against edit follows the policy: under 'lww' the later of the two wins", async () => {
     for (const later of ['edit', 'delete'] as const) {
       const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one'], ['2', 'two']) })

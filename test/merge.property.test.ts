@@ -6,7 +6,7 @@
  * state only. Small domains (three nodes, a few walls) make equal stamps and clashes frequent.
  */
 import fc from 'fast-check'
-import { describe, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { deepEqual } from '../src/core/diff'
 import { encodeHlc } from '../src/core/hlc'
 import {
@@ -28,6 +28,7 @@ import {
   type LwwRegister,
   type PnCounter,
 } from '../src/core/merge'
+import { keyBetween } from '../src/core/order-key'
 
 const RUNS = { numRuns: 10_000 }
 
@@ -66,6 +67,10 @@ const register = fc.record({
   h: hlc,
   d: stampOrNever,
   o: fc.tuple(hlc, fc.integer({ min: 0, max: 3 })).map(([h, i]) => `${h}#${String(i).padStart(4, '0')}`),
+  m: fc.option(hlc, { nil: undefined }),
+}).map((r) => {
+  const { m, ...rest } = r
+  return m === undefined ? rest : { ...rest, m }
 })
 const idArray: fc.Arbitrary<IdArray> = fc.record({ e: fc.dictionary(itemId.map((i) => `s:${i}`), register, { maxKeys: 4 }) })
 
@@ -180,5 +185,96 @@ describe('updates', () => {
       }),
       RUNS,
     )
+  })
+})
+
+// ---- order: inserts and moves land where the client put them --------------------------------------
+describe('order keys and moves', () => {
+  const keyChars = fc.constantFrom(...'!#0123456789:abz~'.split(''))
+  const key = fc.array(keyChars, { minLength: 1, maxLength: 6 }).map((cs) => cs.join(''))
+
+  it('keyBetween lies strictly between its bounds and never ends in the zero digit', () => {
+    fc.assert(
+      fc.property(fc.option(key, { nil: undefined }), fc.option(key, { nil: undefined }), (x, y) => {
+        const [lo, hi] = x !== undefined && y !== undefined && y < x ? [y, x] : [x, y]
+        fc.pre(lo === undefined || hi === undefined || lo < hi)
+        const k = keyBetween(lo ?? '', hi)
+        return (lo === undefined || lo < k) && (hi === undefined || k < hi) && !k.endsWith(' ')
+      }),
+      RUNS,
+    )
+  })
+
+  const ids = ['i1', 'i2', 'i3', 'i4', 'i5', 'i6']
+  // A list and any edit of it: some elements dropped, some new, any order, some texts changed.
+  const list = fc.shuffledSubarray(ids).map((xs) => xs.map((id) => ({ id, text: 'p' })))
+  const edit = (base: Array<{ id: string; text: string }>) =>
+    fc.tuple(fc.shuffledSubarray([...base, ...ids.filter((i) => !base.some((b) => b.id === i)).map((id) => ({ id, text: 'new' }))]), fc.array(fc.boolean(), { minLength: 6, maxLength: 6 })).map(([xs, flip]) => xs.map((x, i) => (flip[i] ? { ...x, text: 'q' } : x)))
+  const stamp = (wall: number) => encodeHlc({ wall, counter: 0, node: 'a' })
+
+  it('with no concurrent edit, the array ends exactly as the client made it (inserts anywhere, moves, deletes)', () => {
+    fc.assert(
+      fc.property(
+        list.chain((base) => fc.tuple(fc.constant(base), edit(base))),
+        ([base, next]) => {
+          const s0 = idArrayApply(emptyIdArray(), 'id', [], base, '0')
+          const s1 = idArrayApply(s0, 'id', base, next, stamp(1))
+          return deepEqual(idArrayValue(s1), next)
+        },
+      ),
+      RUNS,
+    )
+  })
+
+  it('a chain of edits keeps ending exactly as the last client made it', () => {
+    fc.assert(
+      fc.property(list, fc.integer(), (base, seed) => {
+        let s = idArrayApply(emptyIdArray(), 'id', [], base, '0')
+        let cur = base
+        for (let i = 0; i < 8; i++) {
+          const next = fc.sample(edit(cur), { numRuns: 1, seed: seed + i })[0]!
+          s = idArrayApply(s, 'id', cur, next, stamp(i + 1))
+          if (!deepEqual(idArrayValue(s), next)) return false
+          cur = next
+        }
+        return true
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('two clients moving different elements from the same view: both moves survive', () => {
+    const base = ids.map((id) => ({ id, text: 'p' }))
+    const s0 = idArrayApply(emptyIdArray(), 'id', [], base, '0')
+    // One drags i5 to the top, the other drags i2 to the bottom.
+    const one = [base[4]!, ...base.filter((x) => x.id !== 'i5')]
+    const two = [...base.filter((x) => x.id !== 'i2'), base[1]!]
+    const s1 = idArrayApply(s0, 'id', base, one, stamp(1))
+    const s2 = idArrayApply(s1, 'id', base, two, stamp(2))
+    expect((idArrayValue(s2) as Array<{ id: string }>).map((x) => x.id)).toEqual(['i5', 'i1', 'i3', 'i4', 'i6', 'i2'])
+  })
+
+  it('two clients moving the same element: the later move wins, and a move never revives a deleted element', () => {
+    const base = ids.slice(0, 4).map((id) => ({ id, text: 'p' }))
+    const s0 = idArrayApply(emptyIdArray(), 'id', [], base, '0')
+    const toTop = [base[3]!, ...base.slice(0, 3)]
+    const afterFirst = [base[0]!, base[3]!, base[1]!, base[2]!]
+    const later = idArrayApply(idArrayApply(s0, 'id', base, afterFirst, stamp(1)), 'id', base, toTop, stamp(2))
+    const earlier = idArrayApply(idArrayApply(s0, 'id', base, toTop, stamp(2)), 'id', base, afterFirst, stamp(1))
+    expect(idArrayValue(later)).toEqual(toTop)
+    expect(idArrayValue(earlier)).toEqual(toTop)
+    const deleted = idArrayApply(s0, 'id', base, base.filter((x) => x.id !== 'i4'), stamp(3))
+    const moved = idArrayApply(deleted, 'id', base, toTop, stamp(4))
+    expect((idArrayValue(moved) as Array<{ id: string }>).map((x) => x.id)).toEqual(['i1', 'i2', 'i3'])
+  })
+
+  it('inserting at the top or in the middle lands there (not at the end)', () => {
+    const base = ids.slice(0, 3).map((id) => ({ id, text: 'p' }))
+    const s0 = idArrayApply(emptyIdArray(), 'id', [], base, '0')
+    const top = [{ id: 'n1', text: 'new' }, ...base]
+    const s1 = idArrayApply(s0, 'id', base, top, stamp(1))
+    expect(idArrayValue(s1)).toEqual(top)
+    const middle = [top[0]!, top[1]!, { id: 'n2', text: 'new' }, ...top.slice(2)]
+    expect(idArrayValue(idArrayApply(s1, 'id', top, middle, stamp(2)))).toEqual(middle)
   })
 })

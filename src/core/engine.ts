@@ -17,7 +17,7 @@ import { Emitter } from './emitter'
 import { ZyncError, fromWireError } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
-import { isIdArray, idOf } from './merge'
+import { emptyIdArray, idArrayApply, idArrayValue, isIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
@@ -1442,22 +1442,11 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     const have = new Set(base.map(key))
     next = [...base, ...(op.added ?? []).filter((v) => !have.has(key(v)))]
   } else if (op.idKey && Array.isArray(op.value)) {
-    // As the server merges it (merge.ts idArrayApply): only elements the op changed relative to what
-    // it saw are written or deleted; the others keep their current (maybe newer) value.
-    const idKey = op.idKey
-    const prevById = new Map((Array.isArray(op.prev) ? op.prev : []).map((x) => [idOf(x, idKey), x]))
-    const nextById = new Map(op.value.map((x) => [idOf(x, idKey), x]))
-    const touched = (id: string) => !prevById.has(id) || !deepEqual(prevById.get(id), nextById.get(id))
-    const out: unknown[] = []
-    const have = new Set<string>()
-    for (const x of Array.isArray(cur) ? cur : []) {
-      const id = idOf(x, idKey)
-      if (!nextById.has(id) && prevById.has(id)) continue
-      have.add(id)
-      out.push(nextById.has(id) && touched(id) ? nextById.get(id) : x)
-    }
-    for (const [id, x] of nextById) if (!have.has(id) && touched(id)) out.push(x)
-    next = out
+    // As the server merges it (merge.ts idArrayApply), over the current array: only elements the op
+    // changed relative to what it saw are written, deleted or moved; the others keep their current
+    // (maybe newer) value and place.
+    const seen = idArrayApply(emptyIdArray(), op.idKey, [], Array.isArray(cur) ? cur : [], '0')
+    next = idArrayValue(idArrayApply(seen, op.idKey, Array.isArray(op.prev) ? op.prev : [], op.value, op.hlc))
   } else next = op.value
   if (rel.length === 0) return next
   const root = isPlainObject(value) ? value : {}

@@ -6,6 +6,7 @@
  */
 import { deepEqual } from './diff'
 import { compareHlc } from './hlc'
+import { placeIds } from './order-key'
 
 /** A total order on JSON values, used only to break ties between equal stamps deterministically. */
 function valueKey(v: unknown): string {
@@ -109,10 +110,11 @@ export function setValue(s: AwSet): unknown[] {
 // ---- id-keyed arrays --------------------------------------------------------------------------------
 export interface IdArray {
   /**
-   * id → element register: value `v` with its write stamp `h`, delete stamp `d` ('' when never) and a
-   * stable order key `o` (stamp and position of the first insert). Present while h > d.
+   * id → element register: value `v` with its write stamp `h`, delete stamp `d` ('' when never), and
+   * its place: order key `o` (order-key.ts) written at `m` (the stamp of the last move; absent for the
+   * place of the first insert). Present while h > d.
    */
-  e: Record<string, { v: unknown; h: string; d: string; o: string }>
+  e: Record<string, { v: unknown; h: string; d: string; o: string; m?: string }>
 }
 
 export function emptyIdArray(): IdArray {
@@ -121,10 +123,18 @@ export function emptyIdArray(): IdArray {
 
 type Register = IdArray['e'][string]
 
-/** Join of two registers of one element: the later write (ties by value), the later delete, the first order key. */
+/**
+ * Join of two registers of one element: the later write (ties by value), the later delete, and the
+ * place of the later move (ties, including two first inserts, by the lower key).
+ */
 function joinRegister(p: Register, q: Register): Register {
   const w = p.h > q.h ? p : p.h < q.h ? q : valueKey(p.v) >= valueKey(q.v) ? p : q
-  return { v: w.v, h: w.h, d: maxStamp(p.d, q.d), o: p.o < q.o ? p.o : q.o }
+  const pm = p.m ?? ''
+  const qm = q.m ?? ''
+  const at = pm > qm ? p : pm < qm ? q : p.o <= q.o ? p : q
+  const r: Register = { v: w.v, h: w.h, d: maxStamp(p.d, q.d), o: at.o }
+  if (at.m) r.m = at.m
+  return r
 }
 
 export function mergeIdArray(x: IdArray, y: IdArray): IdArray {
@@ -181,8 +191,9 @@ function above(s: string): string {
 /**
  * Applies one client's edit of an id-keyed array as a diff of what it saw (`prev`) and what it made
  * (`next`): inserted and edited elements are written, dropped ones deleted, untouched ones left alone
- * (so concurrent edits of other elements survive). New elements get order key `hlc#index`. `clashes`
- * (see idArrayClashes) are settled by `rule`.
+ * (so concurrent edits of other elements survive). Inserted and moved elements are placed between
+ * their neighbours in `next` (placeIds); a move is last-writer-wins on the element's place, never a
+ * clash. `clashes` (see idArrayClashes) are settled by `rule`.
  */
 export function idArrayApply(
   s: IdArray,
@@ -196,15 +207,25 @@ export function idArrayApply(
   const e: IdArray['e'] = { ...s.e }
   const before = byId(prev, idKey)
   const clash = new Set(clashes)
+  const ids = next.map((item) => idOf(item, idKey))
+  const seenAt = new Map<string, number>()
+  for (const [id, b] of before) seenAt.set(id, b.i)
+  const placed = placeIds(ids, seenAt, (id) => (Object.hasOwn(e, id) ? e[id]!.o : undefined), hlc)
   next.forEach((item, i) => {
-    const id = idOf(item, idKey)
+    const id = ids[i]!
     const b = before.get(id)
-    if (b && deepEqual(b.item, item)) return
-    const cur = e[id]
+    const cur = Object.hasOwn(e, id) ? e[id] : undefined
+    const o = placed.get(id)
+    if (b && deepEqual(b.item, item)) {
+      // Only moved: a new place for the element, its value (and a concurrent delete) untouched.
+      if (o !== undefined && cur) e[id] = joinRegister(cur, { ...cur, o, m: hlc })
+      return
+    }
     if (clash.has(id) && rule === 'remote') return
     let h = hlc
     if (clash.has(id) && rule === 'local' && cur) h = maxStamp(hlc, above(maxStamp(cur.h, cur.d)))
-    const write: Register = { v: item, h, d: '', o: cur ? cur.o : `${hlc}#${i.toString(36).padStart(4, '0')}` }
+    const write: Register = { v: item, h, d: '', o: o ?? cur?.o ?? '' }
+    if (cur && o !== undefined) write.m = hlc
     e[id] = cur ? joinRegister(cur, write) : write
   })
   const after = byId(next, idKey)

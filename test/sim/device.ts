@@ -262,12 +262,18 @@ export class Device {
       case 'steps': {
         const items = Array.isArray(cur) ? (cur as Array<{ id: string; text: string }>) : []
         const roll = this.rng.next()
-        if (items.length === 0 || roll < 0.4) {
+        if (items.length === 0 || roll < 0.35) {
           const at = this.rng.int(0, items.length)
           next = [...items.slice(0, at), { id: `i.${tag}`, text: tag }, ...items.slice(at)]
-        } else if (roll < 0.75) {
+        } else if (roll < 0.6) {
           const at = this.rng.int(0, items.length - 1)
           next = items.map((x, i) => (i === at ? { ...x, text: tag } : x))
+        } else if (roll < 0.8) {
+          // Move one element (drag and drop).
+          const from = this.rng.int(0, items.length - 1)
+          const rest = items.filter((_, i) => i !== from)
+          const to = this.rng.int(0, rest.length)
+          next = [...rest.slice(0, to), items[from]!, ...rest.slice(to)]
         } else {
           const at = this.rng.int(0, items.length - 1)
           next = items.filter((_, i) => i !== at)

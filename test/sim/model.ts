@@ -13,6 +13,7 @@
  */
 import { deepEqual } from '../../src/core/diff'
 import { decodeHlc } from '../../src/core/hlc'
+import { placeIds } from '../../src/core/order-key'
 import type { Op } from '../../src/core/protocol'
 import type { LogEntry } from '../../src/server/storage/types'
 
@@ -32,7 +33,7 @@ interface FieldModel {
   top?: { hlc: string; value: unknown; removed: boolean; opId: string }
   counter: number
   set: Map<string, { a: string; r: string }>
-  ids: Map<string, { v: unknown; h: string; d: string; o: string }>
+  ids: Map<string, { v: unknown; h: string; d: string; o: string; m?: string }>
 }
 
 export interface ModelOptions {
@@ -82,7 +83,7 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
         fm.value = v
         if (fm.kind === 'counter') fm.counter = v as number
         if (fm.kind === 'set') for (const x of v as unknown[]) fm.set.set(JSON.stringify(x), { a: '0', r: '' })
-        if (fm.kind.startsWith('ids')) (v as unknown[]).forEach((x, i) => fm.ids.set(idOf(x, o.idKey), { v: x, h: '0', d: '', o: `0#${i}` }))
+        if (fm.kind.startsWith('ids')) (v as unknown[]).forEach((x, i) => fm.ids.set(idOf(x, o.idKey), { v: x, h: '0', d: '', o: `0#${i.toString(36).padStart(4, '0')}` }))
         fields.set(e.entity + SEP + f, fm)
       }
       recordWriter.set(e.entity, { client: e.client, n: e.n, hlc: e.hlc })
@@ -138,14 +139,32 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
       if (e.status !== expected) fail(`${where}: id-array op ${e.status}, the model expects ${expected} (clashes ${[...clashes].join(', ')})`)
       if (e.status !== 'applied') continue
       const skip = (id: string) => fm.kind === 'ids:remote' && clashes.has(id)
-      next.forEach((x, i) => {
+      // Placement (which elements moved, and their new keys) is the shared order-key code; the model
+      // checks what is done with it: a new place wins by move stamp, values by write stamp.
+      const seenAt = new Map([...prev.keys()].map((id, i) => [id, i]))
+      const placed = placeIds(next.map((x) => idOf(x, o.idKey)), seenAt, (id) => fm.ids.get(id)?.o, e.hlc)
+      const move = (r: { o: string; m?: string }, key: string | undefined) => {
+        if (key === undefined) return
+        if (e.hlc > (r.m ?? '') || (e.hlc === r.m && key < r.o)) {
+          r.o = key
+          r.m = e.hlc
+        }
+      }
+      next.forEach((x) => {
         const id = idOf(x, o.idKey)
-        if ((prev.has(id) && deepEqual(prev.get(id), x)) || skip(id)) return
         const r = fm.ids.get(id)
-        if (!r) fm.ids.set(id, { v: x, h: e.hlc, d: '', o: `${e.hlc}#${i.toString(36).padStart(4, '0')}` })
-        else if (e.hlc > r.h) {
-          r.v = x
-          r.h = e.hlc
+        if (prev.has(id) && deepEqual(prev.get(id), x)) {
+          if (r) move(r, placed.get(id))
+          return
+        }
+        if (skip(id)) return
+        if (!r) fm.ids.set(id, { v: x, h: e.hlc, d: '', o: placed.get(id)! })
+        else {
+          if (e.hlc > r.h) {
+            r.v = x
+            r.h = e.hlc
+          }
+          move(r, placed.get(id))
         }
       })
       for (const id of prev.keys()) {

@@ -1,0 +1,121 @@
+/**
+ * Order keys for id-keyed arrays: strings compared with `<`, so an element can be placed between two
+ * others by giving it a key between theirs (fractional indexing, as Figma and Replicache order lists).
+ * Keys are printable ASCII. Appends at the end take keys made from the op's stamp (`wall:counter#index`),
+ * short and growing with time; inserts and moves take midpoints of their neighbours' keys.
+ */
+
+const ZERO = 0x20 // ' ': never the last character of a key, so there is always room below a key
+const BASE = 0x7f - ZERO // digits ' ' .. '~'
+
+function digit(s: string, i: number): number {
+  const c = s.charCodeAt(i)
+  return Number.isNaN(c) ? 0 : Math.min(Math.max(c - ZERO, 0), BASE - 1)
+}
+
+/**
+ * A key strictly between `a` and `b` ('' is below everything, undefined above everything), for keys
+ * that do not end in the zero digit. The digit-wise midpoint of fractional-indexing (rocicorp), over
+ * printable ASCII instead of base 62, because the keys it extends are not in that library's format.
+ */
+export function keyBetween(a: string, b: string | undefined): string {
+  let prefix = ''
+  for (;;) {
+    if (b !== undefined) {
+      // Drop the common prefix (`a` padded with zeros).
+      let n = 0
+      while (n < b.length && (n < a.length ? a[n] : ' ') === b[n]) n++
+      if (n > 0) {
+        prefix += b.slice(0, n)
+        a = a.slice(n)
+        b = b.slice(n)
+      }
+    }
+    const da = a.length > 0 ? digit(a, 0) : 0
+    const db = b !== undefined && b.length > 0 ? digit(b, 0) : BASE
+    if (db - da > 1) return prefix + String.fromCharCode(ZERO + Math.round((da + db) / 2))
+    // Consecutive first digits: below `b`'s first digit when `b` goes on, else after `a`'s first digit.
+    if (b !== undefined && b.length > 1) return prefix + b[0]
+    prefix += String.fromCharCode(ZERO + da)
+    a = a.slice(1)
+    b = undefined
+  }
+}
+
+/** `count` increasing keys strictly between `lo` and `hi`, by bisection (lengths grow with log(count)). */
+function keysBetween(lo: string, hi: string | undefined, count: number, out: string[]): void {
+  if (count <= 0) return
+  const mid = keyBetween(lo, hi)
+  const left = (count - 1) >> 1
+  keysBetween(lo, mid, left, out)
+  out.push(mid)
+  keysBetween(mid, hi, count - 1 - left, out)
+}
+
+/** The positions of a longest strictly increasing subsequence of `xs` (patience sorting, O(n log n)). */
+function longestIncreasing(xs: readonly number[]): Set<number> {
+  const tails: number[] = [] // tails[k]: index of the smallest tail of an increasing run of length k+1
+  const back: number[] = new Array(xs.length)
+  for (let i = 0; i < xs.length; i++) {
+    let lo = 0
+    let hi = tails.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (xs[tails[mid]!]! < xs[i]!) lo = mid + 1
+      else hi = mid
+    }
+    back[i] = lo > 0 ? tails[lo - 1]! : -1
+    tails[lo] = i
+  }
+  const out = new Set<number>()
+  for (let i = tails.length > 0 ? tails[tails.length - 1]! : -1; i >= 0; i = back[i]!) out.add(i)
+  return out
+}
+
+/**
+ * Where an edit of a list puts its elements. `next` is the list the client made, `seenAt` the position
+ * of each id in the list it saw, `keyOf` the current order key of an id (undefined if unknown). The
+ * elements that kept their relative order (a longest increasing run of their old positions) stay where
+ * they are; every other element of `next` (inserted, or moved) gets a new key between the keys of its
+ * neighbours in `next`. Returns those new keys by id. Deterministic: the server and the author's
+ * client place an edit the same way.
+ */
+export function placeIds(next: readonly string[], seenAt: ReadonlyMap<string, number>, keyOf: (id: string) => string | undefined, stamp: string): Map<string, string> {
+  const kept: number[] = []
+  const old: number[] = []
+  next.forEach((id, i) => {
+    const at = seenAt.get(id)
+    if (at !== undefined && keyOf(id) !== undefined) {
+      kept.push(i)
+      old.push(at)
+    }
+  })
+  const stays = new Set<number>()
+  for (const k of longestIncreasing(old)) stays.add(kept[k]!)
+  // Stamp part of an hlc ('wall:counter'), without the node id: ASCII, and the same width for every op.
+  const colon = stamp.indexOf(':', stamp.indexOf(':') + 1)
+  const base = colon > 0 ? stamp.slice(0, colon) : stamp
+  const placed = new Map<string, string>()
+  let left: string | undefined
+  for (let i = 0; i < next.length; ) {
+    if (stays.has(i)) {
+      left = keyOf(next[i]!)
+      i++
+      continue
+    }
+    let j = i
+    while (j < next.length && !stays.has(j)) j++
+    let right = j < next.length ? keyOf(next[j]!) : undefined
+    // Concurrent moves can leave the neighbours out of order: then place after the left one only.
+    if (right !== undefined && left !== undefined && right <= left) right = undefined
+    const keys: string[] = []
+    const appended = Array.from({ length: j - i }, (_, t) => `${base}#${(i + t).toString(36).padStart(4, '0')}`)
+    if (right === undefined && (left === undefined || appended[0]! > left)) keys.push(...appended)
+    else if (right === undefined) for (let t = i, k = left!; t < j; t++) keys.push((k = keyBetween(k, undefined)))
+    else keysBetween(left ?? '', right, j - i, keys)
+    for (let t = i; t < j; t++) placed.set(next[t]!, keys[t - i]!)
+    left = keys[keys.length - 1]
+    i = j
+  }
+  return placed
+}
