@@ -308,8 +308,10 @@ export class SyncEngine {
     if (count === 0) return
     if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
     this.invalidate()
-    this.schedulePersist()
+    // Send first, then start the IndexedDB write: its synchronous part (cloning the rows) would
+    // otherwise delay every edit's way to the server.
     this.schedulePump(0)
+    this.schedulePersist()
   }
 
   private makeOp(p: Patch): Op {
