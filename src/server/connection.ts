@@ -136,20 +136,11 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     for (const done of o.sent) done(only !== undefined)
   }
   /** `author`: the socket id of a compact (zync client) request, which can take its changes in its ack. */
-  const windows = new Set<string>()
-  const closeWindow = (doc: string) => {
-    windows.delete(doc)
-    flush(doc)
-  }
   const broadcast = (doc: string, changes: Change[], author: string | undefined): Promise<boolean> => {
     let o = outgoing.get(doc)
-    if (!o) outgoing.set(doc, (o = { changes: [], sent: [], authors: new Set(), everyone: false }))
-    // Leading edge: the first batch of a turn goes out at once (a lone writer waits for nothing); the
-    // batches landing after it in the same turn are coalesced and go out when the turn ends.
-    const leading = !windows.has(doc)
-    if (leading) {
-      windows.add(doc)
-      setImmediate(closeWindow, doc)
+    if (!o) {
+      outgoing.set(doc, (o = { changes: [], sent: [], authors: new Set(), everyone: false }))
+      setImmediate(flush, doc)
     }
     for (const c of changes) o.changes.push(c)
     if (author === undefined) o.everyone = true
@@ -157,7 +148,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const box = o
     const sent = new Promise<boolean>((resolve) => box.sent.push(resolve))
     // Bounded messages: a burst of big batches goes out in pieces rather than one huge frame.
-    if (leading || o.changes.length >= MAX_COALESCED) flush(doc)
+    if (o.changes.length >= MAX_COALESCED) flush(doc)
     return sent
   }
 
