@@ -47,7 +47,8 @@ export function App({ config, boards }: { config: DemoConfig; boards: Record<str
       <footer className="footnote">
         {split ? 'Each pane is its own client: its own client id, IndexedDB database and connection' : 'One client'} to document{' '}
         <code>{config.doc}</code> on <code>{config.serverUrl}</code>. Policies: <code>cards.*.title</code> manual,{' '}
-        <code>cards.*.votes</code> counter, everything else merges per field.
+        <code>cards.*.votes</code> counter, everything else merges per field; <code>cards.*.checklist</code> is an id-keyed array and merges
+        item by item.
       </footer>
     </div>
   )
@@ -68,7 +69,7 @@ function Help({ split, seat, onClose }: { split: boolean; seat: number; onClose:
         </li>
         <li>
           <strong>Edit both sides.</strong> Rename the same card in both panes; on another card change the notes on one side and the
-          priority on the other; vote on a card in both.
+          priority on the other; vote on a card in both; move a different checklist item on each side.
         </li>
         <li>
           <strong>Come back.</strong> Switch it on again: the two titles ask you to choose, everything else merges by itself and every vote

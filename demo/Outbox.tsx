@@ -2,10 +2,11 @@ import type { PendingOperation } from 'zync'
 import { usePendingOperations } from 'zync/react'
 import type { BoardStore, Card } from './board'
 
-const FIELD: Record<string, string> = { title: 'title', notes: 'notes', status: 'status', priority: 'priority', votes: 'votes' }
+const FIELD: Record<string, string> = { title: 'title', notes: 'notes', status: 'status', priority: 'priority', votes: 'votes', checklist: 'checklist' }
 
 function preview(v: unknown): string {
   if (v === undefined) return ''
+  if (Array.isArray(v)) return v.length === 1 ? '1 item' : `${v.length} items`
   if (typeof v === 'string') return `“${v.length > 40 ? v.slice(0, 39) + '…' : v}”`
   if (typeof v === 'number' || typeof v === 'boolean') return String(v)
   if (v && typeof v === 'object' && 'title' in v) return preview((v as Card).title)

@@ -4,6 +4,12 @@ import { sync, type ConflictsConfig, type PresenceUser } from 'zync'
 export type Status = 'todo' | 'doing' | 'done'
 export type Priority = 'low' | 'medium' | 'high'
 
+export interface ChecklistItem {
+  id: string
+  text: string
+  done: boolean
+}
+
 export interface Card {
   id: string
   title: string
@@ -12,6 +18,11 @@ export interface Card {
   priority: Priority
   votes: number
   createdAt: number
+  /**
+   * An id-keyed array: zync merges it item by item (two people adding, ticking or reordering
+   * different items all keep their changes). Absent on cards made before checklists: read as [].
+   */
+  checklist?: ChecklistItem[]
 }
 
 export interface BoardState {
@@ -20,6 +31,12 @@ export interface BoardState {
   updateCard: (id: string, patch: Partial<Omit<Card, 'id' | 'votes' | 'createdAt'>>) => void
   vote: (id: string) => void
   removeCard: (id: string) => void
+  /** Appends an item to a card's checklist; returns its id (undefined if the card or text is missing). */
+  addItem: (cardId: string, text: string) => string | undefined
+  toggleItem: (cardId: string, itemId: string) => void
+  /** Moves an item one place up (-1) or down (1); nothing at the ends. */
+  moveItem: (cardId: string, itemId: string, delta: -1 | 1) => void
+  removeItem: (cardId: string, itemId: string) => void
 }
 
 export const COLUMNS: ReadonlyArray<{ status: Status; title: string }> = [
@@ -52,10 +69,19 @@ export interface BoardOptions {
 
 export const newCardId = (): string => Math.random().toString(36).slice(2, 10)
 
+/** The state with one card's checklist replaced by `fn(items)`; the same state when nothing changes. */
+function withChecklist(s: BoardState, cardId: string, fn: (items: ChecklistItem[]) => ChecklistItem[]): BoardState | Partial<BoardState> {
+  const card = s.cards[cardId]
+  if (!card) return s
+  const items = card.checklist ?? []
+  const next = fn(items)
+  return next === items ? s : { cards: { ...s.cards, [cardId]: { ...card, checklist: next } } }
+}
+
 export function createBoard(o: BoardOptions) {
   return createStore<BoardState>()(
     sync(
-      (set) => ({
+      (set, get) => ({
         cards: {},
         addCard: (status, title) => {
           const id = newCardId()
@@ -78,6 +104,31 @@ export function createBoard(o: BoardOptions) {
             const { [id]: _gone, ...rest } = s.cards
             return { cards: rest }
           }),
+        // Checklist actions: a new array each time (the middleware diffs it against the previous one).
+        addItem: (cardId, text) => {
+          const t = text.trim()
+          if (!t || !get().cards[cardId]) return undefined
+          const id = newCardId()
+          set((s) => withChecklist(s, cardId, (items) => [...items, { id, text: t, done: false }]))
+          return id
+        },
+        toggleItem: (cardId, itemId) =>
+          set((s) =>
+            withChecklist(s, cardId, (items) => (items.some((it) => it.id === itemId) ? items.map((it) => (it.id === itemId ? { ...it, done: !it.done } : it)) : items)),
+          ),
+        moveItem: (cardId, itemId, delta) =>
+          set((s) =>
+            withChecklist(s, cardId, (items) => {
+              const i = items.findIndex((it) => it.id === itemId)
+              const j = i + delta
+              if (i < 0 || j < 0 || j >= items.length) return items
+              const next = [...items]
+              ;[next[i], next[j]] = [next[j]!, next[i]!]
+              return next
+            }),
+          ),
+        removeItem: (cardId, itemId) =>
+          set((s) => withChecklist(s, cardId, (items) => (items.some((it) => it.id === itemId) ? items.filter((it) => it.id !== itemId) : items))),
       }),
       {
         name: o.doc,

@@ -46,7 +46,19 @@ const SEED = [
   { id: 'welcome', title: 'Try it: rename me in both panes while one is offline', notes: 'Then switch it back online and pick a title in the dialog.', status: 'todo', priority: 'high', votes: 3 },
   { id: 'blog', title: 'Write the launch blog post', notes: 'Draft in the docs repo; ask Grace for a review.', status: 'todo', priority: 'medium', votes: 2 },
   { id: 'mobile', title: 'Offline mode for the mobile app', notes: '', status: 'todo', priority: 'low', votes: 5 },
-  { id: 'onboarding', title: 'Design the onboarding checklist', notes: 'Three steps, each skippable.', status: 'doing', priority: 'medium', votes: 1 },
+  {
+    id: 'onboarding',
+    title: 'Design the onboarding checklist',
+    notes: 'Three steps, each skippable. Reorder them in both panes while one is offline.',
+    status: 'doing',
+    priority: 'medium',
+    votes: 1,
+    checklist: [
+      { id: 'welcome-screen', text: 'Welcome screen', done: true },
+      { id: 'import-board', text: 'Import a board', done: false },
+      { id: 'invite-team', text: 'Invite the team', done: false },
+    ],
+  },
   { id: 'flaky', title: 'Fix the flaky checkout test', notes: 'Fails about once in 50 runs on CI.', status: 'doing', priority: 'high', votes: 4 },
   { id: 'server', title: 'Set up the sync server', notes: 'SQLite for now; PostgreSQL when we scale out.', status: 'done', priority: 'low', votes: 2 },
 ]

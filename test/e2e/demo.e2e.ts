@@ -36,6 +36,12 @@ async function axe(page: Page): Promise<string[]> {
 
 const title = (page: Page, side: Side, id: string) => page.locator(`.pane[data-pane="${side}"] [data-card-id="${id}"] [data-field="title"]`)
 const cardsOf = (page: Page, side: Side) => page.evaluate((s) => window.zyncDemo!.boards[s]!.getState().cards, side)
+const checklistOf = (page: Page, side: Side, id: string) => page.locator(`.pane[data-pane="${side}"] [data-card-id="${id}"] .checklist`)
+/** A card's checklist texts in a pane's store, in order. */
+const itemsOf = (page: Page, side: Side, id: string) =>
+  page.evaluate(([s, c]) => (window.zyncDemo!.boards[s]!.getState().cards[c]?.checklist ?? []).map((it) => it.text), [side, id] as const)
+/** A card's checklist texts as rendered in a pane, top to bottom. */
+const renderedItems = (page: Page, side: Side, id: string) => checklistOf(page, side, id).locator('.checklist-text').allTextContents()
 
 describe('the split-pane demo', () => {
   it('two panes are two devices: offline edits stay apart until reconnect, then the title clash is asked in a modal', async () => {
@@ -77,6 +83,78 @@ describe('the split-pane demo', () => {
     await expect.poll(async () => (await cardsOf(page, 'right')).welcome!.title).toBe('Ada’s title')
     expect(await cardsOf(page, 'left')).toEqual(await cardsOf(page, 'right'))
     expect(await e2e.serverCards(doc)).toEqual(await cardsOf(page, 'left'))
+    expect(errors).toEqual([])
+  })
+
+  it('checklists sync item by item: order made in one pane shows in the other, and offline moves of different items both stay', async () => {
+    const doc = await e2e.newDoc()
+    const page = await (await e2e.newContext({ viewport: { width: 1440, height: 900 } })).newPage()
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    await openSplit(page, doc)
+    const right = page.locator('.pane[data-pane="right"]')
+
+    // (a) Add three items on a card without a checklist, then reorder them, in the left pane.
+    const blog = checklistOf(page, 'left', 'blog')
+    const add = blog.getByRole('textbox', { name: 'Add checklist item' })
+    for (const text of ['Outline', 'Draft', 'Publish']) {
+      await add.fill(text)
+      await add.press('Enter')
+    }
+    expect(await add.inputValue()).toBe('')
+    // Presence: the right pane sees Ada in this card's checklist (data-field="checklist" on the list).
+    await page.locator('.pane[data-pane="right"] [data-card-id="blog"] .card-editing').last().getByText('Ada is editing').waitFor()
+    expect(await itemsOf(page, 'left', 'blog')).toEqual(['Outline', 'Draft', 'Publish'])
+    await blog.getByRole('button', { name: 'Move Publish up' }).click()
+    await blog.getByRole('button', { name: 'Move Publish up' }).click()
+    // At the top "Move up" is disabled, and focus stays on the row (on its "Move down").
+    expect(await blog.getByRole('button', { name: 'Move Publish up' }).isDisabled()).toBe(true)
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Move Publish down')
+    await blog.getByRole('button', { name: 'Move Outline down' }).click()
+    await blog.getByRole('checkbox', { name: 'Publish' }).check()
+    const order = ['Publish', 'Draft', 'Outline']
+    expect(await itemsOf(page, 'left', 'blog')).toEqual(order)
+    await waitPane(page, 'left', (s) => s.pending === 0)
+    await expect.poll(() => itemsOf(page, 'right', 'blog')).toEqual(order)
+    await expect.poll(() => renderedItems(page, 'right', 'blog')).toEqual(order)
+    expect(await checklistOf(page, 'right', 'blog').getByRole('checkbox', { name: 'Publish' }).isChecked()).toBe(true)
+    expect(await checklistOf(page, 'right', 'blog').locator('.checklist-count').textContent()).toBe('1/3')
+    expect((await e2e.serverCards(doc)).blog!.checklist!.map((it) => it.text)).toEqual(order)
+    expect(await axe(page)).toEqual([])
+
+    // (b) The seeded card's three items: the right pane goes offline, each pane moves a different item.
+    const seeded = ['Welcome screen', 'Import a board', 'Invite the team']
+    expect(await renderedItems(page, 'right', 'onboarding')).toEqual(seeded)
+    await right.getByRole('switch', { name: 'Online' }).click()
+    await waitPane(page, 'right', (s) => s.connection === 'offline')
+
+    const leftList = checklistOf(page, 'left', 'onboarding')
+    await leftList.getByRole('button', { name: 'Move Invite the team up' }).click()
+    await leftList.getByRole('button', { name: 'Move Invite the team up' }).click()
+    // Offline, the two clicks coalesce into one op (prev → next), in which "Welcome screen" is the
+    // element that moved; a lone swap of neighbours would read as the other one moving up.
+    const rightList = checklistOf(page, 'right', 'onboarding')
+    await rightList.getByRole('button', { name: 'Move Welcome screen down' }).click()
+    await rightList.getByRole('button', { name: 'Move Welcome screen down' }).click()
+    await waitPane(page, 'left', (s) => s.pending === 0)
+    await waitPane(page, 'right', (s) => s.pending > 0)
+    await page.waitForTimeout(300)
+    expect(await renderedItems(page, 'left', 'onboarding')).toEqual(['Invite the team', 'Welcome screen', 'Import a board'])
+    expect(await renderedItems(page, 'right', 'onboarding')).toEqual(['Import a board', 'Invite the team', 'Welcome screen'])
+
+    await right.getByRole('switch', { name: 'Online' }).click()
+    await waitPane(page, 'right', (s) => s.connection === 'online' && s.pending === 0 && s.conflicts === 0)
+    await waitPane(page, 'left', (s) => s.pending === 0 && s.conflicts === 0)
+    // Both moves: "Invite the team" on top (left), "Welcome screen" at the bottom (right).
+    const both = ['Invite the team', 'Import a board', 'Welcome screen']
+    for (const side of ['left', 'right'] as const) {
+      await expect.poll(() => itemsOf(page, side, 'onboarding')).toEqual(both)
+      await expect.poll(() => renderedItems(page, side, 'onboarding')).toEqual(both)
+    }
+    expect((await e2e.serverCards(doc)).onboarding!.checklist!.map((it) => it.text)).toEqual(both)
+    expect(await cardsOf(page, 'left')).toEqual(await cardsOf(page, 'right'))
+    expect(await e2e.serverCards(doc)).toEqual(await cardsOf(page, 'left'))
+    expect(await page.getByRole('alertdialog').count()).toBe(0)
     expect(errors).toEqual([])
   })
 
