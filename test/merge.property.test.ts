@@ -268,6 +268,20 @@ describe('order keys and moves', () => {
     expect((idArrayValue(moved) as Array<{ id: string }>).map((x) => x.id)).toEqual(['i1', 'i2', 'i3'])
   })
 
+  it('keys stay short however many elements are prepended, appended or moved to the top one after another', () => {
+    let s = idArrayApply(emptyIdArray(), 'id', [], [{ id: 'first', text: 'p' }], '0')
+    let cur: Array<{ id: string; text: string }> = [{ id: 'first', text: 'p' }]
+    for (let i = 1; i <= 3000; i++) {
+      // A newest-first list: a new element at the top; every third op appends one at the end instead,
+      // and every fifth moves the last element to the top.
+      const next = i % 5 === 0 ? [cur[cur.length - 1]!, ...cur.slice(0, -1)] : i % 3 === 0 ? [...cur, { id: `n${i}`, text: 'p' }] : [{ id: `n${i}`, text: 'p' }, ...cur]
+      s = idArrayApply(s, 'id', cur, next, stamp(i))
+      cur = next
+    }
+    expect(idArrayValue(s)).toEqual(cur)
+    expect(Math.max(...Object.values(s.e).map((r) => r.o.length))).toBeLessThanOrEqual(32)
+  })
+
   it('inserting at the top or in the middle lands there (not at the end)', () => {
     const base = ids.slice(0, 3).map((id) => ({ id, text: 'p' }))
     const s0 = idArrayApply(emptyIdArray(), 'id', [], base, '0')

@@ -2,7 +2,9 @@
  * Order keys for id-keyed arrays: strings compared with `<`, so an element can be placed between two
  * others by giving it a key between theirs (fractional indexing, as Figma and Replicache order lists).
  * Keys are printable ASCII. Appends at the end take keys made from the op's stamp (`wall:counter#index`),
- * short and growing with time; inserts and moves take midpoints of their neighbours' keys.
+ * prepends at the top keys from the stamp's complement (`!` + digits that fall as time goes on), so
+ * both stay the same length however many there are (newest-first lists prepend forever); inserts and
+ * moves between two elements take midpoints of their neighbours' keys.
  */
 
 const ZERO = 0x20 // ' ': never the last character of a key, so there is always room below a key
@@ -50,6 +52,18 @@ function keysBetween(lo: string, hi: string | undefined, count: number, out: str
   keysBetween(lo, mid, left, out)
   out.push(mid)
   keysBetween(mid, hi, count - 1 - left, out)
+}
+
+const DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+
+/** Digit-wise complement in base 36: reverses the order of equal-length strings of 0-9a-z. */
+function complement(s: string): string {
+  let out = ''
+  for (const c of s) {
+    const d = DIGITS36.indexOf(c)
+    out += d < 0 ? c : DIGITS36[35 - d]
+  }
+  return out
 }
 
 /** The positions of a longest strictly increasing subsequence of `xs` (patience sorting, O(n log n)). */
@@ -109,10 +123,17 @@ export function placeIds(next: readonly string[], seenAt: ReadonlyMap<string, nu
     // Concurrent moves can leave the neighbours out of order: then place after the left one only.
     if (right !== undefined && left !== undefined && right <= left) right = undefined
     const keys: string[] = []
-    const appended = Array.from({ length: j - i }, (_, t) => `${base}#${(i + t).toString(36).padStart(4, '0')}`)
-    if (right === undefined && (left === undefined || appended[0]! > left)) keys.push(...appended)
-    else if (right === undefined) for (let t = i, k = left!; t < j; t++) keys.push((k = keyBetween(k, undefined)))
-    else keysBetween(left ?? '', right, j - i, keys)
+    const stamped = (prefix: string) => Array.from({ length: j - i }, (_, t) => `${prefix}#${(i + t).toString(36).padStart(4, '0')}`)
+    if (right === undefined) {
+      const appended = stamped(base)
+      if (left === undefined || appended[0]! > left) keys.push(...appended)
+      else for (let t = i, k = left; t < j; t++) keys.push((k = keyBetween(k, undefined)))
+    } else if (left === undefined) {
+      // At the top: below every stamped key, later prepends below earlier ones.
+      const prepended = stamped(`!${complement(base)}`)
+      if (prepended[prepended.length - 1]! < right) keys.push(...prepended)
+      else keysBetween('', right, j - i, keys)
+    } else keysBetween(left, right, j - i, keys)
     for (let t = i; t < j; t++) placed.set(next[t]!, keys[t - i]!)
     left = keys[keys.length - 1]
     i = j
