@@ -109,6 +109,7 @@ export class DocHost {
         // The first answer for each op id in this batch: a repeated id gets the same answer again.
         const first = new Map<string, OpResult>()
         const now = (this.o.now ?? Date.now)()
+        const ctx = { now, ...(user !== undefined ? { user } : {}), ...(this.o.maxDriftMs !== undefined ? { maxDriftMs: this.o.maxDriftMs } : {}) }
         for (const op of ops) {
           const again = first.get(op.id)
           if (again) {
@@ -128,7 +129,7 @@ export class DocHost {
                 throw new ZyncError('UNKNOWN_HISTORY', `[zync] op ${op.id} claims ops of its own client this server never saw`, { opId: op.id })
               }
               this.state.check(op, user)
-              const e = this.state.applyOp(op, { now, ...(user !== undefined ? { user } : {}), ...(this.o.maxDriftMs !== undefined ? { maxDriftMs: this.o.maxDriftMs } : {}) })
+              const e = this.state.applyOp(op, ctx)
               entries.push(e)
               r = { id: op.id, ok: true, seq: e.seq, status: e.status, change: toWire(e) }
             } catch (err) {

@@ -201,7 +201,7 @@ export class DocState {
       status,
       policy,
       at: ctx.now,
-      op: { ...op, hlc },
+      op: hlc === op.hlc ? op : { ...op, hlc },
     }
     if (ctx.user !== undefined) entry.user = ctx.user
     if (current !== undefined) entry.value = current

@@ -7,8 +7,8 @@ import { opSchema, parse } from './schema'
 export type Refusal = WireError & { id: string }
 
 /**
- * Validates each op of a batch on its own, so one malformed op is refused without stalling the
- * others, and refuses ops stamped more than `rejectFutureMs` ahead of `now` (CLOCK_SKEW). With
+ * Validates each op of a batch on its own (the items of an envelope parseOpsEnvelope accepted), so one
+ * malformed op is refused without stalling the others, and refuses ops stamped more than `rejectFutureMs` ahead of `now` (CLOCK_SKEW). With
  * `clients`, the items are compact ops (core/wire.ts) and are decoded first. `refusedAt` holds the
  * positions of the refused items, so answers can be put back in request order (`inRequestOrder`).
  */
@@ -24,7 +24,9 @@ export function splitOps(raw: readonly unknown[], now: number, rejectFutureMs: n
     try {
       const obj = clients ? decodeOp(item, clients, previousPath) : item
       if (clients) previousPath = (obj as { path?: unknown }).path
-      op = parse(opSchema, obj)
+      // The envelope (parseOpsEnvelope) scanned the whole message; a compact op decodes into fixed keys,
+      // client ids from the validated table and the scanned values.
+      op = parse(opSchema, obj, true)
     } catch (err) {
       refused.push({ ...toWireError(err, id), id })
       refusedAt.add(i)

@@ -122,14 +122,18 @@ function assertSafeMessage(input: unknown): void {
   assertSafeTree(input, { maxDepth: MESSAGE_DEPTH + 1, depthLabel: MESSAGE_DEPTH, scalars: false, what: 'message', plainOnly: '[zync] messages hold plain objects, arrays and JSON values only' })
 }
 
-/** Parses or throws a ZyncError whose code says what was wrong. */
-export function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+/**
+ * Parses or throws a ZyncError whose code says what was wrong. `scanned`: the input is part of a message
+ * that already passed the whole-message safety scan (an op inside a parsed ops envelope), so it is not
+ * walked again.
+ */
+export function parse<T>(schema: z.ZodType<T>, input: unknown, scanned = false): T {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new ZyncError('BAD_REQUEST', '[zync] a message must be an object')
   }
   const proto = Object.getPrototypeOf(input)
   if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', '[zync] a message must be a plain object')
-  assertSafeMessage(input)
+  if (!scanned) assertSafeMessage(input)
   const r = schema.safeParse(input)
   if (r.success) return r.data
   const issue = r.error.issues[0]!
