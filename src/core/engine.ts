@@ -823,8 +823,10 @@ export class SyncEngine {
     this.events.emit('sync:dead-letter', { deadLetter: dl })
   }
 
-  /** The server settled this op (applied, superseded or conflict): drop it from the outbox. */
-  /** `refresh`: recompute the entity on screen now (false when the caller does it for a whole batch). */
+  /**
+   * The server settled this op (applied, superseded or conflict): drop it from the outbox. `refresh`:
+   * recompute its entity on screen now (false when the caller does it once for a whole batch).
+   */
   private settle(s: RowState, refresh = true): void {
     if (s.done) return
     s.done = true
