@@ -211,6 +211,7 @@ describe('order keys and moves', () => {
   const edit = (base: Array<{ id: string; text: string }>) =>
     fc.tuple(fc.shuffledSubarray([...base, ...ids.filter((i) => !base.some((b) => b.id === i)).map((id) => ({ id, text: 'new' }))]), fc.array(fc.boolean(), { minLength: 6, maxLength: 6 })).map(([xs, flip]) => xs.map((x, i) => (flip[i] ? { ...x, text: 'q' } : x)))
   const stamp = (wall: number) => encodeHlc({ wall, counter: 0, node: 'a' })
+  type Item = { id: string; text: string }
 
   it('with no concurrent edit, the array ends exactly as the client made it (inserts anywhere, moves, deletes)', () => {
     fc.assert(
@@ -252,6 +253,19 @@ describe('order keys and moves', () => {
     const s1 = idArrayApply(s0, 'id', base, one, stamp(1))
     const s2 = idArrayApply(s1, 'id', base, two, stamp(2))
     expect((idArrayValue(s2) as Array<{ id: string }>).map((x) => x.id)).toEqual(['i5', 'i1', 'i3', 'i4', 'i6', 'i2'])
+  })
+
+  it('swaps of neighbours made at once on both sides keep both intents, in either arrival order', () => {
+    // The demo's checklist: one person moves V up one place, the other moves W down one place.
+    const [w, i, v] = ['W', 'I', 'V'].map((id) => ({ id, text: 'p' })) as [Item, Item, Item]
+    const base = [w, i, v]
+    const s0 = idArrayApply(emptyIdArray(), 'id', [], base, '0')
+    const vUp = [w, v, i]
+    const wDown = [i, w, v]
+    const order = (st: IdArray) => (idArrayValue(st) as Item[]).map((x) => x.id).join('')
+    // V above I and W below I: only V I W has both.
+    expect(order(idArrayApply(idArrayApply(s0, 'id', base, vUp, stamp(1)), 'id', base, wDown, stamp(2)))).toBe('VIW')
+    expect(order(idArrayApply(idArrayApply(s0, 'id', base, wDown, stamp(1)), 'id', base, vUp, stamp(2)))).toBe('VIW')
   })
 
   it('two clients moving the same element: the later move wins, and a move never revives a deleted element', () => {

@@ -210,7 +210,9 @@ export function idArrayApply(
   const ids = next.map((item) => idOf(item, idKey))
   const seenAt = new Map<string, number>()
   for (const [id, b] of before) seenAt.set(id, b.i)
-  const placed = placeIds(ids, seenAt, (id) => (Object.hasOwn(e, id) ? e[id]!.o : undefined), hlc)
+  const current: string[] = []
+  for (const r of Object.values(e)) if (r.h > r.d) current.push(r.o)
+  const placed = placeIds(ids, seenAt, (id) => (Object.hasOwn(e, id) ? e[id]!.o : undefined), hlc, current)
   next.forEach((item, i) => {
     const id = ids[i]!
     const b = before.get(id)

@@ -88,13 +88,26 @@ function longestIncreasing(xs: readonly number[]): Set<number> {
 
 /**
  * Where an edit of a list puts its elements. `next` is the list the client made, `seenAt` the position
- * of each id in the list it saw, `keyOf` the current order key of an id (undefined if unknown). The
- * elements that kept their relative order (a longest increasing run of their old positions) stay where
- * they are; every other element of `next` (inserted, or moved) gets a new key between the keys of its
- * neighbours in `next`. Returns those new keys by id. Deterministic: the server and the author's
- * client place an edit the same way.
+ * of each id in the list it saw, `keyOf` the current order key of an id (undefined if unknown), `keys`
+ * the current keys of every element. The elements that kept their relative order (a longest increasing
+ * run of their old positions) stay where they are; every other element of `next` (inserted, or moved)
+ * gets a new key between the keys of its neighbours in `next`. Returns those new keys by id.
+ * Deterministic: the server and the author's client place an edit the same way.
+ *
+ * Two arrays do not always say which element moved (after a swap of neighbours either one may have),
+ * and concurrent moves can leave an element's two neighbours in the other order (then it goes right
+ * after the left one, or right before the right one). When these readings differ, the one that keeps
+ * the most pairs in the order the edit asked for (pairs it reordered) and in the order others gave
+ * them meanwhile (pairs whose current order differs from what the client saw) wins; ties, and every
+ * edit made without concurrent changes, take the first reading.
  */
-export function placeIds(next: readonly string[], seenAt: ReadonlyMap<string, number>, keyOf: (id: string) => string | undefined, stamp: string): Map<string, string> {
+export function placeIds(
+  next: readonly string[],
+  seenAt: ReadonlyMap<string, number>,
+  keyOf: (id: string) => string | undefined,
+  stamp: string,
+  keys: readonly string[] = [],
+): Map<string, string> {
   const kept: number[] = []
   const old: number[] = []
   next.forEach((id, i) => {
@@ -106,10 +119,69 @@ export function placeIds(next: readonly string[], seenAt: ReadonlyMap<string, nu
   })
   const stays = new Set<number>()
   for (const k of longestIncreasing(old)) stays.add(kept[k]!)
+  const first = placeAround(next, stays, keyOf, stamp, keys, false)
+  if (kept.length > MAX_REREAD || kept.length < 2) return first.placed
+  // The other readings: the longest run taken from the back, and the other side of inverted neighbours.
+  const fromBack = new Set<number>()
+  for (const k of longestIncreasing(old.map((x) => -x).reverse())) fromBack.add(kept[kept.length - 1 - k]!)
+  const readings = [first]
+  if (!sameSet(stays, fromBack)) readings.push(placeAround(next, fromBack, keyOf, stamp, keys, false))
+  for (const r of [...readings]) if (r.inverted) readings.push(placeAround(next, r.stays, keyOf, stamp, keys, true))
+  if (readings.length === 1) return first.placed
+  // Score each reading over the pairs of elements the client saw that are still in the list.
+  const ids = kept.map((i) => next[i]!)
+  const before = (x: string, y: string, kx: string, ky: string) => kx < ky || (kx === ky && x < y)
+  let best = first
+  let bestScore = -1
+  for (const r of readings) {
+    let score = 0
+    for (let x = 0; x < ids.length; x++) {
+      for (let y = x + 1; y < ids.length; y++) {
+        const p = ids[x]!
+        const q = ids[y]!
+        // The edit made p before q (`ids` is in `next` order); `seen`: so was it in the list it saw.
+        const seen = seenAt.get(p)! < seenAt.get(q)!
+        const current = before(p, q, keyOf(p)!, keyOf(q)!)
+        const result = before(p, q, r.placed.get(p) ?? keyOf(p)!, r.placed.get(q) ?? keyOf(q)!)
+        if (!seen && result) score++ // a pair this edit reordered, as it asked
+        else if (seen && !current && !result) score++ // a pair another edit reordered meanwhile, kept
+      }
+    }
+    if (score > bestScore) {
+      best = r
+      bestScore = score
+    }
+  }
+  return best.placed
+}
+
+/** Lists longer than this are placed with the first reading only (scoring is quadratic). */
+const MAX_REREAD = 256
+
+function sameSet(x: ReadonlySet<number>, y: ReadonlySet<number>): boolean {
+  if (x.size !== y.size) return false
+  for (const v of x) if (!y.has(v)) return false
+  return true
+}
+
+interface Reading {
+  stays: ReadonlySet<number>
+  placed: Map<string, string>
+  /** Some run had its two neighbours in the other order. */
+  inverted: boolean
+}
+
+/**
+ * New keys for the elements of `next` not in `stays`, between the keys of their neighbours. Neighbours
+ * in the other order (concurrent moves): right after the left one (`beforeRight` false) or right
+ * before the right one, i.e. up to the nearest current key on the other side.
+ */
+function placeAround(next: readonly string[], stays: ReadonlySet<number>, keyOf: (id: string) => string | undefined, stamp: string, all: readonly string[], beforeRight: boolean): Reading {
   // Stamp part of an hlc ('wall:counter'), without the node id: ASCII, and the same width for every op.
   const colon = stamp.indexOf(':', stamp.indexOf(':') + 1)
   const base = colon > 0 ? stamp.slice(0, colon) : stamp
   const placed = new Map<string, string>()
+  let inverted = false
   let left: string | undefined
   for (let i = 0; i < next.length; ) {
     if (stays.has(i)) {
@@ -120,8 +192,11 @@ export function placeIds(next: readonly string[], seenAt: ReadonlyMap<string, nu
     let j = i
     while (j < next.length && !stays.has(j)) j++
     let right = j < next.length ? keyOf(next[j]!) : undefined
-    // Concurrent moves can leave the neighbours out of order: then place after the left one only.
-    if (right !== undefined && left !== undefined && right <= left) right = undefined
+    if (right !== undefined && left !== undefined && right <= left) {
+      inverted = true
+      if (beforeRight) left = nearest(all, right, -1)
+      else right = nearest(all, left, 1)
+    }
     const keys: string[] = []
     const stamped = (prefix: string) => Array.from({ length: j - i }, (_, t) => `${prefix}#${(i + t).toString(36).padStart(4, '0')}`)
     if (right === undefined) {
@@ -138,5 +213,14 @@ export function placeIds(next: readonly string[], seenAt: ReadonlyMap<string, nu
     left = keys[keys.length - 1]
     i = j
   }
-  return placed
+  return { stays, placed, inverted }
+}
+
+/** The nearest key in `all` below (`dir` -1) or above (1) `key`; undefined when there is none. */
+function nearest(all: readonly string[], key: string, dir: -1 | 1): string | undefined {
+  let best: string | undefined
+  for (const k of all) {
+    if (dir < 0 ? k < key && (best === undefined || k > best) : k > key && (best === undefined || k < best)) best = k
+  }
+  return best
 }

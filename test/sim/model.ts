@@ -142,7 +142,8 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
       // Placement (which elements moved, and their new keys) is the shared order-key code; the model
       // checks what is done with it: a new place wins by move stamp, values by write stamp.
       const seenAt = new Map([...prev.keys()].map((id, i) => [id, i]))
-      const placed = placeIds(next.map((x) => idOf(x, o.idKey)), seenAt, (id) => fm.ids.get(id)?.o, e.hlc)
+      const current = [...fm.ids.values()].filter((r) => r.h > r.d).map((r) => r.o)
+      const placed = placeIds(next.map((x) => idOf(x, o.idKey)), seenAt, (id) => fm.ids.get(id)?.o, e.hlc, current)
       const move = (r: { o: string; m?: string }, key: string | undefined) => {
         if (key === undefined) return
         if (e.hlc > (r.m ?? '') || (e.hlc === r.m && key < r.o)) {
