@@ -188,7 +188,7 @@ class ScriptedTransport implements Transport {
   handlers!: TransportHandlers
   sent: OpsRequest[] = []
   seq = 0
-  respond: (req: OpsRequest) => OpsResponse = (req) => this.accept(req)
+  respond: (req: OpsRequest) => OpsResponse | Promise<OpsResponse> = (req) => this.accept(req)
   open(h: TransportHandlers) {
     this.handlers = h
     this.connected = true
@@ -293,6 +293,38 @@ describe('backoff with full jitter', () => {
     expect(st.oldestPendingAge).toBeGreaterThanOrEqual(3000)
     expect(store.sync.pendingOperations()[0]!.lastError?.code).toBe('TIMEOUT')
     expect(failed.every((w) => w)).toBe(true)
+  })
+})
+
+describe('pipelining', () => {
+  it('rows of different fields of one record go out side by side; a second write of one field waits for the first', async () => {
+    const t = new ScriptedTransport()
+    const held: Array<() => void> = []
+    t.respond = (req) => new Promise<OpsResponse>((resolve) => held.push(() => resolve(t.accept(req))))
+    type Doc = { r: Record<string, { a: number; b: number }> }
+    const store = createStore<Doc>()(sync(() => ({ r: { x: { a: 0, b: 0 } } }), { name: 'pipelined', transport: t, storage: 'memory', crossTab: false, watchNetwork: false, onWarning: () => {} }))
+    cleanups.push(() => store.sync.destroy())
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online')
+    const field = (req: OpsRequest) => req.ops.map((o) => `${o.path.join('.')}=${String(o.value)}`)
+    store.setState((s) => ({ r: { x: { ...s.r.x!, a: 1 } } }))
+    await waitFor(() => t.sent.length === 1, 2000, 'first batch')
+    // Another field of the same record: sent while the first batch is unanswered.
+    store.setState((s) => ({ r: { x: { ...s.r.x!, b: 1 } } }))
+    await waitFor(() => t.sent.length === 2, 2000, 'second field pipelined')
+    expect(t.sent.map(field)).toEqual([['r.x.a=1'], ['r.x.b=1']])
+    // The same field again: it waits for the first write's answer, so it cannot land before it.
+    store.setState((s) => ({ r: { x: { ...s.r.x!, a: 2 } } }))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(t.sent).toHaveLength(2)
+    held.shift()!()
+    await waitFor(() => t.sent.length === 3, 2000, 'same field after the answer')
+    expect(field(t.sent[2]!)).toEqual(['r.x.a=2'])
+    while (held.length > 0 || store.sync.status().pending > 0) {
+      held.shift()?.()
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(store.getState().r.x).toEqual({ a: 2, b: 1 })
   })
 })
 

@@ -84,7 +84,7 @@ export interface EngineOptions {
 
 /** How long writes that only speed up a reload may wait (see schedulePersist). */
 const LAZY_PERSIST_MS = 1000
-/** Batches sent before the first is answered. More keeps the link busy; per-entity order holds regardless. */
+/** Batches sent before the first is answered. More keeps the link busy; overlapping writes keep their order regardless. */
 const MAX_IN_FLIGHT = 4
 /** Settled conflict ids remembered across reloads. */
 const MAX_RESOLVED = 1000
@@ -141,7 +141,7 @@ export class SyncEngine {
   private persisting: Promise<void> | undefined
   private pumpTimer: ReturnType<typeof setTimeout> | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
-  /** Batches sent and not yet answered (pipelined up to MAX_IN_FLIGHT; an entity has at most one row in flight). */
+  /** Batches sent and not yet answered (pipelined up to MAX_IN_FLIGHT; overlapping rows are never in flight together). */
   private inFlight = 0
   /** Bumped on disconnect: answers to batches sent before it no longer count against the pipeline. */
   private sendEpoch = 0
@@ -748,9 +748,10 @@ export class SyncEngine {
       this.outbox.seal(s)
     }
     this.invalidate()
-    // Pipelined: the next batch (rows of other entities, or rows captured since) may go out before this
+    // Pipelined: the next batch (rows of other fields, or rows captured since) may go out before this
     // one is answered, so the round trip is not paid once per batch. A row is never sent while an earlier
-    // row of its entity is in flight (selectBatch), which keeps per-entity order.
+    // row it overlaps (same field, or a record-level row) is in flight (selectBatch): writes it overlaps
+    // land in order.
     if (this.inFlight < MAX_IN_FLIGHT) this.schedulePump(0)
     const res = await this.o.transport.send({ doc: this.doc, ops: batch.map((s) => s.row.op) }, this.o.ackTimeout ?? 10_000)
     if (epoch === this.sendEpoch) this.inFlight--

@@ -1,6 +1,6 @@
 import type { OutboxRow } from './storage'
 import { PRIORITIES, type Priority } from './types'
-import { pathKey } from './path'
+import { fieldOf, pathKey } from './path'
 
 const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 }
 
@@ -110,19 +110,28 @@ export class OutboxIndex {
 
   /**
    * The next batch to send: eligible rows of `owner`, higher lanes first, but ops on one entity keep
-   * their order (a chain takes the highest lane of its rows, and a row waits for every earlier row of
-   * its entity). Dead letters never block anything.
+   * their order (a chain takes the highest lane of its rows). A row waits while an earlier row it
+   * overlaps is in flight, backing off or not sendable: one of the same field, or a record-level row
+   * (which covers every field of the record). Rows of different fields go out side by side, so a long
+   * replay of one record's fields is pipelined too. Dead letters never block anything.
    */
   selectBatch(owner: string, now: number, max: number, canSend: (s: RowState) => boolean): RowState[] {
-    const blocked = new Set<string>()
+    // Entities with any waiting row; with a waiting record-level row; and waiting entity + field keys.
+    const anyWaiting = new Set<string>()
+    const recordWaiting = new Set<string>()
+    const fieldWaiting = new Set<string>()
     const chains = new Map<string, { rank: number; rows: RowState[] }>()
     for (const s of this.ordered()) {
       const { row } = s
       if (s.done || row.dead) continue
       if (row.owner !== owner) continue
-      if (blocked.has(row.entity)) continue
-      if (s.inFlight || row.nextAt > now || !canSend(s)) {
-        blocked.add(row.entity)
+      const field = fieldOf(row.op.path)
+      const fieldKey = row.entity + '\u0001' + field
+      const blocked = field === '' ? anyWaiting.has(row.entity) : recordWaiting.has(row.entity) || fieldWaiting.has(fieldKey)
+      if (blocked || s.inFlight || row.nextAt > now || !canSend(s)) {
+        anyWaiting.add(row.entity)
+        if (field === '') recordWaiting.add(row.entity)
+        else fieldWaiting.add(fieldKey)
         continue
       }
       let c = chains.get(row.entity)
