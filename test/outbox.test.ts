@@ -302,7 +302,7 @@ describe('pipelining', () => {
     const held: Array<() => void> = []
     t.respond = (req) => new Promise<OpsResponse>((resolve) => held.push(() => resolve(t.accept(req))))
     type Doc = { r: Record<string, { a: number; b: number }> }
-    const store = createStore<Doc>()(sync(() => ({ r: { x: { a: 0, b: 0 } } }), { name: 'pipelined', transport: t, storage: 'memory', crossTab: false, watchNetwork: false, onWarning: () => {} }))
+    const store = createStore<Doc>()(sync((): Doc => ({ r: { x: { a: 0, b: 0 } } }), { name: 'pipelined', transport: t, storage: 'memory', crossTab: false, watchNetwork: false, onWarning: () => {} }))
     cleanups.push(() => store.sync.destroy())
     await store.sync.ready
     await waitFor(() => store.sync.status().connection === 'online')
