@@ -25,6 +25,16 @@ async function waitPane(page: Page, side: Side, check: (s: { connection: string;
   )
 }
 
+/** A new document opened in the split demo (desktop size), with the page's uncaught errors collected. */
+async function splitDemo(): Promise<{ doc: string; page: Page; errors: string[] }> {
+  const doc = await e2e.newDoc()
+  const page = await (await e2e.newContext({ viewport: { width: 1440, height: 900 } })).newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  await openSplit(page, doc)
+  return { doc, page, errors }
+}
+
 /** axe-core's violations on the page, as "impact id: help (n nodes)". */
 async function axe(page: Page): Promise<string[]> {
   await page.addScriptTag({ content: readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8') })
@@ -45,11 +55,7 @@ const renderedItems = (page: Page, side: Side, id: string) => checklistOf(page, 
 
 describe('the split-pane demo', () => {
   it('two panes are two devices: offline edits stay apart until reconnect, then the title clash is asked in a modal', async () => {
-    const doc = await e2e.newDoc()
-    const page = await (await e2e.newContext({ viewport: { width: 1440, height: 900 } })).newPage()
-    const errors: string[] = []
-    page.on('pageerror', (e) => errors.push(String(e)))
-    await openSplit(page, doc)
+    const { doc, page, errors } = await splitDemo()
     const left = page.locator('.pane[data-pane="left"]')
     const right = page.locator('.pane[data-pane="right"]')
     await left.locator('.pane-people').getByRole('img', { name: 'Grace' }).waitFor()
@@ -87,11 +93,7 @@ describe('the split-pane demo', () => {
   })
 
   it('checklists sync item by item: order made in one pane shows in the other, and offline moves of different items both stay', async () => {
-    const doc = await e2e.newDoc()
-    const page = await (await e2e.newContext({ viewport: { width: 1440, height: 900 } })).newPage()
-    const errors: string[] = []
-    page.on('pageerror', (e) => errors.push(String(e)))
-    await openSplit(page, doc)
+    const { doc, page, errors } = await splitDemo()
     const right = page.locator('.pane[data-pane="right"]')
 
     // (a) Add three items on a card without a checklist, then reorder them, in the left pane.
