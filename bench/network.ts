@@ -252,11 +252,13 @@ function wideDoc(): Wide {
 
 type Wide = Record<string, Record<string, Record<string, number>>>
 
-/** The i-th of 20,000 distinct fields, so no two mutations coalesce. */
+/** The path of the i-th of 20,000 distinct fields, so no two mutations coalesce. */
+function widePath(i: number): [string, string, string] {
+  return [`c${i % COLLS}`, `r${Math.floor(i / COLLS) % RECS}`, `f${Math.floor(i / (COLLS * RECS)) % FIELDS}`]
+}
+
 function wideSet(store: { setState: (fn: (s: Wide) => Partial<Wide>) => void }, i: number, v: number): void {
-  const c = `c${i % COLLS}`
-  const r = `r${Math.floor(i / COLLS) % RECS}`
-  const f = `f${Math.floor(i / (COLLS * RECS)) % FIELDS}`
+  const [c, r, f] = widePath(i)
   store.setState((s) => ({ [c]: { ...s[c], [r]: { ...s[c]![r], [f]: v } } }))
 }
 
@@ -310,7 +312,7 @@ async function serverAlone(url: string, n: number): Promise<number> {
   const batch = (size: number) => {
     const ops: Op[] = []
     for (let i = 0; i < size; i++, k++) {
-      ops.push({ id: `o${process.pid}-${k}`, client, n: k + 1, hlc: encodeHlc({ wall: Date.now(), counter: 0, node: client }), op: 'replace', path: [`c${k % COLLS}`, `r${Math.floor(k / COLLS) % RECS}`, `f${Math.floor(k / (COLLS * RECS)) % FIELDS}`], value: k, base: {} })
+      ops.push({ id: `o${process.pid}-${k}`, client, n: k + 1, hlc: encodeHlc({ wall: Date.now(), counter: 0, node: client }), op: 'replace', path: widePath(k), value: k, base: {} })
     }
     return encodeOpsRequest({ doc, ops })
   }

@@ -17,7 +17,7 @@ import { Emitter } from './emitter'
 import { ZyncError, fromWireError } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
-import { emptyIdArray, idArrayApply, idArrayValue, isIdArray } from './merge'
+import { idArrayApply, idArrayValue, isIdArray, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
@@ -447,7 +447,7 @@ export class SyncEngine {
     const written: RowState[] = []
     for (const s of this.outbox.rows.values()) {
       if (s.dirty && !s.done && s.row.owner === this.clientId) {
-        put.push(structuredCloneRow(s.row))
+        put.push(copyRow(s.row))
         written.push(s)
         s.dirty = false
       }
@@ -1450,8 +1450,7 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     // As the server merges it (merge.ts idArrayApply), over the current array: only elements the op
     // changed relative to what it saw are written, deleted or moved; the others keep their current
     // (maybe newer) value and place.
-    const seen = idArrayApply(emptyIdArray(), op.idKey, [], Array.isArray(cur) ? cur : [], '0')
-    next = idArrayValue(idArrayApply(seen, op.idKey, Array.isArray(op.prev) ? op.prev : [], op.value, op.hlc))
+    next = idArrayValue(idArrayApply(seedIdArray(cur, op.idKey), op.idKey, Array.isArray(op.prev) ? op.prev : [], op.value, op.hlc))
   } else next = op.value
   if (rel.length === 0) return next
   const root = isPlainObject(value) ? value : {}
@@ -1476,6 +1475,7 @@ function isEcho(c: Change, op: Op): boolean {
   return c.kind === 'set' && (c.value === op.value || deepEqual(c.value, op.value))
 }
 
-function structuredCloneRow(row: OutboxRow): OutboxRow {
+/** A row for storage: fresh row and op objects (their values are never changed in place). */
+function copyRow(row: OutboxRow): OutboxRow {
   return { ...row, op: { ...row.op } }
 }

@@ -121,6 +121,11 @@ export function emptyIdArray(): IdArray {
   return { e: {} }
 }
 
+/** The register state of a plain array (no history: stamps '0', places in array order); empty for a non-array. */
+export function seedIdArray(items: unknown, idKey: string): IdArray {
+  return Array.isArray(items) ? idArrayApply(emptyIdArray(), idKey, [], items, '0') : emptyIdArray()
+}
+
 type Register = IdArray['e'][string]
 
 /**

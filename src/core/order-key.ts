@@ -10,9 +10,9 @@
 const ZERO = 0x20 // ' ': never the last character of a key, so there is always room below a key
 const BASE = 0x7f - ZERO // digits ' ' .. '~'
 
-function digit(s: string, i: number): number {
-  const c = s.charCodeAt(i)
-  return Number.isNaN(c) ? 0 : Math.min(Math.max(c - ZERO, 0), BASE - 1)
+/** The digit of a key's first character (callers check the key is not empty). */
+function firstDigit(s: string): number {
+  return Math.min(Math.max(s.charCodeAt(0) - ZERO, 0), BASE - 1)
 }
 
 /**
@@ -33,8 +33,8 @@ export function keyBetween(a: string, b: string | undefined): string {
         b = b.slice(n)
       }
     }
-    const da = a.length > 0 ? digit(a, 0) : 0
-    const db = b !== undefined && b.length > 0 ? digit(b, 0) : BASE
+    const da = a.length > 0 ? firstDigit(a) : 0
+    const db = b !== undefined && b.length > 0 ? firstDigit(b) : BASE
     if (db - da > 1) return prefix + String.fromCharCode(ZERO + Math.round((da + db) / 2))
     // Consecutive first digits: below `b`'s first digit when `b` goes on, else after `a`'s first digit.
     if (b !== undefined && b.length > 1) return prefix + b[0]
@@ -106,7 +106,7 @@ export function placeIds(
   seenAt: ReadonlyMap<string, number>,
   keyOf: (id: string) => string | undefined,
   stamp: string,
-  keys: readonly string[] = [],
+  keys: readonly string[],
 ): Map<string, string> {
   const kept: number[] = []
   const old: number[] = []
@@ -130,19 +130,21 @@ export function placeIds(
   if (readings.length === 1) return first.placed
   // Score each reading over the pairs of elements the client saw that are still in the list.
   const ids = kept.map((i) => next[i]!)
+  const now = ids.map((id) => keyOf(id)!)
   const before = (x: string, y: string, kx: string, ky: string) => kx < ky || (kx === ky && x < y)
   let best = first
   let bestScore = -1
   for (const r of readings) {
+    const then = ids.map((id, x) => r.placed.get(id) ?? now[x]!)
     let score = 0
     for (let x = 0; x < ids.length; x++) {
       for (let y = x + 1; y < ids.length; y++) {
         const p = ids[x]!
         const q = ids[y]!
         // The edit made p before q (`ids` is in `next` order); `seen`: so was it in the list it saw.
-        const seen = seenAt.get(p)! < seenAt.get(q)!
-        const current = before(p, q, keyOf(p)!, keyOf(q)!)
-        const result = before(p, q, r.placed.get(p) ?? keyOf(p)!, r.placed.get(q) ?? keyOf(q)!)
+        const seen = old[x]! < old[y]!
+        const current = before(p, q, now[x]!, now[y]!)
+        const result = before(p, q, then[x]!, then[y]!)
         if (!seen && result) score++ // a pair this edit reordered, as it asked
         else if (seen && !current && !result) score++ // a pair another edit reordered meanwhile, kept
       }

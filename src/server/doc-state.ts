@@ -9,7 +9,7 @@ import { clampHlc, compareHlc, decodeHlc, encodeHlc } from '../core/hlc'
 import {
   counterValue,
   emptyCounter,
-  emptyIdArray,
+  seedIdArray,
   emptySet,
   idArrayApply,
   idArrayClashes,
@@ -148,7 +148,7 @@ export class DocState {
     } else if (op.idKey && Array.isArray(op.value) && op.op !== 'remove') {
       // Merge by element identity; element changes that clash with concurrent ones follow the policy.
       const key = op.idKey
-      const s0 = crdt?.t === 'ids' && crdt.k === key ? crdt.s : seedIds(before, key)
+      const s0 = crdt?.t === 'ids' && crdt.k === key ? crdt.s : seedIdArray(before, key)
       const prev = Array.isArray(op.prev) ? op.prev : []
       const clashes = idArrayClashes(s0, key, prev, op.value)
       if (clashes.length > 0 && (policy === 'manual' || policy === 'custom')) {
@@ -323,11 +323,6 @@ function seedCounter(before: unknown): PnCounter {
 
 function seedSet(before: unknown): AwSet {
   return Array.isArray(before) ? setApply(emptySet(), before, [], '0') : emptySet()
-}
-
-function seedIds(before: unknown, key: string): IdArray {
-  if (!Array.isArray(before)) return emptyIdArray()
-  return idArrayApply(emptyIdArray(), key, [], before, '0')
 }
 
 function maxStamp(a: string, b: string): string {
