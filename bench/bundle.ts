@@ -6,10 +6,10 @@
 import { build } from 'esbuild'
 import { gzipSync } from 'node:zlib'
 import { readFileSync, existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import type { Result } from './lib/report'
+import { ROOT } from './lib/paths'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = ROOT
 const LIMIT_KB = 8
 
 async function size(contents: string, resolveDir: string, external: string[]): Promise<{ min: number; gzip: number; inputs: Array<[string, number]> }> {

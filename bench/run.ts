@@ -10,12 +10,12 @@
 import 'fake-indexeddb/auto'
 import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { runBundle } from './bundle'
 import { runLocal } from './local'
 import { runOutbox } from './outbox'
 import { runContention, runFanout, runMemory, runReplay, runRtt, runThroughput } from './network'
 import { machine, markdown, pass, printTable, type Result } from './lib/report'
+import { fromRoot } from './lib/paths'
 
 const smoke = process.argv.includes('--smoke')
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',')
@@ -40,6 +40,8 @@ const NOTES = [
   '1c delivers a server broadcast (one change) to a joined store whose confirmed state holds the same 1,000 entities, against the same update spread by hand on a bare store.',
   '2 runs on fake-indexeddb (Node has no IndexedDB): much slower than a browser, so only the ratio means anything. The baseline table has the outbox\'s schema (id, doc, [doc+owner], order).',
   'Network scenarios (3-7) run each server (zync, bare socket.io, y-websocket) in its own Node process; the clients share this one. zync clients keep their outbox in memory (Node has no IndexedDB) and the zync server uses memory storage unless noted. The bench server lifts the per-socket rate limits (5,000 ops/s by default), which would otherwise cap 5 and 6.',
+  'Network scenarios measure steady state: each side first makes 2,000 round trips (3), 2,000 writes (4a; 500 more for 4b) or 40 rounds (7) that are not counted, because the server processes start fresh for each scenario and zync runs far more code per write than the baselines, code the JIT needs a few thousand calls to optimize. What a freshly started server shows (the first 200 of those) is printed beside 3 and 4a.',
+  'The bench runs as an esbuild bundle of bench/ and src/ (bench/launch.mjs), built as tsup builds dist: run through tsx instead, every closure zync creates pays a __name() call the shipped code does not.',
   '4 and 7 seed the document on the server first (a seeding client writes the 100 records), so every client starts from the same confirmed state.',
   '7 counts every TCP byte through the server in both directions (frames, headers, acks) from just before the 16 writes until they have converged, then 50 ms more for trailing acks.',
   '8a bundles src with esbuild (minified, gzip level 9) like size-limit does in CI (.size-limit.json over the built dist). Peers (zustand, react, immer, dexie, socket.io-client, ...) are left out; nanoid, a dependency, counts. The CSS (zync/styles.css) is separate and not counted.',
@@ -93,8 +95,8 @@ async function main(): Promise<void> {
   console.log(`\n${results.length - missed.length}/${results.length} pass${missed.length ? `; missed: ${missed.join(', ')}` : ''}. ${durationS.toFixed(0)} s, load average ${loadStart.toFixed(1)} → ${loadEnd.toFixed(1)} on ${machine().cores} cores.`)
   if (!smoke && !only) {
     const meta = { ...machine(), date: new Date().toISOString(), durationS, loadAverage: { start: loadStart, end: loadEnd } }
-    writeFileSync(fileURLToPath(new URL('./results.json', import.meta.url)), JSON.stringify({ meta, results, failures }, null, 2) + '\n')
-    writeFileSync(fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url)), markdown(results, meta, NOTES, CAUSES))
+    writeFileSync(fromRoot('bench/results.json'), JSON.stringify({ meta, results, failures }, null, 2) + '\n')
+    writeFileSync(fromRoot('docs/BENCHMARKS.md'), markdown(results, meta, NOTES, CAUSES))
     console.log('wrote bench/results.json and docs/BENCHMARKS.md')
   }
   if (failures.length) {

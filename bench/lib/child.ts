@@ -1,7 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-const SCRIPT = fileURLToPath(new URL('../servers/server.ts', import.meta.url))
+/** The server script: the bundled one when the launcher built it (bench/launch.mjs), else the source via tsx. */
+const BUNDLED = process.env.ZYNC_BENCH_SERVER
+const SCRIPT = BUNDLED ?? fileURLToPath(new URL('../servers/server.ts', import.meta.url))
 
 export interface BenchServer {
   url: string
@@ -15,7 +17,7 @@ export interface BenchServer {
 
 /** Starts a bench server (zync, bare socket.io or y-websocket) in a separate Node process via tsx. */
 export async function startServer(kind: 'zync' | 'socketio' | 'yjs', storage: 'memory' | 'sqlite' = 'memory'): Promise<BenchServer> {
-  const child: ChildProcess = fork(SCRIPT, [kind, storage], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child: ChildProcess = fork(SCRIPT, [kind, storage], { execArgv: [...(BUNDLED ? [] : ['--import', 'tsx']), '--expose-gc', ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const waiting = new Set<(err: Error) => void>()
   child.once('exit', (code) => {
     for (const fail of waiting) fail(new Error(`[bench] ${kind} server exited (${code})`))

@@ -1,6 +1,7 @@
 /** Result rows, the console table and docs/BENCHMARKS.md. */
 import { cpus, totalmem } from 'node:os'
 import { readFileSync } from 'node:fs'
+import { fromRoot } from './paths'
 
 export type Cmp = '<=' | '>='
 
@@ -84,7 +85,7 @@ export function printTable(results: Result[]): void {
 
 function version(pkg: string): string {
   try {
-    return JSON.parse(readFileSync(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')).version as string
+    return JSON.parse(readFileSync(fromRoot(`node_modules/${pkg}/package.json`), 'utf8')).version as string
   } catch {
     return 'not installed'
   }

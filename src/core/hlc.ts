@@ -16,7 +16,22 @@ export function encodeHlc(ts: HlcTimestamp): string {
   return `${ts.wall.toString().padStart(WALL_WIDTH, '0')}:${ts.counter.toString(36).padStart(COUNTER_WIDTH, '0')}:${ts.node}`
 }
 
-export function decodeHlc(s: string): HlcTimestamp | undefined {
+/** The last string decoded and its result: one op's stamp is decoded by several steps in a row. */
+let lastIn: string | undefined
+let lastOut: Readonly<HlcTimestamp> | undefined
+
+/** Decodes a timestamp, or undefined when malformed. The result is frozen (it may be shared). */
+export function decodeHlc(s: string): Readonly<HlcTimestamp> | undefined {
+  if (s === lastIn) return lastOut
+  const out = decodeUncached(s)
+  if (typeof s === 'string') {
+    lastIn = s
+    lastOut = out
+  }
+  return out
+}
+
+function decodeUncached(s: string): Readonly<HlcTimestamp> | undefined {
   if (typeof s !== 'string' || s.length > 200) return undefined
   const a = s.indexOf(':')
   const b = s.indexOf(':', a + 1)
@@ -25,7 +40,7 @@ export function decodeHlc(s: string): HlcTimestamp | undefined {
   const counter = parseInt(s.slice(a + 1, b), 36)
   const node = s.slice(b + 1)
   if (!Number.isSafeInteger(wall) || wall < 0 || !Number.isSafeInteger(counter) || counter < 0 || node.length === 0) return undefined
-  return { wall, counter, node }
+  return Object.freeze({ wall, counter, node })
 }
 
 /** Compares two encoded timestamps: negative, zero or positive. */

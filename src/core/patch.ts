@@ -48,19 +48,13 @@ function setRec(node: unknown, path: Path, i: number, value: unknown, remove: bo
 /** Like setAt, but containers already copied in this epoch (`fresh`) are written in place. */
 export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: WeakSet<object>): T {
   assertSafePath(path)
-  const own = (node: unknown): Record<string | number, unknown> | unknown[] => {
-    if (node !== null && typeof node === 'object' && fresh.has(node)) return node as Record<string, unknown>
-    const copy: Record<string | number, unknown> | unknown[] = Array.isArray(node) ? node.slice() : isPlainObject(node) ? { ...node } : {}
-    fresh.add(copy)
-    return copy
-  }
-  const root = own(state) as Record<string | number, unknown>
+  const root = own(state, fresh) as Record<string | number, unknown>
   let parent: Record<string | number, unknown> = root
   for (let i = 0; i < path.length - 1; i++) {
     const seg = path[i]!
     const child = Object.hasOwn(parent, seg) ? parent[seg] : undefined
     if (remove && child === undefined) return root as T
-    const c = own(child) as Record<string | number, unknown>
+    const c = own(child, fresh) as Record<string | number, unknown>
     parent[seg] = c
     parent = c
   }
@@ -70,4 +64,12 @@ export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path
     else delete parent[last]
   } else parent[last] = value
   return root as T
+}
+
+/** `node` itself when it was copied in this epoch, else a copy of it (a new object when it is no container). */
+function own(node: unknown, fresh: WeakSet<object>): Record<string | number, unknown> | unknown[] {
+  if (node !== null && typeof node === 'object' && fresh.has(node)) return node as Record<string, unknown>
+  const copy: Record<string | number, unknown> | unknown[] = Array.isArray(node) ? node.slice() : isPlainObject(node) ? { ...node } : {}
+  fresh.add(copy)
+  return copy
 }

@@ -234,10 +234,9 @@ export class DocState {
 
   /** Highest stamp written to this field so far (for a whole record: to anything in it). */
   private topStamp(entity: string, field: string): string {
-    const of = (m: ServerFieldMeta | undefined) => (m ? maxStamp(m.top ?? '', m.hlc) : '')
-    if (field !== '') return maxStamp(of(this.fields[entity + SEP + field]), of(this.fields[entity + SEP]))
+    if (field !== '') return maxStamp(topOf(this.fields[entity + SEP + field]), topOf(this.fields[entity + SEP]))
     let top = ''
-    for (const k of this.keysOf(entity)) top = maxStamp(top, of(this.fields[k]))
+    for (const k of this.keysOf(entity)) top = maxStamp(top, topOf(this.fields[k]))
     return top
   }
 
@@ -252,21 +251,20 @@ export class DocState {
    * Ops of the same client are causally ordered by construction, so they never conflict.
    */
   private concurrentWriter(op: Op, entity: string, field: string): ServerFieldMeta | undefined {
-    const unseen = (m: ServerFieldMeta | undefined) => m !== undefined && m.client !== op.client && vvGet(op.base, m.client) < m.n
     if (field === '') {
       // A whole-record write races with any unseen write inside the record.
       let latest: ServerFieldMeta | undefined
       for (const k of this.keysOf(entity)) {
         const m = this.fields[k]
         if (!m) continue
-        if (unseen(m) && (!latest || compareHlc(m.hlc, latest.hlc) > 0)) latest = m
+        if (unseenBy(op, m) && (!latest || compareHlc(m.hlc, latest.hlc) > 0)) latest = m
       }
       return latest
     }
     const m = this.fields[entity + SEP + field]
-    if (unseen(m)) return m
+    if (unseenBy(op, m)) return m
     const rec = this.fields[entity + SEP]
-    if (unseen(rec)) return rec
+    if (unseenBy(op, rec)) return rec
     return undefined
   }
 
@@ -323,6 +321,16 @@ function seedCounter(before: unknown): PnCounter {
 
 function seedSet(before: unknown): AwSet {
   return Array.isArray(before) ? setApply(emptySet(), before, [], '0') : emptySet()
+}
+
+/** A write of this meta's author that the op's base had not seen (ops of one client are ordered). */
+function unseenBy(op: Op, m: ServerFieldMeta | undefined): boolean {
+  return m !== undefined && m.client !== op.client && vvGet(op.base, m.client) < m.n
+}
+
+/** Highest stamp written at or under this meta's field. */
+function topOf(m: ServerFieldMeta | undefined): string {
+  return m ? maxStamp(m.top ?? '', m.hlc) : ''
 }
 
 function maxStamp(a: string, b: string): string {
