@@ -59,17 +59,28 @@ export class DocState {
   clientUser: Record<string, string> = {}
 
   /**
-   * Containers copied during the current batch. Copy-on-write: a container is copied the first time a
-   * batch writes under it and mutated in place after that, so a batch of k ops on a collection of n
-   * records costs O(n + k) instead of O(n·k). Log entries never reference such containers while they
-   * stay in the state (their values come from the ops), and `beginBatch` starts a new epoch.
+   * Containers copied in the current epoch. Copy-on-write: a container is copied the first time a write
+   * lands under it and mutated in place after that, so k ops on a collection of n records cost O(n + k)
+   * instead of O(n·k). Log entries never reference such containers while they stay in the state (their
+   * values come from the ops). Weak: an epoch can last thousands of batches, and containers a write
+   * replaced must not be kept alive by it.
    */
   private fresh = new WeakSet<object>()
+  /** `state` was handed out (a snapshot) since the epoch began: the next batch must start a new one. */
+  private handedOut = false
 
   constructor(readonly doc: string) {}
 
+  /**
+   * Starts a batch. A new copy-on-write epoch begins only when the state was handed out since the last
+   * one (snapshot(), publicSnapshot()): until then nothing outside holds its containers, and a batch may
+   * keep writing in place what earlier batches copied (one copy of a 1,000-record collection, not one
+   * per batch).
+   */
   beginBatch(): void {
+    if (!this.handedOut) return
     this.fresh = new WeakSet()
+    this.handedOut = false
   }
 
   static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
@@ -85,9 +96,10 @@ export class DocState {
   }
 
   snapshot(): Snapshot & { clientMax: Record<string, number>; clientUser: Record<string, string> } {
-    // `state` is persistent (setAt copies along the path, never in place) and vectors and field metas are
-    // replaced, never mutated, so shallow copies of the maps are a consistent snapshot at this seq
-    // without deep-copying the whole document on the write path.
+    // `state` is not written in place once handed out (the next batch starts a new copy-on-write epoch)
+    // and vectors and field metas are replaced, never mutated, so shallow copies of the maps are a
+    // consistent snapshot at this seq without deep-copying the whole document on the write path.
+    this.handedOut = true
     return { seq: this.seq, state: this.state, vv: { ...this.vv }, fields: { ...this.fields }, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
   }
 
@@ -98,6 +110,7 @@ export class DocState {
 
   /** Client-facing snapshot: no merge internals. */
   publicSnapshot(): Snapshot {
+    this.handedOut = true
     return { seq: this.seq, state: this.state, vv: this.vv, fields: {} }
   }
 

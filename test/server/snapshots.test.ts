@@ -167,3 +167,28 @@ describe('default snapshot interval', () => {
     expect(await snapSeq()).toBe(6000)
   })
 })
+
+describe('copy-on-write across batches', () => {
+  it('a snapshot handed out (to storage or a joining client) is never changed by later batches (which otherwise share one copy-on-write epoch)', async () => {
+    const storage = new MemoryStorage()
+    // Snapshots only when asked, so batches share one copy-on-write epoch until a snapshot is taken.
+    const host = await DocHost.load('cow', storage, { snapshotEvery: 1_000_000 })
+    const write = (n: number, p: Array<string | number>, v: unknown) => host.submit([makeOp('w', n, p, v, { op: 'replace' })], 'u', false)
+    await write(1, ['items', 'a', 'title'], 'one')
+    await write(2, ['items', 'b', 'title'], 'two')
+    // A client claiming a seq the server never reached gets the current state as a snapshot.
+    const joined = await host.since(999, false)
+    const handed = joined.snapshot!.state as { items: Record<string, { title: string }> }
+    const copy = structuredClone(handed)
+    await host.flushSnapshot()
+    const stored = (await storage.loadSnapshot('cow'))!
+    // Later batches write the same record, a new record and the same field again.
+    await write(3, ['items', 'a', 'title'], 'three')
+    await write(4, ['items', 'c', 'title'], 'four')
+    await write(5, ['items', 'a'], { title: 'five' })
+    expect(handed).toEqual(copy)
+    expect(handed.items.a!.title).toBe('one')
+    expect(stored.state).toEqual(copy)
+    expect(host.current().state).toEqual({ items: { a: { title: 'five' }, b: { title: 'two' }, c: { title: 'four' } } })
+  })
+})
