@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: every scenario beside its baseline, measured in the same run on the same machine.
- * Prints a table and writes bench/results.json and docs/BENCHMARKS.md.
+ * Prints a table and writes bench/results.json and docs/BENCHMARKS.md. npm runs it through
+ * bench/launch.mjs, which bundles bench/ and src/ with esbuild first (the code as shipped).
  * `npm run bench:smoke` (CI): small sizes and few iterations, under a minute, writes nothing.
  * `--only=1,4` runs some targets (and writes nothing either).
- * Profiling: `node --import tsx --cpu-prof bench/run.ts --only=5` profiles the clients;
+ * Profiling: `node --cpu-prof bench/launch.mjs --only=5` profiles the clients (the flag is passed on);
  * BENCH_SERVER_PROF=<dir> makes every bench server write a CPU profile there too.
  */
 // First: Dexie reads the IndexedDB globals when it is loaded.
