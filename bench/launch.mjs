@@ -16,8 +16,8 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
+  // Imports of packages stay imports; from node_modules/.cache they resolve to the root's node_modules.
   packages: 'external',
-  // Dynamic imports of node_modules from a bundle in .cache resolve up the tree to the root's node_modules.
   logLevel: 'warning',
 })
 const child = spawn(process.execPath, [...process.execArgv, `${out}/run.mjs`, ...process.argv.slice(2)], {

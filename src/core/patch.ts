@@ -46,13 +46,7 @@ function setRec(node: unknown, path: Path, i: number, value: unknown, remove: bo
 }
 
 /** Like setAt, but containers already copied in this epoch (`fresh`) are written in place. */
-/** The containers copied in the current copy-on-write epoch (a Set or a WeakSet). */
-export interface CowEpoch {
-  has(o: object): boolean
-  add(o: object): unknown
-}
-
-export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: CowEpoch): T {
+export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: WeakSet<object>): T {
   assertSafePath(path)
   const root = own(state, fresh) as Record<string | number, unknown>
   let parent: Record<string | number, unknown> = root
@@ -73,7 +67,7 @@ export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path
 }
 
 /** `node` itself when it was copied in this epoch, else a copy of it (a new object when it is no container). */
-function own(node: unknown, fresh: CowEpoch): Record<string | number, unknown> | unknown[] {
+function own(node: unknown, fresh: WeakSet<object>): Record<string | number, unknown> | unknown[] {
   if (node !== null && typeof node === 'object' && fresh.has(node)) return node as Record<string, unknown>
   const copy: Record<string | number, unknown> | unknown[] = Array.isArray(node) ? node.slice() : isPlainObject(node) ? { ...node } : {}
   fresh.add(copy)

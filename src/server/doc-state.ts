@@ -48,7 +48,8 @@ const MAX_HLC_COUNTER = 36 ** 6 - 1
 
 export class DocState {
   seq = 0
-  state: Record<string, unknown> = {}
+  /** The document. Read it through `state`, which marks it handed out (see beginBatch). */
+  private root: Record<string, unknown> = {}
   vv: Record<string, VersionVector> = {}
   fields: Record<string, ServerFieldMeta> = {}
   /** Number of keys in `fields`, kept as they are added and dropped. */
@@ -66,14 +67,14 @@ export class DocState {
    * replaced must not be kept alive by it.
    */
   private fresh = new WeakSet<object>()
-  /** `state` was handed out (a snapshot) since the epoch began: the next batch must start a new one. */
+  /** `root` was handed out (a snapshot, a read of `state`) since the epoch began: the next batch starts a new one. */
   private handedOut = false
 
   constructor(readonly doc: string) {}
 
   /**
    * Starts a batch. A new copy-on-write epoch begins only when the state was handed out since the last
-   * one (snapshot(), publicSnapshot()): until then nothing outside holds its containers, and a batch may
+   * one (snapshot(), publicSnapshot(), a read of `state`): until then nothing outside holds its containers, and a batch may
    * keep writing in place what earlier batches copied (one copy of a 1,000-record collection, not one
    * per batch).
    */
@@ -83,10 +84,19 @@ export class DocState {
     this.handedOut = false
   }
 
+  /**
+   * The document, for readers outside (tests, the simulation, `SyncServer.doc(name).current().state`).
+   * Marks it handed out, so later batches never write in place what the reader holds.
+   */
+  get state(): Record<string, unknown> {
+    this.handedOut = true
+    return this.root
+  }
+
   static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
     const d = new DocState(doc)
     d.seq = snap.seq
-    d.state = snap.state
+    d.root = snap.state
     d.vv = snap.vv
     d.fields = snap.fields as Record<string, ServerFieldMeta>
     d.fieldMetas = Object.keys(d.fields).length
@@ -100,7 +110,7 @@ export class DocState {
     // and vectors and field metas are replaced, never mutated, so shallow copies of the maps are a
     // consistent snapshot at this seq without deep-copying the whole document on the write path.
     this.handedOut = true
-    return { seq: this.seq, state: this.state, vv: { ...this.vv }, fields: { ...this.fields }, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
+    return { seq: this.seq, state: this.root, vv: { ...this.vv }, fields: { ...this.fields }, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
   }
 
   /** Number of field metas (one per written field or record): about the size a snapshot copies. */
@@ -111,7 +121,7 @@ export class DocState {
   /** Client-facing snapshot: no merge internals. */
   publicSnapshot(): Snapshot {
     this.handedOut = true
-    return { seq: this.seq, state: this.state, vv: this.vv, fields: {} }
+    return { seq: this.seq, state: this.root, vv: this.vv, fields: {} }
   }
 
   /**
@@ -137,14 +147,14 @@ export class DocState {
     const fk = entity + SEP + field
     const meta = this.fields[fk]
     const policy = op.policy ?? 'lww'
-    const before = getAt(this.state, op.path)
+    const before = getAt(this.root, op.path)
     const concurrentWith = this.concurrentWriter(op, entity, field)
     const hlc = this.stamp(op, ctx, concurrentWith ? '' : this.topStamp(entity, field))
     let status: OpStatus = 'applied'
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
     let crdt = meta?.crdt
 
-    if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.state, op.path.slice(0, 2)) === undefined) {
+    if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
       // the field's policy (otherwise a counter or set write would resurrect a partial record).
       status = 'superseded'
@@ -190,7 +200,7 @@ export class DocState {
 
     const remove = newValue === undefined
     if (status === 'applied') {
-      this.state = setAtCow(this.state, op.path, newValue, remove, this.fresh)
+      this.root = setAtCow(this.root, op.path, newValue, remove, this.fresh)
       const m: ServerFieldMeta = { client: op.client, n: op.n, hlc, seq, at: ctx.now }
       if (ctx.user !== undefined) m.user = ctx.user
       if (crdt) m.crdt = crdt
@@ -201,7 +211,7 @@ export class DocState {
       this.keysOf(entity).add(fk)
       if (field === '') this.dropFieldMetas(entity)
     }
-    const current = getAt(this.state, op.path)
+    const current = getAt(this.root, op.path)
     const entry: LogEntry = {
       seq,
       opId: op.id,

@@ -191,4 +191,16 @@ describe('copy-on-write across batches', () => {
     expect(stored.state).toEqual(copy)
     expect(host.current().state).toEqual({ items: { a: { title: 'five' }, b: { title: 'two' }, c: { title: 'four' } } })
   })
+
+  it('the state read through current().state (SyncServer.doc) is not changed by later batches either', async () => {
+    const host = await DocHost.load('cow-read', new MemoryStorage(), { snapshotEvery: 1_000_000 })
+    const write = (n: number, p: Array<string | number>, v: unknown) => host.submit([makeOp('w', n, p, v, { op: 'replace' })], 'u', false)
+    await write(1, ['items', 'a', 'title'], 'one')
+    await write(2, ['items', 'b', 'title'], 'two')
+    const held = host.current().state as { items: Record<string, { title: string }> }
+    await write(3, ['items', 'a', 'title'], 'three')
+    await write(4, ['items', 'c', 'title'], 'four')
+    expect(held).toEqual({ items: { a: { title: 'one' }, b: { title: 'two' } } })
+    expect(host.current().state).toEqual({ items: { a: { title: 'three' }, b: { title: 'two' }, c: { title: 'four' } } })
+  })
 })
