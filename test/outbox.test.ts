@@ -11,6 +11,7 @@ import {
   type SyncOptions,
 } from 'zync'
 import type { OpsRequest, OpsResponse } from '../src/core/protocol'
+import { encodeHlc } from '../src/core/hlc'
 import { freshDb, makeBoard, sentOpIds, useCleanup, waitFor, type Board } from './helpers'
 
 const { cleanups, server, board } = useCleanup(() => vi.useRealTimers())
@@ -356,6 +357,32 @@ describe('dead letters', () => {
     await expect(store.sync.discard(id)).rejects.toMatchObject({ code: 'DEAD_LETTER_NOT_FOUND' })
   })
 
+  it('a container handed back to the store after a refused op is copied, not written into, by the next remote change', async () => {
+    // The refused op replaced `v` whole; discarding it hands the store the confirmed `v` itself, which
+    // an earlier remote change had copied. The next remote change must copy it again (zustand states
+    // are immutable: a state the app holds never changes).
+    const t = new ScriptedTransport()
+    t.respond = (req) => ({ ok: true, seq: t.seq, results: req.ops.map((o) => ({ id: o.id, ok: false as const, code: 'FORBIDDEN' as const, message: '[zync] no', retryable: false })) })
+    const store = scriptedStore(t)
+    await waitFor(() => store.sync.status().connection === 'online')
+    const remote = (field: string, value: number) => {
+      t.seq += 1
+      const hlc = encodeHlc({ wall: Date.now(), counter: 0, node: 'other' })
+      t.handlers.onChanges({ doc: 'scripted', changes: [{ seq: t.seq, opId: `r${t.seq}`, client: 'other', n: t.seq, hlc, entity: `v/${field}`, path: ['v', field], kind: 'set', value, status: 'applied', policy: 'lww', at: 0 }] })
+    }
+    remote('a', 1)
+    await waitFor(() => store.getState().v.a === 1)
+    store.setState({ v: 5 as unknown as Record<string, number> })
+    await waitFor(() => store.sync.status().deadLetters === 1)
+    await store.sync.discard(store.sync.deadLetters()[0]!.id)
+    expect(store.getState().v).toEqual({ a: 1 })
+    const held = store.getState().v
+    remote('b', 2)
+    await waitFor(() => store.getState().v.b === 2)
+    expect(held).toEqual({ a: 1 })
+    expect(store.getState().v).toEqual({ a: 1, b: 2 })
+  })
+
   it('a real server refuses a malformed op alone and acknowledges the rest of its batch', async () => {
     const s = await server()
     const a = board({ url: s.url })
@@ -555,6 +582,32 @@ describe('memory storage', () => {
     a.getState().addCard('m', 'mem')
     await a.sync.flush()
     await waitFor(() => b.getState().cards.m?.title === 'mem')
+  })
+
+  it('the confirmed state handed to the storage with the meta is never written into by later remote changes', async () => {
+    // A storage may keep what it is handed (or clone it only after an await): remote changes that arrive
+    // after the meta write must copy the containers it holds, not write into them.
+    const kept: Array<{ confirmed: unknown; json: string }> = []
+    class KeepingStorage extends MemoryOutboxStorage {
+      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
+        if (batch.meta) kept.push({ confirmed: batch.meta.confirmed, json: JSON.stringify(batch.meta.confirmed) })
+        return super.write(batch)
+      }
+    }
+    const s = await server()
+    const reader = board({ url: s.url, storage: new KeepingStorage() })
+    const writer = board({ url: s.url, storage: 'memory' })
+    writer.getState().addCard('a', 'first')
+    await waitFor(() => reader.getState().cards.a?.title === 'first')
+    reader.setState({ filter: 'open' }) // a local edit writes the meta now (not after the lazy second)
+    await waitFor(() => kept.some((k) => k.json.includes('first')), 3000, 'meta written')
+    for (let i = 0; i < 3; i++) writer.getState().vote('a')
+    writer.getState().addCard('b', 'second')
+    await waitFor(() => reader.getState().cards.b?.title === 'second' && reader.getState().cards.a?.votes === 3)
+    reader.setState({ filter: 'done' })
+    await waitFor(() => kept.some((k) => k.json.includes('second')), 3000, 'second meta written')
+    for (const k of kept) expect(JSON.stringify(k.confirmed)).toBe(k.json)
+    expect(kept.at(-1)!.confirmed).toMatchObject({ cards: { a: { title: 'first', votes: 3 }, b: { title: 'second' } } })
   })
 })
 

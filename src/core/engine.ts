@@ -118,6 +118,13 @@ export class SyncEngine {
   private lastSyncedAt: number | undefined
 
   private confirmed: Record<string, unknown> = {}
+  /**
+   * Copy-on-write epoch of `confirmed`'s root and its direct children (collections), kept across
+   * remote batches: those containers never reach the store (it receives records, entity paths two
+   * deep), so a change to one record of a large collection does not copy the collection again per
+   * batch. Renewed when one of them is handed out (the persisted meta, a read of a one-segment path).
+   */
+  private confirmedEpoch = new WeakSet<object>()
   private vv: Record<string, VersionVector> = {}
   private seq = 0
   private n = 0
@@ -463,6 +470,8 @@ export class SyncEngine {
     const withMeta = (full || this.resolvedChanged) && this.metaDirty
     const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds] } : undefined
     if (withMeta) {
+      // The storage may clone it after an await: later batches must not write into it.
+      this.confirmedEpoch = new WeakSet()
       this.metaDirty = false
       this.resolvedChanged = false
     }
@@ -921,9 +930,10 @@ export class SyncEngine {
     if (changes.length === 0) return
     const touched = new Map<string, Path>()
     const applied: Change[] = []
-    // Copy-on-write for this call: a container of `confirmed` is copied the first time a change in it
-    // lands and written in place after that, so k changes in one collection copy it once, not k times.
-    // Containers reach the store only below, after the loop; the next call copies them again.
+    // Copy-on-write: a container of `confirmed` is copied the first time a change in it lands and
+    // written in place after that, so k changes in one collection copy it once, not k times. Records
+    // and their fields reach the store below, after the loop: for them the epoch is this call, the
+    // next call copies them again. The root and collections stay in `confirmedEpoch` (see there).
     const fresh = new WeakSet<object>()
     for (const c of changes) {
       if (c.seq <= this.seq) continue
@@ -941,7 +951,7 @@ export class SyncEngine {
       // need not be recomputed. Merged policies, id-keyed arrays and open conflicts take the full path.
       const echo = own !== undefined && c.status === 'applied' && this.conflictsById.size === 0 && isEcho(c, own.row.op)
       if (c.status === 'applied') {
-        this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', fresh)
+        this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', this.confirmedEpoch, fresh)
         if (!echo) touched.set(c.entity, entityPath(c.path))
         // A write applied after a conflict, at its field or over its record, makes the conflict moot
         // (also our own write if it was made before the conflict came back).
@@ -973,9 +983,16 @@ export class SyncEngine {
     this.invalidate()
   }
 
+  /** The confirmed value at `path`, handed out: the store or the app may keep it. */
+  private confirmedAt(path: Path): unknown {
+    // The root or a collection leaves: the next remote change copies it again (see confirmedEpoch).
+    if (path.length <= 1) this.confirmedEpoch = new WeakSet()
+    return getAt(this.confirmed, path)
+  }
+
   /** Computes the visible value of an entity: confirmed, then open conflicts, then pending rows. */
   private visiblePatch(entity: string, path: Path): { path: Path; value?: unknown; remove?: boolean } | undefined {
-    let value = getAt(this.confirmed, path)
+    let value = this.confirmedAt(path)
     for (const c of this.conflictsById.values()) {
       if (c.entity === entity) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)
     }
@@ -1137,7 +1154,7 @@ export class SyncEngine {
     }
     let value: unknown
     if (resolution === 'local') value = c.local
-    else if (resolution === 'remote') value = getAt(this.confirmed, c.path)
+    else if (resolution === 'remote') value = this.confirmedAt(c.path)
     else if (resolution && typeof resolution === 'object' && 'value' in resolution) {
       value = resolution.value
       try {
@@ -1169,7 +1186,7 @@ export class SyncEngine {
     // An id-keyed array merges as a diff from what the op saw: diff from the server's value, so the
     // result is exactly `value`. Other values are written whole; `prev` is then what was on screen.
     const idKey = this.o.policies.idKey
-    const remote = getAt(this.confirmed, c.path)
+    const remote = this.confirmedAt(c.path)
     const prev = Array.isArray(value) && (isIdArray(value, idKey) || isIdArray(remote, idKey)) ? remote : c.local
     const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev } : { op: 'replace', path: c.path, value, prev }
     this.enqueuePatches([patch], 'high', c.id)
@@ -1275,7 +1292,7 @@ export class SyncEngine {
         this.deleteConflicts.add(id)
         this.conflictsCache = undefined
         this.refreshEntity(c.entity, c.path)
-        this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution: 'remote', value: getAt(this.confirmed, c.path) })
+        this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution: 'remote', value: this.confirmedAt(c.path) })
       }
       this.invalidate()
       this.schedulePersist()

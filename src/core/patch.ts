@@ -45,8 +45,12 @@ function setRec(node: unknown, path: Path, i: number, value: unknown, remove: bo
   return container
 }
 
-/** Like setAt, but containers already copied in this epoch (`fresh`) are written in place. */
-export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: WeakSet<object>): T {
+/**
+ * Like setAt, but containers already copied in this epoch (`fresh`) are written in place.
+ * `deeper` (default: `fresh`) tracks the containers two levels down and below (records and their
+ * fields) on their own, for a caller that hands those out more often than the root and its children.
+ */
+export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path, value: unknown, remove: boolean, fresh: WeakSet<object>, deeper: WeakSet<object> = fresh): T {
   assertSafePath(path)
   const root = own(state, fresh) as Record<string | number, unknown>
   let parent: Record<string | number, unknown> = root
@@ -54,7 +58,7 @@ export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path
     const seg = path[i]!
     const child = Object.hasOwn(parent, seg) ? parent[seg] : undefined
     if (remove && child === undefined) return root as T
-    const c = own(child, fresh) as Record<string | number, unknown>
+    const c = own(child, i === 0 ? fresh : deeper) as Record<string | number, unknown>
     parent[seg] = c
     parent = c
   }
