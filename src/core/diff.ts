@@ -68,6 +68,9 @@ function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path
 
 /** Deep equality for JSON-like values. Iterative over a work list so deep values cannot overflow. */
 export function deepEqual(x: unknown, y: unknown): boolean {
+  if (x === y) return true
+  // Most calls compare a changed leaf (a number, a string): answered without the work list.
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return Number.isNaN(x) && Number.isNaN(y)
   const work: Array<[unknown, unknown]> = [[x, y]]
   while (work.length > 0) {
     const [a, b] = work.pop()!

@@ -27,6 +27,14 @@ export interface RowState {
   dirty: boolean
   /** Acknowledged (or settled) but the delete is not written yet. */
   done: boolean
+  /** Set by OutboxIndex when the row is added: its coalescing key (doc, owner, path). */
+  pathKey?: string
+  /** Set by OutboxIndex when the row is added: entity and field, for ordering within a batch. */
+  fieldKey?: string
+}
+
+function coalesceKey(doc: string, owner: string, path: OutboxRow['op']['path']): string {
+  return doc + '\u0001' + owner + '\u0001' + pathKey(path)
 }
 
 /**
@@ -47,7 +55,10 @@ export class OutboxIndex {
 
   private index(state: RowState): void {
     const { row } = state
-    if (!row.dead) this.byPath.set(row.doc + '\u0001' + row.owner + '\u0001' + pathKey(row.op.path), row.id)
+    // Computed once per row: the pump and every acknowledgement look them up again.
+    state.pathKey = coalesceKey(row.doc, row.owner, row.op.path)
+    state.fieldKey = row.entity + '\u0001' + fieldOf(row.op.path)
+    if (!row.dead) this.byPath.set(state.pathKey, row.id)
     let set = this.byEntity.get(row.entity)
     if (!set) this.byEntity.set(row.entity, (set = new Set()))
     set.add(row.id)
@@ -55,7 +66,7 @@ export class OutboxIndex {
 
   /** A row for the same field of the same owner that can still absorb a newer write. */
   coalescible(doc: string, owner: string, path: OutboxRow['op']['path']): RowState | undefined {
-    const id = this.byPath.get(doc + '\u0001' + owner + '\u0001' + pathKey(path))
+    const id = this.byPath.get(coalesceKey(doc, owner, path))
     if (!id) return undefined
     const s = this.rows.get(id)
     if (!s || s.inFlight || s.done || s.row.dead) return undefined
@@ -64,7 +75,7 @@ export class OutboxIndex {
 
   /** Stop coalescing into this row (it is in flight or settled). */
   seal(state: RowState): void {
-    const key = state.row.doc + '\u0001' + state.row.owner + '\u0001' + pathKey(state.row.op.path)
+    const key = state.pathKey ?? coalesceKey(state.row.doc, state.row.owner, state.row.op.path)
     if (this.byPath.get(key) === state.row.id) this.byPath.delete(key)
   }
 
@@ -125,12 +136,13 @@ export class OutboxIndex {
       const { row } = s
       if (s.done || row.dead) continue
       if (row.owner !== owner) continue
-      const field = fieldOf(row.op.path)
-      const fieldKey = row.entity + '\u0001' + field
-      const blocked = field === '' ? anyWaiting.has(row.entity) : recordWaiting.has(row.entity) || fieldWaiting.has(fieldKey)
+      const fieldKey = s.fieldKey ?? row.entity + '\u0001' + fieldOf(row.op.path)
+      // A record-level row (no field): the key is the entity and the separator alone.
+      const recordLevel = fieldKey.length === row.entity.length + 1
+      const blocked = recordLevel ? anyWaiting.has(row.entity) : recordWaiting.has(row.entity) || fieldWaiting.has(fieldKey)
       if (blocked || s.inFlight || row.nextAt > now || !canSend(s)) {
         anyWaiting.add(row.entity)
-        if (field === '') recordWaiting.add(row.entity)
+        if (recordLevel) recordWaiting.add(row.entity)
         else fieldWaiting.add(fieldKey)
         continue
       }
