@@ -2,7 +2,7 @@ import { ZyncError, toWireError, type WireError } from '../core/errors'
 import { decodeHlc } from '../core/hlc'
 import type { Op, OpResult } from '../core/protocol'
 import { decodeOp } from '../core/wire'
-import { opSchema, parse } from './schema'
+import { compactOpSchema, opSchema, parse } from './schema'
 
 export type Refusal = WireError & { id: string }
 
@@ -26,7 +26,7 @@ export function splitOps(raw: readonly unknown[], now: number, rejectFutureMs: n
       if (clients) previousPath = (obj as { path?: unknown }).path
       // The envelope (parseOpsEnvelope) scanned the whole message; a compact op decodes into fixed keys,
       // client ids from the validated table and the scanned values.
-      op = parse(opSchema, obj, true)
+      op = parse(clients ? compactOpSchema : opSchema, obj, true)
     } catch (err) {
       refused.push({ ...toWireError(err, id), id })
       refusedAt.add(i)

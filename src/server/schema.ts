@@ -60,6 +60,16 @@ export const opSchema = z.strictObject({
   resolves: id.optional(),
 })
 
+/**
+ * A compact op once decodeOp has rebuilt it. Its base vector was built from the batch's client table,
+ * which the envelope validated (ids, count), with unsafe and repeated keys refused by decodeOp, into
+ * a fresh plain object: only the counters are left to check, not each client id again per op (with
+ * many writers of one entity, the per-key id checks were most of an op's validation).
+ */
+export const compactOpSchema = opSchema.extend({
+  base: z.record(z.string(), z.number().int().nonnegative().max(MAX_COUNTER)),
+})
+
 export const joinSchema = z.strictObject({
   v: z.number().int(),
   doc: docIdSchema,

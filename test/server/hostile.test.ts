@@ -233,6 +233,12 @@ const CASES: Case[] = [
   { name: 'compact: base names a client outside the table', args: () => cops([cop({ base: [4, 1] })]), code: 'BAD_REQUEST' },
   { name: 'compact: base is an object', args: () => cops([cop({ base: { ca: 1 } })]), code: 'BAD_REQUEST' },
   { name: 'compact: base claims an unknown client', args: () => cops([cop({ base: [1, 5] })], ['ca', 'ghost']), code: 'UNKNOWN_HISTORY' },
+  { name: 'compact: base with a negative counter', args: () => cops([cop({ base: [1, -1] })], ['ca', 'cb']), code: 'BAD_REQUEST' },
+  { name: 'compact: base with a huge counter', args: () => cops([cop({ base: [1, 2 ** 60] })], ['ca', 'cb']), code: 'TOO_LARGE' },
+  { name: 'compact: base with a fractional counter', args: () => cops([cop({ base: [1, 0.5] })], ['ca', 'cb']), code: 'BAD_REQUEST' },
+  { name: 'compact: base with a string counter', args: () => cops([cop({ base: [1, '1'] })], ['ca', 'cb']), code: 'BAD_REQUEST' },
+  { name: 'compact: base names a client twice', args: () => cops([cop({ base: [1, 1, 1, 1] })], ['ca', 'cb']), code: 'BAD_REQUEST' },
+  { name: 'compact: base with a __proto__ client', args: () => cops([cop({ base: [1, 1] })], ['ca', '__proto__']), code: 'UNSAFE_PATH' },
   { name: 'compact: batch over 1000 ops', args: () => cops(Array.from({ length: 1001 }, (_, i) => cop({ id: `cbig${i}`, n: i + 2 }))), code: 'TOO_LARGE' },
   // history, presence, leave
   { name: 'history of a forbidden document', event: 'zync:history', args: () => [{ doc: 'secret' }], code: 'FORBIDDEN' },
