@@ -36,9 +36,13 @@ export function assertSafePath(path: unknown): asserts path is Path {
  * bounded strings and nothing but JSON types.
  */
 export function assertSafeTree(value: unknown, o: { maxDepth: number; scalars: boolean; what: string; plainOnly: string; depthLabel?: number }): void {
-  const stack: Array<[unknown, number]> = [[value, 0]]
+  // Two parallel stacks, values and their depths: no pair is allocated per node (every inbound message
+  // and every op value is walked here).
+  const stack: unknown[] = [value]
+  const depths: number[] = [0]
   while (stack.length > 0) {
-    const [v, depth] = stack.pop()!
+    const v = stack.pop()
+    const depth = depths.pop()!
     if (v === null || typeof v === 'boolean') continue
     if (typeof v !== 'object') {
       if (!o.scalars) continue
@@ -55,7 +59,10 @@ export function assertSafeTree(value: unknown, o: { maxDepth: number; scalars: b
     if (depth >= o.maxDepth) throw new ZyncError('TOO_DEEP', `[zync] ${o.what} nested deeper than ${o.depthLabel ?? o.maxDepth}`)
     if (Array.isArray(v)) {
       if (v.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] array longer than ${LIMITS.maxKeys}`)
-      for (const item of v) stack.push([item, depth + 1])
+      for (const item of v) {
+        stack.push(item)
+        depths.push(depth + 1)
+      }
       continue
     }
     const proto = Object.getPrototypeOf(v)
@@ -64,7 +71,8 @@ export function assertSafeTree(value: unknown, o: { maxDepth: number; scalars: b
     if (keys.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] object with more than ${LIMITS.maxKeys} keys`)
     for (const k of keys) {
       if (FORBIDDEN.has(k)) throw new ZyncError('UNSAFE_PATH', `[zync] key ${JSON.stringify(k)} is not allowed`)
-      stack.push([(v as Record<string, unknown>)[k], depth + 1])
+      stack.push((v as Record<string, unknown>)[k])
+      depths.push(depth + 1)
     }
   }
 }
