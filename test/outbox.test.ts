@@ -60,6 +60,28 @@ describe('priority lanes', () => {
     expect(order.indexOf('cards.chain')).toBeLessThan(order.indexOf('cards.chain.title'))
     expect(order.indexOf('cards.chain.title')).toBeLessThan(order.indexOf('cards.normal'))
   })
+
+  // Small batches take their rows before the whole outbox is walked when nothing later can come first:
+  // a later row in a higher lane, or rows already taken from chains of different lanes, must still win.
+  it.each([
+    { batchSize: 1, made: ['later', 'bulk', 'normal', 'urgent'] },
+    { batchSize: 2, made: ['urgent', 'later', 'normal', 'bulk'] },
+  ])('with batches of $batchSize, rows still go out by lane, then in order (made: $made)', async ({ batchSize, made }) => {
+    const s = await server()
+    const a = board({
+      url: s.url,
+      batchSize,
+      priority: (c) => (c.path[1] === 'urgent' ? 'critical' : c.path[1] === 'normal' ? 'medium' : 'low'),
+    })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.sync.disconnect()
+    for (const id of made) a.getState().addCard(id, `${id} card`)
+    await waitFor(() => a.sync.status().pending === 4)
+    a.sync.connect()
+    await a.sync.flush()
+    const order = (await s.history('board', { limit: 100 })).reverse().map((e) => e.path.join('.'))
+    expect(order).toEqual(['cards.urgent', 'cards.normal', 'cards.later', 'cards.bulk'])
+  })
 })
 
 describe('coalescing and batching', () => {

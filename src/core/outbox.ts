@@ -131,8 +131,13 @@ export class OutboxIndex {
     const anyWaiting = new Set<string>()
     const recordWaiting = new Set<string>()
     const fieldWaiting = new Set<string>()
-    const chains = new Map<string, { rank: number; rows: RowState[] }>()
-    for (const s of this.ordered()) {
+    // Eligible rows in order, each with its entity's chain (whose rank is final after the walk).
+    const chains = new Map<string, { rank: number }>()
+    const eligible: RowState[] = []
+    const chainOf: Array<{ rank: number }> = []
+    const rows = this.ordered()
+    for (let i = 0; i < rows.length; i++) {
+      const s = rows[i]!
       const { row } = s
       if (s.done || row.dead) continue
       if (row.owner !== owner) continue
@@ -147,14 +152,26 @@ export class OutboxIndex {
         continue
       }
       let c = chains.get(row.entity)
-      if (!c) chains.set(row.entity, (c = { rank: RANK[row.lane], rows: [] }))
+      if (!c) chains.set(row.entity, (c = { rank: RANK[row.lane] }))
       c.rank = Math.min(c.rank, RANK[row.lane])
-      c.rows.push(s)
+      eligible.push(s)
+      chainOf.push(c)
+      // Enough rows: the batch is these, in order, unless a later row could come first (a long replay
+      // would otherwise walk every waiting row, with its set lookups, at every pump).
+      if (eligible.length === max && nothingOvertakes(rows, i + 1, owner, chainOf)) return eligible
     }
-    const all: Array<{ rank: number; s: RowState }> = []
-    for (const c of chains.values()) for (const s of c.rows) all.push({ rank: c.rank, s })
-    all.sort((a, b) => a.rank - b.rank || a.s.row.order - b.s.row.order)
-    return all.slice(0, max).map((x) => x.s)
+    // By chain rank, then order: one bucket per lane, each filled in walk (= order) order, so no sort
+    // of every eligible row is needed when a long replay only sends the first `max` of them.
+    const buckets: RowState[][] = PRIORITIES.map(() => [])
+    for (let i = 0; i < eligible.length; i++) buckets[chainOf[i]!.rank]!.push(eligible[i]!)
+    const out: RowState[] = []
+    for (const b of buckets) {
+      for (const s of b) {
+        if (out.length >= max) return out
+        out.push(s)
+      }
+    }
+    return out
   }
 
   /** Earliest retry time among waiting rows of `owner`. */
@@ -174,4 +191,20 @@ export function higherPriority(a: Priority, b: Priority): Priority {
 
 export function isPriority(p: unknown): p is Priority {
   return typeof p === 'string' && (PRIORITIES as readonly string[]).includes(p)
+}
+
+/**
+ * Whether the rows after `from` cannot change which rows a batch takes first: every chain seen so far
+ * has one and the same rank, and no later row of `owner` has a higher lane. A later row then ranks the
+ * same at best and comes after them in order; it cannot raise a chain either.
+ */
+function nothingOvertakes(rows: readonly RowState[], from: number, owner: string, chains: ReadonlyArray<{ rank: number }>): boolean {
+  const rank = chains[0]!.rank
+  for (const c of chains) if (c.rank !== rank) return false
+  for (let j = from; j < rows.length; j++) {
+    const s = rows[j]!
+    if (s.done || s.row.dead || s.row.owner !== owner) continue
+    if (RANK[s.row.lane] < rank) return false
+  }
+  return true
 }
