@@ -17,7 +17,7 @@ export interface BenchServer {
 
 /** Starts a bench server (zync, bare socket.io or y-websocket) in a separate Node process: the bundled script, or the source via tsx. */
 export async function startServer(kind: 'zync' | 'socketio' | 'yjs', storage: 'memory' | 'sqlite' = 'memory'): Promise<BenchServer> {
-  const child: ChildProcess = fork(SCRIPT, [kind, storage], { execArgv: [...(BUNDLED ? [] : ['--import', 'tsx']), '--expose-gc', ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child: ChildProcess = fork(SCRIPT, [kind, storage], { execArgv: [...(BUNDLED ? [] : ['--import', 'tsx']), '--expose-gc', ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF}`] : []), ...(process.env.BENCH_SERVER_FLAGS ? process.env.BENCH_SERVER_FLAGS.split(' ') : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const waiting = new Set<(err: Error) => void>()
   child.once('exit', (code) => {
     for (const fail of waiting) fail(new Error(`[bench] ${kind} server exited (${code})`))
