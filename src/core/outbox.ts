@@ -33,6 +33,11 @@ export interface RowState {
   fieldKey?: string
 }
 
+/** A row that writes a whole record (or top-level value), not one field of it. */
+function isRecordLevel(s: RowState): boolean {
+  return fieldOf(s.row.op.path) === ''
+}
+
 function coalesceKey(doc: string, owner: string, path: OutboxRow['op']['path']): string {
   return doc + '\u0001' + owner + '\u0001' + pathKey(path)
 }
@@ -58,9 +63,19 @@ export class OutboxIndex {
     // Computed once per row: the pump and every acknowledgement look them up again.
     state.pathKey = coalesceKey(row.doc, row.owner, row.op.path)
     state.fieldKey = row.entity + '\u0001' + fieldOf(row.op.path)
-    if (!row.dead) this.byPath.set(state.pathKey, row.id)
     let set = this.byEntity.get(row.entity)
     if (!set) this.byEntity.set(row.entity, (set = new Set()))
+    // A later write may only be merged into the newest row it overlaps. Merged into an older one, it
+    // would move before the rows made in between (rows go out in order): a record's removal merged into
+    // its add would reach the server before a field written in between, which would recreate the
+    // record. So the older rows this one overlaps stop taking writes: all of the record's rows for a
+    // record-level row, the record-level ones for a field row.
+    const recordLevel = isRecordLevel(state)
+    for (const id of set) {
+      const other = this.rows.get(id)
+      if (other && other !== state && (recordLevel || isRecordLevel(other))) this.seal(other)
+    }
+    if (!row.dead) this.byPath.set(state.pathKey, row.id)
     set.add(row.id)
   }
 
@@ -142,8 +157,7 @@ export class OutboxIndex {
       if (s.done || row.dead) continue
       if (row.owner !== owner) continue
       const fieldKey = s.fieldKey ?? row.entity + '\u0001' + fieldOf(row.op.path)
-      // A record-level row (no field): the key is the entity and the separator alone.
-      const recordLevel = fieldKey.length === row.entity.length + 1
+      const recordLevel = isRecordLevel(s)
       const blocked = recordLevel ? anyWaiting.has(row.entity) : recordWaiting.has(row.entity) || fieldWaiting.has(fieldKey)
       if (blocked || s.inFlight || row.nextAt > now || !canSend(s)) {
         anyWaiting.add(row.entity)
