@@ -152,6 +152,8 @@ export class SyncEngine {
   private inFlight = 0
   /** Bumped on disconnect: answers to batches sent before it no longer count against the pipeline. */
   private sendEpoch = 0
+  /** Joins started; an answer to any but the newest is stale (see catchUp). */
+  private joinGen = 0
   private early: Change[] = []
   /** Highest seq the server is known to have reached (from broadcasts and acks). */
   private serverSeq = 0
@@ -632,12 +634,14 @@ export class SyncEngine {
     if (this.destroyed || this.joining) return
     this.joining = true
     this.setConnection('connecting')
+    const gen = this.joinGen + 1 // the one catchUp() takes
     try {
       await this.catchUp()
     } finally {
-      this.joining = false
+      // A newer join (after a reconnect) owns `joining` now: a stale one must not clear it.
+      if (gen === this.joinGen) this.joining = false
     }
-    this.catchUpIfBehind()
+    if (gen === this.joinGen) this.catchUpIfBehind()
   }
 
   /**
@@ -650,9 +654,15 @@ export class SyncEngine {
 
   /** Join the document and apply everything after our last seq, then flush the outbox. */
   private async catchUp(): Promise<void> {
+    const gen = ++this.joinGen
+    const epoch = this.sendEpoch
     this.captureNow()
     const res = await this.o.transport.join({ v: PROTOCOL_VERSION, doc: this.doc, client: this.clientId, since: this.seq })
     if (this.destroyed || !this.o.transport.connected) return
+    // The answer to a join of an earlier connection, or one a newer join has superseded (it can arrive,
+    // or time out, long after a reconnect): it says nothing about now, and acting on it would unjoin
+    // the engine or rewind what it knows of the server while the current join is under way.
+    if (gen !== this.joinGen || epoch !== this.sendEpoch) return
     if (!res.ok) {
       this.lastError = fromWireError(res)
       this.joined = false
@@ -851,7 +861,9 @@ export class SyncEngine {
   private requestCatchUp(): void {
     if (!this.joined || this.joining) return
     this.joining = true
+    const gen = this.joinGen + 1 // the one catchUp() takes
     void this.catchUp().finally(() => {
+      if (gen !== this.joinGen) return
       this.joining = false
       this.catchUpIfBehind()
     })
