@@ -12,7 +12,7 @@ import {
 } from 'zync'
 import type { OpsRequest, OpsResponse } from '../src/core/protocol'
 import { encodeHlc } from '../src/core/hlc'
-import { freshDb, makeBoard, sentOpIds, useCleanup, waitFor, type Board } from './helpers'
+import { dataOf, freshDb, makeBoard, sentOpIds, useCleanup, waitFor, type Board } from './helpers'
 
 const { cleanups, server, board } = useCleanup(() => vi.useRealTimers())
 
@@ -85,6 +85,41 @@ describe('priority lanes', () => {
 })
 
 describe('coalescing and batching', () => {
+  it('a write never coalesces into a row older than one it overlaps', async () => {
+    // Merging a later write into an older row moves it before the rows made in between. A card added,
+    // renamed and removed offline: the removal merged into the add's row would reach the server before
+    // the rename, which would then recreate the card. A card renamed, removed, added again and renamed:
+    // the last rename merged into the first would land before the new card and be overwritten by it.
+    const s = await server()
+    const a = board({ url: s.url })
+    const b = board({ url: s.url })
+    a.getState().addCard('y', 'one')
+    await a.sync.flush()
+    await waitFor(() => b.getState().cards.y !== undefined && a.sync.status().connection === 'online')
+    a.sync.disconnect()
+    // Each edit captured on its own (the diff runs once per tick).
+    const tick = () => new Promise((r) => setTimeout(r, 0))
+    for (const edit of [
+      () => a.getState().addCard('x', 'first'),
+      () => a.getState().rename('x', 'second'),
+      () => a.getState().remove('x'),
+      () => a.getState().rename('y', 'two'),
+      () => a.getState().remove('y'),
+      () => a.getState().addCard('y', 'three'),
+      () => a.getState().rename('y', 'four'),
+    ]) {
+      edit()
+      await tick()
+    }
+    a.sync.connect()
+    await a.sync.flush()
+    const state = (await s.doc('board')).current().state as { cards: Record<string, unknown> }
+    expect(state.cards.x).toBeUndefined()
+    expect(state.cards.y).toEqual({ title: 'four', votes: 0 })
+    await waitFor(() => b.getState().cards.y?.title === 'four', 3000, 'the other client has the last rename')
+    expect(dataOf(b).cards).toEqual(dataOf(a).cards)
+  })
+
   it('10,000 offline edits of one field leave one outbox row and send one op', async () => {
     const s = await server()
     const tally = countOps(s)
@@ -421,6 +456,37 @@ describe('dead letters', () => {
 })
 
 describe('online and offline', () => {
+  it('the late answer to a join from an earlier connection changes nothing: changes broadcast during the current join are kept', async () => {
+    // Join A is sent, the connection drops and comes back, join B is sent; A's answer (here a timeout)
+    // arrives while B is under way. Acting on it unjoined the engine mid-join, so a broadcast arriving
+    // then was dropped, and B's answer made the engine forget the server was ahead: it stayed behind.
+    const joins: Array<(r: Awaited<ReturnType<Transport['join']>>) => void> = []
+    class SlowJoins extends ScriptedTransport {
+      override join() {
+        return new Promise<Awaited<ReturnType<Transport['join']>>>((resolve) => joins.push(resolve))
+      }
+    }
+    const t = new SlowJoins()
+    const store = scriptedStore(t)
+    const change = (seq: number, field: string, value: number) => {
+      const hlc = encodeHlc({ wall: Date.now(), counter: seq, node: 'other' })
+      return { seq, opId: `r${seq}`, client: 'other', n: seq, hlc, entity: `v/${field}`, path: ['v', field], kind: 'set' as const, value, status: 'applied' as const, policy: 'lww' as const, at: 0 }
+    }
+    await waitFor(() => joins.length === 1, 2000, 'join A sent')
+    t.handlers.onDisconnect('transport close')
+    t.handlers.onConnect()
+    await waitFor(() => joins.length === 2, 2000, 'join B sent')
+    t.handlers.onChanges({ doc: 'scripted', changes: [change(1, 'a', 1), change(2, 'b', 2)] })
+    joins[0]!({ ok: false, code: 'TIMEOUT', message: '[zync] no answer to join', retryable: true })
+    await new Promise((r) => setTimeout(r, 0))
+    t.handlers.onChanges({ doc: 'scripted', changes: [change(3, 'c', 3)] })
+    joins[1]!({ ok: true, v: 1, seq: 2, changes: [change(1, 'a', 1), change(2, 'b', 2)], serverTime: Date.now() })
+    await waitFor(() => store.sync.status().connection === 'online', 2000, 'joined')
+    expect(store.getState().v).toEqual({ a: 1, b: 2, c: 3 })
+    expect(store.sync.status()).toMatchObject({ seq: 3, connection: 'online' })
+    expect(store.sync.status().error).toBeUndefined()
+  })
+
   it('follows navigator.onLine and the online/offline events, catching up before flushing', async () => {
     const s = await server()
     const target = new EventTarget()

@@ -8,7 +8,7 @@ import type { ZyncError } from '../../src/core/errors'
 import { getAt, setAt } from '../../src/core/patch'
 import type { Path } from '../../src/core/path'
 import { PolicyTable, type ConflictResolver, type ConflictsConfig } from '../../src/core/policies'
-import type { Conflict } from '../../src/core/types'
+import type { Conflict, Priority } from '../../src/core/types'
 import { MemoryOutboxStorage } from '../../src/adapters/memory-storage'
 import type { FieldKind } from './model'
 import { SimTransport, type SimNetwork } from './network'
@@ -81,6 +81,12 @@ function weighted(rng: Rng): Field {
   return 'title'
 }
 
+/** Per device (by index): the default batch size, or a few ops per batch. */
+const BATCH_SIZES: ReadonlyArray<number | undefined> = [undefined, 1, 2, 3, undefined, 7, 1, 2]
+const LANES: readonly Priority[] = ['critical', 'high', 'medium', 'low']
+/** A lane per record and field, so one record's ops can sit in different lanes. */
+const laneOf = ({ path }: { path: Path }): Priority => LANES[(String(path[1] ?? '').length * 7 + String(path[2] ?? '').length) % LANES.length]!
+
 /** One browser profile: its storage survives reloads, each reload is a new engine and client id. */
 export class Device {
   engine!: SyncEngine
@@ -143,6 +149,10 @@ export class Device {
       watchNetwork: false,
       autoConnect: !this.offline,
       presence: { ttl: 3_600_000 },
+      // Small batches and mixed lanes on some devices: the pump's choice of rows (lanes first, each
+      // record's ops in order, a batch taken before the whole outbox is walked) under every fault.
+      ...(BATCH_SIZES[this.index % BATCH_SIZES.length] !== undefined ? { batchSize: BATCH_SIZES[this.index % BATCH_SIZES.length]! } : {}),
+      ...(this.index % 2 === 1 ? { priority: laneOf } : {}),
       onWarning: (m) => this.errors.push(`warning: ${m}`),
     })
     this.engine = engine
