@@ -255,7 +255,7 @@ class ScriptedTransport implements Transport {
   close() {
     this.connected = false
   }
-  async join() {
+  async join(): ReturnType<Transport['join']> {
     return { ok: true as const, v: 1, seq: this.seq, changes: [], serverTime: Date.now() }
   }
   async send(req: OpsRequest): Promise<OpsResponse> {
