@@ -55,9 +55,14 @@ export interface Weather {
   detect: [number, number]
   /** Delay before the transport tries to reconnect (ms). */
   reconnect: [number, number]
+  /**
+   * Probability that the server refuses a whole ops batch with a retryable error, applying none of it
+   * (as it does over its rate limits), while the batches around it may be applied.
+   */
+  refuse: number
 }
 
-export const CALM: Weather = { latency: [1, 20], dup: 0, drop: 0, detect: [200, 1000], reconnect: [50, 500] }
+export const CALM: Weather = { latency: [1, 20], dup: 0, drop: 0, detect: [200, 1000], reconnect: [50, 500], refuse: 0 }
 
 /** Counters of what the network did, for the run summary. */
 export interface NetStats {
@@ -132,6 +137,11 @@ export class SimNetwork {
     weather: Weather,
   ) {
     this.weather = weather
+  }
+
+  /** Whether the server refuses this ops batch (no draw when the weather never refuses). */
+  refuses(): boolean {
+    return this.weather.refuse > 0 && this.rng.chance(this.weather.refuse)
   }
 
   isPartitioned(device: string): boolean {
@@ -386,6 +396,7 @@ export class SimServer {
   private async ops(conn: Connection, payload: unknown): Promise<WireOpsResponse | WireCompactOpsResponse> {
     const req = parseOpsEnvelope(payload)
     if (!conn.docs.has(req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
+    if (this.net.refuses()) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down (simulated)', { retryable: true })
     // The engine's transport sends compact ops (core/wire.ts), as the socket.io adapter does.
     const compact = 'o' in req
     const { accepted, refused, refusedAt } = compact ? splitOps(req.o, this.net.sched.now, this.rejectFutureMs, req.k) : splitOps(req.ops, this.net.sched.now, this.rejectFutureMs)

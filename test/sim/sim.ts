@@ -112,8 +112,11 @@ export class Simulation implements DeviceWorld {
       drop: r.chance(0.7) ? r.next() * 0.02 : 0,
       detect: [200, r.int(500, 15_000)],
       reconnect: [50, r.int(200, 5_000)],
+      refuse: 0,
     }
     this.snapshotEvery = r.int(20, 500)
+    // Drawn last, so the rest of each seed's climate stays what it was before refusals were modelled.
+    if (r.chance(0.5)) this.weather.refuse = r.next() * 0.05
     this.net = new SimNetwork(this.sched, this.rng.fork(2), CALM)
   }
 
