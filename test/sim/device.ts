@@ -81,6 +81,17 @@ function weighted(rng: Rng): Field {
   return 'title'
 }
 
+class FlakyStorage extends MemoryOutboxStorage {
+  constructor(private readonly fails: () => boolean) {
+    super()
+  }
+
+  override async write(batch: Parameters<MemoryOutboxStorage['write']>[0]): Promise<void> {
+    if (this.fails()) throw new DOMException('simulated: the quota has been exceeded', 'QuotaExceededError')
+    return super.write(batch)
+  }
+}
+
 /** Per device (by index): the default batch size, or a few ops per batch. */
 const BATCH_SIZES: ReadonlyArray<number | undefined> = [undefined, 1, 2, 3, undefined, 7, 1, 2]
 const LANES: readonly Priority[] = ['critical', 'high', 'medium', 'low']
@@ -92,7 +103,15 @@ export class Device {
   engine!: SyncEngine
   transport!: SimTransport
   state: Record<string, unknown> = { cards: {} }
-  readonly storage = new MemoryOutboxStorage()
+  /**
+   * The profile's IndexedDB stand-in. In stormy weather a write fails now and then (as a full disk or a
+   * quota would), at the rate the server refuses batches: nothing of it is stored, the engine keeps
+   * the rows in memory and retries.
+   */
+  readonly storage: MemoryOutboxStorage = new FlakyStorage(() => {
+    const rate = this.sim.net.weather.refuse
+    return rate > 0 && this.rng.chance(rate)
+  })
   readonly clientIds: string[] = []
   /** Conflict id → times 'sync:conflict' fired on this device. */
   readonly raised = new Map<string, number>()
