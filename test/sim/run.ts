@@ -48,7 +48,7 @@ function parseArgs(argv: string[]): Args {
 
 export function summary(r: SimResult): string {
   const s = r.stats
-  return `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${s.ms} ms (${s.cpuMs} ms CPU) — ${s.ops} edits, ${s.serverSeq} log entries, ${s.conflictsRaised} conflicts raised, ${s.resolvedByUser} resolved by users, ${s.resolverRuns} app-function runs, ${s.superseded} superseded, ${s.reloads} reloads, ${s.partitions} partitions, ${s.disconnects} offline spells, ${s.clockJumps} clock jumps, ${s.snapshots} snapshot catch-ups, ${s.dropped}/${s.messages} messages lost, ${s.duplicated} duplicated, ${s.virtualSeconds} s virtual`
+  return `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} in ${s.ms} ms (${s.cpuMs} ms CPU) — ${s.ops} edits, ${s.serverSeq} log entries, ${s.conflictsRaised} conflicts raised, ${s.resolvedByUser} resolved by users, ${s.resolverRuns} app-function runs, ${s.superseded} superseded, ${s.reloads} reloads, ${s.partitions} partitions, ${s.disconnects} offline spells, ${s.clockJumps} clock jumps, ${s.restarts} server restarts, ${s.snapshots} snapshot catch-ups, ${s.dropped}/${s.messages} messages lost, ${s.duplicated} duplicated, ${s.virtualSeconds} s virtual`
 }
 
 function report(r: SimResult): void {

@@ -44,6 +44,8 @@ export interface SimStats {
   partitions: number
   disconnects: number
   clockJumps: number
+  /** Server restarts: every connection dies and the document is loaded again from storage. */
+  restarts: number
   snapshots: number
   messages: number
   dropped: number
@@ -88,6 +90,7 @@ export class Simulation implements DeviceWorld {
     partitions: 0,
     disconnects: 0,
     clockJumps: 0,
+    restarts: 0,
     snapshots: 0,
     messages: 0,
     dropped: 0,
@@ -134,7 +137,7 @@ export class Simulation implements DeviceWorld {
     process.on('uncaughtException', crashed)
     process.on('unhandledRejection', crashed)
     try {
-      this.host = await DocHost.load(DOC, this.storage, { now: () => this.sched.now, maxDriftMs: MAX_DRIFT, snapshotEvery: this.snapshotEvery })
+      this.host = await this.loadHost()
       new SimServer(this.net, this.host)
       for (let i = 0; i < this.o.clients; i++) {
         const d = new Device(i, `u${i % 3}`, this.rng.fork(100 + i), this)
@@ -264,10 +267,29 @@ export class Simulation implements DeviceWorld {
       // Someone changes the system clock: up to 10 minutes either way (the server clamps at 1 minute).
       this.stats.clockJumps++
       d.offset = rng.chance(0.5) ? rng.int(-600_000, 600_000) : 0
-    } else {
+    } else if (roll < 0.97) {
       // A burst: the same device edits several fields in one tick (one capture, several ops).
       for (let i = rng.int(2, 6); i > 0; i--) if (d.edit()) this.stats.ops++
+    } else {
+      void this.restartServer().catch((err: Error) => d.errors.push(`server restart failed: ${err.stack ?? err}`))
     }
+  }
+
+  /**
+   * The server process restarts (between two timers, so no request is half done): every connection
+   * dies, and the new process loads the document from storage (snapshot and log) as it would after a
+   * crash. Clients reconnect and catch up; nothing acknowledged may be missing.
+   */
+  private async restartServer(): Promise<void> {
+    this.stats.restarts++
+    this.trace('server restarts')
+    for (const d of this.devices) d.transport.breakConnection()
+    this.host = await this.loadHost()
+    new SimServer(this.net, this.host)
+  }
+
+  private loadHost(): Promise<DocHost> {
+    return DocHost.load(DOC, this.storage, { now: () => this.sched.now, maxDriftMs: MAX_DRIFT, snapshotEvery: this.snapshotEvery })
   }
 
   /** The weather clears, everyone comes back online and settles their conflicts. */
