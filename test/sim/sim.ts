@@ -1,8 +1,10 @@
 /**
  * Deterministic simulation of zync: N devices run the REAL SyncEngine (with MemoryOutboxStorage) against
  * the REAL DocHost/DocState (with MemoryStorage), over SimNetwork, on virtual time. One seed decides
- * everything: the weather, who edits what and when, partitions, disconnects, reloads, clock jumps and
- * how the simulated users settle their conflicts. After the weather clears and everyone has flushed,
+ * everything: the weather (latency, lost and duplicated messages, batches the server refuses, failing
+ * outbox writes), who edits what and when, partitions, disconnects, reloads, clock jumps, server
+ * restarts and how the simulated users settle their conflicts. Some devices send small batches and
+ * put records' fields in different lanes. After the weather clears and everyone has flushed,
  * `runSim` checks:
  * - every replica's state equals the server's;
  * - the server's log holds each op id once, and every op any device queued or saw acknowledged;
