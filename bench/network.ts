@@ -103,11 +103,14 @@ const WARM_TRIPS = 2000
 /** The first trips of a fresh server process, reported beside the steady-state figure. */
 const COLD = 200
 
+/** How the cold figures are labelled: `what` ran first after the bench server processes started. */
+const coldLabel = (what: string) => `cold: the first ${what} after the servers started (before the JIT optimized the code)`
+
 /** The median of the first COLD warm-up samples of each side: what a freshly started server shows. */
 function coldFigure(z: number[], base: number[], baseName: string): { name: string; value: string } {
   const zc = median(z.slice(0, COLD))
   const bc = median(base.slice(0, COLD))
-  return { name: `cold: the first ${Math.min(COLD, z.length)} after the servers started (before the JIT optimized the code)`, value: `zync p50 ${zc.toFixed(3)} ms, ${baseName} ${bc.toFixed(3)} ms, ${(zc / bc).toFixed(2)}x` }
+  return { name: coldLabel(String(Math.min(COLD, z.length))), value: `zync p50 ${zc.toFixed(3)} ms, ${baseName} ${bc.toFixed(3)} ms, ${(zc / bc).toFixed(2)}x` }
 }
 
 // ---- seeding -------------------------------------------------------------------------------------
@@ -379,7 +382,7 @@ export async function runThroughput(smoke: boolean): Promise<Result[]> {
         checks: [{ label: 'ratio', value: ratio, limit: 1, cmp: '>=', unit: 'x' }],
         extra: [
           { name: 'the zync server alone (a raw socket sending compact batches of 500, four in flight)', value: `${Math.round(median(alone)).toLocaleString('en-US')} ops/s, ${(median(alone) / median(b)).toFixed(2)}x the baseline` },
-          { name: 'cold: the first run after the servers started (before the JIT optimized the code)', value: `zync ${Math.round(coldZ).toLocaleString('en-US')} ops/s, bare emit ${Math.round(coldB).toLocaleString('en-US')} ops/s, ${(coldZ / coldB).toFixed(2)}x` },
+          { name: coldLabel('run'), value: `zync ${Math.round(coldZ).toLocaleString('en-US')} ops/s, bare emit ${Math.round(coldB).toLocaleString('en-US')} ops/s, ${(coldZ / coldB).toFixed(2)}x` },
         ],
         note: `${n.toLocaleString('en-US')} distinct-field mutations made 100 per macrotask, until all are acknowledged (zync batches; the bare socket sends one message per op). Median of ${reps} runs, after two uncounted runs per side.`,
       },
@@ -469,7 +472,7 @@ export async function runReplay(smoke: boolean): Promise<Result[]> {
         note: `From connect() (handshake and join included) to flush() resolving. Median of ${reps} runs per side, alternating, after two uncounted runs (and one of the baseline). The baseline is one op per round trip taken literally: the same client and server, ${oneN.toLocaleString('en-US')} set() calls, each acknowledged before the next is made. Rounds before 2026-11-22 compared with batchSize 1 instead, which still keeps four one-op batches in flight (printed below) and whose cost then included an outbox walk over every waiting row at each pump, quadratic in the backlog (fixed: a batch is taken as soon as it is full when no later row can overtake it).`,
         extra: [
           { name: 'bare socket.io, one emit with ack at a time (a server that does nothing)', value: `${Math.round(perTrip).toLocaleString('en-US')} ops/s` },
-          { name: 'cold: the first run after the server started (before the JIT optimized the code)', value: `${Math.round(cold).toLocaleString('en-US')} ops/s` },
+          { name: coldLabel('run'), value: `${Math.round(cold).toLocaleString('en-US')} ops/s` },
           { name: 'zync with batchSize 1 (one op per batch, four batches in flight)', value: `${Math.round(pipelinedOne).toLocaleString('en-US')} ops/s, ${(rate / pipelinedOne).toFixed(1)}x` },
         ],
       },

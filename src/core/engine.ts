@@ -390,9 +390,7 @@ export class SyncEngine {
       attempts: 0,
       nextAt: 0,
     }
-    const s: RowState = { row, persisted: false, inFlight: false, dirty: true, done: false }
-    this.outbox.add(s)
-    return s
+    return this.outbox.add({ row, persisted: false, inFlight: false, dirty: true, done: false })
   }
 
   withPriority<T>(priority: Priority, fn: () => T): T {
@@ -634,11 +632,19 @@ export class SyncEngine {
     if (this.destroyed || this.joining) return
     this.joining = true
     this.setConnection('connecting')
-    const gen = this.joinGen + 1 // the one catchUp() takes
+    await this.runJoin()
+  }
+
+  /**
+   * One join, under `joining` (which the caller set). Joins carry a generation: only the newest one
+   * clears `joining` and looks whether to catch up again. An older one (of an earlier connection, or
+   * superseded) must not: a newer join owns the flag, and its answer is stale anyway (see catchUp).
+   */
+  private async runJoin(): Promise<void> {
+    const gen = ++this.joinGen
     try {
-      await this.catchUp()
+      await this.catchUp(gen)
     } finally {
-      // A newer join (after a reconnect) owns `joining` now: a stale one must not clear it.
       if (gen === this.joinGen) this.joining = false
     }
     if (gen === this.joinGen) this.catchUpIfBehind()
@@ -652,9 +658,8 @@ export class SyncEngine {
     if (this.joined && this.serverSeq > this.seq) this.requestCatchUp()
   }
 
-  /** Join the document and apply everything after our last seq, then flush the outbox. */
-  private async catchUp(): Promise<void> {
-    const gen = ++this.joinGen
+  /** Join the document and apply everything after our last seq, then flush the outbox. `gen`: see runJoin. */
+  private async catchUp(gen: number): Promise<void> {
     const epoch = this.sendEpoch
     this.captureNow()
     const res = await this.o.transport.join({ v: PROTOCOL_VERSION, doc: this.doc, client: this.clientId, since: this.seq })
@@ -861,12 +866,7 @@ export class SyncEngine {
   private requestCatchUp(): void {
     if (!this.joined || this.joining) return
     this.joining = true
-    const gen = this.joinGen + 1 // the one catchUp() takes
-    void this.catchUp().finally(() => {
-      if (gen !== this.joinGen) return
-      this.joining = false
-      this.catchUpIfBehind()
-    })
+    void this.runJoin()
   }
 
   private checkSynced(): void {

@@ -27,11 +27,14 @@ export interface RowState {
   dirty: boolean
   /** Acknowledged (or settled) but the delete is not written yet. */
   done: boolean
-  /** Set by OutboxIndex when the row is added: its coalescing key (doc, owner, path). */
-  pathKey?: string
-  /** Set by OutboxIndex when the row is added: entity and field, for ordering within a batch. */
-  fieldKey?: string
+  /** Its coalescing key (doc, owner, path), set once by OutboxIndex.add. */
+  pathKey: string
+  /** Its entity and field, for ordering within a batch, set once by OutboxIndex.add. */
+  fieldKey: string
 }
+
+/** A row state as the engine makes it: OutboxIndex.add fills in its keys. */
+export type NewRowState = Omit<RowState, 'pathKey' | 'fieldKey'>
 
 /** A row that writes a whole record (or top-level value), not one field of it. */
 function isRecordLevel(s: RowState): boolean {
@@ -52,17 +55,18 @@ export class OutboxIndex {
   private readonly byEntity = new Map<string, Set<string>>()
   private sorted: RowState[] | null = null
 
-  add(state: RowState): void {
-    this.rows.set(state.row.id, state)
+  add(fresh: NewRowState): RowState {
+    const { row } = fresh
+    // Computed once per row: the pump and every acknowledgement look them up again.
+    const state: RowState = Object.assign(fresh, { pathKey: coalesceKey(row.doc, row.owner, row.op.path), fieldKey: row.entity + '\u0001' + fieldOf(row.op.path) })
+    this.rows.set(row.id, state)
     this.index(state)
     this.sorted = null
+    return state
   }
 
   private index(state: RowState): void {
     const { row } = state
-    // Computed once per row: the pump and every acknowledgement look them up again.
-    state.pathKey = coalesceKey(row.doc, row.owner, row.op.path)
-    state.fieldKey = row.entity + '\u0001' + fieldOf(row.op.path)
     let set = this.byEntity.get(row.entity)
     if (!set) this.byEntity.set(row.entity, (set = new Set()))
     // A later write may only be merged into the newest row it overlaps. Merged into an older one, it
@@ -90,8 +94,7 @@ export class OutboxIndex {
 
   /** Stop coalescing into this row (it is in flight or settled). */
   seal(state: RowState): void {
-    const key = state.pathKey ?? coalesceKey(state.row.doc, state.row.owner, state.row.op.path)
-    if (this.byPath.get(key) === state.row.id) this.byPath.delete(key)
+    if (this.byPath.get(state.pathKey) === state.row.id) this.byPath.delete(state.pathKey)
   }
 
   remove(id: string): RowState | undefined {
@@ -156,13 +159,12 @@ export class OutboxIndex {
       const { row } = s
       if (s.done || row.dead) continue
       if (row.owner !== owner) continue
-      const fieldKey = s.fieldKey ?? row.entity + '\u0001' + fieldOf(row.op.path)
       const recordLevel = isRecordLevel(s)
-      const blocked = recordLevel ? anyWaiting.has(row.entity) : recordWaiting.has(row.entity) || fieldWaiting.has(fieldKey)
+      const blocked = recordLevel ? anyWaiting.has(row.entity) : recordWaiting.has(row.entity) || fieldWaiting.has(s.fieldKey)
       if (blocked || s.inFlight || row.nextAt > now || !canSend(s)) {
         anyWaiting.add(row.entity)
         if (recordLevel) recordWaiting.add(row.entity)
-        else fieldWaiting.add(fieldKey)
+        else fieldWaiting.add(s.fieldKey)
         continue
       }
       let c = chains.get(row.entity)

@@ -8,8 +8,9 @@ export type Refusal = WireError & { id: string }
 
 /**
  * Validates each op of a batch on its own (the items of an envelope parseOpsEnvelope accepted), so one
- * malformed op is refused without stalling the others, and refuses ops stamped more than `rejectFutureMs` ahead of `now` (CLOCK_SKEW). With
- * `clients`, the items are compact ops (core/wire.ts) and are decoded first. `refusedAt` holds the
+ * malformed op is refused without stalling the others, and refuses ops stamped more than
+ * `rejectFutureMs` ahead of `now` (CLOCK_SKEW). With `clients`, the items are compact ops
+ * (core/wire.ts), decoded first and checked with compactOpSchema. `refusedAt` holds the
  * positions of the refused items, so answers can be put back in request order (`inRequestOrder`).
  */
 export function splitOps(raw: readonly unknown[], now: number, rejectFutureMs: number, clients?: readonly string[]): { accepted: Op[]; refused: Refusal[]; refusedAt: Set<number> } {

@@ -8,6 +8,8 @@ import { decodeHlc } from '../core/hlc'
 import { assertSafeTree, assertSafeValue, isUnsafeSegment, LIMITS } from '../core/path'
 
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER
+/** A version-vector counter (also a `since` seq). */
+const counter = z.number().int().nonnegative().max(MAX_COUNTER)
 
 const jsonValue = z.unknown().superRefine((v, ctx) => {
   try {
@@ -35,7 +37,7 @@ export const docIdSchema = z
   .refine((d) => !isUnsafeSegment(d), { message: 'document id not allowed', params: { zync: 'UNSAFE_PATH' } })
 
 const vector = z
-  .record(id, z.number().int().nonnegative().max(MAX_COUNTER))
+  .record(id, counter)
   .refine((v) => Object.keys(v).length <= 10_000, { message: 'version vector too large', params: { zync: 'BAD_VECTOR' } })
   .refine((v) => Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null, { message: 'vector must be a plain object' })
 
@@ -67,14 +69,14 @@ export const opSchema = z.strictObject({
  * many writers of one entity, the per-key id checks were most of an op's validation).
  */
 export const compactOpSchema = opSchema.extend({
-  base: z.record(z.string(), z.number().int().nonnegative().max(MAX_COUNTER)),
+  base: z.record(z.string(), counter),
 })
 
 export const joinSchema = z.strictObject({
   v: z.number().int(),
   doc: docIdSchema,
   client: id,
-  since: z.number().int().nonnegative().max(MAX_COUNTER),
+  since: counter,
 })
 
 export const opsSchema = z.strictObject({
