@@ -15,7 +15,7 @@ import { runBundle } from './bundle'
 import { runLocal } from './local'
 import { runOutbox } from './outbox'
 import { runContention, runFanout, runMemory, runReplay, runRtt, runThroughput } from './network'
-import { machine, markdown, pass, printTable, type Result } from './lib/report'
+import { machine, markdown, parallelism, pass, printTable, type Result } from './lib/report'
 import { fromRoot } from './lib/paths'
 
 const smoke = process.argv.includes('--smoke')
@@ -70,6 +70,8 @@ const CAUSES: Record<string, string> = {
 async function main(): Promise<void> {
   const started = performance.now()
   const loadStart = loadavg()[0]!
+  const parStart = smoke ? undefined : await parallelism()
+  if (parStart !== undefined) console.log(`[bench] measured parallelism: ${parStart.toFixed(2)} CPUs' worth of work at once on ${machine().cores} cores`)
   const results: Result[] = []
   const failures: string[] = []
   for (const s of suites) {
@@ -90,12 +92,13 @@ async function main(): Promise<void> {
   results.sort((a, b) => order(a.target) - order(b.target))
   const durationS = (performance.now() - started) / 1000
   const loadEnd = loadavg()[0]!
+  const parEnd = parStart === undefined ? undefined : await parallelism()
   console.log('')
   printTable(results)
   const missed = results.filter((r) => !r.checks.every(pass)).map((r) => r.target)
   console.log(`\n${results.length - missed.length}/${results.length} pass${missed.length ? `; missed: ${missed.join(', ')}` : ''}. ${durationS.toFixed(0)} s, load average ${loadStart.toFixed(1)} → ${loadEnd.toFixed(1)} on ${machine().cores} cores.`)
   if (!smoke && !only) {
-    const meta = { ...machine(), date: new Date().toISOString(), durationS, loadAverage: { start: loadStart, end: loadEnd } }
+    const meta = { ...machine(), ...(parStart !== undefined && parEnd !== undefined ? { parallelism: { start: parStart, end: parEnd } } : {}), date: new Date().toISOString(), durationS, loadAverage: { start: loadStart, end: loadEnd } }
     writeFileSync(fromRoot('bench/results.json'), JSON.stringify({ meta, results, failures }, null, 2) + '\n')
     writeFileSync(fromRoot('docs/BENCHMARKS.md'), markdown(results, meta, NOTES, CAUSES))
     console.log('wrote bench/results.json and docs/BENCHMARKS.md')

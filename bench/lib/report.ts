@@ -106,11 +106,31 @@ export function machine() {
   }
 }
 
+/**
+ * How many CPUs' worth of work the machine does at once, measured: a fixed spin timed in one worker
+ * thread, then in as many threads as there are cores at once. On a VM the reported cores can share one
+ * CPU's time: then the client and server processes of the network scenarios do not overlap, and a
+ * throughput is bound by their CPU per op added together.
+ */
+export async function parallelism(): Promise<number> {
+  const { Worker } = await import('node:worker_threads')
+  const spin = `let x = 0; const t0 = performance.now(); for (let i = 0; i < 2e8; i++) x = (x + i) % 1000003; require('node:worker_threads').parentPort.postMessage(performance.now() - t0 + x * 0)`
+  const run = (n: number): Promise<number[]> => Promise.all(Array.from({ length: n }, () => new Promise<number>((resolve, reject) => {
+    const w = new Worker(spin, { eval: true })
+    w.once('message', (ms: number) => void w.terminate().then(() => resolve(ms)))
+    w.once('error', reject)
+  })))
+  const [one] = await run(1)
+  const many = await run(cpus().length)
+  // Each worker did the same work: with n CPUs' worth it takes as long as alone.
+  return (cpus().length * one!) / Math.max(...many)
+}
+
 function mdRow(cells: string[]): string {
   return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`
 }
 
-export function markdown(results: Result[], meta: ReturnType<typeof machine> & { date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[], causes: Record<string, string> = {}): string {
+export function markdown(results: Result[], meta: ReturnType<typeof machine> & { parallelism?: { start: number; end: number }; date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[], causes: Record<string, string> = {}): string {
   const out: string[] = []
   out.push('# Benchmarks')
   out.push('')
@@ -120,6 +140,7 @@ export function markdown(results: Result[], meta: ReturnType<typeof machine> & {
   out.push('')
   out.push(`- CPU: ${meta.cpu}, ${meta.cores} cores, ${meta.memoryGb} GB`)
   out.push(`- Node ${meta.node} on ${meta.platform}`)
+  if (meta.parallelism) out.push(`- Measured parallelism: ${meta.parallelism.start.toFixed(2)} CPUs' worth of work at once at the start and ${meta.parallelism.end.toFixed(2)} at the end, on ${meta.cores} cores (a fixed spin in ${meta.cores} threads at once against one alone; it moves from second to second here, as neighbours take CPU time). Below the core count, the processes of a network scenario (client, server) partly take turns instead of overlapping, so a throughput tends towards the sum of their CPU per op`)
   out.push(`- Run: ${meta.date}, ${meta.durationS.toFixed(0)} s, 1-minute load average ${meta.loadAverage.start.toFixed(1)} at the start and ${meta.loadAverage.end.toFixed(1)} at the end (the machine is shared)`)
   out.push(`- Versions: ${Object.entries(meta.packages).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   out.push('')
