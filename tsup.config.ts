@@ -19,20 +19,36 @@ const peers = [
   'zod',
 ]
 
+const entry = {
+  index: 'src/index.ts',
+  'react/index': 'src/react/index.ts',
+  'react-query/index': 'src/react-query/index.ts',
+  'server/index': 'src/server/index.ts',
+}
+
 export default defineConfig([
   {
-    entry: {
-      index: 'src/index.ts',
-      'react/index': 'src/react/index.ts',
-      'react-query/index': 'src/react-query/index.ts',
-      'server/index': 'src/server/index.ts',
-    },
-    format: ['esm', 'cjs'],
+    entry,
+    format: ['esm'],
     dts: true,
     splitting: true,
     sourcemap: true,
     target: 'es2022',
     external: peers,
+    outDir: 'dist',
+    treeshake: true,
+  },
+  {
+    // nanoid 5 is ESM only: bundled into the CommonJS build, so require('zync') also works on Node
+    // versions without require(esm) (before 20.19).
+    entry,
+    format: ['cjs'],
+    dts: true,
+    splitting: true,
+    sourcemap: true,
+    target: 'es2022',
+    external: peers,
+    noExternal: ['nanoid'],
     outDir: 'dist',
     treeshake: true,
   },

@@ -163,6 +163,64 @@ describe('composition with zustand', () => {
   })
 })
 
+describe('options a plain-JavaScript caller gets wrong fail at once, typed, naming the option', () => {
+  const attempt = (o: Record<string, unknown>) => {
+    try {
+      createStore<{ t: string }>()(sync(() => ({ t: '' }), { name: 'opts', storage: 'memory', autoConnect: false, url: 'http://127.0.0.1:1', ...o } as never))
+    } catch (err) {
+      return err
+    }
+    return undefined
+  }
+  it.each([
+    [{ url: 4000 }, 'url must start with http://'],
+    [{ url: '127.0.0.1:4000' }, 'url must start with http://'],
+    [{ url: ['http://127.0.0.1:1', 'localhost:2'] }, '"localhost:2"'],
+    [{ storage: 'localstorage' }, "storage must be 'indexeddb', 'memory' or an OutboxStorage"],
+    [{ batchSize: 0 }, 'batchSize must be a positive integer'],
+    [{ batchSize: 'big' }, 'batchSize must be a positive integer'],
+    [{ ackTimeout: -1 }, 'ackTimeout must be a positive integer'],
+    [{ conflicts: { default: 'nope' } }, 'conflicts.default: unknown policy "nope"'],
+    [{ conflicts: { paths: { t: 'lwww' } } }, 'conflicts.paths["t"]: unknown policy "lwww"'],
+    [{ conflicts: { paths: ['t'] } }, 'conflicts.paths must be an object'],
+    [{ conflicts: { paths: { 'cards..title': 'manual' } } }, 'segments are names or *'],
+    [{ conflicts: { paths: { 'cards.**': 'manual' } } }, 'segments are names or *'],
+    [{ conflicts: { paths: { '': 'manual' } } }, 'segments are names or *'],
+    [{ conflicts: { paths: { 'cards.*.meta.color': 'manual' } } }, "set the policy on 'cards.*.meta'"],
+  ])('%j', (o, message) => {
+    const err = attempt(o)
+    expect(err).toBeInstanceOf(ZyncError)
+    expect((err as ZyncError).code).toBe('BAD_REQUEST')
+    expect((err as ZyncError).message).toContain(message)
+  })
+  it('accepts what the docs show', () => {
+    expect(attempt({ url: ['https://a.example', 'wss://b.example', '/'], batchSize: 50, conflicts: { default: 'lww', paths: { 'cards.*.title': 'manual', 'cards.*.votes': 'counter', tags: 'set', 'cards.*': (a: { remote: unknown }) => a.remote } } })).toBeUndefined()
+  })
+})
+
+describe('stores in one realm', () => {
+  it('with a memory outbox they do not mirror each other (no other store can send what they hold), unless crossTab says so', async () => {
+    const make = (o: { crossTab?: boolean } = {}) => {
+      const s = createStore<{ t: string }>()(sync(() => ({ t: '' }), { name: 'realm', storage: 'memory', autoConnect: false, url: 'http://127.0.0.1:1', ...o }))
+      cleanups.push(() => s.sync.destroy())
+      return s
+    }
+    expect(typeof BroadcastChannel).toBe('function')
+    const a = make()
+    const b = make()
+    await Promise.all([a.sync.ready, b.sync.ready])
+    a.setState({ t: 'from a' })
+    b.setState({ t: 'from b' })
+    await new Promise((r) => setTimeout(r, 100))
+    expect([a.getState().t, b.getState().t]).toEqual(['from a', 'from b'])
+    const c = make({ crossTab: true })
+    const d = make({ crossTab: true })
+    await Promise.all([c.sync.ready, d.sync.ready])
+    c.setState({ t: 'from c' })
+    await waitFor(() => d.getState().t === 'from c')
+  })
+})
+
 function memoryStorage() {
   const m = new Map<string, string>()
   return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) }

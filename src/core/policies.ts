@@ -1,4 +1,5 @@
-import type { Path } from './path'
+import { ZyncError } from './errors'
+import { OP_DEPTH, type Path } from './path'
 import type { WirePolicy } from './protocol'
 
 export interface ConflictMeta {
@@ -29,7 +30,11 @@ export type ConflictPolicy = 'lww' | 'local' | 'remote' | 'manual' | 'counter' |
 export interface ConflictsConfig {
   /** Policy for paths no pattern matches. Default 'lww'. */
   default?: ConflictPolicy
-  /** Policies by dotted path pattern; `*` matches one segment: `{ 'cards.*.title': 'manual' }`. */
+  /**
+   * Policies by dotted path pattern; `*` matches one segment: `{ 'cards.*.title': 'manual' }`. Ops go at
+   * most three segments deep (collection.record.field; a value below a field is written whole), so a
+   * pattern has one to three segments. Default `{}`.
+   */
   paths?: Record<string, ConflictPolicy>
   /**
    * Arrays of objects with this key merge by identity (concurrent inserts both survive, edits of
@@ -51,11 +56,18 @@ export class PolicyTable {
   readonly idKey: string | false
 
   constructor(config: ConflictsConfig = {}) {
-    this.fallback = config.default ?? 'lww'
+    this.fallback = checked(config.default ?? 'lww', 'default')
     this.idKey = config.idKey ?? 'id'
-    this.rules = Object.entries(config.paths ?? {})
+    const paths = config.paths ?? {}
+    if (typeof paths !== 'object' || Array.isArray(paths)) throw invalid("paths must be an object of patterns, e.g. { 'cards.*.title': 'manual' }")
+    this.rules = Object.entries(paths)
       .map(([pattern, policy]) => {
         const segs = pattern.split('.')
+        const where = `paths[${JSON.stringify(pattern)}]`
+        if (segs.some((seg) => seg === '' || (seg !== '*' && seg.includes('*')))) throw invalid(`${where}: segments are names or * separated by dots, e.g. 'cards.*.title'`)
+        // Never matched: an op's path stops at the field, and what is below it is written whole.
+        if (segs.length > OP_DEPTH) throw invalid(`${where}: ops are at most ${OP_DEPTH} segments deep (collection.record.field) and a value below a field is written whole; set the policy on '${segs.slice(0, OP_DEPTH).join('.')}'`)
+        checked(policy, where)
         return { segs, policy, specificity: segs.filter((s) => s !== '*').length * 100 + segs.length }
       })
       .sort((a, b) => b.specificity - a.specificity)
@@ -65,6 +77,14 @@ export class PolicyTable {
     for (const r of this.rules) if (matches(r.segs, path)) return r.policy
     return this.fallback
   }
+}
+
+const POLICIES = ['lww', 'local', 'remote', 'manual', 'counter', 'set']
+const invalid = (m: string): ZyncError => new ZyncError('BAD_REQUEST', `[zync] conflicts.${m}`)
+
+function checked(p: ConflictPolicy, where: string): ConflictPolicy {
+  if (typeof p !== 'function' && !POLICIES.includes(p)) throw invalid(`${where}: unknown policy ${JSON.stringify(p)} (use ${POLICIES.join(', ')} or a function)`)
+  return p
 }
 
 function matches(segs: string[], path: Path): boolean {

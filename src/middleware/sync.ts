@@ -37,7 +37,12 @@ export interface SyncOptions<T> {
   dbName?: string
   /** This client's id; must be unique per tab. Default: a new random id per store instance (16-char nanoid). */
   clientId?: string
-  /** Who this client is, for presence and conflict metadata. Default `{ id: clientId }`. */
+  /**
+   * Who this client says it is: its own entry in presence(), and, sent in the connection's `auth`
+   * (`userId`, `name`, `color`, `avatarUrl`, under any key `auth` sets itself), what a server without an
+   * `authenticate` function trusts for history, conflict metadata and the presence peers see. A server
+   * with `authenticate` decides who the user is. Default `{ id: clientId }` (nothing sent).
+   */
   user?: PresenceUser
   /**
    * Sent to the server in socket.io's `auth` on every connection (see the server's `authenticate`).
@@ -50,13 +55,17 @@ export interface SyncOptions<T> {
   priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
   /** Retry backoff. Default `{ base: 500, factor: 2, cap: 30000 }` (full jitter). */
   backoff?: BackoffOptions
-  /** Most ops per message. Default 500. */
+  /** Most ops per message (a positive integer). Default 500. */
   batchSize?: number
   /** Ms to wait for the server to acknowledge a batch before retrying it. Default 10000. */
   ackTimeout?: number
   /** Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. */
   presence?: { ttl?: number; throttle?: number }
-  /** Share edits with other tabs through BroadcastChannel. Default true where it exists. */
+  /**
+   * Share edits with other tabs of this device through BroadcastChannel; the tabs share the IndexedDB
+   * outbox. Default true where BroadcastChannel exists and the outbox is IndexedDB (or your own storage);
+   * false with a memory outbox, which no other tab or store can read.
+   */
   crossTab?: boolean
   /** Connect as soon as the outbox is loaded. Default true. Set false for server-side rendering. */
   autoConnect?: boolean
@@ -100,6 +109,30 @@ function defaultPartialize<T>(state: T): Partial<T> {
   return out as Partial<T>
 }
 
+const bad = (m: string): ZyncError => new ZyncError('BAD_REQUEST', `[zync] sync(): ${m}`)
+
+/** Options a plain-JavaScript caller can get wrong in ways that would fail later and far away. */
+function checkOptions(o: SyncOptions<unknown>): void {
+  if (!o || typeof o.name !== 'string' || !o.name) throw bad("options.name, the document id, is required (e.g. 'board-42')")
+  for (const u of o.url === undefined ? [] : Array.isArray(o.url) ? o.url : [o.url]) {
+    // Without a scheme socket.io-client guesses one (https), and the error then names a server that is up.
+    if (typeof u !== 'string' || !/^(https?:\/\/|wss?:\/\/|\/)/i.test(u)) throw bad(`url must start with http://, https://, ws://, wss:// or / (got ${JSON.stringify(u)})`)
+  }
+  const s = o.storage
+  if (s !== undefined && s !== 'indexeddb' && s !== 'memory' && (typeof s !== 'object' || s === null || typeof s.load !== 'function')) throw bad(`storage must be 'indexeddb', 'memory' or an OutboxStorage (got ${JSON.stringify(s)})`)
+  for (const k of ['batchSize', 'ackTimeout', 'tabTimeout'] as const) {
+    const v = o[k]
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw bad(`${k} must be a positive integer (got ${JSON.stringify(v)})`)
+  }
+}
+
+/** The user's fields for a server without `authenticate` (it trusts them); the app's own `auth` keys win. */
+function withUser(auth: SyncOptions<unknown>['auth'], user: PresenceUser | undefined): SyncOptions<unknown>['auth'] {
+  if (!user) return auth
+  const fields = { userId: user.id, ...(user.name ? { name: user.name } : {}), ...(user.color ? { color: user.color } : {}), ...(user.avatarUrl ? { avatarUrl: user.avatarUrl } : {}) }
+  return typeof auth === 'function' ? (cb) => auth((data) => cb({ ...fields, ...data })) : { ...fields, ...auth }
+}
+
 function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): OutboxStorage {
   const s = o.storage
   if (s && typeof s === 'object') return s
@@ -113,9 +146,7 @@ function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): Outbox
 }
 
 const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
-  if (!options || typeof options.name !== 'string' || options.name.length === 0) {
-    throw new ZyncError('BAD_REQUEST', "[zync] sync(init, options) needs options.name, the document id (e.g. 'board-42')")
-  }
+  checkOptions(options as SyncOptions<unknown>)
   type T = ReturnType<typeof get>
   const partialize = (options.partialize ?? defaultPartialize) as (s: T) => Record<string, unknown>
   let applying = false
@@ -126,7 +157,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     new SocketIoTransport({
       ...(options.url !== undefined ? { url: options.url } : {}),
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
-      ...(options.auth !== undefined ? { auth: options.auth } : {}),
+      ...(options.auth !== undefined || options.user ? { auth: withUser(options.auth, options.user) } : {}),
     })
   const storage = pickStorage(options as SyncOptions<unknown>, warn)
 
@@ -160,7 +191,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.ackTimeout !== undefined ? { ackTimeout: options.ackTimeout } : {}),
     ...(options.presence ? { presence: options.presence } : {}),
-    ...(options.crossTab !== undefined ? { crossTab: options.crossTab } : {}),
+    // A memory outbox is this store's alone: another tab or store could mirror its edits but never send them.
+    crossTab: options.crossTab ?? !(storage instanceof MemoryOutboxStorage),
     // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
     ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${options.name}` } : {}),
     ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : {}),

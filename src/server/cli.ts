@@ -38,10 +38,12 @@ const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
 class UsageError extends Error {}
 
-function int(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+/** An integer flag, else its environment variable (named in the error when the value came from it). */
+function int(name: string, flag: string | undefined, env: string, envValue: string | undefined, min: number, max: number): number | undefined {
+  const raw = flag ?? envValue
   if (raw === undefined || raw === '') return undefined
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`)
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag === undefined ? env : name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`)
   return n
 }
 
@@ -74,7 +76,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
     throw new UsageError((err as Error).message)
   }
   if (values.help) return { help: true }
-  const port = int('--port', values.port ?? env.ZYNC_PORT, 0, 65535) ?? 4000
+  const port = int('--port', values.port, 'ZYNC_PORT', env.ZYNC_PORT, 0, 65535) ?? 4000
   const pg = values.postgres ?? env.ZYNC_POSTGRES_URL
   const schema = values.schema ?? env.ZYNC_POSTGRES_SCHEMA
   const memory = values.memory ?? env.ZYNC_MEMORY === '1'
@@ -88,8 +90,8 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const cors = values.cors ?? env.ZYNC_CORS
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
-  const snapshotEvery = int('--snapshot-every', values['snapshot-every'] ?? env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
-  const keepLog = int('--keep-log', values['keep-log'] ?? env.ZYNC_KEEP_LOG, 0, 1e9)
+  const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
+  const keepLog = int('--keep-log', values['keep-log'], 'ZYNC_KEEP_LOG', env.ZYNC_KEEP_LOG, 0, 1e9)
   const auth = values.auth ?? env.ZYNC_AUTH
   return {
     help: false,

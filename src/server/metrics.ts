@@ -1,4 +1,6 @@
 import type { Counter, Gauge, Histogram } from 'prom-client'
+import type { Logger } from './logger'
+import { importPeer } from './peer'
 
 export interface Metrics {
   contentType: string
@@ -16,8 +18,16 @@ export interface Metrics {
 }
 
 /** Prometheus metrics (prom-client) in a registry of this server's own. */
-export async function createMetrics(): Promise<Metrics> {
-  const prom = await import('prom-client')
+export async function createMetrics(required: boolean, log: Logger): Promise<Metrics | undefined> {
+  let prom: typeof import('prom-client')
+  try {
+    prom = await importPeer(() => import('prom-client'), 'prom-client', 'Prometheus metrics (metrics: true)')
+  } catch (err) {
+    if (required) throw err
+    // Metrics were not asked for by name: a server without prom-client runs without /metrics.
+    log.warn('prom-client is not installed: /metrics is off (npm install prom-client, or metrics: false to silence this)')
+    return undefined
+  }
   const registry = new prom.Registry()
   prom.collectDefaultMetrics({ register: registry, prefix: 'zync_' })
   const r = [registry]

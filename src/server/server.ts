@@ -9,6 +9,7 @@ import { toChange } from './doc-state'
 import { DEFAULT_LIMITS, type ServerLimits } from './limits'
 import { createLogger, type LogLevel, type Logger } from './logger'
 import { createMetrics, type Metrics } from './metrics'
+import { importPeer } from './peer'
 import { PresenceHub } from './presence-hub'
 import { createStorage, type StorageOptions } from './storage/index'
 import type { ServerStorage } from './storage/types'
@@ -44,7 +45,8 @@ export interface SyncServerOptions {
   /**
    * Turns the handshake (socket.io `auth`, headers) into a user, or throws to refuse the connection
    * (the client gets connect_error with `data.code` 'UNAUTHENTICATED'). Runs on every connection and
-   * reconnection. Default (development only): trusts `auth.userId`, else 'anonymous'.
+   * reconnection. Default (development only): trusts the client, `auth.userId` (else 'anonymous') and
+   * the display fields `auth.name`, `auth.color`, `auth.avatarUrl` (the client's `user` option sends them).
    */
   authenticate?: (handshake: Handshake) => ZyncUser | Promise<ZyncUser>
   /**
@@ -111,12 +113,15 @@ export function isOriginAllowed(origin: string | undefined, cors: string[] | '*'
 
 export async function createSyncServer(options: SyncServerOptions = {}): Promise<SyncServer> {
   const log = options.logger ?? createLogger(options.logLevel ?? 'info')
+  const port = options.port ?? 4000
+  const hostOpt = options.host ?? '127.0.0.1'
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: port must be an integer from 0 to 65535 (got ${JSON.stringify(options.port)})`)
   const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' })
   // Another process may append to the same documents: catch up from storage before reads and writes.
   const shared = options.redis !== undefined || storage.kind === 'postgres'
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits }
   const rejectFutureMs = options.rejectFutureMs ?? 86_400_000
-  const metrics: Metrics | undefined = options.metrics === false ? undefined : await createMetrics()
+  const metrics: Metrics | undefined = options.metrics === false ? undefined : await createMetrics(options.metrics === true, log)
   const hosts = new Map<string, Promise<DocHost>>()
   const lastUsed = new Map<string, number>()
   const inflight = new Set<Promise<unknown>>()
@@ -174,8 +179,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
 
   let redisClients: Array<{ close?: () => Promise<unknown>; destroy?: () => void }> = []
   if (options.redis) {
-    const { createClient } = await import('redis')
-    const { createAdapter } = await import('@socket.io/redis-adapter')
+    const { createClient } = await importPeer(() => import('redis'), 'redis', 'Scaling out with Redis (redis)')
+    const { createAdapter } = await importPeer(() => import('@socket.io/redis-adapter'), '@socket.io/redis-adapter', 'Scaling out with Redis (redis)')
     const pub = createClient({ url: options.redis.url })
     const sub = pub.duplicate()
     pub.on('error', (err: Error) => log.warn('redis error', { err: err.message }))
@@ -234,7 +239,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       const auth = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
       const user = options.authenticate
         ? await options.authenticate({ auth, headers: socket.handshake.headers, address: socket.handshake.address })
-        : { id: typeof auth.userId === 'string' && auth.userId.length > 0 && auth.userId.length <= 256 ? auth.userId : 'anonymous' }
+        : trustedUser(auth)
       if (!user || typeof user.id !== 'string' || user.id.length === 0) throw new ZyncError('UNAUTHENTICATED', '[zync] authenticate() must return a user with an id')
       initSocketData(socket.data as SocketData, user)
       next()
@@ -309,10 +314,22 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   }, 500)
   slowTimer.unref()
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject)
-    httpServer.listen(options.port ?? 4000, options.host ?? '127.0.0.1', () => resolve())
-  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject)
+      httpServer.listen(port, hostOpt, () => resolve())
+    })
+  } catch (err) {
+    // Nothing was served: release what was opened (storage, timers, Redis) and say why in plain words.
+    clearInterval(slowTimer)
+    clearInterval(unloadTimer)
+    presence.destroy()
+    await new Promise<void>((resolve) => io.close(() => resolve()))
+    for (const c of redisClients) await Promise.resolve(c.close?.()).catch(() => c.destroy?.())
+    await storage.close()
+    const why = (err as { code?: string }).code === 'EADDRINUSE' ? 'the port is in use (another server?)' : (err as Error).message
+    throw new ZyncError('BAD_REQUEST', `[zync] cannot listen on ${hostOpt}:${port}: ${why}`, { cause: err })
+  }
   const addr = httpServer.address() as AddressInfo
   const hostName = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `http://${hostName}:${addr.port}`
@@ -373,4 +390,12 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     metrics: () => (metrics ? metrics.render() : Promise.resolve('')),
     close: () => (closed ??= close()),
   }
+}
+
+/** The default authenticate (development only): the user the client says it is, within sane lengths. */
+function trustedUser(auth: Record<string, unknown>): ZyncUser {
+  const str = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max
+  const user: ZyncUser = { id: str(auth.userId, 256) ? auth.userId : 'anonymous' }
+  for (const k of ['name', 'color', 'avatarUrl'] as const) if (str(auth[k], 512)) user[k] = auth[k]
+  return user
 }

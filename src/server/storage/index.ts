@@ -7,7 +7,7 @@ export { MemoryStorage } from './memory'
 // These modules load their driver (better-sqlite3, pg) only in init(), so re-exporting the classes
 // does not load either driver.
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite'
-export { PostgresStorage, type PostgresStorageOptions } from './postgres'
+export { PostgresStorage, type PostgresStorageOptions, type PgPoolLike } from './postgres'
 
 export type StorageOptions =
   | { kind: 'memory' }

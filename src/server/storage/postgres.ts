@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { importPeer } from '../peer'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
 import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
@@ -7,10 +8,21 @@ export interface PostgresStorageOptions {
   connectionString: string
   /** Schema holding the tables; created when missing. Default 'public'. */
   schema?: string
-  /** Use this pool instead of creating one (it is not ended by `close()`). */
-  pool?: pg.Pool
+  /** Use this pg.Pool instead of creating one (it is not ended by `close()`). Default: a pool of `poolSize`. */
+  pool?: PgPoolLike
   /** Size of the pool created when `pool` is not given. Default 5. */
   poolSize?: number
+}
+
+/**
+ * What zync uses of a pg.Pool (a pg.Pool is one), spelled out so that zync/server's types do not need
+ * pg's: apps on SQLite need neither pg nor @types/pg.
+ */
+export interface PgPoolLike {
+  connect(): Promise<unknown>
+  query(...args: unknown[]): Promise<unknown>
+  end(): Promise<void>
+  on(event: 'error', listener: (err: Error) => void): unknown
 }
 
 /** Same encoding as in sqlite.ts: "path starts with prefix" becomes "key starts with key(prefix)". */
@@ -57,7 +69,7 @@ export class PostgresStorage implements ServerStorage {
   private initializing: Promise<void> | undefined
 
   constructor(private readonly options: PostgresStorageOptions) {
-    this.pool = options.pool
+    this.pool = options.pool as pg.Pool | undefined
     this.ownsPool = !options.pool
     this.schema = options.schema ?? 'public'
     const s = quoteIdent(this.schema)
@@ -74,7 +86,7 @@ export class PostgresStorage implements ServerStorage {
 
   private async setup(): Promise<void> {
     if (!this.pool) {
-      const mod = (await import('pg')) as unknown as { default?: typeof pg } & typeof pg
+      const mod = (await importPeer(() => import('pg'), 'pg', 'PostgreSQL storage')) as unknown as { default?: typeof pg } & typeof pg
       const driver = mod.default ?? mod
       this.pool = new driver.Pool({ connectionString: this.options.connectionString, max: this.options.poolSize ?? 5 })
       // An idle client losing its connection (server restart) must not crash the process.

@@ -1,4 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3'
+import { importPeer } from '../peer'
+import { ZyncError } from '../../core/errors'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
 import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
@@ -54,9 +56,14 @@ export class SqliteStorage implements ServerStorage {
   }
 
   private async open(): Promise<void> {
-    const mod = (await import('better-sqlite3')) as unknown as { default?: typeof BetterSqlite3 } & typeof BetterSqlite3
+    const mod = (await importPeer(() => import('better-sqlite3'), 'better-sqlite3', 'SQLite storage')) as unknown as { default?: typeof BetterSqlite3 } & typeof BetterSqlite3
     const Database = mod.default ?? mod
-    const db = new Database(this.options.file)
+    let db: BetterSqlite3.Database
+    try {
+      db = new Database(this.options.file)
+    } catch (err) {
+      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(this.options.file)}: ${(err as Error).message}`, { cause: err })
+    }
     try {
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 5000))}`)
       db.pragma('journal_mode = WAL')
