@@ -198,6 +198,17 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
   })
 })
 
+describe('errors in JSON', () => {
+  it('status() with an error keeps the error message through JSON.stringify', async () => {
+    const store = createStore<{ t: string }>()(sync(() => ({ t: '' }), { name: 'json-status', storage: 'memory', url: 'http://127.0.0.1:1', onWarning: () => {} }))
+    cleanups.push(() => store.sync.destroy())
+    await waitFor(() => store.sync.status().error !== undefined, 5000, 'a connection error')
+    const { error } = JSON.parse(JSON.stringify(store.sync.status())) as { error: Record<string, unknown> }
+    expect(error).toMatchObject({ name: 'ZyncError', code: store.sync.status().error!.code, retryable: true })
+    expect(error.message).toMatch(/^\[zync\] cannot connect to http:\/\/127\.0\.0\.1:1/)
+  })
+})
+
 describe('stores in one realm', () => {
   it('with a memory outbox they do not mirror each other (no other store can send what they hold), unless crossTab says so', async () => {
     const make = (o: { crossTab?: boolean } = {}) => {

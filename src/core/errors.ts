@@ -37,6 +37,11 @@ export class ZyncError extends Error {
     this.retryable = options.retryable ?? false
     if (options.opId !== undefined) this.opId = options.opId
   }
+
+  /** JSON keeps the message (an Error's is not enumerable): `JSON.stringify(store.sync.status())` shows why. */
+  toJSON(): { name: string; code: ZyncErrorCode; message: string; retryable: boolean; opId?: string } {
+    return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, ...(this.opId === undefined ? {} : { opId: this.opId }) }
+  }
 }
 
 /** The wire shape of a refusal: `{ ok: false, code, message, retryable, opId? }`. */

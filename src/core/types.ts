@@ -98,10 +98,15 @@ export interface PresenceUser {
 }
 
 export interface Presence<P = Record<string, unknown>> {
+  /** This store's clientId for its own entry; for a peer, its connection's id (one per tab connection, given by the server). */
   clientId: string
+  /** Who: for peers, the user the server authenticated (see the `user` option). */
   user: PresenceUser
+  /** What the peer last set with setPresence(). */
   state: P
+  /** When that state reached the server (epoch ms). */
   updatedAt: number
+  /** True for this store's own entry. */
   self: boolean
 }
 
