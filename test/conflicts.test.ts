@@ -32,6 +32,8 @@ const CONFLICTS: ConflictsConfig = {
     'cards.*.checklist': 'manual',
     'cards.*.links': 'remote',
     'cards.*.refs': 'local',
+    'cards.*.spec': 'manual',
+    'cards.*.style': 'remote',
   },
 }
 
@@ -422,6 +424,69 @@ describe('id-keyed arrays', () => {
     await deliver(srv, a, b)
     for (const s of [a, b]) await waitFor(() => (s.getState().cards.c1?.items as unknown[]).length === 3)
     expect(a.getState().cards.c1?.items).toEqual(b.getState().cards.c1?.items)
+  })
+})
+
+describe('objects below a field', () => {
+  const meta = { color: 'grey', size: 1, font: { family: 'serif', weight: 400 } }
+
+  it('concurrent edits of different keys (nested too) both stand, under last-writer-wins; a key both changed goes to the later stamp', async () => {
+    const { srv, a, b } = await pair({ title: 'base', meta })
+    edit(a, 'c1', { meta: { ...meta, color: 'red', font: { ...meta.font, weight: 700 }, tag: 'a' } })
+    await sleep(5)
+    edit(b, 'c1', { meta: { ...meta, size: 3, font: { ...meta.font, family: 'mono' } } })
+    await deliver(srv, a, b)
+    const merged = { color: 'red', size: 3, font: { family: 'mono', weight: 700 }, tag: 'a' }
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.meta) === JSON.stringify(merged), 5000, 'merged meta')
+    expect(a.getState().cards).toEqual(b.getState().cards)
+    expect(b.sync.conflicts()).toEqual([])
+    // Both change `size` (and Bob removes `tag`): Bob's stamp is later, so his size wins; Alice's other key stands.
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { meta: { ...merged, size: 10, color: 'blue' } })
+    await sleep(5)
+    const { tag: _gone, ...withoutTag } = merged
+    edit(b, 'c1', { meta: { ...withoutTag, size: 20 } })
+    await deliver(srv, a, b)
+    const final = { color: 'blue', size: 20, font: { family: 'mono', weight: 700 } }
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.meta) === JSON.stringify(final), 5000, 'clash settled by stamp')
+    expect(a.getState().cards).toEqual(b.getState().cards)
+  })
+
+  it('a writer that reconnects after the other one merged: both keys on both stores, each op in the log once', async () => {
+    const { srv, a, b } = await pair({ title: 'base', meta })
+    edit(a, 'c1', { meta: { ...meta, color: 'red' } })
+    a.sync.connect()
+    await online(a)
+    await a.sync.flush({ timeout: 5000 })
+    edit(b, 'c1', { meta: { ...meta, size: 2 } })
+    b.sync.connect()
+    await settled(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.meta) === JSON.stringify({ ...meta, color: 'red', size: 2 }), 5000, 'merged')
+    const history = await srv.history('board', { path: ['cards', 'c1', 'meta'] })
+    expect(history.map((e) => [e.client, e.status])).toEqual([
+      [b.sync.clientId, 'applied'],
+      [a.sync.clientId, 'applied'],
+    ])
+  })
+
+  it('manual: keys changed on one side merge; a key changed on both sides makes the op a conflict; remote: the current value of a clashing key stays', async () => {
+    const spec = { w: 1, h: 1, d: 1 }
+    const { srv, a, b } = await pair({ title: 'base', spec, style: spec })
+    edit(a, 'c1', { spec: { ...spec, w: 2 }, style: { ...spec, w: 2, h: 5 } })
+    edit(b, 'c1', { spec: { ...spec, h: 3 }, style: { ...spec, w: 9, d: 4 } })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.spec) === JSON.stringify({ w: 2, h: 3, d: 1 }), 5000, 'spec merged')
+    expect(b.sync.conflicts()).toEqual([])
+    // 'remote': w clashes and keeps Alice's 2; Bob's d and Alice's h both stand.
+    for (const s of [a, b]) expect(s.getState().cards.c1?.style).toEqual({ w: 2, h: 5, d: 4 })
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { spec: { w: 5, h: 3, d: 1 } })
+    edit(b, 'c1', { spec: { w: 7, h: 3, d: 8 } })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1, 5000, 'clash on w')
+    expect(b.sync.conflicts()[0]).toMatchObject({ field: 'spec', local: { w: 7, h: 3, d: 8 }, remote: { w: 5, h: 3, d: 1 }, base: { w: 2, h: 3, d: 1 } })
   })
 })
 

@@ -20,6 +20,7 @@ import {
   mergeCounter,
   mergeIdArray,
   mergeLww,
+  mergeObject,
   mergeSet,
   setApply,
   setValue,
@@ -304,5 +305,41 @@ describe('order keys and moves', () => {
     expect(idArrayValue(s1)).toEqual(top)
     const middle = [top[0]!, top[1]!, { id: 'n2', text: 'new' }, ...top.slice(2)]
     expect(idArrayValue(idArrayApply(s1, 'id', top, middle, stamp(2)))).toEqual(middle)
+  })
+})
+
+describe('mergeObject (three-way, by key)', () => {
+  // Small key and value domains, nested one level, so unchanged, one-sided and clashing keys all occur.
+  const leaf = fc.constantFrom(1, 2, 'x', null, true)
+  const inner = fc.dictionary(fc.constantFrom('p', 'q'), leaf, { maxKeys: 2 })
+  const obj = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.oneof(leaf, inner), { maxKeys: 4 })
+  const side = fc.constantFrom<'mine' | 'theirs'>('mine', 'theirs')
+  const opts = { numRuns: 5000 }
+
+  it('a side that changed nothing gives the other side, without clashes', () => {
+    fc.assert(
+      fc.property(obj, obj, side, (base, other, w) => {
+        const a = mergeObject(base, base, other, w)
+        const b = mergeObject(base, other, base, w)
+        return deepEqual(a.value, other) && deepEqual(b.value, other) && a.clashes === 0 && b.clashes === 0
+      }),
+      opts,
+    )
+  })
+
+  it('keeps every key only one side changed, and clashing keys go to the winner; swapping sides and winner gives the same value', () => {
+    fc.assert(
+      fc.property(obj, obj, obj, side, (base, mine, theirs, w) => {
+        const r = mergeObject(base, mine, theirs, w)
+        for (const k of new Set([...Object.keys(mine), ...Object.keys(theirs)])) {
+          const [bv, mv, tv, v] = [base[k], mine[k], theirs[k], r.value[k]]
+          if (deepEqual(mv, bv) && !deepEqual(v, tv)) return false
+          if (deepEqual(tv, bv) && !deepEqual(v, mv)) return false
+        }
+        const swapped = mergeObject(base, theirs, mine, w === 'mine' ? 'theirs' : 'mine')
+        return deepEqual(r.value, swapped.value) && r.clashes === swapped.clashes
+      }),
+      opts,
+    )
   })
 })

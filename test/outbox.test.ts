@@ -751,3 +751,30 @@ describe('a page that dies before its IndexedDB write', () => {
     await a.sync.destroy()
   })
 })
+
+describe('a pending write of an object below a field', () => {
+  it('is shown over a newer remote value as the server will merge it (by key), and the server\'s merge then stands', async () => {
+    type Doc = { cards: Record<string, { meta: Record<string, unknown> }> }
+    const t = new ScriptedTransport()
+    let release: (r: OpsResponse) => void = () => {}
+    t.respond = () => new Promise<OpsResponse>((r) => (release = r))
+    const store = createStore<Doc>()(sync((): Doc => ({ cards: {} }), { name: 'scripted', transport: t, storage: 'memory', crossTab: false, watchNetwork: false, onWarning: () => {} }))
+    cleanups.push(() => store.sync.destroy())
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online')
+    const change = (seq: number, client: string, path: string[], value: unknown) => ({ seq, opId: `op-${seq}`, client, n: seq, hlc: `${String(Date.now()).padStart(15, '0')}:000000:${client}`, entity: 'cards/c1', path, kind: 'set' as const, value, status: 'applied' as const, policy: 'lww' as const, at: 0 })
+    t.handlers.onChanges({ doc: 'scripted', changes: [change(1, 'other', ['cards', 'c1'], { meta: { color: 'grey', size: 1 } })] })
+    expect(store.getState().cards.c1!.meta).toEqual({ color: 'grey', size: 1 })
+    store.setState((s) => ({ cards: { c1: { meta: { ...s.cards.c1!.meta, size: 2 } } } }))
+    await waitFor(() => t.sent.length === 1)
+    const [op] = t.sent[0]!.ops
+    expect(op).toMatchObject({ path: ['cards', 'c1', 'meta'], value: { color: 'grey', size: 2 }, prev: { color: 'grey', size: 1 } })
+    // Another client's newer color arrives while ours is in flight: both keys show.
+    t.handlers.onChanges({ doc: 'scripted', changes: [change(2, 'other', ['cards', 'c1', 'meta'], { color: 'red', size: 1 })] })
+    expect(store.getState().cards.c1!.meta).toEqual({ color: 'red', size: 2 })
+    // The server merged the same way.
+    release({ ok: true, seq: 3, results: [{ id: op!.id, ok: true, seq: 3, status: 'applied', change: { ...change(3, op!.client, ['cards', 'c1', 'meta'], { color: 'red', size: 2 }), opId: op!.id, n: op!.n } }] })
+    await waitFor(() => store.sync.status().pending === 0)
+    expect(store.getState().cards.c1!.meta).toEqual({ color: 'red', size: 2 })
+  })
+})

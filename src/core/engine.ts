@@ -17,7 +17,7 @@ import { Emitter } from './emitter'
 import { ZyncError, fromWireError } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
-import { idArrayApply, idArrayValue, isIdArray, seedIdArray } from './merge'
+import { idArrayApply, idArrayValue, isIdArray, mergeObject, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
@@ -353,7 +353,9 @@ export class SyncEngine {
       op.idKey = idKey
       op.prev = Array.isArray(p.prev) ? p.prev : []
     }
-    if (wire === 'manual' || wire === 'custom') op.prev = p.prev
+    // What the author saw: the server merges an object by key against it (concurrent edits of
+    // different keys both stand); the inbox of manual and app-function fields shows it as the base.
+    if (wire === 'manual' || wire === 'custom' || (p.op === 'replace' && isPlainObject(p.prev) && isPlainObject(p.value) && !op.idKey)) op.prev = p.prev
     return op
   }
 
@@ -370,8 +372,9 @@ export class SyncEngine {
         merged.added = [...(prev.added ?? []).filter((v) => !rem.has(key(v))), ...(op.added ?? [])]
         merged.removed = [...(prev.removed ?? []).filter((v) => !add.has(key(v))), ...(op.removed ?? [])]
       }
-      if (prev.idKey) merged.prev = prev.prev
-      if ('prev' in prev && (op.policy === 'manual' || op.policy === 'custom')) merged.prev = prev.prev
+      // The merge base stays what the row's first op saw: the server has seen none of the row's writes.
+      if ('prev' in prev) merged.prev = prev.prev
+      else delete merged.prev
       existing.row.op = merged
       existing.row.lane = higherPriority(existing.row.lane, lane)
       existing.dirty = true
@@ -1480,6 +1483,9 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     // changed relative to what it saw are written, deleted or moved; the others keep their current
     // (maybe newer) value and place.
     next = idArrayValue(idArrayApply(seedIdArray(cur, op.idKey), op.idKey, Array.isArray(op.prev) ? op.prev : [], op.value, op.hlc))
+  } else if (op.op === 'replace' && isPlainObject(op.prev) && isPlainObject(op.value) && isPlainObject(cur)) {
+    // As the server merges an object (merge.ts mergeObject): the keys the op changed over the current value.
+    next = mergeObject(op.prev, op.value, cur, 'mine').value
   } else next = op.value
   if (rel.length === 0) return next
   const root = isPlainObject(value) ? value : {}

@@ -4,7 +4,7 @@
  * converge whatever order and however often updates arrive. The server keeps this state per field and
  * derives the visible value; the `*Apply` functions are the updates one client op makes.
  */
-import { deepEqual } from './diff'
+import { deepEqual, isPlainObject } from './diff'
 import { compareHlc } from './hlc'
 import { placeIds } from './order-key'
 
@@ -263,4 +263,35 @@ export function idOf(item: unknown, idKey: string): string {
 export function isIdArray(v: unknown, idKey: string | false): v is Array<Record<string, unknown>> {
   if (!idKey || !Array.isArray(v) || v.length === 0) return false
   return v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x) && (typeof (x as Record<string, unknown>)[idKey] === 'string' || typeof (x as Record<string, unknown>)[idKey] === 'number'))
+}
+
+type Obj = Record<string, unknown>
+
+/**
+ * Three-way merge of an object value by key, nested objects recursively: what `mine` changed relative
+ * to `base` (what its author saw) is written over `theirs` (the current value); what only `theirs`
+ * changed stays. A key both changed to different values (not both objects) is a clash, settled by
+ * `winner`, and counted. The server runs it for a concurrent write of an object below a field; the
+ * client runs it to show its pending writes over newer remote values as the server will merge them.
+ */
+export function mergeObject(base: Obj, mine: Obj, theirs: Obj, winner: 'mine' | 'theirs'): { value: Obj; clashes: number } {
+  let clashes = 0
+  const walk = (b: Obj, m: Obj, t: Obj): Obj => {
+    const out: Obj = {}
+    for (const k of new Set([...Object.keys(t), ...Object.keys(m)])) {
+      const get = (o: Obj) => (Object.hasOwn(o, k) ? o[k] : undefined)
+      const [bv, mv, tv] = [get(b), get(m), get(t)]
+      let v: unknown
+      if (deepEqual(mv, bv) || deepEqual(mv, tv)) v = tv
+      else if (deepEqual(tv, bv)) v = mv
+      else if (isPlainObject(mv) && isPlainObject(tv)) v = walk(isPlainObject(bv) ? bv : {}, mv, tv)
+      else {
+        clashes++
+        v = winner === 'mine' ? mv : tv
+      }
+      if (v !== undefined) out[k] = v
+    }
+    return out
+  }
+  return { value: walk(base, mine, theirs), clashes }
 }

@@ -4,6 +4,7 @@
  * exactly this code. Replaying a log through `applyOp` rebuilds the same state (ops are stored with
  * the clamped timestamp and the server time they were applied at).
  */
+import { isPlainObject } from '../core/diff'
 import { ZyncError } from '../core/errors'
 import { clampHlc, compareHlc, decodeHlc, encodeHlc } from '../core/hlc'
 import {
@@ -15,6 +16,7 @@ import {
   idArrayClashes,
   idArrayValue,
   incrementCounter,
+  mergeObject,
   setApply,
   setValue,
   type AwSet,
@@ -185,10 +187,16 @@ export class DocState {
     } else {
       crdt = undefined
       if (concurrentWith) {
-        if (policy === 'lww') status = compareHlc(hlc, concurrentWith.hlc) > 0 ? 'applied' : 'superseded'
-        else if (policy === 'local') status = 'applied'
-        else if (policy === 'remote') status = 'superseded'
-        else status = 'conflict' // manual and app functions: the author's client decides
+        // Which side a clash goes to; undefined for manual and app functions: the author's client decides.
+        const winner = policy === 'lww' ? (compareHlc(hlc, concurrentWith.hlc) > 0 ? 'mine' : 'theirs') : policy === 'local' ? 'mine' : policy === 'remote' ? 'theirs' : undefined
+        if (op.op === 'replace' && isPlainObject(op.prev) && isPlainObject(op.value) && isPlainObject(before)) {
+          // An object below a field merges by key against what its author saw: concurrent edits of
+          // different keys both stand; only keys changed on both sides follow the policy.
+          const merged = mergeObject(op.prev, op.value, before, winner ?? 'theirs')
+          if (merged.clashes > 0 && winner === undefined) status = 'conflict'
+          else newValue = merged.value
+        } else if (winner === undefined) status = 'conflict'
+        else if (winner === 'theirs') status = 'superseded'
       }
     }
 

@@ -27,9 +27,9 @@ export interface DeviceWorld {
 export const DOC = 'sim'
 export const ID_KEY = 'id'
 export const MAX_DRIFT = 60_000
-const FIELDS = ['title', 'votes', 'tags', 'note', 'body', 'owner', 'status', 'items', 'links', 'steps'] as const
+const FIELDS = ['title', 'votes', 'tags', 'note', 'body', 'owner', 'status', 'items', 'links', 'steps', 'meta'] as const
 export type Field = (typeof FIELDS)[number]
-const WEIGHTS: Record<Field, number> = { title: 3, votes: 2, tags: 2, note: 2, body: 1, owner: 1, status: 1, items: 3, links: 1, steps: 2 }
+const WEIGHTS: Record<Field, number> = { title: 3, votes: 2, tags: 2, note: 2, body: 1, owner: 1, status: 1, items: 3, links: 1, steps: 2, meta: 2 }
 export const KIND: Record<Field, FieldKind> = {
   title: 'lww',
   votes: 'counter',
@@ -41,6 +41,7 @@ export const KIND: Record<Field, FieldKind> = {
   items: 'ids',
   links: 'ids:remote',
   steps: 'ids:manual',
+  meta: 'obj',
 }
 const TAGS = ['red', 'green', 'blue', 'urgent', 'later', 'bug']
 /** A record that is deleted and re-created during the run (the r* records always exist). */
@@ -49,7 +50,7 @@ export const VOLATILE = 'volatile'
 export const TEMPORARY = 'tmp-'
 
 export function newRecord(title: string): Record<string, unknown> {
-  return { title, votes: 0, tags: [], note: '', body: 0, owner: '', status: 'todo', items: [], links: [], steps: [] }
+  return { title, votes: 0, tags: [], note: '', body: 0, owner: '', status: 'todo', items: [], links: [], steps: [], meta: {} }
 }
 
 /** The app rule for 'body': the larger number wins (deterministic on every device). */
@@ -284,6 +285,16 @@ export class Device {
         const set = Array.isArray(cur) ? (cur as string[]) : []
         const t = this.rng.pick(TAGS)
         next = set.includes(t) ? set.filter((x) => x !== t) : [...set, t]
+        break
+      }
+      case 'meta': {
+        // An object below the field: set or drop one of a few keys (concurrent edits merge by key).
+        const obj = cur !== null && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>) : {}
+        const key = this.rng.pick(['a', 'b', 'c', 'd'])
+        if (key in obj && this.rng.next() < 0.25) {
+          const { [key]: _dropped, ...rest } = obj
+          next = rest
+        } else next = { ...obj, [key]: tag }
         break
       }
       case 'items':

@@ -17,7 +17,7 @@ import { placeIds } from '../../src/core/order-key'
 import type { Op } from '../../src/core/protocol'
 import type { LogEntry } from '../../src/server/storage/types'
 
-export type FieldKind = 'lww' | 'local' | 'remote' | 'manual' | 'custom' | 'counter' | 'set' | 'ids' | 'ids:remote' | 'ids:manual'
+export type FieldKind = 'lww' | 'local' | 'remote' | 'manual' | 'custom' | 'counter' | 'set' | 'ids' | 'ids:remote' | 'ids:manual' | 'obj'
 
 interface Writer {
   client: string
@@ -179,15 +179,18 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
     // Plain values: the status follows from concurrency with the field's last writer.
     const w = fm.writer ?? recordWriter.get(e.entity)
     const concurrent = w !== undefined && w.client !== op.client && (op.base[w.client] ?? 0) < w.n
+    // An object value (last-writer-wins): a concurrent write merges by key against what it saw.
+    const byKey = fm.kind === 'obj' && concurrent && op.op === 'replace' && isObj(op.prev) && isObj(op.value) && isObj(fm.value)
     let expected: string
-    if (fm.kind === 'lww') expected = !concurrent || e.hlc > w!.hlc ? 'applied' : 'superseded'
+    if (byKey) expected = 'applied'
+    else if (fm.kind === 'lww' || fm.kind === 'obj') expected = !concurrent || e.hlc > w!.hlc ? 'applied' : 'superseded'
     else if (fm.kind === 'local') expected = 'applied'
     else if (fm.kind === 'remote') expected = concurrent ? 'superseded' : 'applied'
     else expected = concurrent ? 'conflict' : 'applied'
     if (e.status !== expected) fail(`${where}: status ${e.status}, the model expects ${expected} (writer ${JSON.stringify(w)}, base ${JSON.stringify(op.base)})`)
     if (fm.kind === 'lww' && (!fm.top || e.hlc > fm.top.hlc)) fm.top = { hlc: e.hlc, value: op.value, removed: op.op === 'remove', opId: e.opId }
     if (e.status === 'applied') {
-      fm.value = op.op === 'remove' ? undefined : op.value
+      fm.value = byKey ? keyMerge(op.prev as Obj, op.value as Obj, fm.value as Obj, e.hlc > w!.hlc) : op.op === 'remove' ? undefined : op.value
       fm.writer = { client: e.client, n: e.n, hlc: e.hlc }
     }
   }
@@ -219,4 +222,24 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
     if (!deepEqual(actual, expected)) fail(`${entity}.${field} (${fm.kind}): server has ${JSON.stringify(actual)}, the model expects ${JSON.stringify(expected)}`)
   }
   return problems
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/**
+ * The spec of a by-key merge of flat objects, written apart from src/core/merge.ts: every key the op
+ * changed relative to what it saw is written over the current value, unless the current value changed
+ * that key too (to something else) and the op's stamp is not the later one.
+ */
+function keyMerge(prev: Obj, mine: Obj, cur: Obj, mineLater: boolean): Obj {
+  const out: Obj = { ...cur }
+  for (const k of new Set([...Object.keys(prev), ...Object.keys(mine)])) {
+    if (deepEqual(mine[k], prev[k])) continue
+    const clash = !deepEqual(cur[k], prev[k]) && !deepEqual(cur[k], mine[k])
+    if (clash && !mineLater) continue
+    if (mine[k] === undefined) delete out[k]
+    else out[k] = mine[k]
+  }
+  return out
 }
