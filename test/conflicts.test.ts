@@ -487,6 +487,10 @@ describe('objects below a field', () => {
     await deliver(srv, a, b)
     await waitFor(() => b.sync.conflicts().length === 1, 5000, 'clash on w')
     expect(b.sync.conflicts()[0]).toMatchObject({ field: 'spec', local: { w: 7, h: 3, d: 8 }, remote: { w: 5, h: 3, d: 1 }, base: { w: 2, h: 3, d: 1 } })
+    // Choosing a side settles the clashing key; Bob's `d`, which only he changed, stays.
+    await b.sync.resolve(b.sync.conflicts()[0]!.id, 'remote')
+    await settled(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.spec) === JSON.stringify({ w: 5, h: 3, d: 8 }), 5000, 'resolved by key')
   })
 })
 

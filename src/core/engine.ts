@@ -1168,9 +1168,12 @@ export class SyncEngine {
       throw new ZyncError('CONFLICT_NOT_FOUND', `[zync] no conflict with id ${id}; read the open ones with store.sync.conflicts()`)
     }
     let value: unknown
-    if (resolution === 'local') value = c.local
-    else if (resolution === 'remote') value = this.confirmedAt(c.path)
-    else if (resolution && typeof resolution === 'object' && 'value' in resolution) {
+    if (resolution === 'local' || resolution === 'remote') {
+      const remote = this.confirmedAt(c.path)
+      value = resolution === 'local' ? c.local : remote
+      // Objects clash only in the keys both sides changed: the keys only one side changed stay either way.
+      if (isPlainObject(c.base) && isPlainObject(c.local) && isPlainObject(remote)) value = mergeObject(c.base, c.local, remote, resolution === 'local' ? 'mine' : 'theirs').value
+    } else if (resolution && typeof resolution === 'object' && 'value' in resolution) {
       value = resolution.value
       try {
         if (value !== undefined) assertSafeValue(value)
