@@ -523,8 +523,14 @@ describe('the conflict inbox', () => {
     await b1.sync.destroy()
 
     const b2 = makeStore(srv.url, { dbName })
+    // A UI reads the inbox before it is loaded (first render): empty then, the loaded conflict after.
+    const seen: number[] = []
+    b2.sync.subscribe(() => seen.push(b2.sync.conflicts().length))
+    expect(b2.sync.conflicts()).toEqual([])
     await b2.sync.ready
     expect(b2.sync.conflicts()).toEqual(before)
+    expect(seen.at(-1)).toBe(1)
+    expect(b2.sync.status().conflicts).toBe(1)
     expect(b2.getState().cards.c1?.title).toBe('bob')
     await online(b2)
     await b2.sync.resolve(before[0]!.id, 'local')

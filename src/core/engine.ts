@@ -230,6 +230,8 @@ export class SyncEngine {
       for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       for (const s of early) if (s.row.op.client === this.clientId) s.row.op = { ...s.row.op, n: ++this.n }
       for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
+      // conflicts() may have been read (and cached, empty) before the inbox was loaded.
+      this.conflictsCache = undefined
       await this.adoptOrphans()
     } catch (err) {
       this.storageFailed(err, true)
@@ -490,7 +492,10 @@ export class SyncEngine {
           this.spilled = false
           this.o.storage.unspill?.(this.doc, this.clientId)
         }
-        if (written.length > 0) this.tabs?.post({ type: 'rows', rows: put })
+        // Only rows still pending: one acknowledged during the write was announced 'settled' already,
+        // and the other tabs, not knowing it then, would keep it as pending forever.
+        const pending = put.filter((r) => this.outbox.rows.get(r.id)?.done === false)
+        if (pending.length > 0) this.tabs?.post({ type: 'rows', rows: pending })
         this.persistRetries = 0
         if (this.degraded) {
           this.degraded = false
@@ -1266,6 +1271,8 @@ export class SyncEngine {
       const touched = new Map<string, Path>()
       for (const row of m.rows) {
         if (row.owner === this.clientId) continue
+        // Already in the log (we saw its change): settled, whatever order the messages came in.
+        if (vvGet(this.vv[row.entity], row.op.client) >= row.op.n) continue
         const s = this.outbox.rows.get(row.id)
         if (s) {
           if (s.row.owner !== this.clientId) s.row = row
@@ -1291,13 +1298,18 @@ export class SyncEngine {
       }
       this.invalidate()
     } else if (m.type === 'settled') {
+      const touched = new Map<string, Path>()
       for (const id of m.ids) {
         const s = this.outbox.rows.get(id)
         if (s && s.row.owner !== this.clientId) {
           s.done = true
           this.outbox.remove(id)
+          touched.set(s.row.entity, entityPath(s.row.op.path))
         }
       }
+      // The row no longer overlays its entity: show what is confirmed (and still pending) there now.
+      this.captureNow()
+      this.applyToHost([...touched].map(([e, p]) => this.visiblePatch(e, p)).filter((p) => p !== undefined))
       this.invalidate()
     } else if (m.type === 'resolved') {
       for (const id of m.ids) {
