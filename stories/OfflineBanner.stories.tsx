@@ -1,7 +1,7 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
 import { expect, screen } from 'storybook/test'
 import { OfflineBanner } from 'zync/react'
-import { createFixtureStore, resetStore } from './fixtures'
+import { createFixtureStore, resetStore, sampleError } from './fixtures'
 
 const meta = {
   title: 'Status/OfflineBanner',
@@ -29,6 +29,14 @@ export const ThreePending: Story = {
 
 export const TwoHundredFiftyPending: Story = {
   args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
+}
+
+/** Online, but the sync server cannot be reached (down or restarting): changes wait just the same. */
+export const ServerUnreachable: Story = {
+  args: { store: createFixtureStore({ pending: 2, status: { connection: 'connecting', error: sampleError } }) },
+  play: async () => {
+    await expect(await screen.findByRole('status')).toHaveTextContent('Can’t reach the sync server. 2 changes are waiting to sync.')
+  },
 }
 
 /** Online: the banner is not shown (an empty live region stays for announcements). */

@@ -1,7 +1,7 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
 import { expect, screen } from 'storybook/test'
 import { SyncStatusBadge } from 'zync/react'
-import { createFixtureStore, resetStore, sampleError } from './fixtures'
+import { createFixtureStore, resetStore, sampleError, samples } from './fixtures'
 
 const meta = {
   title: 'Status/SyncStatusBadge',
@@ -44,6 +44,16 @@ export const OfflineThreePending: Story = {
 
 export const Offline250Pending: Story = {
   args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
+}
+
+/** Connected and idle, but conflicts wait in the inbox. */
+export const NeedsReview: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveAttribute('data-state', 'conflict')
+    await expect(badge).toHaveTextContent('Needs review')
+  },
 }
 
 export const Error: Story = {

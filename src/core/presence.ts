@@ -17,7 +17,8 @@ interface TrackerOptions {
  * ttl/2 as a heartbeat; peers not heard from within ttl are dropped; a peer with state null has left.
  */
 export class PresenceTracker {
-  private mine: Record<string, unknown> | null = null
+  /** Our state: `{}` until the app sets one, so a connected client is present (as in Yjs awareness); null once it leaves. */
+  private mine: Record<string, unknown> | null = {}
   private readonly peers = new Map<string, PresencePeer>()
   private cache: Presence[] | undefined
   private readonly listeners = new Set<(p: Presence[]) => void>()

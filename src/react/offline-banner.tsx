@@ -4,12 +4,15 @@ import { useSyncStatus } from './use-sync-status'
 
 export interface OfflineBannerLabels {
   title: string
+  /** The title while online but the sync server cannot be reached (down, restarting, refused). */
+  unreachable: string
   /** The second sentence; gets the number of changes waiting. */
   message: (pending: number) => string
 }
 
 const LABELS: OfflineBannerLabels = {
   title: 'You’re offline.',
+  unreachable: 'Can’t reach the sync server.',
   message: (n) =>
     n
       ? `${n.toLocaleString()} change${n === 1 ? ' is' : 's are'} waiting to sync.`
@@ -25,17 +28,22 @@ export interface OfflineBannerProps {
   labels?: Partial<OfflineBannerLabels>
 }
 
-/** A banner while the connection is offline, saying how many changes are waiting. Renders an empty live region otherwise. */
+/**
+ * A banner while changes cannot sync: the connection is offline, or the sync server cannot be reached
+ * (a failed connection attempt, retried in the background). Says how many changes are waiting.
+ * Renders an empty live region otherwise.
+ */
 export function OfflineBanner({ store, className, labels }: OfflineBannerProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
+  const unreachable = s.connection === 'connecting' && s.error?.code === 'DISCONNECTED'
   return (
     <div role="status">
-      {s.connection === 'offline' && (
-        <div className={cx('zync-banner', className)}>
+      {(s.connection === 'offline' || unreachable) && (
+        <div className={cx('zync-banner', className)} data-state={unreachable ? 'unreachable' : 'offline'}>
           <span className="zync-dot" aria-hidden="true" />
           <p>
-            <strong>{L.title}</strong> {L.message(s.pending)}
+            <strong>{unreachable ? L.unreachable : L.title}</strong> {L.message(s.pending)}
           </p>
         </div>
       )}

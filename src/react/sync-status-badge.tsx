@@ -2,7 +2,7 @@ import { type SyncedStore } from './store'
 import { cx } from './ui'
 import { useSyncStatus } from './use-sync-status'
 
-export type SyncBadgeState = 'online' | 'offline' | 'syncing' | 'error'
+export type SyncBadgeState = 'online' | 'offline' | 'syncing' | 'error' | 'conflict'
 
 export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   /** The pending count; gets the number of ops waiting. */
@@ -14,6 +14,7 @@ const LABELS: SyncStatusBadgeLabels = {
   offline: 'Offline',
   syncing: 'Syncing',
   error: 'Sync error',
+  conflict: 'Needs review',
   pending: (n) => `${n.toLocaleString()} pending`,
 }
 
@@ -26,7 +27,10 @@ export interface SyncStatusBadgeProps {
   labels?: Partial<SyncStatusBadgeLabels>
 }
 
-/** Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline | syncing | error. */
+/**
+ * Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline |
+ * syncing | error | conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
+ */
 export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgeProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
@@ -36,7 +40,9 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
       ? 'offline'
       : s.syncing || s.connection === 'connecting'
         ? 'syncing'
-        : 'online'
+        : s.conflicts > 0
+          ? 'conflict'
+          : 'online'
   return (
     <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message}>
       <span className="zync-dot" aria-hidden="true" />

@@ -79,6 +79,16 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveTextContent(`${(1250).toLocaleString()} pending`)
   })
 
+  it('connected and idle with conflicts in the inbox is "Needs review", not "Synced"', () => {
+    const store = createFixtureStore()
+    render(<SyncStatusBadge store={store} />)
+    act(() => store.setConflicts(samples.manyFields()))
+    expect(badge()).toHaveAttribute('data-state', 'conflict')
+    expect(badge()).toHaveTextContent(/^Needs review$/)
+    act(() => store.setStatus({ connection: 'offline' }))
+    expect(badge()).toHaveAttribute('data-state', 'offline')
+  })
+
   it('takes labels', () => {
     render(<SyncStatusBadge store={createFixtureStore({ pending: 2 })} labels={{ online: 'En ligne', pending: (n) => `${n} en attente` }} />)
     expect(badge()).toHaveTextContent('En ligne2 en attente')
@@ -99,6 +109,17 @@ describe('OfflineBanner', () => {
     act(() => store.setPending(250))
     expect(screen.getByRole('status')).toHaveTextContent('250 changes are waiting to sync.')
     act(() => store.setStatus({ connection: 'online' }))
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+  })
+
+  it('is shown while the sync server cannot be reached, and not during an ordinary (re)connect', () => {
+    const store = createFixtureStore({ pending: 2 })
+    render(<OfflineBanner store={store} />)
+    act(() => store.setStatus({ connection: 'connecting' }))
+    expect(screen.getByRole('status')).toBeEmptyDOMElement()
+    act(() => store.setStatus({ connection: 'connecting', error: sampleError }))
+    expect(screen.getByRole('status')).toHaveTextContent('Can’t reach the sync server. 2 changes are waiting to sync.')
+    act(() => store.setStatus({ connection: 'online', error: undefined }))
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
   })
 })

@@ -153,6 +153,19 @@ describe('presence', () => {
     expect(other.user.name).toBe('Eve')
   })
 
+  it('a connected store is present without setPresence (state {}), and leaves with setPresence(null)', async () => {
+    const s = await server({ authenticate: undefined })
+    const a = makeBoard({ name: 'pres-default', url: s.url, user: { id: 'ada', name: 'Ada' } })
+    const b = makeBoard({ name: 'pres-default', url: s.url, user: { id: 'grace', name: 'Grace' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    await waitFor(() => b.sync.presence().some((p) => !p.self && p.user.id === 'ada'), 5000, 'b sees a without setPresence')
+    expect(b.sync.presence().find((p) => !p.self)).toMatchObject({ user: { id: 'ada', name: 'Ada' }, state: {} })
+    expect(a.sync.presence().find((p) => p.self)).toMatchObject({ self: true, user: { id: 'ada', name: 'Ada' }, state: {} })
+    a.sync.setPresence(null)
+    await waitFor(() => !b.sync.presence().some((p) => !p.self), 5000, 'a left')
+    expect(a.sync.presence().some((p) => p.self)).toBe(false)
+  })
+
   it('without authenticate (development), the user option is who the server trusts: presence, history and conflict metadata; auth.userId wins over it', async () => {
     const s = await server({ authenticate: undefined })
     const a = makeBoard({ name: 'pres-dev', url: s.url, user: { id: 'ada', name: 'Ada', color: '#0a0' }, conflicts: { paths: { 'cards.*.title': 'manual' } } })
