@@ -1260,6 +1260,7 @@ export class SyncEngine {
   }
 
   subscribePresence(fn: (peers: Presence[]) => void): () => void {
+    this.presenceTracker.appear()
     return this.presenceTracker.subscribe(fn)
   }
 

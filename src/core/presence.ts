@@ -17,8 +17,9 @@ interface TrackerOptions {
  * ttl/2 as a heartbeat; peers not heard from within ttl are dropped; a peer with state null has left.
  */
 export class PresenceTracker {
-  /** Our state: `{}` until the app sets one, so a connected client is present (as in Yjs awareness); null once it leaves. */
-  private mine: Record<string, unknown> | null = {}
+  private mine: Record<string, unknown> | null = null
+  /** setPresence(null) was called: stay away until a state is set again. */
+  private left = false
   private readonly peers = new Map<string, PresencePeer>()
   private cache: Presence[] | undefined
   private readonly listeners = new Set<(p: Presence[]) => void>()
@@ -31,7 +32,21 @@ export class PresenceTracker {
     ;(this.beat as { unref?: () => void }).unref?.()
   }
 
+  /**
+   * Someone here watches presence (subscribePresence: usePresence, PresenceAvatars): then this client is
+   * present itself, with `{}` until it sets a state, as every Yjs awareness client is. A client whose
+   * app never shows presence sends nothing, so documents without presence carry no heartbeats.
+   */
+  appear(): void {
+    if (this.mine !== null || this.left) return
+    this.mine = {}
+    this.sendNow()
+    // Not synchronously: this runs inside a subscribe call.
+    queueMicrotask(() => this.changed())
+  }
+
   set(state: Record<string, unknown> | null): void {
+    this.left = state === null
     this.mine = state
     this.changed()
     const wait = this.lastSent + this.o.throttle - this.o.now()

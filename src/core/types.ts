@@ -102,7 +102,7 @@ export interface Presence<P = Record<string, unknown>> {
   clientId: string
   /** Who: for peers, the user the server authenticated (see the `user` option). */
   user: PresenceUser
-  /** What the peer last set with setPresence(); `{}` for a connected client that set nothing. */
+  /** What the peer last set with setPresence(); `{}` for a client that watches presence and set nothing. */
   state: P
   /** When that state reached the server (epoch ms). */
   updatedAt: number
@@ -156,7 +156,10 @@ export interface SyncApi<S = unknown> {
   withPriority<T>(priority: Priority, fn: () => T): T
   /** Everyone present on the document, self first; the same array until presence changes. */
   presence(): Presence[]
-  /** This client's presence state (a cursor, a focused field), sent to peers. A connected store is present with `{}` until it sets one; `null` leaves. */
+  /**
+   * This client's presence state (a cursor, a focused field), sent to peers; `null` leaves. A store that
+   * watches presence (subscribePresence, usePresence, PresenceAvatars) is present with `{}` until it sets one.
+   */
   setPresence(state: Record<string, unknown> | null): void
   subscribePresence(listener: (peers: Presence[]) => void): () => void
   connect(): void

@@ -153,12 +153,20 @@ describe('presence', () => {
     expect(other.user.name).toBe('Eve')
   })
 
-  it('a connected store is present without setPresence (state {}), and leaves with setPresence(null)', async () => {
+  it('a store that watches presence is present without setPresence (state {}); one that never looks sends nothing; setPresence(null) leaves', async () => {
     const s = await server({ authenticate: undefined })
     const a = makeBoard({ name: 'pres-default', url: s.url, user: { id: 'ada', name: 'Ada' } })
     const b = makeBoard({ name: 'pres-default', url: s.url, user: { id: 'grace', name: 'Grace' } })
-    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    const quiet = makeBoard({ name: 'pres-default', url: s.url, user: { id: 'quiet' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy(), () => quiet.sync.destroy())
+    // What usePresence and PresenceAvatars do.
+    a.sync.subscribePresence(() => {})
+    b.sync.subscribePresence(() => {})
     await waitFor(() => b.sync.presence().some((p) => !p.self && p.user.id === 'ada'), 5000, 'b sees a without setPresence')
+    await waitFor(() => a.sync.presence().some((p) => !p.self && p.user.id === 'grace'), 5000, 'a sees b')
+    await waitFor(() => quiet.sync.status().connection === 'online', 5000, 'quiet online')
+    await new Promise((r) => setTimeout(r, 100))
+    expect(a.sync.presence().map((p) => p.user.id).sort()).toEqual(['ada', 'grace'])
     expect(b.sync.presence().find((p) => !p.self)).toMatchObject({ user: { id: 'ada', name: 'Ada' }, state: {} })
     expect(a.sync.presence().find((p) => p.self)).toMatchObject({ self: true, user: { id: 'ada', name: 'Ada' }, state: {} })
     a.sync.setPresence(null)
