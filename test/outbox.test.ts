@@ -753,7 +753,7 @@ describe('a page that dies before its IndexedDB write', () => {
 })
 
 describe('a pending write of an object below a field', () => {
-  it('is shown over a newer remote value as the server will merge it (by key), and the server\'s merge then stands', async () => {
+  it('is shown over a newer remote value as the server will merge it (by key); the server\'s answer then stands, merged or as written', async () => {
     type Doc = { cards: Record<string, { meta: Record<string, unknown> }> }
     const t = new ScriptedTransport()
     let release: (r: OpsResponse) => void = () => {}
@@ -776,5 +776,16 @@ describe('a pending write of an object below a field', () => {
     release({ ok: true, seq: 3, results: [{ id: op!.id, ok: true, seq: 3, status: 'applied', change: { ...change(3, op!.client, ['cards', 'c1', 'meta'], { color: 'red', size: 2 }), opId: op!.id, n: op!.n } }] })
     await waitFor(() => store.sync.status().pending === 0)
     expect(store.getState().cards.c1!.meta).toEqual({ color: 'red', size: 2 })
+
+    // The server may also apply it as written (the op had seen the writer): its answer, equal to the
+    // op's own value, is no echo of what the screen shows (the predicted merge), and replaces it.
+    store.setState((s) => ({ cards: { c1: { meta: { ...s.cards.c1!.meta, size: 3 } } } }))
+    await waitFor(() => t.sent.length === 2)
+    const [op2] = t.sent[1]!.ops
+    t.handlers.onChanges({ doc: 'scripted', changes: [change(4, 'other', ['cards', 'c1', 'meta'], { color: 'blue', size: 2 })] })
+    expect(store.getState().cards.c1!.meta).toEqual({ color: 'blue', size: 3 })
+    release({ ok: true, seq: 5, results: [{ id: op2!.id, ok: true, seq: 5, status: 'applied', change: { ...change(5, op2!.client, ['cards', 'c1', 'meta'], op2!.value), opId: op2!.id, n: op2!.n } }] })
+    await waitFor(() => store.sync.status().pending === 0)
+    expect(store.getState().cards.c1!.meta).toEqual({ color: 'red', size: 3 })
   })
 })

@@ -1521,7 +1521,9 @@ function publicConflict(c: StoredConflict): Conflict {
 
 /** The server applied `op` as written (last-writer-wins, no merge): same value, or a delete of a remove. */
 function isEcho(c: Change, op: Op): boolean {
-  if (op.policy !== undefined || op.idKey !== undefined) return false
+  // Merged values, and objects (shown merged over newer remote values while pending, see overlay) are
+  // recomputed: the screen may not show the op's own value.
+  if (op.policy !== undefined || op.idKey !== undefined || (isPlainObject(op.prev) && isPlainObject(op.value))) return false
   if (op.op === 'remove') return c.kind === 'delete'
   return c.kind === 'set' && (c.value === op.value || deepEqual(c.value, op.value))
 }
