@@ -46,6 +46,16 @@ export const Offline250Pending: Story = {
   args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
 }
 
+/** Online, but the sync server cannot be reached (down or restarting); retried in the background. */
+export const ServerUnreachable: Story = {
+  args: { store: createFixtureStore({ pending: 2, status: { connection: 'connecting', error: sampleError } }) },
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveAttribute('data-state', 'unreachable')
+    await expect(badge).toHaveTextContent('Can’t reach server')
+  },
+}
+
 /** Connected and idle, but conflicts wait in the inbox. */
 export const NeedsReview: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },

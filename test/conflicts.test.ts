@@ -453,6 +453,15 @@ describe('objects below a field', () => {
     expect(a.getState().cards).toEqual(b.getState().cards)
   })
 
+  it('a field two devices both create offline merges by key too (nothing was there: the base is {})', async () => {
+    const { srv, a, b } = await pair({ title: 'base' })
+    edit(a, 'c1', { meta: { color: 'blue' } })
+    edit(b, 'c1', { meta: { size: 'L' } })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.meta) === JSON.stringify({ color: 'blue', size: 'L' }), 5000, 'both keys')
+    expect(b.sync.conflicts()).toEqual([])
+  })
+
   it('a writer that reconnects after the other one merged: both keys on both stores, each op in the log once', async () => {
     const { srv, a, b } = await pair({ title: 'base', meta })
     edit(a, 'c1', { meta: { ...meta, color: 'red' } })

@@ -19,7 +19,7 @@ import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayValue, isIdArray, mergeObject, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
-import { assertSafeValue, entityOf, fieldOf, pathKey, pathToString, type Path } from './path'
+import { assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type PresenceMessage } from './protocol'
@@ -357,7 +357,13 @@ export class SyncEngine {
     }
     // What the author saw: the server merges an object by key against it (concurrent edits of
     // different keys both stand); the inbox of manual and app-function fields shows it as the base.
-    if (wire === 'manual' || wire === 'custom' || (p.op === 'replace' && isPlainObject(p.prev) && isPlainObject(p.value) && !op.idKey)) op.prev = p.prev
+    if (wire === 'manual' || wire === 'custom') op.prev = p.prev
+    if (isPlainObject(p.value) && !op.idKey) {
+      // A field created as an object saw nothing there: its base is {} (two devices that create the
+      // same field offline merge by key too). Record-level adds stay whole.
+      if (p.op === 'replace' && isPlainObject(p.prev)) op.prev = p.prev
+      else if (p.op === 'add' && p.path.length === OP_DEPTH) op.prev = {}
+    }
     return op
   }
 
@@ -1499,7 +1505,7 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     // changed relative to what it saw are written, deleted or moved; the others keep their current
     // (maybe newer) value and place.
     next = idArrayValue(idArrayApply(seedIdArray(cur, op.idKey), op.idKey, Array.isArray(op.prev) ? op.prev : [], op.value, op.hlc))
-  } else if (op.op === 'replace' && isPlainObject(op.prev) && isPlainObject(op.value) && isPlainObject(cur)) {
+  } else if (isPlainObject(op.prev) && isPlainObject(op.value) && isPlainObject(cur)) {
     // As the server merges an object (merge.ts mergeObject): the keys the op changed over the current value.
     next = mergeObject(op.prev, op.value, cur, 'mine').value
   } else next = op.value

@@ -15,10 +15,15 @@ export interface PresenceAvatarsProps {
   label?: (count: number) => string
 }
 
-/** An overlapping stack of avatars (initials on each user's colour) of who is on the document. */
+/**
+ * An overlapping stack of avatars (initials on each user's colour) of who is on the document: one per
+ * person, however many tabs or devices they have open. Without includeSelf, the user's other tabs are
+ * left out too.
+ */
 export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label }: PresenceAvatarsProps) {
   const { self, others } = usePresence(store)
-  const all = includeSelf && self ? [self, ...others] : others
+  const seen = new Set<string>(self && !includeSelf ? [self.user.id] : [])
+  const all = (includeSelf && self ? [self, ...others] : others).filter((p) => !seen.has(p.user.id) && seen.add(p.user.id))
   const rest = all.length - max
   return (
     <ul className={cx('zync-avatars', className)} aria-label={label ? label(all.length) : `${all.length} people here`}>

@@ -2,7 +2,7 @@ import { type SyncedStore } from './store'
 import { cx } from './ui'
 import { useSyncStatus } from './use-sync-status'
 
-export type SyncBadgeState = 'online' | 'offline' | 'syncing' | 'error' | 'conflict'
+export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'syncing' | 'error' | 'conflict'
 
 export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   /** The pending count; gets the number of ops waiting. */
@@ -12,6 +12,7 @@ export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
 const LABELS: SyncStatusBadgeLabels = {
   online: 'Synced',
   offline: 'Offline',
+  unreachable: 'Can’t reach server',
   syncing: 'Syncing',
   error: 'Sync error',
   conflict: 'Needs review',
@@ -27,22 +28,23 @@ export interface SyncStatusBadgeProps {
   labels?: Partial<SyncStatusBadgeLabels>
 }
 
+function badgeState(s: ReturnType<typeof useSyncStatus>): SyncBadgeState {
+  if (s.connection === 'connecting' && s.error?.code === 'DISCONNECTED') return 'unreachable'
+  if (s.error) return 'error'
+  if (s.connection === 'offline') return 'offline'
+  if (s.syncing || s.connection === 'connecting') return 'syncing'
+  return s.conflicts > 0 ? 'conflict' : 'online'
+}
+
 /**
  * Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline |
- * syncing | error | conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
+ * unreachable (online, but the sync server cannot be reached; retried in the background) | syncing |
+ * error | conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
  */
 export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgeProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
-  const state: SyncBadgeState = s.error
-    ? 'error'
-    : s.connection === 'offline'
-      ? 'offline'
-      : s.syncing || s.connection === 'connecting'
-        ? 'syncing'
-        : s.conflicts > 0
-          ? 'conflict'
-          : 'online'
+  const state = badgeState(s)
   return (
     <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message}>
       <span className="zync-dot" aria-hidden="true" />

@@ -89,6 +89,14 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('data-state', 'offline')
   })
 
+  it('says the server cannot be reached while a connection attempt failed, not "Sync error"', () => {
+    const store = createFixtureStore({ pending: 2, status: { connection: 'connecting', error: sampleError } })
+    render(<SyncStatusBadge store={store} />)
+    expect(badge()).toHaveAttribute('data-state', 'unreachable')
+    expect(badge()).toHaveTextContent('Can’t reach server2 pending')
+    expect(badge()).toHaveAttribute('title', sampleError.message)
+  })
+
   it('takes labels', () => {
     render(<SyncStatusBadge store={createFixtureStore({ pending: 2 })} labels={{ online: 'En ligne', pending: (n) => `${n} en attente` }} />)
     expect(badge()).toHaveTextContent('En ligne2 en attente')
@@ -136,6 +144,17 @@ describe('PresenceAvatars', () => {
     // A light colour gets dark text.
     render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(10).slice(9) })} />)
     expect(screen.getByRole('img', { name: 'Jade Wilson' })).toHaveStyle({ color: '#111' })
+  })
+
+  it('one avatar per person: several tabs of one user count once, and without includeSelf my other tabs are left out too', () => {
+    const [me, ana, ben] = makePeers(3, { withSelf: true })
+    const tab = (p: typeof me, clientId: string) => ({ ...p!, clientId, self: false })
+    const store = createFixtureStore({ presence: [me!, tab(me!, 'my-other-tab'), ana!, tab(ana!, 'ana-phone'), ben!] })
+    const { rerender } = render(<PresenceAvatars store={store} />)
+    expect(screen.getByRole('list', { name: '2 people here' })).toBeInTheDocument()
+    expect(screen.getAllByRole('img').map((i) => i.getAttribute('aria-label'))).toEqual([ana!.user.name, ben!.user.name])
+    rerender(<PresenceAvatars store={store} includeSelf />)
+    expect(screen.getByRole('list', { name: '3 people here' })).toBeInTheDocument()
   })
 
   it('no overflow chip when everyone fits; self excluded unless includeSelf', () => {

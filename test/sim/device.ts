@@ -291,7 +291,9 @@ export class Device {
         // An object below the field: set or drop one of a few keys (concurrent edits merge by key).
         const obj = cur !== null && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>) : {}
         const key = this.rng.pick(['a', 'b', 'c', 'd'])
-        if (key in obj && this.rng.next() < 0.25) {
+        // Sometimes the whole field goes, so that devices also create it again (an add, base {}).
+        if (cur !== undefined && Object.keys(obj).length <= 1 && this.rng.next() < 0.2) next = undefined
+        else if (key in obj && this.rng.next() < 0.25) {
           const { [key]: _dropped, ...rest } = obj
           next = rest
         } else next = { ...obj, [key]: tag }
@@ -321,7 +323,7 @@ export class Device {
         break
       }
     }
-    this.state = setAt(this.state, path, next)
+    this.state = setAt(this.state, path, next, next === undefined)
     this.engine.notifyLocalChange()
     return true
   }

@@ -180,7 +180,7 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
     const w = fm.writer ?? recordWriter.get(e.entity)
     const concurrent = w !== undefined && w.client !== op.client && (op.base[w.client] ?? 0) < w.n
     // An object value (last-writer-wins): a concurrent write merges by key against what it saw.
-    const byKey = fm.kind === 'obj' && concurrent && op.op === 'replace' && isObj(op.prev) && isObj(op.value) && isObj(fm.value)
+    const byKey = fm.kind === 'obj' && concurrent && op.op !== 'remove' && isObj(op.prev) && isObj(op.value) && isObj(fm.value)
     let expected: string
     if (byKey) expected = 'applied'
     else if (fm.kind === 'lww' || fm.kind === 'obj') expected = !concurrent || e.hlc > w!.hlc ? 'applied' : 'superseded'
