@@ -32,8 +32,8 @@ export interface ConflictsConfig {
   default?: ConflictPolicy
   /**
    * Policies by dotted path pattern; `*` matches one segment: `{ 'cards.*.title': 'manual' }`. Ops go at
-   * most three segments deep (collection.record.field; a value below a field is written whole), so a
-   * pattern has one to three segments. Default `{}`.
+   * most three segments deep (collection.record.field; a value below a field is written whole, an object
+   * there merging by key), so a pattern has one to three segments. Default `{}`.
    */
   paths?: Record<string, ConflictPolicy>
   /**

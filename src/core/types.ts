@@ -18,7 +18,10 @@ export interface LaneCounts {
 /** A snapshot of the sync state. Keeps its identity until something in it changes. */
 export interface SyncStatus {
   connection: ConnectionState
-  /** Ops persisted locally and not yet acknowledged by the server. */
+  /**
+   * This tab's ops persisted locally and not yet acknowledged by the server (other tabs of the browser
+   * count theirs; a closed tab's ops are adopted and counted by the tab that sends them).
+   */
   pending: number
   /** Ops captured but not yet persisted (in memory only; lost if the tab dies now). */
   unpersisted: number
