@@ -77,7 +77,10 @@ export interface SyncServerOptions {
   unloadIdleMs?: number
   /** Presence entry lifetime (ms). Default 30000. */
   presenceTtl?: number
-  /** Serve Prometheus metrics at /metrics. Default true. */
+  /**
+   * Serve Prometheus metrics at /metrics (prom-client). Default: on when prom-client is installed (a
+   * warning says so when it is not); `true` requires it, `false` turns it off.
+   */
   metrics?: boolean
   /** How long close() waits for in-flight writes before closing anyway (ms). Default 10000. */
   shutdownTimeoutMs?: number
