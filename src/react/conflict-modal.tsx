@@ -85,6 +85,9 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const ref = useRef<HTMLDivElement>(null)
   const id = useId()
   const shown = client && conflicts.length > 0 && (open ?? unseen)
+  // The other writer by name when they are present now (read, not watched: the modal does not make
+  // this client present), else by user id.
+  const nameOf = (userId: string) => store.sync.presence().find((p) => p.user.id === userId)?.user.name ?? userId
 
   const later = () => {
     markSeen()
@@ -179,7 +182,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                     <div key={side} className="zync-side" data-side={side}>
                       <div className="zync-side-label">
                         {[L.base, L.mine, L.theirs][j]}
-                        {side === 'remote' && c.remoteMeta.userId && <span className="zync-muted"> · {c.remoteMeta.userId}</span>}
+                        {side === 'remote' && c.remoteMeta.userId && <span className="zync-muted"> · {nameOf(c.remoteMeta.userId)}</span>}
                       </div>
                       <div className="zync-value">
                         {renderValue?.(c[side], side, c) ?? <ConflictValue value={c[side]} base={c.base} />}

@@ -5,7 +5,7 @@ import userEvent from '@testing-library/user-event'
 import { StrictMode, useState } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ConflictModal, type ConflictModalProps } from 'zync/react'
-import { createFixtureStore, makeConflict, samples } from '../../stories/fixtures'
+import { createFixtureStore, makeConflict, makePeers, samples } from '../../stories/fixtures'
 
 afterEach(cleanup)
 
@@ -33,6 +33,17 @@ describe('ConflictModal', () => {
     expect(d).toHaveAccessibleDescription(/choose what to keep/i)
     expect(container).not.toContainElement(d)
     expect(within(d).getAllByRole('region')).toHaveLength(4)
+  })
+
+  it('names the other writer by name while they are present, else by user id', () => {
+    const conflicts = samples.oneField()
+    render(<ConflictModal store={createFixtureStore({ conflicts, presence: makePeers(3) })} />)
+    // makePeers: u2 is Ben Carter; the sample conflict's other side is user 'ben', not present.
+    expect(within(dialog()).getByText(/· ben$/)).toBeInTheDocument()
+    cleanup()
+    const withBen = conflicts.map((c) => ({ ...c, remoteMeta: { ...c.remoteMeta, userId: 'u2' } }))
+    render(<ConflictModal store={createFixtureStore({ conflicts: withBen, presence: makePeers(3) })} />)
+    expect(within(dialog()).getByText(/· Ben Carter$/)).toBeInTheDocument()
   })
 
   it('is not shown with an empty inbox', () => {
