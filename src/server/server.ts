@@ -39,9 +39,12 @@ export interface SyncServerOptions {
   /**
    * Fan out across several server processes through Redis (socket.io Redis adapter): every node
    * broadcasts to the clients of every other node. `key` prefixes the channels, so several clusters
-   * can share one Redis. Default: none (one process).
+   * can share one Redis. `connectTimeoutMs` bounds the first connection (default 10000): an unreachable
+   * Redis at start fails createSyncServer. Later outages are survived: the clients reconnect, broadcasts
+   * lost meanwhile are logged, and clients of other nodes catch up from the log on their next change or
+   * reconnection. Default: none (one process).
    */
-  redis?: { url: string; key?: string }
+  redis?: { url: string; key?: string; connectTimeoutMs?: number }
   /**
    * Turns the handshake (socket.io `auth`, headers) into a user, or throws to refuse the connection
    * (the client gets connect_error with `data.code` 'UNAUTHENTICATED'). Runs on every connection and
@@ -186,11 +189,50 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     const { createAdapter } = await importPeer(() => import('@socket.io/redis-adapter'), '@socket.io/redis-adapter', 'Scaling out with Redis (redis)')
     const pub = createClient({ url: options.redis.url })
     const sub = pub.duplicate()
-    pub.on('error', (err: Error) => log.warn('redis error', { err: err.message }))
-    sub.on('error', (err: Error) => log.warn('redis error', { err: err.message }))
-    await Promise.all([pub.connect(), sub.connect()])
-    io.adapter(createAdapter(pub, sub, { key: options.redis.key ?? 'zync' }))
+    // The clients reconnect by themselves; say so once per outage, not on every attempt.
+    const down = { pub: false, sub: false }
+    for (const [name, c] of [['pub', pub], ['sub', sub]] as const) {
+      c.on('error', (err: Error) => {
+        if (!down[name]) log.warn('redis unreachable; reconnecting', { client: name, err: err.message })
+        down[name] = true
+      })
+      c.on('ready', () => {
+        if (down[name]) log.info('redis reachable again', { client: name })
+        down[name] = false
+      })
+    }
+    // The adapter publishes and (un)subscribes without awaiting: during an outage a command that times
+    // out, or is dropped when the server closes, would be an unhandled rejection and end the process. A
+    // lost broadcast is logged; clients of other nodes catch up from the log on their next change or
+    // reconnection.
+    const guard = (c: object, method: string, what: string) => {
+      const target = c as Record<string, (...a: unknown[]) => Promise<unknown>>
+      const original = target[method]!.bind(c)
+      target[method] = (...args: unknown[]) =>
+        original(...args).catch((err: Error) => {
+          log.warn(what, { err: err.message })
+          return undefined
+        })
+    }
+    guard(pub, 'publish', 'redis publish failed: a broadcast to other nodes was lost')
+    for (const m of ['subscribe', 'pSubscribe', 'unsubscribe', 'pUnsubscribe']) guard(sub, m, `redis ${m} failed`)
     redisClients = [pub as never, sub as never]
+    // Bounded: an unreachable Redis at start is an error, not a process that waits forever.
+    const ms = options.redis.connectTimeoutMs ?? 10_000
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      await Promise.race([
+        Promise.all([pub.connect(), sub.connect()]),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new ZyncError('BAD_REQUEST', `[zync] cannot connect to Redis at ${options.redis!.url} within ${ms} ms`)), ms))),
+      ])
+    } catch (err) {
+      for (const c of [pub, sub]) await Promise.resolve(c.destroy?.()).catch(() => {})
+      await storage.close()
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    io.adapter(createAdapter(pub, sub, { key: options.redis.key ?? 'zync' }))
   }
 
   const presence = new PresenceHub(io as never, { ttl: options.presenceTtl ?? 30_000, onCount: (n) => metrics?.presence.set(n) })
@@ -364,12 +406,15 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // io.close() closes the transports without a namespace DISCONNECT: clients see a lost
     // connection and reconnect (to another node), which is what a restart or failover needs.
     await new Promise<void>((resolve) => io.close(() => resolve()))
+    // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
     for (const c of redisClients) {
-      try {
-        await c.close?.()
-      } catch {
-        c.destroy?.()
-      }
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const closed = await Promise.race([
+        Promise.resolve(c.close?.()).then(() => true, () => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000))),
+      ])
+      clearTimeout(timer)
+      if (!closed) c.destroy?.()
     }
     for (const h of hosts.values()) {
       try {
