@@ -198,6 +198,31 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
   })
 })
 
+describe('flush({ timeout }) in a Node script', () => {
+  it('keeps the process alive until it rejects with TIMEOUT (an unreachable server), instead of the process ending mid-await', async () => {
+    const { execFile } = await import('node:child_process')
+    const { writeFileSync, mkdirSync, mkdtempSync } = await import('node:fs')
+    const { join, resolve } = await import('node:path')
+    // Inside the repository, so that the script's imports resolve from its node_modules.
+    mkdirSync(resolve('node_modules/.cache'), { recursive: true })
+    const file = join(mkdtempSync(resolve('node_modules/.cache/zync-flush-')), 'script.mts')
+    writeFileSync(
+      file,
+      `import { createStore } from 'zustand/vanilla'
+import { sync } from ${JSON.stringify(resolve('src/index.ts'))}
+const store = createStore()(sync(() => ({ t: '' }), { name: 'flush-script', url: 'http://127.0.0.1:1', storage: 'memory', onWarning: () => {} }))
+store.setState({ t: 'x' })
+try { await store.sync.flush({ timeout: 300 }); console.log('resolved') } catch (e) { console.log(e.code) }
+await store.sync.destroy()
+`,
+    )
+    const out = await new Promise<{ code: number | null; stdout: string }>((done) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', file], { cwd: process.cwd(), timeout: 20_000 }, (_err, stdout) => done({ code: child.exitCode, stdout }))
+    })
+    expect(out).toEqual({ code: 0, stdout: 'TIMEOUT\n' })
+  }, 30_000)
+})
+
 describe('errors in JSON', () => {
   it('status() with an error keeps the error message through JSON.stringify', async () => {
     const store = createStore<{ t: string }>()(sync(() => ({ t: '' }), { name: 'json-status', storage: 'memory', url: 'http://127.0.0.1:1', onWarning: () => {} }))

@@ -174,6 +174,8 @@ export class SocketIoTransport implements Transport {
     try {
       return (await s.timeout(timeout).emitWithAck(event, payload)) as T
     } catch {
+      // socket.io rejects pending acknowledgements when the connection drops: that is no timeout.
+      if (!s.connected) return wire('DISCONNECTED', `[zync] connection lost before the answer to ${event}`, true)
       return wire('TIMEOUT', `[zync] no answer to ${event} within ${timeout} ms`, true)
     }
   }

@@ -897,14 +897,15 @@ export class SyncEngine {
     for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) ids.add(s.row.id)
     if (ids.size === 0) return this.isReady ? Promise.resolve() : this.ready
     return new Promise<void>((resolve, reject) => {
-      const waiter = { ids, resolve, reject }
+      let t: ReturnType<typeof setTimeout> | undefined
+      // Someone awaits this: the timer keeps a Node process alive until it fires (it is cleared on success).
+      const waiter = { ids, resolve: () => (clearTimeout(t), resolve()), reject: (e: unknown) => (clearTimeout(t), reject(e)) }
       this.flushWaiters.push(waiter)
       if (options.timeout !== undefined) {
-        const t = setTimeout(() => {
+        t = setTimeout(() => {
           this.flushWaiters = this.flushWaiters.filter((w) => w !== waiter)
           reject(new ZyncError('TIMEOUT', `[zync] flush timed out with ${waiter.ids.size} ops unacknowledged; check status().error`))
         }, options.timeout)
-        ;(t as { unref?: () => void }).unref?.()
       }
       this.schedulePersist()
       this.schedulePump(0)
