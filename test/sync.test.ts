@@ -87,6 +87,22 @@ describe('tabs of one browser (one IndexedDB database)', () => {
   })
 })
 
+describe('big writes', () => {
+  it('writes larger together than the server\'s frame limit (maxPayload) go out in several batches instead of looping', async () => {
+    const s = await server()
+    const a = board({ url: s.url })
+    await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
+    a.sync.disconnect()
+    // Six cards of 900 KB: 5.4 MB, over the default 4 MB frame limit for one batch.
+    for (let i = 0; i < 6; i++) a.getState().addCard(`big${i}`, String(i).repeat(900_000))
+    a.sync.connect()
+    await a.sync.flush({ timeout: 20_000 })
+    expect(a.sync.status().attempts).toBe(0)
+    const titles = (await s.history('board', { limit: 10 })).map((e) => (e.value as { title: string }).title.length)
+    expect(titles).toEqual([900_000, 900_000, 900_000, 900_000, 900_000, 900_000])
+  }, 30_000)
+})
+
 describe('offline, reload and durability', () => {
   it('keeps ops made while disconnected across a reload and delivers each exactly once', async () => {
     const s = await server()

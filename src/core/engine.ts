@@ -773,6 +773,15 @@ export class SyncEngine {
     // write would add its latency to every edit. Nothing is lost or doubled either way: a row the tab
     // dies with before its write is spilled on pagehide, and the server dedupes op ids.
     const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, () => true)
+    // Bounded in bytes too: a batch over the server's frame limit (maxPayload, 4 MB by default) closes the
+    // connection, and resending it would loop. The rest goes in the next batches, in order.
+    for (let i = 0, bytes = 0; i < batch.length; i++) {
+      bytes += opBytes(batch[i]!.row.op)
+      if (i > 0 && bytes > MAX_BATCH_BYTES) {
+        batch.length = i
+        break
+      }
+    }
     if (batch.length === 0) {
       const next = this.outbox.nextRetryAt(this.clientId, now)
       if (next !== undefined) this.schedulePump(next - now)
@@ -1533,6 +1542,15 @@ function isEcho(c: Change, op: Op): boolean {
   if (op.policy !== undefined || op.idKey !== undefined || (isPlainObject(op.prev) && isPlainObject(op.value))) return false
   if (op.op === 'remove') return c.kind === 'delete'
   return c.kind === 'set' && (c.value === op.value || deepEqual(c.value, op.value))
+}
+
+/** Most bytes of op values per batch (about a quarter of the server's default frame limit). */
+const MAX_BATCH_BYTES = 1_000_000
+
+/** An op's size on the wire, roughly: its value (and the base it carries for a merge) plus ~200 B. */
+function opBytes(op: Op): number {
+  const size = (v: unknown) => (typeof v === 'string' ? v.length + 2 : v !== null && typeof v === 'object' ? JSON.stringify(v).length : 8)
+  return 200 + size(op.value) + (op.prev === undefined ? 0 : size(op.prev))
 }
 
 /** A row for storage: fresh row and op objects (their values are never changed in place). */
