@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSyncServer, type SyncServerOptions } from './server'
-import type { LogLevel } from './logger'
+import { createLogger, type LogLevel } from './logger'
 import type { StorageOptions } from './storage/index'
 
 const HELP = `zync-server: the reference zync sync server
@@ -139,17 +139,18 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     process.stdout.write(HELP + '\n')
     return
   }
-  const server = await createSyncServer({ ...parsed.options, ...(parsed.auth ? await loadAuth(parsed.auth) : {}) })
+  const log = createLogger(parsed.options.logLevel ?? 'info')
+  const server = await createSyncServer({ ...parsed.options, logger: log, ...(parsed.auth ? await loadAuth(parsed.auth) : {}) })
   const kind = (parsed.options.storage as StorageOptions).kind
   process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)
   let stopping = false
   const stop = (sig: string) => {
     if (stopping) {
-      process.stderr.write(`${sig} again: exiting without waiting\n`)
+      log.warn('signal again: exiting without waiting', { signal: sig })
       process.exit(1)
     }
     stopping = true
-    process.stderr.write(`${sig}: shutting down gracefully\n`)
+    log.info('shutting down gracefully', { signal: sig })
     server.close().then(
       () => {
         // Exit once the sockets have flushed their last acknowledgements (process.exit() would drop

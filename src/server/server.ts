@@ -381,7 +381,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   log.info('zync server listening', { url, storage: storage.kind, redis: Boolean(options.redis), cors: options.cors ?? 'localhost' })
   if (!options.authenticate) {
     const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host ?? '127.0.0.1')
-    log[loopback ? 'info' : 'warn']('no authenticate() configured: clients are trusted to say who they are (auth.userId); embed createSyncServer with authenticate for production')
+    log[loopback ? 'info' : 'warn']('no authenticate() configured: clients are trusted to say who they are (auth.userId); for production pass authenticate to createSyncServer, or --auth ./auth.mjs to zync-server')
   }
 
   let closed: Promise<void> | undefined

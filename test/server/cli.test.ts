@@ -159,7 +159,7 @@ describe('zync-server CLI', () => {
     const exit = p.kill('SIGTERM')
     const settled = await Promise.all(answers)
     expect(await exit).toEqual({ code: 0, signal: null })
-    expect(p.stderr()).toMatch(/SIGTERM: shutting down gracefully/)
+    expect(p.stderr()).toMatch(/"msg":"shutting down gracefully","signal":"SIGTERM"/)
     expect(p.stderr()).toMatch(/"msg":"zync server closed"/)
 
     const acked: string[] = []
