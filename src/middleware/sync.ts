@@ -55,7 +55,7 @@ export interface SyncOptions<T> {
   priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
   /** Retry backoff. Default `{ base: 500, factor: 2, cap: 30000 }` (full jitter). */
   backoff?: BackoffOptions
-  /** Most ops per message (a positive integer). Default 500. */
+  /** Most ops per message (a positive integer); a message also stops at ~1 MB of values. Default 500. */
   batchSize?: number
   /** Ms to wait for the server to acknowledge a batch before retrying it. Default 10000. */
   ackTimeout?: number
