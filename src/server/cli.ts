@@ -150,7 +150,8 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
       process.exit(1)
     }
     stopping = true
-    log.info('shutting down gracefully', { signal: sig })
+    // warn: an operator running at --log-level warn still sees the node leave.
+    log.warn('shutting down gracefully', { signal: sig })
     server.close().then(
       () => {
         // Exit once the sockets have flushed their last acknowledgements (process.exit() would drop

@@ -194,7 +194,7 @@ describe('three nodes, one PostgreSQL, one Redis', () => {
       if (i === 15) exit = B.kill('SIGTERM')
     }
     expect(await exit).toEqual({ code: 0, signal: null })
-    expect(B.stderr()).toMatch(/SIGTERM: shutting down gracefully/)
+    expect(B.stderr()).toMatch(/"msg":"shutting down gracefully","signal":"SIGTERM"/)
     await writer.sync.flush({ timeout: 20_000 })
     await waitFor(() => Object.keys(observer.getState().cards).length === total, 15_000, 'observer has every card')
     expect(dataOf(observer)).toEqual(dataOf(writer))
