@@ -17,7 +17,7 @@ import { Emitter } from './emitter'
 import { ZyncError, fromWireError } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
-import { idArrayApply, idArrayValue, isIdArray, mergeObject, seedIdArray } from './merge'
+import { idArrayApply, idArrayValue, isIdArray, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
@@ -1009,12 +1009,7 @@ export class SyncEngine {
     }
     if (applied.length === 0) return
     this.metaDirty = true
-    const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
-    for (const [entity, path] of touched) {
-      const p = this.visiblePatch(entity, path)
-      if (p) patches.push(p)
-    }
-    this.applyToHost(patches)
+    this.refreshEntities(touched)
     this.events.emit('change:remote', { changes: applied })
     this.invalidate()
   }
@@ -1041,6 +1036,16 @@ export class SyncEngine {
   private refreshEntity(entity: string, opPath: Path): void {
     const p = this.visiblePatch(entity, entityPath(opPath))
     if (p) this.applyToHost([p])
+  }
+
+  /** Recomputes these entities (entity → its path) and hands the ones that changed to the store at once. */
+  private refreshEntities(touched: Map<string, Path>): void {
+    const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
+    for (const [entity, path] of touched) {
+      const p = this.visiblePatch(entity, path)
+      if (p) patches.push(p)
+    }
+    this.applyToHost(patches)
   }
 
   /** Recompute every entity (after hydration or a snapshot). */
@@ -1298,8 +1303,7 @@ export class SyncEngine {
       }
       this.outbox.changed()
       this.captureNow()
-      const patches = [...touched].map(([e, p]) => this.visiblePatch(e, p)).filter((p) => p !== undefined)
-      this.applyToHost(patches)
+      this.refreshEntities(touched)
       this.invalidate()
     } else if (m.type === 'conflicts') {
       // The raising tab stores them; here they join the inbox and the screen.
@@ -1326,7 +1330,7 @@ export class SyncEngine {
       }
       // The row no longer overlays its entity: show what is confirmed (and still pending) there now.
       this.captureNow()
-      this.applyToHost([...touched].map(([e, p]) => this.visiblePatch(e, p)).filter((p) => p !== undefined))
+      this.refreshEntities(touched)
       this.invalidate()
     } else if (m.type === 'resolved') {
       for (const id of m.ids) {
@@ -1515,7 +1519,7 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
     // changed relative to what it saw are written, deleted or moved; the others keep their current
     // (maybe newer) value and place.
     next = idArrayValue(idArrayApply(seedIdArray(cur, op.idKey), op.idKey, Array.isArray(op.prev) ? op.prev : [], op.value, op.hlc))
-  } else if (isPlainObject(op.prev) && isPlainObject(op.value) && isPlainObject(cur)) {
+  } else if (mergesByKey(op) && isPlainObject(cur)) {
     // As the server merges an object (merge.ts mergeObject): the keys the op changed over the current value.
     next = mergeObject(op.prev, op.value, cur, 'mine').value
   } else next = op.value
@@ -1539,7 +1543,7 @@ function publicConflict(c: StoredConflict): Conflict {
 function isEcho(c: Change, op: Op): boolean {
   // Merged values, and objects (shown merged over newer remote values while pending, see overlay) are
   // recomputed: the screen may not show the op's own value.
-  if (op.policy !== undefined || op.idKey !== undefined || (isPlainObject(op.prev) && isPlainObject(op.value))) return false
+  if (op.policy !== undefined || op.idKey !== undefined || mergesByKey(op)) return false
   if (op.op === 'remove') return c.kind === 'delete'
   return c.kind === 'set' && (c.value === op.value || deepEqual(c.value, op.value))
 }
@@ -1547,10 +1551,14 @@ function isEcho(c: Change, op: Op): boolean {
 /** Most bytes of op values per batch (about a quarter of the server's default frame limit). */
 const MAX_BATCH_BYTES = 1_000_000
 
+/** A value's JSON size, roughly: exact for strings and containers, 8 for other scalars. */
+function jsonSize(v: unknown): number {
+  return typeof v === 'string' ? v.length + 2 : v !== null && typeof v === 'object' ? JSON.stringify(v).length : 8
+}
+
 /** An op's size on the wire, roughly: its value (and the base it carries for a merge) plus ~200 B. */
 function opBytes(op: Op): number {
-  const size = (v: unknown) => (typeof v === 'string' ? v.length + 2 : v !== null && typeof v === 'object' ? JSON.stringify(v).length : 8)
-  return 200 + size(op.value) + (op.prev === undefined ? 0 : size(op.prev))
+  return 200 + jsonSize(op.value) + (op.prev === undefined ? 0 : jsonSize(op.prev))
 }
 
 /** A row for storage: fresh row and op objects (their values are never changed in place). */

@@ -268,6 +268,16 @@ export function isIdArray(v: unknown, idKey: string | false): v is Array<Record<
 type Obj = Record<string, unknown>
 
 /**
+ * An op the server merges by key when it is concurrent (mergeObject): a write of an object that carries
+ * the object its author saw.
+ */
+export function mergesByKey(op: { op: string; value?: unknown; prev?: unknown }): op is { op: string; value: Obj; prev: Obj } {
+  return op.op !== 'remove' && isPlainObject(op.prev) && isPlainObject(op.value)
+}
+
+const own = (o: Obj, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined)
+
+/**
  * Three-way merge of an object value by key, nested objects recursively: what `mine` changed relative
  * to `base` (what its author saw) is written over `theirs` (the current value); what only `theirs`
  * changed stays. A key both changed to different values (not both objects) is a clash, settled by
@@ -279,8 +289,7 @@ export function mergeObject(base: Obj, mine: Obj, theirs: Obj, winner: 'mine' | 
   const walk = (b: Obj, m: Obj, t: Obj): Obj => {
     const out: Obj = {}
     for (const k of new Set([...Object.keys(t), ...Object.keys(m)])) {
-      const get = (o: Obj) => (Object.hasOwn(o, k) ? o[k] : undefined)
-      const [bv, mv, tv] = [get(b), get(m), get(t)]
+      const [bv, mv, tv] = [own(b, k), own(m, k), own(t, k)]
       let v: unknown
       if (deepEqual(mv, bv) || deepEqual(mv, tv)) v = tv
       else if (deepEqual(tv, bv)) v = mv

@@ -1,6 +1,6 @@
 import { type SyncedStore } from './store'
 import { cx } from './ui'
-import { useSyncStatus } from './use-sync-status'
+import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export interface OfflineBannerLabels {
   title: string
@@ -36,7 +36,7 @@ export interface OfflineBannerProps {
 export function OfflineBanner({ store, className, labels }: OfflineBannerProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
-  const unreachable = s.connection === 'connecting' && s.error?.code === 'DISCONNECTED'
+  const unreachable = isUnreachable(s)
   return (
     <div role="status">
       {(s.connection === 'offline' || unreachable) && (

@@ -1,6 +1,7 @@
+import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
 import { cx } from './ui'
-import { useSyncStatus } from './use-sync-status'
+import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'syncing' | 'error' | 'conflict'
 
@@ -28,8 +29,8 @@ export interface SyncStatusBadgeProps {
   labels?: Partial<SyncStatusBadgeLabels>
 }
 
-function badgeState(s: ReturnType<typeof useSyncStatus>): SyncBadgeState {
-  if (s.connection === 'connecting' && s.error?.code === 'DISCONNECTED') return 'unreachable'
+function badgeState(s: SyncStatus): SyncBadgeState {
+  if (isUnreachable(s)) return 'unreachable'
   if (s.error) return 'error'
   if (s.connection === 'offline') return 'offline'
   if (s.syncing || s.connection === 'connecting') return 'syncing'

@@ -17,6 +17,7 @@ import {
   idArrayValue,
   incrementCounter,
   mergeObject,
+  mergesByKey,
   setApply,
   setValue,
   type AwSet,
@@ -189,7 +190,7 @@ export class DocState {
       if (concurrentWith) {
         // Which side a clash goes to; undefined for manual and app functions: the author's client decides.
         const winner = policy === 'lww' ? (compareHlc(hlc, concurrentWith.hlc) > 0 ? 'mine' : 'theirs') : policy === 'local' ? 'mine' : policy === 'remote' ? 'theirs' : undefined
-        if (op.op !== 'remove' && isPlainObject(op.prev) && isPlainObject(op.value) && isPlainObject(before)) {
+        if (mergesByKey(op) && isPlainObject(before)) {
           // An object below a field merges by key against what its author saw: concurrent edits of
           // different keys both stand; only keys changed on both sides follow the policy.
           const merged = mergeObject(op.prev, op.value, before, winner ?? 'theirs')

@@ -184,6 +184,18 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   })
 
   let redisClients: Array<{ close?: () => Promise<unknown>; destroy?: () => void }> = []
+  // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
+  const closeRedis = async () => {
+    for (const c of redisClients) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const closed = await Promise.race([
+        Promise.resolve(c.close?.()).then(() => true, () => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000))),
+      ])
+      clearTimeout(timer)
+      if (!closed) c.destroy?.()
+    }
+  }
   if (options.redis) {
     const { createClient } = await importPeer(() => import('redis'), 'redis', 'Scaling out with Redis (redis)')
     const { createAdapter } = await importPeer(() => import('@socket.io/redis-adapter'), '@socket.io/redis-adapter', 'Scaling out with Redis (redis)')
@@ -370,7 +382,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     clearInterval(unloadTimer)
     presence.destroy()
     await new Promise<void>((resolve) => io.close(() => resolve()))
-    for (const c of redisClients) await Promise.resolve(c.close?.()).catch(() => c.destroy?.())
+    await closeRedis()
     await storage.close()
     const why = (err as { code?: string }).code === 'EADDRINUSE' ? 'the port is in use (another server?)' : (err as Error).message
     throw new ZyncError('BAD_REQUEST', `[zync] cannot listen on ${hostOpt}:${port}: ${why}`, { cause: err })
@@ -406,16 +418,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // io.close() closes the transports without a namespace DISCONNECT: clients see a lost
     // connection and reconnect (to another node), which is what a restart or failover needs.
     await new Promise<void>((resolve) => io.close(() => resolve()))
-    // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
-    for (const c of redisClients) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const closed = await Promise.race([
-        Promise.resolve(c.close?.()).then(() => true, () => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000))),
-      ])
-      clearTimeout(timer)
-      if (!closed) c.destroy?.()
-    }
+    await closeRedis()
     for (const h of hosts.values()) {
       try {
         await (await h).flushSnapshot()
