@@ -1,5 +1,6 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
 import { expect, screen } from 'storybook/test'
+import { ZyncError } from '../src/core/errors'
 import { OfflineBanner } from 'zync/react'
 import { createFixtureStore, resetStore, sampleError } from './fixtures'
 
@@ -36,6 +37,14 @@ export const ServerUnreachable: Story = {
   args: { store: createFixtureStore({ pending: 2, status: { connection: 'connecting', error: sampleError } }) },
   play: async () => {
     await expect(await screen.findByRole('status')).toHaveTextContent('Can’t reach the sync server. 2 changes are waiting to sync.')
+  },
+}
+
+/** The server refused this client for good (an expired token): not retried until the app reconnects. */
+export const Refused: Story = {
+  args: { store: createFixtureStore({ pending: 1, status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } }) },
+  play: async () => {
+    await expect(await screen.findByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is waiting to sync.')
   },
 }
 

@@ -634,7 +634,9 @@ export class SyncEngine {
       onDisconnect: (reason) => this.onDisconnect(reason),
       onError: (error) => {
         this.lastError = error
-        this.setConnection(this.wantOnline ? 'connecting' : 'offline')
+        // A refusal another attempt cannot fix (credentials, protocol version) stops the attempts: the
+        // store is offline with that error until the app calls connect() again.
+        this.setConnection(this.wantOnline && error.retryable ? 'connecting' : 'offline')
         this.invalidate()
       },
       onChanges: (msg) => this.onChanges(msg),
@@ -687,6 +689,8 @@ export class SyncEngine {
       this.joined = false
       this.invalidate()
       if (res.retryable) this.retryJoinLater()
+      // Refused for good (not allowed to read the document, another protocol version): not connecting.
+      else this.setConnection('offline')
       return
     }
     this.skew = res.serverTime - this.now()

@@ -1,11 +1,13 @@
 import { type SyncedStore } from './store'
 import { cx } from './ui'
-import { isUnreachable, useSyncStatus } from './use-sync-status'
+import { isRefused, isUnreachable, useSyncStatus } from './use-sync-status'
 
 export interface OfflineBannerLabels {
   title: string
   /** The title while online but the sync server cannot be reached (down, restarting, refused). */
   unreachable: string
+  /** The title when the server refused this client (credentials, access, protocol version); not retried. */
+  refused: string
   /** The second sentence; gets the number of changes waiting. */
   message: (pending: number) => string
 }
@@ -13,6 +15,7 @@ export interface OfflineBannerLabels {
 const LABELS: OfflineBannerLabels = {
   title: 'You’re offline.',
   unreachable: 'Can’t reach the sync server.',
+  refused: 'The sync server refused this connection.',
   message: (n) =>
     n
       ? `${n.toLocaleString()} change${n === 1 ? ' is' : 's are'} waiting to sync.`
@@ -29,21 +32,22 @@ export interface OfflineBannerProps {
 }
 
 /**
- * A banner while changes cannot sync: the connection is offline, or the sync server cannot be reached
- * (a failed connection attempt, retried in the background). Says how many changes are waiting.
+ * A banner while changes cannot sync: the connection is offline, the sync server cannot be reached
+ * (a failed connection attempt, retried in the background), or it refused this client (`data-state`
+ * offline | unreachable | refused). Says how many changes are waiting.
  * Renders an empty live region otherwise.
  */
 export function OfflineBanner({ store, className, labels }: OfflineBannerProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
-  const unreachable = isUnreachable(s)
+  const state = isUnreachable(s) ? 'unreachable' : isRefused(s) ? 'refused' : s.connection === 'offline' ? 'offline' : undefined
   return (
     <div role="status">
-      {(s.connection === 'offline' || unreachable) && (
-        <div className={cx('zync-banner', className)} data-state={unreachable ? 'unreachable' : 'offline'}>
+      {state && (
+        <div className={cx('zync-banner', className)} data-state={state}>
           <span className="zync-dot" aria-hidden="true" />
           <p>
-            <strong>{unreachable ? L.unreachable : L.title}</strong> {L.message(s.pending)}
+            <strong>{state === 'offline' ? L.title : L[state]}</strong> {L.message(s.pending)}
           </p>
         </div>
       )}

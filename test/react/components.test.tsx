@@ -11,6 +11,7 @@ import {
   PresenceIndicator,
   SyncStatusBadge,
 } from 'zync/react'
+import { ZyncError } from '../../src/index'
 import { createFixtureStore, makePeers, sampleError, samples } from '../../stories/fixtures'
 
 afterEach(cleanup)
@@ -129,6 +130,18 @@ describe('OfflineBanner', () => {
     expect(screen.getByRole('status')).toHaveTextContent('Can’t reach the sync server. 2 changes are waiting to sync.')
     act(() => store.setStatus({ connection: 'online', error: undefined }))
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
+  })
+
+  it('says the server refused the connection (not "offline") after a refusal for good', () => {
+    const store = createFixtureStore({ pending: 1 })
+    render(<OfflineBanner store={store} />)
+    const refusal = new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired')
+    act(() => store.setStatus({ connection: 'offline', error: refusal }))
+    expect(screen.getByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is waiting to sync.')
+    expect(screen.getByRole('status').firstElementChild).toHaveAttribute('data-state', 'refused')
+    // Offline with an error of another kind (a refused op) is still plain offline.
+    act(() => store.setStatus({ connection: 'offline', error: new ZyncError('BAD_REQUEST', '[zync] bad op') }))
+    expect(screen.getByRole('status')).toHaveTextContent('You’re offline.')
   })
 })
 

@@ -125,7 +125,10 @@ describe('authentication', () => {
     cleanups.push(() => refused.sync.destroy())
     await waitFor(() => refused.sync.status().error?.code === 'UNAUTHENTICATED', 5000, 'UNAUTHENTICATED in status()')
     expect(refused.sync.status().error?.message).toMatch(/authentication failed/)
-    expect(refused.sync.status().connection).not.toBe('online')
+    // Refused for good: not retried, so not 'connecting' forever; offline with the reason.
+    await new Promise((r) => setTimeout(r, 400))
+    expect(refused.sync.status().connection).toBe('offline')
+    expect(refused.sync.status().error?.code).toBe('UNAUTHENTICATED')
 
     tokens.set('t2', { id: 'bea' })
     const store = makeBoard({ name: 'auth', url: s.url, auth: { token: 't2' } })
@@ -175,6 +178,22 @@ describe('authentication', () => {
     canWrite.add('ann')
     expect((await ask<Answer>(sock, 'zync:ops', { doc: 'rev', ops: [makeOp('ca', 3, ['a'], 3)] })).ok).toBe(true)
     expect((await s.doc('rev')).seq).toBe(2)
+  })
+
+  it('a store refused read access is offline with FORBIDDEN (not connecting), and joins once allowed and reconnected', async () => {
+    const readers = new Set<string>()
+    const s = await server({ authenticate, authorize: (user, _doc, action) => action !== 'read' || readers.has(user.id) })
+    const store = makeBoard({ name: 'closed', url: s.url, auth: { token: 'good' } })
+    cleanups.push(() => store.sync.destroy())
+    await waitFor(() => store.sync.status().error?.code === 'FORBIDDEN', 5000, 'FORBIDDEN in status()')
+    expect(store.sync.status().connection).toBe('offline')
+    store.getState().addCard('c1', 'kept while refused')
+    readers.add('ann')
+    store.sync.connect()
+    await store.sync.flush({ timeout: 5000 })
+    expect(store.sync.status().connection).toBe('online')
+    expect(store.sync.status().error).toBeUndefined()
+    expect((await s.doc('closed')).seq).toBe(1)
   })
 
   it('refuses when authorize() throws, and when authenticate() returns no id', async () => {
