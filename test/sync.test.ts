@@ -101,6 +101,30 @@ describe('big writes', () => {
     const titles = (await s.history('board', { limit: 10 })).map((e) => (e.value as { title: string }).title.length)
     expect(titles).toEqual([900_000, 900_000, 900_000, 900_000, 900_000, 900_000])
   }, 30_000)
+
+  it('one op too large for the server\'s frame limit is refused as TOO_LARGE, not resent in a loop; the rest syncs', async () => {
+    const s = await server({ limits: { maxPayload: 500_000 } })
+    let connections = 0
+    s.io.on('connection', () => connections++)
+    const a = board({ url: s.url })
+    await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
+    a.sync.disconnect()
+    // 'é' is two bytes in UTF-8: 300,000 of them are 600 kB on the wire (300,000 characters).
+    a.getState().addCard('huge', 'é'.repeat(300_000))
+    a.getState().addCard('small', 'fits')
+    a.sync.connect()
+    await a.sync.flush({ timeout: 10_000 })
+    const dead = a.sync.deadLetters()
+    expect(dead).toHaveLength(1)
+    expect(dead[0]!.error).toMatchObject({ code: 'TOO_LARGE' })
+    expect(dead[0]!.error.message).toMatch(/over the server's message limit of 500,000/)
+    expect(a.sync.status().deadLetters).toBe(1)
+    const doc = await s.doc('board')
+    expect(doc.seq).toBe(1)
+    expect(Object.keys(doc.current().state.cards as object)).toEqual(['small'])
+    await new Promise((r) => setTimeout(r, 300))
+    expect(connections).toBe(2) // the first connection and the reconnect: no loop
+  }, 20_000)
 })
 
 describe('offline, reload and durability', () => {

@@ -159,6 +159,8 @@ export class SyncEngine {
   private serverSeq = 0
   /** Server time minus local time, learned on join: keeps our HLC near the server's clock. */
   private skew = 0
+  /** The server's largest message (bytes), from its join answer; 4 MB (the server's default) until then. */
+  private maxPayload = 4_000_000
   private flushWaiters: Array<{ ids: Set<string>; resolve: () => void; reject: (e: Error) => void }> = []
 
   private statusCache: SyncStatus | undefined
@@ -694,6 +696,7 @@ export class SyncEngine {
       return
     }
     this.skew = res.serverTime - this.now()
+    if (typeof res.maxPayload === 'number' && res.maxPayload > 0) this.maxPayload = res.maxPayload
     if (res.snapshot) {
       const previous = this.confirmed
       this.confirmed = res.snapshot.state
@@ -778,13 +781,28 @@ export class SyncEngine {
     // dies with before its write is spilled on pagehide, and the server dedupes op ids.
     const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, () => true)
     // Bounded in bytes too: a batch over the server's frame limit (maxPayload, 4 MB by default) closes the
-    // connection, and resending it would loop. The rest goes in the next batches, in order.
+    // connection, and resending it would loop. The rest goes in the next batches, in order. One op that
+    // cannot fit in a frame on its own would loop the same way: it is refused here (TOO_LARGE).
+    const batchBytes = Math.min(MAX_BATCH_BYTES, this.maxPayload / 4)
+    let refused = false
     for (let i = 0, bytes = 0; i < batch.length; i++) {
-      bytes += opBytes(batch[i]!.row.op)
-      if (i > 0 && bytes > MAX_BATCH_BYTES) {
+      const s = batch[i]!
+      const b = opBytes(s.row.op)
+      if (b > batchBytes && wireBytes(s.row.op) > this.maxPayload - FRAME_SLACK) {
+        this.deadLetter(s, new ZyncError('TOO_LARGE', `[zync] op ${s.row.id} is ${wireBytes(s.row.op).toLocaleString('en-US')} bytes, over the server's message limit of ${this.maxPayload.toLocaleString('en-US')} (limits.maxPayload)`, { opId: s.row.id }))
+        batch.splice(i--, 1)
+        refused = true
+        continue
+      }
+      bytes += b
+      if (i > 0 && bytes > batchBytes) {
         batch.length = i
         break
       }
+    }
+    if (batch.length === 0 && refused) {
+      this.schedulePump(0)
+      return
     }
     if (batch.length === 0) {
       const next = this.outbox.nextRetryAt(this.clientId, now)
@@ -1558,6 +1576,20 @@ const MAX_BATCH_BYTES = 1_000_000
 /** A value's JSON size, roughly: exact for strings and containers, 8 for other scalars. */
 function jsonSize(v: unknown): number {
   return typeof v === 'string' ? v.length + 2 : v !== null && typeof v === 'object' ? JSON.stringify(v).length : 8
+}
+
+/** Room left in a frame for the envelope around one op (event name, doc, client table, framing). */
+const FRAME_SLACK = 4096
+
+/** An op's exact size as UTF-8 JSON: only for the rare op whose rough size is near the frame limit. */
+function wireBytes(op: Op): number {
+  const json = JSON.stringify(op)
+  let n = json.length
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (c >= 0x80) n += c >= 0x800 && (c < 0xd800 || c > 0xdfff) ? 2 : 1
+  }
+  return n
 }
 
 /** An op's size on the wire, roughly: its value (and the base it carries for a merge) plus ~200 B. */

@@ -104,7 +104,16 @@ export interface JoinRequest {
 }
 
 export type JoinResponse =
-  | { ok: true; v: number; seq: number; changes: Change[]; snapshot?: Snapshot; serverTime: number }
+  | {
+      ok: true
+      v: number
+      seq: number
+      changes: Change[]
+      snapshot?: Snapshot
+      serverTime: number
+      /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */
+      maxPayload?: number
+    }
   | WireError
 
 export interface OpsRequest {
