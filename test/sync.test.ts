@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { io as connect } from 'socket.io-client'
-import { createSyncServer } from 'zync/server'
+import { createSyncServer, MemoryStorage } from 'zync/server'
 import { dataOf, freshDb, makeBoard, tempFile, useCleanup, waitFor } from './helpers'
 
 const { cleanups, server, board } = useCleanup()
@@ -124,6 +124,30 @@ describe('big writes', () => {
     expect(Object.keys(doc.current().state.cards as object)).toEqual(['small'])
     await new Promise((r) => setTimeout(r, 300))
     expect(connections).toBe(2) // the first connection and the reconnect: no loop
+  }, 20_000)
+})
+
+describe('server storage outages', () => {
+  it('a store waits out a server whose storage is down (STORAGE_UNAVAILABLE), then syncs and shows no error', async () => {
+    class Down extends MemoryStorage {
+      down = true
+      override async loadSnapshot(doc: string) {
+        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+        return super.loadSnapshot(doc)
+      }
+    }
+    const storage = new Down()
+    const s = await server({ storage })
+    const a = board({ url: s.url })
+    a.getState().addCard('c1', 'written during the outage')
+    await waitFor(() => a.sync.status().error?.code === 'STORAGE_UNAVAILABLE', 5000, 'the outage in status()')
+    expect(a.sync.status().error?.retryable).toBe(true)
+    expect(a.sync.status().connection).toBe('connecting')
+    storage.down = false
+    await a.sync.flush({ timeout: 10_000 })
+    expect(a.sync.status().connection).toBe('online')
+    expect(a.sync.status().error).toBeUndefined()
+    expect((await s.doc('board')).current().state.cards).toEqual({ c1: { title: 'written during the outage', votes: 0 } })
   }, 20_000)
 })
 

@@ -112,6 +112,8 @@ export class SyncEngine {
   private networkUp = true
   private connection: ConnectionState = 'offline'
   private joined = false
+  /** The local storage's failure while it lasts (status().error shows it again once server errors clear). */
+  private localError: ZyncError | undefined
   private joining = false
   private degraded = false
   private lastError: ZyncError | undefined
@@ -507,7 +509,8 @@ export class SyncEngine {
         this.persistRetries = 0
         if (this.degraded) {
           this.degraded = false
-          if (this.lastError?.code === 'STORAGE_FULL' || this.lastError?.code === 'STORAGE_UNAVAILABLE') this.lastError = undefined
+          if (this.lastError === this.localError) this.lastError = undefined
+          this.localError = undefined
         }
       } catch (err) {
         for (const s of written) s.dirty = true
@@ -546,6 +549,7 @@ export class SyncEngine {
   private storageFailed(err: unknown, atOpen: boolean): void {
     const e = err instanceof ZyncError ? err : new ZyncError(atOpen ? 'STORAGE_UNAVAILABLE' : 'STORAGE_FULL', `[zync] local storage failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
     this.degraded = true
+    this.localError = e
     this.lastError = e
     if (atOpen) this.o.onWarning?.(`${e.message}; keeping the outbox in memory only`)
     this.events.emit('storage:error', { error: e })
@@ -712,7 +716,8 @@ export class SyncEngine {
     // The answer is the server's truth (its log may even have restarted): only broadcasts newer than it count.
     this.serverSeq = Math.max(res.seq, early.length > 0 ? early[early.length - 1]!.seq : 0)
     if (early.length > 0 && early[0]!.seq <= this.seq + 1) this.applyChanges(early)
-    if (this.lastError && !this.lastError.code.startsWith('STORAGE')) this.lastError = undefined
+    // The server answered: its errors are over; a local storage failure stays until a write succeeds.
+    this.lastError = this.localError
     this.joined = true
     // The server is reachable again: rows waiting out a transport failure go now, not after their backoff.
     for (const st of this.outbox.rows.values()) if (!st.row.dead && st.row.nextAt > 0) st.row.nextAt = 0
@@ -833,7 +838,7 @@ export class SyncEngine {
     } else {
       // Our own changes, when the server sent them in the ack rather than a broadcast: first, in order.
       if (res.changes && res.changes.length > 0) this.onChanges({ doc: this.doc, changes: res.changes })
-      this.lastError = this.lastError?.code.startsWith('STORAGE') ? this.lastError : undefined
+      this.lastError = this.localError
       const byId = new Map(batch.map((s) => [s.row.id, s]))
       const retry: RowState[] = []
       let retryError: ZyncError | undefined

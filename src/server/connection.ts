@@ -86,8 +86,9 @@ export interface ConnectionHandlers {
  */
 export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   const { limits, metrics, log } = ctx
-  const refuse = (ack: unknown, err: ZyncError) => {
+  const refuse = (socket: Socket, event: string, ack: unknown, err: ZyncError) => {
     metrics?.rejected.inc({ code: err.code })
+    log.debug('request refused', { event, code: err.code, sid: socket.id, user: (socket.data as SocketData).user?.id, message: err.message })
     if (typeof ack === 'function') (ack as (r: WireError) => void)(toWireError(err))
   }
 
@@ -98,20 +99,20 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const data = socket.data as SocketData
     const ack = args[args.length - 1]
     if (!take(data, 'messageBucket', 1, limits)) {
-      refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
+      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
       return false
     }
     if (data.pending >= limits.maxPending) {
-      refuse(ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }))
+      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }))
       return false
     }
     const cap = limits.bytesPerSecond * 2
     if (!take(data, 'bytesBucket', sizeOf([event, ...args], cap + 1), limits)) {
-      refuse(ack, new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true }))
+      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true }))
       return false
     }
     if (ctx.closing() && event === EVENTS.ops) {
-      refuse(ack, new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry on another node', { retryable: true }))
+      refuse(socket, event, ack, new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry on another node', { retryable: true }))
       return false
     }
     data.pending++
@@ -165,6 +166,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
             const w = toWireError(err)
             metrics?.rejected.inc({ code: w.code })
             if (!(err instanceof ZyncError)) log.error('handler failed', { event: name, err: String((err as Error)?.stack ?? err) })
+            else log.debug('request refused', { event: name, code: w.code, sid: this.id, user: data.user.id, message: w.message })
             reply?.(w)
           },
         ),
@@ -205,7 +207,11 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       if (await broadcast(req.doc, changes, compact ? socket.id : undefined)) inAck = changes
     }
     const results = inRequestOrder(res.results.map(ackResult), refused, refusedAt)
-    for (const r of results) if (!r.ok) metrics?.rejected.inc({ code: r.code })
+    for (const r of results) {
+      if (r.ok) continue
+      metrics?.rejected.inc({ code: r.code })
+      log.debug('op refused', { doc: req.doc, op: r.id, code: r.code, sid: socket.id, user: data.user.id, message: r.message })
+    }
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
     // Answered in the form asked: positionally for compact requests.
     return compact ? encodeCompactOpsResponse({ ok: true, results, seq: res.seq, ...(inAck ? { changes: inAck } : {}) }) : encodeOpsResponse({ ok: true, results, seq: res.seq })
@@ -247,7 +253,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const data = this.data as SocketData
     // Unknown events still count against the flood limits.
     if (!take(data, 'messageBucket', 1, limits) || !take(data, 'bytesBucket', sizeOf([event, ...args], limits.bytesPerSecond * 2 + 1), limits)) return
-    refuse(args[args.length - 1], new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${JSON.stringify(String(event).slice(0, 64))}`))
+    refuse(this, String(event).slice(0, 64), args[args.length - 1], new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${JSON.stringify(String(event).slice(0, 64))}`))
   }
 
   // 'disconnecting': the socket is still in its rooms, which say which documents it had joined.

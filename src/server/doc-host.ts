@@ -157,7 +157,9 @@ export class DocHost {
           const e =
             err instanceof AppendConflictError
               ? new ZyncError('INTERNAL', '[zync] too much contention on this document; retry', { retryable: true })
-              : new ZyncError('STORAGE_UNAVAILABLE', `[zync] storage failed: ${(err as Error).message}`, { retryable: true })
+              : err instanceof ZyncError
+                ? err
+                : new ZyncError('STORAGE_UNAVAILABLE', `[zync] storage failed: ${(err as Error).message}`, { retryable: true })
           return { results: ops.map((op) => ({ ...toWireError(e, op.id), id: op.id })), entries: [], seq: this.state.seq }
         }
         for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })

@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from './metrics'
 import { importPeer } from './peer'
 import { PresenceHub } from './presence-hub'
 import { createStorage, type StorageOptions } from './storage/index'
+import { guardStorage } from './storage/guard'
 import type { ServerStorage } from './storage/types'
 
 export interface ZyncUser {
@@ -123,6 +124,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const hostOpt = options.host ?? '127.0.0.1'
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: port must be an integer from 0 to 65535 (got ${JSON.stringify(options.port)})`)
   const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' })
+  // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and logged.
+  const guarded = guardStorage(storage, log)
   // Another process may append to the same documents: catch up from storage before reads and writes.
   const shared = options.redis !== undefined || storage.kind === 'postgres'
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits }
@@ -253,7 +256,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     lastUsed.set(doc, Date.now())
     let h = hosts.get(doc)
     if (!h) {
-      h = DocHost.load(doc, storage, {
+      h = DocHost.load(doc, guarded, {
         ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
         ...(options.keepLog !== undefined ? { keepLog: options.keepLog } : {}),
         ...(options.maxDriftMs !== undefined ? { maxDriftMs: options.maxDriftMs } : {}),

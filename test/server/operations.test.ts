@@ -168,3 +168,53 @@ describe('storage failures', () => {
     b.disconnect()
   })
 })
+
+describe('storage outages on reads', () => {
+  it('a document that cannot load (database down) answers STORAGE_UNAVAILABLE, retryable, logged once; it loads when storage is back', async () => {
+    class Down extends MemoryStorage {
+      down = true
+      override async loadSnapshot(doc: string) {
+        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+        return super.loadSnapshot(doc)
+      }
+      override async readLog(doc: string, after: number, limit?: number) {
+        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+        return super.readLog(doc, after, limit)
+      }
+    }
+    const storage = new Down()
+    const lines: Array<Record<string, unknown>> = []
+    const s = await server({ storage, logger: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
+    const a = await connectRaw(s.url)
+    for (let i = 0; i < 3; i++) {
+      const j = await ask<{ ok: boolean; code?: string; retryable?: boolean; message?: string }>(a, 'zync:join', { v: 2, doc: 'down', client: 'c', since: 0 })
+      expect(j).toMatchObject({ ok: false, code: 'STORAGE_UNAVAILABLE', retryable: true })
+      expect(j.message).toMatch(/storage failed: connect ECONNREFUSED/)
+    }
+    const failed = lines.filter((l) => String(l.msg).startsWith('storage failed'))
+    expect(failed).toHaveLength(1)
+    expect(failed[0]).toMatchObject({ level: 'error', storage: 'memory' })
+    expect(lines.some((l) => l.msg === 'handler failed')).toBe(false)
+    storage.down = false
+    expect(await ask(a, 'zync:join', { v: 2, doc: 'down', client: 'c', since: 0 })).toMatchObject({ ok: true, seq: 0 })
+    expect(lines.find((l) => l.msg === 'storage reachable again')).toMatchObject({ level: 'warn' })
+    a.disconnect()
+  })
+})
+
+describe('refusals in the logs', () => {
+  it('logs each refused request and op at debug, with its code, document and socket', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const s = await server({ logger: createLogger('debug', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
+    const a = await connectRaw(s.url, { auth: { userId: 'ann' } })
+    await ask(a, 'zync:join', { v: 2, doc: 'refusals', client: 'ca', since: 0 })
+    const r = await ask<{ results: Array<{ ok: boolean; code?: string }> }>(a, 'zync:ops', { doc: 'refusals', ops: [makeOp('ca', 1, ['t', 'x'], 1), makeOp('ca', 2, ['__proto__', 'x'], 1)] })
+    expect(r.results.map((x) => x.code ?? 'ok')).toEqual(['ok', 'UNSAFE_PATH'])
+    await ask(a, 'zync:history', { doc: 'refusals', limit: -1 })
+    await ask(a, 'no-such-event', {})
+    expect(lines.find((l) => l.msg === 'op refused')).toMatchObject({ level: 'debug', doc: 'refusals', code: 'UNSAFE_PATH', sid: a.id, user: 'ann' })
+    expect(lines.find((l) => l.msg === 'request refused' && l.event === 'zync:history')).toMatchObject({ level: 'debug', code: 'BAD_REQUEST', sid: a.id, user: 'ann' })
+    expect(lines.find((l) => l.msg === 'request refused' && l.event === 'no-such-event')).toMatchObject({ level: 'debug', code: 'UNKNOWN_EVENT', sid: a.id })
+    a.disconnect()
+  })
+})
