@@ -75,7 +75,15 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
 
       <Outbox store={store} cards={cards} />
 
-      <ConflictModal store={store} labels={{ title: `${name}’s ${pane.device}: resolve conflicts` }} />
+      <ConflictModal
+        store={store}
+        labels={{ title: `${name}’s ${pane.device}: resolve conflicts` }}
+        // Conflicts name entities by id (cards/49910f86): head each with the card's title instead.
+        renderTitle={(c) => {
+          const card = cards[c.entity.slice(c.entity.indexOf('/') + 1)]
+          return card ? `“${card.title}”${c.field ? `: ${c.field}` : ''}` : undefined
+        }}
+      />
     </section>
   )
 }

@@ -60,6 +60,11 @@ export interface ConflictModalProps {
   labels?: Partial<ConflictModalLabels>
   /** Custom rendering of one side of a conflict; return undefined to keep the built-in diff. Default: the built-in diff. */
   renderValue?: (value: unknown, side: ConflictSideName, conflict: Conflict) => ReactNode
+  /**
+   * The heading of one conflict, naming what it is about in the app's words (a card's title rather than
+   * its id); return undefined to keep the built-in one. Default: the field, then the entity id (`title cards/c1`).
+   */
+  renderTitle?: (conflict: Conflict) => ReactNode
 }
 
 const noop = () => {}
@@ -76,7 +81,7 @@ const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: bo
  * it: every conflict stays in the inbox and half-written merges are kept, so nothing is discarded
  * without an explicit choice. Clicking outside does nothing.
  */
-export function ConflictModal({ store, open, onOpenChange, className, labels, renderValue }: ConflictModalProps) {
+export function ConflictModal({ store, open, onOpenChange, className, labels, renderValue, renderTitle }: ConflictModalProps) {
   const L = { ...LABELS, ...labels }
   const { conflicts, resolve, resolveAll } = useConflicts(store)
   const [unseen, markSeen] = useUnseen(conflicts)
@@ -175,7 +180,11 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
             return (
               <section key={c.id} className="zync-conflict" aria-labelledby={cid}>
                 <h3 id={cid} className="zync-conflict-title">
-                  {c.field || c.entity} {c.field && <span className="zync-muted">{c.entity}</span>}
+                  {renderTitle?.(c) ?? (
+                    <>
+                      {c.field || c.entity} {c.field && <span className="zync-muted">{c.entity}</span>}
+                    </>
+                  )}
                 </h3>
                 <div className="zync-sides">
                   {(['base', 'local', 'remote'] as const).map((side, j) => (

@@ -246,6 +246,15 @@ describe('ConflictModal', () => {
     expect(dialog().querySelector('[data-side="local"] ins')).toBeInTheDocument()
   })
 
+  it('names each conflict with renderTitle, and keeps the built-in heading where it returns undefined', () => {
+    const conflicts = samples.manyFields()
+    setup({ renderTitle: (c) => (c === conflicts[0] ? `The card “${c.entity}”, ${c.field}` : undefined) }, conflicts)
+    const headings = within(dialog()).getAllByRole('heading', { level: 3 })
+    expect(headings[0]).toHaveTextContent(`The card “${conflicts[0]!.entity}”, ${conflicts[0]!.field}`)
+    expect(headings[1]).toHaveTextContent(`${conflicts[1]!.field || conflicts[1]!.entity}`)
+    expect(headings[1]!.querySelector('.zync-muted')).toBeTruthy()
+  })
+
   it('locks page scroll while open and restores it', async () => {
     const { user } = setup()
     expect(document.body.style.overflow).toBe('hidden')
