@@ -55,6 +55,17 @@ export const ManyFields: Story = {
   },
 }
 
+/** Headings in the app's words (`renderTitle`): the task's name instead of its id `tasks/42`. */
+export const NamedByTheApp: Story = {
+  args: {
+    store: createFixtureStore({ conflicts: samples.manyFields() }),
+    renderTitle: (c) => `“Ship the beta” · ${c.field}`,
+  },
+  play: async () => {
+    await expect(await screen.findByRole('heading', { name: '“Ship the beta” · status' })).toBeInTheDocument()
+  },
+}
+
 export const LongText: Story = {
   args: { store: createFixtureStore({ conflicts: samples.longText() }) },
 }
