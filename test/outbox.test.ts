@@ -548,6 +548,41 @@ describe('multi-tab', () => {
     expect((await s.doc('board')).seq).toBe(2)
   })
 
+  it('every tab shows the device\'s pending edits (count, list, dirty); flush in one tab waits for another tab\'s', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName })
+    const t2 = board({ url: s.url, dbName })
+    await waitFor(() => t1.sync.status().connection === 'online' && t2.sync.status().connection === 'online')
+    t1.sync.disconnect()
+    t2.sync.disconnect()
+    const seenIn2: string[] = []
+    t2.sync.on('change:tab', ({ patches }) => seenIn2.push(...patches.map((p) => `${p.entity} ${p.op} ${JSON.stringify(p.value)}`)))
+    t1.getState().addCard('one', 'from tab 1')
+    t1.getState().addCard('two', 'from tab 1 too')
+    t2.getState().addCard('three', 'from tab 2')
+    await waitFor(() => t1.sync.status().pending === 3 && t2.sync.status().pending === 3, 3000, 'both tabs count all three')
+    // Tab 2 heard of tab 1's edits as such (each once), not of its own.
+    expect(seenIn2.sort()).toEqual(['cards/one add {"title":"from tab 1","votes":0}', 'cards/two add {"title":"from tab 1 too","votes":0}'])
+    for (const t of [t1, t2]) {
+      expect(t.sync.isDirty()).toBe(true)
+      expect(t.sync.pendingOperations().map((p) => p.path.join('.')).sort()).toEqual(['cards.one', 'cards.three', 'cards.two'])
+    }
+    // Tab 2 comes online and flushes: its own edit goes, and the flush waits for tab 1's two, which
+    // only tab 1 sends.
+    t2.sync.connect()
+    let flushed = false
+    const flushing = t2.sync.flush({ timeout: 10_000 }).then(() => (flushed = true))
+    await waitFor(() => t2.sync.status().pending === 2, 5000, "tab 2's own edit acknowledged")
+    await new Promise((r) => setTimeout(r, 200))
+    expect(flushed).toBe(false)
+    t1.sync.connect()
+    await flushing
+    expect((await s.doc('board')).seq).toBe(3)
+    await waitFor(() => t1.sync.status().pending === 0 && !t1.sync.isDirty() && !t2.sync.isDirty(), 3000, 'both clean')
+    expect(t2.sync.status().pending).toBe(0)
+  })
+
   it('stores on different databases are different devices: offline edits stay apart until they sync', async () => {
     const s = await server()
     const left = board({ url: s.url })

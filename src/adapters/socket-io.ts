@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client'
-import { ZyncError, toWireError, type WireError } from '../core/errors'
+import { REFUSAL_CODES, ZyncError, toWireError, type WireError } from '../core/errors'
 import {
   EVENTS,
   type ChangesMessage,
@@ -37,8 +37,6 @@ function wire(code: WireError['code'], message: string, retryable: boolean): Wir
   return { ok: false, code, message, retryable }
 }
 
-/** Refusals that another attempt with the same credentials cannot fix: reported, not retried. */
-const FINAL_CODES = new Set<string>(['UNAUTHENTICATED', 'FORBIDDEN', 'PROTOCOL_VERSION'])
 
 /**
  * Transport over socket.io. Delivery is the engine's job (durable outbox, op ids, server dedupe),
@@ -112,7 +110,7 @@ export class SocketIoTransport implements Transport {
     },
     connect_error: (err: Error & { data?: { code?: string; message?: string; retryable?: boolean } }) => {
       const code = (err.data?.code as WireError['code'] | undefined) ?? 'DISCONNECTED'
-      const final = FINAL_CODES.has(code)
+      const final = REFUSAL_CODES.has(code)
       this.handlers?.onError(new ZyncError(code, err.data?.message ?? `[zync] cannot connect to ${this.url ?? 'the server'}: ${err.message}`, { retryable: !final }))
       if (!final) this.retry()
     },

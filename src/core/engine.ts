@@ -920,7 +920,7 @@ export class SyncEngine {
   }
 
   private checkSynced(): void {
-    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) return
+    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) return
     if (!this.joined) return
     this.lastSyncedAt = this.now()
     this.invalidate()
@@ -930,7 +930,8 @@ export class SyncEngine {
   flush(options: { timeout?: number } = {}): Promise<void> {
     this.captureNow()
     const ids = new Set<string>()
-    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) ids.add(s.row.id)
+    // Every tab's pending rows: another tab's are settled by its acks ('settled') or by their changes here.
+    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) ids.add(s.row.id)
     if (ids.size === 0) return this.isReady ? Promise.resolve() : this.ready
     return new Promise<void>((resolve, reject) => {
       let t: ReturnType<typeof setTimeout> | undefined
@@ -1318,19 +1319,24 @@ export class SyncEngine {
     if (this.destroyed) return
     if (m.type === 'rows') {
       const touched = new Map<string, Path>()
+      const patches: SyncEvents['change:tab']['patches'] = []
       for (const row of m.rows) {
         if (row.owner === this.clientId) continue
         // Already in the log (we saw its change): settled, whatever order the messages came in.
         if (vvGet(this.vv[row.entity], row.op.client) >= row.op.n) continue
         const s = this.outbox.rows.get(row.id)
+        // New to this tab, or written again there (a coalesced row keeps its id): an edit to report.
+        const edited = !row.dead && (!s || s.row.op.op !== row.op.op || !deepEqual(s.row.op.value, row.op.value))
         if (s) {
           if (s.row.owner !== this.clientId) s.row = row
         } else this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
         touched.set(row.entity, entityPath(row.op.path))
+        if (edited) patches.push({ entity: row.entity, path: row.op.path, op: row.op.op, ...(row.op.op === 'remove' ? {} : { value: row.op.value }) })
       }
       this.outbox.changed()
       this.captureNow()
       this.refreshEntities(touched)
+      if (patches.length > 0) this.events.emit('change:tab', { patches })
       this.invalidate()
     } else if (m.type === 'conflicts') {
       // The raising tab stores them; here they join the inbox and the screen.
@@ -1353,8 +1359,10 @@ export class SyncEngine {
           s.done = true
           this.outbox.remove(id)
           touched.set(s.row.entity, entityPath(s.row.op.path))
+          this.resolveFlushWaiters(id)
         }
       }
+      if (touched.size > 0) this.checkSynced()
       // The row no longer overlays its entity: show what is confirmed (and still pending) there now.
       this.captureNow()
       this.refreshEntities(touched)
@@ -1410,12 +1418,12 @@ export class SyncEngine {
         dead++
         continue
       }
-      if (s.row.owner !== this.clientId) continue
+      // Every tab's rows (this tab mirrors the others'): the device's pending edits, the same in each tab.
       if (s.persisted) {
         pending++
         lanes[s.row.lane]++
       } else unpersisted++
-      attempts = Math.max(attempts, s.row.attempts)
+      if (s.row.owner === this.clientId) attempts = Math.max(attempts, s.row.attempts)
       if (oldest === undefined || s.row.createdAt < oldest) oldest = s.row.createdAt
     }
     const now = this.now()
@@ -1448,13 +1456,13 @@ export class SyncEngine {
   }
 
   pendingOperations(): PendingOperation[] {
-    if (!this.pendingCache) this.pendingCache = this.outbox.ordered().filter((s) => !s.done && !s.row.dead && s.row.owner === this.clientId).map((s) => this.toPending(s))
+    if (!this.pendingCache) this.pendingCache = this.outbox.ordered().filter((s) => !s.done && !s.row.dead).map((s) => this.toPending(s))
     return this.pendingCache
   }
 
   isDirty(): boolean {
     this.captureNow()
-    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead && s.row.owner === this.clientId) return true
+    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) return true
     return false
   }
 

@@ -68,3 +68,11 @@ export function toWireError(err: unknown, opId?: string): WireError {
 export function fromWireError(w: WireError): ZyncError {
   return new ZyncError(w.code, w.message, { retryable: w.retryable, ...(w.opId === undefined ? {} : { opId: w.opId }) })
 }
+
+/** Refusals another attempt with the same credentials or client cannot fix: the store stops trying and goes offline with the error. */
+export const REFUSAL_CODES: ReadonlySet<string> = new Set<ZyncErrorCode>(['UNAUTHENTICATED', 'FORBIDDEN', 'PROTOCOL_VERSION'])
+
+/** The store is offline because the server refused it for good (see REFUSAL_CODES), not because the network is down. */
+export function isRefusal(s: { connection: string; error?: { code: string } | undefined }): boolean {
+  return s.connection === 'offline' && s.error !== undefined && REFUSAL_CODES.has(s.error.code)
+}

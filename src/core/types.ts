@@ -19,8 +19,9 @@ export interface LaneCounts {
 export interface SyncStatus {
   connection: ConnectionState
   /**
-   * This tab's ops persisted locally and not yet acknowledged by the server (other tabs of the browser
-   * count theirs; a closed tab's ops are adopted and counted by the tab that sends them).
+   * Ops of this device persisted locally and not yet acknowledged by the server: every tab of the
+   * browser that shares the outbox counts the same rows (each tab sends its own; a closed tab's are
+   * adopted by another).
    */
   pending: number
   /** Ops captured but not yet persisted (in memory only; lost if the tab dies now). */
@@ -37,7 +38,7 @@ export interface SyncStatus {
   ready: boolean
   /** Age in ms of the oldest pending op, when there is one. */
   oldestPendingAge?: number
-  /** Highest attempt count among pending ops. */
+  /** Highest attempt count among this tab's pending ops (the ones it sends). */
   attempts: number
   /** When the next retry is scheduled (epoch ms). */
   nextRetryAt?: number
@@ -117,6 +118,8 @@ export interface Presence<P = Record<string, unknown>> {
 export interface SyncEvents {
   'change:local': { patches: Array<{ path: Path; op: Op['op']; value?: unknown }> }
   'change:remote': { changes: Change[] }
+  /** Edits another tab of this browser made (mirrored through the shared outbox), now shown here. */
+  'change:tab': { patches: Array<{ entity: string; path: Path; op: Op['op']; value?: unknown }> }
   'sync:queued': { ops: PendingOperation[] }
   'sync:acked': { ids: string[]; seq: number }
   'sync:failed': { error: ZyncError; ids: string[]; willRetry: boolean; retryAt?: number }
@@ -143,10 +146,11 @@ export interface SyncApi<S = unknown> {
   subscribe(listener: (status: SyncStatus) => void): () => void
   on<K extends SyncEventName>(event: K, fn: (payload: SyncEvents[K]) => void): () => void
   on(event: '*', fn: (payload: { type: SyncEventName } & Record<string, unknown>) => void): () => void
-  /** Resolves once every op pending at call time is acknowledged by the server. */
+  /** Resolves once every op pending at call time (in any tab of this device) is acknowledged by the server. */
   flush(options?: { timeout?: number }): Promise<void>
-  /** The outbox, oldest first; the same array until the outbox changes. */
+  /** The outbox (every tab's pending ops), oldest first; the same array until the outbox changes. */
   pendingOperations(): PendingOperation[]
+  /** True while edits of this device (any tab) are not yet acknowledged. */
   isDirty(): boolean
   /** Open conflicts, oldest first; the same array until the inbox changes. */
   conflicts(): Conflict[]

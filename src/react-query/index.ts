@@ -1,13 +1,14 @@
 // zync/react-query: keeps TanStack Query caches in step with a synced store.
 import { hashKey, onlineManager, type QueryClient, type QueryKey } from '@tanstack/react-query'
+import { isRefusal } from '../core/errors'
 import type { Change } from '../core/protocol'
 import type { Path } from '../core/path'
 import type { Conflict, SyncApi } from '../core/types'
 
-/** One field that changed under the app: a remote change, or the settled value of a conflict. */
+/** One field that changed under the app: a remote change, another tab's edit, or the settled value of a conflict. */
 export interface SyncedChange {
-  /** 'remote' for `change:remote`, 'resolved' for `sync:resolved`. */
-  source: 'remote' | 'resolved'
+  /** 'remote' for `change:remote`, 'tab' for `change:tab` (another tab of this browser), 'resolved' for `sync:resolved`. */
+  source: 'remote' | 'tab' | 'resolved'
   /** The entity (`collection/id`, or a top-level key). */
   entity: string
   path: Path
@@ -34,8 +35,9 @@ export interface ConnectQueryClientOptions {
 }
 
 /**
- * Invalidates (or patches) the queries a remote change or a conflict resolution affects, and
- * pauses TanStack Query's network activity while the sync connection is offline.
+ * Invalidates (or patches) the queries a remote change, another tab's edit or a conflict resolution
+ * affects, and pauses TanStack Query's network activity while the sync connection is offline (`online`:
+ * a query whose fetch could run offline, reading the store only, wants `networkMode: 'always'`).
  * Returns a function that disconnects and restores `onlineManager` to what it was.
  */
 export function connectQueryClient(
@@ -74,6 +76,9 @@ export function connectQueryClient(
         })),
       ),
     ),
+    sync.on('change:tab', ({ patches }) =>
+      apply(patches.map((p) => ({ source: 'tab', entity: p.entity, path: p.path, kind: p.op === 'remove' ? 'delete' : 'set', value: p.value }))),
+    ),
     sync.on('sync:resolved', ({ conflict, value }) =>
       apply([
         {
@@ -90,7 +95,12 @@ export function connectQueryClient(
 
   if (online) {
     const before = onlineManager.isOnline()
-    const follow = () => onlineManager.setOnline(sync.status().connection !== 'offline')
+    // Offline because the server refused the store (credentials) is not the network being down: other
+    // queries (a REST API) may well work.
+    const follow = () => {
+      const s = sync.status()
+      onlineManager.setOnline(s.connection !== 'offline' || isRefusal(s))
+    }
     follow()
     const off = sync.subscribe(follow)
     offs.push(() => {

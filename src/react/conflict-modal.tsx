@@ -18,6 +18,7 @@ export interface ConflictModalLabels {
   merged: string
   apply: string
   cancel: string
+  /** Shown under "Edit merged" when the draft of a non-string value is not JSON (a string field is edited as plain text). */
   invalidJson: string
   keepAllMine: string
   keepAllTheirs: string
@@ -77,7 +78,8 @@ const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: bo
 )
 
 /**
- * The conflict inbox as a blocking dialog (WAI-ARIA alertdialog). Esc and "Decide later" only close
+ * The conflict inbox as a blocking dialog (WAI-ARIA alertdialog). "Edit merged" edits a string field as
+ * plain text and any other value as JSON (applied only once it parses). Esc and "Decide later" only close
  * it: every conflict stays in the inbox and half-written merges are kept, so nothing is discarded
  * without an explicit choice. Clicking outside does nothing.
  */

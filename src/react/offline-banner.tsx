@@ -1,6 +1,7 @@
 import { type SyncedStore } from './store'
 import { cx } from './ui'
-import { isRefused, isUnreachable, useSyncStatus } from './use-sync-status'
+import { isRefusal } from '../core/errors'
+import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export interface OfflineBannerLabels {
   title: string
@@ -40,7 +41,7 @@ export interface OfflineBannerProps {
 export function OfflineBanner({ store, className, labels }: OfflineBannerProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
-  const state = isUnreachable(s) ? 'unreachable' : isRefused(s) ? 'refused' : s.connection === 'offline' ? 'offline' : undefined
+  const state = isUnreachable(s) ? 'unreachable' : isRefusal(s) ? 'refused' : s.connection === 'offline' ? 'offline' : undefined
   return (
     <div role="status">
       {state && (

@@ -1,9 +1,10 @@
+import { isRefusal } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
 import { cx } from './ui'
 import { isUnreachable, useSyncStatus } from './use-sync-status'
 
-export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'syncing' | 'error' | 'conflict'
+export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 'syncing' | 'error' | 'conflict'
 
 export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   /** The pending count; gets the number of ops waiting. */
@@ -14,6 +15,7 @@ const LABELS: SyncStatusBadgeLabels = {
   online: 'Synced',
   offline: 'Offline',
   unreachable: 'Can’t reach server',
+  refused: 'Access refused',
   syncing: 'Syncing',
   error: 'Sync error',
   conflict: 'Needs review',
@@ -31,6 +33,7 @@ export interface SyncStatusBadgeProps {
 
 function badgeState(s: SyncStatus): SyncBadgeState {
   if (isUnreachable(s)) return 'unreachable'
+  if (isRefusal(s)) return 'refused'
   if (s.error) return 'error'
   if (s.connection === 'offline') return 'offline'
   if (s.syncing || s.connection === 'connecting') return 'syncing'
@@ -39,7 +42,8 @@ function badgeState(s: SyncStatus): SyncBadgeState {
 
 /**
  * Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline |
- * unreachable (online, but the sync server cannot be reached; retried in the background) | syncing |
+ * unreachable (online, but the sync server cannot be reached; retried in the background) | refused (the
+ * server refused the credentials or access: not retried until the app calls connect()) | syncing |
  * error | conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
  */
 export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgeProps) {

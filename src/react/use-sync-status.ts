@@ -10,10 +10,3 @@ export function useSyncStatus(store: SyncedStore): SyncStatus {
 export function isUnreachable(s: SyncStatus): boolean {
   return s.connection === 'connecting' && s.error?.code === 'DISCONNECTED'
 }
-
-const REFUSALS = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'PROTOCOL_VERSION'])
-
-/** The server refused this client for good (credentials, access, protocol version): not retried until the app calls connect(). */
-export function isRefused(s: SyncStatus): boolean {
-  return s.connection === 'offline' && s.error !== undefined && REFUSALS.has(s.error.code)
-}

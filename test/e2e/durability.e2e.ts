@@ -77,9 +77,13 @@ describe('durability in a real browser', () => {
     await t1.waitCards((c, id) => c[id]?.title === 'Added in tab 2', added, 3000)
     expect((await e2e.server.doc(doc)).seq).toBe(seq0)
 
-    const ids = [...(await t1.pendingIds()), ...(await t2.pendingIds())]
+    // The device's four pending edits, the same in both tabs (each tab sends its own two).
+    const ids = await t1.pendingIds()
     expect(ids).toHaveLength(4)
     expect(new Set(ids).size).toBe(4)
+    expect((await t2.pendingIds()).sort()).toEqual([...ids].sort())
+    expect((await t1.status()).pending).toBe(4)
+    expect((await t2.status()).pending).toBe(4)
 
     await device.setOffline(false)
     await Promise.all([t1.waitSynced(), t2.waitSynced()])

@@ -98,6 +98,14 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('title', sampleError.message)
   })
 
+  it('says access was refused (not "Sync error") while the server refuses the store for good', () => {
+    const store = createFixtureStore({ pending: 1, status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } })
+    render(<SyncStatusBadge store={store} />)
+    expect(badge()).toHaveAttribute('data-state', 'refused')
+    expect(badge()).toHaveTextContent('Access refused1 pending')
+    expect(badge()).toHaveAttribute('title', '[zync] authentication failed: token expired')
+  })
+
   it('takes labels', () => {
     render(<SyncStatusBadge store={createFixtureStore({ pending: 2 })} labels={{ online: 'En ligne', pending: (n) => `${n} en attente` }} />)
     expect(badge()).toHaveTextContent('En ligne2 en attente')

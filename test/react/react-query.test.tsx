@@ -2,6 +2,7 @@
 import { QueryClient, QueryObserver, onlineManager } from '@tanstack/react-query'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { connectQueryClient, type SyncedChange } from 'zync/react-query'
+import { ZyncError } from '../../src/core/errors'
 import type { Change } from '../../src/core/protocol'
 import { createFixtureStore, samples } from '../../stories/fixtures'
 
@@ -95,6 +96,27 @@ describe('connectQueryClient', () => {
     store.emit('change:remote', { changes: [change('todos/1', 'x'), change('todos/2', 'y')] })
     expect(invalidated(['todo', '2'])).toBe(true)
     expect(err).toHaveBeenCalledOnce()
+    disconnect()
+  })
+
+  it("invalidates the keys of another tab's edits (change:tab)", () => {
+    const store = createFixtureStore()
+    const queryKeysFor = vi.fn(keysFor)
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor })
+    store.emit('change:tab', { patches: [{ entity: 'todos/2', path: ['todos', '2', 'title'], op: 'replace', value: 'from tab 1' }] })
+    expect(queryKeysFor).toHaveBeenCalledWith({ source: 'tab', entity: 'todos/2', path: ['todos', '2', 'title'], kind: 'set', value: 'from tab 1' })
+    expect(invalidated(['todo', '2'])).toBe(true)
+    expect(invalidated(['todo', '1'])).toBe(false)
+    disconnect()
+  })
+
+  it('keeps TanStack Query online while the sync server refuses the store (credentials): only the sync is stopped', () => {
+    const store = createFixtureStore({ status: { connection: 'online' } })
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+    store.setStatus({ connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed') })
+    expect(onlineManager.isOnline()).toBe(true)
+    store.setStatus({ connection: 'offline', error: undefined })
+    expect(onlineManager.isOnline()).toBe(false)
     disconnect()
   })
 
