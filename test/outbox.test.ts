@@ -527,15 +527,21 @@ describe('online and offline', () => {
 })
 
 describe('multi-tab', () => {
-  it('tabs sharing one database see each other offline and never send the same op twice', async () => {
+  /** Two tabs of one device (one database) that joined a fresh server, then went offline. */
+  async function twoTabsOffline() {
     const s = await server()
-    const tally = countOps(s)
     const dbName = freshDb()
     const t1 = board({ url: s.url, dbName })
     const t2 = board({ url: s.url, dbName })
     await waitFor(() => t1.sync.status().connection === 'online' && t2.sync.status().connection === 'online')
     t1.sync.disconnect()
     t2.sync.disconnect()
+    return { s, t1, t2 }
+  }
+
+  it('tabs sharing one database see each other offline and never send the same op twice', async () => {
+    const { s, t1, t2 } = await twoTabsOffline()
+    const tally = countOps(s)
     t1.getState().addCard('one', 'from tab 1')
     t2.getState().addCard('two', 'from tab 2')
     await waitFor(() => t2.getState().cards.one?.title === 'from tab 1' && t1.getState().cards.two?.title === 'from tab 2', 3000, 'cross-tab')
@@ -549,13 +555,7 @@ describe('multi-tab', () => {
   })
 
   it('every tab shows the device\'s pending edits (count, list, dirty); flush in one tab waits for another tab\'s', async () => {
-    const s = await server()
-    const dbName = freshDb()
-    const t1 = board({ url: s.url, dbName })
-    const t2 = board({ url: s.url, dbName })
-    await waitFor(() => t1.sync.status().connection === 'online' && t2.sync.status().connection === 'online')
-    t1.sync.disconnect()
-    t2.sync.disconnect()
+    const { s, t1, t2 } = await twoTabsOffline()
     const seenIn2: string[] = []
     t2.sync.on('change:tab', ({ patches }) => seenIn2.push(...patches.map((p) => `${p.entity} ${p.op} ${JSON.stringify(p.value)}`)))
     t1.getState().addCard('one', 'from tab 1')
