@@ -1,6 +1,7 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
 import { expect, screen } from 'storybook/test'
 import { SyncStatusBadge } from 'zync/react'
+import { ZyncError } from '../src/core/errors'
 import { createFixtureStore, resetStore, sampleError, samples } from './fixtures'
 
 const meta = {
@@ -57,6 +58,16 @@ export const ServerUnreachable: Story = {
 }
 
 /** Connected and idle, but conflicts wait in the inbox. */
+/** The server refused the credentials (an expired token): not retried until the app reconnects. */
+export const AccessRefused: Story = {
+  args: { store: createFixtureStore({ pending: 1, status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } }) },
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveAttribute('data-state', 'refused')
+    await expect(badge).toHaveTextContent('Access refused')
+  },
+}
+
 export const NeedsReview: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
   play: async () => {
