@@ -44,8 +44,24 @@ export const ServerUnreachable: Story = {
 export const Refused: Story = {
   args: { store: createFixtureStore({ pending: 1, status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } }) },
   play: async () => {
-    await expect(await screen.findByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is waiting to sync.')
+    await expect(await screen.findByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is kept on this device until access is restored.')
   },
+}
+
+/** A refusal with the app's action (`action`): a way out for the user. */
+export const RefusedWithAction: Story = {
+  args: {
+    store: createFixtureStore({ pending: 3, status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } }),
+    action: (state) => (state === 'refused' ? <button className="zync-btn">Sign in again</button> : undefined),
+  },
+  play: async () => {
+    await expect(await screen.findByRole('button', { name: 'Sign in again' })).toBeInTheDocument()
+  },
+}
+
+export const RefusedMobile: Story = {
+  ...RefusedWithAction,
+  globals: { viewport: { value: 'mobile', isRotated: false } },
 }
 
 /** Online: the banner is not shown (an empty live region stays for announcements). */

@@ -65,7 +65,7 @@ export const Live: Story = {
     const { update } = usePresence(args.store)
     useEffect(() => () => update({ focus: null }), [update])
     return (
-      <div style={{ display: 'grid', gap: 6, maxWidth: 360 }}>
+      <div style={{ display: 'grid', gap: 6, maxWidth: 360, fontFamily: 'var(--zync-font)', color: 'var(--zync-fg)' }}>
         <label htmlFor="live-title" style={{ fontSize: 13, fontWeight: 600 }}>
           Title
         </label>

@@ -2,7 +2,7 @@ import type { Meta, StoryObj } from '@storybook/react-vite'
 import { expect, screen } from 'storybook/test'
 import { SyncStatusBadge } from 'zync/react'
 import { ZyncError } from '../src/core/errors'
-import { createFixtureStore, resetStore, sampleError, samples } from './fixtures'
+import { createFixtureStore, resetStore, sampleError, samples, storageError } from './fixtures'
 
 const meta = {
   title: 'Status/SyncStatusBadge',
@@ -77,12 +77,13 @@ export const NeedsReview: Story = {
   },
 }
 
+/** Connected, but something the user should know of failed (here this device's storage is full). */
 export const Error: Story = {
-  args: { store: createFixtureStore({ pending: 12, status: { error: sampleError } }) },
+  args: { store: createFixtureStore({ pending: 12, status: { error: storageError } }) },
   play: async () => {
     const badge = await screen.findByRole('status')
     await expect(badge).toHaveAttribute('data-state', 'error')
-    await expect(badge).toHaveAttribute('title', sampleError.message)
+    await expect(badge).toHaveAttribute('title', 'local storage failed: the browser’s storage for this site is full')
   },
 }
 

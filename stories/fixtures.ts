@@ -106,6 +106,9 @@ export const sampleError = new ZyncError('DISCONNECTED', '[zync] cannot reach th
   retryable: true,
 })
 
+/** An error the user should know of while connected: this device's storage is full. */
+export const storageError = new ZyncError('STORAGE_FULL', '[zync] local storage failed: the browser’s storage for this site is full')
+
 /** An in-memory object implementing SyncApi for deterministic visual and behavioural states. */
 export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
   let conflicts = opts.conflicts ?? []

@@ -5,30 +5,77 @@ const json = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 
 /**
- * Shows `value` as a change from `base`: words inserted and deleted for strings, changed keys
- * (or array items) for objects, the whole value marked when anything else differs.
+ * Shows `value` as a change from `base`: words inserted and deleted for strings; for objects, each key
+ * added, removed (struck through) or changed, nested objects key by key; for arrays, items added and
+ * removed, matched by value (not by position); any other value replaced as ~~before~~ after.
  */
 export function ConflictValue({ value, base }: { value: unknown; base: unknown }): ReactNode {
   if (typeof value === 'string' && typeof base === 'string')
     return wordDiff(base, value).map(([op, t], i) => (op ? op > 0 ? <ins key={i}>{t}</ins> : <del key={i}>{t}</del> : t))
+  if (Array.isArray(value)) {
+    const was = Array.isArray(base) ? base.map(json) : []
+    const now = value.map(json)
+    return (
+      <ul className="zync-kv">
+        {now.map((v, i) => (
+          <li key={i}>{was.includes(v) ? v : <ins>{v}</ins>}</li>
+        ))}
+        {was
+          .filter((v) => !now.includes(v))
+          .map((v, i) => (
+            <li key={'-' + i}>
+              <del>{v}</del>
+            </li>
+          ))}
+      </ul>
+    )
+  }
   if (isObj(value)) {
-    const was = isObj(base) ? base : {}
+    const was = isObj(base) && !Array.isArray(base) ? base : {}
     const keys = [...new Set([...Object.keys(value), ...Object.keys(was)])]
     return (
       <ul className="zync-kv">
         {keys.map((k) => {
-          const v = json(value[k])
-          const line = (
-            <>
-              <span className="zync-key">{k}</span> {k in value ? v : json(was[k])}
-            </>
-          )
+          const v = value[k]
+          const key = <span className="zync-key">{k}</span>
+          if (!(k in value))
+            return (
+              <li key={k}>
+                <del>
+                  {key} {json(was[k])}
+                </del>
+              </li>
+            )
+          // A nested object that changed: key by key, so one changed key does not light up the whole value.
+          if (isObj(v) && !Array.isArray(v) && isObj(was[k]) && json(v) !== json(was[k]))
+            return (
+              <li key={k}>
+                {key} <ConflictValue value={v} base={was[k]} />
+              </li>
+            )
           return (
-            <li key={k}>{!(k in value) ? <del>{line}</del> : v !== json(was[k]) ? <ins>{line}</ins> : line}</li>
+            <li key={k}>
+              {json(v) === json(was[k]) ? (
+                <>
+                  {key} {json(v)}
+                </>
+              ) : (
+                <ins>
+                  {key} {json(v)}
+                </ins>
+              )}
+            </li>
           )
         })}
       </ul>
     )
   }
-  return json(value) === json(base) ? json(value) : <ins>{json(value)}</ins>
+  if (json(value) === json(base)) return json(value)
+  return base === undefined ? (
+    <ins>{json(value)}</ins>
+  ) : (
+    <>
+      <del>{json(base)}</del> <ins>{json(value)}</ins>
+    </>
+  )
 }

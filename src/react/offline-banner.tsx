@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react'
 import { type SyncedStore } from './store'
 import { cx } from './ui'
 import { isRefusal } from '../core/errors'
@@ -11,6 +12,8 @@ export interface OfflineBannerLabels {
   refused: string
   /** The second sentence; gets the number of changes waiting. */
   message: (pending: number) => string
+  /** The second sentence after a refusal (the changes wait until access is restored); gets the number waiting. */
+  refusedMessage: (pending: number) => string
 }
 
 const LABELS: OfflineBannerLabels = {
@@ -21,6 +24,10 @@ const LABELS: OfflineBannerLabels = {
     n
       ? `${n.toLocaleString()} change${n === 1 ? ' is' : 's are'} waiting to sync.`
       : 'Changes you make will sync when you reconnect.',
+  refusedMessage: (n) =>
+    n
+      ? `${n.toLocaleString()} change${n === 1 ? ' is' : 's are'} kept on this device until access is restored.`
+      : 'Changes you make are kept on this device until access is restored.',
 }
 
 export interface OfflineBannerProps {
@@ -30,6 +37,11 @@ export interface OfflineBannerProps {
   className?: string
   /** Replaces any of the English texts. Default: the English texts. */
   labels?: Partial<OfflineBannerLabels>
+  /**
+   * An action shown at the end of the banner, such as a "Sign in again" button for a refusal; gets the
+   * banner's state. Return undefined for none. Default: none.
+   */
+  action?: (state: 'offline' | 'unreachable' | 'refused') => ReactNode
 }
 
 /**
@@ -38,7 +50,7 @@ export interface OfflineBannerProps {
  * offline | unreachable | refused). Says how many changes are waiting.
  * Renders an empty live region otherwise.
  */
-export function OfflineBanner({ store, className, labels }: OfflineBannerProps) {
+export function OfflineBanner({ store, className, labels, action }: OfflineBannerProps) {
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
   const state = isUnreachable(s) ? 'unreachable' : isRefusal(s) ? 'refused' : s.connection === 'offline' ? 'offline' : undefined
@@ -48,8 +60,9 @@ export function OfflineBanner({ store, className, labels }: OfflineBannerProps) 
         <div className={cx('zync-banner', className)} data-state={state}>
           <span className="zync-dot" aria-hidden="true" />
           <p>
-            <strong>{state === 'offline' ? L.title : L[state]}</strong> {L.message(s.pending)}
+            <strong>{state === 'offline' ? L.title : L[state]}</strong> {(state === 'refused' ? L.refusedMessage : L.message)(s.pending)}
           </p>
+          {action && <span className="zync-banner-action">{action(state)}</span>}
         </div>
       )}
     </div>

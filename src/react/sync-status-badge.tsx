@@ -9,6 +9,8 @@ export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 
 export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   /** The pending count; gets the number of ops waiting. */
   pending: (count: number) => string
+  /** The open conflicts, shown in every state while there are some; gets their number. */
+  conflicts: (count: number) => string
 }
 
 const LABELS: SyncStatusBadgeLabels = {
@@ -20,6 +22,7 @@ const LABELS: SyncStatusBadgeLabels = {
   error: 'Sync error',
   conflict: 'Needs review',
   pending: (n) => `${n.toLocaleString()} pending`,
+  conflicts: (n) => `${n.toLocaleString()} conflict${n === 1 ? '' : 's'}`,
 }
 
 export interface SyncStatusBadgeProps {
@@ -51,10 +54,11 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   const s = useSyncStatus(store)
   const state = badgeState(s)
   return (
-    <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message}>
+    <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message.replace(/^\[zync\] /, '')}>
       <span className="zync-dot" aria-hidden="true" />
       {L[state]}
       {s.pending > 0 && <span className="zync-badge-count">{L.pending(s.pending)}</span>}
+      {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
     </span>
   )
 }

@@ -12,7 +12,7 @@ import {
   SyncStatusBadge,
 } from 'zync/react'
 import { ZyncError } from '../../src/index'
-import { createFixtureStore, makePeers, sampleError, samples } from '../../stories/fixtures'
+import { createFixtureStore, makePeers, sampleError, samples, storageError } from '../../stories/fixtures'
 
 afterEach(cleanup)
 
@@ -69,9 +69,10 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('data-state', 'offline')
     expect(badge()).toHaveTextContent('Offline3 pending')
 
-    act(() => store.setStatus({ error: sampleError }))
+    act(() => store.setStatus({ error: storageError }))
     expect(badge()).toHaveAttribute('data-state', 'error')
-    expect(badge()).toHaveAttribute('title', sampleError.message)
+    // The reason, without the library's log prefix.
+    expect(badge()).toHaveAttribute('title', 'local storage failed: the browser’s storage for this site is full')
   })
 
   it('shows "connecting" as syncing and formats large counts', () => {
@@ -85,9 +86,11 @@ describe('SyncStatusBadge', () => {
     render(<SyncStatusBadge store={store} />)
     act(() => store.setConflicts(samples.manyFields()))
     expect(badge()).toHaveAttribute('data-state', 'conflict')
-    expect(badge()).toHaveTextContent(/^Needs review$/)
+    expect(badge()).toHaveTextContent(/^Needs review4 conflicts$/)
+    // Offline, the conflicts still show (they are not "Offline" business).
     act(() => store.setStatus({ connection: 'offline' }))
     expect(badge()).toHaveAttribute('data-state', 'offline')
+    expect(badge()).toHaveTextContent(/^Offline4 conflicts$/)
   })
 
   it('says the server cannot be reached while a connection attempt failed, not "Sync error"', () => {
@@ -95,7 +98,7 @@ describe('SyncStatusBadge', () => {
     render(<SyncStatusBadge store={store} />)
     expect(badge()).toHaveAttribute('data-state', 'unreachable')
     expect(badge()).toHaveTextContent('Can’t reach server2 pending')
-    expect(badge()).toHaveAttribute('title', sampleError.message)
+    expect(badge()).toHaveAttribute('title', 'cannot reach the sync server; retrying in 8 s')
   })
 
   it('says access was refused (not "Sync error") while the server refuses the store for good', () => {
@@ -103,7 +106,7 @@ describe('SyncStatusBadge', () => {
     render(<SyncStatusBadge store={store} />)
     expect(badge()).toHaveAttribute('data-state', 'refused')
     expect(badge()).toHaveTextContent('Access refused1 pending')
-    expect(badge()).toHaveAttribute('title', '[zync] authentication failed: token expired')
+    expect(badge()).toHaveAttribute('title', 'authentication failed: token expired')
   })
 
   it('takes labels', () => {
@@ -140,12 +143,20 @@ describe('OfflineBanner', () => {
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
   })
 
+  it('shows the app\'s action for its state (a sign-in button after a refusal)', () => {
+    const store = createFixtureStore({ status: { connection: 'offline' } })
+    render(<OfflineBanner store={store} action={(state) => (state === 'refused' ? <button>Sign in again</button> : undefined)} />)
+    expect(screen.queryByRole('button')).toBeNull()
+    act(() => store.setStatus({ connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed') }))
+    expect(screen.getByRole('button', { name: 'Sign in again' })).toBeInTheDocument()
+  })
+
   it('says the server refused the connection (not "offline") after a refusal for good', () => {
     const store = createFixtureStore({ pending: 1 })
     render(<OfflineBanner store={store} />)
     const refusal = new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired')
     act(() => store.setStatus({ connection: 'offline', error: refusal }))
-    expect(screen.getByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is waiting to sync.')
+    expect(screen.getByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is kept on this device until access is restored.')
     expect(screen.getByRole('status').firstElementChild).toHaveAttribute('data-state', 'refused')
     // Offline with an error of another kind (a refused op) is still plain offline.
     act(() => store.setStatus({ connection: 'offline', error: new ZyncError('BAD_REQUEST', '[zync] bad op') }))

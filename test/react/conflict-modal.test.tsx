@@ -217,17 +217,32 @@ describe('ConflictModal', () => {
     expect(dialog().querySelector('[data-side="base"] ins, [data-side="base"] del')).toBeNull()
   })
 
-  it('marks changed and removed keys of objects and arrays', () => {
+  it('marks changed and removed keys of objects, array items added and removed by value, nested keys and replaced scalars', () => {
     setup({}, [
       ...samples.array(),
       makeConflict({ id: 'o', field: 'meta', base: { a: 1, b: 2 }, local: { a: 1 }, remote: { a: 1, b: 3 } }),
+      makeConflict({ id: 'n', field: 'prefs', base: { theme: 'light', notify: { email: true, push: false } }, local: { theme: 'light', notify: { email: true, push: true } }, remote: { theme: 'dark', notify: { email: true, push: false } } }),
+      makeConflict({ id: 's', field: 'estimate', base: 3, local: 5, remote: 8 }),
     ])
-    const [tags, meta] = screen.getAllByRole('region')
+    const [tags, meta, prefs, estimate] = screen.getAllByRole('region')
+    const texts = (el: Element, sel: string) => [...el.querySelectorAll(sel)].map((k) => k.textContent)
+    // ['design', 'q3'] -> ['design', 'roadmap']: 'roadmap' added, 'q3' removed (not "item 1 changed").
     const theirsTags = tags!.querySelector('[data-side="remote"]')!
-    expect([...theirsTags.querySelectorAll('ins .zync-key')].map((k) => k.textContent)).toEqual(['1'])
+    expect(texts(theirsTags, 'ins')).toEqual(['"roadmap"'])
+    expect(texts(theirsTags, 'del')).toEqual(['"q3"'])
+    const mineTags = tags!.querySelector('[data-side="local"]')!
+    expect(texts(mineTags, 'ins')).toEqual(['"urgent"'])
+    expect(texts(mineTags, 'del')).toEqual([])
     const mineMeta = meta!.querySelector('[data-side="local"]')!
     expect(mineMeta.querySelector('del')).toHaveTextContent('b 2')
     expect(meta!.querySelector('[data-side="remote"] ins')).toHaveTextContent('b 3')
+    // Only the nested key that changed is marked, not the whole `notify` object.
+    expect(texts(prefs!.querySelector('[data-side="local"]')!, 'ins')).toEqual(['push true'])
+    expect(texts(prefs!.querySelector('[data-side="remote"]')!, 'ins')).toEqual(['theme "dark"'])
+    // A number is replaced: the old value struck through, the new one marked.
+    const mineEstimate = estimate!.querySelector('[data-side="local"]')!
+    expect(texts(mineEstimate, 'del')).toEqual(['3'])
+    expect(texts(mineEstimate, 'ins')).toEqual(['5'])
   })
 
   it('takes labels, className and renderValue', () => {
