@@ -78,10 +78,12 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
       <ConflictModal
         store={store}
         labels={{ title: `${name}’s ${pane.device}: resolve conflicts` }}
-        // Conflicts name entities by id (cards/49910f86): head each with the card's title instead.
+        // Conflicts name entities by id (cards/49910f86): head each with the card's title instead (the
+        // title before the clash when the title itself is in question).
         renderTitle={(c) => {
           const card = cards[c.entity.slice(c.entity.indexOf('/') + 1)]
-          return card ? `“${card.title}”${c.field ? `: ${c.field}` : ''}` : undefined
+          const name = c.field === 'title' && typeof c.base === 'string' ? c.base : card?.title
+          return name === undefined ? undefined : `Card “${name}”${c.field ? ` · ${c.field}` : ''}`
         }}
       />
     </section>
