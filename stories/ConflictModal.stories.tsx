@@ -171,3 +171,16 @@ export const Mobile: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
   globals: { viewport: { value: 'mobile', isRotated: false } },
 }
+
+/** On a phone, opening "Edit merged" brings its Apply and Cancel into view (they were below the fold). */
+export const EditMergedMobile: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
+  globals: { viewport: { value: 'mobile', isRotated: false } },
+  play: async () => {
+    await userEvent.click(await screen.findByRole('button', { name: 'Edit merged' }))
+    const apply = await screen.findByRole('button', { name: 'Apply' })
+    const footer = document.querySelector('.zync-modal-footer')!.getBoundingClientRect()
+    await waitFor(() => expect(apply.getBoundingClientRect().bottom).toBeLessThanOrEqual(footer.top + 1))
+    await expect(apply.getBoundingClientRect().top).toBeGreaterThanOrEqual(0)
+  },
+}

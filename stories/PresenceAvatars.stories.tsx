@@ -33,8 +33,12 @@ export const Twelve: Story = {
   },
 }
 
+/** You first, with an accent ring and "(you)" in the name. */
 export const IncludingSelf: Story = {
   args: { store: createFixtureStore({ presence: makePeers(4, { withSelf: true }) }), includeSelf: true },
+  play: async () => {
+    await expect(await screen.findByRole('img', { name: 'Ana Souza (you)' })).toHaveClass('zync-avatar-self')
+  },
 }
 
 /** Sized through the `--zync-avatar-size` custom property. */

@@ -69,6 +69,8 @@ export interface ConflictModalProps {
 }
 
 const noop = () => {}
+/** Scrolls the editor's Apply/Cancel into view when it opens (on a phone they land below the fold). Stable: runs on mount only. */
+const reveal = (el: HTMLElement | null) => el?.scrollIntoView?.({ block: 'nearest' })
 const FOCUSABLE = 'button:not(:disabled),textarea,input,[href],[tabindex="0"]'
 
 const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: boolean) => (
@@ -231,7 +233,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                         {L.invalidJson}: {error}
                       </p>
                     )}
-                    <div className="zync-actions">
+                    <div className="zync-actions" ref={reveal}>
                       {button(L.cancel, () => setDraft(), 'zync-btn-ghost')}
                       <button
                         className="zync-btn zync-btn-primary"

@@ -7,7 +7,7 @@ export interface PresenceAvatarsProps {
   store: SyncedStore
   /** Most avatars shown; the rest collapse into a "+N" chip. Default: 5. */
   max?: number
-  /** Show this client too, first. Default: false. */
+  /** Show this client too, first, marked as you (a ring, and "(you)" in its name). Default: false. */
   includeSelf?: boolean
   /** Extra class on the list. Default: none. */
   className?: string
@@ -28,8 +28,8 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
   return (
     <ul className={cx('zync-avatars', className)} aria-label={label ? label(all.length) : `${all.length} people here`}>
       {all.slice(0, max).map((p) => (
-        <li key={p.clientId}>
-          <Avatar user={p.user} />
+        <li key={p.clientId} data-self={p.self || undefined}>
+          <Avatar user={p.user} self={p.self} />
         </li>
       ))}
       {rest > 0 && (

@@ -23,11 +23,12 @@ export function textOn(color?: string): string | undefined {
 export const nameOf = (u: PresenceUser): string => u.name || u.id
 
 /** A round avatar: the picture when there is one, else initials on the user's colour. */
-export function Avatar({ user }: { user: PresenceUser }) {
+export function Avatar({ user, self }: { user: PresenceUser; self?: boolean }) {
   const name = nameOf(user)
   const style = { background: user.color, color: textOn(user.color) } as CSSProperties
+  const label = self ? `${name} (you)` : name
   return (
-    <span className="zync-avatar" role="img" aria-label={name} title={name} style={style}>
+    <span className={self ? 'zync-avatar zync-avatar-self' : 'zync-avatar'} role="img" aria-label={label} title={label} style={style}>
       {user.avatarUrl ? (
         <img src={user.avatarUrl} alt="" />
       ) : (

@@ -196,7 +196,10 @@ describe('PresenceAvatars', () => {
     expect(screen.queryByRole('img', { name: /more/ })).toBeNull()
     rerender(<PresenceAvatars store={store} includeSelf max={2} label={(n) => `${n} here`} />)
     expect(screen.getByRole('list', { name: '4 here' })).toBeInTheDocument()
-    expect(screen.getAllByRole('img').map((i) => i.getAttribute('aria-label'))).toEqual(['Ana Souza', 'Ben Carter', '2 more'])
+    // Self first, marked as you (name and ring), then the others.
+    expect(screen.getAllByRole('img').map((i) => i.getAttribute('aria-label'))).toEqual(['Ana Souza (you)', 'Ben Carter', '2 more'])
+    expect(screen.getAllByRole('img')[0]).toHaveClass('zync-avatar-self')
+    expect(screen.getAllByRole('img')[1]).not.toHaveClass('zync-avatar-self')
   })
 
   it('uses the picture when there is one', () => {
