@@ -37,7 +37,6 @@ function wire(code: WireError['code'], message: string, retryable: boolean): Wir
   return { ok: false, code, message, retryable }
 }
 
-
 /**
  * Transport over socket.io. Delivery is the engine's job (durable outbox, op ids, server dedupe),
  * so this uses plain emits with acks and never relies on connection-state recovery.

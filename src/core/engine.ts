@@ -14,7 +14,7 @@
  * and we run in memory); ops of one entity are sent in order; an op id is settled exactly once.
  */
 import { Emitter } from './emitter'
-import { ZyncError, fromWireError } from './errors'
+import { REFUSAL_CODES, ZyncError, fromWireError } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayValue, isIdArray, mergeObject, mergesByKey, seedIdArray } from './merge'
@@ -641,8 +641,10 @@ export class SyncEngine {
       onError: (error) => {
         this.lastError = error
         // A refusal another attempt cannot fix (credentials, protocol version) stops the attempts: the
-        // store is offline with that error until the app calls connect() again.
-        this.setConnection(this.wantOnline && error.retryable ? 'connecting' : 'offline')
+        // store is offline with that error until the app calls connect() again. A failed attempt is
+        // retried ('connecting'); an error on a live connection (a malformed broadcast) changes nothing.
+        if (!this.wantOnline || REFUSAL_CODES.has(error.code)) this.setConnection('offline')
+        else if (!this.o.transport.connected) this.setConnection('connecting')
         this.invalidate()
       },
       onChanges: (msg) => this.onChanges(msg),
@@ -793,8 +795,9 @@ export class SyncEngine {
     for (let i = 0, bytes = 0; i < batch.length; i++) {
       const s = batch[i]!
       const b = opBytes(s.row.op)
-      if (b > batchBytes && wireBytes(s.row.op) > this.maxPayload - FRAME_SLACK) {
-        this.deadLetter(s, new ZyncError('TOO_LARGE', `[zync] op ${s.row.id} is ${wireBytes(s.row.op).toLocaleString('en-US')} bytes, over the server's message limit of ${this.maxPayload.toLocaleString('en-US')} (limits.maxPayload)`, { opId: s.row.id }))
+      const exact = b > batchBytes ? wireBytes(s.row.op) : 0
+      if (exact > this.maxPayload - FRAME_SLACK) {
+        this.deadLetter(s, new ZyncError('TOO_LARGE', `[zync] op ${s.row.id} is ${exact.toLocaleString('en-US')} bytes, over the server's message limit of ${this.maxPayload.toLocaleString('en-US')} (limits.maxPayload)`, { opId: s.row.id }))
         batch.splice(i--, 1)
         refused = true
         continue
