@@ -19,7 +19,7 @@ type Story = StoryObj<typeof meta>
 export const Default: Story = {
   play: async ({ args, step }) => {
     await step('announces the conflicts without blocking', async () => {
-      const status = await screen.findByText('4 changes need your decision')
+      const status = await screen.findByText('4 conflicts need your decision')
       await expect(status.closest('[role="status"]')).toBeInTheDocument()
       await expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument()
     })

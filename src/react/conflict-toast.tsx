@@ -11,7 +11,7 @@ export interface ConflictToastLabels {
 }
 
 const LABELS: ConflictToastLabels = {
-  message: (n) => (n === 1 ? '1 change needs your decision' : `${n} changes need your decision`),
+  message: (n) => (n === 1 ? '1 conflict needs your decision' : `${n.toLocaleString()} conflicts need your decision`),
   resolve: 'Resolve',
   dismiss: 'Dismiss',
 }

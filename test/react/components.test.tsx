@@ -22,7 +22,7 @@ describe('ConflictToast', () => {
     const onResolve = vi.fn()
     render(<ConflictToast store={store} onResolve={onResolve} className="t" />, { wrapper: StrictMode })
     const status = screen.getByRole('status')
-    expect(status).toHaveTextContent('4 changes need your decision')
+    expect(status).toHaveTextContent('4 conflicts need your decision')
     expect(status.querySelector('.zync-toast')).toHaveClass('t')
     expect(screen.queryByRole('alertdialog')).toBeNull()
     await userEvent.click(screen.getByRole('button', { name: 'Resolve' }))
@@ -32,7 +32,7 @@ describe('ConflictToast', () => {
   it('says "1 change", follows the inbox, and hides when it is empty', () => {
     const store = createFixtureStore({ conflicts: samples.oneField() })
     render(<ConflictToast store={store} onResolve={() => {}} />)
-    expect(screen.getByRole('status')).toHaveTextContent('1 change needs your decision')
+    expect(screen.getByRole('status')).toHaveTextContent('1 conflict needs your decision')
     act(() => store.setConflicts([]))
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
   })
@@ -44,7 +44,7 @@ describe('ConflictToast', () => {
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
     expect(store.sync.conflicts()).toHaveLength(1)
     act(() => store.setConflicts([...store.sync.conflicts(), ...samples.array()]))
-    expect(screen.getByRole('status')).toHaveTextContent('2 changes need your decision')
+    expect(screen.getByRole('status')).toHaveTextContent('2 conflicts need your decision')
   })
 })
 

@@ -91,7 +91,7 @@ describe('server rendering', () => {
     expect(recoverable).not.toHaveBeenCalled()
     expect(errors).not.toHaveBeenCalled()
     expect(document.body.querySelector('[role="alertdialog"]')).toBeInTheDocument()
-    expect(document.body).toHaveTextContent('4 changes need your decision')
+    expect(document.body).toHaveTextContent('4 conflicts need your decision')
     act(() => root.unmount())
   })
 
