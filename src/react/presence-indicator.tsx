@@ -9,7 +9,10 @@ type Focus = { focus?: { entityId?: string; field?: string } | null }
 export interface PresenceIndicatorProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
-  /** The entity of the field, matched against peers' presence `focus.entityId`. Required. */
+  /**
+   * The entity of the field, matched as is against peers' presence `focus.entityId` (whatever the app
+   * sets there; `collection/id`, as `Conflict.entity` names entities, is a good convention). Required.
+   */
   entityId: string
   /** The field, matched against peers' presence `focus.field`. Required. */
   field: string
