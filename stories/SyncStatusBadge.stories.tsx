@@ -68,6 +68,16 @@ export const AccessRefused: Story = {
   },
 }
 
+/** Changes the server refused for good (dead letters) keep the badge in error until retried or discarded. */
+export const NotSynced: Story = {
+  args: { store: createFixtureStore({ status: { deadLetters: 2 } }) },
+  play: async () => {
+    const badge = await screen.findByRole('status')
+    await expect(badge).toHaveAttribute('data-state', 'error')
+    await expect(badge).toHaveTextContent('2 not synced')
+  },
+}
+
 export const NeedsReview: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
   play: async () => {

@@ -1599,13 +1599,7 @@ const FRAME_SLACK = 4096
 
 /** An op's exact size as UTF-8 JSON: only for the rare op whose rough size is near the frame limit. */
 function wireBytes(op: Op): number {
-  const json = JSON.stringify(op)
-  let n = json.length
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i)
-    if (c >= 0x80) n += c >= 0x800 && (c < 0xd800 || c > 0xdfff) ? 2 : 1
-  }
-  return n
+  return new TextEncoder().encode(JSON.stringify(op)).length
 }
 
 /** An op's size on the wire, roughly: its value (and the base it carries for a merge) plus ~200 B. */

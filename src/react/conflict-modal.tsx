@@ -63,7 +63,9 @@ export interface ConflictModalProps {
   renderValue?: (value: unknown, side: ConflictSideName, conflict: Conflict) => ReactNode
   /**
    * The heading of one conflict, naming what it is about in the app's words (a card's title rather than
-   * its id); return undefined to keep the built-in one. Default: the field, then the entity id (`title cards/c1`).
+   * its id). It replaces the whole heading: include `conflict.field` yourself when a record can have
+   * several conflicts. Return undefined to keep the built-in one. Default: the field, then the entity
+   * id (`title cards/c1`).
    */
   renderTitle?: (conflict: Conflict) => ReactNode
 }

@@ -6,8 +6,9 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 /**
  * Shows `value` as a change from `base`: words inserted and deleted for strings; for objects, each key
- * added, removed (struck through) or changed, nested objects key by key; for arrays, items added and
- * removed, matched by value (not by position); any other value replaced as ~~before~~ after.
+ * added or removed (the line marked) or changed (~~before~~ after), nested objects key by key, indented;
+ * for arrays, items added and removed, matched by value (not by position); any other value replaced as
+ * ~~before~~ after.
  */
 export function ConflictValue({ value, base }: { value: unknown; base: unknown }): ReactNode {
   if (typeof value === 'string' && typeof base === 'string')
@@ -53,11 +54,16 @@ export function ConflictValue({ value, base }: { value: unknown; base: unknown }
                 {key} <ConflictValue value={v} base={was[k]} />
               </li>
             )
+          const old = json(was[k])
           return (
             <li key={k}>
-              {json(v) === json(was[k]) ? (
+              {json(v) === old ? (
                 <>
-                  {key} {json(v)}
+                  {key} {old}
+                </>
+              ) : k in was ? (
+                <>
+                  {key} <del>{old}</del> <ins>{json(v)}</ins>
                 </>
               ) : (
                 <ins>

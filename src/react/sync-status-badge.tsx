@@ -11,6 +11,8 @@ export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   pending: (count: number) => string
   /** The open conflicts, shown in every state while there are some; gets their number. */
   conflicts: (count: number) => string
+  /** Changes the server refused for good (dead letters), shown while there are some; gets their number. */
+  failed: (count: number) => string
 }
 
 const LABELS: SyncStatusBadgeLabels = {
@@ -23,6 +25,7 @@ const LABELS: SyncStatusBadgeLabels = {
   conflict: 'Needs review',
   pending: (n) => `${n.toLocaleString()} pending`,
   conflicts: (n) => `${n.toLocaleString()} conflict${n === 1 ? '' : 's'}`,
+  failed: (n) => `${n.toLocaleString()} not synced`,
 }
 
 export interface SyncStatusBadgeProps {
@@ -37,7 +40,9 @@ export interface SyncStatusBadgeProps {
 function badgeState(s: SyncStatus): SyncBadgeState {
   if (isUnreachable(s)) return 'unreachable'
   if (isRefusal(s)) return 'refused'
-  if (s.error) return 'error'
+  // Dead letters stay an error after the error itself is gone (a later write succeeded, a reload): those
+  // changes will never sync until the app retries or discards them.
+  if (s.error || s.deadLetters > 0) return 'error'
   if (s.connection === 'offline') return 'offline'
   if (s.syncing || s.connection === 'connecting') return 'syncing'
   return s.conflicts > 0 ? 'conflict' : 'online'
@@ -47,7 +52,8 @@ function badgeState(s: SyncStatus): SyncBadgeState {
  * Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline |
  * unreachable (online, but the sync server cannot be reached; retried in the background) | refused (the
  * server refused the credentials or access: not retried until the app calls connect()) | syncing |
- * error | conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
+ * error (also while dead letters wait: changes the server refused for good, see `deadLetters()`) |
+ * conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
  */
 export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgeProps) {
   const L = { ...LABELS, ...labels }
@@ -59,6 +65,7 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
       {L[state]}
       {s.pending > 0 && <span className="zync-badge-count">{L.pending(s.pending)}</span>}
       {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
+      {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed">{L.failed(s.deadLetters)}</span>}
     </span>
   )
 }

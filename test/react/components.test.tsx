@@ -109,6 +109,15 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('title', 'authentication failed: token expired')
   })
 
+  it('stays an error while dead letters wait, after the error itself is gone (never "Synced" for changes that will not sync)', () => {
+    const store = createFixtureStore({ status: { deadLetters: 2 } })
+    render(<SyncStatusBadge store={store} />)
+    expect(badge()).toHaveAttribute('data-state', 'error')
+    expect(badge()).toHaveTextContent(/^Sync error2 not synced$/)
+    act(() => store.setStatus({ deadLetters: 0 }))
+    expect(badge()).toHaveAttribute('data-state', 'online')
+  })
+
   it('takes labels', () => {
     render(<SyncStatusBadge store={createFixtureStore({ pending: 2 })} labels={{ online: 'En ligne', pending: (n) => `${n} en attente` }} />)
     expect(badge()).toHaveTextContent('En ligne2 en attente')

@@ -235,10 +235,15 @@ describe('ConflictModal', () => {
     expect(texts(mineTags, 'del')).toEqual([])
     const mineMeta = meta!.querySelector('[data-side="local"]')!
     expect(mineMeta.querySelector('del')).toHaveTextContent('b 2')
-    expect(meta!.querySelector('[data-side="remote"] ins')).toHaveTextContent('b 3')
+    // A changed key: its old value struck through, the new one marked, on the key's line.
+    const theirsMeta = meta!.querySelector('[data-side="remote"]')!
+    expect(texts(theirsMeta, 'del')).toEqual(['2'])
+    expect(texts(theirsMeta, 'ins')).toEqual(['3'])
+    expect(theirsMeta.querySelector('del')!.closest('li')).toHaveTextContent('b 2 3')
     // Only the nested key that changed is marked, not the whole `notify` object.
-    expect(texts(prefs!.querySelector('[data-side="local"]')!, 'ins')).toEqual(['push true'])
-    expect(texts(prefs!.querySelector('[data-side="remote"]')!, 'ins')).toEqual(['theme "dark"'])
+    expect(texts(prefs!.querySelector('[data-side="local"]')!, 'ins')).toEqual(['true'])
+    expect(prefs!.querySelector('[data-side="local"] ins')!.closest('li')).toHaveTextContent('push false true')
+    expect(texts(prefs!.querySelector('[data-side="remote"]')!, 'ins')).toEqual(['"dark"'])
     // A number is replaced: the old value struck through, the new one marked.
     const mineEstimate = estimate!.querySelector('[data-side="local"]')!
     expect(texts(mineEstimate, 'del')).toEqual(['3'])
