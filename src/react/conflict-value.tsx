@@ -47,8 +47,8 @@ export function ConflictValue({ value, base }: { value: unknown; base: unknown }
                 </del>
               </li>
             )
-          // A nested object that changed: key by key, so one changed key does not light up the whole value.
-          if (isObj(v) && !Array.isArray(v) && isObj(was[k]) && json(v) !== json(was[k]))
+          // A nested object, key by key (one changed key does not light up the whole value), changed or not.
+          if (isObj(v) && !Array.isArray(v) && isObj(was[k]) && !Array.isArray(was[k]))
             return (
               <li key={k}>
                 {key} <ConflictValue value={v} base={was[k]} />
@@ -63,7 +63,10 @@ export function ConflictValue({ value, base }: { value: unknown; base: unknown }
                 </>
               ) : k in was ? (
                 <>
-                  {key} <del>{old}</del> <ins>{json(v)}</ins>
+                  {key}{' '}
+                  <span>
+                    <del>{old}</del> <ins>{json(v)}</ins>
+                  </span>
                 </>
               ) : (
                 <ins>
