@@ -1,7 +1,7 @@
 import { afterEach } from 'vitest'
 import { createStore } from 'zustand/vanilla'
 import { sync, type SyncOptions } from 'zync'
-import { createSyncServer, type SyncServerOptions } from 'zync/server'
+import { createSyncServer, MemoryStorage, type SyncServerOptions } from 'zync/server'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -108,4 +108,20 @@ export function sentOpIds(payload: unknown): string[] {
   if (Array.isArray(p?.o)) return p.o.map((w) => String((w as unknown[])?.[0]))
   if (Array.isArray(p?.ops)) return p.ops.map((o) => String((o as { id?: unknown })?.id))
   return []
+}
+
+/**
+ * Memory storage whose reads fail while `down` (as a PostgreSQL that is down would): a document cannot
+ * load. Set `down = false` to let it recover.
+ */
+export class DownStorage extends MemoryStorage {
+  down = true
+  override async loadSnapshot(doc: string) {
+    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+    return super.loadSnapshot(doc)
+  }
+  override async readLog(doc: string, after: number, limit?: number) {
+    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+    return super.readLog(doc, after, limit)
+  }
 }

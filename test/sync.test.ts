@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { io as connect } from 'socket.io-client'
-import { createSyncServer, MemoryStorage } from 'zync/server'
-import { dataOf, freshDb, makeBoard, tempFile, useCleanup, waitFor } from './helpers'
+import { createSyncServer } from 'zync/server'
+import { dataOf, DownStorage, freshDb, makeBoard, tempFile, useCleanup, waitFor } from './helpers'
 
 const { cleanups, server, board } = useCleanup()
 
@@ -129,14 +129,7 @@ describe('big writes', () => {
 
 describe('server storage outages', () => {
   it('a store waits out a server whose storage is down (STORAGE_UNAVAILABLE), then syncs and shows no error', async () => {
-    class Down extends MemoryStorage {
-      down = true
-      override async loadSnapshot(doc: string) {
-        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
-        return super.loadSnapshot(doc)
-      }
-    }
-    const storage = new Down()
+    const storage = new DownStorage()
     const s = await server({ storage })
     const a = board({ url: s.url })
     a.getState().addCard('c1', 'written during the outage')

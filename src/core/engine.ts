@@ -112,10 +112,12 @@ export class SyncEngine {
   private networkUp = true
   private connection: ConnectionState = 'offline'
   private joined = false
-  /** The local storage's failure while it lasts (status().error shows it again once server errors clear). */
+  /**
+   * The local storage's failure while it lasts (set by storageFailed, cleared by the next write that
+   * succeeds): the store is degraded, and status().error shows it again once server errors clear.
+   */
   private localError: ZyncError | undefined
   private joining = false
-  private degraded = false
   private lastError: ZyncError | undefined
   private lastSyncedAt: number | undefined
 
@@ -253,7 +255,7 @@ export class SyncEngine {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.destroyed || this.degraded) return
+    if (this.destroyed || this.localError) return
     try {
       await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
       if (await this.adoptOrphans()) this.schedulePump(0)
@@ -507,8 +509,7 @@ export class SyncEngine {
         const pending = put.filter((r) => this.outbox.rows.get(r.id)?.done === false)
         if (pending.length > 0) this.tabs?.post({ type: 'rows', rows: pending })
         this.persistRetries = 0
-        if (this.degraded) {
-          this.degraded = false
+        if (this.localError) {
           if (this.lastError === this.localError) this.lastError = undefined
           this.localError = undefined
         }
@@ -548,7 +549,6 @@ export class SyncEngine {
 
   private storageFailed(err: unknown, atOpen: boolean): void {
     const e = err instanceof ZyncError ? err : new ZyncError(atOpen ? 'STORAGE_UNAVAILABLE' : 'STORAGE_FULL', `[zync] local storage failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
-    this.degraded = true
     this.localError = e
     this.lastError = e
     if (atOpen) this.o.onWarning?.(`${e.message}; keeping the outbox in memory only`)

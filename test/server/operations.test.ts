@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { encodeHlc } from '../../src/core/hlc'
 import { createLogger, createSyncServer, MemoryStorage, type LogEntry, type SyncServer, type SyncServerOptions } from '../../src/server/index'
+import { DownStorage } from '../helpers'
 import { ask, connectRaw, makeOp } from './helpers'
 
 const servers: SyncServer[] = []
@@ -171,18 +172,7 @@ describe('storage failures', () => {
 
 describe('storage outages on reads', () => {
   it('a document that cannot load (database down) answers STORAGE_UNAVAILABLE, retryable, logged once; it loads when storage is back', async () => {
-    class Down extends MemoryStorage {
-      down = true
-      override async loadSnapshot(doc: string) {
-        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
-        return super.loadSnapshot(doc)
-      }
-      override async readLog(doc: string, after: number, limit?: number) {
-        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
-        return super.readLog(doc, after, limit)
-      }
-    }
-    const storage = new Down()
+    const storage = new DownStorage()
     const lines: Array<Record<string, unknown>> = []
     const s = await server({ storage, logger: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
     const a = await connectRaw(s.url)
