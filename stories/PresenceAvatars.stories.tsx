@@ -1,6 +1,6 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
 import type { CSSProperties } from 'react'
-import { expect, screen } from 'storybook/test'
+import { expect, screen, userEvent, waitFor } from 'storybook/test'
 import { PresenceAvatars } from 'zync/react'
 import { createFixtureStore, makePeers, resetStore } from './fixtures'
 
@@ -28,8 +28,36 @@ export const Four: Story = {
 export const Twelve: Story = {
   args: { store: createFixtureStore({ presence: makePeers(12) }), max: 5 },
   play: async () => {
-    await expect(await screen.findByRole('img', { name: '7 more' })).toHaveTextContent('+7')
+    await expect(await screen.findByRole('button', { name: '7 more' })).toHaveTextContent('+7')
     await expect(screen.getAllByRole('listitem')).toHaveLength(6)
+  },
+}
+
+/**
+ * Names without a mouse: an avatar shows its name when it has focus (Tab, or a tap on a phone), and
+ * "+N" opens the list of the people it stands for.
+ */
+export const NamesOnFocus: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(12) }), max: 5 },
+  decorators: [
+    (Story) => (
+      <div style={{ padding: '8px 8px 300px 220px' }}>
+        <Story />
+      </div>
+    ),
+  ],
+  play: async () => {
+    const first = await screen.findByRole('img', { name: 'Ana Souza' })
+    const tip = first.parentElement!.querySelector('.zync-tip')!
+    await expect(getComputedStyle(tip).visibility).toBe('hidden')
+    await userEvent.tab()
+    await expect(first).toHaveFocus()
+    await waitFor(() => expect(getComputedStyle(tip).visibility).toBe('visible'))
+    await expect(tip).toHaveTextContent('Ana Souza')
+    await userEvent.click(screen.getByRole('button', { name: '7 more' }))
+    const rest = await screen.findByRole('list', { name: '7 more' })
+    await expect(rest.children).toHaveLength(7)
+    await expect(rest).toBeVisible()
   },
 }
 

@@ -1,11 +1,12 @@
+import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react'
 import { type SyncedStore } from './store'
-import { Avatar, cx } from './ui'
+import { Avatar, cx, nameOf } from './ui'
 import { usePresence } from './use-presence'
 
 export interface PresenceAvatarsProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
-  /** Most avatars shown; the rest collapse into a "+N" chip. Default: 5. */
+  /** Most avatars shown; the rest collapse into a "+N" button that lists them. Default: 5. */
   max?: number
   /** Show this client too, first, marked as you (a ring, and "(you)" in its name). Default: false. */
   includeSelf?: boolean
@@ -19,24 +20,78 @@ export interface PresenceAvatarsProps {
  * An overlapping stack of avatars (initials on each user's colour) of who is on the document: one per
  * person, however many tabs or devices they have open. Without includeSelf, the user's other tabs are
  * left out too.
+ *
+ * Names are reachable without a mouse: each avatar takes focus (Tab, or a tap on a touch screen) and
+ * then shows its name, as on hover; the "+N" button opens a list of the people it stands for
+ * (Escape or a second press closes it).
  */
 export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label }: PresenceAvatarsProps) {
   const { self, others } = usePresence(store)
   const seen = new Set<string>(self && !includeSelf ? [self.user.id] : [])
   const all = (includeSelf && self ? [self, ...others] : others).filter((p) => !seen.has(p.user.id) && seen.add(p.user.id))
-  const rest = all.length - max
+  const rest = all.slice(max)
+  const [open, setOpen] = useState(false)
+  const more = useRef<HTMLLIElement>(null)
+  const restId = useId()
+  const shown = open && rest.length > 0
+  const [align, setAlign] = useState<'end' | 'start'>('end')
+  // Opens under "+N", right-aligned with it; flipped to start there when that would leave the viewport
+  // on the left (a stack at the start of a toolbar).
+  useLayoutEffect(() => {
+    if (!shown) return setAlign('end')
+    const box = more.current?.querySelector('.zync-avatars-rest')?.getBoundingClientRect()
+    if (box && box.left < 0) setAlign('start')
+  }, [shown])
+  useEffect(() => {
+    if (!shown) return
+    const outside = (e: Event) => {
+      if (!more.current?.contains(e.target as Node)) setOpen(false)
+    }
+    document.addEventListener('pointerdown', outside)
+    document.addEventListener('focusin', outside)
+    return () => {
+      document.removeEventListener('pointerdown', outside)
+      document.removeEventListener('focusin', outside)
+    }
+  }, [shown])
   return (
     <ul className={cx('zync-avatars', className)} aria-label={label ? label(all.length) : `${all.length} people here`}>
       {all.slice(0, max).map((p) => (
         <li key={p.clientId} data-self={p.self || undefined}>
-          <Avatar user={p.user} self={p.self} />
+          <Avatar user={p.user} self={p.self} focusable />
+          <span className="zync-tip" aria-hidden="true">
+            {p.self ? `${nameOf(p.user)} (you)` : nameOf(p.user)}
+          </span>
         </li>
       ))}
-      {rest > 0 && (
-        <li>
-          <span className="zync-avatar zync-avatar-more" role="img" aria-label={`${rest} more`}>
-            +{rest}
-          </span>
+      {rest.length > 0 && (
+        <li ref={more}>
+          <button
+            type="button"
+            className="zync-avatar zync-avatar-more"
+            aria-label={`${rest.length} more`}
+            aria-expanded={shown}
+            aria-controls={shown ? restId : undefined}
+            onClick={() => setOpen(!shown)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape' && shown) {
+                e.stopPropagation()
+                setOpen(false)
+              }
+            }}
+          >
+            +{rest.length}
+          </button>
+          {shown && (
+            <ul id={restId} className="zync-avatars-rest" data-align={align} aria-label={`${rest.length} more`}>
+              {rest.map((p) => (
+                <li key={p.clientId}>
+                  <Avatar user={p.user} self={p.self} decorative />
+                  {p.self ? `${nameOf(p.user)} (you)` : nameOf(p.user)}
+                </li>
+              ))}
+            </ul>
+          )}
         </li>
       )}
     </ul>

@@ -22,13 +22,22 @@ export function textOn(color?: string): string | undefined {
 
 export const nameOf = (u: PresenceUser): string => u.name || u.id
 
-/** A round avatar: the picture when there is one, else initials on the user's colour. */
-export function Avatar({ user, self }: { user: PresenceUser; self?: boolean }) {
+/**
+ * A round avatar: the picture when there is one, else initials on the user's colour. `focusable`: it takes
+ * focus (keyboard, or a tap on a touch screen), for a name shown on focus. `decorative`: hidden from
+ * assistive technology, for an avatar beside the name in text.
+ */
+export function Avatar({ user, self, focusable, decorative }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean }) {
   const name = nameOf(user)
   const style = { background: user.color, color: textOn(user.color) } as CSSProperties
   const label = self ? `${name} (you)` : name
   return (
-    <span className={self ? 'zync-avatar zync-avatar-self' : 'zync-avatar'} role="img" aria-label={label} title={label} style={style}>
+    <span
+      className={self ? 'zync-avatar zync-avatar-self' : 'zync-avatar'}
+      {...(decorative ? { 'aria-hidden': true } : { role: 'img', 'aria-label': label })}
+      {...(focusable ? { tabIndex: 0 } : {})}
+      style={style}
+    >
       {user.avatarUrl ? (
         <img src={user.avatarUrl} alt="" />
       ) : (

@@ -178,13 +178,52 @@ describe('PresenceAvatars', () => {
     render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(12) })} max={5} />)
     const list = screen.getByRole('list', { name: '12 people here' })
     expect(within(list).getAllByRole('listitem')).toHaveLength(6)
-    expect(screen.getByRole('img', { name: '7 more' })).toHaveTextContent('+7')
+    expect(screen.getByRole('button', { name: '7 more' })).toHaveTextContent('+7')
     const first = screen.getByRole('img', { name: 'Ana Souza' })
     expect(first).toHaveTextContent('AS')
     expect(first).toHaveStyle({ background: '#4f46e5', color: '#fff' })
     // A light colour gets dark text.
     render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(10).slice(9) })} />)
     expect(screen.getByRole('img', { name: 'Jade Wilson' })).toHaveStyle({ color: '#111' })
+  })
+
+  it('names are reachable without a mouse: avatars take focus, and "+N" lists the rest until Escape or a click elsewhere', async () => {
+    const peers = makePeers(8)
+    render(
+      <>
+        <PresenceAvatars store={createFixtureStore({ presence: peers })} max={5} />
+        <button type="button">elsewhere</button>
+      </>,
+      { wrapper: StrictMode },
+    )
+    const shown = screen.getAllByRole('img')
+    expect(shown).toHaveLength(5)
+    // Each shown avatar is in the tab order, with its name beside it (shown on focus or hover by CSS).
+    for (const [i, a] of shown.entries()) {
+      expect(a).toHaveAttribute('tabindex', '0')
+      expect(a.parentElement!.querySelector('.zync-tip')).toHaveTextContent(peers[i]!.user.name!)
+    }
+    await userEvent.tab()
+    expect(shown[0]).toHaveFocus()
+    const more = screen.getByRole('button', { name: '3 more' })
+    expect(more).toHaveAttribute('aria-expanded', 'false')
+    expect(screen.queryByText(peers[7]!.user.name!)).toBeNull()
+    await userEvent.click(more)
+    expect(more).toHaveAttribute('aria-expanded', 'true')
+    const rest = screen.getByRole('list', { name: '3 more' })
+    expect(within(rest).getAllByRole('listitem').map((li) => li.textContent)).toEqual(peers.slice(5).map((p) => p.user.name!.split(' ').map((w) => w[0]).join('').slice(0, 2) + p.user.name))
+    // The rest's avatars are decoration beside the names: not announced twice.
+    expect(within(rest).queryAllByRole('img')).toHaveLength(0)
+    await userEvent.keyboard('{Escape}')
+    expect(screen.queryByRole('list', { name: '3 more' })).toBeNull()
+    expect(more).toHaveAttribute('aria-expanded', 'false')
+    await userEvent.click(more)
+    expect(screen.getByRole('list', { name: '3 more' })).toBeInTheDocument()
+    await userEvent.click(screen.getByRole('button', { name: 'elsewhere' }))
+    expect(screen.queryByRole('list', { name: '3 more' })).toBeNull()
+    await userEvent.click(more)
+    await userEvent.click(more)
+    expect(screen.queryByRole('list', { name: '3 more' })).toBeNull()
   })
 
   it('one avatar per person: several tabs of one user count once, and without includeSelf my other tabs are left out too', () => {
@@ -202,11 +241,12 @@ describe('PresenceAvatars', () => {
     const store = createFixtureStore({ presence: makePeers(4, { withSelf: true }) })
     const { rerender } = render(<PresenceAvatars store={store} />)
     expect(screen.getAllByRole('img')).toHaveLength(3)
-    expect(screen.queryByRole('img', { name: /more/ })).toBeNull()
+    expect(screen.queryByRole('button', { name: /more/ })).toBeNull()
     rerender(<PresenceAvatars store={store} includeSelf max={2} label={(n) => `${n} here`} />)
     expect(screen.getByRole('list', { name: '4 here' })).toBeInTheDocument()
     // Self first, marked as you (name and ring), then the others.
-    expect(screen.getAllByRole('img').map((i) => i.getAttribute('aria-label'))).toEqual(['Ana Souza (you)', 'Ben Carter', '2 more'])
+    expect(screen.getAllByRole('img').map((i) => i.getAttribute('aria-label'))).toEqual(['Ana Souza (you)', 'Ben Carter'])
+    expect(screen.getByRole('button', { name: '2 more' })).toHaveTextContent('+2')
     expect(screen.getAllByRole('img')[0]).toHaveClass('zync-avatar-self')
     expect(screen.getAllByRole('img')[1]).not.toHaveClass('zync-avatar-self')
   })
