@@ -2,7 +2,7 @@ import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { createPortal } from 'react-dom'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
-import { type SyncedStore, useIsClient } from './store'
+import { type SyncedStore, useIsClient, useShownModal } from './store'
 import { cx, useUnseen } from './ui'
 import { useConflicts } from './use-conflicts'
 
@@ -96,6 +96,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const ref = useRef<HTMLDivElement>(null)
   const id = useId()
   const shown = client && conflicts.length > 0 && (open ?? unseen)
+  useShownModal(store, shown)
   // The other writer by name when they are present now (read, not watched: the modal does not make
   // this client present), else by user id.
   const nameOf = (userId: string) => store.sync.presence().find((p) => p.user.id === userId)?.user.name ?? userId

@@ -1,5 +1,5 @@
 import { createPortal } from 'react-dom'
-import { type SyncedStore, useIsClient } from './store'
+import { type SyncedStore, useIsClient, useModalShown } from './store'
 import { cx, useUnseen } from './ui'
 import { useConflicts } from './use-conflicts'
 
@@ -29,17 +29,20 @@ export interface ConflictToastProps {
 
 /**
  * A non-blocking notice (polite live region, bottom corner) while the inbox holds conflicts.
- * Dismissing hides it until a new conflict arrives; the conflicts stay in the inbox.
+ * Dismissing hides it until a new conflict arrives; the conflicts stay in the inbox. It steps aside while
+ * a ConflictModal of the same store is shown.
  */
 export function ConflictToast({ store, onResolve, className, labels }: ConflictToastProps) {
   const L = { ...LABELS, ...labels }
   const { conflicts } = useConflicts(store)
   const [unseen, dismiss] = useUnseen(conflicts)
+  // A ConflictModal of the same store already asks for the same decisions: no second notice behind its overlay.
+  const modal = useModalShown(store)
   if (!useIsClient()) return null
   // The live region stays mounted so screen readers announce the notice when it appears.
   return createPortal(
     <div role="status" className="zync-toast-region">
-      {unseen && (
+      {unseen && !modal && (
         <div className={cx('zync-toast', className)}>
           <span className="zync-toast-icon" aria-hidden="true">
             !

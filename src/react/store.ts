@@ -1,4 +1,4 @@
-import { useCallback, useSyncExternalStore } from 'react'
+import { useCallback, useEffect, useSyncExternalStore } from 'react'
 import type { SyncApi } from '../core/types'
 
 /** Anything with a `sync` property: a store made with `create()(sync(init, opts))`, or a test double. */
@@ -26,5 +26,35 @@ export const useIsClient = (): boolean =>
   useSyncExternalStore(
     noop,
     () => true,
+    () => false,
+  )
+
+/** Open ConflictModals per store (keyed by its `sync`), so a ConflictToast can step aside for one. */
+const modals = new WeakMap<SyncApi, number>()
+const modalListeners = new Set<() => void>()
+const subscribeModals = (cb: () => void) => {
+  modalListeners.add(cb)
+  return () => void modalListeners.delete(cb)
+}
+
+/** Marks a ConflictModal of this store as shown while `shown` is true. */
+export function useShownModal(store: SyncedStore, shown: boolean): void {
+  const sync = store.sync
+  useEffect(() => {
+    if (!shown) return
+    const change = (d: number) => {
+      modals.set(sync, (modals.get(sync) ?? 0) + d)
+      for (const l of modalListeners) l()
+    }
+    change(1)
+    return () => change(-1)
+  }, [sync, shown])
+}
+
+/** True while a ConflictModal of this store is shown. */
+export const useModalShown = (store: SyncedStore): boolean =>
+  useSyncExternalStore(
+    subscribeModals,
+    () => (modals.get(store.sync) ?? 0) > 0,
     () => false,
   )

@@ -2,9 +2,10 @@
 import '@testing-library/jest-dom/vitest'
 import { act, cleanup, render, screen, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
-import { StrictMode } from 'react'
+import { StrictMode, useState } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  ConflictModal,
   ConflictToast,
   OfflineBanner,
   PresenceAvatars,
@@ -27,6 +28,31 @@ describe('ConflictToast', () => {
     expect(screen.queryByRole('alertdialog')).toBeNull()
     await userEvent.click(screen.getByRole('button', { name: 'Resolve' }))
     expect(onResolve).toHaveBeenCalledOnce()
+  })
+
+  it('steps aside while a ConflictModal of the same store is shown, and comes back when it closes', async () => {
+    const store = createFixtureStore({ conflicts: samples.manyFields() })
+    const other = createFixtureStore({ conflicts: samples.oneField() })
+    function App() {
+      const [open, setOpen] = useState(false)
+      return (
+        <>
+          <ConflictToast store={store} onResolve={() => setOpen(true)} />
+          <ConflictToast store={other} onResolve={() => {}} />
+          <ConflictModal store={store} open={open} onOpenChange={setOpen} />
+        </>
+      )
+    }
+    render(<App />, { wrapper: StrictMode })
+    expect(screen.getByText('4 conflicts need your decision')).toBeInTheDocument()
+    await userEvent.click(screen.getAllByRole('button', { name: 'Resolve' })[0]!)
+    expect(screen.getByRole('alertdialog')).toBeInTheDocument()
+    expect(screen.queryByText('4 conflicts need your decision')).toBeNull()
+    // Another store's toast is not this modal's business.
+    expect(screen.getByText('1 conflict needs your decision')).toBeInTheDocument()
+    await userEvent.keyboard('{Escape}')
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(screen.getByText('4 conflicts need your decision')).toBeInTheDocument()
   })
 
   it('says "1 change", follows the inbox, and hides when it is empty', () => {

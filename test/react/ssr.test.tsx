@@ -76,7 +76,7 @@ describe('server rendering', () => {
     expect(html).not.toContain('need your decision')
   })
 
-  it('hydrates without mismatches, then opens the dialog and toast on the client', async () => {
+  it('hydrates without mismatches, then opens the dialog on the client (the toast steps aside for it)', async () => {
     const store = fixture()
     const html = renderToString(<App store={store} />)
     const container = document.createElement('div')
@@ -91,7 +91,9 @@ describe('server rendering', () => {
     expect(recoverable).not.toHaveBeenCalled()
     expect(errors).not.toHaveBeenCalled()
     expect(document.body.querySelector('[role="alertdialog"]')).toBeInTheDocument()
-    expect(document.body).toHaveTextContent('4 conflicts need your decision')
+    // The toast's live region is mounted; its notice waits while the modal asks the same question.
+    expect(document.body.querySelector('.zync-toast-region')).toBeInTheDocument()
+    expect(document.body.querySelector('.zync-toast')).toBeNull()
     act(() => root.unmount())
   })
 
