@@ -94,11 +94,16 @@ export const MergedValue: Story = {
   args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
   play: async ({ args, step }) => {
     const store = args.store as FixtureStore
-    await step('opens the JSON editor with my value', async () => {
+    await step('opens the JSON editor with both sides merged key by key', async () => {
       await userEvent.click(await screen.findByRole('button', { name: 'Edit merged' }))
       const editor = screen.getByRole('textbox', { name: /merged value/i })
       await waitFor(() => expect(editor).toHaveFocus())
-      await expect(JSON.parse((editor as HTMLTextAreaElement).value)).toMatchObject({ theme: 'dark' })
+      await expect(JSON.parse((editor as HTMLTextAreaElement).value)).toEqual({
+        theme: 'dark',
+        locale: 'pt-BR',
+        notifications: { email: false, push: true },
+        timezone: 'America/Sao_Paulo',
+      })
     })
     await step('invalid JSON shows an error and cannot be applied', async () => {
       const editor = screen.getByRole('textbox', { name: /merged value/i })

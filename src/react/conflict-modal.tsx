@@ -1,5 +1,7 @@
 import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { createPortal } from 'react-dom'
+import { isPlainObject } from '../core/diff'
+import { mergeObject } from '../core/merge'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
 import { type SyncedStore, useIsClient, useShownModal } from './store'
@@ -81,9 +83,17 @@ const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: bo
   </button>
 )
 
+/** Where "Edit merged" starts: mine, or for objects both sides merged by key (mine where both changed a key). */
+function startingPoint(c: Conflict): unknown {
+  if (!isPlainObject(c.local) || !isPlainObject(c.remote)) return c.local
+  return mergeObject(isPlainObject(c.base) ? c.base : {}, c.local, c.remote, 'mine').value
+}
+
 /**
  * The conflict inbox as a blocking dialog (WAI-ARIA alertdialog). "Edit merged" edits a string field as
- * plain text and any other value as JSON (applied only once it parses). Esc and "Decide later" only close
+ * plain text and any other value as JSON (applied only once it parses). It starts from mine, except for
+ * objects: those start from both sides merged key by key against Before (what only one side changed
+ * comes from that side, nested objects alike; a key both changed to different values takes mine). Esc and "Decide later" only close
  * it: every conflict stays in the inbox and half-written merges are kept, so nothing is discarded
  * without an explicit choice. Clicking outside does nothing.
  */
@@ -212,7 +222,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                     {button(L.keepTheirs, () => settle(c, 'remote'))}
                     {button(
                       L.edit,
-                      () => setDraft(text ? (c.local as string) : (JSON.stringify(c.local, null, 2) ?? '')),
+                      () => setDraft(text ? (c.local as string) : (JSON.stringify(startingPoint(c), null, 2) ?? '')),
                       'zync-btn-ghost',
                     )}
                   </div>

@@ -165,7 +165,13 @@ describe('ConflictModal', () => {
     await user.click(screen.getByRole('button', { name: 'Edit merged' }))
     const editor = screen.getByRole('textbox', { name: 'Merged value (JSON)' })
     expect(editor).toHaveFocus()
-    expect(JSON.parse((editor as HTMLTextAreaElement).value)).toEqual(store.sync.conflicts()[0]!.local)
+    // It starts from both sides merged key by key: my theme and push, their locale, email and timezone.
+    expect(JSON.parse((editor as HTMLTextAreaElement).value)).toEqual({
+      theme: 'dark',
+      locale: 'pt-BR',
+      notifications: { email: false, push: true },
+      timezone: 'America/Sao_Paulo',
+    })
     await user.clear(editor)
     await user.type(editor, '{{"theme": ')
     expect(screen.getByRole('alert')).toHaveTextContent(/^Invalid JSON: /)
@@ -179,6 +185,21 @@ describe('ConflictModal', () => {
     expect(screen.queryByRole('alert')).toBeNull()
     await user.click(apply)
     expect(store.resolutions).toEqual([{ id: 'nested', resolution: { value: { theme: 'dark' } } }])
+  })
+
+  it('merged object value: a key both sides changed starts as mine; arrays and scalars start as mine', async () => {
+    const both = createFixtureStore({
+      conflicts: [
+        { ...samples.nestedObject()[0]!, id: 'clash', base: { a: 1, b: 1 }, local: { a: 2, b: 1 }, remote: { a: 3, b: 4 } },
+        { ...samples.array()[0]!, id: 'arr' },
+      ],
+    })
+    const user = userEvent.setup()
+    render(<ConflictModal store={both} open />)
+    for (const b of screen.getAllByRole('button', { name: 'Edit merged' })) await user.click(b)
+    const [obj, arr] = screen.getAllByRole('textbox') as HTMLTextAreaElement[]
+    expect(JSON.parse(obj!.value)).toEqual({ a: 2, b: 4 })
+    expect(JSON.parse(arr!.value)).toEqual(['design', 'q3', 'urgent'])
   })
 
   it('merged text value: a plain text editor, applied as is', async () => {
