@@ -113,6 +113,9 @@ describe('detection by version vectors', () => {
     expect(b.sync.conflicts()).toEqual([])
     const h = await srv.history('board', { path: ['cards', 'c1', 'title'] })
     expect(h.map((e) => e.status)).toEqual(['applied', 'applied'])
+    // A dotted path reads the same entries, on the server as on the client.
+    expect(await srv.history('board', { path: 'cards.c1.title' })).toEqual(h)
+    expect(await a.sync.history({ path: 'cards.c1.title' })).toEqual(h)
   })
 
   it('concurrent edits of different fields of one record merge and raise nothing', async () => {

@@ -703,6 +703,7 @@ export class SyncEngine {
     }
     this.skew = res.serverTime - this.now()
     if (typeof res.maxPayload === 'number' && res.maxPayload > 0) this.maxPayload = res.maxPayload
+    if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
     if (res.snapshot) {
       const previous = this.confirmed
       this.confirmed = res.snapshot.state

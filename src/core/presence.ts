@@ -25,11 +25,29 @@ export class PresenceTracker {
   private readonly listeners = new Set<(p: Presence[]) => void>()
   private lastSent = 0
   private sendTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly beat: ReturnType<typeof setInterval>
+  private beat: ReturnType<typeof setInterval> | undefined
+  private every = 0
 
   constructor(private readonly o: TrackerOptions) {
-    this.beat = setInterval(() => this.tick(), Math.max(1, Math.floor(o.ttl / 2)))
+    this.beatEvery(o.ttl)
+  }
+
+  /** Heartbeats every half of `ttl`. */
+  private beatEvery(ttl: number): void {
+    const every = Math.max(1, Math.floor(ttl / 2))
+    if (every === this.every) return
+    this.every = every
+    clearInterval(this.beat)
+    this.beat = setInterval(() => this.tick(), every)
     ;(this.beat as { unref?: () => void }).unref?.()
+  }
+
+  /**
+   * The server's TTL (from the join answer): heartbeats come often enough for the shorter of the two, so a
+   * server configured with a shorter `presenceTtl` than this client's `ttl` never drops a live client.
+   */
+  serverTtl(ttl: number): void {
+    this.beatEvery(Math.min(this.o.ttl, ttl))
   }
 
   /**

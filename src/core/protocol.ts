@@ -113,6 +113,8 @@ export type JoinResponse =
       serverTime: number
       /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */
       maxPayload?: number
+      /** The server's presence TTL in ms (its `presenceTtl`): clients heartbeat at least every half of it. */
+      presenceTtl?: number
     }
   | WireError
 

@@ -183,7 +183,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     await socket.join(room(req.doc))
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload })
+    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, presenceTtl: ctx.presence.ttl })
   })
 
   const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {
@@ -227,7 +227,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
 
   const onPresence = handle(EVENTS.presence, async (socket, data, payload) => {
     const req = parse(presenceSchema, payload)
-    if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending presence`)
+    if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending presence`, { retryable: true })
     if (!take(data, 'presenceBucket', 1, limits)) throw new ZyncError('RATE_LIMITED', '[zync] presence updates are limited per second', { retryable: true })
     if (req.state && jsonBytes(req.state) > limits.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] presence state over ${limits.presenceBytes} bytes`)
     await ctx.allowed(data.user, req.doc, 'presence')

@@ -23,6 +23,11 @@ export class PresenceHub {
     this.timer.unref()
   }
 
+  /** Ms an entry lives without a heartbeat; clients learn it in the join answer. */
+  get ttl(): number {
+    return this.o.ttl
+  }
+
   update(socket: Socket, doc: string, user: { id: string; [k: string]: unknown }, state: Record<string, unknown> | null): void {
     const clientId = socket.id
     let m = this.docs.get(doc)

@@ -103,7 +103,11 @@ export interface SyncServer {
   readonly storage: ServerStorage
   /** The document's host (state, history); loads it if needed. */
   doc(name: string): Promise<DocHost>
-  history(doc: string, query?: { path?: Array<string | number>; limit?: number }): Promise<ReturnType<typeof toChange>[]>
+  /**
+   * The document's log, newest first: `path` (an array, or a dotted string as on the client,
+   * 'cards.c1') keeps the entries at or below it; `limit` defaults to 100.
+   */
+  history(doc: string, query?: { path?: Array<string | number> | string; limit?: number }): Promise<ReturnType<typeof toChange>[]>
   metrics(): Promise<string>
   /** Stop accepting, finish in-flight writes, close sockets and storage. */
   close(): Promise<void>
@@ -440,7 +444,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     httpServer,
     storage,
     doc: host,
-    history: async (doc, query = {}) => (await (await host(doc)).history(query)).map(toChange),
+    history: async (doc, { path, limit } = {}) =>
+      (await (await host(doc)).history({ ...(path !== undefined ? { path: typeof path === 'string' ? path.split('.') : path } : {}), ...(limit !== undefined ? { limit } : {}) })).map(toChange),
     metrics: () => (metrics ? metrics.render() : Promise.resolve('')),
     close: () => (closed ??= close()),
   }

@@ -122,6 +122,24 @@ describe('presence', () => {
     expect(await s.metrics()).toMatch(/zync_presence_entries 0/)
   })
 
+  it('a server TTL shorter than the clients\' heartbeat never drops a live store: the join answer tells the client to beat faster', async () => {
+    const s = await server({ presenceTtl: 600 })
+    // Stores keep their default presence ttl (30 s: a heartbeat every 15 s), far longer than the server's.
+    const a = makeBoard({ name: 'pres-ttl', url: s.url, auth: { token: 'tok-alice' } })
+    const b = makeBoard({ name: 'pres-ttl', url: s.url, auth: { token: 'tok-bob' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online', 5000, 'online')
+    a.sync.setPresence({ typing: true })
+    const sees = () => b.sync.presence().some((p) => !p.self && p.user.id === 'alice')
+    await waitFor(sees, 5000, 'b sees a')
+    // Three server TTLs later, alice is still there all along.
+    for (let t = 0; t < 18; t++) {
+      await new Promise((r) => setTimeout(r, 100))
+      expect(sees(), `after ${(t + 1) * 100} ms`).toBe(true)
+    }
+    expect(await s.metrics()).toMatch(/zync_presence_entries [12]\b/)
+  })
+
   it('vanishes on disconnect and on leave', async () => {
     const s = await server()
     const alice = await peer(s.url, 'tok-alice')
