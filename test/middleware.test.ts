@@ -173,6 +173,9 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     return undefined
   }
   it.each([
+    [{ name: 'board 42' }, 'name must be 1 to 256 letters, digits and _ . : @ / -'],
+    [{ name: 'x'.repeat(257) }, 'name must be 1 to 256'],
+    [{ name: '__proto__' }, 'name must be'],
     [{ url: 4000 }, 'url must start with http://'],
     [{ url: '127.0.0.1:4000' }, 'url must start with http://'],
     [{ url: ['http://127.0.0.1:1', 'localhost:2'] }, '"localhost:2"'],
@@ -194,6 +197,7 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     expect((err as ZyncError).message).toContain(message)
   })
   it('accepts what the docs show', () => {
+    expect(attempt({ name: 'team:7/board_42.v2@eu-1' })).toBeUndefined()
     expect(attempt({ url: ['https://a.example', 'wss://b.example', '/'], batchSize: 50, conflicts: { default: 'lww', paths: { 'cards.*.title': 'manual', 'cards.*.votes': 'counter', tags: 'set', 'cards.*': (a: { remote: unknown }) => a.remote } } })).toBeUndefined()
   })
 })

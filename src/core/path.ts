@@ -13,6 +13,12 @@ export const LIMITS = {
   maxKeys: 10_000,
 } as const
 
+/** What a document id (a store's `name`) may be: 1 to 256 letters, digits and _ . : @ / -. */
+export const DOC_ID = /^[\w.:@/-]{1,256}$/
+
+/** True for a document id the server accepts (DOC_ID, and no prototype key such as '__proto__'). */
+export const isDocId = (name: unknown): boolean => typeof name === 'string' && DOC_ID.test(name) && !isUnsafeSegment(name)
+
 /** True when a path segment could reach an object's prototype. Checked everywhere a path is applied. */
 export function isUnsafeSegment(seg: unknown): boolean {
   if (typeof seg === 'number') return !Number.isInteger(seg) || seg < 0

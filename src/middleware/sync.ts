@@ -5,7 +5,7 @@ import { ZyncError } from '../core/errors'
 import { newId } from '../core/ids'
 import type { BackoffOptions } from '../core/outbox'
 import { setAtCow } from '../core/patch'
-import type { Path } from '../core/path'
+import { isDocId, type Path } from '../core/path'
 import { PolicyTable, type ConflictsConfig } from '../core/policies'
 import type { Op } from '../core/protocol'
 import type { OutboxStorage } from '../core/storage'
@@ -17,7 +17,10 @@ import { FallbackOutboxStorage } from '../adapters/fallback-storage'
 import { SocketIoTransport } from '../adapters/socket-io'
 
 export interface SyncOptions<T> {
-  /** Document id: every store with this name on the same server syncs. Required. */
+  /**
+   * Document id: every store with this name on the same server syncs. 1 to 256 letters, digits and
+   * `_ . : @ / -` (e.g. 'board-42', 'team:7/board'); anything else throws at sync(). Required.
+   */
   name: string
   /**
    * Sync server URL, e.g. 'http://127.0.0.1:4000'; or several, tried in turn when one is down
@@ -114,6 +117,8 @@ const bad = (m: string): ZyncError => new ZyncError('BAD_REQUEST', `[zync] sync(
 /** Options a plain-JavaScript caller can get wrong in ways that would fail later and far away. */
 function checkOptions(o: SyncOptions<unknown>): void {
   if (!o || typeof o.name !== 'string' || !o.name) throw bad("options.name, the document id, is required (e.g. 'board-42')")
+  // The server refuses other ids on join; the store would then sit offline with BAD_REQUEST.
+  if (!isDocId(o.name)) throw bad(`name must be 1 to 256 letters, digits and _ . : @ / - (got ${JSON.stringify(o.name.slice(0, 300))})`)
   for (const u of o.url === undefined ? [] : Array.isArray(o.url) ? o.url : [o.url]) {
     // Without a scheme socket.io-client guesses one (https), and the error then names a server that is up.
     if (typeof u !== 'string' || !/^(https?:\/\/|wss?:\/\/|\/)/i.test(u)) throw bad(`url must start with http://, https://, ws://, wss:// or / (got ${JSON.stringify(u)})`)

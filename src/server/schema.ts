@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import { ZyncError, type ZyncErrorCode } from '../core/errors'
 import { decodeHlc } from '../core/hlc'
-import { assertSafeTree, assertSafeValue, isUnsafeSegment, LIMITS } from '../core/path'
+import { assertSafeTree, assertSafeValue, DOC_ID, isUnsafeSegment, LIMITS } from '../core/path'
 
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER
 /** A version-vector counter (also a `since` seq). */
@@ -33,7 +33,7 @@ export const docIdSchema = z
   .string()
   .min(1)
   .max(256)
-  .regex(/^[\w.:@/-]+$/, 'document ids use letters, digits and _ . : @ / -')
+  .regex(DOC_ID, 'document ids use letters, digits and _ . : @ / -')
   .refine((d) => !isUnsafeSegment(d), { message: 'document id not allowed', params: { zync: 'UNSAFE_PATH' } })
 
 const vector = z
