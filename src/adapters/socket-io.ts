@@ -19,14 +19,15 @@ export interface SocketTransportOptions {
   /**
    * Server URL, e.g. 'http://127.0.0.1:4000'. Or the URLs of several nodes of one cluster (sharing
    * storage and Redis): a failed attempt or a lost connection moves on to the next URL, round robin,
-   * with backoff (250 ms doubling to 5 s, jittered). The engine catches up from the log on each node.
+   * with backoff (the first retry after ~100 ms, then 250 ms doubling to 5 s, jittered). The engine
+   * catches up from the log on each node. Give `url` or `socket`.
    */
   url?: string | string[]
   /** Or a socket.io-client Socket you created (zync will not close it, nor manage its reconnection). */
   socket?: Socket
   /**
    * Sent in socket.io's `auth` on every (re)connection. A function is called each time, so it can
-   * hand over a fresh token: `(cb) => cb({ token: getToken() })`.
+   * hand over a fresh token: `(cb) => cb({ token: getToken() })`. Default: none.
    */
   auth?: Record<string, unknown> | ((cb: (data: object) => void) => void)
   /** Timeout for join and history requests in ms. Default 10000. */

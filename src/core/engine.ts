@@ -51,20 +51,38 @@ export interface EngineHost {
   apply(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void
 }
 
+/**
+ * The engine's options. The `sync` middleware builds them from its own options (see SyncOptions, where
+ * the same names carry the same defaults); the engine is exported for other bindings and for tests.
+ */
 export interface EngineOptions {
+  /** Document id (see SyncOptions.name). Required. */
   doc: string
+  /** This client's id, unique per tab and store; it keys the op counters. Required. */
   clientId: string
+  /** Who this client is, for presence and conflicts. Default: `{ id: clientId }`. */
   user?: PresenceUser
+  /** How ops reach the server (SocketIoTransport, or a test transport). Required. */
   transport: Transport
+  /** Where the outbox lives (Dexie, memory, fallback). Required. */
   storage: OutboxStorage
+  /** Conflict policies per path. Required. */
   policies: PolicyTable
+  /** The state the engine reads and writes (the middleware's store). Required. */
   host: EngineHost
+  /** Wall clock in ms, for hybrid logical clocks and retries. Default: Date.now. */
   now?: () => number
+  /** Random source in [0, 1), for backoff jitter. Default: Math.random. */
   random?: () => number
+  /** Retry delays. Default: `{ base: 500, factor: 2, cap: 30000 }`. */
   backoff?: BackoffOptions
+  /** Most ops per message. Default: 500. */
   batchSize?: number
+  /** Ms to wait for a batch's acknowledgement before retrying it. Default: 10000. */
   ackTimeout?: number
+  /** Outbox lane per change, when set() names none. Default: every change 'medium'. */
   priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
+  /** Presence: `ttl` ms without a heartbeat before a peer is dropped (heartbeat at half), `throttle` ms between sends. Default: `{ ttl: 30000, throttle: 50 }`. */
   presence?: { ttl?: number; throttle?: number }
   /** Multi-tab coordination through BroadcastChannel. Default true where BroadcastChannel exists. */
   crossTab?: boolean
@@ -79,6 +97,7 @@ export interface EngineOptions {
   watchNetwork?: boolean
   /** Connect on start. Default true. */
   autoConnect?: boolean
+  /** Non-fatal problems (storage fell back to memory, ...). Default: none (the middleware passes console.warn). */
   onWarning?: (message: string) => void
 }
 

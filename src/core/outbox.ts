@@ -13,7 +13,7 @@ export interface BackoffOptions {
   cap?: number
 }
 
-/** Exponential backoff with full jitter: a uniform delay in [0, min(cap, base * factor^attempt)). */
+/** Exponential backoff with full jitter: a uniform delay in [0, min(cap, base * factor^(attempt - 1))) (attempt counts from 1). */
 export function backoffDelay(attempt: number, opts: Required<BackoffOptions>, random: () => number): number {
   const ceiling = Math.min(opts.cap, opts.base * opts.factor ** Math.max(0, attempt - 1))
   return Math.floor(random() * ceiling)

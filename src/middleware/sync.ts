@@ -62,12 +62,15 @@ export interface SyncOptions<T> {
   batchSize?: number
   /** Ms to wait for the server to acknowledge a batch before retrying it. Default 10000. */
   ackTimeout?: number
-  /** Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. */
+  /**
+   * Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. The heartbeat
+   * runs at half of `ttl`, or of the server's `presenceTtl` when that is shorter (told on join).
+   */
   presence?: { ttl?: number; throttle?: number }
   /**
    * Share edits with other tabs of this device through BroadcastChannel; the tabs share the IndexedDB
-   * outbox. Default true where BroadcastChannel exists and the outbox is IndexedDB (or your own storage);
-   * false with a memory outbox, which no other tab or store can read.
+   * outbox. Default true where BroadcastChannel exists and the outbox is IndexedDB (or your own storage
+   * other than a MemoryOutboxStorage); false with a memory outbox, which no other tab or store can read.
    */
   crossTab?: boolean
   /** Connect as soon as the outbox is loaded. Default true. Set false for server-side rendering. */

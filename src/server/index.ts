@@ -3,7 +3,7 @@ export type { SyncServer, SyncServerOptions, ZyncUser, Action, Handshake } from 
 export { DEFAULT_LIMITS } from './limits'
 export type { ServerLimits } from './limits'
 export { createStorage, MemoryStorage, SqliteStorage, PostgresStorage } from './storage/index'
-export type { StorageOptions, PostgresStorageOptions, PgPoolLike } from './storage/index'
+export type { StorageOptions, SqliteStorageOptions, PostgresStorageOptions, PgPoolLike } from './storage/index'
 export type { ServerStorage, LogEntry } from './storage/types'
 export { AppendConflictError } from './storage/types'
 export { DocState } from './doc-state'

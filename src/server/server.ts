@@ -15,10 +15,17 @@ import { createStorage, type StorageOptions } from './storage/index'
 import { guardStorage } from './storage/guard'
 import type { ServerStorage } from './storage/types'
 
+/** Who a connection is, as `authenticate` returns it. Shown to others in presence and conflicts. */
 export interface ZyncUser {
+  /** Stable user id. Required. */
   id: string
+  /** Display name. Default: none (components show the id). */
   name?: string
+  /** Avatar colour, a CSS colour ('#4f46e5'). Default: none (a neutral grey). */
   color?: string
+  /** Avatar picture URL. Default: none (initials). */
+  avatarUrl?: string
+  /** Any other fields the app needs in `authorize`. */
   [key: string]: unknown
 }
 
@@ -43,7 +50,7 @@ export interface SyncServerOptions {
    * can share one Redis. `connectTimeoutMs` bounds the first connection (default 10000): an unreachable
    * Redis at start fails createSyncServer. Later outages are survived: the clients reconnect, broadcasts
    * lost meanwhile are logged, and clients of other nodes catch up from the log on their next change or
-   * reconnection. Default: none (one process).
+   * reconnection. `key` defaults to 'zync'. Default: none (one process).
    */
   redis?: { url: string; key?: string; connectTimeoutMs?: number }
   /**

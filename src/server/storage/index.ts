@@ -9,6 +9,11 @@ export { MemoryStorage } from './memory'
 export { SqliteStorage, type SqliteStorageOptions } from './sqlite'
 export { PostgresStorage, type PostgresStorageOptions, type PgPoolLike } from './postgres'
 
+/**
+ * Which storage `createSyncServer` creates: in memory (nothing survives the process: tests and demos),
+ * a SQLite file (created when missing), or PostgreSQL at a connection URL, in `schema` (default
+ * 'public'; created when missing). Or pass a ServerStorage instance instead.
+ */
 export type StorageOptions =
   | { kind: 'memory' }
   | { kind: 'sqlite'; file: string }

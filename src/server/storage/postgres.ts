@@ -5,6 +5,7 @@ import type { Path } from '../../core/path'
 import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface PostgresStorageOptions {
+  /** e.g. 'postgres://user@127.0.0.1:5432/zync'. Used to create the pool; pass any string (say '') with `pool`. Required. */
   connectionString: string
   /** Schema holding the tables; created when missing. Default 'public'. */
   schema?: string
