@@ -36,11 +36,11 @@ export async function startServer(opts: SyncServerOptions = {}) {
   return createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent', ...opts })
 }
 
-export function makeBoard(opts: Omit<SyncOptions<Board>, 'name'> & { name?: string }) {
+export function makeBoard({ initialCards, ...opts }: Omit<SyncOptions<Board>, 'name'> & { name?: string; initialCards?: Record<string, Card> }) {
   return createStore<Board>()(
     sync(
       (set) => ({
-        cards: {},
+        cards: initialCards ?? {},
         filter: 'all',
         addCard: (id, title) => set((s) => ({ cards: { ...s.cards, [id]: { title, votes: 0 } } })),
         rename: (id, title) => set((s) => ({ cards: { ...s.cards, [id]: { ...s.cards[id]!, title } } })),

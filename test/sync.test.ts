@@ -55,6 +55,55 @@ describe('two stores through a real server', () => {
   })
 })
 
+describe('records only in the store\'s initial state', () => {
+  const initialCards = () => ({ c1: { title: 'Default one', votes: 0 }, c2: { title: 'Default two', votes: 0 } })
+
+  it('an edit of one field creates the whole record on the server: other devices keep it whole, and concurrent edits of other fields merge', async () => {
+    const s = await server()
+    const a = board({ url: s.url, initialCards: initialCards() })
+    const b = board({ url: s.url, initialCards: initialCards() })
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online', 5000, 'online')
+    // c1: only a edits its title. c2: a renames it while b votes on it, before either hears of the other.
+    a.getState().rename('c1', 'One, renamed by a')
+    a.getState().rename('c2', 'Two, renamed by a')
+    b.getState().vote('c2')
+    await Promise.all([a.sync.flush(), b.sync.flush()])
+    const want = { c1: { title: 'One, renamed by a', votes: 0 }, c2: { title: 'Two, renamed by a', votes: 1 } }
+    await waitFor(() => [a, b].every((x) => x.getState().cards.c1?.title === want.c1.title && x.getState().cards.c2?.votes === 1 && x.getState().cards.c2?.title === want.c2.title), 5000, 'both records on both')
+    expect(a.getState().cards).toEqual(want)
+    expect(b.getState().cards).toEqual(want)
+    // The server holds whole records, so a device that joins later (starting empty) gets them whole.
+    const late = board({ url: s.url })
+    await waitFor(() => Object.keys(late.getState().cards).length === 2, 5000, 'late joiner has both')
+    expect(late.getState().cards).toEqual(want)
+  })
+
+  it('a tab of the same browser never loses the record, and an offline edit survives a reload', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName, initialCards: initialCards(), autoConnect: false })
+    const t2 = board({ url: s.url, dbName, initialCards: initialCards(), autoConnect: false })
+    await Promise.all([t1.sync.ready, t2.sync.ready])
+    const seen: unknown[] = []
+    t2.subscribe((st) => seen.push(st.cards.c1))
+    t1.getState().vote('c1')
+    await waitFor(() => t2.sync.status().pending === 1, 5000, 'tab 2 mirrors the edit')
+    await new Promise((r) => setTimeout(r, 50))
+    expect(t2.getState().cards.c1).toEqual({ title: 'Default one', votes: 1 })
+    expect(seen.every((c) => c !== undefined)).toBe(true)
+    await t1.sync.destroy()
+    // A reload of tab 1: the edit is still there, on a whole record.
+    const again = board({ url: s.url, dbName, initialCards: initialCards(), autoConnect: false })
+    await again.sync.ready
+    expect(again.getState().cards).toEqual({ c1: { title: 'Default one', votes: 1 }, c2: { title: 'Default two', votes: 0 } })
+    again.sync.connect()
+    await again.sync.flush({ timeout: 5000 })
+    const other = board({ url: s.url })
+    await waitFor(() => other.getState().cards.c1 !== undefined, 5000, 'the server has c1')
+    expect(other.getState().cards).toEqual({ c1: { title: 'Default one', votes: 1 } })
+  })
+})
+
 describe('tabs of one browser (one IndexedDB database)', () => {
   it('edits alternating between the tabs leave no phantom pending row: both tabs keep following the server', async () => {
     const s = await server()

@@ -315,10 +315,49 @@ export class SyncEngine {
     this.captureScheduled = false
     if (this.destroyed) return
     const cur = this.o.host.read()
-    const patches = diff(this.baseline, cur)
+    const before = this.baseline
+    const patches = diff(before, cur)
     this.baseline = cur
     if (patches.length === 0) return
-    this.enqueuePatches(patches, this.lanePriority)
+    this.enqueuePatches(this.wholeNewRecords(patches, before, cur), this.lanePriority)
+  }
+
+  /**
+   * A field write to a record that neither the server nor a pending write of this device has (one that
+   * exists only in the store's initial state) goes as a write of the whole record: the field alone
+   * would make a partial record on the server, and other tabs and devices would drop the record. Its
+   * `prev` is the record as it was, so edits of other fields made elsewhere meanwhile merge by key.
+   */
+  private wholeNewRecords(patches: Patch[], before: Record<string, unknown>, cur: Record<string, unknown>): Patch[] {
+    let out: Patch[] | undefined
+    let whole: Set<string> | undefined
+    for (let i = 0; i < patches.length; i++) {
+      const p = patches[i]!
+      if (p.path.length < OP_DEPTH) {
+        out?.push(p)
+        continue
+      }
+      const rec = p.path.slice(0, 2)
+      const key = pathKey(rec)
+      if (whole?.has(key)) continue
+      const value = getAt(cur, rec)
+      if (!isPlainObject(value) || this.hasRecord(rec)) {
+        out?.push(p)
+        continue
+      }
+      out ??= patches.slice(0, i)
+      ;(whole ??= new Set()).add(key)
+      out.push({ op: 'replace', path: rec, value, prev: getAt(before, rec) })
+    }
+    return out ?? patches
+  }
+
+  /** The record exists for the server, or will once this device's pending writes land. */
+  private hasRecord(rec: Path): boolean {
+    let v = getAt(this.confirmed, rec)
+    if (isPlainObject(v)) return true
+    for (const s of this.outbox.entityRows(entityOf(rec))) v = overlay(v, rec, s.row.op.path, s.row.op)
+    return isPlainObject(v)
   }
 
   private enqueuePatches(patches: Patch[], lane: Priority | undefined, resolves?: string): void {
@@ -931,9 +970,21 @@ export class SyncEngine {
     this.outbox.remove(s.row.id)
     // Also when not yet persisted: its write may be in flight, and deleting a missing key is harmless.
     this.deleted.add(s.row.id)
-    this.tabs?.post({ type: 'settled', ids: [s.row.id] })
+    this.postSettled(s.row.id)
     if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
     this.resolveFlushWaiters(s.row.id)
+  }
+
+  /** Settled ids announced to the other tabs once per turn: an ack of 500 ops is one message, not 500. */
+  private settledOut: string[] = []
+  private postSettled(id: string): void {
+    if (!this.tabs) return
+    if (this.settledOut.push(id) > 1) return
+    queueMicrotask(() => {
+      const ids = this.settledOut
+      this.settledOut = []
+      this.tabs?.post({ type: 'settled', ids })
+    })
   }
 
   private requestCatchUp(): void {

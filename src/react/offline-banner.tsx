@@ -60,7 +60,7 @@ export function OfflineBanner({ store, className, labels, action }: OfflineBanne
         <div className={cx('zync-banner', className)} data-state={state}>
           <span className="zync-dot" aria-hidden="true" />
           <p>
-            <strong>{state === 'offline' ? L.title : L[state]}</strong> {(state === 'refused' ? L.refusedMessage : L.message)(s.pending)}
+            <strong>{state === 'offline' ? L.title : L[state]}</strong> {(state === 'refused' ? L.refusedMessage : L.message)(s.pending + s.unpersisted)}
           </p>
           {action && <span className="zync-banner-action">{action(state)}</span>}
         </div>

@@ -7,7 +7,7 @@ import { isUnreachable, useSyncStatus } from './use-sync-status'
 export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 'syncing' | 'error' | 'conflict'
 
 export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
-  /** The pending count; gets the number of ops waiting. */
+  /** The pending count; gets the number of changes waiting to sync (`status().pending + unpersisted`). */
   pending: (count: number) => string
   /** The open conflicts, shown in every state while there are some; gets their number. */
   conflicts: (count: number) => string
@@ -59,11 +59,14 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
   const state = badgeState(s)
+  // Every change not yet synced, written to IndexedDB or not yet (a field being typed into is
+  // rewritten on each keystroke): the count does not flicker, and it matches usePendingOperations().
+  const waiting = s.pending + s.unpersisted
   return (
     <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message.replace(/^\[zync\] /, '')}>
       <span className="zync-dot" aria-hidden="true" />
       {L[state]}
-      {s.pending > 0 && <span className="zync-badge-count">{L.pending(s.pending)}</span>}
+      {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}
       {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
       {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed">{L.failed(s.deadLetters)}</span>}
     </span>

@@ -22,13 +22,14 @@ Usage: zync-server [options]
   --snapshot-every <n>  snapshot each document every n ops (default 2000+) env ZYNC_SNAPSHOT_EVERY
   --keep-log <n>        compact the log to n entries behind the newest snapshot
                         (default: keep everything)                       env ZYNC_KEEP_LOG
-  --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1
+  --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1 (or true)
   --auth <module>       JS module exporting authenticate and/or authorize  env ZYNC_AUTH
                         (named exports or on its default export; see docs/SERVER.md)
   --log-level <lvl>     debug | info | warn | error | silent (default info)  env ZYNC_LOG_LEVEL
   -h, --help            show this help
 
-Options win over environment variables. Prints "zync-server listening on <url> (<storage>)" on
+Options win over environment variables; a storage option (--data, --postgres, --memory) wins over
+every storage variable, and only one storage may be given. Prints "zync-server listening on <url> (<storage>)" on
 stdout when ready; logs are JSON lines on stderr.
 
 SIGTERM / SIGINT: stop accepting, finish in-flight writes, close (a second signal exits at once).
@@ -77,9 +78,17 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   }
   if (values.help) return { help: true }
   const port = int('--port', values.port, 'ZYNC_PORT', env.ZYNC_PORT, 0, 65535) ?? 4000
-  const pg = values.postgres ?? env.ZYNC_POSTGRES_URL
+  // Storage: flags win over the environment as a whole (a --data flag is never overridden by a
+  // ZYNC_POSTGRES_URL or ZYNC_MEMORY left in the environment), and two storages at once are refused.
+  const given = [values.postgres !== undefined && '--postgres', values.memory && '--memory', values.data !== undefined && '--data'].filter(Boolean)
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} name different storages; give one`)
+  const flagged = given.length === 1
+  const pg = flagged ? values.postgres : env.ZYNC_POSTGRES_URL
+  const memory = flagged ? !!values.memory : /^(1|true|yes)$/i.test(env.ZYNC_MEMORY ?? '')
+  if (!flagged && pg && memory) throw new UsageError('ZYNC_POSTGRES_URL and ZYNC_MEMORY name different storages; set one')
   const schema = values.schema ?? env.ZYNC_POSTGRES_SCHEMA
-  const memory = values.memory ?? env.ZYNC_MEMORY === '1'
+  if (values.schema !== undefined && !pg) throw new UsageError('--schema applies to PostgreSQL storage only (give --postgres)')
+  if (pg && !/^postgres(ql)?:\/\//i.test(pg)) throw new UsageError(`--postgres must be a postgres:// URL, got ${JSON.stringify(pg)}`)
   const storage: StorageOptions = pg
     ? { kind: 'postgres', url: pg, ...(schema ? { schema } : {}) }
     : memory
@@ -87,6 +96,8 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       : { kind: 'sqlite', file: values.data ?? env.ZYNC_DATA ?? './zync.db' }
   const redis = values.redis ?? env.ZYNC_REDIS_URL
   const redisKey = values['redis-key'] ?? env.ZYNC_REDIS_KEY
+  if (values['redis-key'] !== undefined && !redis) throw new UsageError('--redis-key applies only with --redis')
+  if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
   const cors = values.cors ?? env.ZYNC_CORS
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
@@ -142,7 +153,6 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   const log = createLogger(parsed.options.logLevel ?? 'info')
   const server = await createSyncServer({ ...parsed.options, logger: log, ...(parsed.auth ? await loadAuth(parsed.auth) : {}) })
   const kind = (parsed.options.storage as StorageOptions).kind
-  process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)
   let stopping = false
   const stop = (sig: string) => {
     if (stopping) {
@@ -167,6 +177,9 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // Ready only once a signal would be handled: a supervisor that stops the server right after this
+  // line gets a graceful shutdown, not a killed process.
+  process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)
 }
 
 main().catch((err: unknown) => {

@@ -251,8 +251,11 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   function onAny(this: Socket, event: unknown, ...args: unknown[]): void {
     if (typeof event === 'string' && KNOWN_EVENTS.has(event)) return
     const data = this.data as SocketData
-    // Unknown events still count against the flood limits.
-    if (!take(data, 'messageBucket', 1, limits) || !take(data, 'bytesBucket', sizeOf([event, ...args], limits.bytesPerSecond * 2 + 1), limits)) return
+    // Unknown events still count against the flood limits, and over them are refused (and counted) as known ones are.
+    if (!take(data, 'messageBucket', 1, limits) || !take(data, 'bytesBucket', sizeOf([event, ...args], limits.bytesPerSecond * 2 + 1), limits)) {
+      refuse(this, String(event).slice(0, 64), args[args.length - 1], new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
+      return
+    }
     refuse(this, String(event).slice(0, 64), args[args.length - 1], new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${JSON.stringify(String(event).slice(0, 64))}`))
   }
 

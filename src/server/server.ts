@@ -422,7 +422,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // later turn of the event loop) get an answer too, a refusal for writes, instead of a dropped socket.
     for (;;) {
       while (inflight.size > 0 && Date.now() < deadline) {
-        await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))])
+        let timer: ReturnType<typeof setTimeout> | undefined
+        // The timer is cleared once the writes settle: left running it kept the process alive until the deadline.
+        await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => (timer = setTimeout(r, Math.max(1, deadline - Date.now()))))])
+        clearTimeout(timer)
       }
       await new Promise((r) => setTimeout(r, 5))
       if (inflight.size === 0 || Date.now() >= deadline) break
@@ -433,14 +436,25 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // connection and reconnect (to another node), which is what a restart or failover needs.
     await new Promise<void>((resolve) => io.close(() => resolve()))
     await closeRedis()
-    for (const h of hosts.values()) {
-      try {
-        await (await h).flushSnapshot()
-      } catch {
-        // storage may be gone; the log is authoritative anyway
-      }
+    // Storage that hangs (a PostgreSQL that accepts connections but never answers) must not hold the
+    // shutdown forever: snapshots and the storage's own close get until the deadline (at least 1 s).
+    const bounded = async (what: string, work: () => Promise<unknown>) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(1000, deadline - Date.now()))))
+      const r = await Promise.race([work().then(() => 'done' as const, () => 'failed' as const), late])
+      clearTimeout(timer)
+      if (r === 'late') log.warn(`shutdown: ${what} did not finish in time; closing anyway`, {})
     }
-    await storage.close()
+    await bounded('saving snapshots', async () => {
+      for (const h of hosts.values()) {
+        try {
+          await (await h).flushSnapshot()
+        } catch {
+          // storage may be gone; the log is authoritative anyway
+        }
+      }
+    })
+    await bounded('closing the storage', () => storage.close())
     log.info('zync server closed', { url })
   }
 

@@ -94,6 +94,10 @@ describe('SyncStatusBadge', () => {
     act(() => store.setStatus({ syncing: false, connection: 'offline' }))
     expect(badge()).toHaveAttribute('data-state', 'offline')
     expect(badge()).toHaveTextContent('Offline3 pending')
+    // A change not yet written to IndexedDB is waiting too (as in usePendingOperations): no flicker while typing.
+    act(() => store.setStatus({ unpersisted: 2 }))
+    expect(badge()).toHaveTextContent('Offline5 pending')
+    act(() => store.setStatus({ unpersisted: 0 }))
 
     act(() => store.setStatus({ error: storageError }))
     expect(badge()).toHaveAttribute('data-state', 'error')
@@ -163,6 +167,9 @@ describe('OfflineBanner', () => {
     expect(screen.getByRole('status')).toHaveTextContent('3 changes are waiting to sync.')
     act(() => store.setPending(250))
     expect(screen.getByRole('status')).toHaveTextContent('250 changes are waiting to sync.')
+    act(() => store.setStatus({ unpersisted: 1 }))
+    expect(screen.getByRole('status')).toHaveTextContent('251 changes are waiting to sync.')
+    act(() => store.setStatus({ unpersisted: 0 }))
     act(() => store.setStatus({ connection: 'online' }))
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
   })

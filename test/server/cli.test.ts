@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { SqliteStorage } from '../../src/server/storage/sqlite'
 import { connectRaw, makeOp, runCli, startCli, tempDir, type CliProcess } from './helpers'
 import path from 'node:path'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { ask } from './helpers'
 
 const dirs: Array<{ remove(): void }> = []
@@ -50,6 +50,37 @@ describe('zync-server CLI', () => {
     const level = await runCli([], { ZYNC_LOG_LEVEL: 'loud', ZYNC_PORT: '0', ZYNC_MEMORY: '1' })
     expect(level.code).toBe(2)
     expect(level.stderr).toMatch(/--log-level/)
+  })
+
+  it('a storage flag wins over every storage variable, and two storages at once are refused', async () => {
+    const d = tempDir()
+    dirs.push(d)
+    const file = path.join(d.dir, 'explicit.db')
+    // --data with ZYNC_MEMORY (or a PostgreSQL URL) left in the environment: the flag's SQLite file is used.
+    for (const env of [{ ZYNC_MEMORY: '1' }, { ZYNC_POSTGRES_URL: 'postgres://127.0.0.1:1/none' }] as Array<Record<string, string>>) {
+      const cli = await startCli(['--port', '0', '--data', file], { env })
+      procs.push(cli)
+      expect(cli.stdout()).toMatch(/\(sqlite\)/)
+      await cli.kill()
+    }
+    expect(existsSync(file)).toBe(true)
+    for (const [args, env, message] of [
+      [['--memory', '--data', file], {}, /--memory and --data name different storages/],
+      [['--memory', '--postgres', 'postgres://127.0.0.1:1/x'], {}, /--postgres and --memory name different storages/],
+      [[], { ZYNC_MEMORY: 'true', ZYNC_POSTGRES_URL: 'postgres://127.0.0.1:1/x' }, /ZYNC_POSTGRES_URL and ZYNC_MEMORY name different storages/],
+      [['--memory', '--schema', 'app'], {}, /--schema applies to PostgreSQL storage only/],
+      [['--memory', '--redis-key', 'k'], {}, /--redis-key applies only with --redis/],
+      [['--postgres', 'notaurl'], {}, /--postgres must be a postgres:\/\/ URL/],
+      [['--memory', '--redis', 'notaurl'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    ] as Array<[string[], Record<string, string>, RegExp]>) {
+      const r = await runCli(['--port', '0', ...args], env)
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.stderr).toMatch(message)
+    }
+    // ZYNC_MEMORY=true counts as set, as =1 does.
+    const mem = await startCli(['--port', '0'], { env: { ZYNC_MEMORY: 'true' } })
+    procs.push(mem)
+    expect(mem.stdout()).toMatch(/\(memory\)/)
   })
 
   it('--auth loads authenticate and authorize from a module, and refuses a module without them', async () => {

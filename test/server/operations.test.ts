@@ -136,6 +136,39 @@ describe('lifecycle', () => {
   })
 })
 
+describe('shutdown with a hung storage', () => {
+  it('close() ends by shutdownTimeoutMs (plus at most a second per step) when storage never answers, and says so', async () => {
+    // A database that accepts the work and never answers (a frozen PostgreSQL): appends and close hang.
+    class HungStorage extends MemoryStorage {
+      hung = false
+      override append(doc: string, entries: LogEntry[]) {
+        return this.hung ? new Promise<void>(() => {}) : super.append(doc, entries)
+      }
+      override close() {
+        return new Promise<void>(() => {})
+      }
+    }
+    const storage = new HungStorage()
+    const lines: string[] = []
+    const s = await createSyncServer({ port: 0, storage, shutdownTimeoutMs: 300, logger: createLogger('warn', (l) => lines.push(l)) })
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 2, doc: 'hung', client: 'c', since: 0 })
+    expect(await ask<{ ok: boolean }>(a, 'zync:ops', { doc: 'hung', ops: [makeOp('c', 1, ['k', 'a'], 1)] })).toMatchObject({ ok: true })
+    storage.hung = true
+    a.emit('zync:ops', { doc: 'hung', ops: [makeOp('c', 2, ['k', 'b'], 2)] }, () => {})
+    await new Promise((r) => setTimeout(r, 50))
+    const t0 = Date.now()
+    await s.close()
+    const took = Date.now() - t0
+    // 300 ms for the writes in flight, then at most 1 s each for the snapshot and the storage's close.
+    expect(took).toBeGreaterThanOrEqual(290)
+    expect(took).toBeLessThan(3000)
+    expect(lines.join('\n')).toMatch(/closing with requests still in flight/)
+    expect(lines.join('\n')).toMatch(/shutdown: closing the storage did not finish in time/)
+    a.disconnect()
+  })
+})
+
 describe('storage failures', () => {
   it('a failed append is refused retryably and never shows up later (no phantom state)', async () => {
     class Flaky extends MemoryStorage {

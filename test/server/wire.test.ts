@@ -221,6 +221,13 @@ describe('per-socket rate limits', () => {
     const many = await Promise.all(Array.from({ length: 150 }, () => ask<A>(chatty, 'zync:history', { doc: 'rl', limit: 1 })))
     expect(many.filter((a) => a.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(40)
 
+    // Unknown events count against the same limit, and over it get the same typed answer (and metric).
+    const prober = await client(s.url, 't-prober')
+    const probes = await Promise.all(Array.from({ length: 150 }, () => ask<A>(prober, 'admin:probe', {})))
+    expect(probes.filter((a) => a.code === 'UNKNOWN_EVENT').length).toBeGreaterThanOrEqual(40)
+    expect(probes.filter((a) => a.code === 'RATE_LIMITED' && a.retryable).length).toBeGreaterThanOrEqual(40)
+    expect(probes.every((a) => a.code === 'UNKNOWN_EVENT' || a.code === 'RATE_LIMITED')).toBe(true)
+
     const waver = await client(s.url, 't-waver')
     await ask(waver, 'zync:join', { v: 2, doc: 'rl', client: 'wv', since: 0 })
     const waves = await Promise.all(Array.from({ length: 10 }, (_, i) => ask<A>(waver, 'zync:presence', { doc: 'rl', state: { i } })))

@@ -13,6 +13,12 @@ export interface PostgresStorageOptions {
   pool?: PgPoolLike
   /** Size of the pool created when `pool` is not given. Default 5. */
   poolSize?: number
+  /**
+   * Ms to wait for a connection from the pool created here, and for any query on it: a PostgreSQL
+   * that accepts connections but never answers fails start-up, or the request (STORAGE_UNAVAILABLE,
+   * retried by clients), instead of hanging. Default `{ connect: 10000, query: 20000 }`.
+   */
+  timeoutsMs?: { connect?: number; query?: number }
 }
 
 /**
@@ -89,7 +95,12 @@ export class PostgresStorage implements ServerStorage {
     if (!this.pool) {
       const mod = (await importPeer(() => import('pg'), 'pg', 'PostgreSQL storage')) as unknown as { default?: typeof pg } & typeof pg
       const driver = mod.default ?? mod
-      this.pool = new driver.Pool({ connectionString: this.options.connectionString, max: this.options.poolSize ?? 5 })
+      this.pool = new driver.Pool({
+        connectionString: this.options.connectionString,
+        max: this.options.poolSize ?? 5,
+        connectionTimeoutMillis: this.options.timeoutsMs?.connect ?? 10_000,
+        query_timeout: this.options.timeoutsMs?.query ?? 20_000,
+      })
       // An idle client losing its connection (server restart) must not crash the process.
       this.pool.on('error', () => {})
     }
