@@ -44,7 +44,9 @@ function badgeState(s: SyncStatus): SyncBadgeState {
   // changes will never sync until the app retries or discards them.
   if (s.error || s.deadLetters > 0) return 'error'
   if (s.connection === 'offline') return 'offline'
-  if (s.syncing || s.connection === 'connecting') return 'syncing'
+  // Changes still waiting while connected are on their way (another tab of this device may be the one
+  // sending them): never "Synced" beside a pending count.
+  if (s.syncing || s.connection === 'connecting' || s.pending + s.unpersisted > 0) return 'syncing'
   return s.conflicts > 0 ? 'conflict' : 'online'
 }
 

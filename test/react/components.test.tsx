@@ -91,6 +91,11 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('data-state', 'syncing')
     expect(badge()).toHaveTextContent('Syncing3 pending')
 
+    // Connected, this tab sending nothing, but changes wait (another tab of the device sends them): not "Synced".
+    act(() => store.setStatus({ syncing: false }))
+    expect(badge()).toHaveAttribute('data-state', 'syncing')
+    expect(badge()).toHaveTextContent('Syncing3 pending')
+
     act(() => store.setStatus({ syncing: false, connection: 'offline' }))
     expect(badge()).toHaveAttribute('data-state', 'offline')
     expect(badge()).toHaveTextContent('Offline3 pending')
@@ -149,8 +154,11 @@ describe('SyncStatusBadge', () => {
   })
 
   it('takes labels', () => {
-    render(<SyncStatusBadge store={createFixtureStore({ pending: 2 })} labels={{ online: 'En ligne', pending: (n) => `${n} en attente` }} />)
-    expect(badge()).toHaveTextContent('En ligne2 en attente')
+    const store = createFixtureStore({ pending: 2 })
+    render(<SyncStatusBadge store={store} labels={{ online: 'En ligne', syncing: 'Synchronisation', pending: (n) => `${n} en attente` }} />)
+    expect(badge()).toHaveTextContent('Synchronisation2 en attente')
+    act(() => store.setPending(0))
+    expect(badge()).toHaveTextContent(/^En ligne$/)
   })
 })
 
