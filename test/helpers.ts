@@ -124,4 +124,8 @@ export class DownStorage extends MemoryStorage {
     if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
     return super.readLog(doc, after, limit)
   }
+  override async head(doc: string) {
+    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+    return super.head(doc)
+  }
 }

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createSyncServer, type SyncServerOptions } from './server'
+import { corsProblem, createSyncServer, type SyncServerOptions } from './server'
 import { createLogger, type LogLevel } from './logger'
 import type { StorageOptions } from './storage/index'
 
@@ -33,7 +33,7 @@ every storage variable, and only one storage may be given. Prints "zync-server l
 stdout when ready; logs are JSON lines on stderr.
 
 SIGTERM / SIGINT: stop accepting, finish in-flight writes, close (a second signal exits at once).
-Metrics: GET /metrics (Prometheus). Health: GET /healthz.`
+Metrics: GET /metrics (Prometheus). Health: GET /healthz. Readiness: GET /readyz.`
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
@@ -99,6 +99,9 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (values['redis-key'] !== undefined && !redis) throw new UsageError('--redis-key applies only with --redis')
   if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
   const cors = values.cors ?? env.ZYNC_CORS
+  const corsList = cors === undefined ? undefined : cors.trim() === '*' ? '*' : cors.split(',').map((c) => c.trim()).filter(Boolean)
+  const badCors = corsProblem(corsList)
+  if (badCors) throw new UsageError(`--${badCors}`)
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
@@ -112,7 +115,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       host: values.host ?? env.ZYNC_HOST ?? '127.0.0.1',
       storage,
       ...(redis ? { redis: { url: redis, ...(redisKey ? { key: redisKey } : {}) } } : {}),
-      ...(cors ? { cors: cors.trim() === '*' ? '*' : cors.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      ...(corsList ? { cors: corsList } : {}),
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       ...(keepLog !== undefined ? { keepLog } : {}),
       logLevel: level,

@@ -129,11 +129,27 @@ export function isOriginAllowed(origin: string | undefined, cors: string[] | '*'
   return cors.includes(origin)
 }
 
+/**
+ * Why a `cors` list cannot match what browsers send, or undefined: a browser's Origin header is
+ * scheme://host[:port], never with a path or a trailing slash, and '*' only means everything alone.
+ */
+export function corsProblem(cors: unknown): string | undefined {
+  if (cors === undefined || cors === '*') return undefined
+  if (!Array.isArray(cors)) return `cors must be '*' or a list of origins (got ${JSON.stringify(cors)})`
+  for (const o of cors) {
+    if (o === '*') return "cors: '*' allows every origin on its own; it cannot be one item of a list"
+    if (typeof o !== 'string' || !/^https?:\/\/[^/\s?#]+$/i.test(o)) return `cors: ${JSON.stringify(o)} is not an origin as browsers send it (scheme://host[:port], no path or trailing slash)`
+  }
+  return undefined
+}
+
 export async function createSyncServer(options: SyncServerOptions = {}): Promise<SyncServer> {
   const log = options.logger ?? createLogger(options.logLevel ?? 'info')
   const port = options.port ?? 4000
   const hostOpt = options.host ?? '127.0.0.1'
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: port must be an integer from 0 to 65535 (got ${JSON.stringify(options.port)})`)
+  const badCors = corsProblem(options.cors)
+  if (badCors) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: ${badCors}`)
   const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' })
   // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and logged.
   const guarded = guardStorage(storage, log)
@@ -147,6 +163,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const inflight = new Set<Promise<unknown>>()
   let closing = false
 
+  const refusedOrigins = new Map<string, number>()
   const httpServer = createServer((req, res) => {
     const path = req.url?.split('?')[0]
     if (path === '/metrics' && metrics) {
@@ -165,6 +182,13 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     if (path === '/healthz') {
       res.writeHead(closing ? 503 : 200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ ok: !closing, protocol: PROTOCOL_VERSION }))
+      return
+    }
+    if (path === '/readyz') {
+      void readiness().then((r) => {
+        res.writeHead(r.ok ? 200 : 503, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(r))
+      })
       return
     }
     // socket.io answers everything under /socket.io/ before this handler runs.
@@ -187,7 +211,14 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       const ok = isOriginAllowed(req.headers.origin, options.cors)
       if (!ok) {
         metrics?.rejected.inc({ code: 'FORBIDDEN' })
-        log.warn('origin refused', { origin: String(req.headers.origin).slice(0, 200) })
+        // Once a minute per origin: a hostile page retrying must not flood the log (the metric counts each).
+        const origin = String(req.headers.origin).slice(0, 200)
+        const now = Date.now()
+        if ((refusedOrigins.get(origin) ?? 0) < now - 60_000) {
+          if (refusedOrigins.size >= 1000) refusedOrigins.clear()
+          refusedOrigins.set(origin, now)
+          log.warn('origin refused', { origin, note: 'logged once a minute per origin; zync_ops_rejected_total{code="FORBIDDEN"} counts each' })
+        }
       }
       cb(ok ? null : 'origin not allowed', ok)
     },
@@ -198,6 +229,21 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   })
 
   let redisClients: Array<{ close?: () => Promise<unknown>; destroy?: () => void }> = []
+  const redisDown = { pub: false, sub: false }
+  /**
+   * Whether this node can serve writes now, for a load balancer: not closing, the storage answers a
+   * read within 2 s, and Redis (when configured) is connected. /healthz only says the process is up.
+   */
+  const readiness = async (): Promise<{ ok: boolean; storage: 'up' | 'down' | 'slow'; redis: 'up' | 'down' | 'off'; closing: boolean }> => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const probe = await Promise.race([
+      guarded.head('__readyz').then(() => 'up' as const, () => 'down' as const),
+      new Promise<'slow'>((r) => (timer = setTimeout(() => r('slow'), 2000))),
+    ])
+    clearTimeout(timer)
+    const redis = !options.redis ? 'off' : redisDown.pub || redisDown.sub ? 'down' : 'up'
+    return { ok: !closing && probe === 'up' && redis !== 'down', storage: probe, redis, closing }
+  }
   // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
   const closeRedis = async () => {
     for (const c of redisClients) {
@@ -216,7 +262,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     const pub = createClient({ url: options.redis.url })
     const sub = pub.duplicate()
     // The clients reconnect by themselves; say so once per outage, not on every attempt.
-    const down = { pub: false, sub: false }
+    const down = redisDown
     for (const [name, c] of [['pub', pub], ['sub', sub]] as const) {
       c.on('error', (err: Error) => {
         if (!down[name]) log.warn('redis unreachable; reconnecting', { client: name, err: err.message })

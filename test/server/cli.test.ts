@@ -71,6 +71,8 @@ describe('zync-server CLI', () => {
       [['--memory', '--schema', 'app'], {}, /--schema applies to PostgreSQL storage only/],
       [['--memory', '--redis-key', 'k'], {}, /--redis-key applies only with --redis/],
       [['--postgres', 'notaurl'], {}, /--postgres must be a postgres:\/\/ URL/],
+      [['--memory', '--cors', 'https://app.example.com/'], {}, /--cors: "https:\/\/app\.example\.com\/" is not an origin as browsers send it/],
+      [['--memory', '--cors', 'https://a.example,*'], {}, /--cors: '\*' allows every origin on its own/],
       [['--memory', '--redis', 'notaurl'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const r = await runCli(['--port', '0', ...args], env)

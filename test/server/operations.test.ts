@@ -68,6 +68,24 @@ describe('metrics', () => {
     expect((await fetch(`${s.url}/metrics`)).status).toBe(404)
     expect((await fetch(`${s.url}/`)).status).toBe(404)
   })
+
+  it('serves /readyz: 503 while the storage is down or the server is closing, 200 otherwise', async () => {
+    const storage = new DownStorage()
+    storage.down = false
+    const s = await createSyncServer({ port: 0, storage, logLevel: 'silent' })
+    const ready = async () => {
+      const r = await fetch(`${s.url}/readyz`)
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> }
+    }
+    expect(await ready()).toEqual({ status: 200, body: { ok: true, storage: 'up', redis: 'off', closing: false } })
+    storage.down = true
+    expect(await ready()).toEqual({ status: 503, body: { ok: false, storage: 'down', redis: 'off', closing: false } })
+    // /healthz is liveness only: the process is up.
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+    storage.down = false
+    expect((await ready()).status).toBe(200)
+    await s.close()
+  })
 })
 
 describe('logs', () => {
@@ -102,6 +120,16 @@ describe('logs', () => {
     expect(lines.find((l) => l.msg === 'zync server listening')).toMatchObject({ level: 'info', url: s.url, storage: 'memory' })
     expect(lines.find((l) => l.msg === 'connection refused')).toMatchObject({ level: 'info', code: 'UNAUTHENTICATED' })
     expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'zync server closed' })
+  })
+
+  it('a refused origin is logged once a minute per origin, however often it retries (the metric counts each)', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const s = await server({ logger: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
+    const poll = (origin: string) => fetch(`${s.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin } })
+    for (let i = 0; i < 20; i++) expect((await poll('https://evil.example')).status).toBe(403)
+    await poll('https://other.example')
+    expect(lines.filter((l) => l.msg === 'origin refused').map((l) => l.origin)).toEqual(['https://evil.example', 'https://other.example'])
+    expect(metric(await s.metrics(), 'zync_ops_rejected_total{code="FORBIDDEN"}')).toBe(21)
   })
 })
 

@@ -8,7 +8,7 @@ import { AppendConflictError, type ServerStorage } from './types'
  * retry instead of getting `INTERNAL`. `AppendConflictError` (another node appended first) passes
  * through: the document host retries it. The outage is logged once at error level, and its end once.
  */
-export function guardStorage(storage: ServerStorage, log: Logger): ServerStorage {
+export function guardStorage(storage: ServerStorage, log: Logger): ServerStorage & { readonly down: boolean } {
   let down = false
   const guard = <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
@@ -29,6 +29,10 @@ export function guardStorage(storage: ServerStorage, log: Logger): ServerStorage
       }
     }
   return {
+    /** The last storage call failed (and none has succeeded since). */
+    get down() {
+      return down
+    },
     kind: storage.kind,
     init: () => storage.init(),
     head: guard('head', storage.head),
