@@ -51,9 +51,10 @@ function badgeState(s: SyncStatus): SyncBadgeState {
 }
 
 /**
- * Connection state with the pending count, as a `role="status"` pill; `data-state` is online | offline |
+ * Connection state with the count of changes waiting, as a `role="status"` pill; `data-state` is online | offline |
  * unreachable (online, but the sync server cannot be reached; retried in the background) | refused (the
- * server refused the credentials or access: not retried until the app calls connect()) | syncing |
+ * server refused the credentials or access: not retried until the app calls connect()) | syncing (also
+ * while changes wait on a live connection, whichever tab sends them) |
  * error (also while dead letters wait: changes the server refused for good, see `deadLetters()`) |
  * conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
  */
