@@ -286,6 +286,20 @@ function wideSet(store: { setState: (fn: (s: Wide) => Partial<Wide>) => void }, 
   store.setState((s) => ({ [c]: { ...s[c], [r]: { ...s[c]![r], [f]: v } } }))
 }
 
+/**
+ * A document the server already holds as the wide doc (a seeding client writes it). Clients that start
+ * from the same initial state then join it: their field writes are field ops on records the server
+ * has. (A record only in a client's initial state is written whole at its first edit.)
+ */
+async function seededWide(url: string, prefix: string): Promise<string> {
+  const doc = docName(prefix)
+  const seeder = (await zyncClient(url, doc, {}, (() => ({})) as never)) as unknown as ZStore & { setState: (s: Wide) => void }
+  seeder.setState(wideDoc())
+  await seeder.sync.flush({ timeout: 60_000 })
+  await seeder.sync.destroy()
+  return doc
+}
+
 /** Producer: `n` mutations, `chunk` per macrotask, as an app streaming edits would make them. */
 async function produce(n: number, chunk: number, one: (i: number) => void): Promise<void> {
   for (let i = 0; i < n; ) {
@@ -296,7 +310,7 @@ async function produce(n: number, chunk: number, one: (i: number) => void): Prom
 }
 
 async function zyncThroughput(url: string, n: number): Promise<number> {
-  const store = (await zyncClient(url, docName('tput'), {}, wideDoc as never)) as unknown as ZStore & { setState: (fn: (s: Wide) => Partial<Wide>) => void }
+  const store = (await zyncClient(url, await seededWide(url, 'tput'), {}, wideDoc as never)) as unknown as ZStore & { setState: (fn: (s: Wide) => Partial<Wide>) => void }
   const t0 = performance.now()
   await produce(n, 100, (i) => wideSet(store, i, i + 1))
   await store.sync.flush({ timeout: 120_000 })
@@ -397,7 +411,7 @@ export async function runThroughput(smoke: boolean): Promise<Result[]> {
  * followed by waiting for its acknowledgement before the next.
  */
 async function zyncOnePerTrip(url: string, n: number): Promise<number> {
-  const store = (await zyncClient(url, docName('trips'), {}, wideDoc as never)) as unknown as ZStore & { setState: (fn: (s: Wide) => Partial<Wide>) => void }
+  const store = (await zyncClient(url, await seededWide(url, 'trips'), {}, wideDoc as never)) as unknown as ZStore & { setState: (fn: (s: Wide) => Partial<Wide>) => void }
   const t0 = performance.now()
   for (let i = 0; i < n; i++) {
     wideSet(store, i, i + 1)
@@ -409,9 +423,11 @@ async function zyncOnePerTrip(url: string, n: number): Promise<number> {
 }
 
 async function zyncReplay(url: string, n: number, batchSize?: number): Promise<number> {
-  const store = (await zyncClient(url, docName('replay'), { autoConnect: false, ...(batchSize ? { batchSize } : {}) }, wideDoc as never)) as unknown as ZStore & {
+  // Joined once (it holds the document), then offline for the edits.
+  const store = (await zyncClient(url, await seededWide(url, 'replay'), { ...(batchSize ? { batchSize } : {}) }, wideDoc as never)) as unknown as ZStore & {
     setState: (fn: (s: Wide) => Partial<Wide>) => void
   }
+  store.sync.disconnect()
   for (let i = 0; i < n; i++) wideSet(store, i, i + 1)
   await until(() => store.sync.status().pending === n, 30_000, 'offline ops persisted')
   const t0 = performance.now()
