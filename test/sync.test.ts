@@ -78,6 +78,21 @@ describe('records only in the store\'s initial state', () => {
     expect(late.getState().cards).toEqual(want)
   })
 
+  it('counters keep their increments: two devices voting on the same initial-only record count both votes', async () => {
+    const s = await server()
+    const conflicts = { paths: { 'cards.*.votes': 'counter' as const } }
+    const a = board({ url: s.url, initialCards: initialCards(), conflicts })
+    const b = board({ url: s.url, initialCards: initialCards(), conflicts })
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online', 5000, 'online')
+    a.getState().vote('c1')
+    b.getState().vote('c1')
+    b.getState().vote('c1')
+    await Promise.all([a.sync.flush(), b.sync.flush()])
+    await waitFor(() => [a, b].every((x) => x.getState().cards.c1?.votes === 3), 5000, 'three votes on both')
+    expect(a.getState().cards.c1).toEqual({ title: 'Default one', votes: 3 })
+    expect(b.getState().cards.c1).toEqual({ title: 'Default one', votes: 3 })
+  })
+
   it('a tab of the same browser never loses the record, and an offline edit survives a reload', async () => {
     const s = await server()
     const dbName = freshDb()

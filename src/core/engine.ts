@@ -330,24 +330,38 @@ export class SyncEngine {
    */
   private wholeNewRecords(patches: Patch[], before: Record<string, unknown>, cur: Record<string, unknown>): Patch[] {
     let out: Patch[] | undefined
-    let whole: Set<string> | undefined
+    let whole: Map<string, Patch> | undefined
     for (let i = 0; i < patches.length; i++) {
       const p = patches[i]!
       if (p.path.length < OP_DEPTH) {
         out?.push(p)
         continue
       }
-      const rec = p.path.slice(0, 2)
-      const key = pathKey(rec)
-      if (whole?.has(key)) continue
-      const value = getAt(cur, rec)
-      if (!isPlainObject(value) || this.hasRecord(rec)) {
-        out?.push(p)
-        continue
+      const key = pathKey(p.path.slice(0, 2))
+      let rec = whole?.get(key)
+      if (!rec) {
+        const path = p.path.slice(0, 2)
+        const value = getAt(cur, path)
+        if (!isPlainObject(value) || this.hasRecord(path)) {
+          out?.push(p)
+          continue
+        }
+        out ??= patches.slice(0, i)
+        rec = { op: 'replace', path, value, prev: getAt(before, path) }
+        ;(whole ??= new Map()).set(key, rec)
+        out.push(rec)
       }
-      out ??= patches.slice(0, i)
-      ;(whole ??= new Set()).add(key)
-      out.push({ op: 'replace', path: rec, value, prev: getAt(before, rec) })
+      // Counters and sets keep their own field op after the record (an increment, an add: it merges with
+      // the ones other devices make meanwhile); the record carries the field as it was.
+      const policy = wirePolicy(this.o.policies.policyFor(p.path))
+      if (policy === 'counter' || policy === 'set') {
+        const v = { ...(rec.value as Record<string, unknown>) }
+        const field = String(p.path[2])
+        if (p.prev === undefined) delete v[field]
+        else v[field] = p.prev
+        rec.value = v
+        out!.push(p)
+      }
     }
     return out ?? patches
   }
