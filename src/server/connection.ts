@@ -12,6 +12,7 @@ import { EVENTS, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol
 import { encodeChangesMessage, encodeCompactOpsResponse, encodeJoinResponse, encodeOpsResponse, type WireCompactOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
 import type { Change } from '../core/protocol'
 import type { DocHost } from './doc-host'
+import type { LogEntry } from './storage/types'
 import { toChange, toWire } from './doc-state'
 import { jsonBytes, sizeOf, type ServerLimits } from './limits'
 import type { Logger } from './logger'
@@ -77,6 +78,8 @@ function take(data: SocketData, which: Bucket, n: number, limits: ServerLimits):
 /** Handlers of one server, registered on each of its sockets: one set of functions, not one per connection. */
 export interface ConnectionHandlers {
   attach(socket: Socket): void
+  /** Sends changes to this node's clients of `doc` only (what a lost Redis broadcast did not bring them). */
+  announce(doc: string, entries: LogEntry[]): void
 }
 
 /**
@@ -272,6 +275,11 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   }
 
   return {
+    announce(doc: string, entries: LogEntry[]): void {
+      for (let i = 0; i < entries.length; i += MAX_COALESCED) {
+        ctx.io.local.to(room(doc)).emit(EVENTS.changes, encodeChangesMessage({ doc, changes: entries.slice(i, i + MAX_COALESCED).map(toWire) }))
+      }
+    },
     attach(socket: Socket): void {
       socket.on('error', onError)
       socket.onAny(onAny)

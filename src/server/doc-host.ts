@@ -76,21 +76,31 @@ export class DocHost {
     return run
   }
 
-  /** Apply entries other nodes appended since our last seq. */
-  private async catchUp(): Promise<void> {
+  /** Apply entries other nodes appended since our last seq; returns them (none when the state was reloaded whole). */
+  private async catchUp(): Promise<LogEntry[]> {
+    const applied: LogEntry[] = []
     for (;;) {
       const entries = await this.storage.readLog(this.doc, this.state.seq, 1000)
-      if (entries.length === 0) return
+      if (entries.length === 0) return applied
       if (entries[0]!.seq !== this.state.seq + 1) {
         this.state = await loadState(this.doc, this.storage)
-        return
+        return []
       }
       for (const e of entries) {
         this.state.replay(e)
         this.remember(e.opId, { seq: e.seq, status: e.status })
+        applied.push(e)
       }
-      if (entries.length < 1000) return
+      if (entries.length < 1000) return applied
     }
+  }
+
+  /**
+   * Catches up with what other nodes appended (after a Redis outage, whose broadcasts were lost) and
+   * returns those entries, for this node to broadcast to its own clients.
+   */
+  refresh(): Promise<LogEntry[]> {
+    return this.exclusive(() => this.catchUp())
   }
 
   /**

@@ -234,6 +234,26 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
    * Whether this node can serve writes now, for a load balancer: not closing, the storage answers a
    * read within 2 s, and Redis (when configured) is connected. /healthz only says the process is up.
    */
+  /**
+   * After a Redis outage: every document loaded here catches up with what other nodes appended
+   * meanwhile, and this node's clients get those changes now, not at the document's next write.
+   */
+  const resync = async () => {
+    let docs = 0
+    let changes = 0
+    for (const [doc, h] of hosts) {
+      try {
+        const entries = await (await h).refresh()
+        if (entries.length === 0) continue
+        handlers.announce(doc, entries)
+        docs++
+        changes += entries.length
+      } catch (err) {
+        log.warn('resync after a Redis outage failed; clients catch up at the next change', { doc, err: String((err as Error)?.message ?? err) })
+      }
+    }
+    log.info('caught up after a Redis outage', { docs, changes })
+  }
   const readiness = async (): Promise<{ ok: boolean; storage: 'up' | 'down' | 'slow'; redis: 'up' | 'down' | 'off'; closing: boolean }> => {
     let timer: ReturnType<typeof setTimeout> | undefined
     const probe = await Promise.race([
@@ -259,8 +279,11 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   if (options.redis) {
     const { createClient } = await importPeer(() => import('redis'), 'redis', 'Scaling out with Redis (redis)')
     const { createAdapter } = await importPeer(() => import('@socket.io/redis-adapter'), '@socket.io/redis-adapter', 'Scaling out with Redis (redis)')
-    const pub = createClient({ url: options.redis.url })
-    const sub = pub.duplicate()
+    // Publishes fail at once while Redis is down (no offline queue): a broadcast is lost for certain,
+    // logged, and made up for when Redis is back (resync below), instead of flushed late or not at all
+    // depending on which client reconnects first.
+    const pub = createClient({ url: options.redis.url, disableOfflineQueue: true })
+    const sub = pub.duplicate({ disableOfflineQueue: false })
     // The clients reconnect by themselves; say so once per outage, not on every attempt.
     const down = redisDown
     for (const [name, c] of [['pub', pub], ['sub', sub]] as const) {
@@ -269,24 +292,28 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         down[name] = true
       })
       c.on('ready', () => {
-        if (down[name]) log.info('redis reachable again', { client: name })
+        if (!down[name]) return
+        log.info('redis reachable again', { client: name, ...(name === 'pub' && lost > 0 ? { broadcastsLost: lost } : {}) })
+        if (name === 'pub') lost = 0
         down[name] = false
+        // Broadcasts other nodes made meanwhile were lost: catch up from storage and tell our clients.
+        if (!down.pub && !down.sub) void resync()
       })
     }
-    // The adapter publishes and (un)subscribes without awaiting: during an outage a command that times
-    // out, or is dropped when the server closes, would be an unhandled rejection and end the process. A
-    // lost broadcast is logged; clients of other nodes catch up from the log on their next change or
-    // reconnection.
+    // The adapter publishes and (un)subscribes without awaiting: during an outage a command that fails
+    // would be an unhandled rejection and end the process. A lost broadcast is logged (once per outage,
+    // with how many were lost when Redis is back); the other nodes resync their clients then.
+    let lost = 0
     const guard = (c: object, method: string, what: string) => {
       const target = c as Record<string, (...a: unknown[]) => Promise<unknown>>
       const original = target[method]!.bind(c)
       target[method] = (...args: unknown[]) =>
         original(...args).catch((err: Error) => {
-          log.warn(what, { err: err.message })
+          if (method !== 'publish' || lost++ === 0) log.warn(what, { err: err.message })
           return undefined
         })
     }
-    guard(pub, 'publish', 'redis publish failed: a broadcast to other nodes was lost')
+    guard(pub, 'publish', 'redis publish failed: a broadcast to other nodes was lost (their clients get it when Redis is back)')
     for (const m of ['subscribe', 'pSubscribe', 'unsubscribe', 'pUnsubscribe']) guard(sub, m, `redis ${m} failed`)
     redisClients = [pub as never, sub as never]
     // Bounded: an unreachable Redis at start is an error, not a process that waits forever.

@@ -15,6 +15,13 @@ export interface Service {
   stop(): Promise<void>
 }
 
+/** A Redis that can go down and come back on the same port (an outage, then recovery). */
+export interface RestartableService extends Service {
+  /** Shuts Redis down (clients see the connection drop); `start()` brings it back on the same port. */
+  down(): Promise<void>
+  start(): Promise<void>
+}
+
 const INSTALL_HINT = '.ci/run installs them (apt-get install -y postgresql redis-server)'
 
 /** A TCP port that is free on 127.0.0.1 right now. */
@@ -176,7 +183,7 @@ function pidAlive(pid: number): boolean {
 }
 
 /** Starts redis-server (no persistence) on 127.0.0.1. */
-export async function startRedis(): Promise<Service> {
+export async function startRedis(): Promise<RestartableService> {
   const bin = redisBin()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zync-redis-'))
   const pidFile = path.join(dir, 'redis.pid')
@@ -217,18 +224,28 @@ export async function startRedis(): Promise<Service> {
         if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL')
         continue
       }
-      const pid = readPid(pidFile)
+      let pid = readPid(pidFile)
       let stopped = false
+      const shutdown = async () => {
+        await redisCommand(port, ['SHUTDOWN', 'NOSAVE']).catch(() => '')
+        const until = Date.now() + 5000
+        while (pid && pidAlive(pid) && Date.now() < until) await sleep(20)
+        if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL')
+      }
       return {
         url: `redis://127.0.0.1:${port}`,
+        down: shutdown,
+        async start() {
+          await run(bin, ['--bind', '127.0.0.1', '--port', String(port), '--daemonize', 'yes', '--save', '', '--appendonly', 'no', '--pidfile', pidFile, '--logfile', logFile, '--dir', dir])
+          const deadline = Date.now() + 10_000
+          while (Date.now() < deadline && (await redisCommand(port, ['PING'], 500).catch(() => '')) !== '+PONG') await sleep(50)
+          pid = readPid(pidFile)
+        },
         async stop() {
           if (stopped) return
           stopped = true
           try {
-            await redisCommand(port, ['SHUTDOWN', 'NOSAVE']).catch(() => '')
-            const until = Date.now() + 5000
-            while (pid && pidAlive(pid) && Date.now() < until) await sleep(20)
-            if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL')
+            await shutdown()
           } finally {
             rmSync(dir, { recursive: true, force: true })
           }
