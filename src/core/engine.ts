@@ -1544,8 +1544,22 @@ export class SyncEngine {
   }
 
   pendingOperations(): PendingOperation[] {
-    if (!this.pendingCache) this.pendingCache = this.outbox.ordered().filter((s) => !s.done && !s.row.dead).map((s) => this.toPending(s))
+    if (!this.pendingCache) this.pendingCache = this.outbox.ordered().filter((s) => !s.done && !s.row.dead).map((s) => this.pendingOf(s))
     return this.pendingCache
+  }
+
+  /**
+   * A row's PendingOperation, the same object while the row is unchanged: the list is rebuilt on every
+   * status change, and with thousands of rows waiting, re-creating each entry was most of its cost.
+   */
+  private pendingMemo = new WeakMap<RowState, { row: OutboxRow; op: Op; lane: Priority; persisted: boolean; inFlight: boolean; attempts: number; nextAt: number; lastError: OutboxRow['lastError']; p: PendingOperation }>()
+  private pendingOf(s: RowState): PendingOperation {
+    const { row } = s
+    const m = this.pendingMemo.get(s)
+    if (m && m.row === row && m.op === row.op && m.lane === row.lane && m.persisted === s.persisted && m.inFlight === s.inFlight && m.attempts === row.attempts && m.nextAt === row.nextAt && m.lastError === row.lastError) return m.p
+    const p = this.toPending(s)
+    this.pendingMemo.set(s, { row, op: row.op, lane: row.lane, persisted: s.persisted, inFlight: s.inFlight, attempts: row.attempts, nextAt: row.nextAt, lastError: row.lastError, p })
+    return p
   }
 
   isDirty(): boolean {

@@ -53,7 +53,14 @@ export class OutboxIndex {
   readonly rows = new Map<string, RowState>()
   private readonly byPath = new Map<string, string>()
   private readonly byEntity = new Map<string, Set<string>>()
+  /**
+   * Rows by `order`, kept across adds and removes (a replay settles thousands of rows one by one, and
+   * re-sorting them all after each would be quadratic): added rows and a count of removed ones are
+   * folded in at the next `ordered()`, into a new array (one handed out is never changed).
+   */
   private sorted: RowState[] | null = null
+  private added: RowState[] = []
+  private removed = 0
 
   add(fresh: NewRowState): RowState {
     const { row } = fresh
@@ -61,7 +68,7 @@ export class OutboxIndex {
     const state: RowState = Object.assign(fresh, { pathKey: coalesceKey(row.doc, row.owner, row.op.path), fieldKey: row.entity + '\u0001' + fieldOf(row.op.path) })
     this.rows.set(row.id, state)
     this.index(state)
-    this.sorted = null
+    if (this.sorted) this.added.push(state)
     return state
   }
 
@@ -107,12 +114,14 @@ export class OutboxIndex {
       set.delete(id)
       if (set.size === 0) this.byEntity.delete(s.row.entity)
     }
-    this.sorted = null
+    if (this.sorted) this.removed++
     return s
   }
 
   changed(): void {
     this.sorted = null
+    this.added = []
+    this.removed = 0
   }
 
   entityRows(entity: string): RowState[] {
@@ -133,6 +142,17 @@ export class OutboxIndex {
 
   /** Live rows (not settled), oldest first. */
   ordered(): RowState[] {
+    if (this.sorted && (this.added.length > 0 || this.removed > 0)) {
+      let next = this.removed > 0 ? this.sorted.filter((s) => this.rows.get(s.row.id) === s) : this.sorted.slice()
+      const last = next.length > 0 ? next[next.length - 1]!.row.order : -Infinity
+      const kept = new Set(next)
+      const fresh = this.added.filter((s) => this.rows.get(s.row.id) === s && !kept.has(s) && (kept.add(s), true)).sort((a, b) => a.row.order - b.row.order)
+      // New rows come after the others, unless renumbered (hydration): then sort them all once.
+      next = fresh.length === 0 || fresh[0]!.row.order >= last ? next.concat(fresh) : next.concat(fresh).sort((a, b) => a.row.order - b.row.order)
+      this.sorted = next
+      this.added = []
+      this.removed = 0
+    }
     if (!this.sorted) this.sorted = [...this.rows.values()].sort((a, b) => a.row.order - b.row.order)
     return this.sorted
   }
