@@ -1,4 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
+import fc from 'fast-check'
+import { OutboxIndex } from '../src/core/outbox'
 import { createStore } from 'zustand/vanilla'
 import Dexie from 'dexie'
 import {
@@ -860,9 +862,7 @@ describe('a pending write of an object below a field', () => {
 })
 
 describe('the outbox index keeps rows in order incrementally', () => {
-  it('ordered() equals a full sort after any mix of adds, removes, re-adds and renumbering, and never changes a list it handed out', async () => {
-    const fc = await import('fast-check')
-    const { OutboxIndex } = await import('../src/core/outbox')
+  it('ordered() equals a full sort after any mix of adds, removes, re-adds and renumbering, and never changes a list it handed out', () => {
     type Step = { kind: 'add'; k: number; order: number } | { kind: 'remove'; k: number } | { kind: 'read' } | { kind: 'renumber' }
     const step: fc.Arbitrary<Step> = fc.oneof(
       fc.record({ kind: fc.constant('add' as const), k: fc.integer({ min: 0, max: 30 }), order: fc.integer({ min: 0, max: 200 }) }),

@@ -78,6 +78,29 @@ describe('records only in the store\'s initial state', () => {
     expect(late.getState().cards).toEqual(want)
   })
 
+  it('a deleted default stays deleted: after a reload, and on a new device whose initial state has it', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const a = board({ url: s.url, dbName, initialCards: initialCards() })
+    await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
+    // c2 reaches the server first (edited), then both go: c1 never was on the server.
+    a.getState().rename('c2', 'Two, edited')
+    await a.sync.flush()
+    a.getState().remove('c1')
+    a.getState().remove('c2')
+    await a.sync.flush()
+    expect(a.getState().cards).toEqual({})
+    await a.sync.destroy()
+    const again = board({ url: s.url, dbName, initialCards: initialCards() })
+    await again.sync.ready
+    expect(again.getState().cards).toEqual({})
+    await waitFor(() => again.sync.status().connection === 'online', 5000, 'online again')
+    expect(again.getState().cards).toEqual({})
+    const fresh = board({ url: s.url, initialCards: initialCards() })
+    await waitFor(() => fresh.sync.status().connection === 'online', 5000, 'new device online')
+    await waitFor(() => Object.keys(fresh.getState().cards).length === 0, 5000, 'new device drops the deleted defaults')
+  })
+
   it('counters keep their increments: two devices voting on the same initial-only record count both votes', async () => {
     const s = await server()
     const conflicts = { paths: { 'cards.*.votes': 'counter' as const } }
