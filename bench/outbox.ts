@@ -62,8 +62,13 @@ const dbName = (p: string) => `bench-${p}-${process.pid}-${++dbs}`
 
 async function zyncBurst(n: number): Promise<{ ms: number; withSets: number; rows: OutboxRow[] }> {
   const storage = new Recording(dbName('zync'))
-  const store = createStore<Doc>()(sync(() => makeDoc(n), { name: 'bench-outbox', socket: new FakeSocket().asSocket(), storage, crossTab: false, autoConnect: false, onWarning: () => {} }))
+  // The records are on the server (the stand-in answers the join with them), so the burst is 5,000
+  // field ops on records the server has; then offline, so nothing is sent while they are written.
+  const store = createStore<Doc>()(sync(() => makeDoc(n), { name: 'bench-outbox', socket: new FakeSocket(makeDoc(n)).asSocket(), storage, crossTab: false, onWarning: () => {} }))
   await store.sync.ready
+  for (let i = 0; i < 200 && store.sync.status().connection !== 'online'; i++) await new Promise((r) => setTimeout(r, 5))
+  if (store.sync.status().connection !== 'online') throw new Error('[bench] the stand-in server did not answer the join')
+  store.sync.disconnect()
   if (store.sync.status().error) throw new Error(`[bench] the Dexie outbox did not open: ${store.sync.status().error!.message}`)
   storage.rows = []
   const written = storage.waitFor(n)
