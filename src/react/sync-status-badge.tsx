@@ -1,3 +1,4 @@
+import { useEffect, useState } from 'react'
 import { isRefusal } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
@@ -37,6 +38,29 @@ export interface SyncStatusBadgeProps {
   labels?: Partial<SyncStatusBadgeLabels>
 }
 
+/** How long a write from a synced state may take before the badge says Syncing. */
+const SYNCING_AFTER_MS = 400
+
+/**
+ * The status to show: as it is, except that leaving a settled state (Synced, Needs review) for
+ * Syncing shows only once it lasts SYNCING_AFTER_MS. An edit acknowledged in a few ms online would
+ * otherwise flip the badge (and its live region) to "Syncing · 1 pending" and back on every keystroke.
+ */
+function useCalm(s: SyncStatus): SyncStatus {
+  const [shown, setShown] = useState(s)
+  const settled = (st: SyncStatus) => {
+    const b = badgeState(st)
+    return b === 'online' || b === 'conflict'
+  }
+  const wait = settled(shown) && badgeState(s) === 'syncing'
+  useEffect(() => {
+    if (!wait) return setShown(s)
+    const t = setTimeout(() => setShown(s), SYNCING_AFTER_MS)
+    return () => clearTimeout(t)
+  }, [s, wait])
+  return wait ? shown : s
+}
+
 function badgeState(s: SyncStatus): SyncBadgeState {
   if (isUnreachable(s)) return 'unreachable'
   if (isRefusal(s)) return 'refused'
@@ -54,13 +78,14 @@ function badgeState(s: SyncStatus): SyncBadgeState {
  * Connection state with the count of changes waiting, as a `role="status"` pill; `data-state` is online | offline |
  * unreachable (online, but the sync server cannot be reached; retried in the background) | refused (the
  * server refused the credentials or access: not retried until the app calls connect()) | syncing (also
- * while changes wait on a live connection, whichever tab sends them) |
+ * while changes wait on a live connection, whichever tab sends them; from Synced or Needs review only
+ * once it lasts 400 ms) |
  * error (also while dead letters wait: changes the server refused for good, see `deadLetters()`) |
  * conflict (connected and idle, but conflicts wait in the inbox: not "Synced").
  */
 export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgeProps) {
   const L = { ...LABELS, ...labels }
-  const s = useSyncStatus(store)
+  const s = useCalm(useSyncStatus(store))
   const state = badgeState(s)
   // Every change not yet synced, written to IndexedDB or not yet (a field being typed into is
   // rewritten on each keystroke): the count does not flicker, and it matches usePendingOperations().

@@ -77,7 +77,7 @@ describe('ConflictToast', () => {
 describe('SyncStatusBadge', () => {
   const badge = () => screen.getByRole('status')
 
-  it('online, syncing, offline and error, with the pending count', () => {
+  it('online, syncing, offline and error, with the pending count', async () => {
     const store = createFixtureStore()
     render(<SyncStatusBadge store={store} className="b" />)
     expect(badge()).toHaveAttribute('data-state', 'online')
@@ -88,6 +88,9 @@ describe('SyncStatusBadge', () => {
       store.setPending(3)
       store.setStatus({ syncing: true })
     })
+    // From Synced, Syncing shows only once it lasts (400 ms): a quick write does not flip the badge.
+    expect(badge()).toHaveTextContent(/^Synced$/)
+    await act(() => new Promise((r) => setTimeout(r, 450)))
     expect(badge()).toHaveAttribute('data-state', 'syncing')
     expect(badge()).toHaveTextContent('Syncing3 pending')
 
@@ -108,6 +111,37 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('data-state', 'error')
     // The reason, without the library's log prefix.
     expect(badge()).toHaveAttribute('title', 'local storage failed: the browser’s storage for this site is full')
+  })
+
+  it('a write acknowledged quickly never shows Syncing; one that takes a while does, and every other change shows at once', async () => {
+    const store = createFixtureStore()
+    const seen: string[] = []
+    render(<SyncStatusBadge store={store} />)
+    const observe = () => seen.push(`${badge().getAttribute('data-state')}:${badge().textContent}`)
+    // Twenty keystrokes, each acknowledged within 20 ms.
+    for (let i = 0; i < 20; i++) {
+      act(() => {
+        store.setPending(1)
+        store.setStatus({ syncing: true })
+      })
+      observe()
+      await act(() => new Promise((r) => setTimeout(r, 20)))
+      act(() => {
+        store.setPending(0)
+        store.setStatus({ syncing: false })
+      })
+      observe()
+    }
+    expect(new Set(seen)).toEqual(new Set(['online:Synced']))
+    // Going offline shows at once, and so does Syncing when coming from offline.
+    act(() => store.setStatus({ connection: 'offline' }))
+    expect(badge()).toHaveAttribute('data-state', 'offline')
+    act(() => {
+      store.setPending(2)
+      store.setStatus({ connection: 'online', syncing: true })
+    })
+    expect(badge()).toHaveAttribute('data-state', 'syncing')
+    expect(badge()).toHaveTextContent('Syncing2 pending')
   })
 
   it('shows "connecting" as syncing and formats large counts', () => {
