@@ -19,7 +19,7 @@ import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayValue, isIdArray, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
-import { assertSafeValue, entityOf, fieldOf, isUnsafeSegment, OP_DEPTH, pathKey, pathToString, type Path } from './path'
+import { assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type PresenceMessage } from './protocol'
@@ -337,10 +337,10 @@ export class SyncEngine {
         out?.push(p)
         continue
       }
-      const key = pathKey(p.path.slice(0, 2))
+      const path = p.path.slice(0, 2)
+      const key = pathKey(path)
       let rec = whole?.get(key)
       if (!rec) {
-        const path = p.path.slice(0, 2)
         const value = getAt(cur, path)
         if (!isPlainObject(value) || this.hasRecord(path)) {
           out?.push(p)
@@ -1188,8 +1188,8 @@ export class SyncEngine {
     // Entities the server has history of but no value for were deleted: a record the store's initial
     // state brings back (a default someone deleted) goes again, after a reload as on a new device.
     for (const entity of Object.keys(this.vv)) {
-      const i = entity.indexOf('/')
-      if (i > 0 && !isUnsafeSegment(entity.slice(0, i)) && !isUnsafeSegment(entity.slice(i + 1))) visit([entity.slice(0, i), entity.slice(i + 1)])
+      const path = recordPathOf(entity)
+      if (path) visit(path)
     }
     this.applyToHost(patches)
   }

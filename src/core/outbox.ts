@@ -145,8 +145,8 @@ export class OutboxIndex {
     if (this.sorted && (this.added.length > 0 || this.removed > 0)) {
       let next = this.removed > 0 ? this.sorted.filter((s) => this.rows.get(s.row.id) === s) : this.sorted.slice()
       const last = next.length > 0 ? next[next.length - 1]!.row.order : -Infinity
-      const kept = new Set(next)
-      const fresh = this.added.filter((s) => this.rows.get(s.row.id) === s && !kept.has(s) && (kept.add(s), true)).sort((a, b) => a.row.order - b.row.order)
+      const kept = this.added.length > 0 ? new Set(next) : undefined
+      const fresh = this.added.filter((s) => this.rows.get(s.row.id) === s && !kept!.has(s) && (kept!.add(s), true)).sort((a, b) => a.row.order - b.row.order)
       // New rows come after the others, unless renumbered (hydration): then sort them all once.
       next = fresh.length === 0 || fresh[0]!.row.order >= last ? next.concat(fresh) : next.concat(fresh).sort((a, b) => a.row.order - b.row.order)
       this.sorted = next

@@ -93,6 +93,17 @@ export function entityOf(path: Path): string {
   return path.length >= 2 ? `${path[0]}/${path[1]}` : String(path[0])
 }
 
+/**
+ * The path of a record entity (`collection/id`, as entityOf names it), or undefined for a top-level
+ * key or a segment that could reach a prototype. The id may contain '/': the collection ends at the first.
+ */
+export function recordPathOf(entity: string): Path | undefined {
+  const i = entity.indexOf('/')
+  if (i <= 0) return undefined
+  const path = [entity.slice(0, i), entity.slice(i + 1)]
+  return path.some(isUnsafeSegment) ? undefined : path
+}
+
 export function fieldOf(path: Path): string {
   return path.length >= 3 ? String(path[2]) : ''
 }

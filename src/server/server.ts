@@ -49,8 +49,8 @@ export interface SyncServerOptions {
    * broadcasts to the clients of every other node. `key` prefixes the channels, so several clusters
    * can share one Redis. `connectTimeoutMs` bounds the first connection (default 10000): an unreachable
    * Redis at start fails createSyncServer. Later outages are survived: the clients reconnect, broadcasts
-   * lost meanwhile are logged, and clients of other nodes catch up from the log on their next change or
-   * reconnection. `key` defaults to 'zync'. Default: none (one process).
+   * lost meanwhile are logged, and once Redis is back each node catches up its loaded documents from
+   * storage and sends its own clients what they missed. `key` defaults to 'zync'. Default: none (one process).
    */
   redis?: { url: string; key?: string; connectTimeoutMs?: number }
   /**
@@ -127,6 +127,16 @@ export function isOriginAllowed(origin: string | undefined, cors: string[] | '*'
   if (cors === '*') return true
   if (!cors) return LOCAL_ORIGIN.test(origin)
   return cors.includes(origin)
+}
+
+/** `work`'s result, or `late` when it has not settled within `ms`; the timer is cleared either way. */
+async function within<T, L>(work: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([work, new Promise<L>((r) => (timer = setTimeout(() => r(late), ms)))])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**
@@ -231,10 +241,6 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   let redisClients: Array<{ close?: () => Promise<unknown>; destroy?: () => void }> = []
   const redisDown = { pub: false, sub: false }
   /**
-   * Whether this node can serve writes now, for a load balancer: not closing, the storage answers a
-   * read within 2 s, and Redis (when configured) is connected. /healthz only says the process is up.
-   */
-  /**
    * After a Redis outage: every document loaded here catches up with what other nodes appended
    * meanwhile, and this node's clients get those changes now, not at the document's next write.
    */
@@ -254,25 +260,23 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     }
     log.info('caught up after a Redis outage', { docs, changes })
   }
+  /**
+   * Whether this node can serve writes now, for a load balancer: not closing, the storage answers a
+   * read within 2 s, and Redis (when configured) is connected. /healthz only says the process is up.
+   */
   const readiness = async (): Promise<{ ok: boolean; storage: 'up' | 'down' | 'slow'; redis: 'up' | 'down' | 'off'; closing: boolean }> => {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const probe = await Promise.race([
+    const probe = await within(
       guarded.head('__readyz').then(() => 'up' as const, () => 'down' as const),
-      new Promise<'slow'>((r) => (timer = setTimeout(() => r('slow'), 2000))),
-    ])
-    clearTimeout(timer)
+      2000,
+      'slow' as const,
+    )
     const redis = !options.redis ? 'off' : redisDown.pub || redisDown.sub ? 'down' : 'up'
     return { ok: !closing && probe === 'up' && redis !== 'down', storage: probe, redis, closing }
   }
   // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
   const closeRedis = async () => {
     for (const c of redisClients) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const closed = await Promise.race([
-        Promise.resolve(c.close?.()).then(() => true, () => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000))),
-      ])
-      clearTimeout(timer)
+      const closed = await within(Promise.resolve(c.close?.()).then(() => true, () => false), 1000, false)
       if (!closed) c.destroy?.()
     }
   }
@@ -318,18 +322,14 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     redisClients = [pub as never, sub as never]
     // Bounded: an unreachable Redis at start is an error, not a process that waits forever.
     const ms = options.redis.connectTimeoutMs ?? 10_000
-    let timer: ReturnType<typeof setTimeout> | undefined
     try {
-      await Promise.race([
-        Promise.all([pub.connect(), sub.connect()]),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new ZyncError('BAD_REQUEST', `[zync] cannot connect to Redis at ${options.redis!.url} within ${ms} ms`)), ms))),
-      ])
+      if ((await within(Promise.all([pub.connect(), sub.connect()]), ms, 'late' as const)) === 'late') {
+        throw new ZyncError('BAD_REQUEST', `[zync] cannot connect to Redis at ${options.redis.url} within ${ms} ms`)
+      }
     } catch (err) {
       for (const c of [pub, sub]) await Promise.resolve(c.destroy?.()).catch(() => {})
       await storage.close()
       throw err
-    } finally {
-      clearTimeout(timer)
     }
     io.adapter(createAdapter(pub, sub, { key: options.redis.key ?? 'zync' }))
   }
@@ -494,12 +494,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // Drain until nothing is in flight for a quiet moment: requests clients already sent (read in a
     // later turn of the event loop) get an answer too, a refusal for writes, instead of a dropped socket.
     for (;;) {
-      while (inflight.size > 0 && Date.now() < deadline) {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        // The timer is cleared once the writes settle: left running it kept the process alive until the deadline.
-        await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => (timer = setTimeout(r, Math.max(1, deadline - Date.now()))))])
-        clearTimeout(timer)
-      }
+      // within() clears its timer once the writes settle: left running it kept the process alive until the deadline.
+      while (inflight.size > 0 && Date.now() < deadline) await within(Promise.allSettled([...inflight]), Math.max(1, deadline - Date.now()), undefined)
       await new Promise((r) => setTimeout(r, 5))
       if (inflight.size === 0 || Date.now() >= deadline) break
     }
@@ -512,10 +508,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // Storage that hangs (a PostgreSQL that accepts connections but never answers) must not hold the
     // shutdown forever: snapshots and the storage's own close get until the deadline (at least 1 s).
     const bounded = async (what: string, work: () => Promise<unknown>) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(1000, deadline - Date.now()))))
-      const r = await Promise.race([work().then(() => 'done' as const, () => 'failed' as const), late])
-      clearTimeout(timer)
+      const r = await within(work().then(() => 'done' as const, () => 'failed' as const), Math.max(1000, deadline - Date.now()), 'late' as const)
       if (r === 'late') log.warn(`shutdown: ${what} did not finish in time; closing anyway`, {})
     }
     await bounded('saving snapshots', async () => {

@@ -188,21 +188,13 @@ export async function startRedis(): Promise<RestartableService> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zync-redis-'))
   const pidFile = path.join(dir, 'redis.pid')
   const logFile = path.join(dir, 'redis.log')
+  const redisArgs = (port: number) => ['--bind', '127.0.0.1', '--port', String(port), '--daemonize', 'yes', '--save', '', '--appendonly', 'no', '--pidfile', pidFile, '--logfile', logFile, '--dir', dir]
   try {
     let lastErr: unknown
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort()
       try {
-        await run(bin, [
-          '--bind', '127.0.0.1',
-          '--port', String(port),
-          '--daemonize', 'yes',
-          '--save', '',
-          '--appendonly', 'no',
-          '--pidfile', pidFile,
-          '--logfile', logFile,
-          '--dir', dir,
-        ])
+        await run(bin, redisArgs(port))
       } catch (err) {
         lastErr = err
         continue
@@ -236,7 +228,7 @@ export async function startRedis(): Promise<RestartableService> {
         url: `redis://127.0.0.1:${port}`,
         down: shutdown,
         async start() {
-          await run(bin, ['--bind', '127.0.0.1', '--port', String(port), '--daemonize', 'yes', '--save', '', '--appendonly', 'no', '--pidfile', pidFile, '--logfile', logFile, '--dir', dir])
+          await run(bin, redisArgs(port))
           const deadline = Date.now() + 10_000
           while (Date.now() < deadline && (await redisCommand(port, ['PING'], 500).catch(() => '')) !== '+PONG') await sleep(50)
           pid = readPid(pidFile)
