@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react'
+import { useEffect, useRef, useState } from 'react'
 import { isRefusal } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
@@ -48,16 +48,22 @@ const SYNCING_AFTER_MS = 400
  */
 function useCalm(s: SyncStatus): SyncStatus {
   const [shown, setShown] = useState(s)
+  const latest = useRef(s)
   const settled = (st: SyncStatus) => {
     const b = badgeState(st)
     return b === 'online' || b === 'conflict'
   }
   const wait = settled(shown) && badgeState(s) === 'syncing'
   useEffect(() => {
-    if (!wait) return setShown(s)
-    const t = setTimeout(() => setShown(s), SYNCING_AFTER_MS)
-    return () => clearTimeout(t)
+    latest.current = s
+    if (!wait) setShown(s)
   }, [s, wait])
+  // Timed from the start of the wait: status changes during it (a replay's acks) must not restart it.
+  useEffect(() => {
+    if (!wait) return
+    const t = setTimeout(() => setShown(latest.current), SYNCING_AFTER_MS)
+    return () => clearTimeout(t)
+  }, [wait])
   return wait ? shown : s
 }
 

@@ -133,6 +133,21 @@ describe('SyncStatusBadge', () => {
       observe()
     }
     expect(new Set(seen)).toEqual(new Set(['online:Synced']))
+    // A long sync whose status changes every 100 ms (acks coming in) shows Syncing 400 ms after it began.
+    act(() => {
+      store.setPending(900)
+      store.setStatus({ syncing: true })
+    })
+    for (let left = 800; left > 0; left -= 100) {
+      await act(() => new Promise((r) => setTimeout(r, 100)))
+      act(() => store.setPending(left))
+    }
+    expect(badge()).toHaveAttribute('data-state', 'syncing')
+    expect(badge()).toHaveTextContent('Syncing100 pending')
+    act(() => {
+      store.setPending(0)
+      store.setStatus({ syncing: false })
+    })
     // Going offline shows at once, and so does Syncing when coming from offline.
     act(() => store.setStatus({ connection: 'offline' }))
     expect(badge()).toHaveAttribute('data-state', 'offline')
