@@ -663,6 +663,42 @@ describe('multi-tab', () => {
     await waitFor(() => t2.sync.status().seq === 1, 5000, 'frozen tab op adopted')
     expect((await s.doc('board')).current().state).toMatchObject({ cards: { stuck: { title: 'in a frozen tab' } } })
   })
+  it('a reload takes a closed tab’s rows with one claim, rewriting none of them; a live holder keeps them; the next holder delivers each once', async () => {
+    const s = await server()
+    const tally = countOps(s)
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName, autoConnect: false })
+    await t1.sync.ready
+    for (let i = 0; i < 200; i++) t1.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => t1.sync.status().pending === 200 && t1.sync.status().unpersisted === 0)
+    await t1.sync.destroy()
+    // IndexedDB puts into the outbox while the next tab loads (Dexie's bulkPut is one put per row).
+    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: (...a: unknown[]) => unknown; name: string } } }).IDBObjectStore.prototype
+    const realPut = proto.put
+    let outboxPuts = 0
+    proto.put = function (this: { name: string }, ...a: unknown[]) {
+      if (this.name === 'outbox') outboxPuts++
+      return realPut.apply(this, a)
+    }
+    cleanups.push(() => (proto.put = realPut))
+    const t2 = board({ url: s.url, dbName, autoConnect: false })
+    await t2.sync.ready
+    expect(Object.keys(t2.getState().cards)).toHaveLength(200)
+    expect(t2.sync.pendingOperations()).toHaveLength(200)
+    expect(outboxPuts).toBe(0)
+    // t2 holds them now: a third tab shows them but does not send them while t2 is open...
+    const t3 = board({ url: s.url, dbName })
+    await waitFor(() => t3.sync.status().connection === 'online')
+    expect(Object.keys(t3.getState().cards)).toHaveLength(200)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(tally.ops).toBe(0)
+    // ...and takes them once t2 closes (its claim points at a closed tab), sending each op once.
+    await t2.sync.destroy()
+    await waitFor(() => t3.sync.status().seq === 200 && t3.sync.status().pending === 0, 10_000, 'adopted ops delivered')
+    expect(tally.ids).toHaveLength(200)
+    expect(new Set(tally.ids).size).toBe(200)
+    expect(Object.keys((await s.doc('board')).current().state.cards as object)).toHaveLength(200)
+  })
 })
 
 describe('storage faults', () => {

@@ -2,11 +2,31 @@ import Dexie, { type Table } from 'dexie'
 import { ZyncError } from '../core/errors'
 import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
 
+/**
+ * A tab's heartbeat, or (with `by`) a claim: the rows `owner` wrote now belong to tab `by`. Adopting a
+ * closed tab's rows writes one claim instead of rewriting every row (a reload with thousands of
+ * pending edits took hundreds of milliseconds doing that); `load` and `adopt` read rows through them.
+ */
 interface Beat {
   key: string
   doc: string
   owner: string
   at: number
+  by?: string
+}
+
+const beatKey = (doc: string, owner: string) => doc + '\u0000' + owner
+const claimKey = (doc: string, owner: string) => doc + '\u0000' + owner + '\u0000by'
+
+/** Who holds the rows each writer made, following claims. */
+function ownerOf(beats: Beat[]): (owner: string) => string {
+  const by = new Map<string, string>()
+  for (const b of beats) if (b.by !== undefined) by.set(b.owner, b.by)
+  return (o) => {
+    // adopt points every claim straight at its holder; the bound only guards against a cycle.
+    for (let i = 0; i < 32 && by.has(o); i++) o = by.get(o)!
+    return o
+  }
 }
 
 class ZyncDb extends Dexie {
@@ -119,12 +139,15 @@ export class DexieOutboxStorage implements OutboxStorage {
     for (const k of keys) ls.removeItem(k)
   }
 
-  async load(doc: string): Promise<LoadedDoc> {
+  async load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc> {
     const db = await this.ensureOpen()
     await this.importSpills(db, doc)
-    return db.transaction('r', db.outbox, db.meta, db.conflicts, async () => {
+    const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
+    return db.transaction(adopt ? 'rw' : 'r', db.outbox, db.meta, db.conflicts, db.tabs, async () => {
+      const holder = adopt ? (await claimOrphans(db, doc, adopt.owner, adopt.staleBefore, liveByLock)).holder : ownerOf(await db.tabs.where('doc').equals(doc).toArray())
       const rows = await db.outbox.where('doc').equals(doc).toArray()
       rows.sort((a, b) => a.order - b.order)
+      for (const r of rows) r.owner = holder(r.owner)
       const last = await db.outbox.orderBy('order').last()
       const meta = await db.meta.get(doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
@@ -151,36 +174,58 @@ export class DexieOutboxStorage implements OutboxStorage {
   async heartbeat(doc: string, owner: string, now: number): Promise<void> {
     const db = await this.ensureOpen()
     holdTabLock(doc, owner)
-    await db.tabs.put({ key: doc + '\u0000' + owner, doc, owner, at: now })
+    await db.tabs.put({ key: beatKey(doc, owner), doc, owner, at: now })
   }
 
   async adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     const db = await this.ensureOpen()
     const liveByLock = await liveOwnersByLocks(doc)
     return db.transaction('rw', db.outbox, db.tabs, async () => {
-      const beats = await db.tabs.where('doc').equals(doc).toArray()
-      const alive = new Set(beats.filter((b) => b.at >= staleBefore).map((b) => b.owner))
-      if (liveByLock) {
-        // Web Locks know exactly which tabs are alive (a closed tab releases its lock at once).
-        for (const o of [...alive]) if (!liveByLock.has(o)) alive.delete(o)
-      }
-      alive.add(owner)
-      const rows = await db.outbox.where('doc').equals(doc).toArray()
-      const adopted = rows.filter((r) => !alive.has(r.owner)).map((r) => ({ ...r, owner }))
-      if (adopted.length > 0) await db.outbox.bulkPut(adopted)
-      return adopted
+      const { orphaned } = await claimOrphans(db, doc, owner, staleBefore, liveByLock)
+      const rows: OutboxRow[] = []
+      // One index range per writer (anyOf over the compound index walks a cursor row by row: slower).
+      for (const o of orphaned) for (const r of await db.outbox.where('[doc+owner]').equals([doc, o]).toArray()) rows.push({ ...r, owner })
+      return rows
     })
   }
 
   async release(doc: string, owner: string): Promise<void> {
     const db = await this.ensureOpen()
-    await db.tabs.delete(doc + '\u0000' + owner)
+    await db.tabs.delete(beatKey(doc, owner))
     releaseTabLock(doc, owner)
   }
 
   close(): void {
     this.db.close()
   }
+}
+
+/**
+ * Inside a readwrite transaction over outbox and tabs: gives `owner` the rows of every writer whose
+ * holder is no longer alive, by writing one claim per writer (no row is rewritten). Returns those
+ * writers and who holds each writer's rows now.
+ */
+async function claimOrphans(db: ZyncDb, doc: string, owner: string, staleBefore: number, liveByLock: Set<string> | undefined) {
+  const beats = await db.tabs.where('doc').equals(doc).toArray()
+  const alive = new Set(beats.filter((b) => b.by === undefined && b.at >= staleBefore).map((b) => b.owner))
+  if (liveByLock) {
+    // Web Locks know exactly which tabs are alive (a closed tab releases its lock at once).
+    for (const o of [...alive]) if (!liveByLock.has(o)) alive.delete(o)
+  }
+  alive.add(owner)
+  const before = ownerOf(beats)
+  // The writers of the doc's rows, from the [doc+owner] index alone: no row is read for this.
+  const keys = (await db.outbox.where('[doc+owner]').between([doc, Dexie.minKey], [doc, Dexie.maxKey]).uniqueKeys()) as unknown as Array<[string, string]>
+  const writers = new Set(keys.map((k) => k[1]))
+  const orphaned = [...writers].filter((o) => !alive.has(before(o)))
+  const orphans = new Set(orphaned)
+  // One claim per writer, pointing straight at this tab. Claims whose writer has no rows left go, and
+  // so does a dead tab's claim on rows this tab's id wrote (a client id used again) as it takes them back.
+  const drop = beats.filter((b) => b.by !== undefined && (!writers.has(b.owner) || (b.owner === owner && orphans.has(owner))))
+  if (drop.length > 0) await db.tabs.bulkDelete(drop.map((b) => b.key))
+  const claims = orphaned.filter((o) => o !== owner).map((o): Beat => ({ key: claimKey(doc, o), doc, owner: o, at: 0, by: owner }))
+  if (claims.length > 0) await db.tabs.bulkPut(claims)
+  return { orphaned, holder: (o: string) => (orphans.has(o) ? owner : before(o)) }
 }
 
 function localStore(): Storage | undefined {

@@ -28,8 +28,8 @@ export class FallbackOutboxStorage implements OutboxStorage {
     }
   }
 
-  load(doc: string): Promise<LoadedDoc> {
-    return this.active.load(doc)
+  load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc> {
+    return this.active.load(doc, adopt)
   }
   write(batch: StorageBatch): Promise<void> {
     return this.active.write(batch)

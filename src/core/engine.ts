@@ -228,7 +228,9 @@ export class SyncEngine {
     const storage = this.o.storage
     try {
       await storage.open()
-      const loaded = await storage.load(this.doc)
+      // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
+      await storage.heartbeat(this.doc, this.clientId, this.now())
+      const loaded = await storage.load(this.doc, { owner: this.clientId, staleBefore: this.staleBefore() })
       if (this.destroyed) return
       if (loaded.meta) {
         this.confirmed = loaded.meta.confirmed
@@ -283,11 +285,14 @@ export class SyncEngine {
     }
   }
 
+  private staleBefore(): number {
+    return this.now() - (this.o.tabTimeout ?? 10_000)
+  }
+
   /** Take over rows of tabs that closed or froze, so their ops are still delivered (once: op ids). */
   private async adoptOrphans(): Promise<boolean> {
-    const staleBefore = this.now() - (this.o.tabTimeout ?? 10_000)
     await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
-    const adopted = await this.o.storage.adopt(this.doc, this.clientId, staleBefore)
+    const adopted = await this.o.storage.adopt(this.doc, this.clientId, this.staleBefore())
     for (const row of adopted) {
       const s = this.outbox.rows.get(row.id)
       if (s) {

@@ -70,7 +70,12 @@ export interface StorageBatch {
 export interface OutboxStorage {
   readonly kind: string
   open(): Promise<void>
-  load(doc: string): Promise<LoadedDoc>
+  /**
+   * `adopt`: the engine is about to adopt for this owner. A storage may do it while loading (rows of
+   * closed tabs come back with `owner` set, exactly as `adopt` would have moved them), saving a second
+   * read of every row; the engine calls `adopt` afterwards either way.
+   */
+  load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc>
   write(batch: StorageBatch): Promise<void>
   heartbeat(doc: string, owner: string, now: number): Promise<void>
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>

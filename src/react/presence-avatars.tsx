@@ -3,6 +3,9 @@ import { type SyncedStore } from './store'
 import { Avatar, cx, nameOf } from './ui'
 import { usePresence } from './use-presence'
 
+// useLayoutEffect where it runs (React 18 warns about it while rendering on a server, where it never runs).
+const useClientLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect
+
 export interface PresenceAvatarsProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
@@ -37,7 +40,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
   const [align, setAlign] = useState<'end' | 'start'>('end')
   // Opens under "+N", right-aligned with it; flipped to start there when that would leave the viewport
   // on the left (a stack at the start of a toolbar).
-  useLayoutEffect(() => {
+  useClientLayoutEffect(() => {
     if (!shown) return setAlign('end')
     const box = more.current?.querySelector('.zync-avatars-rest')?.getBoundingClientRect()
     if (box && box.left < 0) setAlign('start')
