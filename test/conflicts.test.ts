@@ -329,6 +329,45 @@ describe('policies', () => {
   })
 })
 
+describe('patterns', () => {
+  it('a shorter pattern covers the fields below it; a more specific one still wins', async () => {
+    const conflicts: ConflictsConfig = { paths: { cards: 'manual', 'cards.*.votes': 'counter' } }
+    const { srv, a, b } = await pair(undefined, { conflicts })
+    edit(a, 'c1', { notes: 'alice', votes: 1 })
+    edit(b, 'c1', { notes: 'bob', votes: 2 })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    expect(b.sync.conflicts()[0]).toMatchObject({ path: ['cards', 'c1', 'notes'], policy: 'manual', local: 'bob', remote: 'alice' })
+    for (const st of [a, b]) await waitFor(() => st.getState().cards.c1?.votes === 3)
+  })
+})
+
+describe('a record created on two devices offline', () => {
+  it('merges by field: counts add up, sets join, a field both set goes to the later stamp', async () => {
+    const { srv, a, b } = await pair()
+    edit(a, 'c9', { notes: 'from alice', votes: 2, tags: ['x'], color: 'red' })
+    await sleep(5)
+    edit(b, 'c9', { notes: 'from bob', votes: 3, tags: ['y'], size: 'L' })
+    await deliver(srv, a, b)
+    const expected = { notes: 'from bob', votes: 5, tags: ['x', 'y'], color: 'red', size: 'L' }
+    const card = (st: Store) => {
+      const c = st.getState().cards.c9
+      return c && JSON.stringify(Object.entries({ ...c, tags: [...(c.tags as string[])].sort() }).sort(([x], [y]) => x.localeCompare(y)))
+    }
+    const want = JSON.stringify(Object.entries(expected).sort(([x], [y]) => x.localeCompare(y)))
+    for (const st of [a, b]) await waitFor(() => card(st) === want, 5000, `converged: ${JSON.stringify(card(st))}`)
+    const onServer = (await srv.doc('board')).current().state as unknown as Doc
+    expect({ ...onServer.cards.c9, tags: [...(onServer.cards.c9!.tags as string[])].sort() }).toEqual(expected)
+    expect(a.sync.conflicts()).toEqual([])
+    expect(b.sync.conflicts()).toEqual([])
+    // Later increments keep adding on the merged count.
+    await online(a, b)
+    edit(a, 'c9', { votes: 6 })
+    await settled(srv, a, b)
+    await waitFor(() => b.getState().cards.c9?.votes === 6)
+  })
+})
+
 describe('id-keyed arrays', () => {
   const list = (...xs: Array<[string, string]>) => xs.map(([id, text]) => ({ id, text }))
 
@@ -417,6 +456,26 @@ describe('id-keyed arrays', () => {
     await b.sync.resolve(c!.id, { value: list(['1', 'both'], ['3', 'three']) })
     await settled(srv, a, b)
     for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.checklist) === JSON.stringify(list(['1', 'both'], ['3', 'three'])))
+  })
+
+  it("resolving a 'manual' array conflict with one side keeps what only the other side changed (inserts, edits, deletes), as for object keys", async () => {
+    for (const side of ['local', 'remote'] as const) {
+      const { srv, a, b } = await pair({ title: 't', checklist: list(['1', 'one'], ['2', 'two'], ['3', 'three']) })
+      a.sync.disconnect()
+      b.sync.disconnect()
+      // Both edit element 1 (the clash); alice also inserts a and deletes 3, bob inserts b and edits 2.
+      edit(a, 'c1', { checklist: list(['1', 'alice'], ['2', 'two'], ['a', 'from alice']) })
+      edit(b, 'c1', { checklist: list(['1', 'bob'], ['2', 'TWO'], ['3', 'three'], ['b', 'from bob']) })
+      await deliver(srv, a, b)
+      await waitFor(() => b.sync.conflicts().length === 1)
+      await b.sync.resolve(b.sync.conflicts()[0]!.id, side)
+      await settled(srv, a, b)
+      const first = side === 'local' ? 'bob' : 'alice'
+      const texts = (st: Store) => (st.getState().cards.c1?.checklist as Array<{ text: string }>).map((x) => x.text).sort()
+      for (const st of [a, b]) await waitFor(() => texts(st).join() === [first, 'TWO', 'from alice', 'from bob'].sort().join(), 5000, `${side}: ${texts(st).join()}`)
+      expect(a.getState().cards.c1?.checklist).toEqual(b.getState().cards.c1?.checklist)
+      expect((await srv.doc('board')).current().state).toMatchObject({ cards: { c1: { checklist: a.getState().cards.c1?.checklist } } })
+    }
   })
 
   it('the id key is configurable', async () => {

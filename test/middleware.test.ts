@@ -190,6 +190,8 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     [{ conflicts: { paths: { 'cards.**': 'manual' } } }, 'segments are names or *'],
     [{ conflicts: { paths: { '': 'manual' } } }, 'segments are names or *'],
     [{ conflicts: { paths: { 'cards.*.meta.color': 'manual' } } }, "set the policy on 'cards.*.meta'"],
+    [{ conflicts: { idKey: 5 } }, 'conflicts.idKey must be a property name or false (got 5)'],
+    [{ conflicts: { idKey: '' } }, 'conflicts.idKey must be a property name or false'],
   ])('%j', (o, message) => {
     const err = attempt(o)
     expect(err).toBeInstanceOf(ZyncError)

@@ -17,7 +17,7 @@ import { Emitter } from './emitter'
 import { REFUSAL_CODES, ZyncError, fromWireError } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
-import { idArrayApply, idArrayValue, isIdArray, mergeObject, mergesByKey, seedIdArray } from './merge'
+import { idArrayApply, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
@@ -339,7 +339,9 @@ export class SyncEngine {
     for (let i = 0; i < patches.length; i++) {
       const p = patches[i]!
       if (p.path.length < OP_DEPTH) {
-        out?.push(p)
+        const split = p.op === 'add' && p.path.length === OP_DEPTH - 1 ? this.mergeableFields(p) : undefined
+        if (split) (out ??= patches.slice(0, i)).push(...split)
+        else out?.push(p)
         continue
       }
       const path = p.path.slice(0, 2)
@@ -369,6 +371,26 @@ export class SyncEngine {
       }
     }
     return out ?? patches
+  }
+
+  /**
+   * A new record's counter and set fields go as their own ops after the record (an increment from 0,
+   * the elements added), which the record's op leaves out: two devices that create the same record
+   * offline then add up their counts and join their sets instead of one record replacing the other.
+   */
+  private mergeableFields(p: Patch): Patch[] | undefined {
+    if (!isPlainObject(p.value)) return undefined
+    let rec: Record<string, unknown> | undefined
+    const fields: Patch[] = []
+    for (const k of Object.keys(p.value)) {
+      const path = [...p.path, k]
+      const policy = wirePolicy(this.o.policies.policyFor(path))
+      if (policy !== 'counter' && policy !== 'set') continue
+      rec ??= { ...p.value }
+      delete rec[k]
+      fields.push({ op: 'add', path, value: p.value[k] })
+    }
+    return rec ? [{ ...p, value: rec }, ...fields] : undefined
   }
 
   /** The record exists for the server, or will once this device's pending writes land. */
@@ -442,10 +464,10 @@ export class SyncEngine {
     // different keys both stand); the inbox of manual and app-function fields shows it as the base.
     if (wire === 'manual' || wire === 'custom') op.prev = p.prev
     if (isPlainObject(p.value) && !op.idKey) {
-      // A field created as an object saw nothing there: its base is {} (two devices that create the
-      // same field offline merge by key too). Record-level adds stay whole.
+      // A field or record created as an object saw nothing there: its base is {} (two devices that
+      // create the same field or record offline merge by key too).
       if (p.op === 'replace' && isPlainObject(p.prev)) op.prev = p.prev
-      else if (p.op === 'add' && p.path.length === OP_DEPTH) op.prev = {}
+      else if (p.op === 'add' && p.path.length >= OP_DEPTH - 1) op.prev = {}
     }
     return op
   }
@@ -1318,14 +1340,18 @@ export class SyncEngine {
     const c = this.conflictsById.get(id)
     if (!c) {
       if (this.resolvedIds.has(id)) throw new ZyncError('CONFLICT_RESOLVED', `[zync] conflict ${id} is already resolved`)
-      throw new ZyncError('CONFLICT_NOT_FOUND', `[zync] no conflict with id ${id}; read the open ones with store.sync.conflicts()`)
+      throw new ZyncError('CONFLICT_NOT_FOUND', `[zync] no conflict with id ${id} on this device (a conflict belongs to the device whose write raced); read the open ones with store.sync.conflicts()`)
     }
     let value: unknown
     if (resolution === 'local' || resolution === 'remote') {
       const remote = this.confirmedAt(c.path)
       value = resolution === 'local' ? c.local : remote
       // Objects clash only in the keys both sides changed: the keys only one side changed stay either way.
-      if (isPlainObject(c.base) && isPlainObject(c.local) && isPlainObject(remote)) value = mergeObject(c.base, c.local, remote, resolution === 'local' ? 'mine' : 'theirs').value
+      // Id-keyed arrays likewise by element: the other side's one-sided inserts, edits and deletes stay.
+      const winner = resolution === 'local' ? 'mine' : 'theirs'
+      const idKey = this.o.policies.idKey
+      if (isPlainObject(c.base) && isPlainObject(c.local) && isPlainObject(remote)) value = mergeObject(c.base, c.local, remote, winner).value
+      else if (idKey && Array.isArray(c.local) && Array.isArray(remote) && (isIdArray(c.local, idKey) || isIdArray(remote, idKey))) value = mergeIdArrays(c.base, c.local, remote, idKey, winner)
     } else if (resolution && typeof resolution === 'object' && 'value' in resolution) {
       value = resolution.value
       try {

@@ -247,6 +247,18 @@ export function idArrayApply(
   return { e }
 }
 
+/**
+ * Three-way merge of an id-keyed array by element, as the server merges a concurrent edit: what `mine`
+ * changed relative to `base` is applied over `theirs`, what only `theirs` changed stays, and an element
+ * both changed differently goes to `winner`. Resolving a conflict with one side keeps the other side's
+ * one-sided inserts, edits and deletes, as it does for the keys of an object.
+ */
+export function mergeIdArrays(base: unknown, mine: readonly unknown[], theirs: unknown, idKey: string, winner: 'mine' | 'theirs'): unknown[] {
+  const s = seedIdArray(theirs, idKey)
+  const prev = Array.isArray(base) ? base : []
+  return idArrayValue(idArrayApply(s, idKey, prev, mine, '1', winner === 'mine' ? 'local' : 'remote', idArrayClashes(s, idKey, prev, mine)))
+}
+
 export function idArrayValue(s: IdArray): unknown[] {
   return Object.entries(s.e)
     .filter(([, r]) => r.h > r.d)

@@ -31,9 +31,10 @@ export interface ConflictsConfig {
   /** Policy for paths no pattern matches. Default 'lww'. */
   default?: ConflictPolicy
   /**
-   * Policies by dotted path pattern; `*` matches one segment: `{ 'cards.*.title': 'manual' }`. Ops go at
-   * most three segments deep (collection.record.field; a value below a field is written whole, an object
-   * there merging by key), so a pattern has one to three segments. Default `{}`.
+   * Policies by dotted path pattern; `*` matches one segment: `{ 'cards.*.title': 'manual' }`. A shorter
+   * pattern covers everything below it too (`'cards'`: every field of every card); the most specific
+   * pattern wins. Ops go at most three segments deep (collection.record.field; a value below a field is
+   * written whole, an object there merging by key), so a pattern has one to three segments. Default `{}`.
    */
   paths?: Record<string, ConflictPolicy>
   /**
@@ -58,6 +59,7 @@ export class PolicyTable {
   constructor(config: ConflictsConfig = {}) {
     this.fallback = checked(config.default ?? 'lww', 'default')
     this.idKey = config.idKey ?? 'id'
+    if (this.idKey !== false && (typeof this.idKey !== 'string' || this.idKey === '')) throw invalid(`idKey must be a property name or false (got ${JSON.stringify(config.idKey)})`)
     const paths = config.paths ?? {}
     if (typeof paths !== 'object' || Array.isArray(paths)) throw invalid("paths must be an object of patterns, e.g. { 'cards.*.title': 'manual' }")
     this.rules = Object.entries(paths)
@@ -87,8 +89,9 @@ function checked(p: ConflictPolicy, where: string): ConflictPolicy {
   return p
 }
 
+/** The pattern matches the path or a path above it. */
 function matches(segs: string[], path: Path): boolean {
-  if (segs.length !== path.length) return false
+  if (segs.length > path.length) return false
   for (let i = 0; i < segs.length; i++) if (segs[i] !== '*' && segs[i] !== String(path[i])) return false
   return true
 }

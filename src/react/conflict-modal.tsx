@@ -1,7 +1,7 @@
 import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { createPortal } from 'react-dom'
 import { isPlainObject } from '../core/diff'
-import { mergeObject } from '../core/merge'
+import { isIdArray, mergeIdArrays, mergeObject } from '../core/merge'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
 import { type SyncedStore, useIsClient, useShownModal } from './store'
@@ -83,10 +83,14 @@ const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: bo
   </button>
 )
 
-/** Where "Edit merged" starts: mine, or for objects both sides merged by key (mine where both changed a key). */
+/**
+ * Where "Edit merged" starts: mine, or both sides merged (mine where both changed the same thing):
+ * objects by key, arrays of objects with an `id` by element (the default `idKey`).
+ */
 function startingPoint(c: Conflict): unknown {
-  if (!isPlainObject(c.local) || !isPlainObject(c.remote)) return c.local
-  return mergeObject(isPlainObject(c.base) ? c.base : {}, c.local, c.remote, 'mine').value
+  if (isPlainObject(c.local) && isPlainObject(c.remote)) return mergeObject(isPlainObject(c.base) ? c.base : {}, c.local, c.remote, 'mine').value
+  if (Array.isArray(c.local) && Array.isArray(c.remote) && (isIdArray(c.local, 'id') || isIdArray(c.remote, 'id'))) return mergeIdArrays(c.base, c.local, c.remote, 'id', 'mine')
+  return c.local
 }
 
 /**
