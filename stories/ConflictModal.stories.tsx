@@ -90,6 +90,11 @@ export const ArrayValue: Story = {
   args: { store: createFixtureStore({ conflicts: samples.array() }) },
 }
 
+/** An id-keyed array: an element both sides edited is shown in place, key by key. */
+export const Checklist: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.checklist() }) },
+}
+
 export const MergedValue: Story = {
   args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
   play: async ({ args, step }) => {

@@ -304,4 +304,22 @@ export const samples = {
       remote: ['design', 'roadmap'],
     }),
   ],
+  /** An id-keyed array: both edited item 1; mine added an item, theirs dropped one. */
+  checklist: (): Conflict[] => [
+    makeConflict({
+      id: 'checklist',
+      entity: 'cards/launch',
+      field: 'checklist',
+      base: [
+        { id: 'a', text: 'Write the announcement', done: false },
+        { id: 'b', text: 'Update the docs', done: false },
+      ],
+      local: [
+        { id: 'a', text: 'Write the announcement', done: true },
+        { id: 'b', text: 'Update the docs', done: false },
+        { id: 'c', text: 'Tell support', done: false },
+      ],
+      remote: [{ id: 'a', text: 'Write the blog post', done: false }],
+    }),
+  ],
 }

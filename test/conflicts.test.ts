@@ -327,6 +327,16 @@ describe('policies', () => {
     await deliver(srv, a, b)
     for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.notes) === JSON.stringify([{ text: 'from bob' }]))
   })
+
+  it('a new record with a zero count and an empty set is one op; counts and elements take one op each', async () => {
+    const { a } = await pair()
+    edit(a, 'c7', { notes: 'n', votes: 0, tags: [] })
+    await waitFor(() => a.sync.status().pending === 1)
+    expect(a.sync.pendingOperations().map((o) => o.path.join('.'))).toEqual(['cards.c7'])
+    edit(a, 'c8', { notes: 'n', votes: 2, tags: ['x'] })
+    await waitFor(() => a.sync.status().pending === 4)
+    expect(a.sync.pendingOperations().map((o) => o.path.join('.'))).toEqual(['cards.c7', 'cards.c8', 'cards.c8.votes', 'cards.c8.tags'])
+  })
 })
 
 describe('patterns', () => {

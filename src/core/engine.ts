@@ -374,23 +374,27 @@ export class SyncEngine {
   }
 
   /**
-   * A new record's counter and set fields go as their own ops after the record (an increment from 0,
-   * the elements added), which the record's op leaves out: two devices that create the same record
-   * offline then add up their counts and join their sets instead of one record replacing the other.
+   * A new record's counter and set fields: the record's op writes them at zero (0, []), saying it saw
+   * them at zero, and an op of their own follows for what they hold (an increment from 0, the elements
+   * added). Two devices that create the same record offline then add up their counts and join their
+   * sets, where one record would otherwise replace the other's values.
    */
   private mergeableFields(p: Patch): Patch[] | undefined {
     if (!isPlainObject(p.value)) return undefined
     let rec: Record<string, unknown> | undefined
+    const zeros: Record<string, unknown> = {}
     const fields: Patch[] = []
     for (const k of Object.keys(p.value)) {
+      const v = p.value[k]
       const path = [...p.path, k]
       const policy = wirePolicy(this.o.policies.policyFor(path))
-      if (policy !== 'counter' && policy !== 'set') continue
+      const zero = policy === 'counter' && typeof v === 'number' ? 0 : policy === 'set' && Array.isArray(v) ? [] : undefined
+      if (zero === undefined) continue
       rec ??= { ...p.value }
-      delete rec[k]
-      fields.push({ op: 'add', path, value: p.value[k] })
+      rec[k] = zeros[k] = zero
+      if (!deepEqual(v, zero)) fields.push({ op: 'replace', path, value: v, prev: zero })
     }
-    return rec ? [{ ...p, value: rec }, ...fields] : undefined
+    return rec ? [{ ...p, value: rec, prev: zeros }, ...fields] : undefined
   }
 
   /** The record exists for the server, or will once this device's pending writes land. */
@@ -467,7 +471,7 @@ export class SyncEngine {
       // A field or record created as an object saw nothing there: its base is {} (two devices that
       // create the same field or record offline merge by key too).
       if (p.op === 'replace' && isPlainObject(p.prev)) op.prev = p.prev
-      else if (p.op === 'add' && p.path.length >= OP_DEPTH - 1) op.prev = {}
+      else if (p.op === 'add' && p.path.length >= OP_DEPTH - 1) op.prev = isPlainObject(p.prev) ? p.prev : {}
     }
     return op
   }

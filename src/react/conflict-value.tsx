@@ -3,26 +3,34 @@ import { wordDiff } from './word-diff'
 
 const json = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v))
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+/** The `id` of an array element that is an object with one (the default idKey), else undefined. */
+const idOf = (v: unknown): string | undefined => (isObj(v) && (typeof v.id === 'string' || typeof v.id === 'number') ? `${typeof v.id}:${v.id}` : undefined)
 
 /**
  * Shows `value` as a change from `base`: words inserted and deleted for strings; for objects, each key
  * added or removed (the line marked) or changed (~~before~~ after), nested objects key by key, indented;
- * for arrays, items added and removed, matched by value (not by position); any other value replaced as
+ * for arrays, items added and removed, matched by value (not by position), and an object with an `id`
+ * that was there before shown edited key by key where it is; any other value replaced as
  * ~~before~~ after.
  */
 export function ConflictValue({ value, base }: { value: unknown; base: unknown }): ReactNode {
   if (typeof value === 'string' && typeof base === 'string')
     return wordDiff(base, value).map(([op, t], i) => (op ? op > 0 ? <ins key={i}>{t}</ins> : <del key={i}>{t}</del> : t))
   if (Array.isArray(value)) {
-    const was = Array.isArray(base) ? base.map(json) : []
+    const before = Array.isArray(base) ? base : []
+    const was = before.map(json)
     const now = value.map(json)
+    // An element with an id that was there before is shown as edited, key by key, where it is now.
+    const earlier = new Map(before.map((x) => [idOf(x), x]))
+    const ids = new Set(value.map((x) => idOf(x) ?? json(x)))
     return (
       <ul className="zync-kv">
-        {now.map((v, i) => (
-          <li key={i}>{was.includes(v) ? v : <ins>{v}</ins>}</li>
-        ))}
+        {now.map((v, i) => {
+          const id = idOf(value[i])
+          return <li key={i}>{was.includes(v) ? v : id !== undefined && earlier.has(id) ? <ConflictValue value={value[i]} base={earlier.get(id)} /> : <ins>{v}</ins>}</li>
+        })}
         {was
-          .filter((v) => !now.includes(v))
+          .filter((v, i) => !now.includes(v) && !ids.has(idOf(before[i]) ?? v))
           .map((v, i) => (
             <li key={'-' + i}>
               <del>{v}</del>

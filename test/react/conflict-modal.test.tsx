@@ -238,6 +238,23 @@ describe('ConflictModal', () => {
     expect(store.resolutions).toEqual([])
   })
 
+  it('shows an edited element of an id-keyed array in place, key by key, not as one added and one removed line', () => {
+    const item = (id: string, t: string) => ({ id, t })
+    const store = createFixtureStore({
+      conflicts: [{ ...samples.array()[0]!, id: 'ids', base: [item('1', 'one'), item('2', 'two')], local: [item('1', 'mine'), item('2', 'two'), item('3', 'new')], remote: [item('1', 'theirs')] }],
+    })
+    render(<ConflictModal store={store} open />)
+    const mine = dialog().querySelector('[data-side="local"]')!
+    const rows = [...mine.querySelectorAll('.zync-value > ul > li')]
+    expect(rows).toHaveLength(3)
+    expect(rows[0]!.querySelector('del')).toHaveTextContent('"one"')
+    expect(rows[0]!.querySelector('ins')).toHaveTextContent('"mine"')
+    expect(rows[2]!.querySelector(':scope > ins')).toHaveTextContent('"new"')
+    // Theirs dropped element 2: shown struck out, once.
+    const theirs = dialog().querySelector('[data-side="remote"]')!
+    expect([...theirs.querySelectorAll('.zync-value > ul > li > del')].map((d) => d.textContent)).toEqual([JSON.stringify(item('2', 'two'))])
+  })
+
   it('shows base, mine and theirs with a word diff for strings', () => {
     setup({}, samples.oneField())
     const mine = dialog().querySelector('[data-side="local"]')!
