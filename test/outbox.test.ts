@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { OutboxIndex } from '../src/core/outbox'
 import { createStore } from 'zustand/vanilla'
 import Dexie from 'dexie'
+import { io as connect } from 'socket.io-client'
 import {
   DexieOutboxStorage,
   MemoryOutboxStorage,
@@ -450,11 +451,25 @@ describe('dead letters', () => {
 
   it('a real server refuses a malformed op alone and acknowledges the rest of its batch', async () => {
     const s = await server()
-    const a = board({ url: s.url })
+    // The client refuses a key longer than the server allows before sending it; this socket corrupts
+    // one op of the batch on its way out instead, so the server sees it.
+    const socket = connect(s.url, { transports: ['websocket'] })
+    const timeout = socket.timeout.bind(socket)
+    socket.timeout = ((ms: number) => {
+      const inner = timeout(ms)
+      return {
+        emitWithAck: (event: string, payload: { o?: unknown[][] }) => {
+          for (const w of event === 'zync:ops' ? (payload.o ?? []) : []) if (Array.isArray(w[5]) && w[5][1] === 'bad') w[5] = [w[5][0], 'x'.repeat(600)]
+          return inner.emitWithAck(event, payload)
+        },
+      }
+    }) as never
+    cleanups.push(() => void socket.disconnect())
+    const a = board({ socket })
     await waitFor(() => a.sync.status().connection === 'online')
     a.sync.disconnect()
     a.getState().addCard('fine', 'ok')
-    a.getState().addCard('x'.repeat(600), 'key longer than the server allows')
+    a.getState().addCard('bad', 'its key grows longer than the server allows on the way')
     a.getState().addCard('fine2', 'ok too')
     a.sync.connect()
     await waitFor(() => a.sync.status().deadLetters === 1 && a.sync.status().pending === 0, 5000)

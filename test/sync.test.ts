@@ -324,3 +324,85 @@ describe('the server is authoritative and safe', () => {
     expect(good.results[0].ok).toBe(true)
   })
 })
+
+describe('local values that cannot be synced', () => {
+  /** A joined board whose refusals and warnings are collected; `peer` sees what the server got. */
+  async function refusing() {
+    const s = await server()
+    const warnings: string[] = []
+    const a = board({ url: s.url, onWarning: (m) => warnings.push(m) })
+    const peer = board({ url: s.url })
+    const failed: Array<{ code: string; path?: string; message: string }> = []
+    a.sync.on('sync:failed', (e) => failed.push({ code: e.error.code, message: e.error.message, ...(e.path ? { path: e.path.join('.') } : {}) }))
+    await waitFor(() => a.sync.status().connection === 'online' && peer.sync.status().connection === 'online')
+    a.getState().addCard('c1', 'one')
+    await a.sync.flush()
+    const set = async (fields: Record<string, unknown>) => {
+      a.setState((st) => ({ cards: { ...st.cards, c1: { ...st.cards.c1!, ...fields } } }) as never)
+      await new Promise((r) => setTimeout(r, 0))
+    }
+    return { s, a, peer, warnings, failed, set }
+  }
+
+  it('a prototype key, a non-JSON value or an over-long key is refused at capture with its path and a warning; nothing crashes and the rest syncs', async () => {
+    const { s, a, peer, warnings, failed, set } = await refusing()
+    await set(JSON.parse('{"constructor": "x"}'))
+    await set({ due: new Date(0) })
+    await set({ ['k'.repeat(600)]: 1 })
+    await set({ meta: new Map([[1, 2]]) })
+    await set({ meta: new Map([[3, 4]]) }) // another Map: a change too, refused again (not "equal")
+    a.getState().rename('c1', 'renamed')
+    await a.sync.flush()
+    await waitFor(() => peer.getState().cards.c1?.title === 'renamed')
+    expect(failed.map((f) => [f.code, f.path])).toEqual([
+      ['UNSAFE_PATH', 'cards.c1.constructor'],
+      ['BAD_REQUEST', 'cards.c1.due'],
+      ['TOO_LARGE', `cards.c1.${'k'.repeat(600)}`],
+      ['BAD_REQUEST', 'cards.c1.meta'],
+      ['BAD_REQUEST', 'cards.c1.meta'],
+    ])
+    expect(failed[1]!.message).toBe('[zync] cards.c1.due is not synced: only plain objects can be synced')
+    expect(warnings).toEqual(failed.map((f) => f.message))
+    expect(a.sync.deadLetters()).toEqual([])
+    expect(Object.keys((await s.doc('board')).current().state.cards as object)).toEqual(['c1'])
+    expect((await s.doc('board')).current().state).toMatchObject({ cards: { c1: { title: 'renamed', votes: 0 } } })
+  })
+
+  it('a new record that cannot be synced is refused whole: its counter is not sent alone as a partial record', async () => {
+    const { s, a, failed } = await refusing()
+    a.setState((st) => ({ cards: { ...st.cards, c2: { title: 'two', votes: 3, due: new Date(0) } } }) as never)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(failed.map((f) => [f.code, f.path])).toEqual([['BAD_REQUEST', 'cards.c2']])
+    expect(a.sync.status().pending).toBe(0)
+    expect(Object.keys((await s.doc('board')).current().state.cards as object)).toEqual(['c1'])
+  })
+
+  it('a state that is not an object is refused once, not sent or thrown; syncing resumes when it is an object again', async () => {
+    const { a, peer, warnings, failed } = await refusing()
+    a.setState(null as never, true)
+    a.setState(null as never, true)
+    await new Promise((r) => setTimeout(r, 20))
+    a.setState(['x'] as never, true)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(failed.map((f) => f.message)).toEqual([
+      '[zync] the synced state must be a plain object (got null); nothing is synced until it is one again',
+      '[zync] the synced state must be a plain object (got an array); nothing is synced until it is one again',
+    ])
+    expect(warnings).toHaveLength(2)
+    a.setState({ cards: { c1: { title: 'back', votes: 0 } } } as never, true)
+    await a.sync.flush()
+    await waitFor(() => peer.getState().cards.c1?.title === 'back')
+  })
+
+  it('flush() on a destroyed store rejects with DESTROYED; a priority() lane that does not exist is sent as medium with a warning', async () => {
+    const s = await server()
+    const warnings: string[] = []
+    const a = board({ url: s.url, onWarning: (m) => warnings.push(m), priority: () => 'urgent' as never })
+    a.getState().addCard('c1', 'one')
+    await a.sync.flush()
+    expect(warnings).toEqual([`[zync] priority() returned "urgent" for cards.c1: use critical, high, medium, low; sending it as 'medium'`])
+    await a.sync.destroy()
+    a.getState().addCard('c2', 'after destroy')
+    await expect(a.sync.flush()).rejects.toMatchObject({ code: 'DESTROYED' })
+  })
+})

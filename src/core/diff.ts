@@ -81,6 +81,9 @@ export function deepEqual(x: unknown, y: unknown): boolean {
     }
     const aa = Array.isArray(a)
     if (aa !== Array.isArray(b)) return false
+    // Two Maps, Dates, class instances...: not JSON, never equal unless the same object (a new one is a
+    // change, which capture then refuses with a reason instead of dropping it as "nothing changed").
+    if (!aa && (!isPlainObject(a) || !isPlainObject(b))) return false
     if (aa) {
       const bb = b as unknown[]
       if (a.length !== bb.length) return false

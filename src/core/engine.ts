@@ -19,7 +19,7 @@ import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
-import { assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
+import { assertSafePath, assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type PresenceMessage } from './protocol'
@@ -38,6 +38,7 @@ import type {
   SyncEvents,
   SyncStatus,
 } from './types'
+import { PRIORITIES } from './types'
 import { vvBump, vvGet, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
 import { TabChannel, type TabMessage } from './tabs'
@@ -154,6 +155,8 @@ export class SyncEngine {
   private order = 0
   private baseline: Record<string, unknown>
   private captureScheduled = false
+  /** The last state refused for not being an object (warned about once). */
+  private refusedState: unknown
   private lanePriority: Priority | undefined
 
   private readonly conflictsById = new Map<string, StoredConflict>()
@@ -319,7 +322,14 @@ export class SyncEngine {
   captureNow(): void {
     this.captureScheduled = false
     if (this.destroyed) return
-    const cur = this.o.host.read()
+    const cur = this.o.host.read() as unknown
+    if (!isPlainObject(cur)) {
+      // Only an object's keys can be synced: keep the last object state as the base to diff from.
+      if (cur !== this.refusedState) this.refuse(new ZyncError('BAD_REQUEST', `[zync] the synced state must be a plain object (got ${cur === null ? 'null' : Array.isArray(cur) ? 'an array' : typeof cur}); nothing is synced until it is one again`))
+      this.refusedState = cur
+      return
+    }
+    this.refusedState = undefined
     const before = this.baseline
     const patches = diff(before, cur)
     this.baseline = cur
@@ -381,6 +391,12 @@ export class SyncEngine {
    */
   private mergeableFields(p: Patch): Patch[] | undefined {
     if (!isPlainObject(p.value)) return undefined
+    try {
+      // A record that cannot be synced is refused whole (enqueuePatches says why): no field of it goes alone.
+      assertSafeValue(p.value)
+    } catch {
+      return undefined
+    }
     let rec: Record<string, unknown> | undefined
     const zeros: Record<string, unknown> = {}
     const fields: Patch[] = []
@@ -405,20 +421,31 @@ export class SyncEngine {
     return isPlainObject(v)
   }
 
+  /** A local change that cannot be synced: `sync:failed` with its path, and a warning (console by default). */
+  private refuse(error: ZyncError, path?: Path): void {
+    this.events.emit('sync:failed', { error, ids: [], willRetry: false, ...(path ? { path } : {}) })
+    this.o.onWarning?.(error.message)
+  }
+
   private enqueuePatches(patches: Patch[], lane: Priority | undefined, resolves?: string): void {
     let count = 0
     const touchedConflicts: string[] = []
     for (const p of patches) {
       try {
+        assertSafePath(p.path)
         if (p.value !== undefined) assertSafeValue(p.value)
       } catch (err) {
-        const error = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
-        this.events.emit('sync:failed', { error, ids: [], willRetry: false })
+        const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
+        this.refuse(new ZyncError(e.code, `[zync] ${pathToString(p.path)} is not synced: ${e.message.replace('[zync] ', '')}`), p.path)
         continue
       }
       const op = this.makeOp(p)
       if (resolves) op.resolves = resolves
-      const priority = lane ?? this.o.priority?.({ path: p.path, op: p.op, value: p.value }) ?? 'medium'
+      let priority = lane ?? this.o.priority?.({ path: p.path, op: p.op, value: p.value }) ?? 'medium'
+      if (!PRIORITIES.includes(priority)) {
+        this.o.onWarning?.(`[zync] priority() returned ${JSON.stringify(priority)} for ${pathToString(p.path)}: use ${PRIORITIES.join(', ')}; sending it as 'medium'`)
+        priority = 'medium'
+      }
       this.enqueue(op, priority)
       count++
       if (!resolves) for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
@@ -1047,6 +1074,7 @@ export class SyncEngine {
   }
 
   flush(options: { timeout?: number } = {}): Promise<void> {
+    if (this.destroyed) return Promise.reject(new ZyncError('DESTROYED', '[zync] flush() on a destroyed store: nothing is sent any more; its ops stay in the outbox'))
     this.captureNow()
     const ids = new Set<string>()
     // Every tab's pending rows: another tab's are settled by its acks ('settled') or by their changes here.
@@ -1228,6 +1256,8 @@ export class SyncEngine {
   private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
     if (patches.length === 0) return
     this.captureNow()
+    // The app set a state that is not an object (refused by captureNow): there is nothing to patch.
+    if (this.refusedState !== undefined) return
     this.o.host.apply(patches)
     this.baseline = this.o.host.read()
   }

@@ -33,6 +33,7 @@ export function assertSafePath(path: unknown): asserts path is Path {
   }
   for (const seg of path) {
     if (isUnsafeSegment(seg)) throw new ZyncError('UNSAFE_PATH', `[zync] path segment ${JSON.stringify(String(seg))} is not allowed`)
+    if (typeof seg === 'string' && seg.length > 512) throw new ZyncError('TOO_LARGE', `[zync] a key is at most 512 characters (got ${seg.length})`)
   }
 }
 

@@ -122,7 +122,8 @@ export interface SyncEvents {
   'change:tab': { patches: Array<{ entity: string; path: Path; op: Op['op']; value?: unknown }> }
   'sync:queued': { ops: PendingOperation[] }
   'sync:acked': { ids: string[]; seq: number }
-  'sync:failed': { error: ZyncError; ids: string[]; willRetry: boolean; retryAt?: number }
+  /** `path`: a local change refused before it became an op (not JSON, an unsafe key, too large), which stays local. */
+  'sync:failed': { error: ZyncError; ids: string[]; willRetry: boolean; retryAt?: number; path?: Path }
   'sync:conflict': { conflict: Conflict }
   'sync:resolved': { conflict: Conflict; resolution: Resolution; value: unknown }
   'sync:dead-letter': { deadLetter: DeadLetter }

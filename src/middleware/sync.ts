@@ -5,7 +5,8 @@ import { ZyncError } from '../core/errors'
 import { newId } from '../core/ids'
 import type { BackoffOptions } from '../core/outbox'
 import { setAtCow } from '../core/patch'
-import { isDocId, type Path } from '../core/path'
+import { isPlainObject } from '../core/diff'
+import { isDocId, isUnsafeSegment, type Path } from '../core/path'
 import { PolicyTable, type ConflictsConfig } from '../core/policies'
 import type { Op } from '../core/protocol'
 import type { OutboxStorage } from '../core/storage'
@@ -132,6 +133,25 @@ function checkOptions(o: SyncOptions<unknown>): void {
     const v = o[k]
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw bad(`${k} must be a positive integer (got ${JSON.stringify(v)})`)
   }
+  const kinds: Array<[string, string]> = [
+    ['partialize priority now onWarning', 'function'],
+    ['crossTab autoConnect watchNetwork', 'boolean'],
+    ['conflicts backoff presence user', 'object'],
+    ['dbName clientId', 'string'],
+  ]
+  for (const [keys, kind] of kinds) {
+    for (const k of keys.split(' ')) {
+      const v = (o as unknown as Record<string, unknown>)[k]
+      if (v !== undefined && (typeof v !== kind || v === null || Array.isArray(v))) throw bad(`${k} must be a${kind === 'object' ? 'n' : ''} ${kind} (got ${JSON.stringify(v) ?? typeof v})`)
+    }
+  }
+  if (o.auth !== undefined && (o.auth === null || (typeof o.auth !== 'object' && typeof o.auth !== 'function'))) throw bad(`auth must be an object or a function (got ${JSON.stringify(o.auth)})`)
+  if (o.user && typeof o.user.id !== 'string') throw bad('user.id must be a string')
+  // The server refuses other client ids on join (1 to 128 characters, not a prototype key).
+  if (o.clientId !== undefined && (!o.clientId || o.clientId.length > 128 || isUnsafeSegment(o.clientId))) throw bad(`clientId must be 1 to 128 characters and not ${JSON.stringify(o.clientId)}`)
+  for (const [k, v] of [...Object.entries(o.backoff ?? {}), ...Object.entries(o.presence ?? {})]) {
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw bad(`${k} must be a number of 0 or more (got ${JSON.stringify(v)})`)
+  }
 }
 
 /** The user's fields for a server without `authenticate` (it trusts them); the app's own `auth` keys win. */
@@ -179,7 +199,11 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     storage,
     policies: new PolicyTable(options.conflicts),
     host: {
-      read: () => partialize((api.getState() ?? initial) as T),
+      read: () => {
+        const state = api.getState()
+        // Not an object (null, an array, a string): handed over as is, for the engine to refuse.
+        return state === undefined ? partialize(initial as T) : isPlainObject(state) ? partialize(state as T) : (state as never)
+      },
       apply: (patches) => {
         // One copy per container for the whole batch of patches (the store's own objects are never
         // written; the copies are new and only become visible with the setState below).
