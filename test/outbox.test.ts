@@ -714,6 +714,66 @@ describe('multi-tab', () => {
     expect(new Set(tally.ids).size).toBe(200)
     expect(Object.keys((await s.doc('board')).current().state.cards as object)).toHaveLength(200)
   })
+
+  it('a tab frozen past tabTimeout, whose rows another tab sent meanwhile, does not fold new edits into them (they would be dropped as duplicates)', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const conflicts = { paths: { 'cards.*.votes': 'counter' as const } }
+    const frozen = (inner: OutboxStorage): OutboxStorage => Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, release: async () => {} })
+    let shift = 0
+    // No heartbeat is ever written for t1, and it does not hear the other tab (crossTab: false).
+    const t1 = board({ url: s.url, dbName, conflicts, crossTab: false, autoConnect: false, now: () => Date.now() + shift, storage: frozen(new DexieOutboxStorage(dbName)) })
+    await t1.sync.ready
+    t1.getState().addCard('c1', 'one')
+    for (let i = 0; i < 5; i++) t1.getState().vote('c1')
+    await waitFor(() => t1.sync.status().pending === 2 && t1.sync.status().unpersisted === 0)
+    const t2 = board({ url: s.url, dbName, conflicts })
+    const votes = async () => ((await s.doc('board')).current().state.cards as Record<string, { votes?: number }> | undefined)?.c1?.votes
+    for (let i = 0; (await votes()) !== 5; i++) {
+      if (i > 500) throw new Error(`adopted and sent by t2: votes ${await votes()}`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    // t1 wakes up ten seconds later and votes three more times.
+    shift = 10_000
+    for (let i = 0; i < 3; i++) t1.getState().vote('c1')
+    t1.sync.connect()
+    await t1.sync.flush({ timeout: 5000 })
+    await t2.sync.flush({ timeout: 5000 })
+    expect(await votes()).toBe(8)
+    await waitFor(() => t2.getState().cards.c1?.votes === 8 && t1.getState().cards.c1?.votes === 8)
+  })
+
+  it('a tab that hears another tab settle rows it owns (adopted while it was frozen) drops them at once', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const frozen = (inner: OutboxStorage): OutboxStorage => Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, release: async () => {} })
+    const t1 = board({ url: s.url, dbName, autoConnect: false, storage: frozen(new DexieOutboxStorage(dbName)) })
+    await t1.sync.ready
+    for (let i = 0; i < 5; i++) t1.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => t1.sync.status().pending === 5 && t1.sync.status().unpersisted === 0)
+    // A storage object of its own, as t1 has: both tabs then share one channel name.
+    const t2 = board({ url: s.url, dbName, storage: new DexieOutboxStorage(dbName) })
+    await waitFor(() => t2.sync.status().seq === 5, 5000, 'adopted and sent by t2')
+    await waitFor(() => t1.sync.status().pending === 0, 2000, 't1 hears they are settled')
+    expect(t1.sync.isDirty()).toBe(false)
+  })
+
+  it('a tab opened just after another tab’s acks loads rows not yet deleted; the other tab tells it they are settled', async () => {
+    const s = await server({ snapshotEvery: 10 })
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName })
+    await waitFor(() => t1.sync.status().connection === 'online')
+    for (let i = 0; i < 50; i++) t1.getState().addCard(`c${i}`, `card ${i}`)
+    await t1.sync.flush({ timeout: 5000 })
+    // Settled rows leave IndexedDB lazily: a tab opened now still finds them there.
+    const t2 = board({ url: s.url, dbName })
+    await t2.sync.ready
+    expect(t2.sync.status().pending).toBeGreaterThan(0)
+    await waitFor(() => t2.sync.status().connection === 'online')
+    await waitFor(() => t2.sync.status().pending === 0, 2000, `t2 pending ${t2.sync.status().pending}`)
+    t1.getState().rename('c0', 'renamed')
+    await waitFor(() => t2.getState().cards.c0?.title === 'renamed')
+  })
 })
 
 describe('storage faults', () => {

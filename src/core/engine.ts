@@ -232,7 +232,8 @@ export class SyncEngine {
     try {
       await storage.open()
       // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
-      await storage.heartbeat(this.doc, this.clientId, this.now())
+      this.lastBeat = this.now()
+      await storage.heartbeat(this.doc, this.clientId, this.lastBeat)
       const loaded = await storage.load(this.doc, { owner: this.clientId, staleBefore: this.staleBefore() })
       if (this.destroyed) return
       if (loaded.meta) {
@@ -275,17 +276,36 @@ export class SyncEngine {
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(1000, (this.o.tabTimeout ?? 10_000) / 3))
     ;(this.heartbeatTimer as { unref?: () => void }).unref?.()
     this.watchNetwork()
+    // Rows another tab settled but has not deleted yet (it deletes lazily) were loaded as pending: ask.
+    this.tabs?.post({ type: 'hello' })
     if (this.wantOnline) this.openTransport()
   }
 
   private async heartbeat(): Promise<void> {
     if (this.destroyed || this.localError) return
     try {
-      await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
+      const at = this.now()
+      await this.o.storage.heartbeat(this.doc, this.clientId, at)
+      this.lastBeat = at
       if (await this.adoptOrphans()) this.schedulePump(0)
     } catch {
       // Heartbeats are best effort; persistence errors surface through writes.
     }
+  }
+
+  /** When this tab last wrote its heartbeat (0: not yet). */
+  private lastBeat = 0
+
+  /**
+   * Our heartbeat is older than tabTimeout (the tab was frozen, or its thread stalled): another tab may
+   * have adopted our rows and sent them. A row it sent must not absorb a newer write, which would go out
+   * under an op id the server already has and be dropped as a duplicate: stop coalescing into them.
+   */
+  private sealIfStale(): void {
+    if (this.lastBeat === 0 || this.now() - this.lastBeat <= (this.o.tabTimeout ?? 10_000)) return
+    for (const st of this.outbox.rows.values()) if (st.row.owner === this.clientId) this.outbox.seal(st)
+    this.lastBeat = 0
+    void this.heartbeat()
   }
 
   private staleBefore(): number {
@@ -504,6 +524,7 @@ export class SyncEngine {
   }
 
   private enqueue(op: Op, lane: Priority): RowState {
+    this.sealIfStale()
     const existing = this.outbox.coalescible(this.doc, this.clientId, op.path)
     if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves) {
       const prev = existing.row.op
@@ -1049,6 +1070,7 @@ export class SyncEngine {
 
   /** Settled ids announced to the other tabs once per turn: an ack of 500 ops is one message, not 500. */
   private settledOut: string[] = []
+  private recentSettled: string[] = []
   private postSettled(id: string): void {
     if (!this.tabs) return
     if (this.settledOut.push(id) > 1) return
@@ -1056,6 +1078,9 @@ export class SyncEngine {
       const ids = this.settledOut
       this.settledOut = []
       this.tabs?.post({ type: 'settled', ids })
+      // Kept for tabs that open later and may load these rows before our lazy delete lands ('hello').
+      this.recentSettled.push(...ids)
+      if (this.recentSettled.length > 20_000) this.recentSettled = this.recentSettled.slice(-10_000)
     })
   }
 
@@ -1510,11 +1535,15 @@ export class SyncEngine {
         this.events.emit('sync:conflict', { conflict: publicConflict(c) })
       }
       this.invalidate()
+    } else if (m.type === 'hello') {
+      if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled })
     } else if (m.type === 'settled') {
       const touched = new Map<string, Path>()
       for (const id of m.ids) {
         const s = this.outbox.rows.get(id)
-        if (s && s.row.owner !== this.clientId) {
+        // Our own row too (not one we are sending: its answer settles it): another tab adopted it while
+        // we were frozen, and its op is in the log now.
+        if (s && !s.done && !(s.inFlight && s.row.owner === this.clientId)) {
           s.done = true
           this.outbox.remove(id)
           touched.set(s.row.entity, entityPath(s.row.op.path))

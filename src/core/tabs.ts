@@ -3,6 +3,8 @@ import type { OutboxRow, StoredConflict } from './storage'
 export type TabMessage =
   | { type: 'rows'; rows: OutboxRow[] }
   | { type: 'settled'; ids: string[] }
+  /** A tab that just loaded the outbox: the others answer with the ids they settled lately ('settled'). */
+  | { type: 'hello' }
   | { type: 'resolved'; ids: string[] }
   /** Conflicts a tab raised: they belong to the whole device's inbox. */
   | { type: 'conflicts'; conflicts: StoredConflict[] }
