@@ -211,6 +211,12 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     expect((err as ZyncError).code).toBe('BAD_REQUEST')
     expect((err as ZyncError).message).toContain(message)
   })
+  it('refuses sync() applied twice to one store (every op would be sent twice)', () => {
+    const opts = { name: 'twice', storage: 'memory' as const, autoConnect: false, url: 'http://127.0.0.1:1' }
+    const make = () => createStore<{ t: string }>()(sync(sync(() => ({ t: '' }), opts) as never, opts))
+    expect(make).toThrow(ZyncError)
+    expect(make).toThrow('the store is synced already (sync() applied twice)')
+  })
   it('accepts what the docs show', () => {
     expect(attempt({ name: 'team:7/board_42.v2@eu-1' })).toBeUndefined()
     expect(attempt({ url: ['https://a.example', 'wss://b.example', '/'], batchSize: 50, conflicts: { default: 'lww', paths: { 'cards.*.title': 'manual', 'cards.*.votes': 'counter', tags: 'set', 'cards.*': (a: { remote: unknown }) => a.remote } } })).toBeUndefined()

@@ -191,6 +191,12 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
 
   // The engine reads the initial state, so it is made once the initializer has run.
   const initial = initializer(set, get, api)
+  const inner = (api as unknown as { sync?: SyncApi<T> }).sync
+  if (inner) {
+    // sync(sync(...)): two engines would send every op twice.
+    void inner.destroy()
+    throw bad('the store is synced already (sync() applied twice): apply it once, outermost')
+  }
   const engine = new SyncEngine({
     doc: options.name,
     clientId,
