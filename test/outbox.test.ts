@@ -715,14 +715,16 @@ describe('multi-tab', () => {
     expect(Object.keys((await s.doc('board')).current().state.cards as object)).toHaveLength(200)
   })
 
-  it('a tab frozen past tabTimeout, whose rows another tab sent meanwhile, does not fold new edits into them (they would be dropped as duplicates)', async () => {
+  it.each(['an edit', 'its overdue heartbeat'])('a tab frozen past tabTimeout, whose rows another tab sent meanwhile, does not fold new edits into them when %s runs first on waking (they would be dropped as duplicates)', async (first) => {
     const s = await server()
     const dbName = freshDb()
     const conflicts = { paths: { 'cards.*.votes': 'counter' as const } }
-    const frozen = (inner: OutboxStorage): OutboxStorage => Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, release: async () => {} })
+    // No heartbeat is ever written for t1, it does not hear the other tab (crossTab: false), and it takes
+    // nothing back (its shifted clock would make t2 look closed to it).
+    const frozen = (inner: OutboxStorage): OutboxStorage => Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, adopt: async () => [], release: async () => {} })
     let shift = 0
-    // No heartbeat is ever written for t1, and it does not hear the other tab (crossTab: false).
-    const t1 = board({ url: s.url, dbName, conflicts, crossTab: false, autoConnect: false, now: () => Date.now() + shift, storage: frozen(new DexieOutboxStorage(dbName)) })
+    // tabTimeout 3000: t1 beats every second.
+    const t1 = board({ url: s.url, dbName, conflicts, crossTab: false, autoConnect: false, tabTimeout: 3000, now: () => Date.now() + shift, storage: frozen(new DexieOutboxStorage(dbName)) })
     await t1.sync.ready
     t1.getState().addCard('c1', 'one')
     for (let i = 0; i < 5; i++) t1.getState().vote('c1')
@@ -733,8 +735,9 @@ describe('multi-tab', () => {
       if (i > 500) throw new Error(`adopted and sent by t2: votes ${await votes()}`)
       await new Promise((r) => setTimeout(r, 10))
     }
-    // t1 wakes up ten seconds later and votes three more times.
+    // t1 wakes up ten seconds later and votes three more times (after its next heartbeat, or before it).
     shift = 10_000
+    if (first !== 'an edit') await new Promise((r) => setTimeout(r, 1100))
     for (let i = 0; i < 3; i++) t1.getState().vote('c1')
     t1.sync.connect()
     await t1.sync.flush({ timeout: 5000 })

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { io as connect } from 'socket.io-client'
 import { createSyncServer } from 'zync/server'
+import { createStore } from 'zustand/vanilla'
+import { sync } from 'zync'
 import { dataOf, DownStorage, freshDb, makeBoard, tempFile, useCleanup, waitFor } from './helpers'
 
 const { cleanups, server, board } = useCleanup()
@@ -351,6 +353,9 @@ describe('local values that cannot be synced', () => {
     await set({ ['k'.repeat(600)]: 1 })
     await set({ meta: new Map([[1, 2]]) })
     await set({ meta: new Map([[3, 4]]) }) // another Map: a change too, refused again (not "equal")
+    // A record id that would become a path segment later: refused with its new collection.
+    a.setState({ other: { ['r'.repeat(600)]: { t: 1 } } } as never)
+    await new Promise((r) => setTimeout(r, 0))
     a.getState().rename('c1', 'renamed')
     await a.sync.flush()
     await waitFor(() => peer.getState().cards.c1?.title === 'renamed')
@@ -360,8 +365,9 @@ describe('local values that cannot be synced', () => {
       ['TOO_LARGE', `cards.c1.${'k'.repeat(600)}`],
       ['BAD_REQUEST', 'cards.c1.meta'],
       ['BAD_REQUEST', 'cards.c1.meta'],
+      ['TOO_LARGE', 'other'],
     ])
-    expect(failed[1]!.message).toBe('[zync] cards.c1.due is not synced: only plain objects can be synced')
+    expect(failed[1]!.message).toBe('[zync] cards.c1.due is not synced: only plain objects can be synced (got Date)')
     expect(warnings).toEqual(failed.map((f) => f.message))
     expect(a.sync.deadLetters()).toEqual([])
     expect(Object.keys((await s.doc('board')).current().state.cards as object)).toEqual(['c1'])
@@ -378,7 +384,7 @@ describe('local values that cannot be synced', () => {
   })
 
   it('a state that is not an object is refused once, not sent or thrown; syncing resumes when it is an object again', async () => {
-    const { a, peer, warnings, failed } = await refusing()
+    const { s, a, peer, warnings, failed } = await refusing()
     a.setState(null as never, true)
     a.setState(null as never, true)
     await new Promise((r) => setTimeout(r, 20))
@@ -389,6 +395,8 @@ describe('local values that cannot be synced', () => {
       '[zync] the synced state must be a plain object (got an array); nothing is synced until it is one again',
     ])
     expect(warnings).toHaveLength(2)
+    // An initializer that returns no object does not throw either.
+    expect(() => createStore(sync(() => null, { name: 'nothing', storage: 'memory', autoConnect: false, url: s.url, onWarning: () => {} }))).not.toThrow()
     a.setState({ cards: { c1: { title: 'back', votes: 0 } } } as never, true)
     await a.sync.flush()
     await waitFor(() => peer.getState().cards.c1?.title === 'back')

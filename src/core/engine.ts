@@ -204,7 +204,8 @@ export class SyncEngine {
     this.random = options.random ?? Math.random
     this.clock = new HybridClock(options.clientId, () => this.now() + this.skew)
     this.backoff = { base: options.backoff?.base ?? 500, factor: options.backoff?.factor ?? 2, cap: options.backoff?.cap ?? 30_000 }
-    this.baseline = options.host.read()
+    const first = options.host.read() as unknown
+    this.baseline = isPlainObject(first) ? first : {}
     this.wantOnline = options.autoConnect ?? true
     this.presenceTracker = new PresenceTracker({
       clientId: options.clientId,
@@ -285,6 +286,8 @@ export class SyncEngine {
     if (this.destroyed || this.localError) return
     try {
       const at = this.now()
+      // Overdue (a frozen tab resuming runs this first): stop coalescing before the beat looks fresh again.
+      this.sealIfStale(at)
       await this.o.storage.heartbeat(this.doc, this.clientId, at)
       this.lastBeat = at
       if (await this.adoptOrphans()) this.schedulePump(0)
@@ -301,11 +304,11 @@ export class SyncEngine {
    * have adopted our rows and sent them. A row it sent must not absorb a newer write, which would go out
    * under an op id the server already has and be dropped as a duplicate: stop coalescing into them.
    */
-  private sealIfStale(): void {
-    if (this.lastBeat === 0 || this.now() - this.lastBeat <= (this.o.tabTimeout ?? 10_000)) return
+  private sealIfStale(now?: number): void {
+    if (this.lastBeat === 0 || (now ?? this.now()) - this.lastBeat <= (this.o.tabTimeout ?? 10_000)) return
     for (const st of this.outbox.rows.values()) if (st.row.owner === this.clientId) this.outbox.seal(st)
     this.lastBeat = 0
-    void this.heartbeat()
+    if (now === undefined) void this.heartbeat()
   }
 
   private staleBefore(): number {
@@ -454,6 +457,7 @@ export class SyncEngine {
       try {
         assertSafePath(p.path)
         if (p.value !== undefined) assertSafeValue(p.value)
+        if (p.path.length < OP_DEPTH) assertSegmentKeys(p.value, p.path.length)
       } catch (err) {
         const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
         this.refuse(new ZyncError(e.code, `[zync] ${pathToString(p.path)} is not synced: ${e.message.replace('[zync] ', '')}`), p.path)
@@ -1809,4 +1813,13 @@ function opBytes(op: Op): number {
 /** A row for storage: fresh row and op objects (their values are never changed in place). */
 function copyRow(row: OutboxRow): OutboxRow {
   return { ...row, op: { ...row.op } }
+}
+
+/** Keys of a collection or record written whole become path segments later: they must fit as one does. */
+function assertSegmentKeys(v: unknown, depth: number): void {
+  if (depth >= OP_DEPTH || !isPlainObject(v)) return
+  for (const k of Object.keys(v)) {
+    assertSafePath([k])
+    assertSegmentKeys(v[k], depth + 1)
+  }
 }

@@ -73,7 +73,7 @@ export function assertSafeTree(value: unknown, o: { maxDepth: number; scalars: b
       continue
     }
     const proto = Object.getPrototypeOf(v)
-    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', o.plainOnly)
+    if (proto !== Object.prototype && proto !== null) throw new ZyncError('BAD_REQUEST', `${o.plainOnly} (got ${(v as object).constructor?.name || 'an object with a prototype'})`)
     const keys = Object.keys(v)
     if (keys.length > LIMITS.maxKeys) throw new ZyncError('TOO_LARGE', `[zync] object with more than ${LIMITS.maxKeys} keys`)
     for (const k of keys) {

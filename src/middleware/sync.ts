@@ -206,9 +206,10 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     policies: new PolicyTable(options.conflicts),
     host: {
       read: () => {
-        const state = api.getState()
+        const got = api.getState()
+        const state = got === undefined ? initial : got
         // Not an object (null, an array, a string): handed over as is, for the engine to refuse.
-        return state === undefined ? partialize(initial as T) : isPlainObject(state) ? partialize(state as T) : (state as never)
+        return isPlainObject(state) ? partialize(state as T) : (state as never)
       },
       apply: (patches) => {
         // One copy per container for the whole batch of patches (the store's own objects are never
