@@ -81,9 +81,6 @@ export function deepEqual(x: unknown, y: unknown): boolean {
     }
     const aa = Array.isArray(a)
     if (aa !== Array.isArray(b)) return false
-    // Two Maps, Dates, class instances...: not JSON, never equal unless the same object (a new one is a
-    // change, which capture then refuses with a reason instead of dropping it as "nothing changed").
-    if (!aa && (!isPlainObject(a) || !isPlainObject(b))) return false
     if (aa) {
       const bb = b as unknown[]
       if (a.length !== bb.length) return false
@@ -93,6 +90,9 @@ export function deepEqual(x: unknown, y: unknown): boolean {
     const ka = Object.keys(a)
     const kb = Object.keys(b)
     if (ka.length !== kb.length) return false
+    // Two Maps or Dates (no own keys): not JSON, never equal unless the same object (a new one is a
+    // change, which capture then refuses with a reason instead of dropping it as "nothing changed").
+    if (ka.length === 0 && (!isPlainObject(a) || !isPlainObject(b))) return false
     for (const k of ka) {
       if (!Object.hasOwn(b, k)) return false
       work.push([(a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]])
