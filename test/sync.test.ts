@@ -379,6 +379,8 @@ describe('local values that cannot be synced', () => {
     a.setState((st) => ({ cards: { ...st.cards, c2: { title: 'two', votes: 3, due: new Date(0) } } }) as never)
     await new Promise((r) => setTimeout(r, 50))
     expect(failed.map((f) => [f.code, f.path])).toEqual([['BAD_REQUEST', 'cards.c2']])
+    // The message names the bad part inside it.
+    expect(failed[0]!.message).toBe('[zync] cards.c2.due is not synced: only plain objects can be synced (got Date)')
     expect(a.sync.status().pending).toBe(0)
     expect(Object.keys((await s.doc('board')).current().state.cards as object)).toEqual(['c1'])
   })

@@ -460,7 +460,7 @@ export class SyncEngine {
         if (p.path.length < OP_DEPTH) assertSegmentKeys(p.value, p.path.length)
       } catch (err) {
         const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
-        this.refuse(new ZyncError(e.code, `[zync] ${pathToString(p.path)} is not synced: ${e.message.replace('[zync] ', '')}`), p.path)
+        this.refuse(new ZyncError(e.code, `[zync] ${pathToString([...p.path, ...badPart(p.value)])} is not synced: ${e.message.replace('[zync] ', '')}`), p.path)
         continue
       }
       const op = this.makeOp(p)
@@ -1822,4 +1822,25 @@ function assertSegmentKeys(v: unknown, depth: number): void {
     assertSafePath([k])
     assertSegmentKeys(v[k], depth + 1)
   }
+}
+
+/** Where inside a refused value the problem is (error path only): the keys down to the first bad part. */
+function badPart(v: unknown): string[] {
+  const at: string[] = []
+  for (let d = 0; d < 8 && isPlainObject(v); d++) {
+    const obj = v
+    const k = Object.keys(obj).find((key) => {
+      try {
+        assertSafePath([key])
+        assertSafeValue(obj[key])
+        return false
+      } catch {
+        return true
+      }
+    })
+    if (k === undefined) break
+    at.push(k)
+    v = obj[k]
+  }
+  return at
 }

@@ -54,7 +54,7 @@ export function assertSafeTree(value: unknown, o: { maxDepth: number; scalars: b
     if (typeof v !== 'object') {
       if (!o.scalars) continue
       if (typeof v === 'number') {
-        if (!Number.isFinite(v)) throw new ZyncError('BAD_REQUEST', '[zync] numbers must be finite')
+        if (!Number.isFinite(v)) throw new ZyncError('BAD_REQUEST', `[zync] numbers must be finite (got ${v})`)
         continue
       }
       if (typeof v === 'string') {
