@@ -34,6 +34,10 @@ function countOps(s: Awaited<ReturnType<typeof server>>) {
   return tally
 }
 
+/** A tab whose heartbeats never land (frozen, as another tab sees it); `keep`: it also adopts nothing. */
+const frozen = (inner: OutboxStorage, keep = false): OutboxStorage =>
+  Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, release: async () => {}, ...(keep ? { adopt: async () => [] } : {}) })
+
 describe('priority lanes', () => {
   it('sends higher lanes first but never reorders ops of one entity', async () => {
     const s = await server()
@@ -668,9 +672,7 @@ describe('multi-tab', () => {
   it('a frozen tab (no heartbeat) has its ops adopted after tabTimeout', async () => {
     const s = await server()
     const dbName = freshDb()
-    const frozen = (inner: OutboxStorage): OutboxStorage =>
-      Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, adopt: async () => [], release: async () => {} })
-    const t1 = board({ url: s.url, dbName, storage: frozen(new DexieOutboxStorage(dbName)), autoConnect: false })
+    const t1 = board({ url: s.url, dbName, storage: frozen(new DexieOutboxStorage(dbName), true), autoConnect: false })
     await t1.sync.ready
     t1.getState().addCard('stuck', 'in a frozen tab')
     await waitFor(() => t1.sync.status().pending === 1)
@@ -721,10 +723,9 @@ describe('multi-tab', () => {
     const conflicts = { paths: { 'cards.*.votes': 'counter' as const } }
     // No heartbeat is ever written for t1, it does not hear the other tab (crossTab: false), and it takes
     // nothing back (its shifted clock would make t2 look closed to it).
-    const frozen = (inner: OutboxStorage): OutboxStorage => Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, adopt: async () => [], release: async () => {} })
     let shift = 0
     // tabTimeout 3000: t1 beats every second.
-    const t1 = board({ url: s.url, dbName, conflicts, crossTab: false, autoConnect: false, tabTimeout: 3000, now: () => Date.now() + shift, storage: frozen(new DexieOutboxStorage(dbName)) })
+    const t1 = board({ url: s.url, dbName, conflicts, crossTab: false, autoConnect: false, tabTimeout: 3000, now: () => Date.now() + shift, storage: frozen(new DexieOutboxStorage(dbName), true) })
     await t1.sync.ready
     t1.getState().addCard('c1', 'one')
     for (let i = 0; i < 5; i++) t1.getState().vote('c1')
@@ -749,7 +750,6 @@ describe('multi-tab', () => {
   it('a tab that hears another tab settle rows it owns (adopted while it was frozen) drops them at once', async () => {
     const s = await server()
     const dbName = freshDb()
-    const frozen = (inner: OutboxStorage): OutboxStorage => Object.assign(Object.create(inner) as OutboxStorage, { heartbeat: async () => {}, release: async () => {} })
     const t1 = board({ url: s.url, dbName, autoConnect: false, storage: frozen(new DexieOutboxStorage(dbName)) })
     await t1.sync.ready
     for (let i = 0; i < 5; i++) t1.getState().addCard(`c${i}`, `card ${i}`)

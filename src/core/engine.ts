@@ -393,8 +393,7 @@ export class SyncEngine {
       }
       // Counters and sets keep their own field op after the record (an increment, an add: it merges with
       // the ones other devices make meanwhile); the record carries the field as it was.
-      const policy = wirePolicy(this.o.policies.policyFor(p.path))
-      if (policy === 'counter' || policy === 'set') {
+      if (this.mergesAlone(p.path)) {
         const v = { ...(rec.value as Record<string, unknown>) }
         const field = String(p.path[2])
         if (p.prev === undefined) delete v[field]
@@ -426,7 +425,7 @@ export class SyncEngine {
     for (const k of Object.keys(p.value)) {
       const v = p.value[k]
       const path = [...p.path, k]
-      const policy = wirePolicy(this.o.policies.policyFor(path))
+      const policy = this.mergesAlone(path)
       const zero = policy === 'counter' && typeof v === 'number' ? 0 : policy === 'set' && Array.isArray(v) ? [] : undefined
       if (zero === undefined) continue
       rec ??= { ...p.value }
@@ -434,6 +433,12 @@ export class SyncEngine {
       if (!deepEqual(v, zero)) fields.push({ op: 'replace', path, value: v, prev: zero })
     }
     return rec ? [{ ...p, value: rec, prev: zeros }, ...fields] : undefined
+  }
+
+  /** A counter or set field: its writes merge as increments and adds, so a whole-record write leaves it to an op of its own. */
+  private mergesAlone(path: Path): 'counter' | 'set' | undefined {
+    const policy = wirePolicy(this.o.policies.policyFor(path))
+    return policy === 'counter' || policy === 'set' ? policy : undefined
   }
 
   /** The record exists for the server, or will once this device's pending writes land. */
