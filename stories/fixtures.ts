@@ -310,6 +310,7 @@ export const samples = {
       id: 'checklist',
       entity: 'cards/launch',
       field: 'checklist',
+      idKey: 'id',
       base: [
         { id: 'a', text: 'Write the announcement', done: false },
         { id: 'b', text: 'Update the docs', done: false },

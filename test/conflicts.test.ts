@@ -497,6 +497,35 @@ describe('id-keyed arrays', () => {
     for (const s of [a, b]) await waitFor(() => (s.getState().cards.c1?.items as unknown[]).length === 3)
     expect(a.getState().cards.c1?.items).toEqual(b.getState().cards.c1?.items)
   })
+
+  it("a 'manual' conflict on arrays keyed by a custom idKey says so (conflict.idKey, which the modal's Edit merged uses), and resolving with one side merges by that key", async () => {
+    const conflicts: ConflictsConfig = { ...CONFLICTS, idKey: 'key' }
+    const row = (key: string, text: string) => ({ key, text })
+    const { srv, a, b } = await pair({ title: 't', checklist: [row('1', 'one'), row('2', 'two')] }, { conflicts })
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { checklist: [row('1', 'alice'), row('2', 'two'), row('a', 'from alice')] })
+    edit(b, 'c1', { checklist: [row('1', 'bob'), row('2', 'TWO')] })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    const [c] = b.sync.conflicts()
+    expect(c).toMatchObject({ policy: 'manual', idKey: 'key' })
+    await b.sync.resolve(c!.id, 'local')
+    await settled(srv, a, b)
+    const texts = (st: Store) => (st.getState().cards.c1?.checklist as Array<{ text: string }>).map((x) => x.text).sort()
+    for (const st of [a, b]) await waitFor(() => texts(st).join() === ['TWO', 'bob', 'from alice'].join(), 5000, texts(st).join())
+  })
+
+  it('a conflict between values that are not id-keyed arrays carries no idKey', async () => {
+    const { srv, a, b } = await pair({ title: 't' })
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { title: 'alice' })
+    edit(b, 'c1', { title: 'bob' })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    expect(b.sync.conflicts()[0]).not.toHaveProperty('idKey')
+  })
 })
 
 describe('objects below a field', () => {

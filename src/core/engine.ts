@@ -1224,6 +1224,12 @@ export class SyncEngine {
   }
 
   /** The confirmed value at `path`, handed out: the store or the app may keep it. */
+  /** `{ idKey }` when both sides are arrays and one of them is id-keyed under `conflicts.idKey`: they merge element by element. */
+  private idKeyOf(local: unknown, remote: unknown): { idKey: string } | undefined {
+    const idKey = this.o.policies.idKey
+    return idKey && Array.isArray(local) && Array.isArray(remote) && (isIdArray(local, idKey) || isIdArray(remote, idKey)) ? { idKey } : undefined
+  }
+
   private confirmedAt(path: Path): unknown {
     // The root or a collection leaves: the next remote change copies it again (see confirmedEpoch).
     if (path.length <= 1) this.confirmedEpoch = new WeakSet()
@@ -1350,6 +1356,7 @@ export class SyncEngine {
         time: c.winner ? (decodeHlc(c.winner.hlc)?.wall ?? c.winner.at) : c.at,
       },
       policy: c.policy,
+      ...(this.idKeyOf(c.proposed, c.value) ?? {}),
       createdAt: this.now(),
       seq: c.seq,
     }
@@ -1417,9 +1424,9 @@ export class SyncEngine {
       // Objects clash only in the keys both sides changed: the keys only one side changed stay either way.
       // Id-keyed arrays likewise by element: the other side's one-sided inserts, edits and deletes stay.
       const winner = resolution === 'local' ? 'mine' : 'theirs'
-      const idKey = this.o.policies.idKey
+      const byId = this.idKeyOf(c.local, remote)
       if (isPlainObject(c.base) && isPlainObject(c.local) && isPlainObject(remote)) value = mergeObject(c.base, c.local, remote, winner).value
-      else if (idKey && Array.isArray(c.local) && Array.isArray(remote) && (isIdArray(c.local, idKey) || isIdArray(remote, idKey))) value = mergeIdArrays(c.base, c.local, remote, idKey, winner)
+      else if (byId) value = mergeIdArrays(c.base, c.local as unknown[], remote, byId.idKey, winner)
     } else if (resolution && typeof resolution === 'object' && 'value' in resolution) {
       value = resolution.value
       try {

@@ -87,6 +87,8 @@ export interface Conflict {
   localMeta: ConflictSide
   remoteMeta: ConflictSide
   policy: WirePolicy
+  /** Set when both sides are arrays merged element by element: the id key of their elements (`conflicts.idKey`). */
+  idKey?: string
   createdAt: number
 }
 

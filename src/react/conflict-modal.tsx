@@ -1,7 +1,7 @@
 import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { createPortal } from 'react-dom'
 import { isPlainObject } from '../core/diff'
-import { isIdArray, mergeIdArrays, mergeObject } from '../core/merge'
+import { mergeIdArrays, mergeObject } from '../core/merge'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
 import { type SyncedStore, useIsClient, useShownModal } from './store'
@@ -85,11 +85,11 @@ const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: bo
 
 /**
  * Where "Edit merged" starts: mine, or both sides merged (mine where both changed the same thing):
- * objects by key, arrays of objects with an `id` by element (the default `idKey`).
+ * objects by key, id-keyed arrays by element (the conflict's `idKey`, the store's `conflicts.idKey`).
  */
 function startingPoint(c: Conflict): unknown {
   if (isPlainObject(c.local) && isPlainObject(c.remote)) return mergeObject(isPlainObject(c.base) ? c.base : {}, c.local, c.remote, 'mine').value
-  if (Array.isArray(c.local) && Array.isArray(c.remote) && (isIdArray(c.local, 'id') || isIdArray(c.remote, 'id'))) return mergeIdArrays(c.base, c.local, c.remote, 'id', 'mine')
+  if (c.idKey && Array.isArray(c.local) && Array.isArray(c.remote)) return mergeIdArrays(c.base, c.local, c.remote, c.idKey, 'mine')
   return c.local
 }
 
@@ -215,7 +215,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                         {side === 'remote' && c.remoteMeta.userId && <span className="zync-muted"> · {nameOf(c.remoteMeta.userId)}</span>}
                       </div>
                       <div className="zync-value">
-                        {renderValue?.(c[side], side, c) ?? <ConflictValue value={c[side]} base={c.base} />}
+                        {renderValue?.(c[side], side, c) ?? <ConflictValue value={c[side]} base={c.base} idKey={c.idKey} />}
                       </div>
                     </div>
                   ))}

@@ -3,17 +3,20 @@ import { wordDiff } from './word-diff'
 
 const json = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v))
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
-/** The `id` of an array element that is an object with one (the default idKey), else undefined. */
-const idOf = (v: unknown): string | undefined => (isObj(v) && (typeof v.id === 'string' || typeof v.id === 'number') ? `${typeof v.id}:${v.id}` : undefined)
+/** The id of an array element that is an object with one under `idKey`, else undefined. */
+const idOf = (v: unknown, idKey: string): string | undefined => {
+  const id = isObj(v) ? v[idKey] : undefined
+  return typeof id === 'string' || typeof id === 'number' ? `${typeof id}:${id}` : undefined
+}
 
 /**
  * Shows `value` as a change from `base`: words inserted and deleted for strings; for objects, each key
  * added or removed (the line marked) or changed (~~before~~ after), nested objects key by key, indented;
- * for arrays, items added and removed, matched by value (not by position), and an object with an `id`
- * that was there before shown edited key by key where it is; any other value replaced as
- * ~~before~~ after.
+ * for arrays, items added and removed, matched by value (not by position), and an object with an id
+ * (under `idKey`, default `'id'`) that was there before shown edited key by key where it is; any other
+ * value replaced as ~~before~~ after.
  */
-export function ConflictValue({ value, base }: { value: unknown; base: unknown }): ReactNode {
+export function ConflictValue({ value, base, idKey = 'id' }: { value: unknown; base: unknown; idKey?: string | undefined }): ReactNode {
   if (typeof value === 'string' && typeof base === 'string')
     return wordDiff(base, value).map(([op, t], i) => (op ? op > 0 ? <ins key={i}>{t}</ins> : <del key={i}>{t}</del> : t))
   if (Array.isArray(value)) {
@@ -21,16 +24,16 @@ export function ConflictValue({ value, base }: { value: unknown; base: unknown }
     const was = before.map(json)
     const now = value.map(json)
     // An element with an id that was there before is shown as edited, key by key, where it is now.
-    const earlier = new Map(before.map((x) => [idOf(x), x]))
-    const ids = new Set(value.map((x) => idOf(x) ?? json(x)))
+    const earlier = new Map(before.map((x) => [idOf(x, idKey), x]))
+    const ids = new Set(value.map((x) => idOf(x, idKey) ?? json(x)))
     return (
       <ul className="zync-kv">
         {now.map((v, i) => {
-          const id = idOf(value[i])
-          return <li key={i}>{was.includes(v) ? v : id !== undefined && earlier.has(id) ? <ConflictValue value={value[i]} base={earlier.get(id)} /> : <ins>{v}</ins>}</li>
+          const id = idOf(value[i], idKey)
+          return <li key={i}>{was.includes(v) ? v : id !== undefined && earlier.has(id) ? <ConflictValue value={value[i]} base={earlier.get(id)} idKey={idKey} /> : <ins>{v}</ins>}</li>
         })}
         {was
-          .filter((v, i) => !now.includes(v) && !ids.has(idOf(before[i]) ?? v))
+          .filter((v, i) => !now.includes(v) && !ids.has(idOf(before[i], idKey) ?? v))
           .map((v, i) => (
             <li key={'-' + i}>
               <del>{v}</del>
@@ -59,7 +62,7 @@ export function ConflictValue({ value, base }: { value: unknown; base: unknown }
           if (isObj(v) && !Array.isArray(v) && isObj(was[k]) && !Array.isArray(was[k]))
             return (
               <li key={k}>
-                {key} <ConflictValue value={v} base={was[k]} />
+                {key} <ConflictValue value={v} base={was[k]} idKey={idKey} />
               </li>
             )
           const old = json(was[k])

@@ -189,6 +189,7 @@ describe('ConflictModal', () => {
 
   it('merged value: objects by key and arrays of objects with ids by element (mine where both changed); other arrays and scalars start as mine', async () => {
     const item = (id: string, t: string) => ({ id, t })
+    const keyed = (key: string, t: string) => ({ key, t })
     const both = createFixtureStore({
       conflicts: [
         { ...samples.nestedObject()[0]!, id: 'clash', base: { a: 1, b: 1 }, local: { a: 2, b: 1 }, remote: { a: 3, b: 4 } },
@@ -196,20 +197,32 @@ describe('ConflictModal', () => {
         {
           ...samples.array()[0]!,
           id: 'ids',
+          idKey: 'id',
           base: [item('1', 'one'), item('2', 'two'), item('3', 'three')],
           local: [item('1', 'mine'), item('2', 'two'), item('a', 'mine only')],
           remote: [item('1', 'theirs'), item('2', 'TWO'), item('3', 'three'), item('b', 'theirs only')],
+        },
+        {
+          ...samples.array()[0]!,
+          id: 'keys',
+          idKey: 'key',
+          base: [keyed('1', 'one'), keyed('2', 'two')],
+          local: [keyed('1', 'mine'), keyed('2', 'two'), keyed('a', 'mine only')],
+          remote: [keyed('1', 'theirs'), keyed('2', 'TWO'), keyed('b', 'theirs only')],
         },
       ],
     })
     const user = userEvent.setup()
     render(<ConflictModal store={both} open />)
     for (const b of screen.getAllByRole('button', { name: 'Edit merged' })) await user.click(b)
-    const [obj, arr, ids] = screen.getAllByRole('textbox') as HTMLTextAreaElement[]
+    const [obj, arr, ids, keys] = screen.getAllByRole('textbox') as HTMLTextAreaElement[]
     expect(JSON.parse(obj!.value)).toEqual({ a: 2, b: 4 })
     expect(JSON.parse(arr!.value)).toEqual(['design', 'q3', 'urgent'])
     const merged = JSON.parse(ids!.value) as Array<{ id: string }>
     expect([...merged].sort((x, y) => x.id.localeCompare(y.id))).toEqual([item('1', 'mine'), item('2', 'TWO'), item('a', 'mine only'), item('b', 'theirs only')])
+    // The store's conflicts.idKey (carried by the conflict) is the key, not `id`.
+    const byKey = JSON.parse(keys!.value) as Array<{ key: string }>
+    expect([...byKey].sort((x, y) => x.key.localeCompare(y.key))).toEqual([keyed('1', 'mine'), keyed('2', 'TWO'), keyed('a', 'mine only'), keyed('b', 'theirs only')])
   })
 
   it('merged text value: a plain text editor, applied as is', async () => {
