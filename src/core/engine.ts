@@ -303,12 +303,13 @@ export class SyncEngine {
    * Our heartbeat is older than tabTimeout (the tab was frozen, or its thread stalled): another tab may
    * have adopted our rows and sent them. A row it sent must not absorb a newer write, which would go out
    * under an op id the server already has and be dropped as a duplicate: stop coalescing into them.
+   * True when it sealed (the caller beats again unless it is the heartbeat itself).
    */
-  private sealIfStale(now?: number): void {
-    if (this.lastBeat === 0 || (now ?? this.now()) - this.lastBeat <= (this.o.tabTimeout ?? 10_000)) return
+  private sealIfStale(now: number): boolean {
+    if (this.lastBeat === 0 || now - this.lastBeat <= (this.o.tabTimeout ?? 10_000)) return false
     for (const st of this.outbox.rows.values()) if (st.row.owner === this.clientId) this.outbox.seal(st)
     this.lastBeat = 0
-    if (now === undefined) void this.heartbeat()
+    return true
   }
 
   private staleBefore(): number {
@@ -533,7 +534,7 @@ export class SyncEngine {
   }
 
   private enqueue(op: Op, lane: Priority): RowState {
-    this.sealIfStale()
+    if (this.sealIfStale(this.now())) void this.heartbeat()
     const existing = this.outbox.coalescible(this.doc, this.clientId, op.path)
     if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves) {
       const prev = existing.row.op
