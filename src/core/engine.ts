@@ -1224,13 +1224,13 @@ export class SyncEngine {
     this.invalidate()
   }
 
-  /** The confirmed value at `path`, handed out: the store or the app may keep it. */
   /** `{ idKey }` when both sides are arrays and one of them is id-keyed under `conflicts.idKey`: they merge element by element. */
   private idKeyOf(local: unknown, remote: unknown): { idKey: string } | undefined {
     const idKey = this.o.policies.idKey
     return idKey && Array.isArray(local) && Array.isArray(remote) && (isIdArray(local, idKey) || isIdArray(remote, idKey)) ? { idKey } : undefined
   }
 
+  /** The confirmed value at `path`, handed out: the store or the app may keep it. */
   private confirmedAt(path: Path): unknown {
     // The root or a collection leaves: the next remote change copies it again (see confirmedEpoch).
     if (path.length <= 1) this.confirmedEpoch = new WeakSet()
