@@ -231,6 +231,39 @@ describe('durability and hydration', () => {
     expect(tally.ops).toBeGreaterThanOrEqual(10)
     expect(b.sync.pendingOperations()).toEqual([])
   })
+  it('a reload does not fold new edits into rows the closed page may already have sent (the server would drop them as duplicates)', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const conflicts = { paths: { 'cards.*.votes': 'counter' as const } }
+    const a = board({ url: s.url, dbName, conflicts, ackTimeout: 60_000 })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.getState().addCard('c1', 'one')
+    await a.sync.flush()
+    // Five votes go out and are applied; their acknowledgement is lost, and the page is closed.
+    for (const sock of s.io.of('/').sockets.values()) {
+      sock.use((packet, next) => {
+        if (typeof packet[packet.length - 1] === 'function') packet[packet.length - 1] = () => {}
+        next()
+      })
+    }
+    for (let i = 0; i < 5; i++) a.getState().vote('c1')
+    const votes = async () => ((await s.doc('board')).current().state.cards as Record<string, { votes?: number }>).c1?.votes
+    for (let i = 0; (await votes()) !== 5; i++) {
+      if (i > 300) throw new Error(`the votes never applied: ${await votes()}`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(a.sync.status().pending).toBe(1)
+    await a.sync.destroy()
+    // The reloaded page loads that row as pending (its acknowledgement was lost) and votes three more times.
+    const b = board({ url: s.url, dbName, conflicts, autoConnect: false })
+    await b.sync.ready
+    for (let i = 0; i < 3; i++) b.getState().vote('c1')
+    await waitFor(() => b.sync.status().unpersisted === 0)
+    b.sync.connect()
+    await b.sync.flush({ timeout: 5000 })
+    expect(await votes()).toBe(8)
+    expect(b.getState().cards.c1?.votes).toBe(8)
+  })
 })
 
 /** Makes the server's ops handler wait until released (simulates a slow, in-flight round trip). */

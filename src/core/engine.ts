@@ -253,7 +253,10 @@ export class SyncEngine {
       this.outbox.changed()
       for (const row of loaded.rows) {
         if (this.outbox.rows.has(row.id)) continue
-        this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
+        // A stored row may have been sent by the page that wrote it (its acknowledgement lost with the
+        // page): a new write must not be folded into it, or it would go out under an op id the server
+        // already has and be dropped as a duplicate. Same for rows adopted from other tabs below.
+        this.outbox.seal(this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false }))
         this.n = Math.max(this.n, row.op.client === this.clientId ? row.op.n : 0)
         this.clock.receive(row.op.hlc)
       }
@@ -326,7 +329,7 @@ export class SyncEngine {
         this.outbox.seal(s)
         s.row = row
       } else {
-        this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
+        this.outbox.seal(this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false }))
       }
     }
     if (adopted.length > 0) this.outbox.changed()
