@@ -488,6 +488,17 @@ describe('id-keyed arrays', () => {
     }
   })
 
+  it("ids minted as max(ids)+1 on two offline devices collide: under 'manual' the second insert is a conflict, not a silent merge", async () => {
+    const { srv, a, b } = await pair({ title: 't', checklist: list(['1', 'seed']) })
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { checklist: list(['1', 'seed'], ['2', 'groceries']) })
+    edit(b, 'c1', { checklist: list(['1', 'seed'], ['2', 'dentist']) })
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    expect(b.sync.conflicts()[0]).toMatchObject({ idKey: 'id', local: list(['1', 'seed'], ['2', 'dentist']), remote: list(['1', 'seed'], ['2', 'groceries']) })
+  })
+
   it('the id key is configurable', async () => {
     const conflicts: ConflictsConfig = { ...CONFLICTS, idKey: 'key' }
     const { srv, a, b } = await pair({ title: 't', items: [{ key: 1, n: 'one' }] }, { conflicts })

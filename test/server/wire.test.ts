@@ -65,6 +65,25 @@ async function rawWs(url: string, token = 't-mallory'): Promise<Raw> {
   return { ws, messages, closed, open: () => ws.readyState === WebSocket.OPEN }
 }
 
+describe('transport settings a peer can observe', () => {
+  it('a client offering per-message deflate gets none (it costs ~10x for small messages)', async () => {
+    const s = await server()
+    const raw = await rawWs(s.url, 't-carol')
+    // ws offers permessage-deflate by default; the server's answer is in the negotiated extensions.
+    expect((raw.ws as unknown as { _extensions: Record<string, unknown> })._extensions).toEqual({})
+    expect(raw.ws.extensions).toBe('')
+    raw.ws.close()
+  })
+
+  it('the handshake sets a 10 s ping and a 10 s timeout: a silent peer is dropped within ~20 s, not ~45 s', async () => {
+    const s = await server()
+    const raw = await rawWs(s.url, 't-carol')
+    const open = raw.messages.find((m): m is string => typeof m === 'string' && m.startsWith('0{'))!
+    expect(JSON.parse(open.slice(1))).toMatchObject({ pingInterval: 10_000, pingTimeout: 10_000 })
+    raw.ws.close()
+  })
+})
+
 describe('raw engine.io / WebSocket garbage', () => {
   let s: SyncServer
   let bystander: Socket
