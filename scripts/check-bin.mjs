@@ -2,7 +2,7 @@
 // starts, listens, takes a plugged-in --auth module, serves a join, and stops cleanly on SIGTERM.
 // Runs after `npm run build` (the size step builds dist).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { io } from 'socket.io-client'
@@ -13,6 +13,11 @@ writeFileSync(auth, "export function authenticate({ auth }) { if (auth.token !==
 const fail = (msg) => {
   console.error(`[test:bin] ${msg}`)
   process.exitCode = 1
+}
+
+// zync/react is marked as client code (scripts/use-client.mjs), for React Server Component bundlers.
+for (const f of ['dist/react/index.js', 'dist/react/index.cjs']) {
+  if (!readFileSync(f, 'utf8').startsWith('"use client";')) fail(`${f} does not start with "use client"`)
 }
 
 const proc = spawn(process.execPath, ['dist/server/cli.js', '--port', '0', '--memory', '--auth', auth, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })

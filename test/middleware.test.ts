@@ -163,6 +163,70 @@ describe('composition with zustand', () => {
   })
 })
 
+describe('status and isDirty from the first moment', () => {
+  const make = (autoConnect: boolean) => {
+    const store = createStore<{ n: number }>()(sync((): { n: number } => ({ n: 0 }), { name: `first-${autoConnect}`, storage: 'memory', autoConnect, url: 'http://127.0.0.1:1' }))
+    cleanups.push(() => store.sync.destroy())
+    return store
+  }
+
+  it("a store that will connect says 'connecting' before it is ready, not 'offline' (which UIs show as a banner); one that will not says 'offline'", () => {
+    expect(make(true).sync.status()).toMatchObject({ connection: 'connecting', ready: false })
+    const idle = make(false)
+    expect(idle.sync.status().connection).toBe('offline')
+    idle.sync.connect()
+    expect(idle.sync.status().connection).toBe('connecting')
+  })
+
+  it('isDirty() sees a change not yet captured without notifying anyone (React calls it while rendering)', async () => {
+    const store = make(false)
+    await store.sync.ready
+    let notified = 0
+    store.sync.subscribe(() => notified++)
+    expect(store.sync.isDirty()).toBe(false)
+    store.setState({ n: 1 })
+    expect(store.sync.isDirty()).toBe(true)
+    expect(notified).toBe(0)
+    await waitFor(() => notified > 0)
+    expect(store.sync.isDirty()).toBe(true)
+    // A set that changes nothing syncable is not dirty.
+    const clean = make(false)
+    await clean.sync.ready
+    clean.setState({ n: 0 })
+    expect(clean.sync.isDirty()).toBe(false)
+  })
+})
+
+describe('evaluated during server rendering (no window, no IndexedDB, no storage option)', () => {
+  it('keeps its outbox in memory and does not connect unless asked; with storage chosen it connects as usual', async () => {
+    const srv = await startServer()
+    cleanups.push(() => srv.close())
+    let connections = 0
+    srv.io.on('connection', () => connections++)
+    const idb = globalThis.indexedDB
+    const warnings: string[] = []
+    // @ts-expect-error -- the server has none
+    delete globalThis.indexedDB
+    let ssr
+    try {
+      ssr = createStore<{ n: number }>()(sync((): { n: number } => ({ n: 0 }), { name: 'ssr', url: srv.url, onWarning: (m) => warnings.push(m) }))
+    } finally {
+      globalThis.indexedDB = idb
+    }
+    cleanups.push(() => ssr.sync.destroy())
+    await ssr.sync.ready
+    await new Promise((r) => setTimeout(r, 300))
+    expect(connections).toBe(0)
+    expect(ssr.sync.status().connection).toBe('offline')
+    expect(warnings.join()).toMatch(/server rendering\?\): the outbox lives in memory and the store does not connect/)
+    // A Node client that chose its storage connects.
+    const node = createStore<{ n: number }>()(sync((): { n: number } => ({ n: 0 }), { name: 'ssr', url: srv.url, storage: 'memory' }))
+    cleanups.push(() => node.sync.destroy())
+    await waitFor(() => node.sync.status().connection === 'online')
+    expect(connections).toBe(1)
+  })
+})
+
 describe('options a plain-JavaScript caller gets wrong fail at once, typed, naming the option', () => {
   const attempt = (o: Record<string, unknown>) => {
     try {

@@ -207,6 +207,10 @@ export class SyncEngine {
     const first = options.host.read() as unknown
     this.baseline = isPlainObject(first) ? first : {}
     this.wantOnline = options.autoConnect ?? true
+    // Until hydration opens the transport, a store that will connect says 'connecting', not 'offline'
+    // (which UIs show as "You're offline" for the first moments of every page load).
+    const nav = (globalThis as { navigator?: { onLine?: unknown } }).navigator
+    if (this.wantOnline && (options.watchNetwork === false || nav?.onLine !== false)) this.connection = 'connecting'
     this.presenceTracker = new PresenceTracker({
       clientId: options.clientId,
       user: options.user ?? { id: options.clientId },
@@ -788,6 +792,7 @@ export class SyncEngine {
   connect(): void {
     this.wantOnline = true
     if (this.isReady) this.openTransport()
+    else if (this.networkUp && !this.destroyed) this.setConnection('connecting')
   }
 
   disconnect(): void {
@@ -1683,9 +1688,12 @@ export class SyncEngine {
   }
 
   isDirty(): boolean {
-    this.captureNow()
     for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) return true
-    return false
+    // A change made since the last capture (that runs in a microtask) is read here, not captured: React
+    // calls this while rendering, where capturing would notify other components in the middle of it.
+    if (!this.captureScheduled || this.destroyed) return false
+    const cur = this.o.host.read() as unknown
+    return cur !== this.baseline && isPlainObject(cur) && diff(this.baseline, cur).length > 0
   }
 
   async history(query: { path?: Path | string; limit?: number } = {}) {

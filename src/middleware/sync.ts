@@ -74,7 +74,10 @@ export interface SyncOptions<T> {
    * other than a MemoryOutboxStorage); false with a memory outbox, which no other tab or store can read.
    */
   crossTab?: boolean
-  /** Connect as soon as the outbox is loaded. Default true. Set false for server-side rendering. */
+  /**
+   * Connect as soon as the outbox is loaded. Default true, except where there is no `window`, no
+   * IndexedDB and no `storage` option (a store evaluated during server rendering): false there.
+   */
   autoConnect?: boolean
   /** Ms without a heartbeat after which another tab adopts a silent (closed or frozen) tab's ops. Default 10000. */
   tabTimeout?: number
@@ -161,13 +164,24 @@ function withUser(auth: SyncOptions<unknown>['auth'], user: PresenceUser | undef
   return typeof auth === 'function' ? (cb) => auth((data) => cb({ ...fields, ...data })) : { ...fields, ...auth }
 }
 
+/**
+ * Evaluated on a server (server rendering: no window, no IndexedDB, no storage chosen): such a store is
+ * one per server process, shared by every request, and is not the user's. It does not connect unless
+ * asked to (`autoConnect`).
+ */
+const serverSide = (o: SyncOptions<unknown>) => o.storage === undefined && typeof window === 'undefined' && typeof globalThis.indexedDB === 'undefined'
+
 function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): OutboxStorage {
   const s = o.storage
   if (s && typeof s === 'object') return s
   const hasIdb = typeof globalThis.indexedDB !== 'undefined'
   if (s === 'memory') return new MemoryOutboxStorage()
   if (!hasIdb) {
-    warn('[zync] IndexedDB is not available here: the outbox lives in memory and does not survive a reload')
+    warn(
+      serverSide(o)
+        ? "[zync] no window and no IndexedDB here (server rendering?): the outbox lives in memory and the store does not connect; pass storage: 'memory' (and autoConnect: true) to sync from Node"
+        : '[zync] IndexedDB is not available here: the outbox lives in memory and does not survive a reload',
+    )
     return new MemoryOutboxStorage()
   }
   return new FallbackOutboxStorage(new DexieOutboxStorage(o.dbName ?? 'zync'), warn)
@@ -234,7 +248,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     crossTab: options.crossTab ?? !(storage instanceof MemoryOutboxStorage),
     // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
     ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${options.name}` } : {}),
-    ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : {}),
+    ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : serverSide(options as SyncOptions<unknown>) ? { autoConnect: false } : {}),
     ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
     ...(options.watchNetwork !== undefined ? { watchNetwork: options.watchNetwork } : {}),
     ...(options.now ? { now: options.now } : {}),

@@ -30,7 +30,11 @@ export interface ConnectQueryClientOptions {
   mode?: 'invalidate' | 'patch'
   /** Writes a change into the cache (e.g. with `queryClient.setQueryData`); return false to invalidate instead. Default: none. */
   patch?: (queryClient: QueryClient, change: SyncedChange) => boolean | void
-  /** Drive TanStack Query's `onlineManager` from the sync connection. Default: true. */
+  /**
+   * Drive TanStack Query's `onlineManager` from the sync connection. Default: true in a browser, false
+   * where there is no `window` (server rendering: `onlineManager` is process-wide there, and a server-side
+   * store that never connects would pause every request's queries).
+   */
   online?: boolean
 }
 
@@ -45,7 +49,7 @@ export function connectQueryClient(
   store: { sync: SyncApi },
   options: ConnectQueryClientOptions,
 ): () => void {
-  const { queryKeysFor, mode = 'invalidate', patch, online = true } = options
+  const { queryKeysFor, mode = 'invalidate', patch, online = typeof window !== 'undefined' } = options
   const sync = store.sync
 
   const apply = (changes: SyncedChange[]) => {

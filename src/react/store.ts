@@ -7,18 +7,27 @@ export type SyncedStore = { sync: SyncApi }
 /**
  * Reads `get(store.sync)` and re-renders when `store.sync[channel]` fires. `get` must return the same
  * value until something changes (the SyncApi getters do), so the snapshot is safe for
- * useSyncExternalStore. The server snapshot is the same read: SyncApi is plain in-memory state.
+ * useSyncExternalStore. On the server and while hydrating, the hooks render `serverValue`, a constant
+ * ("not known yet"), whatever the store holds there: server-rendered HTML and the first client render
+ * then match, and the live value follows at once.
  */
 export function useSyncValue<T>(
   store: SyncedStore,
   get: (sync: SyncApi) => T,
+  serverValue: T,
   channel: 'subscribe' | 'subscribePresence' = 'subscribe',
 ): T {
   const sync = store.sync
   const subscribe = useCallback((cb: () => void) => sync[channel](cb), [sync, channel])
-  const read = () => get(sync)
-  return useSyncExternalStore(subscribe, read, read)
+  return useSyncExternalStore(
+    subscribe,
+    () => get(sync),
+    () => serverValue,
+  )
 }
+
+/** Shared constants for server snapshots: the same object on every render, as useSyncExternalStore needs. */
+export const NONE: never[] = []
 
 const noop = () => () => {}
 /** False on the server and during hydration, true on the client afterwards: gates portals. */

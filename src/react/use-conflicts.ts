@@ -1,6 +1,6 @@
 import { useMemo } from 'react'
 import type { Conflict, Resolution } from '../core/types'
-import { type SyncedStore, useSyncValue } from './store'
+import { NONE, type SyncedStore, useSyncValue } from './store'
 
 export interface UseConflictsResult {
   /** Open conflicts, oldest first; the same array until the inbox changes. */
@@ -14,7 +14,7 @@ export interface UseConflictsResult {
 /** The conflict inbox and its actions. The result keeps its identity while the inbox is unchanged. */
 export function useConflicts(store: SyncedStore): UseConflictsResult {
   const sync = store.sync
-  const conflicts = useSyncValue(store, (s) => s.conflicts())
+  const conflicts = useSyncValue(store, (s) => s.conflicts(), NONE)
   return useMemo(
     () => ({
       conflicts,

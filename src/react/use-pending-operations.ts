@@ -1,7 +1,7 @@
 import type { PendingOperation } from '../core/types'
-import { type SyncedStore, useSyncValue } from './store'
+import { NONE, type SyncedStore, useSyncValue } from './store'
 
 /** The outbox, oldest first; the same array until the outbox changes. */
 export function usePendingOperations(store: SyncedStore): PendingOperation[] {
-  return useSyncValue(store, (s) => s.pendingOperations())
+  return useSyncValue(store, (s) => s.pendingOperations(), NONE)
 }

@@ -1,6 +1,6 @@
 import { useCallback, useMemo, useRef } from 'react'
 import type { Presence } from '../core/types'
-import { type SyncedStore, useSyncValue } from './store'
+import { NONE, type SyncedStore, useSyncValue } from './store'
 
 export interface UsePresenceResult<P = Record<string, unknown>> {
   /** This client's entry, when it has announced itself. */
@@ -22,7 +22,7 @@ export function usePresence<P = Record<string, unknown>>(
   selector?: (peers: Presence<P>[]) => Presence<P>[],
 ): UsePresenceResult<P> {
   const sync = store.sync
-  const peers = useSyncValue(store, (s) => s.presence(), 'subscribePresence') as Presence<P>[]
+  const peers = useSyncValue(store, (s) => s.presence(), NONE, 'subscribePresence') as Presence<P>[]
   const prev = useRef<Presence<P>[]>([])
   const selected = useMemo(() => (selector ? selector(peers) : peers), [peers, selector])
   const self = selected.find((p) => p.self)

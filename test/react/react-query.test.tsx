@@ -136,6 +136,15 @@ describe('connectQueryClient', () => {
     disconnect()
   })
 
+  it('on a server (no window) it leaves onlineManager alone by default: it is process-wide there, shared by every request', () => {
+    const store = createFixtureStore({ status: { connection: 'offline' } })
+    vi.stubGlobal('window', undefined)
+    const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+    vi.unstubAllGlobals()
+    expect(onlineManager.isOnline()).toBe(true)
+    disconnect()
+  })
+
   it('stops listening after disconnect', () => {
     const store = createFixtureStore()
     const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor, online: false })

@@ -67,13 +67,35 @@ describe('server rendering', () => {
     vi.stubGlobal('indexedDB', undefined)
     const html = renderToString(<App store={store} />)
     vi.unstubAllGlobals()
-    expect(html).toContain('offline 4 3 3 true')
-    expect(html).toContain('You’re offline.')
-    expect(html).toContain('data-state="offline"')
-    expect(html).toContain('Ben Carter and 2 others are editing')
+    // The server renders "not known yet" whatever its store holds (a server-side store is not the
+    // user's): connecting, nothing pending, no one present; no "You're offline" banner.
+    expect(html).toContain('connecting 0 0 0 false')
+    expect(html).not.toContain('You’re offline.')
+    expect(html).toContain('data-state="syncing"')
+    expect(html).not.toContain('are editing')
     // Dialog and toast are portalled into document.body on the client only.
     expect(html).not.toContain('alertdialog')
     expect(html).not.toContain('need your decision')
+  })
+
+  it('hydrates without a mismatch when the server-side store and the browser store differ, then shows the live state', async () => {
+    // As in Next.js: the server's store (here: online, nothing pending) is not the browser's.
+    const html = renderToString(<App store={createFixtureStore({ status: { connection: 'online', ready: true } })} />)
+    const container = document.createElement('div')
+    container.innerHTML = html
+    document.body.appendChild(container)
+    const errors = vi.spyOn(console, 'error')
+    const recoverable = vi.fn()
+    let root!: ReturnType<typeof hydrateRoot>
+    await act(async () => {
+      root = hydrateRoot(container, <App store={fixture()} />, { onRecoverableError: recoverable })
+    })
+    expect(recoverable).not.toHaveBeenCalled()
+    expect(errors).not.toHaveBeenCalled()
+    expect(container.querySelector('output')).toHaveTextContent('offline 4 3 3 true')
+    expect(container).toHaveTextContent('You’re offline.')
+    expect(container).toHaveTextContent('Ben Carter and 2 others are editing')
+    act(() => root.unmount())
   })
 
   it('hydrates without mismatches, then opens the dialog on the client (the toast steps aside for it)', async () => {
