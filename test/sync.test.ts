@@ -280,6 +280,33 @@ describe('offline, reload and durability', () => {
   })
 })
 
+describe('a server that lost acknowledged writes (restored from a backup)', () => {
+  it("says so ('server:rewound' and a warning), shows the server's state, and still sends the pending edits", async () => {
+    const s1 = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+    const port = Number(new URL(s1.url).port)
+    const warnings: string[] = []
+    const a = makeBoard({ url: s1.url, onWarning: (m) => warnings.push(m) })
+    cleanups.push(() => a.sync.destroy())
+    const rewound: unknown[] = []
+    a.sync.on('server:rewound', (e) => rewound.push(e))
+    for (let i = 0; i < 3; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await a.sync.flush()
+    expect(a.sync.status().seq).toBe(3)
+    a.sync.disconnect()
+    await s1.close()
+    // The same address, an empty store: the operator restored an older (here: empty) database.
+    const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+    cleanups.push(() => s2.close())
+    a.getState().addCard('later', 'made while the server was away')
+    a.sync.connect()
+    await a.sync.flush({ timeout: 5000 })
+    expect(rewound).toEqual([{ seq: 3, serverSeq: 0 }])
+    expect(warnings.join()).toMatch(/lost acknowledged writes/)
+    expect(Object.keys(a.getState().cards)).toEqual(['later'])
+    expect(Object.keys((await s2.doc('board')).current().state.cards as object)).toEqual(['later'])
+  })
+})
+
 describe('the server is authoritative and safe', () => {
   it('applies a duplicate op once and acknowledges it again', async () => {
     const s = await server()

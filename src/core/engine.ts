@@ -873,6 +873,13 @@ export class SyncEngine {
     this.skew = res.serverTime - this.now()
     if (typeof res.maxPayload === 'number' && res.maxPayload > 0) this.maxPayload = res.maxPayload
     if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
+    if (res.snapshot && res.snapshot.seq < this.seq) {
+      const rewound = { seq: this.seq, serverSeq: res.snapshot.seq }
+      this.o.onWarning?.(
+        `[zync] the server's log of "${this.doc}" ends at seq ${rewound.serverSeq}, but this device had applied up to ${rewound.seq}: the server lost acknowledged writes (restored from a backup?). Showing the server's state; pending edits are still sent`,
+      )
+      this.events.emit('server:rewound', rewound)
+    }
     if (res.snapshot) {
       const previous = this.confirmed
       this.confirmed = res.snapshot.state

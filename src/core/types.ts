@@ -133,6 +133,12 @@ export interface SyncEvents {
   'network:offline': { reason?: string }
   'storage:error': { error: ZyncError }
   'presence:change': { peers: Presence[] }
+  /**
+   * The server's log ends before what this device had already applied from it (`seq` > `serverSeq`): the
+   * server lost acknowledged writes (restored from a backup, its data replaced). The store now shows the
+   * server's state; this device's pending edits are still sent.
+   */
+  'server:rewound': { seq: number; serverSeq: number }
 }
 
 export type SyncEventName = keyof SyncEvents
