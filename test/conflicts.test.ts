@@ -827,4 +827,23 @@ describe('clocks', () => {
     expect(skewed.sync.deadLetters()[0]!.error.code).toBe('CLOCK_SKEW')
     expect((await srv.doc('board')).seq).toBe(0)
   })
+
+  it('a clock that jumps two days ahead for one edit and comes back does not block the edits after it, and retry() of the refused one goes through', async () => {
+    const srv = await server()
+    let offset = 0
+    const glitchy = makeStore(srv.url, { now: () => Date.now() + offset })
+    const other = makeStore(srv.url)
+    await online(glitchy, other)
+    offset = 2 * 86_400_000
+    edit(glitchy, 'c1', { notes: 'during the glitch' })
+    await waitFor(() => glitchy.sync.deadLetters().length === 1, 5000, 'dead letter')
+    expect(glitchy.sync.deadLetters()[0]!.error.code).toBe('CLOCK_SKEW')
+    // The clock is right again: the next edit is stamped now, not two days ahead.
+    offset = 0
+    edit(glitchy, 'c2', { notes: 'after the glitch' })
+    await waitFor(() => other.getState().cards.c2?.notes === 'after the glitch', 5000, 'the next edit syncs')
+    await glitchy.sync.retry(glitchy.sync.deadLetters()[0]!.id)
+    await waitFor(() => other.getState().cards.c1?.notes === 'during the glitch', 5000, 'the retried edit syncs')
+    expect(glitchy.sync.deadLetters()).toEqual([])
+  })
 })

@@ -1492,6 +1492,8 @@ export class SyncEngine {
     const s = this.outbox.rows.get(id)
     if (!s || !s.row.dead) throw new ZyncError('DEAD_LETTER_NOT_FOUND', `[zync] no dead letter with id ${id}; see store.sync.deadLetters()`)
     s.row.dead = false
+    // Stamped anew: one refused as stamped too far in the future (CLOCK_SKEW) goes through once the clock is right.
+    s.row.op = { ...s.row.op, hlc: this.clock.tick() }
     s.row.attempts = 0
     s.row.nextAt = 0
     s.dirty = true

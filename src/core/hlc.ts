@@ -11,6 +11,8 @@ export interface HlcTimestamp {
 const WALL_WIDTH = 15
 const COUNTER_WIDTH = 6
 const MAX_COUNTER = 36 ** COUNTER_WIDTH - 1
+/** How far ahead of physical time a clock may run before it starts again from it (the server's default clamp). */
+const MAX_AHEAD_MS = 60_000
 
 export function encodeHlc(ts: HlcTimestamp): string {
   return `${ts.wall.toString().padStart(WALL_WIDTH, '0')}:${ts.counter.toString(36).padStart(COUNTER_WIDTH, '0')}:${ts.node}`
@@ -56,9 +58,20 @@ export class HybridClock {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A timestamp for a local event, greater than every timestamp this clock issued or received. */
+  /**
+   * A timestamp for a local event, greater than every timestamp this clock issued or received, unless
+   * the clock ran more than `MAX_AHEAD_MS` ahead of physical time (the device clock jumped forward and
+   * back, or stamps from such a jump were restored): then it starts again from physical time. Otherwise
+   * one brief jump would stamp every later edit in the future until real time caught up, and a server
+   * refuses stamps a day ahead. Safe for ordering: this client's own later ops are ordered after its
+   * earlier ones by version vectors, and the server raises a stamp that sorts below what the client saw.
+   */
   tick(): string {
     const pt = this.now()
+    if (this.wall > pt + MAX_AHEAD_MS) {
+      this.wall = pt
+      this.counter = 0
+    }
     if (pt > this.wall) {
       this.wall = pt
       this.counter = 0
