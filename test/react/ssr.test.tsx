@@ -53,6 +53,22 @@ const fixture = () =>
     presence: makePeers(4, { withSelf: true, focus }),
   })
 
+/** Renders `App` on the "server" with one store and hydrates it with another; fails on any mismatch or console error. */
+async function serverRenderThenHydrate(onServer: SyncedStore, inBrowser: SyncedStore) {
+  const container = document.createElement('div')
+  container.innerHTML = renderToString(<App store={onServer} />)
+  document.body.appendChild(container)
+  const errors = vi.spyOn(console, 'error')
+  const recoverable = vi.fn()
+  let root!: ReturnType<typeof hydrateRoot>
+  await act(async () => {
+    root = hydrateRoot(container, <App store={inBrowser} />, { onRecoverableError: recoverable })
+  })
+  expect(recoverable).not.toHaveBeenCalled()
+  expect(errors).not.toHaveBeenCalled()
+  return { container, root }
+}
+
 afterEach(() => {
   vi.unstubAllGlobals()
   vi.restoreAllMocks()
@@ -80,18 +96,7 @@ describe('server rendering', () => {
 
   it('hydrates without a mismatch when the server-side store and the browser store differ, then shows the live state', async () => {
     // As in Next.js: the server's store (here: online, nothing pending) is not the browser's.
-    const html = renderToString(<App store={createFixtureStore({ status: { connection: 'online', ready: true } })} />)
-    const container = document.createElement('div')
-    container.innerHTML = html
-    document.body.appendChild(container)
-    const errors = vi.spyOn(console, 'error')
-    const recoverable = vi.fn()
-    let root!: ReturnType<typeof hydrateRoot>
-    await act(async () => {
-      root = hydrateRoot(container, <App store={fixture()} />, { onRecoverableError: recoverable })
-    })
-    expect(recoverable).not.toHaveBeenCalled()
-    expect(errors).not.toHaveBeenCalled()
+    const { container, root } = await serverRenderThenHydrate(createFixtureStore({ status: { connection: 'online', ready: true } }), fixture())
     expect(container.querySelector('output')).toHaveTextContent('offline 4 3 3 true')
     expect(container).toHaveTextContent('You’re offline.')
     expect(container).toHaveTextContent('Ben Carter and 2 others are editing')
@@ -100,18 +105,7 @@ describe('server rendering', () => {
 
   it('hydrates without mismatches, then opens the dialog on the client (the toast steps aside for it)', async () => {
     const store = fixture()
-    const html = renderToString(<App store={store} />)
-    const container = document.createElement('div')
-    container.innerHTML = html
-    document.body.appendChild(container)
-    const errors = vi.spyOn(console, 'error')
-    const recoverable = vi.fn()
-    let root!: ReturnType<typeof hydrateRoot>
-    await act(async () => {
-      root = hydrateRoot(container, <App store={store} />, { onRecoverableError: recoverable })
-    })
-    expect(recoverable).not.toHaveBeenCalled()
-    expect(errors).not.toHaveBeenCalled()
+    const { root } = await serverRenderThenHydrate(store, store)
     expect(document.body.querySelector('[role="alertdialog"]')).toBeInTheDocument()
     // The toast's live region is mounted; its notice waits while the modal asks the same question.
     expect(document.body.querySelector('.zync-toast-region')).toBeInTheDocument()
