@@ -297,13 +297,19 @@ describe('a server that lost acknowledged writes (restored from a backup)', () =
     // The same address, an empty store: the operator restored an older (here: empty) database.
     const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
     cleanups.push(() => s2.close())
+    // Made while the server was away: a new card, and a rename of one the server has lost (its op
+    // claims to have seen ops the restored server never saw, which it would refuse as UNKNOWN_HISTORY).
     a.getState().addCard('later', 'made while the server was away')
+    a.getState().rename('c1', 'renamed while away')
     a.sync.connect()
     await a.sync.flush({ timeout: 5000 })
     expect(rewound).toEqual([{ seq: 3, serverSeq: 0 }])
     expect(warnings.join()).toMatch(/lost acknowledged writes/)
-    expect(Object.keys(a.getState().cards)).toEqual(['later'])
-    expect(Object.keys((await s2.doc('board')).current().state.cards as object)).toEqual(['later'])
+    expect(a.sync.deadLetters()).toEqual([])
+    const onServer = (await s2.doc('board')).current().state.cards as Record<string, { title?: string }>
+    expect(Object.keys(onServer).sort()).toEqual(['c1', 'later'])
+    expect(onServer.c1?.title).toBe('renamed while away')
+    expect(a.getState().cards).toEqual(onServer)
   })
 })
 

@@ -873,8 +873,8 @@ export class SyncEngine {
     this.skew = res.serverTime - this.now()
     if (typeof res.maxPayload === 'number' && res.maxPayload > 0) this.maxPayload = res.maxPayload
     if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
-    if (res.snapshot && res.snapshot.seq < this.seq) {
-      const rewound = { seq: this.seq, serverSeq: res.snapshot.seq }
+    const rewound = res.snapshot && res.snapshot.seq < this.seq ? { seq: this.seq, serverSeq: res.snapshot.seq } : undefined
+    if (rewound) {
       this.o.onWarning?.(
         `[zync] the server's log of "${this.doc}" ends at seq ${rewound.serverSeq}, but this device had applied up to ${rewound.seq}: the server lost acknowledged writes (restored from a backup?). Showing the server's state; pending edits are still sent`,
       )
@@ -887,6 +887,7 @@ export class SyncEngine {
       for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       this.seq = res.snapshot.seq
       this.metaDirty = true
+      if (rewound) this.rebaseOwnRows()
       this.refreshAll(previous)
     }
     this.applyChanges(res.changes)
@@ -1210,7 +1211,8 @@ export class SyncEngine {
       // Our own plain write coming back as written: the screen already shows it (confirmed now holds at
       // its path what the row overlaid there, and nothing else of the entity changed), so the entity
       // need not be recomputed. Merged policies, id-keyed arrays and open conflicts take the full path.
-      const echo = own !== undefined && c.status === 'applied' && this.conflictsById.size === 0 && isEcho(c, own.row.op)
+      // (A field op on a record the screen does not show, as after 'server:rewound', is recomputed too.)
+      const echo = own !== undefined && c.status === 'applied' && this.conflictsById.size === 0 && isEcho(c, own.row.op) && (c.path.length < 3 || isPlainObject(getAt(this.baseline, entityPath(c.path))))
       if (c.status === 'applied') {
         this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', this.confirmedEpoch, fresh)
         if (!echo) touched.set(c.entity, entityPath(c.path))
@@ -1250,6 +1252,26 @@ export class SyncEngine {
     // The root or a collection leaves: the next remote change copies it again (see confirmedEpoch).
     if (path.length <= 1) this.confirmedEpoch = new WeakSet()
     return getAt(this.confirmed, path)
+  }
+
+  /**
+   * After the server lost history (see 'server:rewound'), this tab's waiting ops claim to have seen ops it
+   * no longer has, which it would refuse (UNKNOWN_HISTORY): each now claims only what the server still has
+   * of its entity, so it applies as concurrent with anything newer there.
+   */
+  private rebaseOwnRows(): void {
+    for (const s of this.outbox.rows.values()) {
+      if (s.done || s.inFlight || s.row.owner !== this.clientId) continue
+      const have = this.vv[s.row.entity]
+      const base: VersionVector = {}
+      for (const [c, n] of Object.entries(s.row.op.base)) {
+        const kept = Math.min(n, vvGet(have, c))
+        if (kept > 0) base[c] = kept
+      }
+      s.row.op = { ...s.row.op, base }
+      s.dirty = true
+    }
+    this.outbox.changed()
   }
 
   /** Computes the visible value of an entity: confirmed, then open conflicts, then pending rows. */

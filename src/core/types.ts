@@ -136,7 +136,8 @@ export interface SyncEvents {
   /**
    * The server's log ends before what this device had already applied from it (`seq` > `serverSeq`): the
    * server lost acknowledged writes (restored from a backup, its data replaced). The store now shows the
-   * server's state; this device's pending edits are still sent.
+   * server's state; this device's pending edits are still sent and applied (rebased onto what the
+   * server still has).
    */
   'server:rewound': { seq: number; serverSeq: number }
 }
