@@ -499,6 +499,19 @@ describe('id-keyed arrays', () => {
     expect(b.sync.conflicts()[0]).toMatchObject({ idKey: 'id', local: list(['1', 'seed'], ['2', 'dentist']), remote: list(['1', 'seed'], ['2', 'groceries']) })
   })
 
+  it("under 'lww' the same collision keeps the later insert only, with no conflict (documented: mint unique ids)", async () => {
+    const { srv, a, b } = await pair({ title: 't', items: list(['1', 'seed']) })
+    a.sync.disconnect()
+    b.sync.disconnect()
+    edit(a, 'c1', { items: list(['1', 'seed'], ['2', 'groceries']) })
+    await sleep(5)
+    edit(b, 'c1', { items: list(['1', 'seed'], ['2', 'dentist']) })
+    await deliver(srv, a, b)
+    for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.items) === JSON.stringify(list(['1', 'seed'], ['2', 'dentist'])), 5000, 'the later insert')
+    expect(a.sync.conflicts()).toEqual([])
+    expect(b.sync.conflicts()).toEqual([])
+  })
+
   it('the id key is configurable', async () => {
     const conflicts: ConflictsConfig = { ...CONFLICTS, idKey: 'key' }
     const { srv, a, b } = await pair({ title: 't', items: [{ key: 1, n: 'one' }] }, { conflicts })

@@ -87,7 +87,7 @@ export interface Conflict {
   localMeta: ConflictSide
   remoteMeta: ConflictSide
   policy: WirePolicy
-  /** Set when both sides are arrays merged element by element: the id key of their elements (`conflicts.idKey`). */
+  /** Set when both sides are arrays merged element by element: the id key of their elements (`conflicts.idKey`, default `'id'`). */
   idKey?: string
   createdAt: number
 }

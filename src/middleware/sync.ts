@@ -179,7 +179,7 @@ function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): Outbox
   if (!hasIdb) {
     warn(
       serverSide(o)
-        ? "[zync] no window and no IndexedDB here (server rendering?): the outbox lives in memory and the store does not connect; pass storage: 'memory' to sync from Node, or storage: 'memory', autoConnect: false to render on a server without this warning"
+        ? `[zync] no window and no IndexedDB here (server rendering?): the outbox lives in memory${o.autoConnect ? '' : ' and the store does not connect'}; pass storage: 'memory' to sync from Node, or storage: 'memory', autoConnect: false to render on a server without this warning`
         : '[zync] IndexedDB is not available here: the outbox lives in memory and does not survive a reload',
     )
     return new MemoryOutboxStorage()
