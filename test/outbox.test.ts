@@ -890,6 +890,28 @@ describe('memory storage', () => {
     await waitFor(() => b.getState().cards.m?.title === 'mem')
   })
 
+  it('acknowledged rows leave the storage within seconds even while writes never stop (the lazy delete is not put off again and again)', async () => {
+    const deleted: string[] = []
+    class SlowStorage extends MemoryOutboxStorage {
+      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
+        if (batch.delete?.length) deleted.push(...batch.delete)
+        await new Promise((r) => setTimeout(r, 300))
+        return super.write(batch)
+      }
+    }
+    const s = await server()
+    const a = board({ url: s.url, storage: new SlowStorage() })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.getState().addCard('first', 'acknowledged early')
+    await waitFor(() => a.sync.status().seq === 1, 3000, 'acknowledged')
+    // An edit every 50 ms: a 300 ms write is almost always under way when the lazy timer fires.
+    let i = 0
+    const timer = setInterval(() => a.getState().addCard(`k${i++}`, 'more'), 50)
+    cleanups.push(() => clearInterval(timer))
+    await waitFor(() => deleted.length > 0, 4000, 'a delete written')
+    clearInterval(timer)
+  })
+
   it('the confirmed state handed to the storage with the meta is never written into by later remote changes', async () => {
     // A storage may keep what it is handed (or clone it only after an await): remote changes that arrive
     // after the meta write must copy the containers it holds, not write into them.

@@ -597,7 +597,7 @@ export class SyncEngine {
   // whatever arrives while a write or a batch is under way goes out together in the next one.
   //
   // `lazy` is for what only speeds up a reload (deletes of acknowledged rows, the confirmed snapshot, retry
-  // counts): written at most every LAZY_PERSIST_MS, or sooner with the next local edit, instead of one
+  // counts): written about every LAZY_PERSIST_MS (right after the write under way, if any), instead of one
   // transaction (and a copy of the whole confirmed state) per acknowledgement or remote change. Losing it
   // in a crash costs only a re-send (the server dedupes op ids) and a longer catch-up. Conflict changes
   // are never lazy: a new client id could not raise them again from the log.
@@ -628,7 +628,11 @@ export class SyncEngine {
     if (!this.isReady || this.destroyed) return
     if (this.persisting) {
       await this.persisting
-      this.schedulePersist(full)
+      // A full write that was due runs right after the current one: put off by the lazy second again, it
+      // could wait forever while writes never stop (acknowledged rows would stay and be sent again after
+      // a reload). Bounded still: the lazy timer asks for one at most once a second.
+      if (full) void this.persist(true)
+      else this.schedulePersist(false)
       return
     }
     if (full && this.lazyPersistTimer) {
