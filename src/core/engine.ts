@@ -38,8 +38,8 @@ import type {
   SyncEvents,
   SyncStatus,
 } from './types'
-import { PRIORITIES } from './types'
-import { vvBump, vvGet, type VersionVector } from './vector-clock'
+import { EMPTY_LANES, PRIORITIES } from './types'
+import { vvBump, vvGet, vvMeet, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
 import { TabChannel, type TabMessage } from './tabs'
 import { newId } from './ids'
@@ -109,7 +109,6 @@ const MAX_IN_FLIGHT = 4
 /** Settled conflict ids remembered across reloads. */
 const MAX_RESOLVED = 1000
 
-const EMPTY_LANES: LaneCounts = { critical: 0, high: 0, medium: 0, low: 0 }
 
 export class SyncEngine {
   readonly doc: string
@@ -257,10 +256,7 @@ export class SyncEngine {
       this.outbox.changed()
       for (const row of loaded.rows) {
         if (this.outbox.rows.has(row.id)) continue
-        // A stored row may have been sent by the page that wrote it (its acknowledgement lost with the
-        // page): a new write must not be folded into it, or it would go out under an op id the server
-        // already has and be dropped as a duplicate. Same for rows adopted from other tabs below.
-        this.outbox.seal(this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false }))
+        this.outbox.addStored(row)
         this.n = Math.max(this.n, row.op.client === this.clientId ? row.op.n : 0)
         this.clock.receive(row.op.hlc)
       }
@@ -333,7 +329,7 @@ export class SyncEngine {
         this.outbox.seal(s)
         s.row = row
       } else {
-        this.outbox.seal(this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false }))
+        this.outbox.addStored(row)
       }
     }
     if (adopted.length > 0) this.outbox.changed()
@@ -1266,13 +1262,7 @@ export class SyncEngine {
   private rebaseOwnRows(): void {
     for (const s of this.outbox.rows.values()) {
       if (s.done || s.inFlight || s.row.owner !== this.clientId) continue
-      const have = this.vv[s.row.entity]
-      const base: VersionVector = {}
-      for (const [c, n] of Object.entries(s.row.op.base)) {
-        const kept = Math.min(n, vvGet(have, c))
-        if (kept > 0) base[c] = kept
-      }
-      s.row.op = { ...s.row.op, base }
+      s.row.op = { ...s.row.op, base: vvMeet(s.row.op.base, this.vv[s.row.entity]) }
       s.dirty = true
     }
     this.outbox.changed()

@@ -72,6 +72,17 @@ export class OutboxIndex {
     return state
   }
 
+  /**
+   * A row loaded from storage or adopted from another tab: persisted, and closed to coalescing. The page
+   * that wrote it may have sent it before it closed (its acknowledgement lost with it): a write folded in
+   * would go out under an op id the server already has and be dropped as a duplicate.
+   */
+  addStored(row: OutboxRow): RowState {
+    const state = this.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
+    this.seal(state)
+    return state
+  }
+
   private index(state: RowState): void {
     const { row } = state
     let set = this.byEntity.get(row.entity)

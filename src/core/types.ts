@@ -15,6 +15,9 @@ export interface LaneCounts {
   low: number
 }
 
+/** Every lane at zero (frozen: copy it to count). */
+export const EMPTY_LANES: Readonly<LaneCounts> = Object.freeze({ critical: 0, high: 0, medium: 0, low: 0 })
+
 /** A snapshot of the sync state. Keeps its identity until something in it changes. */
 export interface SyncStatus {
   connection: ConnectionState

@@ -20,6 +20,16 @@ export function vvMerge(a: VersionVector | undefined, b: VersionVector | undefin
   return { ...out }
 }
 
+/** For each client, the lower of the two counters (clients at 0 left out): what both vectors have seen. */
+export function vvMeet(a: VersionVector | undefined, b: VersionVector | undefined): VersionVector {
+  const out: VersionVector = {}
+  if (a) for (const k of Object.keys(a)) {
+    const n = Math.min(a[k]!, vvGet(b, k))
+    if (n > 0) out[k] = n
+  }
+  return out
+}
+
 /** Returns a copy with `client` raised to at least `n`. */
 export function vvBump(vv: VersionVector | undefined, client: string, n: number): VersionVector {
   const out: VersionVector = vv ? { ...vv } : {}

@@ -171,14 +171,14 @@ function withUser(auth: SyncOptions<unknown>['auth'], user: PresenceUser | undef
  */
 const serverSide = (o: SyncOptions<unknown>) => o.storage === undefined && typeof window === 'undefined' && typeof globalThis.indexedDB === 'undefined'
 
-function pickStorage(o: SyncOptions<unknown>, warn: (m: string) => void): OutboxStorage {
+function pickStorage(o: SyncOptions<unknown>, onServer: boolean, warn: (m: string) => void): OutboxStorage {
   const s = o.storage
   if (s && typeof s === 'object') return s
   const hasIdb = typeof globalThis.indexedDB !== 'undefined'
   if (s === 'memory') return new MemoryOutboxStorage()
   if (!hasIdb) {
     warn(
-      serverSide(o)
+      onServer
         ? `[zync] no window and no IndexedDB here (server rendering?): the outbox lives in memory${o.autoConnect ? '' : ' and the store does not connect'}; pass storage: 'memory' to sync from Node, or storage: 'memory', autoConnect: false to render on a server without this warning`
         : '[zync] IndexedDB is not available here: the outbox lives in memory and does not survive a reload',
     )
@@ -201,7 +201,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
       ...(options.auth !== undefined || options.user ? { auth: withUser(options.auth, options.user) } : {}),
     })
-  const storage = pickStorage(options as SyncOptions<unknown>, warn)
+  const onServer = serverSide(options as SyncOptions<unknown>)
+  const storage = pickStorage(options as SyncOptions<unknown>, onServer, warn)
 
   // The engine reads the initial state, so it is made once the initializer has run.
   const initial = initializer(set, get, api)
@@ -248,7 +249,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     crossTab: options.crossTab ?? !(storage instanceof MemoryOutboxStorage),
     // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
     ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${options.name}` } : {}),
-    ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : serverSide(options as SyncOptions<unknown>) ? { autoConnect: false } : {}),
+    ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : onServer ? { autoConnect: false } : {}),
     ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
     ...(options.watchNetwork !== undefined ? { watchNetwork: options.watchNetwork } : {}),
     ...(options.now ? { now: options.now } : {}),

@@ -1,4 +1,4 @@
-import type { SyncStatus } from '../core/types'
+import { EMPTY_LANES, type SyncStatus } from '../core/types'
 import { type SyncedStore, useSyncValue } from './store'
 
 /**
@@ -9,7 +9,7 @@ const SERVER_STATUS: SyncStatus = {
   connection: 'connecting',
   pending: 0,
   unpersisted: 0,
-  lanes: { critical: 0, high: 0, medium: 0, low: 0 },
+  lanes: EMPTY_LANES,
   conflicts: 0,
   deadLetters: 0,
   syncing: false,
