@@ -163,6 +163,29 @@ describe('coalescing and batching', () => {
     expect(tally.messages).toBe(4)
     expect(new Set(tally.ids).size).toBe(2000)
   })
+
+  it("a long offline queue goes out at the pace the server's rate limit admits: none refused, each op once, in full batches", async () => {
+    // 300 ops/s, bursts of 600: 2,000 ops take ~5 s. Sent as fast as possible, most batches were refused
+    // (RATE_LIMITED) and backed off exponentially, the queue fragmented into small batches and the last
+    // ops waited out backoffs of many seconds.
+    const s = await server({ limits: { opsPerSecond: 300 } })
+    const tally = countOps(s)
+    const a = board({ url: s.url, batchSize: 500 })
+    const failed: string[] = []
+    a.sync.on('sync:failed', (e) => failed.push(e.error.code))
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.sync.disconnect()
+    for (let i = 0; i < 2000; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => a.sync.status().pending === 2000)
+    a.sync.connect()
+    await a.sync.flush({ timeout: 20_000 })
+    expect(failed).toEqual([])
+    expect(tally.ops).toBe(2000)
+    expect(new Set(tally.ids).size).toBe(2000)
+    // A burst, then chunks of 1/20 s of the rate (13-14 ops): no batch of a handful, no batch over the limit.
+    expect(tally.messages).toBeLessThanOrEqual(2 + Math.ceil((2000 - 540) / 13))
+    expect(Object.keys((await s.doc('board')).current().state.cards as object)).toHaveLength(2000)
+  }, 30_000)
 })
 
 describe('durability and hydration', () => {
@@ -370,6 +393,27 @@ describe('backoff with full jitter', () => {
     expect(store.sync.status().attempts).toBe(1)
     expect(store.sync.status().nextRetryAt! - Date.now()).toBeLessThanOrEqual(100)
     await vi.advanceTimersByTimeAsync(200)
+    expect(store.sync.status().pending).toBe(0)
+  })
+
+  it('a RATE_LIMITED refusal is retried when the server says it admits it again, not after a growing backoff', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+    const t = new ScriptedTransport()
+    let refusals = 3
+    t.respond = (req) => (refusals-- > 0 ? { ok: false, code: 'RATE_LIMITED', message: '[zync] too many ops per second; slow down', retryable: true, retryAfter: 700 } : t.accept(req))
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999)
+    cleanups.push(() => random.mockRestore())
+    // The backoff alone would wait ~5 s, then ~10 s, then ~20 s (random ≈ 1); retryAfter plus jitter under 50 ms.
+    const store = scriptedStore(t, { backoff: { base: 5000, factor: 2, cap: 60_000 } })
+    await vi.advanceTimersByTimeAsync(0)
+    await store.sync.ready
+    await vi.advanceTimersByTimeAsync(0)
+    store.setState({ v: { a: 1 } })
+    await vi.advanceTimersByTimeAsync(10)
+    expect(t.sent).toHaveLength(1)
+    expect(store.sync.status().nextRetryAt! - Date.now()).toBeLessThanOrEqual(750)
+    await vi.advanceTimersByTimeAsync(3 * 750)
+    expect(t.sent).toHaveLength(4)
     expect(store.sync.status().pending).toBe(0)
   })
 

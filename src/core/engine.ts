@@ -42,6 +42,7 @@ import { EMPTY_LANES, PRIORITIES } from './types'
 import { vvBump, vvGet, vvMeet, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
 import { TabChannel, type TabMessage } from './tabs'
+import { TokenBucket } from './token-bucket'
 import { newId } from './ids'
 
 /** What the engine needs from the store it syncs. */
@@ -172,6 +173,13 @@ export class SyncEngine {
   private pumpQueued = false
   private persisting: Promise<void> | undefined
   private pumpTimer: ReturnType<typeof setTimeout> | undefined
+  /** When pumpTimer fires (performance.now() time). */
+  private pumpAt = 0
+  /**
+   * The server's per-socket limits as learned on join, with buckets mirroring its own (refilled from the
+   * join): a long queue goes out at the pace the server admits, not refused and backed off.
+   */
+  private pace: { ops: number; messages: number; opsBucket: TokenBucket; messageBucket: TokenBucket } | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   /** Batches sent and not yet answered (pipelined up to MAX_IN_FLIGHT; overlapping rows are never in flight together). */
   private inFlight = 0
@@ -872,6 +880,16 @@ export class SyncEngine {
     }
     this.skew = res.serverTime - this.now()
     if (typeof res.maxPayload === 'number' && res.maxPayload > 0) this.maxPayload = res.maxPayload
+    this.pace = undefined
+    if (typeof res.opsPerSecond === 'number' && res.opsPerSecond > 0 && typeof res.messagesPerSecond === 'number' && res.messagesPerSecond > 0) {
+      // A little under the server's rates and bursts (its buckets for this socket started full at this
+      // connection): what the network bunches up still fits.
+      const ops = res.opsPerSecond * PACE_MARGIN
+      const messages = res.messagesPerSecond * PACE_MARGIN
+      // Monotonic time, as the server's: a wall clock set back would stall the refill for as long.
+      const now = performance.now()
+      this.pace = { ops, messages, opsBucket: new TokenBucket(2 * ops, now), messageBucket: new TokenBucket(2 * messages, now) }
+    }
     if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
     const rewound = res.snapshot && res.snapshot.seq < this.seq ? { seq: this.seq, serverSeq: res.snapshot.seq } : undefined
     if (rewound) {
@@ -950,7 +968,14 @@ export class SyncEngine {
       })
       return
     }
-    if (this.pumpTimer || this.pumpQueued) return
+    if (this.pumpQueued) return
+    // A timer already set for this time or earlier covers this one; a later one is moved up.
+    const at = performance.now() + delay
+    if (this.pumpTimer) {
+      if (this.pumpAt <= at) return
+      clearTimeout(this.pumpTimer)
+    }
+    this.pumpAt = at
     this.pumpTimer = setTimeout(() => {
       this.pumpTimer = undefined
       void this.pump()
@@ -990,6 +1015,7 @@ export class SyncEngine {
       this.schedulePump(0)
       return
     }
+    if (batch.length > 0 && this.pace && !this.paced(batch, performance.now())) return
     if (batch.length === 0) {
       const next = this.outbox.nextRetryAt(this.clientId, now)
       if (next !== undefined) this.schedulePump(next - now)
@@ -1050,12 +1076,32 @@ export class SyncEngine {
     this.schedulePump(0)
   }
 
+  /**
+   * Fits a batch into the server's limits (see `pace`): cut to the ops it admits now, or, when that is
+   * under a chunk (1/20 s worth), not sent: the pump comes back when a chunk is there. A long queue
+   * goes out in chunks of that size, none refused. True when the (cut) batch may go.
+   */
+  private paced(batch: RowState[], now: number): boolean {
+    const p = this.pace!
+    const ops = Math.floor(p.opsBucket.available(p.ops, 2 * p.ops, now))
+    const chunk = Math.min(batch.length, Math.max(1, Math.ceil(p.ops / 20)))
+    if (ops < chunk || p.messageBucket.available(p.messages, 2 * p.messages, now) < 1) {
+      this.schedulePump(Math.max(1, p.opsBucket.wait(chunk, p.ops, 2 * p.ops, now), p.messageBucket.wait(1, p.messages, 2 * p.messages, now)))
+      return false
+    }
+    if (batch.length > ops) batch.length = ops
+    p.opsBucket.take(batch.length, p.ops, 2 * p.ops, now)
+    p.messageBucket.take(1, p.messages, 2 * p.messages, now)
+    return true
+  }
+
   private retryRows(rows: RowState[], error: ZyncError): void {
     const now = this.now()
     let retryAt = Infinity
     for (const s of rows) {
       s.row.attempts += 1
-      s.row.nextAt = now + backoffDelay(s.row.attempts, this.backoff, this.random)
+      // Over the server's rate: it said when it admits the request again (a little jitter spreads tabs).
+      s.row.nextAt = now + (error.retryAfter !== undefined ? error.retryAfter + Math.floor(this.random() * 50) : backoffDelay(s.row.attempts, this.backoff, this.random))
       s.row.lastError = { code: error.code, message: error.message }
       s.dirty = true
       retryAt = Math.min(retryAt, s.row.nextAt)
@@ -1840,6 +1886,8 @@ function isEcho(c: Change, op: Op): boolean {
 
 /** Most bytes of op values per batch (about a quarter of the server's default frame limit). */
 const MAX_BATCH_BYTES = 1_000_000
+/** The share of the server's rate limits the client paces itself to. */
+const PACE_MARGIN = 0.9
 
 /** A value's JSON size, roughly: exact for strings and containers, 8 for other scalars. */
 function jsonSize(v: unknown): number {

@@ -30,27 +30,32 @@ export class ZyncError extends Error {
   readonly code: ZyncErrorCode
   readonly retryable: boolean
   readonly opId?: string
-  constructor(code: ZyncErrorCode, message: string, options: { retryable?: boolean; opId?: string; cause?: unknown } = {}) {
+  /** RATE_LIMITED: milliseconds until the server admits the same request again. */
+  readonly retryAfter?: number
+  constructor(code: ZyncErrorCode, message: string, options: { retryable?: boolean; opId?: string; retryAfter?: number; cause?: unknown } = {}) {
     super(message.startsWith('[zync]') ? message : `[zync] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ZyncError'
     this.code = code
     this.retryable = options.retryable ?? false
     if (options.opId !== undefined) this.opId = options.opId
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter
   }
 
   /** JSON keeps the message (an Error's is not enumerable): `JSON.stringify(store.sync.status())` shows why. */
-  toJSON(): { name: string; code: ZyncErrorCode; message: string; retryable: boolean; opId?: string } {
-    return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, ...(this.opId === undefined ? {} : { opId: this.opId }) }
+  toJSON(): { name: string; code: ZyncErrorCode; message: string; retryable: boolean; opId?: string; retryAfter?: number } {
+    return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, ...(this.opId === undefined ? {} : { opId: this.opId }), ...(this.retryAfter === undefined ? {} : { retryAfter: this.retryAfter }) }
   }
 }
 
-/** The wire shape of a refusal: `{ ok: false, code, message, retryable, opId? }`. */
+/** The wire shape of a refusal: `{ ok: false, code, message, retryable, opId?, retryAfter? }`. */
 export interface WireError {
   ok: false
   code: ZyncErrorCode
   message: string
   retryable: boolean
   opId?: string
+  /** RATE_LIMITED: milliseconds until the same request would be admitted. */
+  retryAfter?: number
 }
 
 export function toWireError(err: unknown, opId?: string): WireError {
@@ -58,6 +63,7 @@ export function toWireError(err: unknown, opId?: string): WireError {
     const w: WireError = { ok: false, code: err.code, message: err.message, retryable: err.retryable }
     const id = err.opId ?? opId
     if (id !== undefined) w.opId = id
+    if (err.retryAfter !== undefined) w.retryAfter = err.retryAfter
     return w
   }
   const w: WireError = { ok: false, code: 'INTERNAL', message: '[zync] internal server error', retryable: true }
@@ -66,7 +72,8 @@ export function toWireError(err: unknown, opId?: string): WireError {
 }
 
 export function fromWireError(w: WireError): ZyncError {
-  return new ZyncError(w.code, w.message, { retryable: w.retryable, ...(w.opId === undefined ? {} : { opId: w.opId }) })
+  const retryAfter = typeof w.retryAfter === 'number' && w.retryAfter >= 0 && w.retryAfter < 3_600_000 ? w.retryAfter : undefined
+  return new ZyncError(w.code, w.message, { retryable: w.retryable, ...(w.opId === undefined ? {} : { opId: w.opId }), ...(retryAfter === undefined ? {} : { retryAfter }) })
 }
 
 /** Refusals another attempt with the same credentials or client cannot fix: the store stops trying and goes offline with the error. */

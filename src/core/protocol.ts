@@ -113,6 +113,12 @@ export type JoinResponse =
       serverTime: number
       /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */
       maxPayload?: number
+      /**
+       * The server's per-socket limits (`limits.opsPerSecond`, `limits.messagesPerSecond`; bursts of twice
+       * that): the client paces its sends to stay under them.
+       */
+      opsPerSecond?: number
+      messagesPerSecond?: number
       /** The server's presence TTL in ms (its `presenceTtl`): clients heartbeat at least every half of it. */
       presenceTtl?: number
     }

@@ -22,7 +22,9 @@ Usage: zync-server [options]
   --snapshot-every <n>  snapshot each document every n ops (default 2000+) env ZYNC_SNAPSHOT_EVERY
   --keep-log <n>        compact the log to n entries behind the newest snapshot
                         (default: keep everything)                       env ZYNC_KEEP_LOG
-  --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1 (or true)
+  --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1 (or true, yes)
+  --ops-per-second <n>  ops one connection may send per second, bursts of twice that
+                        (default 5000; clients pace themselves to it)    env ZYNC_OPS_PER_SECOND
   --auth <module>       JS module exporting authenticate and/or authorize  env ZYNC_AUTH
                         (named exports or on its default export; see docs/SERVER.md)
   --log-level <lvl>     debug | info | warn | error | silent (default info)  env ZYNC_LOG_LEVEL
@@ -65,6 +67,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
         cors: { type: 'string' },
         'snapshot-every': { type: 'string' },
         'keep-log': { type: 'string' },
+        'ops-per-second': { type: 'string' },
         memory: { type: 'boolean' },
         auth: { type: 'string' },
         'log-level': { type: 'string' },
@@ -74,7 +77,10 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       allowPositionals: false,
     }))
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    const message = (err as Error).message
+    // node's parser takes a value starting with a dash (a negative number) for another option.
+    const dashed = /Option '(--[\w-]+)' argument is ambiguous/.exec(message)
+    throw new UsageError(dashed ? `${dashed[1]} needs a value that does not start with "-" (negative numbers are not accepted)` : message)
   }
   if (values.help) return { help: true }
   const port = int('--port', values.port, 'ZYNC_PORT', env.ZYNC_PORT, 0, 65535) ?? 4000
@@ -84,7 +90,9 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (given.length > 1) throw new UsageError(`${given.join(' and ')} name different storages; give one`)
   const flagged = given.length === 1
   const pg = flagged ? values.postgres : env.ZYNC_POSTGRES_URL
-  const memory = flagged ? !!values.memory : /^(1|true|yes)$/i.test(env.ZYNC_MEMORY ?? '')
+  const memoryEnv = (env.ZYNC_MEMORY ?? '').trim()
+  if (!/^(1|true|yes|0|false|no|)$/i.test(memoryEnv)) throw new UsageError(`ZYNC_MEMORY must be 1, true or yes (or 0, false, no), got ${JSON.stringify(env.ZYNC_MEMORY)}`)
+  const memory = flagged ? !!values.memory : /^(1|true|yes)$/i.test(memoryEnv)
   if (!flagged && pg && memory) throw new UsageError('ZYNC_POSTGRES_URL and ZYNC_MEMORY name different storages; set one')
   const schema = values.schema ?? env.ZYNC_POSTGRES_SCHEMA
   if (values.schema !== undefined && !pg) throw new UsageError('--schema applies to PostgreSQL storage only (give --postgres)')
@@ -106,6 +114,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
   const keepLog = int('--keep-log', values['keep-log'], 'ZYNC_KEEP_LOG', env.ZYNC_KEEP_LOG, 0, 1e9)
+  const opsPerSecond = int('--ops-per-second', values['ops-per-second'], 'ZYNC_OPS_PER_SECOND', env.ZYNC_OPS_PER_SECOND, 1, 1e9)
   const auth = values.auth ?? env.ZYNC_AUTH
   return {
     help: false,
@@ -118,6 +127,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       ...(corsList ? { cors: corsList } : {}),
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       ...(keepLog !== undefined ? { keepLog } : {}),
+      ...(opsPerSecond !== undefined ? { limits: { opsPerSecond } } : {}),
       logLevel: level,
     },
   }

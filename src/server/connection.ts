@@ -18,7 +18,7 @@ import { jsonBytes, sizeOf, type ServerLimits } from './limits'
 import type { Logger } from './logger'
 import type { Metrics } from './metrics'
 import type { PresenceHub } from './presence-hub'
-import { TokenBucket } from './rate-limit'
+import { TokenBucket } from '../core/token-bucket'
 import { historySchema, joinSchema, leaveSchema, parse, parseOpsEnvelope, presenceSchema } from './schema'
 import { ackResult, inRequestOrder, splitOps } from './ops-batch'
 import type { Action, ZyncUser } from './server'
@@ -67,12 +67,21 @@ const joined = (socket: Socket, doc: string) => socket.rooms.has(room(doc))
 
 type Bucket = 'opsBucket' | 'bytesBucket' | 'messageBucket' | 'presenceBucket'
 
-function take(data: SocketData, which: Bucket, n: number, limits: ServerLimits): boolean {
+/** Takes `n` tokens from the socket's bucket: undefined when admitted, else the milliseconds until it would be. */
+function limited(data: SocketData, which: Bucket, n: number, limits: ServerLimits): number | undefined {
   const rate =
     which === 'opsBucket' ? limits.opsPerSecond : which === 'bytesBucket' ? limits.bytesPerSecond : which === 'messageBucket' ? limits.messagesPerSecond : limits.presencePerSecond
   // Bursts of twice the rate, except presence (one second's worth).
   const burst = which === 'presenceBucket' ? rate : rate * 2
-  return (data[which] ??= new TokenBucket(burst)).take(n, rate, burst)
+  const bucket = (data[which] ??= new TokenBucket(burst))
+  if (bucket.take(n, rate, burst)) return undefined
+  const wait = bucket.wait(n, rate, burst)
+  return Number.isFinite(wait) ? Math.max(1, wait) : Math.ceil((n / rate) * 1000)
+}
+
+/** The RATE_LIMITED refusal, with how long until the same request would be admitted. */
+function rateLimited(message: string, retryAfter: number): ZyncError {
+  return new ZyncError('RATE_LIMITED', message, { retryable: true, retryAfter })
 }
 
 /** Handlers of one server, registered on each of its sockets: one set of functions, not one per connection. */
@@ -101,8 +110,9 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   const admit = (socket: Socket, event: string, args: unknown[]): boolean => {
     const data = socket.data as SocketData
     const ack = args[args.length - 1]
-    if (!take(data, 'messageBucket', 1, limits)) {
-      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
+    let wait = limited(data, 'messageBucket', 1, limits)
+    if (wait !== undefined) {
+      refuse(socket, event, ack, rateLimited('[zync] too many messages per second; slow down', wait))
       return false
     }
     if (data.pending >= limits.maxPending) {
@@ -110,8 +120,9 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       return false
     }
     const cap = limits.bytesPerSecond * 2
-    if (!take(data, 'bytesBucket', sizeOf([event, ...args], cap + 1), limits)) {
-      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', '[zync] too many bytes per second; slow down', { retryable: true }))
+    wait = limited(data, 'bytesBucket', sizeOf([event, ...args], cap + 1), limits)
+    if (wait !== undefined) {
+      refuse(socket, event, ack, rateLimited('[zync] too many bytes per second; slow down', wait))
       return false
     }
     if (ctx.closing() && event === EVENTS.ops) {
@@ -186,13 +197,14 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     await socket.join(room(req.doc))
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, presenceTtl: ctx.presence.ttl })
+    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl })
   })
 
   const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {
     const started = performance.now()
     const req = parseOpsEnvelope(payload)
-    if (!take(data, 'opsBucket', 'o' in req ? req.o.length : req.ops.length, limits)) throw new ZyncError('RATE_LIMITED', '[zync] too many ops per second; slow down', { retryable: true })
+    const wait = limited(data, 'opsBucket', 'o' in req ? req.o.length : req.ops.length, limits)
+    if (wait !== undefined) throw rateLimited(`[zync] too many ops per second (limits.opsPerSecond ${limits.opsPerSecond}); slow down`, wait)
     if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending ops`, { retryable: true })
     await ctx.allowed(data.user, req.doc, 'write')
     const compact = 'o' in req
@@ -231,7 +243,8 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   const onPresence = handle(EVENTS.presence, async (socket, data, payload) => {
     const req = parse(presenceSchema, payload)
     if (!joined(socket, req.doc)) throw new ZyncError('NOT_JOINED', `[zync] join ${req.doc} before sending presence`, { retryable: true })
-    if (!take(data, 'presenceBucket', 1, limits)) throw new ZyncError('RATE_LIMITED', '[zync] presence updates are limited per second', { retryable: true })
+    const wait = limited(data, 'presenceBucket', 1, limits)
+    if (wait !== undefined) throw rateLimited('[zync] presence updates are limited per second', wait)
     if (req.state && jsonBytes(req.state) > limits.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] presence state over ${limits.presenceBytes} bytes`)
     await ctx.allowed(data.user, req.doc, 'presence')
     ctx.presence.update(socket, req.doc, data.user, req.state)
@@ -255,8 +268,9 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     if (typeof event === 'string' && KNOWN_EVENTS.has(event)) return
     const data = this.data as SocketData
     // Unknown events still count against the flood limits, and over them are refused (and counted) as known ones are.
-    if (!take(data, 'messageBucket', 1, limits) || !take(data, 'bytesBucket', sizeOf([event, ...args], limits.bytesPerSecond * 2 + 1), limits)) {
-      refuse(this, String(event).slice(0, 64), args[args.length - 1], new ZyncError('RATE_LIMITED', '[zync] too many messages per second; slow down', { retryable: true }))
+    const wait = limited(data, 'messageBucket', 1, limits) ?? limited(data, 'bytesBucket', sizeOf([event, ...args], limits.bytesPerSecond * 2 + 1), limits)
+    if (wait !== undefined) {
+      refuse(this, String(event).slice(0, 64), args[args.length - 1], rateLimited('[zync] too many messages per second; slow down', wait))
       return
     }
     refuse(this, String(event).slice(0, 64), args[args.length - 1], new ZyncError('UNKNOWN_EVENT', `[zync] unknown event ${JSON.stringify(String(event).slice(0, 64))}`))

@@ -74,6 +74,9 @@ describe('zync-server CLI', () => {
       [['--memory', '--cors', 'https://app.example.com/'], {}, /--cors: "https:\/\/app\.example\.com\/" is not an origin as browsers send it/],
       [['--memory', '--cors', 'https://a.example,*'], {}, /--cors: '\*' allows every origin on its own/],
       [['--memory', '--redis', 'notaurl'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+      [['--memory', '--keep-log', '-5'], {}, /--keep-log needs a value that does not start with "-"/],
+      [['--memory', '--ops-per-second', '0'], {}, /--ops-per-second must be an integer in 1\.\.1000000000, got "0"/],
+      [[], { ZYNC_MEMORY: 'on' }, /ZYNC_MEMORY must be 1, true or yes/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const r = await runCli(['--port', '0', ...args], env)
       expect(r.code, args.join(' ')).toBe(2)
@@ -83,6 +86,24 @@ describe('zync-server CLI', () => {
     const mem = await startCli(['--port', '0'], { env: { ZYNC_MEMORY: 'true' } })
     procs.push(mem)
     expect(mem.stdout()).toMatch(/\(memory\)/)
+  })
+
+  it('--ops-per-second (or ZYNC_OPS_PER_SECOND) sets the per-connection op rate, which the join answer names for clients to pace to', async () => {
+    for (const [args, env, rate] of [
+      [['--ops-per-second', '123'], { ZYNC_OPS_PER_SECOND: '999' }, 123],
+      [[], { ZYNC_OPS_PER_SECOND: '77' }, 77],
+      [[], {}, 5000],
+    ] as Array<[string[], Record<string, string>, number]>) {
+      const p = await startCli(['--port', '0', '--memory', '--log-level', 'silent', ...args], { env })
+      procs.push(p)
+      const s = await connectRaw(p.url)
+      try {
+        expect(await ask(s, 'zync:join', { v: 2, doc: 'd', client: 'c', since: 0 })).toMatchObject({ ok: true, opsPerSecond: rate })
+      } finally {
+        s.disconnect()
+      }
+      await p.kill()
+    }
   })
 
   it('--auth loads authenticate and authorize from a module, and refuses a module without them', async () => {

@@ -220,14 +220,19 @@ describe('per-socket rate limits', () => {
   it('limits ops, bytes, messages and presence per second, retryably, without touching other sockets', async () => {
     const s = await server({ limits: { opsPerSecond: 100, bytesPerSecond: 100_000, messagesPerSecond: 50, presencePerSecond: 5 } })
     const calm = await client(s.url, 't-calm')
-    expect((await ask(calm, 'zync:join', { v: 2, doc: 'rl', client: 'calm', since: 0 })).ok).toBe(true)
+    // The join answer names the limits a client paces itself to.
+    expect(await ask(calm, 'zync:join', { v: 2, doc: 'rl', client: 'calm', since: 0 })).toMatchObject({ ok: true, opsPerSecond: 100, messagesPerSecond: 50 })
 
     type A = { ok: boolean; code?: string; retryable?: boolean }
     const opsHog = await client(s.url, 't-ops')
     await ask(opsHog, 'zync:join', { v: 2, doc: 'rl', client: 'oh', since: 0 })
     const batch = (c: string, from: number, k: number, size = 1) => ({ doc: 'rl', ops: Array.from({ length: k }, (_, i) => makeOp(c, from + i, ['o', `${c}${from + i}`], 'v'.repeat(size))) })
     expect((await ask<A>(opsHog, 'zync:ops', batch('oh', 1, 150))).ok).toBe(true)
-    expect(await ask<A>(opsHog, 'zync:ops', batch('oh', 151, 150))).toMatchObject({ ok: false, code: 'RATE_LIMITED', retryable: true })
+    // Refused, saying when the same request would be admitted: 150 ops at 100/s with 50 left, ~1 s.
+    const refused = await ask<A & { retryAfter?: number }>(opsHog, 'zync:ops', batch('oh', 151, 150))
+    expect(refused).toMatchObject({ ok: false, code: 'RATE_LIMITED', retryable: true })
+    expect(refused.retryAfter).toBeGreaterThan(800)
+    expect(refused.retryAfter).toBeLessThanOrEqual(1000)
 
     const bytesHog = await client(s.url, 't-bytes')
     await ask(bytesHog, 'zync:join', { v: 2, doc: 'rl', client: 'bh', since: 0 })
