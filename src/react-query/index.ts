@@ -1,5 +1,5 @@
 // zync/react-query: keeps TanStack Query caches in step with a synced store.
-import { hashKey, onlineManager, type QueryClient, type QueryKey } from '@tanstack/react-query'
+import { hashKey, onlineManager, type NetworkMode, type QueryClient, type QueryKey } from '@tanstack/react-query'
 import { isRefusal } from '../core/errors'
 import type { Change } from '../core/protocol'
 import type { Path } from '../core/path'
@@ -36,21 +36,32 @@ export interface ConnectQueryClientOptions {
    * store that never connects would pause every request's queries).
    */
   online?: boolean
+  /**
+   * The `networkMode` made the QueryClient's default for queries and mutations that set none themselves
+   * (restored on disconnect); false leaves the defaults alone. Default: 'always'. Work that reads and
+   * writes the store needs no network: with TanStack's own default ('online') a mutation made while the
+   * store is offline is paused and held in TanStack's memory, where a reload loses it; with 'always' it
+   * runs, and the store's outbox keeps its write. Give a query or mutation that calls another API
+   * `networkMode: 'online'` to have it pause while offline.
+   */
+  defaultNetworkMode?: NetworkMode | false
 }
 
 /**
  * Invalidates (or patches) the queries a remote change, another tab's edit or a conflict resolution
- * affects, and pauses TanStack Query's network activity while the sync connection is offline (`online`:
- * a query whose fetch could run offline, reading the store only, wants `networkMode: 'always'`).
- * Returns a function that disconnects and restores `onlineManager` to what it was.
+ * affects; refetches the queries that ran before the store had loaded what this device saved (a reload);
+ * makes 'always' the default `networkMode` (see `defaultNetworkMode`), and pauses network-bound queries
+ * and mutations while the sync connection is offline (`online`). Returns a function that disconnects
+ * and restores `onlineManager` and the default options to what they were.
  */
 export function connectQueryClient(
   queryClient: QueryClient,
   store: { sync: SyncApi },
   options: ConnectQueryClientOptions,
 ): () => void {
-  const { queryKeysFor, mode = 'invalidate', patch, online = typeof window !== 'undefined' } = options
+  const { queryKeysFor, mode = 'invalidate', patch, online = typeof window !== 'undefined', defaultNetworkMode = 'always' } = options
   const sync = store.sync
+  let done = false
 
   const apply = (changes: SyncedChange[]) => {
     // One invalidation per key per batch, however many changes touch it.
@@ -97,6 +108,29 @@ export function connectQueryClient(
     ),
   ]
 
+  if (defaultNetworkMode) {
+    const before = queryClient.getDefaultOptions()
+    queryClient.setDefaultOptions({
+      ...before,
+      queries: { networkMode: defaultNetworkMode, ...before.queries },
+      mutations: { networkMode: defaultNetworkMode, ...before.mutations },
+    })
+    offs.push(() => queryClient.setDefaultOptions(before))
+  }
+
+  // A query that ran before the store loaded what this device saved (IndexedDB: its outbox and the last
+  // confirmed state) read the initial state: refetched once the store is ready.
+  // (Every query holding data then: the bridge cannot tell which read the store. Hydration takes tens of
+  // milliseconds, so few others have answered yet.)
+  if (!sync.status().ready) {
+    void sync.ready.then(
+      () => {
+        if (!done) void queryClient.invalidateQueries({ predicate: (q) => q.state.dataUpdatedAt > 0 })
+      },
+      () => {},
+    )
+  }
+
   if (online) {
     const before = onlineManager.isOnline()
     // Offline because the server refused the store (credentials) is not the network being down: other
@@ -113,7 +147,6 @@ export function connectQueryClient(
     })
   }
 
-  let done = false
   return () => {
     if (done) return
     done = true

@@ -1,10 +1,11 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryObserver, onlineManager } from '@tanstack/react-query'
+import { MutationObserver, QueryClient, QueryObserver, onlineManager } from '@tanstack/react-query'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { connectQueryClient, type SyncedChange } from 'zync/react-query'
 import { ZyncError } from '../../src/core/errors'
 import type { Change } from '../../src/core/protocol'
 import { createFixtureStore, samples } from '../../stories/fixtures'
+import { freshDb, makeBoard, waitFor } from '../helpers'
 
 const change = (entity: string, value: unknown, seq = 1): Change => ({
   seq,
@@ -167,5 +168,66 @@ describe('connectQueryClient', () => {
     await vi.waitFor(() => expect(observer.getCurrentResult().data).toEqual([{ id: '1', title: 'fetch 2' }]))
     off()
     disconnect()
+  })
+
+  describe('with a real store (IndexedDB outbox, offline)', () => {
+    // Nothing listens there: the store never connects (autoConnect: false) and stays offline.
+    const url = 'http://127.0.0.1:9'
+
+    it("a mutation that writes the store runs while the store is offline (not paused in TanStack's memory), and its write survives a reload", async () => {
+      const dbName = freshDb()
+      const a = makeBoard({ dbName, url, autoConnect: false })
+      await a.sync.ready
+      expect(a.sync.status().connection).toBe('offline')
+      const disconnect = connectQueryClient(qc, a, { queryKeysFor: keysFor })
+      expect(onlineManager.isOnline()).toBe(false)
+      const m = new MutationObserver(qc, { mutationFn: async (title: string) => a.getState().addCard('z', title) })
+      void m.mutate('made offline')
+      await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0, 5000, 'the write in the outbox')
+      expect(m.getCurrentResult().isPaused).toBe(false)
+      disconnect()
+      await a.sync.destroy()
+      // The reload: a new store on the same database.
+      const b = makeBoard({ dbName, url, autoConnect: false })
+      await b.sync.ready
+      expect(b.getState().cards.z?.title).toBe('made offline')
+      expect(b.sync.status().pending).toBe(1)
+      await b.sync.destroy()
+    })
+
+    it('a mutation that sets its own networkMode keeps it, and the defaults are restored on disconnect', async () => {
+      const a = makeBoard({ dbName: freshDb(), url, autoConnect: false })
+      await a.sync.ready
+      const before = qc.getDefaultOptions()
+      const disconnect = connectQueryClient(qc, a, { queryKeysFor: keysFor })
+      expect(qc.getDefaultOptions().mutations?.networkMode).toBe('always')
+      expect(qc.getDefaultOptions().queries).toMatchObject({ networkMode: 'always', retry: false })
+      const api = new MutationObserver(qc, { mutationFn: async () => 'sent', networkMode: 'online' })
+      void api.mutate()
+      await waitFor(() => api.getCurrentResult().isPaused, 2000, 'the network-bound mutation paused')
+      disconnect()
+      expect(qc.getDefaultOptions()).toEqual(before)
+      await a.sync.destroy()
+    })
+
+    it('a query that ran before the store loaded what this device saved is refetched once it has (a reload)', async () => {
+      const dbName = freshDb()
+      const a = makeBoard({ dbName, url, autoConnect: false })
+      await a.sync.ready
+      a.getState().addCard('saved', 'kept across the reload')
+      await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0)
+      await a.sync.destroy()
+      const b = makeBoard({ dbName, url, autoConnect: false })
+      const disconnect = connectQueryClient(qc, b, { queryKeysFor: keysFor })
+      const fetched: string[][] = []
+      const obs = new QueryObserver(qc, { queryKey: ['cards'], queryFn: () => (fetched.push(Object.keys(b.getState().cards)), Object.keys(b.getState().cards)) })
+      const unsub = obs.subscribe(() => {})
+      await waitFor(() => obs.getCurrentResult().data?.includes('saved') === true, 5000, 'the query to show the saved card')
+      // It did run before the load (and saw nothing): the refetch is what shows the card.
+      expect(fetched[0]).toEqual([])
+      unsub()
+      disconnect()
+      await b.sync.destroy()
+    })
   })
 })
