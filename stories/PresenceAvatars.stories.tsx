@@ -49,15 +49,41 @@ export const NamesOnFocus: Story = {
   play: async () => {
     const first = await screen.findByRole('img', { name: 'Ana Souza' })
     const tip = first.parentElement!.querySelector('.zync-tip')!
-    await expect(getComputedStyle(tip).visibility).toBe('hidden')
+    await expect(getComputedStyle(tip).display).toBe('none')
     await userEvent.tab()
     await expect(first).toHaveFocus()
-    await waitFor(() => expect(getComputedStyle(tip).visibility).toBe('visible'))
+    await waitFor(() => expect(getComputedStyle(tip).display).toBe('block'))
     await expect(tip).toHaveTextContent('Ana Souza')
     await userEvent.click(screen.getByRole('button', { name: '7 more' }))
     const rest = await screen.findByRole('list', { name: '7 more' })
     await expect(rest.children).toHaveLength(7)
     await expect(rest).toBeVisible()
+  },
+}
+
+/**
+ * One person, at the right edge of the screen (a toolbar's end): the name, hidden or shown, never makes
+ * the page wider than the screen (a hidden name used to widen a 375 px page by 80 px).
+ */
+export const AtTheEdge: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(1) }) },
+  decorators: [
+    (Story) => (
+      <div style={{ display: 'flex', justifyContent: 'flex-end' }}>
+        <Story />
+      </div>
+    ),
+  ],
+  play: async () => {
+    const page = document.documentElement
+    const avatar = await screen.findByRole('img', { name: 'Ana Souza' })
+    await expect(page.scrollWidth).toBeLessThanOrEqual(page.clientWidth)
+    await userEvent.tab()
+    await expect(avatar).toHaveFocus()
+    const tip = avatar.parentElement!.querySelector('.zync-tip')!
+    await waitFor(() => expect(getComputedStyle(tip).display).toBe('block'))
+    await expect(tip.getBoundingClientRect().right).toBeLessThanOrEqual(page.clientWidth)
+    await expect(page.scrollWidth).toBeLessThanOrEqual(page.clientWidth)
   },
 }
 
