@@ -29,6 +29,19 @@ describe('two stores through a real server', () => {
     expect(a.sync.isDirty()).toBe(false)
   })
 
+  it('status().lastSyncedAt is current when flush() resolves (it lagged ~1 s behind)', async () => {
+    const s = await server()
+    const a = board({ url: s.url })
+    await waitFor(() => a.sync.status().connection === 'online')
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      const before = Date.now()
+      a.getState().addCard(`c${i}`, 'x')
+      await a.sync.flush()
+      expect(a.sync.status().lastSyncedAt).toBeGreaterThanOrEqual(before)
+    }
+  })
+
   it('a store that joins late catches up', async () => {
     const s = await server()
     const a = board({ url: s.url })

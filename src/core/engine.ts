@@ -1070,6 +1070,8 @@ export class SyncEngine {
       if (res.seq > this.serverSeq) this.serverSeq = res.seq
       if (res.seq > this.seq) this.requestCatchUp()
       this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok).map((r) => r.id), seq: res.seq })
+      // The last answer out: `lastSyncedAt` is current when the flush() it resolved returns to the app.
+      if (this.inFlight === 0) this.checkSynced()
     }
     this.invalidate()
     this.schedulePersist(true)
