@@ -168,6 +168,10 @@ export interface SyncApi<S = unknown> {
   /** Open conflicts, oldest first; the same array until the inbox changes. */
   conflicts(): Conflict[]
   resolve(id: string, resolution: Resolution): Promise<void>
+  /**
+   * The server's log, newest first: the entries at or below `path` and those at its ancestors (a write of
+   * the whole record, such as its creation, wrote the field too). `limit` defaults to 100 (at most 1,000).
+   */
   history(query?: { path?: Path | string; limit?: number }): Promise<HistoryEntry[]>
   deadLetters(): DeadLetter[]
   retry(id: string): Promise<void>

@@ -497,8 +497,9 @@ export function runStorageConformance(name: string, make: () => Promise<ServerSt
 
         expect(await hist(['todos'])).toEqual([11, 5, 4, 2, 1])
         expect(await hist(['todos', 'a'])).toEqual([11, 5, 4, 1])
-        expect(await hist(['todos', 'a', 'title'])).toEqual([1])
-        expect(await hist(['todos', 'a', 'title', 'deeper'])).toEqual([])
+        // A field's history has the write of its whole record (5) too: it wrote the field as well.
+        expect(await hist(['todos', 'a', 'title'])).toEqual([5, 1])
+        expect(await hist(['todos', 'a', 'title', 'deeper'])).toEqual([5, 1])
         expect(await hist(['notes'])).toEqual([3])
         expect(await hist(['todo'])).toEqual([])
         expect(await hist(['list', 0])).toEqual([8, 7])
@@ -515,6 +516,29 @@ export function runStorageConformance(name: string, make: () => Promise<ServerSt
         expect(await hist(['todos'], 2)).toEqual([11, 5])
         expect(await hist(['todos', 'a'], 3)).toEqual([11, 5, 4])
         expect(await hist(['notes'], 5)).toEqual([3])
+      })
+
+      it("has the writes of the path's ancestors (the record's creation, a collection replaced) with its own, newest first", async () => {
+        const s = await open()
+        const doc = docName('history-ancestors')
+        const paths: Path[] = [
+          ['cards'], // 1: the whole collection
+          ['cards', 'c1'], // 2: the record created
+          ['cards', 'c1', 'title'], // 3
+          ['cards', 'c2', 'title'], // 4: another record
+          ['cards', 'c1', 'votes'], // 5: a sibling field
+          ['cards', 'c10'], // 6: 'c1' is a string prefix of 'c10', not an ancestor
+          ['cards', 'c1', 'title'], // 7
+        ]
+        await s.append(doc, paths.map((path, i) => makeEntry(i + 1, { path })))
+        const hist = async (path: Path, limit?: number) => seqs(await s.history(doc, limit === undefined ? { path } : { path, limit }))
+        expect(await hist(['cards', 'c1', 'title'])).toEqual([7, 3, 2, 1])
+        expect(await hist(['cards', 'c1', 'title'], 2)).toEqual([7, 3])
+        expect(await hist(['cards', 'c1'])).toEqual([7, 5, 3, 2, 1])
+        expect(await hist(['cards', 'c2', 'title'])).toEqual([4, 1])
+        expect(await hist(['cards', 'c3', 'title'])).toEqual([1])
+        expect(await hist(['cards'])).toEqual([7, 6, 5, 4, 3, 2, 1])
+        expect(await hist([])).toEqual([7, 6, 5, 4, 3, 2, 1])
       })
 
       it('finds old matching entries behind many newer non-matching ones', async () => {

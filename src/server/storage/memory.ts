@@ -1,5 +1,5 @@
 import type { Snapshot } from '../../core/protocol'
-import { AppendConflictError, pathStartsWith, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 /** A stored log entry: its seq and path (for lookups) and the entry as JSON, like the SQL storages keep it. */
 interface Stored {
@@ -104,7 +104,7 @@ export class MemoryStorage implements ServerStorage {
     const out: LogEntry[] = []
     for (let i = d.log.length - 1; i >= 0 && out.length < limit; i--) {
       const e = d.log[i]!
-      if (!query.path || pathStartsWith(e.path, query.path)) out.push(JSON.parse(e.json) as LogEntry)
+      if (!query.path || inHistoryOf(e.path, query.path)) out.push(JSON.parse(e.json) as LogEntry)
     }
     return out
   }

@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { importPeer } from '../peer'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface PostgresStorageOptions {
   /** e.g. 'postgres://user@127.0.0.1:5432/zync'. Used to create the pool; pass any string (say '') with `pool`. Required. */
@@ -32,12 +32,6 @@ export interface PgPoolLike {
   on(event: 'error', listener: (err: Error) => void): unknown
 }
 
-/** Same encoding as in sqlite.ts: "path starts with prefix" becomes "key starts with key(prefix)". */
-function pathKey(path: Path): string {
-  let key = ''
-  for (const seg of path) key += JSON.stringify(String(seg))
-  return key
-}
 
 function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"'
@@ -136,6 +130,9 @@ export class PostgresStorage implements ServerStorage {
           seq BIGINT NOT NULL,
           snapshot TEXT NOT NULL
         )`)
+      // history({ path }) of a record or field: its entries, its ancestors' and its descendants' by key,
+      // compared byte by byte (the key ranges are byte ranges).
+      await client.query(`CREATE INDEX IF NOT EXISTS zync_log_path ON ${log} (doc, (path_key COLLATE "C"), seq)`)
       await client.query('COMMIT')
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
@@ -243,15 +240,29 @@ export class PostgresStorage implements ServerStorage {
 
   async history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]> {
     const limit = Math.max(0, Math.floor(query.limit ?? 100))
-    const r = query.path
-      ? await this.db().query<{ entry: string }>(
-          `SELECT entry FROM ${this.t.log} WHERE doc = $1 AND starts_with(path_key, $2) ORDER BY seq DESC LIMIT $3`,
-          [doc, pathKey(query.path), limit],
-        )
-      : await this.db().query<{ entry: string }>(`SELECT entry FROM ${this.t.log} WHERE doc = $1 ORDER BY seq DESC LIMIT $2`, [
-          doc,
-          limit,
-        ])
+    const log = this.t.log
+    let r
+    if (!query.path || query.path.length === 0) {
+      r = await this.db().query<{ entry: string }>(`SELECT entry FROM ${log} WHERE doc = $1 ORDER BY seq DESC LIMIT $2`, [doc, limit])
+    } else if (query.path.length === 1) {
+      // A collection (or top-level key): most of a busy log is below it, read newest first until `limit` match.
+      r = await this.db().query<{ entry: string }>(`SELECT entry FROM ${log} WHERE doc = $1 AND starts_with(path_key, $2) ORDER BY seq DESC LIMIT $3`, [
+        doc,
+        pathKey(query.path),
+        limit,
+      ])
+    } else {
+      // A record or a field, with its ancestors' writes: looked up in the path index, not scanned.
+      const { exact, below } = historyKeys(query.path)
+      r = await this.db().query<{ entry: string }>(
+        `SELECT entry FROM (
+           (SELECT seq, entry FROM ${log} WHERE doc = $1 AND path_key COLLATE "C" = ANY($2::text[]) ORDER BY seq DESC LIMIT $5)
+           UNION ALL
+           (SELECT seq, entry FROM ${log} WHERE doc = $1 AND path_key COLLATE "C" >= $3 AND path_key COLLATE "C" < $4 ORDER BY seq DESC LIMIT $5)
+         ) h ORDER BY seq DESC LIMIT $5`,
+        [doc, exact, below[0], below[1], limit],
+      )
+    }
     return r.rows.map((row) => JSON.parse(row.entry) as LogEntry)
   }
 

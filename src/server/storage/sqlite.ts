@@ -3,7 +3,7 @@ import { importPeer } from '../peer'
 import { ZyncError } from '../../core/errors'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface SqliteStorageOptions {
   /** Database file. Created when missing. */
@@ -13,18 +13,6 @@ export interface SqliteStorageOptions {
 }
 
 type Db = BetterSqlite3.Database
-
-/**
- * Encodes a path so that "path starts with prefix" becomes "key starts with key(prefix)": every segment
- * becomes the JSON string literal of `String(segment)`. A JSON string literal ends at its first unescaped
- * quote, so concatenated literals split back into segments in one way only (the comparison matches
- * pathStartsWith in types.ts, where 0 and '0' are the same segment).
- */
-function pathKey(path: Path): string {
-  let key = ''
-  for (const seg of path) key += JSON.stringify(String(seg))
-  return key
-}
 
 function isConstraintError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
@@ -86,6 +74,8 @@ export class SqliteStorage implements ServerStorage {
           PRIMARY KEY (doc, op_id)
         ) WITHOUT ROWID;
         CREATE UNIQUE INDEX IF NOT EXISTS ops_doc_seq ON ops (doc, seq);
+        -- history({ path }) of a record or field: its entries, its ancestors' and its descendants' by key.
+        CREATE INDEX IF NOT EXISTS log_doc_path ON log (doc, path_key, seq);
         CREATE TABLE IF NOT EXISTS snapshots (
           doc TEXT PRIMARY KEY,
           seq INTEGER NOT NULL,
@@ -123,6 +113,13 @@ export class SqliteStorage implements ServerStorage {
       history: db.prepare<[string, number], { entry: string }>('SELECT entry FROM log WHERE doc = ? ORDER BY seq DESC LIMIT ?'),
       historyPath: db.prepare<[string, string, string, number], { entry: string }>(
         `SELECT entry FROM log WHERE doc = ? AND substr(path_key, 1, length(?)) = ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      historyAt: db.prepare<[string, string, number], { seq: number; entry: string }>(
+        // INDEXED BY: without statistics the planner walks the primary key to skip the sort, i.e. the whole log.
+        'SELECT seq, entry FROM log INDEXED BY log_doc_path WHERE doc = ? AND path_key = ? ORDER BY seq DESC LIMIT ?',
+      ),
+      historyBelow: db.prepare<[string, string, string, number], { seq: number; entry: string }>(
+        'SELECT seq, entry FROM log INDEXED BY log_doc_path WHERE doc = ? AND path_key >= ? AND path_key < ? ORDER BY seq DESC LIMIT ?',
       ),
       listDocs: db.prepare<[], { doc: string }>('SELECT doc FROM ops UNION SELECT doc FROM snapshots'),
     }
@@ -200,10 +197,21 @@ export class SqliteStorage implements ServerStorage {
   async history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]> {
     const { s } = this.ready()
     const limit = Math.max(0, Math.floor(query.limit ?? 100))
-    const rows = query.path
-      ? s.historyPath.all(doc, pathKey(query.path), pathKey(query.path), limit)
-      : s.history.all(doc, limit)
-    return rows.map((r) => JSON.parse(r.entry) as LogEntry)
+    if (!query.path || query.path.length === 0) return s.history.all(doc, limit).map((r) => JSON.parse(r.entry) as LogEntry)
+    // A collection (or top-level key): most of a busy log is below it, so the log is read newest first
+    // until `limit` match. A record or a field: looked up in the (doc, path_key, seq) index, with the
+    // writes of its ancestors, so a rarely written path does not scan the log.
+    if (query.path.length === 1) {
+      const key = pathKey(query.path)
+      return s.historyPath.all(doc, key, key, limit).map((r) => JSON.parse(r.entry) as LogEntry)
+    }
+    const { exact, below } = historyKeys(query.path)
+    const rows = exact.flatMap((k) => s.historyAt.all(doc, k, limit))
+    rows.push(...s.historyBelow.all(doc, below[0], below[1], limit))
+    return rows
+      .sort((a, b) => b.seq - a.seq)
+      .slice(0, limit)
+      .map((r) => JSON.parse(r.entry) as LogEntry)
   }
 
   async listDocs(): Promise<string[]> {

@@ -40,7 +40,10 @@ export interface ServerStorage {
   saveSnapshot(doc: string, snapshot: Snapshot): Promise<void>
   loadSnapshot(doc: string): Promise<Snapshot | undefined>
   compact(doc: string, upto: number): Promise<number>
-  /** Newest first; entries whose path starts with `path` when given. */
+  /**
+   * Newest first. With `path`: the entries at it or below it, and those at its ancestors (a write of the
+   * whole record or collection also wrote the value at `path`, e.g. the record's creation).
+   */
   history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]>
   listDocs(): Promise<string[]>
   close(): Promise<void>
@@ -50,4 +53,33 @@ export function pathStartsWith(path: Path, prefix: Path): boolean {
   if (prefix.length > path.length) return false
   for (let i = 0; i < prefix.length; i++) if (String(path[i]) !== String(prefix[i])) return false
   return true
+}
+
+/** Entries at `prefix`, below it, or at one of its ancestors: what history({ path: prefix }) returns. */
+export function inHistoryOf(path: Path, prefix: Path): boolean {
+  return pathStartsWith(path, prefix) || pathStartsWith(prefix, path)
+}
+
+/**
+ * The SQL storages' key of a path, so that "path starts with prefix" becomes "key starts with key(prefix)":
+ * every segment becomes the JSON string literal of `String(segment)`. A JSON string literal ends at its
+ * first unescaped quote, so concatenated literals split back into segments in one way only (the
+ * comparison matches pathStartsWith, where 0 and '0' are the same segment).
+ */
+export function pathKey(path: Path): string {
+  let key = ''
+  for (const seg of path) key += JSON.stringify(String(seg))
+  return key
+}
+
+/**
+ * The index lookups of history({ path }) in the SQL storages: the keys of the path and its ancestors
+ * (exact matches), and the key range of the paths below it: every such key continues with a segment's
+ * opening quote, so it sorts from key + '"' up to (not including) key + '#' in byte order.
+ */
+export function historyKeys(path: Path): { exact: string[]; below: [string, string] } {
+  const exact: string[] = []
+  for (let i = 1; i <= path.length; i++) exact.push(pathKey(path.slice(0, i)))
+  const key = exact[exact.length - 1]!
+  return { exact, below: [key + '"', key + '#'] }
 }
