@@ -112,7 +112,12 @@ describe('detection by version vectors', () => {
     expect(a.sync.conflicts()).toEqual([])
     expect(b.sync.conflicts()).toEqual([])
     const h = await srv.history('board', { path: ['cards', 'c1', 'title'] })
-    expect(h.map((e) => e.status)).toEqual(['applied', 'applied'])
+    // The two edits, then the record's creation (it wrote the title too).
+    expect(h.map((e) => [e.path.join('.'), e.status])).toEqual([
+      ['cards.c1.title', 'applied'],
+      ['cards.c1.title', 'applied'],
+      ['cards.c1', 'applied'],
+    ])
     // A dotted path reads the same entries, on the server as on the client.
     expect(await srv.history('board', { path: 'cards.c1.title' })).toEqual(h)
     expect(await a.sync.history({ path: 'cards.c1.title' })).toEqual(h)
@@ -312,10 +317,11 @@ describe('policies', () => {
     expect(settledEvents).toEqual([7])
     expect(b.sync.conflicts()).toEqual([])
     const h = await srv.history('board', { path: ['cards', 'c1', 'score'] })
-    expect(h.map((e) => [e.status, e.resolves !== undefined])).toEqual([
-      ['applied', true],
-      ['conflict', false],
-      ['applied', false],
+    expect(h.map((e) => [e.path.length, e.status, e.resolves !== undefined])).toEqual([
+      [3, 'applied', true],
+      [3, 'conflict', false],
+      [3, 'applied', false],
+      [2, 'applied', false], // the record's creation
     ])
   })
 
@@ -598,9 +604,10 @@ describe('objects below a field', () => {
     await settled(srv, a, b)
     for (const s of [a, b]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.meta) === JSON.stringify({ ...meta, color: 'red', size: 2 }), 5000, 'merged')
     const history = await srv.history('board', { path: ['cards', 'c1', 'meta'] })
-    expect(history.map((e) => [e.client, e.status])).toEqual([
-      [b.sync.clientId, 'applied'],
-      [a.sync.clientId, 'applied'],
+    expect(history.map((e) => [e.path.length, e.client, e.status])).toEqual([
+      [3, b.sync.clientId, 'applied'],
+      [3, a.sync.clientId, 'applied'],
+      [2, a.sync.clientId, 'applied'], // the record's creation
     ])
   })
 
@@ -783,7 +790,10 @@ describe('audit history', () => {
       { status: 'applied', before: 'alice', value: 'agreed', proposed: undefined, resolves: conflict.id },
       { status: 'conflict', before: 'alice', value: 'alice', proposed: 'bob', resolves: undefined },
       { status: 'applied', before: 'base', value: 'alice', proposed: undefined, resolves: undefined },
+      // The record's creation, which wrote the title's first value.
+      { status: 'applied', before: undefined, value: expect.objectContaining({ title: 'base' }), proposed: undefined, resolves: undefined },
     ])
+    expect(viaServer[3]!.path).toEqual(['cards', 'c1'])
     const [, c] = viaServer
     expect(c).toMatchObject({ opId: conflict.id, client: b.sync.clientId, policy: 'manual', winner: { client: a.sync.clientId }, prev: 'base' })
     for (const e of viaServer) {
@@ -791,7 +801,7 @@ describe('audit history', () => {
       expect(e.at).toBeGreaterThan(0)
     }
     // Who wrote each (no authenticate on this server: each store's `user` option): bob resolved his conflict.
-    expect(viaServer.map((e) => e.user)).toEqual(['bob', 'bob', 'alice'])
+    expect(viaServer.map((e) => e.user)).toEqual(['bob', 'bob', 'alice', 'alice'])
     expect(await b.sync.history({ path: ['cards', 'c1', 'title'], limit: 1 })).toEqual([viaServer[0]])
     // Record-level entries too, and `limit` over the whole document.
     const all = await srv.history('board', { limit: 100 })
