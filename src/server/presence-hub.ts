@@ -51,7 +51,9 @@ export class PresenceHub {
     if (data.presence) delete data.presence[doc]
     const m = this.docs.get(doc)
     if (!m?.delete(socket.id)) return
-    this.io.to(`doc:${doc}`).emit(EVENTS.presence, { doc, peers: [{ clientId: socket.id, state: null }] })
+    // Not to the socket itself: on 'disconnecting' it is still in the room, and a browser that has sent its
+    // close frame logs a frame that arrives after it as an error ("Data frame received after close").
+    this.io.to(`doc:${doc}`).except(socket.id).emit(EVENTS.presence, { doc, peers: [{ clientId: socket.id, state: null }] })
     this.count()
   }
 

@@ -140,6 +140,28 @@ describe('presence', () => {
     expect(await s.metrics()).toMatch(/zync_presence_entries [12]\b/)
   })
 
+  it('a disconnecting socket is not sent its own departure (a browser that sent its close frame logs "Data frame received after close")', async () => {
+    const s = await server()
+    const sentAfterClose: string[] = []
+    s.io.on('connection', (sock) => {
+      let closing = false
+      // The client's disconnect packet (socket.io type 1), as the engine receives it: before any handler runs.
+      sock.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+        if (packet.type === 'message' && String(packet.data).startsWith('1')) closing = true
+      })
+      sock.conn.on('packetCreate', (packet: { type: string; data?: unknown }) => {
+        if (closing && packet.type === 'message') sentAfterClose.push(String(packet.data))
+      })
+    })
+    const alice = await peer(s.url, 'tok-alice')
+    const bob = await peer(s.url, 'tok-bob')
+    await ask(alice.sock, 'zync:presence', { doc: 'room', state: { here: 1 } })
+    await waitFor(() => live(bob).length === 1, 5000, 'bob sees alice')
+    alice.sock.disconnect()
+    await waitFor(() => live(bob).length === 0, 5000, 'alice gone for bob')
+    expect(sentAfterClose).toEqual([])
+  })
+
   it('vanishes on disconnect and on leave', async () => {
     const s = await server()
     const alice = await peer(s.url, 'tok-alice')
