@@ -87,6 +87,30 @@ export const AtTheEdge: Story = {
   },
 }
 
+/**
+ * A stack at the right edge of the screen: the first avatar's name, which starts at its left edge, is
+ * moved back inside the screen instead of running off it.
+ */
+export const StackAtTheEdge: Story = {
+  args: {
+    store: createFixtureStore({
+      presence: makePeers(2).map((p, i) => (i === 0 ? { ...p, user: { ...p.user, name: 'Alexandra Montgomery-Fitzgerald' } } : p)),
+    }),
+  },
+  decorators: AtTheEdge.decorators,
+  play: async () => {
+    const page = document.documentElement
+    await screen.findAllByRole('img')
+    await userEvent.tab()
+    const first = document.activeElement as HTMLElement
+    const tip = first.parentElement!.querySelector('.zync-tip')!
+    await waitFor(() => expect(getComputedStyle(tip).display).toBe('block'))
+    await waitFor(() => expect(tip.getBoundingClientRect().right).toBeLessThanOrEqual(page.clientWidth))
+    await expect(tip.getBoundingClientRect().left).toBeGreaterThanOrEqual(0)
+    await expect(page.scrollWidth).toBeLessThanOrEqual(page.clientWidth)
+  },
+}
+
 /** You first, with an accent ring and "(you)" in the name. */
 export const IncludingSelf: Story = {
   args: { store: createFixtureStore({ presence: makePeers(4, { withSelf: true }) }), includeSelf: true },

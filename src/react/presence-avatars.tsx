@@ -28,6 +28,18 @@ export interface PresenceAvatarsProps {
  * then shows its name, as on hover; the "+N" button opens a list of the people it stands for
  * (Escape or a second press closes it).
  */
+/** Moves a name that is being shown back inside the viewport when it would stick out of either side. */
+function fitTip(e: { currentTarget: HTMLElement }): void {
+  const tip = e.currentTarget.querySelector<HTMLElement>('.zync-tip')
+  if (!tip) return
+  tip.style.removeProperty('--zync-tip-shift')
+  const r = tip.getBoundingClientRect()
+  if (r.width === 0) return
+  const right = document.documentElement.clientWidth - 4
+  const shift = r.right > right ? Math.max(right - r.right, 4 - r.left) : r.left < 4 ? 4 - r.left : 0
+  if (shift !== 0) tip.style.setProperty('--zync-tip-shift', `${Math.round(shift)}px`)
+}
+
 export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label }: PresenceAvatarsProps) {
   const { self, others } = usePresence(store)
   const seen = new Set<string>(self && !includeSelf ? [self.user.id] : [])
@@ -60,7 +72,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
   return (
     <ul className={cx('zync-avatars', className)} aria-label={label ? label(all.length) : `${all.length} people here`}>
       {all.slice(0, max).map((p) => (
-        <li key={p.clientId} data-self={p.self || undefined}>
+        <li key={p.clientId} data-self={p.self || undefined} onPointerEnter={fitTip} onFocus={fitTip}>
           <Avatar user={p.user} self={p.self} focusable />
           <span className="zync-tip" aria-hidden="true">
             {p.self ? `${nameOf(p.user)} (you)` : nameOf(p.user)}
