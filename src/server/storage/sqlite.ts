@@ -14,6 +14,9 @@ export interface SqliteStorageOptions {
 
 type Db = BetterSqlite3.Database
 
+/** A collection with at least this many log entries below it has its history read from the newest entry on. */
+const SCAN_ABOVE = 5000
+
 function isConstraintError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')
@@ -118,6 +121,9 @@ export class SqliteStorage implements ServerStorage {
         // INDEXED BY: without statistics the planner walks the primary key to skip the sort, i.e. the whole log.
         'SELECT seq, entry FROM log INDEXED BY log_doc_path WHERE doc = ? AND path_key = ? ORDER BY seq DESC LIMIT ?',
       ),
+      countBelow: db.prepare<[string, string, string, number], { n: number }>(
+        'SELECT count(*) AS n FROM (SELECT 1 FROM log INDEXED BY log_doc_path WHERE doc = ? AND path_key >= ? AND path_key < ? LIMIT ?)',
+      ),
       historyBelow: db.prepare<[string, string, string, number], { seq: number; entry: string }>(
         'SELECT seq, entry FROM log INDEXED BY log_doc_path WHERE doc = ? AND path_key >= ? AND path_key < ? ORDER BY seq DESC LIMIT ?',
       ),
@@ -198,14 +204,14 @@ export class SqliteStorage implements ServerStorage {
     const { s } = this.ready()
     const limit = Math.max(0, Math.floor(query.limit ?? 100))
     if (!query.path || query.path.length === 0) return s.history.all(doc, limit).map((r) => JSON.parse(r.entry) as LogEntry)
-    // A collection (or top-level key): most of a busy log is below it, so the log is read newest first
-    // until `limit` match. A record or a field: looked up in the (doc, path_key, seq) index, with the
-    // writes of its ancestors, so a rarely written path does not scan the log.
-    if (query.path.length === 1) {
-      const key = pathKey(query.path)
+    // Looked up in the (doc, path_key, seq) index: the path's entries, its ancestors' and the key range
+    // below it, sorted by seq. Only a collection (or top-level key) with many entries below it (most of
+    // a busy log) is read newest first until `limit` match instead, which stops early there.
+    const { exact, below } = historyKeys(query.path)
+    if (query.path.length === 1 && s.countBelow.get(doc, below[0], below[1], SCAN_ABOVE)!.n >= SCAN_ABOVE) {
+      const key = exact[0]!
       return s.historyPath.all(doc, key, key, limit).map((r) => JSON.parse(r.entry) as LogEntry)
     }
-    const { exact, below } = historyKeys(query.path)
     const rows = exact.flatMap((k) => s.historyAt.all(doc, k, limit))
     rows.push(...s.historyBelow.all(doc, below[0], below[1], limit))
     return rows
