@@ -438,6 +438,40 @@ describe('backoff with full jitter', () => {
   })
 })
 
+describe('acknowledgements', () => {
+  it("an op whose answer was lost with the connection is reported acked once, when its change arrives in the catch-up; it is not sent again", async () => {
+    const t = new ScriptedTransport()
+    let lost: OpsResponse | undefined
+    // The server applies the first batch, then the connection drops before its answer arrives.
+    t.respond = (req) => {
+      if (lost) return t.accept(req)
+      lost = t.accept(req)
+      return { ok: false, code: 'DISCONNECTED', message: '[zync] connection lost before the answer', retryable: true }
+    }
+    const store = scriptedStore(t)
+    const acked: string[][] = []
+    store.sync.on('sync:acked', (e) => acked.push(e.ids))
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online')
+    store.setState({ v: { a: 1 } })
+    await waitFor(() => lost !== undefined && store.sync.status().attempts === 1)
+    const id = t.sent[0]!.ops[0]!.id
+    // Reconnected: the join's catch-up brings the op's change from the log.
+    const changes = (lost as Extract<OpsResponse, { ok: true }>).results.map((r) => (r as { change: import('../src/core/protocol').Change }).change)
+    t.join = async () => ({ ok: true as const, v: 1, seq: t.seq, changes, serverTime: Date.now() })
+    t.handlers.onDisconnect('transport close')
+    t.handlers.onConnect()
+    await waitFor(() => store.sync.status().pending === 0)
+    expect(acked).toEqual([[id]])
+    expect(t.sent).toHaveLength(1)
+    // An answer that carries the change reports it once (no second report from the change itself).
+    store.setState({ v: { a: 1, b: 2 } })
+    await store.sync.flush()
+    expect(acked).toHaveLength(2)
+    expect(acked[1]).toEqual([t.sent[1]!.ops[0]!.id])
+  })
+})
+
 describe('pipelining', () => {
   it('rows of different fields of one record go out side by side; a second write of one field waits for the first', async () => {
     const t = new ScriptedTransport()

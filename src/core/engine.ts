@@ -22,7 +22,7 @@ import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type Ro
 import { assertSafePath, assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
-import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type PresenceMessage } from './protocol'
+import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpsResponse, type PresenceMessage } from './protocol'
 import type { OutboxRow, OutboxStorage, StoredConflict } from './storage'
 import type { Transport } from './transport'
 import type {
@@ -173,6 +173,8 @@ export class SyncEngine {
   private pumpQueued = false
   private persisting: Promise<void> | undefined
   private pumpTimer: ReturnType<typeof setTimeout> | undefined
+  /** While an ops answer is handled (its own 'sync:acked' reports its rows). */
+  private answering = false
   /** When pumpTimer fires (performance.now() time). */
   private pumpAt = 0
   /**
@@ -1043,39 +1045,49 @@ export class SyncEngine {
       if (res.retryable) this.retryRows(batch, error)
       else for (const s of batch) this.deadLetter(s, error)
     } else {
-      // Our own changes, when the server sent them in the ack rather than a broadcast: first, in order.
-      if (res.changes && res.changes.length > 0) this.onChanges({ doc: this.doc, changes: res.changes })
-      this.lastError = this.localError
-      const byId = new Map(batch.map((s) => [s.row.id, s]))
-      const retry: RowState[] = []
-      let retryError: ZyncError | undefined
-      for (const r of res.results) {
-        const s = byId.get(r.id)
-        if (!s) continue
-        if (r.ok) {
-          if (r.change && r.seq === this.seq + 1) this.applyChanges([r.change])
-          // The change is not next in line (ahead of us, or inside a snapshot we caught up with): raise
-          // the conflict from the ack, so it is stored with the row's removal, the local value stays on
-          // screen, and it is not lost when the change itself never reaches us.
-          else if (r.change?.status === 'conflict' && !s.done) this.raiseConflict(r.change, s.row.owner === this.clientId, s)
-          this.settle(s)
-        } else if (r.retryable) {
-          retry.push(s)
-          retryError = fromWireError(r)
-        } else {
-          this.deadLetter(s, fromWireError(r))
-        }
+      // This answer's 'sync:acked' covers its rows: their changes applied below do not report them again.
+      this.answering = true
+      try {
+        this.onAnswer(batch, res)
+      } finally {
+        this.answering = false
       }
-      if (retry.length > 0) this.retryRows(retry, retryError!)
-      if (res.seq > this.serverSeq) this.serverSeq = res.seq
-      if (res.seq > this.seq) this.requestCatchUp()
-      this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok).map((r) => r.id), seq: res.seq })
-      // The last answer out: `lastSyncedAt` is current when the flush() it resolved returns to the app.
-      if (this.inFlight === 0) this.checkSynced()
     }
     this.invalidate()
     this.schedulePersist(true)
     this.schedulePump(0)
+  }
+
+  private onAnswer(batch: RowState[], res: Extract<OpsResponse, { ok: true }>): void {
+    // Our own changes, when the server sent them in the ack rather than a broadcast: first, in order.
+    if (res.changes && res.changes.length > 0) this.onChanges({ doc: this.doc, changes: res.changes })
+    this.lastError = this.localError
+    const byId = new Map(batch.map((s) => [s.row.id, s]))
+    const retry: RowState[] = []
+    let retryError: ZyncError | undefined
+    for (const r of res.results) {
+      const s = byId.get(r.id)
+      if (!s) continue
+      if (r.ok) {
+        if (r.change && r.seq === this.seq + 1) this.applyChanges([r.change])
+        // The change is not next in line (ahead of us, or inside a snapshot we caught up with): raise
+        // the conflict from the ack, so it is stored with the row's removal, the local value stays on
+        // screen, and it is not lost when the change itself never reaches us.
+        else if (r.change?.status === 'conflict' && !s.done) this.raiseConflict(r.change, s.row.owner === this.clientId, s)
+        this.settle(s)
+      } else if (r.retryable) {
+        retry.push(s)
+        retryError = fromWireError(r)
+      } else {
+        this.deadLetter(s, fromWireError(r))
+      }
+    }
+    if (retry.length > 0) this.retryRows(retry, retryError!)
+    if (res.seq > this.serverSeq) this.serverSeq = res.seq
+    if (res.seq > this.seq) this.requestCatchUp()
+    this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok).map((r) => r.id), seq: res.seq })
+    // The last answer out: `lastSyncedAt` is current when the flush() it resolved returns to the app.
+    if (this.inFlight === 0) this.checkSynced()
   }
 
   /**
@@ -1240,6 +1252,7 @@ export class SyncEngine {
     if (changes.length === 0) return
     const touched = new Map<string, Path>()
     const applied: Change[] = []
+    let ackedByLog: string[] | undefined
     // Copy-on-write: a container of `confirmed` is copied the first time a change in it lands and
     // written in place after that, so k changes in one collection copy it once, not k times. Records
     // and their fields reach the store below, after the loop: for them the epoch is this call, the
@@ -1273,6 +1286,9 @@ export class SyncEngine {
       if (own) {
         // Our row, whatever client id wrote it (a row adopted after a reload or from a closed tab,
         // or another tab's row we mirror: the conflict belongs to this device's inbox).
+        // Not in flight: no answer is coming for it (lost with a connection, or sent by a page since
+        // closed); the log is its acknowledgement.
+        if (!this.answering && !own.inFlight && !own.done && own.row.owner === this.clientId) (ackedByLog ??= []).push(c.opId)
         if (c.status === 'conflict') this.raiseConflict(c, own.row.owner === this.clientId, own)
         this.settle(own, false)
         if (!echo) touched.set(c.entity, entityPath(c.path))
@@ -1286,6 +1302,7 @@ export class SyncEngine {
     this.metaDirty = true
     this.refreshEntities(touched)
     this.events.emit('change:remote', { changes: applied })
+    if (ackedByLog) this.events.emit('sync:acked', { ids: ackedByLog, seq: this.seq })
     this.invalidate()
   }
 

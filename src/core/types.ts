@@ -126,6 +126,10 @@ export interface SyncEvents {
   /** Edits another tab of this browser made (mirrored through the shared outbox), now shown here. */
   'change:tab': { patches: Array<{ entity: string; path: Path; op: Op['op']; value?: unknown }> }
   'sync:queued': { ops: PendingOperation[] }
+  /**
+   * Ops of this tab the server has in its log: from its answer, or, when the answer was lost (a dropped
+   * connection, a page closed with a batch in flight), from the log's change when it arrives.
+   */
   'sync:acked': { ids: string[]; seq: number }
   /** `path`: a local change refused before it became an op (not JSON, an unsafe key, too large), which stays local. */
   'sync:failed': { error: ZyncError; ids: string[]; willRetry: boolean; retryAt?: number; path?: Path }
