@@ -110,7 +110,6 @@ const MAX_IN_FLIGHT = 4
 /** Settled conflict ids remembered across reloads. */
 const MAX_RESOLVED = 1000
 
-
 export class SyncEngine {
   readonly doc: string
   readonly clientId: string

@@ -1,8 +1,8 @@
 /**
  * Token bucket state: holds at most `burst` tokens, refilled at `rate` per second. Only the state lives
  * here (two numbers); rate and burst are given at each call. The server keeps one per socket and limit;
- * the client keeps one mirroring the server's ops limit, so a long offline queue is sent at the pace the
- * server admits instead of being refused and backed off.
+ * the client keeps two mirroring the server's ops and messages limits, so a long offline queue is sent at
+ * the pace the server admits instead of being refused and backed off.
  */
 export class TokenBucket {
   private tokens: number

@@ -19,15 +19,6 @@ export interface PresenceAvatarsProps {
   label?: (count: number) => string
 }
 
-/**
- * An overlapping stack of avatars (initials on each user's colour) of who is on the document: one per
- * person, however many tabs or devices they have open. Without includeSelf, the user's other tabs are
- * left out too.
- *
- * Names are reachable without a mouse: each avatar takes focus (Tab, or a tap on a touch screen) and
- * then shows its name, as on hover; the "+N" button opens a list of the people it stands for
- * (Escape or a second press closes it).
- */
 /** Moves a name that is being shown back inside the viewport when it would stick out of either side. */
 function fitTip(e: { currentTarget: HTMLElement }): void {
   const tip = e.currentTarget.querySelector<HTMLElement>('.zync-tip')
@@ -40,6 +31,15 @@ function fitTip(e: { currentTarget: HTMLElement }): void {
   if (shift !== 0) tip.style.setProperty('--zync-tip-shift', `${Math.round(shift)}px`)
 }
 
+/**
+ * An overlapping stack of avatars (initials on each user's colour) of who is on the document: one per
+ * person, however many tabs or devices they have open. Without includeSelf, the user's other tabs are
+ * left out too.
+ *
+ * Names are reachable without a mouse: each avatar takes focus (Tab, or a tap on a touch screen) and
+ * then shows its name, as on hover; the "+N" button opens a list of the people it stands for
+ * (Escape or a second press closes it).
+ */
 export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label }: PresenceAvatarsProps) {
   const { self, others } = usePresence(store)
   const seen = new Set<string>(self && !includeSelf ? [self.user.id] : [])

@@ -32,7 +32,6 @@ export interface PgPoolLike {
   on(event: 'error', listener: (err: Error) => void): unknown
 }
 
-
 function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"'
 }
