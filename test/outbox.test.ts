@@ -186,6 +186,26 @@ describe('coalescing and batching', () => {
     expect(tally.messages).toBeLessThanOrEqual(2 + Math.ceil((2000 - 540) / 13))
     expect(Object.keys((await s.doc('board')).current().state.cards as object)).toHaveLength(2000)
   }, 30_000)
+
+  it('stores sharing one socket pace themselves together to its limit: none refused', async () => {
+    // The server limits the connection, not each document on it. Each store pacing itself to the whole
+    // limit sent twice what it admits: refusals, then waits for retryAfter.
+    const s = await server({ limits: { opsPerSecond: 300 } })
+    const tally = countOps(s)
+    const socket = connect(s.url, { transports: ['websocket'], autoConnect: false })
+    cleanups.push(() => socket.disconnect())
+    const stores = [board({ socket, name: 'left', autoConnect: false }), board({ socket, name: 'right', autoConnect: false })]
+    const failed: string[] = []
+    for (const x of stores) x.sync.on('sync:failed', (e) => failed.push(e.error.code))
+    for (let i = 0; i < 800; i++) for (const x of stores) x.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => stores.every((x) => x.sync.status().pending === 800))
+    for (const x of stores) x.sync.connect()
+    await Promise.all(stores.map((x) => x.sync.flush({ timeout: 20_000 })))
+    expect(failed).toEqual([])
+    expect(tally.ops).toBe(1600)
+    expect(new Set(tally.ids).size).toBe(1600)
+    for (const doc of ['left', 'right']) expect(Object.keys((await s.doc(doc)).current().state.cards as object)).toHaveLength(800)
+  }, 30_000)
 })
 
 describe('durability and hydration', () => {

@@ -72,6 +72,10 @@ export class SocketIoTransport implements Transport {
     return this.socket?.connected ?? false
   }
 
+  link(): [object, string | undefined] | undefined {
+    return this.owned || !this.socket ? undefined : [this.socket, this.socket.id]
+  }
+
   /** The URL of the node this transport uses (or tries) now. */
   get url(): string | undefined {
     return this.owned ? this.urls[this.urlIndex] : undefined

@@ -180,7 +180,7 @@ export class SyncEngine {
    * The server's per-socket limits as learned on join, with buckets mirroring its own (refilled from the
    * join): a long queue goes out at the pace the server admits, not refused and backed off.
    */
-  private pace: { ops: number; messages: number; opsBucket: TokenBucket; messageBucket: TokenBucket } | undefined
+  private pace: Pace | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   /** Batches sent and not yet answered (pipelined up to MAX_IN_FLIGHT; overlapping rows are never in flight together). */
   private inFlight = 0
@@ -889,7 +889,14 @@ export class SyncEngine {
       const messages = res.messagesPerSecond * PACE_MARGIN
       // Monotonic time, as the server's: a wall clock set back would stall the refill for as long.
       const now = performance.now()
-      this.pace = { ops, messages, opsBucket: new TokenBucket(2 * ops, now), messageBucket: new TokenBucket(2 * messages, now) }
+      // Stores sharing one connection share its limits: one pace for all of them (per session).
+      const link = this.o.transport.link?.()
+      const known = link && LINK_PACE.get(link[0])
+      if (known && known.session === link[1] && known.pace.ops === ops && known.pace.messages === messages) this.pace = known.pace
+      else {
+        this.pace = { ops, messages, opsBucket: new TokenBucket(2 * ops, now), messageBucket: new TokenBucket(2 * messages, now) }
+        if (link) LINK_PACE.set(link[0], { session: link[1], pace: this.pace })
+      }
     }
     if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
     const rewound = res.snapshot && res.snapshot.seq < this.seq ? { seq: this.seq, serverSeq: res.snapshot.seq } : undefined
@@ -1906,6 +1913,10 @@ function isEcho(c: Change, op: Op): boolean {
 const MAX_BATCH_BYTES = 1_000_000
 /** The share of the server's rate limits the client paces itself to. */
 const PACE_MARGIN = 0.9
+
+type Pace = { ops: number; messages: number; opsBucket: TokenBucket; messageBucket: TokenBucket }
+/** The pace of each shared connection (see `Transport.link`), with the session it was made for. */
+const LINK_PACE = new WeakMap<object, { session: string | undefined; pace: Pace }>()
 
 /** A value's JSON size, roughly: exact for strings and containers, 8 for other scalars. */
 function jsonSize(v: unknown): number {

@@ -35,6 +35,12 @@ export interface Transport {
   send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse>
   history(req: HistoryRequest): Promise<HistoryResponse>
   presence(update: PresenceUpdate): void
+  /**
+   * The connection this transport shares with other stores' transports (a socket given to several
+   * stores) and its session (it changes on a reconnection). The server limits a connection's rate as a
+   * whole, so stores on one link pace themselves together. Undefined when the connection is its own.
+   */
+  link?(): [connection: object, session: string | undefined] | undefined
   /** Release everything; the transport is not used again. */
   destroy(): void
 }
