@@ -1,5 +1,5 @@
 export { sync } from './middleware/sync'
-export type { SyncOptions } from './middleware/sync'
+export type { ConflictPaths, SyncOptions } from './middleware/sync'
 export { SyncEngine } from './core/engine'
 export type { EngineOptions, EngineHost } from './core/engine'
 export { ZyncError } from './core/errors'

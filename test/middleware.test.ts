@@ -62,6 +62,25 @@ describe('composition with zustand', () => {
     for (const s of [a, b, c, d]) cleanups.push(() => s.sync.destroy())
   })
 
+  it("names the remote changes it applies 'zync/remote', as devtools shows them (they showed as the caller's name)", async () => {
+    const server = await startServer()
+    cleanups.push(() => server.close())
+    const make = () => createStore<{ n: number }>()(sync(() => ({ n: 0 }), { name: 'named', url: server.url, dbName: freshDb() }))
+    const a = make()
+    const b = make()
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    // What an outer middleware (devtools) sees of b's setState calls.
+    const actions: unknown[] = []
+    const inner = b.setState as (...args: unknown[]) => void
+    b.setState = ((...args: unknown[]) => {
+      actions.push(args[2])
+      inner(...args)
+    }) as typeof b.setState
+    a.setState({ n: 1 })
+    await waitFor(() => b.getState().n === 1)
+    expect(actions).toEqual(['zync/remote'])
+  })
+
   it('captures immer mutations under devtools and subscribeWithSelector, and syncs them', async () => {
     const server = await startServer()
     cleanups.push(() => server.close())
@@ -280,6 +299,29 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     const make = () => createStore<{ t: string }>()(sync(sync(() => ({ t: '' }), opts) as never, opts))
     expect(make).toThrow(ZyncError)
     expect(make).toThrow('the store is synced already (sync() applied twice)')
+  })
+  it('a conflicts.paths pattern naming no key of the state is a type error and a warning (the typo settled every conflict by LWW, silently)', () => {
+    type S = { cards: Record<string, { title: string }>; filter: string; clear: () => void }
+    const warnings: string[] = []
+    createStore<S>()(
+      sync((set) => ({ cards: {}, filter: 'all', clear: () => set({ cards: {} }) }), {
+        name: 'typo',
+        storage: 'memory',
+        autoConnect: false,
+        url: 'http://127.0.0.1:1',
+        onWarning: (m) => warnings.push(m),
+        conflicts: {
+          paths: {
+            'cards.*.title': 'manual',
+            filter: 'lww',
+            '*.x': 'lww',
+            // @ts-expect-error -- 'card' is not a key of S
+            'card.*.title': 'manual',
+          },
+        },
+      }),
+    )
+    expect(warnings).toEqual(['[zync] conflicts.paths["card.*.title"]: "card" is not a key of the synced state (cards, filter), so the pattern matches nothing until the state has that key. A typo?'])
   })
   it('accepts what the docs show', () => {
     expect(attempt({ name: 'team:7/board_42.v2@eu-1' })).toBeUndefined()

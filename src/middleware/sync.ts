@@ -7,7 +7,7 @@ import type { BackoffOptions } from '../core/outbox'
 import { setAtCow } from '../core/patch'
 import { isPlainObject } from '../core/diff'
 import { isDocId, isUnsafeSegment, type Path } from '../core/path'
-import { PolicyTable, type ConflictsConfig } from '../core/policies'
+import { PolicyTable, type ConflictPolicy, type ConflictsConfig } from '../core/policies'
 import type { Op } from '../core/protocol'
 import type { OutboxStorage } from '../core/storage'
 import type { Transport } from '../core/transport'
@@ -53,15 +53,24 @@ export interface SyncOptions<T> {
    * A function is called on each (re)connection, so it can hand over a fresh token. Default `{}`.
    */
   auth?: { token?: string; [key: string]: unknown } | ((cb: (data: object) => void) => void)
-  /** Conflict policies per path. Default `{ default: 'lww' }`. */
-  conflicts?: ConflictsConfig
+  /**
+   * Conflict policies per path (see ConflictsConfig). A pattern in `paths` starts with a key of the
+   * state or `*`, so a misspelt key is a type error (and a warning at run time). Default `{ default: 'lww' }`.
+   */
+  conflicts?: Omit<ConflictsConfig, 'paths'> & { paths?: ConflictPaths<T> }
   /** Outbox lane for a change. Default: 'medium' for everything. */
   priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
   /** Retry backoff. Default `{ base: 500, factor: 2, cap: 30000 }` (full jitter). */
   backoff?: BackoffOptions
-  /** Most ops per message (a positive integer); a message also stops at ~1 MB of values. Default 500. */
+  /**
+   * Most ops per message (a positive integer); a message also stops at ~1 MB of values, and at what the
+   * link carries in about 2 s at the pace measured from the answers (a slow uplink gets smaller batches). Default 500.
+   */
   batchSize?: number
-  /** Ms to wait for the server to acknowledge a batch before retrying it. Default 10000. */
+  /**
+   * Ms to wait for the server to acknowledge a batch before retrying it, on top of the time the bytes in
+   * flight need at the link's measured pace. Default 10000.
+   */
   ackTimeout?: number
   /**
    * Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. The heartbeat
@@ -102,6 +111,9 @@ declare module 'zustand/vanilla' {
     'zync/sync': WithSync<S, A>
   }
 }
+
+/** `conflicts.paths` of a state T: patterns that start with one of its keys or `*` (any key when T is unknown). */
+export type ConflictPaths<T> = unknown extends T ? Record<string, ConflictPolicy> : { [K in Extract<keyof T, string> | '*' as K | `${K}.${string}`]?: ConflictPolicy }
 
 type Sync = <T, Mps extends [StoreMutatorIdentifier, unknown][] = [], Mcs extends [StoreMutatorIdentifier, unknown][] = []>(
   initializer: StateCreator<T, [...Mps, ['zync/sync', unknown]], Mcs>,
@@ -212,13 +224,21 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     void inner.destroy()
     throw bad('the store is synced already (sync() applied twice): apply it once, outermost')
   }
+  // A pattern whose first segment is not a key of the state matches nothing: a typo, silently LWW.
+  if (isPlainObject(initial)) {
+    const keys = Object.keys(partialize(initial as T))
+    for (const pattern of Object.keys(options.conflicts?.paths ?? {})) {
+      const first = pattern.split('.')[0]!
+      if (first !== '*' && !keys.includes(first)) warn(`[zync] conflicts.paths[${JSON.stringify(pattern)}]: ${JSON.stringify(first)} is not a key of the synced state (${keys.join(', ')}), so the pattern matches nothing until the state has that key. A typo?`)
+    }
+  }
   const engine = new SyncEngine({
     doc: options.name,
     clientId,
     ...(options.user ? { user: options.user } : {}),
     transport,
     storage,
-    policies: new PolicyTable(options.conflicts),
+    policies: new PolicyTable(options.conflicts as ConflictsConfig | undefined),
     host: {
       read: () => {
         const got = api.getState()
@@ -234,7 +254,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
         for (const p of patches) next = setAtCow(next, p.path, p.value, p.remove === true, fresh)
         applying = true
         try {
-          ;(api.setState as (s: unknown, replace: boolean) => void)(next, true)
+          // Named for zustand's devtools, which otherwise names it after the caller.
+          ;(api.setState as (s: unknown, replace: boolean, action: string) => void)(next, true, 'zync/remote')
         } finally {
           applying = false
         }
