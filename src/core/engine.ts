@@ -184,6 +184,19 @@ export class SyncEngine {
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   /** Batches sent and not yet answered (pipelined up to MAX_IN_FLIGHT; overlapping rows are never in flight together). */
   private inFlight = 0
+  /** Estimated bytes of the batches in flight (opBytes). */
+  private inFlightBytes = 0
+  /**
+   * Bytes that may be in flight: about LINK_SECONDS of what the link delivered lately (measured from
+   * the answers), so a slow uplink is not handed megabytes at once: its acknowledgements would time out
+   * and the heartbeat answers queue behind the upload, so the connection dropped and it all went again.
+   */
+  private linkWindow = INITIAL_LINK_WINDOW
+  private linkMeasured = false
+  /** The pace: bytes answered over the time batches were in flight (`busyMs` of stretches ended, and the one since `busyStart`). */
+  private busyStart = 0
+  private busyMs = 0
+  private busyBytes = 0
   /** Bumped on disconnect: answers to batches sent before it no longer count against the pipeline. */
   private sendEpoch = 0
   /** Joins started; an answer to any but the newest is stale (see catchUp). */
@@ -922,6 +935,9 @@ export class SyncEngine {
     // The answer is the server's truth (its log may even have restarted): only broadcasts newer than it count.
     this.serverSeq = Math.max(res.seq, early.length > 0 ? early[early.length - 1]!.seq : 0)
     if (early.length > 0 && early[0]!.seq <= this.seq + 1) this.applyChanges(early)
+    // Rows acknowledged during the catch-up whose change the snapshot holds leave the screen's overlay
+    // (a rewound server lost the others: its state is shown, as for every acknowledged write it lost).
+    this.releaseApplied(rewound !== undefined)
     // The server answered: its errors are over; a local storage failure stays until a write succeeds.
     this.lastError = this.localError
     this.joined = true
@@ -948,7 +964,9 @@ export class SyncEngine {
     this.joining = false
     this.early = []
     for (const s of this.outbox.rows.values()) s.inFlight = false
+    if (this.inFlight > 0) this.busyMs += this.now() - this.busyStart
     this.inFlight = 0
+    this.inFlightBytes = 0
     this.sendEpoch++
     this.presenceTracker.clearPeers()
     this.setConnection(this.wantOnline && this.networkUp ? 'connecting' : 'offline')
@@ -1001,9 +1019,14 @@ export class SyncEngine {
     // Bounded in bytes too: a batch over the server's frame limit (maxPayload, 4 MB by default) closes the
     // connection, and resending it would loop. The rest goes in the next batches, in order. One op that
     // cannot fit in a frame on its own would loop the same way: it is refused here (TOO_LARGE).
-    const batchBytes = Math.min(MAX_BATCH_BYTES, this.maxPayload / 4)
+    // And by the link: what is in flight stays within `linkWindow`, in batches of half of it, so two are
+    // in flight; until an answer has measured the link, one batch (one always may go).
+    const share = this.linkMeasured ? this.linkWindow / 2 : this.linkWindow
+    if (this.inFlight > 0 && (!this.linkMeasured || this.inFlightBytes + share > this.linkWindow)) return
+    const batchBytes = Math.min(MAX_BATCH_BYTES, this.maxPayload / 4, Math.max(MIN_LINK_WINDOW, share))
     let refused = false
-    for (let i = 0, bytes = 0; i < batch.length; i++) {
+    let bytes = 0
+    for (let i = 0; i < batch.length; i++) {
       const s = batch[i]!
       const b = opBytes(s.row.op)
       const exact = b > batchBytes ? wireBytes(s.row.op) : 0
@@ -1013,11 +1036,11 @@ export class SyncEngine {
         refused = true
         continue
       }
-      bytes += b
-      if (i > 0 && bytes > batchBytes) {
+      if (i > 0 && bytes + b > batchBytes) {
         batch.length = i
         break
       }
+      bytes += b
     }
     if (batch.length === 0 && refused) {
       this.schedulePump(0)
@@ -1030,7 +1053,9 @@ export class SyncEngine {
       this.checkSynced()
       return
     }
-    this.inFlight++
+    // The pace counts the time with batches in flight (on the engine's clock, which the simulation drives).
+    if (this.inFlight++ === 0) this.busyStart = this.now()
+    this.inFlightBytes += bytes
     const epoch = this.sendEpoch
     for (const s of batch) {
       s.inFlight = true
@@ -1042,8 +1067,14 @@ export class SyncEngine {
     // row it overlaps (same field, or a record-level row) is in flight (selectBatch): writes it overlaps
     // land in order.
     if (this.inFlight < MAX_IN_FLIGHT) this.schedulePump(0)
-    const res = await this.o.transport.send({ doc: this.doc, ops: batch.map((s) => s.row.op) }, this.o.ackTimeout ?? 10_000)
-    if (epoch === this.sendEpoch) this.inFlight--
+    // The time to upload what is in flight at the measured pace comes on top of `ackTimeout`.
+    const res = await this.o.transport.send({ doc: this.doc, ops: batch.map((s) => s.row.op) }, (this.o.ackTimeout ?? 10_000) + Math.round((LINK_SECONDS * 1000 * this.inFlightBytes) / this.linkWindow))
+    if (epoch === this.sendEpoch) {
+      this.inFlight--
+      this.inFlightBytes -= bytes
+      this.measureLink(bytes, res)
+      if (this.inFlight === 0) this.busyMs += this.now() - this.busyStart
+    }
     if (this.destroyed) return
     for (const s of batch) s.inFlight = false
     if (!res.ok) {
@@ -1064,6 +1095,31 @@ export class SyncEngine {
     this.schedulePump(0)
   }
 
+  /**
+   * Learns the link's pace from an answer: the bytes answered since batches began to flow without a
+   * pause, over that time (answers arriving bunched together do not fool it). The window follows it,
+   * at most doubling per answer; a timed-out batch halves it.
+   */
+  private measureLink(bytes: number, res: OpsResponse): void {
+    if (!res.ok) {
+      if (res.code === 'TIMEOUT') this.linkWindow = Math.max(MIN_LINK_WINDOW, this.linkWindow / 2)
+      return
+    }
+    const now = this.now()
+    this.busyBytes += bytes
+    let ms = this.busyMs + now - this.busyStart
+    // About the last 10 s count: past that, all is halved, so the pace follows a link that changes.
+    if (ms > 10_000) {
+      ms /= 2
+      this.busyBytes /= 2
+      this.busyMs /= 2
+      this.busyStart = now - (now - this.busyStart) / 2
+    }
+    const window = (this.busyBytes / Math.max(1, ms)) * LINK_SECONDS * 1000
+    this.linkWindow = Math.min(MAX_LINK_WINDOW, 2 * this.linkWindow, Math.max(MIN_LINK_WINDOW, window))
+    this.linkMeasured = true
+  }
+
   private onAnswer(batch: RowState[], res: Extract<OpsResponse, { ok: true }>): void {
     // Our own changes, when the server sent them in the ack rather than a broadcast: first, in order.
     if (res.changes && res.changes.length > 0) this.onChanges({ doc: this.doc, changes: res.changes })
@@ -1080,7 +1136,8 @@ export class SyncEngine {
         // the conflict from the ack, so it is stored with the row's removal, the local value stays on
         // screen, and it is not lost when the change itself never reaches us.
         else if (r.change?.status === 'conflict' && !s.done) this.raiseConflict(r.change, s.row.owner === this.clientId, s)
-        this.settle(s)
+        // Its change not applied here yet (it waits behind a catch-up, or in a gap): kept on screen till it is.
+        this.settle(s, true, r.seq > this.seq ? r.seq : undefined)
       } else if (r.retryable) {
         retry.push(s)
         retryError = fromWireError(r)
@@ -1148,28 +1205,52 @@ export class SyncEngine {
   /**
    * The server settled this op (applied, superseded or conflict): drop it from the outbox. `refresh`:
    * recompute its entity on screen now (false when the caller does it once for a whole batch).
+   * `shownUntil`: the seq of its change when this store has not applied it yet (it waits behind a
+   * catch-up, or another tab settled it first): settled for every count (pending, flush, storage), but
+   * kept on screen until the change is applied, when settle is called again (applyChanges,
+   * releaseApplied). Dropped at once, it vanished for a catch-up's round trip, and an edit of it then
+   * (a delete, say) was lost.
    */
-  private settle(s: RowState, refresh = true): void {
-    if (s.done) return
+  private settle(s: RowState, refresh = true, shownUntil?: number): void {
+    if (s.done) {
+      if (s.acked === undefined || shownUntil !== undefined) return
+      s.acked = undefined
+      this.outbox.remove(s.row.id)
+      if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
+      return
+    }
     s.done = true
-    this.outbox.remove(s.row.id)
     // Also when not yet persisted: its write may be in flight, and deleting a missing key is harmless.
     this.deleted.add(s.row.id)
-    this.postSettled(s.row.id)
-    if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
+    this.postSettled(s.row.id, shownUntil)
+    if (shownUntil !== undefined) {
+      s.acked = shownUntil
+      this.outbox.seal(s)
+    } else {
+      this.outbox.remove(s.row.id)
+      if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
+    }
     this.resolveFlushWaiters(s.row.id)
+  }
+
+  /** Drops from the screen the settled rows whose change is applied now (a snapshot covered it), or all of them. */
+  private releaseApplied(all = false): void {
+    for (const s of this.outbox.rows.values()) if (s.acked !== undefined && (all || s.acked <= this.seq)) this.settle(s)
   }
 
   /** Settled ids announced to the other tabs once per turn: an ack of 500 ops is one message, not 500. */
   private settledOut: string[] = []
+  private settledSeq = 0
   private recentSettled: string[] = []
-  private postSettled(id: string): void {
+  private postSettled(id: string, seq = 0): void {
     if (!this.tabs) return
+    this.settledSeq = Math.max(this.settledSeq, seq)
     if (this.settledOut.push(id) > 1) return
     queueMicrotask(() => {
       const ids = this.settledOut
       this.settledOut = []
-      this.tabs?.post({ type: 'settled', ids })
+      // Their changes are in the log up to `seq`: a tab that has not applied that far keeps them on screen until it has.
+      this.tabs?.post({ type: 'settled', ids, seq: Math.max(this.seq, this.settledSeq) })
       // Kept for tabs that open later and may load these rows before our lazy delete lands ('hello').
       this.recentSettled.push(...ids)
       if (this.recentSettled.length > 20_000) this.recentSettled = this.recentSettled.slice(-10_000)
@@ -1385,7 +1466,7 @@ export class SyncEngine {
         else visit([k])
       }
     }
-    for (const s of this.outbox.ordered()) if (!s.done) visit(entityPath(s.row.op.path))
+    for (const s of this.outbox.ordered()) if (!s.done || s.acked !== undefined) visit(entityPath(s.row.op.path))
     for (const c of this.conflictsById.values()) visit(entityPath(c.path))
     // Entities the server has history of but no value for were deleted: a record the store's initial
     // state brings back (a default someone deleted) goes again, after a reload as on a new device.
@@ -1657,7 +1738,7 @@ export class SyncEngine {
       }
       this.invalidate()
     } else if (m.type === 'hello') {
-      if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled })
+      if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled, seq: this.seq })
     } else if (m.type === 'settled') {
       const touched = new Map<string, Path>()
       for (const id of m.ids) {
@@ -1665,6 +1746,14 @@ export class SyncEngine {
         // Our own row too (not one we are sending: its answer settles it): another tab adopted it while
         // we were frozen, and its op is in the log now.
         if (s && !s.done && !(s.inFlight && s.row.owner === this.clientId)) {
+          // Not applied here yet (this tab is behind the other): settled, but kept on screen until it is.
+          if (m.seq !== undefined && m.seq > this.seq) {
+            s.done = true
+            s.acked = m.seq
+            this.outbox.seal(s)
+            this.resolveFlushWaiters(id)
+            continue
+          }
           s.done = true
           this.outbox.remove(id)
           touched.set(s.row.entity, entityPath(s.row.op.path))
@@ -1911,6 +2000,11 @@ function isEcho(c: Change, op: Op): boolean {
 
 /** Most bytes of op values per batch (about a quarter of the server's default frame limit). */
 const MAX_BATCH_BYTES = 1_000_000
+/** Seconds of the link's measured pace that may be in flight, and the window's bounds (see `linkWindow`). */
+const LINK_SECONDS = 4
+const INITIAL_LINK_WINDOW = 128_000
+const MIN_LINK_WINDOW = 16_000
+const MAX_LINK_WINDOW = 16_000_000
 /** The share of the server's rate limits the client paces itself to. */
 const PACE_MARGIN = 0.9
 

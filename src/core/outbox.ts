@@ -27,6 +27,8 @@ export interface RowState {
   dirty: boolean
   /** Acknowledged (or settled) but the delete is not written yet. */
   done: boolean
+  /** Settled (`done`) at this seq of the log, its change not applied here yet: still shown (engine settle). */
+  acked?: number
   /** Its coalescing key (doc, owner, path), set once by OutboxIndex.add. */
   pathKey: string
   /** Its entity and field, for ordering within a batch, set once by OutboxIndex.add. */
@@ -142,7 +144,8 @@ export class OutboxIndex {
     for (const id of set) {
       const s = this.rows.get(id)
       // Dead letters stay visible until the app retries or discards them: nothing is lost silently.
-      if (s && !s.done) out.push(s)
+      // Settled rows whose change is not applied yet (`acked`) too.
+      if (s && (!s.done || s.acked !== undefined)) out.push(s)
     }
     return out.sort((a, b) => a.row.order - b.row.order)
   }

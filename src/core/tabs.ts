@@ -2,7 +2,7 @@ import type { OutboxRow, StoredConflict } from './storage'
 
 export type TabMessage =
   | { type: 'rows'; rows: OutboxRow[] }
-  | { type: 'settled'; ids: string[] }
+  | { type: 'settled'; ids: string[]; /** The sender has applied the log up to here (their changes included). */ seq?: number }
   /** A tab that just loaded the outbox: the others answer with the ids they settled lately ('settled'). */
   | { type: 'hello' }
   | { type: 'resolved'; ids: string[] }
