@@ -785,6 +785,22 @@ describe('multi-tab', () => {
     return { s, t1, t2 }
   }
 
+  it("a tab that has not applied another tab's acknowledged edits yet keeps showing them, and counts them as settled", async () => {
+    // The other tab's 'settled' message dropped the mirrored rows at once: a tab behind the log (offline
+    // here, or still catching up) lost those edits from its screen until it caught up.
+    const { t1, t2 } = await twoTabsOffline()
+    t1.getState().addCard('one', 'from tab 1')
+    await waitFor(() => t2.getState().cards.one?.title === 'from tab 1', 3000, 'mirrored')
+    t1.sync.connect()
+    await t1.sync.flush()
+    await waitFor(() => t2.sync.status().pending === 0, 3000, 'settled in tab 2')
+    expect(t2.getState().cards.one?.title).toBe('from tab 1')
+    // Back online, tab 2 applies the change and the card stays.
+    t2.sync.connect()
+    await waitFor(() => t2.sync.status().seq === 1, 3000, 'tab 2 caught up')
+    expect(t2.getState().cards.one?.title).toBe('from tab 1')
+  })
+
   it('tabs sharing one database see each other offline and never send the same op twice', async () => {
     const { s, t1, t2 } = await twoTabsOffline()
     const tally = countOps(s)
