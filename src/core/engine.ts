@@ -1251,6 +1251,7 @@ export class SyncEngine {
       this.settledOut = []
       // Their changes are in the log up to `seq`: a tab that has not applied that far keeps them on screen until it has.
       this.tabs?.post({ type: 'settled', ids, seq: Math.max(this.seq, this.settledSeq) })
+      this.settledSeq = 0
       // Kept for tabs that open later and may load these rows before our lazy delete lands ('hello').
       this.recentSettled.push(...ids)
       if (this.recentSettled.length > 20_000) this.recentSettled = this.recentSettled.slice(-10_000)
@@ -1741,6 +1742,7 @@ export class SyncEngine {
       if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled, seq: this.seq })
     } else if (m.type === 'settled') {
       const touched = new Map<string, Path>()
+      let shownOnly = false
       for (const id of m.ids) {
         const s = this.outbox.rows.get(id)
         // Our own row too (not one we are sending: its answer settles it): another tab adopted it while
@@ -1752,6 +1754,7 @@ export class SyncEngine {
             s.acked = m.seq
             this.outbox.seal(s)
             this.resolveFlushWaiters(id)
+            shownOnly = true
             continue
           }
           s.done = true
@@ -1760,7 +1763,7 @@ export class SyncEngine {
           this.resolveFlushWaiters(id)
         }
       }
-      if (touched.size > 0) this.checkSynced()
+      if (touched.size > 0 || shownOnly) this.checkSynced()
       // The row no longer overlays its entity: show what is confirmed (and still pending) there now.
       this.captureNow()
       this.refreshEntities(touched)
