@@ -323,6 +323,38 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     )
     expect(warnings).toEqual(['[zync] conflicts.paths["card.*.title"]: "card" is not a key of the synced state (cards, filter), so the pattern matches nothing until the state has that key. A typo?'])
   })
+  it("a value its path's policy cannot merge (a string under 'counter', a number under 'set') warns once per path", async () => {
+    type S = { cards: Record<string, { votes: unknown; tags: unknown }> }
+    const warnings: string[] = []
+    const store = createStore<S>()(
+      sync((): S => ({ cards: {} }), {
+        name: 'mismatch',
+        storage: 'memory',
+        autoConnect: false,
+        url: 'http://127.0.0.1:1',
+        onWarning: (m) => warnings.push(m),
+        conflicts: { paths: { 'cards.*.votes': 'counter', 'cards.*.tags': 'set' } },
+      }),
+    )
+    cleanups.push(() => store.sync.destroy())
+    await store.sync.ready
+    store.setState({ cards: { c1: { votes: 1, tags: ['a'] } } })
+    await waitFor(() => store.sync.status().pending > 0)
+    // Each edit captured on its own (edits in one turn are captured together, as their final value).
+    const edit = async (votes: unknown, tags: unknown) => {
+      store.setState((s) => ({ cards: { c1: { ...s.cards.c1!, votes, tags } } }))
+      await new Promise((r) => setTimeout(r, 0))
+    }
+    await edit(2, ['a', 'b'])
+    await edit('many', ['a'])
+    await edit('lots', 3)
+    await edit(4, 5)
+    await store.sync.flush({ timeout: 50 }).catch(() => {})
+    expect(warnings).toEqual([
+      "[zync] cards.c1.votes has the 'counter' policy but its value is string (a number expected): concurrent writes of it do not merge as a counter",
+      "[zync] cards.c1.tags has the 'set' policy but its value is number (an array of primitives expected): concurrent writes of it do not merge as a set",
+    ])
+  })
   it('accepts what the docs show', () => {
     expect(attempt({ name: 'team:7/board_42.v2@eu-1' })).toBeUndefined()
     expect(attempt({ url: ['https://a.example', 'wss://b.example', '/'], batchSize: 50, conflicts: { default: 'lww', paths: { 'cards.*.title': 'manual', 'cards.*.votes': 'counter', tags: 'set', 'cards.*': (a: { remote: unknown }) => a.remote } } })).toBeUndefined()

@@ -475,6 +475,16 @@ export class SyncEngine {
     return isPlainObject(v)
   }
 
+  /** Paths warned about a value their policy cannot merge (once each). */
+  private mismatched = new Set<string>()
+  private policyMismatch(path: Path, policy: string, value: unknown): void {
+    const key = path.join('.')
+    if (this.mismatched.has(key)) return
+    this.mismatched.add(key)
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+    this.o.onWarning?.(`[zync] ${key} has the '${policy}' policy but its value is ${kind} (${policy === 'counter' ? 'a number' : 'an array of primitives'} expected): concurrent writes of it do not merge as a ${policy}`)
+  }
+
   /** A local change that cannot be synced: `sync:failed` with its path, and a warning (console by default). */
   private refuse(error: ZyncError, path?: Path): void {
     this.events.emit('sync:failed', { error, ids: [], willRetry: false, ...(path ? { path } : {}) })
@@ -533,6 +543,7 @@ export class SyncEngine {
     if (p.op !== 'remove') op.value = p.value
     if (wire !== 'lww') op.policy = wire
     if (wire === 'counter' && typeof p.value === 'number') op.delta = p.value - (typeof p.prev === 'number' ? p.prev : 0)
+    else if (p.op !== 'remove' && (wire === 'counter' || (wire === 'set' && !Array.isArray(p.value)))) this.policyMismatch(p.path, wire, p.value)
     if (wire === 'set' && Array.isArray(p.value)) {
       const before = Array.isArray(p.prev) ? p.prev : []
       const key = (v: unknown) => JSON.stringify(v)
