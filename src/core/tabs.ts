@@ -2,7 +2,7 @@ import type { OutboxRow, StoredConflict } from './storage'
 
 export type TabMessage =
   | { type: 'rows'; rows: OutboxRow[] }
-  | { type: 'settled'; ids: string[]; /** The sender has applied the log up to here (their changes included). */ seq?: number }
+  | { type: 'settled'; ids: string[]; /** These rows' changes are in the log at or below this seq: a tab that has not applied that far keeps showing them. */ seq?: number }
   /** A tab that just loaded the outbox: the others answer with the ids they settled lately ('settled'). */
   | { type: 'hello' }
   | { type: 'resolved'; ids: string[] }
