@@ -578,6 +578,42 @@ describe('own writes acknowledged ahead of the store', () => {
     expect(store.getState().v).toEqual({ b: 2, c: 1 })
     expect(t.sent).toHaveLength(2)
   })
+
+  it('stay on screen in a tab that opens while they wait: the answer to its hello names their seq', async () => {
+    // The answer to a new tab's 'hello' carried the answering tab's applied seq, below the seq of rows
+    // it had acknowledged ahead of its store: the new tab (at that seq too) dropped them from its screen.
+    class KeepRows extends DexieOutboxStorage {
+      puts = 0
+      // The settled row's lazy delete has not landed when the new tab loads the outbox.
+      override async write(batch: Parameters<DexieOutboxStorage['write']>[0]) {
+        await super.write({ ...batch, delete: [] })
+        this.puts += batch.put?.length ?? 0
+      }
+    }
+    const dbName = freshDb()
+    const t = new ScriptedTransport()
+    const first = new KeepRows(dbName)
+    const store = scriptedStore(t, { storage: first, crossTab: true })
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online')
+    let answerJoin: ((r: Awaited<ReturnType<Transport['join']>>) => void) | undefined
+    t.join = () => new Promise((resolve) => (answerJoin = resolve))
+    t.seq = 2
+    t.handlers.onChanges({ doc: 'scripted', changes: [change(2, ['v', 'b'], 2)] })
+    await waitFor(() => answerJoin !== undefined, 2000, 'catch-up requested')
+    store.setState({ v: { a: 1 } })
+    await waitFor(() => store.sync.status().pending === 0 && first.puts === 1, 2000, 'acknowledged at seq 3, and written')
+    expect(store.getState().v).toEqual({ a: 1 })
+    // A new tab opens (offline): it loads the row and asks the first tab what it settled.
+    const late = scriptedStore(new ScriptedTransport(), { storage: new KeepRows(dbName), crossTab: true, autoConnect: false })
+    await late.sync.ready
+    await waitFor(() => late.sync.status().pending === 0, 2000, "the first tab's answer")
+    await new Promise((r) => setTimeout(r, 20))
+    expect(late.getState().v).toEqual({ a: 1 })
+    answerJoin!({ ok: true as const, v: 1, seq: 3, changes: [change(1, ['v', 'c'], 1), change(2, ['v', 'b'], 2), change(3, ['v', 'a'], 1, t.sent[0]!.ops[0]!.client, t.sent[0]!.ops[0]!.id)], serverTime: Date.now() })
+    await waitFor(() => store.sync.status().seq === 3, 2000, 'caught up')
+    expect(store.getState().v).toEqual({ a: 1, b: 2, c: 1 })
+  })
 })
 
 describe('pipelining', () => {

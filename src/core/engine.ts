@@ -1253,6 +1253,8 @@ export class SyncEngine {
   private settledOut: string[] = []
   private settledSeq = 0
   private recentSettled: string[] = []
+  /** The log seq at or below which the changes of `recentSettled` are (the answer to a 'hello'). */
+  private recentSettledSeq = 0
   private postSettled(id: string, seq = 0): void {
     if (!this.tabs) return
     this.settledSeq = Math.max(this.settledSeq, seq)
@@ -1261,8 +1263,10 @@ export class SyncEngine {
       const ids = this.settledOut
       this.settledOut = []
       // Their changes are in the log up to `seq`: a tab that has not applied that far keeps them on screen until it has.
-      this.tabs?.post({ type: 'settled', ids, seq: Math.max(this.seq, this.settledSeq) })
+      const seq = Math.max(this.seq, this.settledSeq)
+      this.tabs?.post({ type: 'settled', ids, seq })
       this.settledSeq = 0
+      this.recentSettledSeq = Math.max(this.recentSettledSeq, seq)
       // Kept for tabs that open later and may load these rows before our lazy delete lands ('hello').
       this.recentSettled.push(...ids)
       if (this.recentSettled.length > 20_000) this.recentSettled = this.recentSettled.slice(-10_000)
@@ -1750,7 +1754,7 @@ export class SyncEngine {
       }
       this.invalidate()
     } else if (m.type === 'hello') {
-      if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled, seq: this.seq })
+      if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled, seq: Math.max(this.seq, this.recentSettledSeq) })
     } else if (m.type === 'settled') {
       const touched = new Map<string, Path>()
       let shownOnly = false
