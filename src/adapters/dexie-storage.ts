@@ -158,7 +158,10 @@ export class DexieOutboxStorage implements OutboxStorage {
   async write(batch: StorageBatch): Promise<void> {
     try {
       const db = await this.ensureOpen()
-      await db.transaction('rw', db.outbox, db.meta, db.conflicts, async () => {
+      // Only the tables this batch writes: a burst of edits locks (and commits) the outbox alone.
+      const tables = [...(batch.put?.length || batch.delete?.length ? [db.outbox] : []), ...(batch.meta ? [db.meta] : []), ...(batch.putConflicts?.length || batch.deleteConflicts?.length ? [db.conflicts] : [])]
+      if (tables.length === 0) return
+      await db.transaction('rw', tables, async () => {
         if (batch.put?.length) await db.outbox.bulkPut(batch.put)
         if (batch.delete?.length) await db.outbox.bulkDelete(batch.delete)
         if (batch.meta) await db.meta.put(batch.meta)
@@ -169,6 +172,30 @@ export class DexieOutboxStorage implements OutboxStorage {
       if (isQuotaError(err)) throw new ZyncError('STORAGE_FULL', '[zync] IndexedDB quota exceeded: changes are kept in memory until space frees up', { cause: err })
       throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] IndexedDB write failed: ${(err as Error).message}`, { cause: err, retryable: true })
     }
+  }
+
+  async orphanedDocs(except: string, staleBefore: number): Promise<string[]> {
+    const db = await this.ensureOpen()
+    // The (document, writer) pairs of every row, from the compound index alone.
+    const pairs = (await db.outbox.orderBy('[doc+owner]').uniqueKeys()) as unknown as Array<[string, string]>
+    const writersOf = new Map<string, string[]>()
+    for (const [doc, writer] of pairs) if (doc !== except) (writersOf.get(doc) ?? writersOf.set(doc, []).get(doc)!).push(writer)
+    const out: string[] = []
+    for (const [doc, writers] of writersOf) {
+      const liveByLock = await liveOwnersByLocks(doc)
+      const beats = await db.tabs.where('doc').equals(doc).toArray()
+      const alive = liveOwners(beats, staleBefore, liveByLock)
+      const holder = ownerOf(beats)
+      const orphaned = writers.filter((w) => !alive.has(holder(w)))
+      for (const w of orphaned) {
+        // Dead letters wait for the app (retry or discard), not for a delivery.
+        if (await db.outbox.where('[doc+owner]').equals([doc, w]).filter((r) => !r.dead).first()) {
+          out.push(doc)
+          break
+        }
+      }
+    }
+    return out
   }
 
   async heartbeat(doc: string, owner: string, now: number): Promise<void> {
@@ -200,6 +227,16 @@ export class DexieOutboxStorage implements OutboxStorage {
   }
 }
 
+/** The tabs (stores) alive: a heartbeat since `staleBefore`, and where Web Locks exist, the tab's lock held. */
+function liveOwners(beats: Beat[], staleBefore: number, liveByLock: Set<string> | undefined): Set<string> {
+  const alive = new Set(beats.filter((b) => b.by === undefined && b.at >= staleBefore).map((b) => b.owner))
+  if (liveByLock) {
+    // Web Locks know exactly which tabs are alive (a closed tab releases its lock at once).
+    for (const o of [...alive]) if (!liveByLock.has(o)) alive.delete(o)
+  }
+  return alive
+}
+
 /**
  * Inside a readwrite transaction over outbox and tabs: gives `owner` the rows of every writer whose
  * holder is no longer alive, by writing one claim per writer (no row is rewritten). Returns those
@@ -207,11 +244,7 @@ export class DexieOutboxStorage implements OutboxStorage {
  */
 async function claimOrphans(db: ZyncDb, doc: string, owner: string, staleBefore: number, liveByLock: Set<string> | undefined) {
   const beats = await db.tabs.where('doc').equals(doc).toArray()
-  const alive = new Set(beats.filter((b) => b.by === undefined && b.at >= staleBefore).map((b) => b.owner))
-  if (liveByLock) {
-    // Web Locks know exactly which tabs are alive (a closed tab releases its lock at once).
-    for (const o of [...alive]) if (!liveByLock.has(o)) alive.delete(o)
-  }
+  const alive = liveOwners(beats, staleBefore, liveByLock)
   alive.add(owner)
   const before = ownerOf(beats)
   // The writers of the doc's rows, from the [doc+owner] index alone: no row is read for this.

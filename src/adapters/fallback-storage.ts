@@ -49,6 +49,9 @@ export class FallbackOutboxStorage implements OutboxStorage {
   release(doc: string, owner: string): Promise<void> {
     return this.active.release(doc, owner)
   }
+  async orphanedDocs(except: string, staleBefore: number): Promise<string[]> {
+    return (await this.active.orphanedDocs?.(except, staleBefore)) ?? []
+  }
   close(): void {
     this.active.close()
   }

@@ -50,8 +50,17 @@ function wire(code: WireError['code'], message: string, retryable: boolean): Wir
  *               │  └──────────────────────────────────────────────────────────────┘
  *               └──connect_error: auth refused ──► report, stay down until open() again
  */
+/**
+ * The transports that joined each document on a socket the app shares between stores: the socket
+ * leaves a document (`zync:leave`) when the last of them closes. The server keeps one room and one
+ * presence entry per socket and document, so a store leaving must not take a sibling's away.
+ */
+const SHARED_JOINS = new WeakMap<Socket, Map<string, Set<SocketIoTransport>>>()
+
 export class SocketIoTransport implements Transport {
   private socket: Socket | undefined
+  /** The document this transport joined (on a shared socket: left again on close and destroy). */
+  private doc: string | undefined
   private readonly owned: boolean
   private readonly urls: string[]
   private urlIndex = 0
@@ -68,8 +77,9 @@ export class SocketIoTransport implements Transport {
     if (o.socket) this.bind(o.socket)
   }
 
+  /** On a shared socket: connected while this store wants to be (its close() leaves the document, not the socket). */
   get connected(): boolean {
-    return this.socket?.connected ?? false
+    return (this.socket?.connected ?? false) && (this.owned || this.wanted)
   }
 
   link(): [object, string | undefined] | undefined {
@@ -104,9 +114,13 @@ export class SocketIoTransport implements Transport {
   private readonly listeners: Record<string, (...args: never[]) => void> = {
     connect: () => {
       this.failures = 0
-      this.handlers?.onConnect()
+      // A shared socket's events reach every store on it: one that closed stays out.
+      if (this.owned || this.wanted) this.handlers?.onConnect()
     },
     disconnect: (reason: string) => {
+      // The server forgot the socket's rooms with it: a reconnection joins afresh.
+      if (!this.owned && this.socket) SHARED_JOINS.delete(this.socket)
+      if (!this.owned && !this.wanted) return
       this.handlers?.onDisconnect(String(reason))
       // 'io client disconnect' is our own close(); everything else (lost transport, a server that
       // shut down or dropped us) deserves another attempt.
@@ -119,6 +133,7 @@ export class SocketIoTransport implements Transport {
       if (!final) this.retry()
     },
     [EVENTS.changes]: (msg: unknown) => {
+      if (!this.owned && !this.wanted) return
       let decoded: ChangesMessage
       try {
         decoded = decodeChangesMessage(msg)
@@ -128,7 +143,9 @@ export class SocketIoTransport implements Transport {
       }
       this.handlers?.onChanges(decoded)
     },
-    [EVENTS.presence]: (msg: PresenceMessage) => this.handlers?.onPresence(msg),
+    [EVENTS.presence]: (msg: PresenceMessage) => {
+      if (this.owned || this.wanted) this.handlers?.onPresence(msg)
+    },
   }
 
   private bind(s: Socket): void {
@@ -167,12 +184,26 @@ export class SocketIoTransport implements Transport {
     this.wanted = false
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = undefined
-    this.socket?.disconnect()
+    // A socket the app passed stays up for its other stores: this one only leaves its document.
+    if (this.owned) this.socket?.disconnect()
+    else this.leaveShared()
+  }
+
+  /** On a shared socket: `zync:leave` once no other store on it has this document joined. */
+  private leaveShared(): void {
+    const s = this.socket
+    const doc = this.doc
+    if (this.owned || !s || doc === undefined) return
+    const joins = SHARED_JOINS.get(s)?.get(doc)
+    if (!joins?.delete(this)) return
+    if (joins.size > 0) return
+    SHARED_JOINS.get(s)?.delete(doc)
+    if (s.connected) s.emit(EVENTS.leave, { doc })
   }
 
   private async request<T>(event: string, payload: unknown, timeout: number): Promise<T | WireError> {
     const s = this.socket
-    if (!s?.connected) return wire('DISCONNECTED', '[zync] not connected', true)
+    if (!s || !this.connected) return wire('DISCONNECTED', '[zync] not connected', true)
     try {
       return (await s.timeout(timeout).emitWithAck(event, payload)) as T
     } catch {
@@ -183,7 +214,19 @@ export class SocketIoTransport implements Transport {
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
-    return decoded(await this.request<unknown>(EVENTS.join, req, this.o.requestTimeout ?? 10_000), decodeJoinResponse)
+    this.doc = req.doc
+    const s = this.socket
+    const res = decoded(await this.request<unknown>(EVENTS.join, req, this.o.requestTimeout ?? 10_000), decodeJoinResponse)
+    if (!this.owned && s && res.ok && s === this.socket && s.connected) {
+      let docs = SHARED_JOINS.get(s)
+      if (!docs) SHARED_JOINS.set(s, (docs = new Map()))
+      let joins = docs.get(req.doc)
+      if (!joins) docs.set(req.doc, (joins = new Set()))
+      joins.add(this)
+      // Closed while the join was under way: leave again (unless a sibling store has it joined).
+      if (!this.wanted) this.leaveShared()
+    }
+    return res
   }
 
   async send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
@@ -196,7 +239,7 @@ export class SocketIoTransport implements Transport {
   }
 
   presence(update: PresenceUpdate): void {
-    if (this.socket?.connected) this.socket.emit(EVENTS.presence, update)
+    if (this.connected) this.socket!.emit(EVENTS.presence, update)
   }
 
   destroy(): void {
@@ -205,6 +248,7 @@ export class SocketIoTransport implements Transport {
     this.retryTimer = undefined
     const s = this.socket
     if (!s) return
+    this.leaveShared()
     this.unbind(s)
     if (this.owned) s.disconnect()
     this.socket = undefined

@@ -360,9 +360,15 @@ export class SyncEngine {
 
   // ---- local capture ---------------------------------------------------------------------------
 
+  private warnedDestroyed = false
   /** Called synchronously after every store change; the diff runs in a microtask, off the set() path. */
   notifyLocalChange(): void {
-    if (this.captureScheduled || this.destroyed) return
+    if (this.destroyed) {
+      if (!this.warnedDestroyed) this.o.onWarning?.(`[zync] set() on the destroyed store of "${this.doc}": the change stays local and is not synced`)
+      this.warnedDestroyed = true
+      return
+    }
+    if (this.captureScheduled) return
     this.captureScheduled = true
     queueMicrotask(() => this.captureNow())
   }
@@ -823,12 +829,14 @@ export class SyncEngine {
   }
 
   connect(): void {
+    if (this.destroyed) return
     this.wantOnline = true
     if (this.isReady) this.openTransport()
     else if (this.networkUp && !this.destroyed) this.setConnection('connecting')
   }
 
   disconnect(): void {
+    if (this.destroyed) return
     this.wantOnline = false
     this.o.transport.close()
     this.onDisconnect('disconnected on purpose')
@@ -1934,6 +1942,12 @@ export class SyncEngine {
     await this.ready.catch(() => {})
     await this.persisting
     await this.persist()
+    if (this.o.storage.kind === 'memory') {
+      // Nothing outlives this store's memory outbox: say so rather than drop them in silence.
+      let lost = 0
+      for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) lost++
+      if (lost > 0) this.o.onWarning?.(`[zync] destroy(): ${lost} edit${lost === 1 ? '' : 's'} of "${this.doc}" not acknowledged yet are lost with this store (its outbox is in memory); await sync.flush() before destroy() to deliver them`)
+    }
     this.destroyed = true
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
@@ -1952,6 +1966,7 @@ export class SyncEngine {
     }
     this.o.storage.close()
     this.connection = 'offline'
+    this.invalidate()
     this.statusListeners.clear()
     this.events.clear()
   }

@@ -88,5 +88,12 @@ export interface OutboxStorage {
   unspill?(doc: string, owner: string): void
   /** Releases the owner's heartbeat (tab closing). */
   release(doc: string, owner: string): Promise<void>
+  /**
+   * Optional: the documents other than `except` with rows waiting that no live tab or store holds (a
+   * store destroyed, a page closed, before they were sent), dead letters left out. A store that is
+   * online delivers them (see the middleware's recovery), so an edit never waits for its document to
+   * be opened again.
+   */
+  orphanedDocs?(except: string, staleBefore: number): Promise<string[]>
   close(): void
 }

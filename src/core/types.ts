@@ -163,11 +163,14 @@ export interface SyncApi<S = unknown> {
   subscribe(listener: (status: SyncStatus) => void): () => void
   on<K extends SyncEventName>(event: K, fn: (payload: SyncEvents[K]) => void): () => void
   on(event: '*', fn: (payload: { type: SyncEventName } & Record<string, unknown>) => void): () => void
-  /** Resolves once every op pending at call time (in any tab of this device) is acknowledged by the server. */
+  /**
+   * Resolves once every op of this document pending at call time (in any tab of this device) is
+   * acknowledged by the server. Other documents' edits are not waited for (see `destroy`).
+   */
   flush(options?: { timeout?: number }): Promise<void>
-  /** The outbox (every tab's pending ops), oldest first; the same array until the outbox changes. */
+  /** This document's outbox (every tab's pending ops of it), oldest first; the same array until the outbox changes. */
   pendingOperations(): PendingOperation[]
-  /** True while edits of this device (any tab) are not yet acknowledged. */
+  /** True while edits of this document made on this device (any tab) are not yet acknowledged. */
   isDirty(): boolean
   /** Open conflicts, oldest first; the same array until the inbox changes. */
   conflicts(): Conflict[]
@@ -190,8 +193,17 @@ export interface SyncApi<S = unknown> {
    */
   setPresence(state: Record<string, unknown> | null): void
   subscribePresence(listener: (peers: Presence[]) => void): () => void
+  /** Goes online again after disconnect() (or a refusal for good). */
   connect(): void
+  /** Goes offline on purpose: edits wait in the outbox. On a socket the app passed, only this store leaves its document. */
   disconnect(): void
+  /**
+   * Stops the store for good: no more sending, receiving or presence (it leaves the document). Edits not
+   * acknowledged yet stay in the IndexedDB outbox, and another store of this device that is online
+   * delivers them (any document, same database and server), so leaving a document's page loses
+   * nothing. With a memory outbox they are lost (a warning says how many): `await flush()` first.
+   * The state stays readable; `set()` on a destroyed store changes it locally only (not synced).
+   */
   destroy(): Promise<void>
   /** Internal: the typed state shape marker. */
   readonly __state?: S

@@ -16,6 +16,7 @@ import { DexieOutboxStorage } from '../adapters/dexie-storage'
 import { MemoryOutboxStorage } from '../adapters/memory-storage'
 import { FallbackOutboxStorage } from '../adapters/fallback-storage'
 import { SocketIoTransport } from '../adapters/socket-io'
+import { orphansLeft, recoverOrphans, whileOnline } from './recover'
 
 export interface SyncOptions<T> {
   /**
@@ -206,13 +207,13 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   let applying = false
   const warn = options.onWarning ?? ((m: string) => console.warn(m))
   const clientId = options.clientId ?? newId()
-  const transport =
-    options.transport ??
+  const socketTransport = () =>
     new SocketIoTransport({
       ...(options.url !== undefined ? { url: options.url } : {}),
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
       ...(options.auth !== undefined || options.user ? { auth: withUser(options.auth, options.user) } : {}),
     })
+  const transport = options.transport ?? socketTransport()
   const onServer = serverSide(options as SyncOptions<unknown>)
   const storage = pickStorage(options as SyncOptions<unknown>, onServer, warn)
 
@@ -232,13 +233,27 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
       if (first !== '*' && !keys.includes(first)) warn(`[zync] conflicts.paths[${JSON.stringify(pattern)}]: ${JSON.stringify(first)} is not a key of the synced state (${keys.join(', ')}), so the pattern matches nothing until the state has that key. A typo?`)
     }
   }
+  /** What every engine of this store's options shares (this store's and the ones delivering orphaned edits). */
+  const common = (doc: string, store: OutboxStorage) => ({
+    ...(options.user ? { user: options.user } : {}),
+    policies: new PolicyTable(options.conflicts as ConflictsConfig | undefined),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    ...(options.ackTimeout !== undefined ? { ackTimeout: options.ackTimeout } : {}),
+    // A memory outbox is this store's alone: another tab or store could mirror its edits but never send them.
+    crossTab: options.crossTab ?? !(store instanceof MemoryOutboxStorage),
+    // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
+    ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${doc}` } : {}),
+    ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    onWarning: warn,
+  })
   const engine = new SyncEngine({
+    ...common(options.name, storage),
     doc: options.name,
     clientId,
-    ...(options.user ? { user: options.user } : {}),
     transport,
     storage,
-    policies: new PolicyTable(options.conflicts as ConflictsConfig | undefined),
     host: {
       read: () => {
         const got = api.getState()
@@ -262,20 +277,49 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
       },
     },
     ...(options.priority ? { priority: options.priority } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-    ...(options.ackTimeout !== undefined ? { ackTimeout: options.ackTimeout } : {}),
     ...(options.presence ? { presence: options.presence } : {}),
-    // A memory outbox is this store's alone: another tab or store could mirror its edits but never send them.
-    crossTab: options.crossTab ?? !(storage instanceof MemoryOutboxStorage),
-    // Stores on different IndexedDB databases are different devices: they must not share edits by tab messages.
-    ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${options.name}` } : {}),
     ...(options.autoConnect !== undefined ? { autoConnect: options.autoConnect } : onServer ? { autoConnect: false } : {}),
-    ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
     ...(options.watchNetwork !== undefined ? { watchNetwork: options.watchNetwork } : {}),
-    ...(options.now ? { now: options.now } : {}),
-    onWarning: warn,
   })
+
+  // Online, this store delivers edits other documents' stores left behind (destroyed, or their page
+  // closed, before sending them): see recover.ts. Not with an app's own transport (one per store).
+  let offline = () => {}
+  if (!options.transport && storage.orphanedDocs) {
+    const recover = () =>
+      void recoverOrphans({
+        key: typeof options.storage === 'object' ? options.storage : (options.dbName ?? 'zync'),
+        storage,
+        except: options.name,
+        tabTimeout: options.tabTimeout ?? 10_000,
+        make: (doc) => {
+          const store = pickStorage(options as SyncOptions<unknown>, onServer, warn)
+          let state: Record<string, unknown> = {}
+          return new SyncEngine({
+            ...common(doc, store),
+            doc,
+            clientId: newId(),
+            transport: socketTransport(),
+            storage: store,
+            // Shows nothing: nobody edits it, and the document's own store (when opened) loads from storage.
+            host: {
+              read: () => state,
+              apply: (patches) => {
+                const fresh = new WeakSet<object>()
+                for (const p of patches) state = setAtCow(state, p.path, p.value, p.remove === true, fresh)
+              },
+            },
+            watchNetwork: false,
+          })
+        },
+      })
+    engine.events.on('network:online', () => {
+      offline()
+      offline = whileOnline(recover)
+      recover()
+    })
+    engine.events.on('network:offline', () => offline())
+  }
 
   api.subscribe(() => {
     if (!applying) engine?.notifyLocalChange()
@@ -303,7 +347,14 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     subscribePresence: (fn) => engine.subscribePresence(fn),
     connect: () => engine.connect(),
     disconnect: () => engine.disconnect(),
-    destroy: () => engine.destroy(),
+    destroy: async () => {
+      offline()
+      const s = engine.status()
+      const left = s.pending + s.unpersisted
+      await engine.destroy()
+      // Its unsent edits (IndexedDB) are orphans now: a store still online delivers them.
+      if (left > 0) orphansLeft()
+    },
   }
   ;(api as unknown as { sync: SyncApi<T> }).sync = syncApi
   return initial
