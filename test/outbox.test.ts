@@ -255,6 +255,34 @@ describe("edits of documents whose store is gone", () => {
   })
 })
 
+describe('a shared device', () => {
+  it("one user's unsent edits are never sent as the next user's: they wait as dead letters (CLIENT_MISMATCH)", async () => {
+    // Found by a multi-document trial: Alice's offline edit, left in IndexedDB when she signed out, was
+    // sent when Bob opened the board, and its history said Bob wrote it.
+    const s = await server()
+    const dbName = freshDb()
+    const alice = board({ url: s.url, dbName, name: 'x', autoConnect: false, user: { id: 'alice' } })
+    alice.getState().addCard('a1', "alice's offline edit")
+    await waitFor(() => alice.sync.status().pending === 1, 3000, 'persisted')
+    await alice.sync.destroy()
+    // Bob, on another board first (which delivers other boards' leftovers), then on the same board.
+    const elsewhere = board({ url: s.url, dbName, name: 'y', user: { id: 'bob' } })
+    await waitFor(() => elsewhere.sync.status().connection === 'online', 3000, 'online')
+    const bob = board({ url: s.url, dbName, name: 'x', user: { id: 'bob' } })
+    bob.getState().addCard('b1', "bob's edit")
+    await bob.sync.flush({ timeout: 5000 })
+    await waitFor(() => bob.sync.deadLetters().length === 1, 3000, 'dead letter')
+    expect(bob.sync.deadLetters()[0]!.error.code).toBe('CLIENT_MISMATCH')
+    expect(Object.keys((await s.doc('x')).current().state.cards as object)).toEqual(['b1'])
+    // Bob may take it on as his, explicitly.
+    await bob.sync.retry(bob.sync.deadLetters()[0]!.id)
+    await bob.sync.flush({ timeout: 5000 })
+    expect(Object.keys((await s.doc('x')).current().state.cards as object).sort()).toEqual(['a1', 'b1'])
+    const [entry] = await bob.sync.history({ path: 'cards.a1' })
+    expect(entry?.user).toBe('bob')
+  })
+})
+
 describe('destroy()', () => {
   it('says what a memory outbox loses, is offline after, and set() on it warns that nothing syncs', async () => {
     // Found by a multi-document trial: destroy() of a memory-outbox store dropped 107-117 unsent edits

@@ -578,7 +578,7 @@ export class SyncEngine {
   private enqueue(op: Op, lane: Priority): RowState {
     if (this.sealIfStale(this.now())) void this.heartbeat()
     const existing = this.outbox.coalescible(this.doc, this.clientId, op.path)
-    if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves) {
+    if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves && existing.row.by === this.o.user?.id) {
       const prev = existing.row.op
       const merged: Op = { ...op, id: prev.id }
       if (prev.delta !== undefined && op.delta !== undefined) merged.delta = prev.delta + op.delta
@@ -609,6 +609,7 @@ export class SyncEngine {
       createdAt: this.now(),
       attempts: 0,
       nextAt: 0,
+      ...(this.o.user ? { by: this.o.user.id } : {}),
     }
     return this.outbox.add({ row, persisted: false, inFlight: false, dirty: true, done: false })
   }
@@ -931,6 +932,8 @@ export class SyncEngine {
       }
     }
     if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
+    if (typeof res.presencePerSecond === 'number' && res.presencePerSecond > 0) this.presenceTracker.serverRate(res.presencePerSecond)
+    if (typeof res.presenceBytes === 'number' && res.presenceBytes > 0) this.presenceBytes = res.presenceBytes
     const rewound = res.snapshot && res.snapshot.seq < this.seq ? { seq: this.seq, serverSeq: res.snapshot.seq } : undefined
     if (rewound) {
       this.o.onWarning?.(
@@ -1047,6 +1050,13 @@ export class SyncEngine {
     let bytes = 0
     for (let i = 0; i < batch.length; i++) {
       const s = batch[i]!
+      // Made by another user of this device (left unsent when they signed out): never sent as this one's.
+      if (s.row.by !== undefined && this.o.user && s.row.by !== this.o.user.id) {
+        this.deadLetter(s, new ZyncError('CLIENT_MISMATCH', `[zync] op ${s.row.id} was made by user ${JSON.stringify(s.row.by)} on this device; it is not sent as ${JSON.stringify(this.o.user.id)} (retry() sends it as this user, discard() drops it)`, { opId: s.row.id }))
+        batch.splice(i--, 1)
+        refused = true
+        continue
+      }
       const b = opBytes(s.row.op)
       const exact = b > batchBytes ? wireBytes(s.row.op) : 0
       if (exact > this.maxPayload - FRAME_SLACK) {
@@ -1684,6 +1694,8 @@ export class SyncEngine {
     const s = this.outbox.rows.get(id)
     if (!s || !s.row.dead) throw new ZyncError('DEAD_LETTER_NOT_FOUND', `[zync] no dead letter with id ${id}; see store.sync.deadLetters()`)
     s.row.dead = false
+    // The app chose to send it as this store's user (one another user of the device left).
+    if (this.o.user) s.row.by = this.o.user.id
     // Stamped anew: one refused as stamped too far in the future (CLOCK_SKEW) goes through once the clock is right.
     s.row.op = { ...s.row.op, hlc: this.clock.tick() }
     s.row.attempts = 0
@@ -1714,7 +1726,24 @@ export class SyncEngine {
     return this.presenceTracker.list()
   }
 
+  /** The server's presence size limit (from the join answer; 4096 bytes until then, the server's default). */
+  private presenceBytes = 4096
+
   setPresence(state: Record<string, unknown> | null): void {
+    // Checked here, where the app can see the error: the send happens later (throttled, heartbeats), and
+    // a value that cannot be sent there threw from a timer (a BigInt crashed Node) or was dropped by the
+    // server in silence (too large, not JSON) while this client showed it as its own.
+    if (state !== null) {
+      if (!isPlainObject(state)) throw new ZyncError('BAD_REQUEST', `[zync] setPresence() takes a plain object or null (got ${Array.isArray(state) ? 'an array' : typeof state})`)
+      try {
+        assertSafeValue(state)
+      } catch (err) {
+        const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
+        throw new ZyncError(e.code, `[zync] setPresence(): ${e.message.replace('[zync] ', '')}; presence is plain JSON`, { cause: err })
+      }
+      const bytes = new TextEncoder().encode(JSON.stringify(state)).length
+      if (bytes > this.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] setPresence(): the state is ${bytes} bytes of JSON, over the server's ${this.presenceBytes}; keep presence small (a cursor, a selection) and put content in the store`)
+    }
     this.presenceTracker.set(state)
   }
 
@@ -1942,12 +1971,6 @@ export class SyncEngine {
     await this.ready.catch(() => {})
     await this.persisting
     await this.persist()
-    if (this.o.storage.kind === 'memory') {
-      // Nothing outlives this store's memory outbox: say so rather than drop them in silence.
-      let lost = 0
-      for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) lost++
-      if (lost > 0) this.o.onWarning?.(`[zync] destroy(): ${lost} edit${lost === 1 ? '' : 's'} of "${this.doc}" not acknowledged yet are lost with this store (its outbox is in memory); await sync.flush() before destroy() to deliver them`)
-    }
     this.destroyed = true
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)

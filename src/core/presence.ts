@@ -29,6 +29,7 @@ export class PresenceTracker {
   private every = 0
 
   constructor(private readonly o: TrackerOptions) {
+    this.throttle = o.throttle
     this.beatEvery(o.ttl)
   }
 
@@ -50,6 +51,17 @@ export class PresenceTracker {
     this.beatEvery(Math.min(this.o.ttl, ttl))
   }
 
+  /** Sends at least this far apart (ms): the app's throttle, and no faster than the server admits. */
+  private throttle: number
+
+  /**
+   * The server's presence rate per socket (from the join answer): a throttle below it had updates
+   * refused, and the last position was lost until the next heartbeat.
+   */
+  serverRate(perSecond: number): void {
+    this.throttle = Math.max(this.o.throttle, Math.ceil(1000 / perSecond))
+  }
+
   /**
    * Someone here watches presence (subscribePresence: usePresence, PresenceAvatars): then this client is
    * present itself, with `{}` until it sets a state, as every Yjs awareness client is. A client whose
@@ -67,7 +79,7 @@ export class PresenceTracker {
     this.left = state === null
     this.mine = state
     this.changed()
-    const wait = this.lastSent + this.o.throttle - this.o.now()
+    const wait = this.lastSent + this.throttle - this.o.now()
     if (wait <= 0 && !this.sendTimer) return this.sendNow()
     if (!this.sendTimer) {
       this.sendTimer = setTimeout(() => {
@@ -120,7 +132,9 @@ export class PresenceTracker {
     if (!this.cache) {
       const out: Presence[] = []
       if (this.mine) out.push({ clientId: this.o.clientId, user: this.o.user, state: this.mine, updatedAt: this.lastSent, self: true })
-      const others = [...this.peers.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : 1))
+      // By name (then user id, then connection): the same order in every tab and after reconnects, where
+      // connection ids are random.
+      const others = [...this.peers.values()].sort(byPerson)
       for (const p of others) out.push({ clientId: p.clientId, user: p.user, state: p.state, updatedAt: p.updatedAt, self: false })
       this.cache = out
     }
@@ -153,4 +167,12 @@ export class PresenceTracker {
     if (this.sendTimer) clearTimeout(this.sendTimer)
     this.listeners.clear()
   }
+}
+
+const key = (p: PresencePeer) => p.user.name ?? p.user.id
+function byPerson(a: PresencePeer, b: PresencePeer): number {
+  const k = key(a).localeCompare(key(b))
+  if (k !== 0) return k
+  if (a.user.id !== b.user.id) return a.user.id < b.user.id ? -1 : 1
+  return a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0
 }

@@ -121,6 +121,10 @@ export type JoinResponse =
       messagesPerSecond?: number
       /** The server's presence TTL in ms (its `presenceTtl`): clients heartbeat at least every half of it. */
       presenceTtl?: number
+      /** The server's largest presence state in bytes of JSON (`limits.presenceBytes`): setPresence() refuses a larger one. */
+      presenceBytes?: number
+      /** Presence updates the server admits per socket and second (`limits.presencePerSecond`): the client's throttle keeps under it. */
+      presencePerSecond?: number
     }
   | WireError
 

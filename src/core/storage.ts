@@ -21,6 +21,11 @@ export interface OutboxRow {
   lastError?: Pick<WireError, 'code' | 'message'>
   /** Refused for good by the server: kept for the app to retry or discard. */
   dead?: boolean
+  /**
+   * The `user.id` of the store that made the edit, when it named one. Another user's store on this
+   * device (a shared computer) does not send it as theirs: it becomes a dead letter (CLIENT_MISMATCH).
+   */
+  by?: string
 }
 
 /** The last server state this client knows, saved so a reload starts from it. */

@@ -190,6 +190,9 @@ export interface SyncApi<S = unknown> {
   /**
    * This client's presence state (a cursor, a focused field), sent to peers; `null` leaves. A store that
    * watches presence (subscribePresence, usePresence, PresenceAvatars) is present with `{}` until it sets one.
+   * Throws a `ZyncError` for a state the server would not take, and keeps the last one: `BAD_REQUEST`
+   * (not a plain JSON object: a BigInt, Date, NaN, a cycle, an unsafe key) or `TOO_LARGE` (over the
+   * server's `limits.presenceBytes`, 4 KB by default). Sends are throttled (`presence.throttle`).
    */
   setPresence(state: Record<string, unknown> | null): void
   subscribePresence(listener: (peers: Presence[]) => void): () => void

@@ -75,7 +75,11 @@ export interface SyncOptions<T> {
   ackTimeout?: number
   /**
    * Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. The heartbeat
-   * runs at half of `ttl`, or of the server's `presenceTtl` when that is shorter (told on join).
+   * runs at half of `ttl`, or of the server's `presenceTtl` when that is shorter (told on join). The
+   * throttle is never below what the server admits (its `presencePerSecond`, 20 by default: 50 ms);
+   * updates in between are coalesced and the last one is always sent. A peer whose network is cut
+   * (nothing closed) leaves others' lists after ~20 s (the server's ping timeout); a clean disconnect,
+   * destroy() or a closed tab at once.
    */
   presence?: { ttl?: number; throttle?: number }
   /**
@@ -349,11 +353,17 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     disconnect: () => engine.disconnect(),
     destroy: async () => {
       offline()
+      engine.captureNow()
       const s = engine.status()
       const left = s.pending + s.unpersisted
       await engine.destroy()
+      if (left === 0) return
+      // A memory outbox this store made (not one the app passed, which may outlive it): nothing else can
+      // send its edits. Said rather than dropped in silence.
+      if (typeof options.storage !== 'object' && storage.kind === 'memory')
+        warn(`[zync] destroy(): ${left} edit${left === 1 ? '' : 's'} of "${options.name}" not acknowledged yet are lost with this store (its outbox is in memory); await sync.flush() before destroy() to deliver them`)
       // Its unsent edits (IndexedDB) are orphans now: a store still online delivers them.
-      if (left > 0) orphansLeft()
+      else orphansLeft()
     },
   }
   ;(api as unknown as { sync: SyncApi<T> }).sync = syncApi

@@ -144,10 +144,17 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     }
   }
 
+  // Where focus was when the dialog opened, read while rendering it: by the effect below, a kept "Edit
+  // merged" draft's textarea (autoFocus) has taken focus already, and focus went nowhere on close.
+  const opener = useRef<HTMLElement | null>(null)
+  const wasShown = useRef(false)
+  if (shown && !wasShown.current) opener.current = document.activeElement as HTMLElement | null
+  wasShown.current = shown
+
   // Focus: into the dialog on open (the safe action), back to where it was on close.
   useEffect(() => {
     if (!shown) return
-    const prev = document.activeElement as HTMLElement | null
+    const prev = opener.current
     const overflow = document.body.style.overflow
     const onKey = (e: KeyboardEvent) => keys.current!(e)
     document.body.style.overflow = 'hidden'
@@ -157,6 +164,8 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
       document.removeEventListener('keydown', onKey)
       document.body.style.overflow = overflow
       prev?.focus?.()
+      // The opener may show again only after this (a ConflictToast steps back in once the modal is gone).
+      if (prev && document.activeElement !== prev) setTimeout(() => prev.isConnected && prev.focus?.())
     }
   }, [shown])
 
@@ -239,6 +248,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                     <textarea
                       id={cid + 'e'}
                       className="zync-textarea"
+                      {...(text ? { dir: 'auto' } : { 'data-json': '' })}
                       value={draft}
                       autoFocus
                       aria-invalid={!!error}

@@ -42,8 +42,10 @@ export function ConflictToast({ store, onResolve, className, labels }: ConflictT
   // The live region stays mounted so screen readers announce the notice when it appears.
   return createPortal(
     <div role="status" className="zync-toast-region">
-      {unseen && !modal && (
-        <div className={cx('zync-toast', className)}>
+      {unseen && (
+        // Hidden, not unmounted, while the modal is shown: its Resolve button (which may have opened the
+        // modal) is where focus returns when the modal closes.
+        <div className={cx('zync-toast', className)} hidden={modal}>
           <span className="zync-toast-icon" aria-hidden="true">
             !
           </span>

@@ -1,7 +1,7 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react'
 import { type SyncedStore } from './store'
 import { Avatar, cx, nameOf } from './ui'
-import { usePresence } from './use-presence'
+import { samePerson, usePeers } from './use-presence'
 
 // useLayoutEffect where it runs (React 18 warns about it while rendering on a server, where it never runs).
 const useClientLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect
@@ -15,9 +15,18 @@ export interface PresenceAvatarsProps {
   includeSelf?: boolean
   /** Extra class on the list. Default: none. */
   className?: string
-  /** Accessible name of the list; gets the number of people. Default: "N people here". */
+  /** Accessible name of the list; gets the number of people. Default: "1 person here", "N people here". */
   label?: (count: number) => string
+  /**
+   * The other texts: `more(n)` names the "+N" button and its list (default "N more"); `you(name)` is this
+   * client's name where it is shown (default "Ana (you)").
+   */
+  labels?: { more?: (count: number) => string; you?: (name: string) => string }
 }
+
+const MORE = (n: number) => `${n} more`
+const YOU = (name: string) => `${name} (you)`
+const PEOPLE = (n: number) => `${n} ${n === 1 ? 'person' : 'people'} here`
 
 /** Moves a name that is being shown back inside the viewport when it would stick out of either side. */
 function fitTip(e: { currentTarget: HTMLElement }): void {
@@ -40,8 +49,11 @@ function fitTip(e: { currentTarget: HTMLElement }): void {
  * then shows its name, as on hover; the "+N" button opens a list of the people it stands for
  * (Escape or a second press closes it).
  */
-export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label }: PresenceAvatarsProps) {
-  const { self, others } = usePresence(store)
+export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label = PEOPLE, labels }: PresenceAvatarsProps) {
+  const more$ = labels?.more ?? MORE
+  const you = labels?.you ?? YOU
+  // Re-renders when who is here changes, not when someone's presence state does (a cursor moving).
+  const { self, others } = usePeers(store, undefined, samePerson)
   const seen = new Set<string>(self && !includeSelf ? [self.user.id] : [])
   const all = (includeSelf && self ? [self, ...others] : others).filter((p) => !seen.has(p.user.id) && seen.add(p.user.id))
   const rest = all.slice(max)
@@ -70,12 +82,12 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
     }
   }, [shown])
   return (
-    <ul className={cx('zync-avatars', className)} aria-label={label ? label(all.length) : `${all.length} people here`}>
+    <ul className={cx('zync-avatars', className)} aria-label={label(all.length)}>
       {all.slice(0, max).map((p) => (
         <li key={p.clientId} data-self={p.self || undefined} onPointerEnter={fitTip} onFocus={fitTip}>
-          <Avatar user={p.user} self={p.self} focusable />
+          <Avatar user={p.user} self={p.self} you={you} focusable />
           <span className="zync-tip" aria-hidden="true">
-            {p.self ? `${nameOf(p.user)} (you)` : nameOf(p.user)}
+            {p.self ? you(nameOf(p.user)) : nameOf(p.user)}
           </span>
         </li>
       ))}
@@ -84,7 +96,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
           <button
             type="button"
             className="zync-avatar zync-avatar-more"
-            aria-label={`${rest.length} more`}
+            aria-label={more$(rest.length)}
             aria-expanded={shown}
             aria-controls={shown ? restId : undefined}
             onClick={() => setOpen(!shown)}
@@ -98,11 +110,11 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
             +{rest.length}
           </button>
           {shown && (
-            <ul id={restId} className="zync-avatars-rest" data-align={align} aria-label={`${rest.length} more`}>
+            <ul id={restId} className="zync-avatars-rest" data-align={align} aria-label={more$(rest.length)}>
               {rest.map((p) => (
                 <li key={p.clientId}>
                   <Avatar user={p.user} self={p.self} decorative />
-                  {p.self ? `${nameOf(p.user)} (you)` : nameOf(p.user)}
+                  {p.self ? you(nameOf(p.user)) : nameOf(p.user)}
                 </li>
               ))}
             </ul>

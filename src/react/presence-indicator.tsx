@@ -2,7 +2,7 @@ import { useCallback } from 'react'
 import type { Presence } from '../core/types'
 import { type SyncedStore } from './store'
 import { Avatar, cx, nameOf } from './ui'
-import { usePresence } from './use-presence'
+import { samePerson, usePeers } from './use-presence'
 
 type Focus = { focus?: { entityId?: string; field?: string } | null }
 
@@ -31,10 +31,17 @@ const LABEL = (n: string[]) =>
  */
 export function PresenceIndicator({ store, entityId, field, className, label = LABEL }: PresenceIndicatorProps) {
   const select = useCallback(
-    (peers: Presence<Focus>[]) => peers.filter((p) => p.state.focus != null && p.state.focus.entityId === entityId && p.state.focus.field === field),
+    (peers: Presence<Focus>[]) => {
+      // Other people only: the user's own other tabs are not "someone else editing", and a person with
+      // two tabs on the field is named once.
+      const me = peers.find((p) => p.self)?.user.id
+      const seen = new Set<string>(me === undefined ? [] : [me])
+      return peers.filter((p) => p.self || (p.state.focus != null && p.state.focus.entityId === entityId && p.state.focus.field === field && !seen.has(p.user.id) && seen.add(p.user.id)))
+    },
     [entityId, field],
   )
-  const { others } = usePresence<Focus>(store, select)
+  // Re-renders when who edits the field changes, not on every presence update (cursors moving).
+  const { others } = usePeers<Focus>(store, select, samePerson)
   return (
     <span role="status" className={cx('zync-indicator', className)}>
       {others.length > 0 && (

@@ -27,10 +27,10 @@ export const nameOf = (u: PresenceUser): string => u.name || u.id
  * focus (keyboard, or a tap on a touch screen), for a name shown on focus. `decorative`: hidden from
  * assistive technology, for an avatar beside the name in text.
  */
-export function Avatar({ user, self, focusable, decorative }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean }) {
+export function Avatar({ user, self, focusable, decorative, you }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean; you?: (name: string) => string }) {
   const name = nameOf(user)
   const style = { background: user.color, color: textOn(user.color) } as CSSProperties
-  const label = self ? `${name} (you)` : name
+  const label = self ? (you ? you(name) : `${name} (you)`) : name
   return (
     <span
       className={self ? 'zync-avatar zync-avatar-self' : 'zync-avatar'}

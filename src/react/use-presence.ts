@@ -1,6 +1,6 @@
-import { useCallback, useMemo, useRef } from 'react'
-import type { Presence } from '../core/types'
-import { NONE, type SyncedStore, useSyncValue } from './store'
+import { useCallback, useMemo, useRef, useSyncExternalStore } from 'react'
+import type { Presence, PresenceUser } from '../core/types'
+import type { SyncedStore } from './store'
 
 export interface UsePresenceResult<P = Record<string, unknown>> {
   /** This client's entry, when it has announced itself. */
@@ -11,25 +11,56 @@ export interface UsePresenceResult<P = Record<string, unknown>> {
   update(partial: Partial<P>): void
 }
 
-const same = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((x, i) => x === b[i])
+type Peers<P> = { self: Presence<P> | undefined; others: Presence<P>[] }
+type Same<P> = (a: Presence<P>, b: Presence<P>) => boolean
+
+const EMPTY: Peers<never> = { self: undefined, others: [] }
+const identical = (a: unknown, b: unknown) => a === b
+
+/** Same person on the same connection, shown the same way: what avatars and the indicator display. */
+export const samePerson = (a: Presence<unknown>, b: Presence<unknown>): boolean => a.clientId === b.clientId && a.self === b.self && sameUser(a.user, b.user)
+const sameUser = (a: PresenceUser, b: PresenceUser) => a === b || (a.id === b.id && a.name === b.name && a.color === b.color && a.avatarUrl === b.avatarUrl)
+
+/**
+ * The selected peers, split into self and others. The selection runs inside the external store's
+ * snapshot, and the previous result is handed back while `same` holds for every entry: a peer's update
+ * that changes nothing selected (a cursor moving, for a component that shows only who is here)
+ * re-renders nothing.
+ */
+export function usePeers<P>(store: SyncedStore, selector: ((peers: Presence<P>[]) => Presence<P>[]) | undefined, same: Same<P>): Peers<P> {
+  const sync = store.sync
+  const cache = useRef<{ peers: Presence<P>[]; selector: typeof selector; result: Peers<P> } | undefined>(undefined)
+  const subscribe = useCallback((cb: () => void) => sync.subscribePresence(cb), [sync])
+  const snapshot = () => {
+    const peers = sync.presence() as Presence<P>[]
+    const c = cache.current
+    if (c && c.peers === peers && c.selector === selector) return c.result
+    const selected = selector ? selector(peers) : peers
+    const prev = c?.result
+    let self = selected.find((p) => p.self)
+    let others = selected.filter((p) => !p.self)
+    if (prev && others.length === prev.others.length && others.every((p, i) => same(p, prev.others[i]!))) others = prev.others
+    if (prev && self !== undefined && prev.self !== undefined && same(self, prev.self)) self = prev.self
+    const result = prev && self === prev.self && others === prev.others ? prev : { self, others }
+    cache.current = { peers, selector, result }
+    return result
+  }
+  // On the server and while hydrating: nobody ("not known yet"), as every hook of zync/react.
+  return useSyncExternalStore(subscribe, snapshot, () => EMPTY as Peers<P>)
+}
 
 /**
  * Who is here. `selector` maps the peer list (filter, sort, slice) before it is split into
- * `self` and `others`; its result is memoized: `others` keeps its identity while it holds the same peers.
+ * `self` and `others`; its result is memoized: `others` keeps its identity while it holds the same
+ * peers, and an update of a peer the selector leaves out does not re-render. Pass a stable selector
+ * (defined outside the component, or with useCallback).
  */
 export function usePresence<P = Record<string, unknown>>(
   store: SyncedStore,
   selector?: (peers: Presence<P>[]) => Presence<P>[],
 ): UsePresenceResult<P> {
   const sync = store.sync
-  const peers = useSyncValue(store, (s) => s.presence(), NONE, 'subscribePresence') as Presence<P>[]
-  const prev = useRef<Presence<P>[]>([])
-  const selected = useMemo(() => (selector ? selector(peers) : peers), [peers, selector])
-  const self = selected.find((p) => p.self)
-  let others = selected.filter((p) => !p.self)
-  if (same(others, prev.current)) others = prev.current
-  // Written during render on purpose: the value is derived and idempotent, so StrictMode's double render is harmless.
-  prev.current = others
+  const { self, others } = usePeers<P>(store, selector, identical)
   // Stable for the store's lifetime (reads the current state when called), so it is safe in effect deps.
   const update = useCallback(
     (partial: Partial<P>) => {

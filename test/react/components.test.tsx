@@ -2,7 +2,7 @@
 import '@testing-library/jest-dom/vitest'
 import { act, cleanup, render, screen, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
-import { StrictMode, useState } from 'react'
+import { Profiler, StrictMode, useState } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   ConflictModal,
@@ -47,12 +47,15 @@ describe('ConflictToast', () => {
     expect(screen.getByText('4 conflicts need your decision')).toBeInTheDocument()
     await userEvent.click(screen.getAllByRole('button', { name: 'Resolve' })[0]!)
     expect(screen.getByRole('alertdialog')).toBeInTheDocument()
-    expect(screen.queryByText('4 conflicts need your decision')).toBeNull()
+    // Hidden (not shown, not announced), and kept: focus returns to its button when the modal closes.
+    expect(screen.getByText('4 conflicts need your decision')).not.toBeVisible()
     // Another store's toast is not this modal's business.
-    expect(screen.getByText('1 conflict needs your decision')).toBeInTheDocument()
+    expect(screen.getByText('1 conflict needs your decision')).toBeVisible()
     await userEvent.keyboard('{Escape}')
     expect(screen.queryByRole('alertdialog')).toBeNull()
-    expect(screen.getByText('4 conflicts need your decision')).toBeInTheDocument()
+    expect(screen.getByText('4 conflicts need your decision')).toBeVisible()
+    // Found by an accessibility trial: the toast's button was gone, and focus fell to <body>.
+    await vi.waitFor(() => expect(screen.getAllByRole('button', { name: 'Resolve' })[0]).toHaveFocus())
   })
 
   it('says "1 change", follows the inbox, and hides when it is empty', () => {
@@ -341,6 +344,30 @@ describe('PresenceAvatars', () => {
     expect(screen.getAllByRole('img')[1]).not.toHaveClass('zync-avatar-self')
   })
 
+  it('renders again only when who is here changes, not when their presence state does; "1 person here"; texts can be translated', () => {
+    const peers = makePeers(8)
+    const store = createFixtureStore({ presence: peers.slice(0, 1) })
+    let renders = 0
+    const onRender = () => void renders++
+    render(
+      <Profiler id="avatars" onRender={onRender}>
+        <PresenceAvatars store={store} max={5} labels={{ more: (n) => `${n} weitere`, you: (name) => `${name} (du)` }} label={(n) => `${n} hier`} />
+      </Profiler>,
+    )
+    expect(screen.getByRole('list', { name: '1 hier' })).toBeInTheDocument()
+    act(() => store.setPresence(peers))
+    expect(screen.getByRole('button', { name: '3 weitere' })).toBeInTheDocument()
+    const before = renders
+    for (let i = 0; i < 20; i++) act(() => store.setPresence(store.sync.presence().map((p) => ({ ...p, user: { ...p.user }, state: { cursor: i } }))))
+    expect(renders).toBe(before)
+    act(() => store.setPresence(store.sync.presence().slice(1)))
+    expect(renders).toBe(before + 1)
+    expect(screen.getByRole('button', { name: '2 weitere' })).toBeInTheDocument()
+    cleanup()
+    render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(1) })} />)
+    expect(screen.getByRole('list', { name: '1 person here' })).toBeInTheDocument()
+  })
+
   it('uses the picture when there is one', () => {
     const [peer] = makePeers(1)
     const store = createFixtureStore({ presence: [{ ...peer!, user: { ...peer!.user, avatarUrl: 'data:image/png;base64,' } }] })
@@ -370,6 +397,28 @@ describe('PresenceIndicator', () => {
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
     act(() => store.sync.setPresence({ focus }))
     expect(screen.getByRole('status')).toBeEmptyDOMElement()
+  })
+
+  it("leaves out my own other tabs, names a person on two tabs once, and does not re-render while cursors move", () => {
+    // Found by a presence trial: a user's second tab said "Ada is editing" about her first tab; and with
+    // 30 peers moving cursors at 60 Hz every indicator (and the avatars) re-rendered on every message.
+    const [me, ben] = makePeers(2, { withSelf: true, focus })
+    const otherTab = { ...me!, clientId: 'my-other-tab', self: false, state: { focus } }
+    const benPhone = { ...ben!, clientId: 'ben-phone' }
+    const store = createFixtureStore({ presence: [me!, otherTab, ben!, benPhone] })
+    let renders = 0
+    render(
+      <Profiler id="indicator" onRender={() => void renders++}>
+        <PresenceIndicator store={store} {...focus} />
+      </Profiler>,
+    )
+    const status = screen.getByRole('status')
+    expect(status).toHaveTextContent('Ben Carter is editing')
+    const before = renders
+    const moved = (n: number) => store.sync.presence().map((p) => (p.self ? p : { ...p, user: { ...p.user }, state: { ...p.state, cursor: n } }))
+    for (let i = 0; i < 20; i++) act(() => store.setPresence(moved(i)))
+    expect(status).toHaveTextContent('Ben Carter is editing')
+    expect(renders).toBe(before)
   })
 
   it('takes a label function', () => {

@@ -251,6 +251,34 @@ describe('ConflictModal', () => {
     expect(store.resolutions).toEqual([])
   })
 
+  it('focus returns to the opener when the modal reopens on a kept draft and closes again', async () => {
+    // Found by an accessibility trial: the kept draft's editor took focus before the modal noted where
+    // focus was, so the second close sent focus to <body>.
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    const user = userEvent.setup()
+    function App() {
+      const [open, setOpen] = useState(false)
+      return (
+        <>
+          <button type="button" onClick={() => setOpen(true)}>
+            Review
+          </button>
+          <ConflictModal store={store} open={open} onOpenChange={setOpen} />
+        </>
+      )
+    }
+    render(<App />, { wrapper: StrictMode })
+    const opener = screen.getByRole('button', { name: 'Review' })
+    await user.click(opener)
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    await user.keyboard('{Escape}')
+    expect(opener).toHaveFocus()
+    await user.click(opener)
+    expect(screen.getByRole('textbox')).toBeInTheDocument()
+    await user.keyboard('{Escape}')
+    expect(opener).toHaveFocus()
+  })
+
   it('shows an edited element of an id-keyed array in place, key by key, not as one added and one removed line', () => {
     const item = (id: string, t: string) => ({ id, t })
     const store = createFixtureStore({

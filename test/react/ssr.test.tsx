@@ -109,7 +109,7 @@ describe('server rendering', () => {
     expect(document.body.querySelector('[role="alertdialog"]')).toBeInTheDocument()
     // The toast's live region is mounted; its notice waits while the modal asks the same question.
     expect(document.body.querySelector('.zync-toast-region')).toBeInTheDocument()
-    expect(document.body.querySelector('.zync-toast')).toBeNull()
+    expect(document.body.querySelector('.zync-toast:not([hidden])')).toBeNull()
     act(() => root.unmount())
   })
 

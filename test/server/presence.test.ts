@@ -109,6 +109,53 @@ describe('presence', () => {
     expect(await ask<A>(bob.sock, 'zync:presence', { doc: 'room', state: { later: true } })).toEqual({ ok: true })
   })
 
+  it('setPresence() refuses what the server would not take with a typed error, at the call, and keeps the last state', async () => {
+    // Found by a presence trial: a BigInt threw from the throttle's timer (crashing Node, then again on
+    // every heartbeat); a state over the server's limit was dropped by it in silence (over maxPayload, a
+    // reconnect loop that held edits back), while the sender showed it as its own.
+    const s = await server({ limits: { presenceBytes: 1000 } })
+    const a = makeBoard({ url: s.url, storage: 'memory', auth: { token: 'tok-alice' } })
+    cleanups.push(() => a.sync.destroy())
+    await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
+    a.sync.setPresence({ cursor: 1 })
+    const code = (state: unknown) => {
+      try {
+        a.sync.setPresence(state as Record<string, unknown>)
+        return 'accepted'
+      } catch (err) {
+        return `${(err as Error).constructor.name} ${(err as { code?: string }).code}`
+      }
+    }
+    expect(code({ id: 10n })).toBe('ZyncError BAD_REQUEST')
+    expect(code({ at: new Date() })).toBe('ZyncError BAD_REQUEST')
+    expect(code({ x: Number.NaN })).toBe('ZyncError BAD_REQUEST')
+    expect(code([1, 2])).toBe('ZyncError BAD_REQUEST')
+    const loop: Record<string, unknown> = {}
+    loop.self = loop
+    expect(code(loop)).toMatch(/^ZyncError /)
+    // The server's own limit, from its join answer (1000 bytes here, not the 4 KB default).
+    expect(code({ pad: 'x'.repeat(1200) })).toBe('ZyncError TOO_LARGE')
+    expect(a.sync.presence().find((p) => p.self)?.state).toEqual({ cursor: 1 })
+    expect(code({ cursor: 2 })).toBe('accepted')
+  })
+
+  it("a throttle below the server's rate is raised to it: the last of a fast stream of updates is never refused and lost", async () => {
+    // Found by a presence trial: with `throttle: 16` (60 Hz) the server refused updates over its
+    // 20/s, and peers kept a stale position until the next heartbeat (up to 15 s).
+    const s = await server({ limits: { presencePerSecond: 10 } })
+    const a = makeBoard({ url: s.url, storage: 'memory', auth: { token: 'tok-alice' }, presence: { throttle: 0 } })
+    const b = makeBoard({ url: s.url, storage: 'memory', auth: { token: 'tok-bob' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    const watching = b.sync.subscribePresence(() => {})
+    cleanups.push(watching)
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online', 5000, 'online')
+    for (let i = 1; i <= 60; i++) {
+      a.sync.setPresence({ x: i })
+      await new Promise((r) => setTimeout(r, 16))
+    }
+    await waitFor(() => b.sync.presence().some((p) => !p.self && p.state.x === 60), 1500, 'the last position seen')
+  })
+
   it('expires after its TTL without a heartbeat, and late joiners never see expired entries', async () => {
     const s = await server({ presenceTtl: 400 })
     const alice = await peer(s.url, 'tok-alice')
