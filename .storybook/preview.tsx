@@ -6,6 +6,8 @@ const withTheme: Decorator = (Story, { globals }) => {
   const theme = (globals.theme as string | undefined) ?? 'light'
   // Set during render, not in an effect, so the first paint (and the axe check) already has the theme.
   document.documentElement.dataset.theme = theme
+  // The direction global: right-to-left pages (Arabic, Hebrew) mirror the components.
+  document.documentElement.dir = (globals.dir as string | undefined) ?? 'ltr'
   document.body.style.background = theme === 'dark' ? '#0b1120' : '#ffffff'
   document.body.style.color = theme === 'dark' ? '#f3f4f6' : '#0f172a'
   return <Story />
@@ -26,8 +28,20 @@ const preview: Preview = {
         dynamicTitle: true,
       },
     },
+    dir: {
+      description: 'Text direction of the page',
+      toolbar: {
+        title: 'Direction',
+        icon: 'transfer',
+        items: [
+          { value: 'ltr', title: 'Left to right' },
+          { value: 'rtl', title: 'Right to left' },
+        ],
+        dynamicTitle: true,
+      },
+    },
   },
-  initialGlobals: { theme: 'light' },
+  initialGlobals: { theme: 'light', dir: 'ltr' },
   parameters: {
     layout: 'padded',
     controls: { matchers: { color: /(background|color)$/i } },

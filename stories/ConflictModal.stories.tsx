@@ -196,3 +196,22 @@ export const EditMergedMobile: Story = {
     await expect(apply.getBoundingClientRect().top).toBeGreaterThanOrEqual(0)
   },
 }
+
+/** A right-to-left page: the layout mirrors, values shown as JSON still read left to right. */
+export const RightToLeft: Story = {
+  globals: { dir: 'rtl' },
+  args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
+  play: async ({ step }) => {
+    await step('JSON values read left to right', async () => {
+      const dialog = await screen.findByRole('alertdialog')
+      const kv = dialog.querySelector('.zync-kv')!
+      await expect(getComputedStyle(kv).direction).toBe('ltr')
+    })
+    await step('"Decide later" sits at the start edge (the right)', async () => {
+      const later = screen.getByRole('button', { name: 'Decide later' })
+      const footer = later.parentElement!.getBoundingClientRect()
+      const r = later.getBoundingClientRect()
+      await expect(footer.right - r.right < r.left - footer.left).toBe(true)
+    })
+  },
+}

@@ -78,3 +78,25 @@ export const OpensTheModal: Story = {
 export const Dark: Story = { globals: { theme: 'dark' } }
 
 export const Mobile: Story = { globals: { viewport: { value: 'mobile', isRotated: false } } }
+
+/** German labels (long words) in a right-to-left page: the buttons stay inside the toast, which sits at the inline end. */
+export const GermanRightToLeft: Story = {
+  globals: { dir: 'rtl' },
+  args: {
+    labels: { message: (n) => `${n} Synchronisierungskonflikte benötigen Ihre Entscheidung`, resolve: 'Konflikte auflösen', dismiss: 'Schließen' },
+  },
+  play: async ({ step }) => {
+    await step('every button lies within the toast, and the toast within the page', async () => {
+      const toast = (await screen.findByText(/Synchronisierungskonflikte/)).closest('.zync-toast')!
+      const box = toast.getBoundingClientRect()
+      for (const b of toast.querySelectorAll('button')) {
+        const r = b.getBoundingClientRect()
+        await expect(r.left >= box.left - 1 && r.right <= box.right + 1).toBe(true)
+        await expect(b.scrollWidth <= b.clientWidth + 1).toBe(true)
+      }
+      await expect(box.left >= 0 && box.right <= document.documentElement.clientWidth).toBe(true)
+      // At the inline end: the left side in a right-to-left page.
+      await expect(box.left < document.documentElement.clientWidth / 2).toBe(true)
+    })
+  },
+}

@@ -18,10 +18,16 @@ export interface ConflictModalLabels {
   keepTheirs: string
   edit: string
   merged: string
+  /** The editor's label when the value is edited as JSON (not a string field). */
+  mergedJson: string
   apply: string
   cancel: string
-  /** Shown under "Edit merged" when the draft of a non-string value is not JSON (a string field is edited as plain text). */
-  invalidJson: string
+  /**
+   * Shown under "Edit merged" when the draft of a non-string value is not JSON (a string field is edited
+   * as plain text). A string is followed by the parser's own message (the browser's language); a
+   * function gets that message and says all of it.
+   */
+  invalidJson: string | ((detail: string) => string)
   keepAllMine: string
   keepAllTheirs: string
   later: string
@@ -37,6 +43,7 @@ const LABELS: ConflictModalLabels = {
   keepTheirs: 'Keep theirs',
   edit: 'Edit merged',
   merged: 'Merged value',
+  mergedJson: 'Merged value (JSON)',
   apply: 'Apply',
   cancel: 'Cancel',
   invalidJson: 'Invalid JSON',
@@ -242,8 +249,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                 ) : (
                   <div className="zync-editor">
                     <label htmlFor={cid + 'e'}>
-                      {L.merged}
-                      {text ? '' : ' (JSON)'}
+                      {text ? L.merged : L.mergedJson}
                     </label>
                     <textarea
                       id={cid + 'e'}
@@ -257,7 +263,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                     />
                     {error && (
                       <p id={cid + 'x'} role="alert" className="zync-error">
-                        {L.invalidJson}: {error}
+                        {typeof L.invalidJson === 'function' ? L.invalidJson(error) : `${L.invalidJson}: ${error}`}
                       </p>
                     )}
                     <div className="zync-actions" ref={reveal}>

@@ -160,6 +160,17 @@ describe('ConflictModal', () => {
     expect(screen.queryByRole('alertdialog')).toBeNull()
   })
 
+  it("every text of the JSON editor can be translated, the parser's message included; JSON reads left to right", async () => {
+    // Found by an i18n trial: " (JSON)" was appended in English, and the browser's English parser message too.
+    const { user } = setup({ labels: { merged: 'Zusammengeführt', mergedJson: 'Zusammengeführt (JSON)', invalidJson: () => 'Kein gültiges JSON' } }, samples.nestedObject())
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    const editor = screen.getByRole('textbox', { name: 'Zusammengeführt (JSON)' })
+    expect(editor).toHaveAttribute('data-json')
+    await user.clear(editor)
+    await user.type(editor, '{{"theme": ')
+    expect(screen.getByRole('alert')).toHaveTextContent(/^Kein gültiges JSON$/)
+  })
+
   it('merged JSON value: invalid JSON shows an error and cannot be applied', async () => {
     const { user, store } = setup({}, samples.nestedObject())
     await user.click(screen.getByRole('button', { name: 'Edit merged' }))
