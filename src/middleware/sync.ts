@@ -78,8 +78,9 @@ export interface SyncOptions<T> {
    * runs at half of `ttl`, or of the server's `presenceTtl` when that is shorter (told on join). The
    * throttle is never below what the server admits (its `presencePerSecond`, 20 by default: 50 ms);
    * updates in between are coalesced and the last one is always sent. A peer whose network is cut
-   * (nothing closed) leaves others' lists after ~20 s (the server's ping timeout); a clean disconnect,
-   * destroy() or a closed tab at once.
+   * (nothing closed) leaves others' lists after ~20 s (the server's ping timeout), or as soon as it
+   * reconnects (its new connection replaces the old entry); a clean disconnect, destroy() or a closed
+   * tab at once.
    */
   presence?: { ttl?: number; throttle?: number }
   /**

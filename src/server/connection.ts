@@ -33,6 +33,8 @@ export interface SocketData {
   /** Requests of this socket in progress. */
   pending: number
   presence?: Record<string, unknown>
+  /** The zync client (store) that last joined on this socket: a reconnection of it replaces this socket's presence. */
+  client?: string
 }
 
 export interface ConnectionContext {
@@ -195,6 +197,13 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     // Join the room before reading the tail: nothing committed in between is missed (the client
     // drops what it gets twice by seq).
     await socket.join(room(req.doc))
+    // The same store on a new connection (its old one half-open, after a network change, say): its old
+    // presence entry goes now, not when that socket times out (~20 s of a frozen ghost cursor).
+    data.client = req.client
+    for (const id of ctx.io.sockets.adapter.rooms.get(room(req.doc)) ?? []) {
+      const old = id !== socket.id ? ctx.io.sockets.sockets.get(id) : undefined
+      if (old && (old.data as SocketData).client === req.client) ctx.presence.leave(old, req.doc)
+    }
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
     return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })

@@ -156,6 +156,32 @@ describe('presence', () => {
     await waitFor(() => b.sync.presence().some((p) => !p.self && p.state.x === 60), 1500, 'the last position seen')
   })
 
+  it("a store's new connection replaces its old one's presence at once (no ghost while the old socket times out)", async () => {
+    // Found by a presence trial: after a half-open connection (a network change) the store reconnected,
+    // and peers showed it twice, the old entry a frozen cursor, for ~19 s until the old socket timed out.
+    const s = await server()
+    const watcher = await peer(s.url, 'tok-bob')
+    const old = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
+    cleanups.push(() => old.disconnect())
+    expect((await ask(old, 'zync:join', { v: 2, doc: 'room', client: 'store-1', since: 0 })).ok).toBe(true)
+    await ask(old, 'zync:presence', { doc: 'room', state: { cursor: 1 } })
+    await waitFor(() => live(watcher).some((p) => p.clientId === old.id), 3000, 'old entry seen')
+    // The same store (client id) on a new socket, while the old one is still open (half-open to the server).
+    const fresh = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
+    cleanups.push(() => fresh.disconnect())
+    expect((await ask(fresh, 'zync:join', { v: 2, doc: 'room', client: 'store-1', since: 0 })).ok).toBe(true)
+    await ask(fresh, 'zync:presence', { doc: 'room', state: { cursor: 2 } })
+    await waitFor(() => live(watcher).some((p) => p.clientId === fresh.id), 3000, 'new entry seen')
+    expect(old.connected).toBe(true)
+    expect(live(watcher).map((p) => p.state)).toEqual([{ cursor: 2 }])
+    // Another store of the same user keeps its own entry.
+    const other = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
+    cleanups.push(() => other.disconnect())
+    expect((await ask(other, 'zync:join', { v: 2, doc: 'room', client: 'store-2', since: 0 })).ok).toBe(true)
+    await ask(other, 'zync:presence', { doc: 'room', state: { cursor: 3 } })
+    await waitFor(() => live(watcher).length === 2, 3000, 'two entries')
+  })
+
   it('expires after its TTL without a heartbeat, and late joiners never see expired entries', async () => {
     const s = await server({ presenceTtl: 400 })
     const alice = await peer(s.url, 'tok-alice')
