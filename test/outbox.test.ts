@@ -241,13 +241,32 @@ describe("edits of documents whose store is gone", () => {
     expect(new Set(tally.ids).size).toBe(3)
   })
 
+  it("edits left for one server are delivered to it, never to another server a store of the device is on", async () => {
+    // Found by a docs audit: the delivery sent them wherever the delivering store was connected (a
+    // development app switched between two servers, one database): S2 had S1's edit, S1 never got it.
+    const [s1, s2] = [await server(), await server()]
+    const dbName = freshDb()
+    const left = board({ url: s1.url, dbName, name: 'x', autoConnect: false })
+    left.getState().addCard('a', 'for S1')
+    await waitFor(() => left.sync.status().pending === 1, 3000, 'persisted')
+    await left.sync.destroy()
+    const onS2 = board({ url: s2.url, dbName, name: 'y' })
+    await waitFor(() => onS2.sync.status().connection === 'online', 3000, 'online on S2')
+    await new Promise((r) => setTimeout(r, 500))
+    expect((await s2.doc('x')).current().state.cards).toBeUndefined()
+    const onS1 = board({ url: s1.url, dbName, name: 'z' })
+    await waitFor(() => onS1.sync.status().connection === 'online', 3000, 'online on S1')
+    await vi.waitFor(async () => expect((await s1.doc('x')).current().state.cards).toEqual({ a: { title: 'for S1', votes: 0 } }), { timeout: 5000 })
+    expect((await s2.doc('x')).current().state.cards).toBeUndefined()
+  })
+
   it('a store destroyed before it could send hands its edits to a store still online', async () => {
     const s = await server()
     const dbName = freshDb()
     const open = board({ url: s.url, dbName, name: 'home' })
     await waitFor(() => open.sync.status().connection === 'online', 3000, 'online')
-    // Left while still connecting (its server unreachable, say): its edit is in IndexedDB only.
-    const quick = board({ url: 'http://127.0.0.1:9', dbName, name: 'visited' })
+    // Left before it connected: its edit is in IndexedDB only.
+    const quick = board({ url: s.url, dbName, name: 'visited', autoConnect: false })
     quick.getState().addCard('q', 'made while connecting')
     await waitFor(() => quick.sync.status().pending === 1, 3000, 'persisted')
     await quick.sync.destroy()

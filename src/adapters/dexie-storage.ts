@@ -174,7 +174,7 @@ export class DexieOutboxStorage implements OutboxStorage {
     }
   }
 
-  async orphanedDocs(except: string, staleBefore: number): Promise<string[]> {
+  async orphanedDocs(except: string, staleBefore: number, endpoint?: string): Promise<string[]> {
     const db = await this.ensureOpen()
     // The (document, writer) pairs of every row, from the compound index alone.
     const pairs = (await db.outbox.orderBy('[doc+owner]').uniqueKeys()) as unknown as Array<[string, string]>
@@ -187,13 +187,21 @@ export class DexieOutboxStorage implements OutboxStorage {
       const alive = liveOwners(beats, staleBefore, liveByLock)
       const holder = ownerOf(beats)
       const orphaned = writers.filter((w) => !alive.has(holder(w)))
+      // Dead letters wait for the app (retry or discard), not for a delivery. A document with rows made
+      // for another server is left to a store of that server (a delivery sends all of its rows).
+      let waiting = false
+      let foreign = false
       for (const w of orphaned) {
-        // Dead letters wait for the app (retry or discard), not for a delivery.
-        if (await db.outbox.where('[doc+owner]').equals([doc, w]).filter((r) => !r.dead).first()) {
-          out.push(doc)
-          break
-        }
+        await db.outbox
+          .where('[doc+owner]')
+          .equals([doc, w])
+          .each((r) => {
+            if (r.dead) return
+            waiting = true
+            if (r.to !== undefined && r.to !== endpoint) foreign = true
+          })
       }
+      if (waiting && !foreign) out.push(doc)
     }
     return out
   }

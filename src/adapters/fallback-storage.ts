@@ -49,8 +49,8 @@ export class FallbackOutboxStorage implements OutboxStorage {
   release(doc: string, owner: string): Promise<void> {
     return this.active.release(doc, owner)
   }
-  async orphanedDocs(except: string, staleBefore: number): Promise<string[]> {
-    return (await this.active.orphanedDocs?.(except, staleBefore)) ?? []
+  async orphanedDocs(except: string, staleBefore: number, endpoint?: string): Promise<string[]> {
+    return (await this.active.orphanedDocs?.(except, staleBefore, endpoint)) ?? []
   }
   close(): void {
     this.active.close()

@@ -93,6 +93,8 @@ export interface EngineOptions {
    * it: a tab adopts and settles rows through that storage. Default `zync:<doc>`.
    */
   tabChannel?: string
+  /** The server this store syncs with (its URL): rows record it, so edits left behind go to it and no other. */
+  endpoint?: string
   /** Time after which a silent tab's rows are adopted by another (ms). Default 10000. */
   tabTimeout?: number
   /** Follow navigator.onLine and the online/offline events. Default true where they exist. */
@@ -610,6 +612,7 @@ export class SyncEngine {
       attempts: 0,
       nextAt: 0,
       ...(this.o.user ? { by: this.o.user.id } : {}),
+      ...(this.o.endpoint ? { to: this.o.endpoint } : {}),
     }
     return this.outbox.add({ row, persisted: false, inFlight: false, dirty: true, done: false })
   }

@@ -26,6 +26,8 @@ export interface OutboxRow {
    * device (a shared computer) does not send it as theirs: it becomes a dead letter (CLIENT_MISMATCH).
    */
   by?: string
+  /** The server (URL) of the store that made it: a store on another server never delivers it for it (see orphanedDocs). */
+  to?: string
 }
 
 /** The last server state this client knows, saved so a reload starts from it. */
@@ -97,8 +99,8 @@ export interface OutboxStorage {
    * Optional: the documents other than `except` with rows waiting that no live tab or store holds (a
    * store destroyed, a page closed, before they were sent), dead letters left out. A store that is
    * online delivers them (see the middleware's recovery), so an edit never waits for its document to
-   * be opened again.
+   * be opened again. Only documents whose orphaned rows were all made for `endpoint` (or say no server).
    */
-  orphanedDocs?(except: string, staleBefore: number): Promise<string[]>
+  orphanedDocs?(except: string, staleBefore: number, endpoint?: string): Promise<string[]>
   close(): void
 }

@@ -191,8 +191,9 @@ export interface SyncApi<S = unknown> {
    * This client's presence state (a cursor, a focused field), sent to peers; `null` leaves. A store that
    * watches presence (subscribePresence, usePresence, PresenceAvatars) is present with `{}` until it sets one.
    * Throws a `ZyncError` for a state the server would not take, and keeps the last one: `BAD_REQUEST`
-   * (not a plain JSON object: a BigInt, Date, NaN, a cycle, an unsafe key) or `TOO_LARGE` (over the
-   * server's `limits.presenceBytes`, 4 KB by default). Sends are throttled (`presence.throttle`).
+   * (not a plain JSON object: a BigInt, Date, NaN), `TOO_DEEP` (nested over 64 levels, or a cycle),
+   * `UNSAFE_PATH` (a key such as `__proto__` or `constructor`) or `TOO_LARGE` (over the server's
+   * `limits.presenceBytes`, 4 KB by default). Sends are throttled (`presence.throttle`).
    */
   setPresence(state: Record<string, unknown> | null): void
   subscribePresence(listener: (peers: Presence[]) => void): () => void
@@ -203,7 +204,7 @@ export interface SyncApi<S = unknown> {
   /**
    * Stops the store for good: no more sending, receiving or presence (it leaves the document). Edits not
    * acknowledged yet stay in the IndexedDB outbox, and another store of this device that is online
-   * delivers them (any document, same database and server), so leaving a document's page loses
+   * delivers them (any document, same database, and the same server URL or socket URL), so leaving a document's page loses
    * nothing. With a memory outbox they are lost (a warning says how many): `await flush()` first.
    * The state stays readable; `set()` on a destroyed store changes it locally only (not synced).
    */

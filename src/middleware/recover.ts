@@ -26,6 +26,8 @@ export interface RecoveryContext {
   storage: OutboxStorage
   /** The document of the store that asks (its rows are its own). */
   except: string
+  /** The server this store syncs with: only edits made for it are delivered. */
+  endpoint: string | undefined
   /** A row's holder is alive while its heartbeat is younger than this (ms). */
   tabTimeout: number
   /** An engine for another document, on this store's server and identity, showing nothing. */
@@ -57,7 +59,7 @@ export function recoverOrphans(ctx: RecoveryContext): Promise<void> | undefined 
     return running
   }
   const task = (async () => {
-    const docs = await ctx.storage.orphanedDocs!(ctx.except, Date.now() - ctx.tabTimeout)
+    const docs = await ctx.storage.orphanedDocs!(ctx.except, Date.now() - ctx.tabTimeout, ctx.endpoint)
     for (const doc of docs) {
       const mine = delivering.get(ctx.key) ?? delivering.set(ctx.key, new Set()).get(ctx.key)!
       if (mine.has(doc)) continue

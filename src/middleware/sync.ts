@@ -219,6 +219,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
       ...(options.auth !== undefined || options.user ? { auth: withUser(options.auth, options.user) } : {}),
     })
   const transport = options.transport ?? socketTransport()
+  // Which server: rows record it, and edits left behind are delivered to it alone (recover.ts).
+  const endpoint = options.transport ? undefined : options.url !== undefined ? [options.url].flat().join(' ') : (options.socket as unknown as { io?: { uri?: string } } | undefined)?.io?.uri
   const onServer = serverSide(options as SyncOptions<unknown>)
   const storage = pickStorage(options as SyncOptions<unknown>, onServer, warn)
 
@@ -251,6 +253,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     ...(typeof options.storage !== 'object' ? { tabChannel: `zync:${options.dbName ?? 'zync'}:${doc}` } : {}),
     ...(options.tabTimeout !== undefined ? { tabTimeout: options.tabTimeout } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(endpoint ? { endpoint } : {}),
     onWarning: warn,
   })
   const engine = new SyncEngine({
@@ -296,6 +299,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
         key: typeof options.storage === 'object' ? options.storage : (options.dbName ?? 'zync'),
         storage,
         except: options.name,
+        endpoint,
         tabTimeout: options.tabTimeout ?? 10_000,
         make: (doc) => {
           const store = pickStorage(options as SyncOptions<unknown>, onServer, warn)
