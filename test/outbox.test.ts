@@ -315,7 +315,7 @@ describe('destroy()', () => {
     b.getState().addCard('b', 'two')
     await waitFor(() => b.sync.status().pending === 2)
     await b.sync.destroy()
-    expect(warnings.filter((w) => w.includes('2 edits of "mem" not acknowledged yet are lost'))).toHaveLength(1)
+    expect(warnings.filter((w) => w.includes('the outbox of "mem" is in memory: 2 edits not sent yet are lost'))).toHaveLength(1)
     expect(b.sync.status().connection).toBe('offline')
     b.sync.connect()
     expect(b.sync.status().connection).toBe('offline')

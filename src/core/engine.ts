@@ -1738,13 +1738,20 @@ export class SyncEngine {
     // server in silence (too large, not JSON) while this client showed it as its own.
     if (state !== null) {
       if (!isPlainObject(state)) throw new ZyncError('BAD_REQUEST', `[zync] setPresence() takes a plain object or null (got ${Array.isArray(state) ? 'an array' : typeof state})`)
+      let json: string
+      try {
+        // A cycle or a BigInt: JSON cannot hold it (said as such, not as "nested too deep").
+        json = JSON.stringify(state)
+      } catch (err) {
+        throw new ZyncError('BAD_REQUEST', `[zync] setPresence(): the state is not JSON (${(err as Error).message.split('\n')[0]}); presence is plain JSON`, { cause: err })
+      }
       try {
         assertSafeValue(state)
       } catch (err) {
         const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
         throw new ZyncError(e.code, `[zync] setPresence(): ${e.message.replace('[zync] ', '')}; presence is plain JSON`, { cause: err })
       }
-      const bytes = new TextEncoder().encode(JSON.stringify(state)).length
+      const bytes = new TextEncoder().encode(json).length
       if (bytes > this.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] setPresence(): the state is ${bytes} bytes of JSON, over the server's ${this.presenceBytes}; keep presence small (a cursor, a selection) and put content in the store`)
     }
     this.presenceTracker.set(state)

@@ -191,7 +191,7 @@ export interface SyncApi<S = unknown> {
    * This client's presence state (a cursor, a focused field), sent to peers; `null` leaves. A store that
    * watches presence (subscribePresence, usePresence, PresenceAvatars) is present with `{}` until it sets one.
    * Throws a `ZyncError` for a state the server would not take, and keeps the last one: `BAD_REQUEST`
-   * (not a plain JSON object: a BigInt, Date, NaN), `TOO_DEEP` (nested over 64 levels, or a cycle),
+   * (not a plain JSON object: a BigInt, Date, NaN, a cycle), `TOO_DEEP` (nested over 64 levels),
    * `UNSAFE_PATH` (a key such as `__proto__` or `constructor`) or `TOO_LARGE` (over the server's
    * `limits.presenceBytes`, 4 KB by default). Sends are throttled (`presence.throttle`).
    */

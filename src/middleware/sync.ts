@@ -359,14 +359,19 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     destroy: async () => {
       offline()
       engine.captureNow()
-      const s = engine.status()
-      const left = s.pending + s.unpersisted
+      const waiting = engine.pendingOperations()
+      const unsent = waiting.filter((p) => !p.inFlight).length
+      const sent = waiting.length - unsent
       await engine.destroy()
-      if (left === 0) return
+      if (waiting.length === 0) return
       // A memory outbox this store made (not one the app passed, which may outlive it): nothing else can
-      // send its edits. Said rather than dropped in silence.
-      if (typeof options.storage !== 'object' && storage.kind === 'memory')
-        warn(`[zync] destroy(): ${left} edit${left === 1 ? '' : 's'} of "${options.name}" not acknowledged yet are lost with this store (its outbox is in memory); await sync.flush() before destroy() to deliver them`)
+      // send its edits. Said rather than dropped in silence (those in flight may have arrived).
+      if (typeof options.storage !== 'object' && storage.kind === 'memory') {
+        const n = (k: number) => `${k} edit${k === 1 ? '' : 's'}`
+        warn(
+          `[zync] destroy(): the outbox of "${options.name}" is in memory: ${unsent > 0 ? `${n(unsent)} not sent yet ${unsent === 1 ? 'is' : 'are'} lost` : 'nothing unsent is lost'}${sent > 0 ? `, and ${n(sent)} in flight may or may not have reached the server` : ''}; await sync.flush() before destroy() to deliver them`,
+        )
+      }
       // Its unsent edits (IndexedDB) are orphans now: a store still online delivers them.
       else orphansLeft()
     },

@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react'
+import { Fragment, type ReactNode } from 'react'
 import { wordDiff } from './word-diff'
 
 const json = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v))
@@ -18,7 +18,21 @@ const idOf = (v: unknown, idKey: string): string | undefined => {
  */
 export function ConflictValue({ value, base, idKey = 'id' }: { value: unknown; base: unknown; idKey?: string | undefined }): ReactNode {
   if (typeof value === 'string' && typeof base === 'string')
-    return wordDiff(base, value).map(([op, t], i) => (op ? op > 0 ? <ins key={i}>{t}</ins> : <del key={i}>{t}</del> : t))
+    return wordDiff(base, value).map(([op, t], i) => {
+      if (!op) return t
+      // The spaces around a changed run stay outside its mark: an underlined leading space read as "_word".
+      const [, before = '', core = '', after = ''] = /^(\s*)([\s\S]*?)(\s*)$/.exec(t) ?? []
+      const mark = op > 0 ? <ins>{core || t}</ins> : <del>{core || t}</del>
+      return core ? (
+        <Fragment key={i}>
+          {before}
+          {mark}
+          {after}
+        </Fragment>
+      ) : (
+        <Fragment key={i}>{mark}</Fragment>
+      )
+    })
   if (Array.isArray(value)) {
     const before = Array.isArray(base) ? base : []
     const was = before.map(json)

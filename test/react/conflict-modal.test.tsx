@@ -317,6 +317,13 @@ describe('ConflictModal', () => {
     expect(dialog().querySelector('[data-side="base"] ins, [data-side="base"] del')).toBeNull()
   })
 
+  it('keeps the spaces around a changed run outside its mark (an underlined space read as "_word")', () => {
+    setup({}, [makeConflict({ base: 'planning notes', local: 'Quarterly planning notes', remote: 'planning notes for the team' })])
+    const marks = [...dialog().querySelectorAll('ins, del')]
+    expect(marks.map((m) => m.textContent)).toEqual(['Quarterly', 'for the team'])
+    expect(dialog().querySelector('[data-side="local"] .zync-value')!.textContent).toBe('Quarterly planning notes')
+  })
+
   it('marks changed and removed keys of objects, array items added and removed by value, nested keys and replaced scalars', () => {
     setup({}, [
       ...samples.array(),
