@@ -351,7 +351,9 @@ export class SyncEngine {
       const s = this.outbox.rows.get(row.id)
       if (s) {
         this.outbox.seal(s)
-        s.row = row
+        // A row changed here and not yet written (retried, say) keeps its content: the stored copy is older.
+        if (s.dirty) s.row.owner = row.owner
+        else s.row = row
       } else {
         this.outbox.addStored(row)
       }
@@ -1699,6 +1701,9 @@ export class SyncEngine {
     s.row.dead = false
     // The app chose to send it as this store's user (one another user of the device left).
     if (this.o.user) s.row.by = this.o.user.id
+    // And from this tab: a dead letter another tab (or a delivery engine) refused is sent here now,
+    // not left to a tab that no longer tries it (the server dedupes op ids, should both send it).
+    s.row.owner = this.clientId
     // Stamped anew: one refused as stamped too far in the future (CLOCK_SKEW) goes through once the clock is right.
     s.row.op = { ...s.row.op, hlc: this.clock.tick() }
     s.row.attempts = 0
