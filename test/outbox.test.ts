@@ -988,6 +988,23 @@ describe('multi-tab', () => {
     return { s, t1, t2 }
   }
 
+  it("retry() in one tab of another tab's dead letter sends it from that tab", async () => {
+    // The retry cleared the mirror's dead mark, but only the tab that had refused it could send it, and
+    // that tab never tried again: the edit waited for good (and an adoption put the dead copy back).
+    let writable = false
+    const s = await server({ authorize: (_user, _doc, action) => action !== 'write' || writable })
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName })
+    const t2 = board({ url: s.url, dbName })
+    await waitFor(() => t1.sync.status().connection === 'online' && t2.sync.status().connection === 'online')
+    t1.getState().addCard('one', 'from tab 1')
+    await waitFor(() => t1.sync.deadLetters().length === 1 && t2.sync.deadLetters().length === 1, 5000, 'dead letter in both tabs')
+    writable = true
+    await t2.sync.retry(t2.sync.deadLetters()[0]!.id)
+    await t2.sync.flush({ timeout: 5000 })
+    expect((await s.doc('board')).current().state.cards).toEqual({ one: { title: 'from tab 1', votes: 0 } })
+  })
+
   it("a tab that has not applied another tab's acknowledged edits yet keeps showing them, and counts them as settled", async () => {
     // The other tab's 'settled' message dropped the mirrored rows at once: a tab behind the log (offline
     // here, or still catching up) lost those edits from its screen until it caught up.
