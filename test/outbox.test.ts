@@ -713,19 +713,25 @@ describe('own writes acknowledged ahead of the store', () => {
     at: 0,
   })
 
-  it('stay on screen while a catch-up brings the changes before them, and can be deleted meanwhile', async () => {
-    // Found by a chaos trial: the ack settled the row while its change waited behind a catch-up, so the
-    // record vanished for the catch-up's round trip, and a delete the app made then was a no-op, lost.
-    const t = new ScriptedTransport()
-    const store = scriptedStore(t)
+  /** A store online on `t` whose catch-up is under way and unanswered (another client's seq 2 came first). */
+  async function behindACatchUp(t: ScriptedTransport, extra: Parameters<typeof scriptedStore>[1] = {}) {
+    const store = scriptedStore(t, extra)
     await store.sync.ready
     await waitFor(() => store.sync.status().connection === 'online')
     let answerJoin: ((r: Awaited<ReturnType<Transport['join']>>) => void) | undefined
     t.join = () => new Promise((resolve) => (answerJoin = resolve))
-    // Another client's change at seq 2 arrives before seq 1: the store catches up, and the answer is slow.
     t.seq = 2
     t.handlers.onChanges({ doc: 'scripted', changes: [change(2, ['v', 'b'], 2)] })
     await waitFor(() => answerJoin !== undefined, 2000, 'catch-up requested')
+    return { store, answerJoin: (r: Awaited<ReturnType<Transport['join']>>) => answerJoin!(r) }
+  }
+
+  it('stay on screen while a catch-up brings the changes before them, and can be deleted meanwhile', async () => {
+    // Found by a chaos trial: the ack settled the row while its change waited behind a catch-up, so the
+    // record vanished for the catch-up's round trip, and a delete the app made then was a no-op, lost.
+    const t = new ScriptedTransport()
+    // Another client's change at seq 2 arrives before seq 1: the store catches up, and the answer is slow.
+    const { store, answerJoin } = await behindACatchUp(t)
     store.setState({ v: { a: 1 } })
     await waitFor(() => t.sent.length === 1, 2000, 'write sent')
     // Acknowledged at seq 3; its change waits for the catch-up like the others.
@@ -740,7 +746,7 @@ describe('own writes acknowledged ahead of the store', () => {
     // The catch-up lands: seqs 1 to 4, the write (3) and the delete (4) among them.
     const [write, del] = [t.sent[0]!.ops[0]!, t.sent[1]!.ops[0]!]
     const changes = [change(1, ['v', 'c'], 1), change(2, ['v', 'b'], 2), change(3, ['v', 'a'], 1, write.client, write.id), { ...change(4, ['v', 'a'], undefined, del.client, del.id), kind: 'delete' as const }]
-    answerJoin!({ ok: true as const, v: 1, seq: 4, changes, serverTime: Date.now() })
+    answerJoin({ ok: true as const, v: 1, seq: 4, changes, serverTime: Date.now() })
     await store.sync.flush({ timeout: 2000 })
     expect(store.getState().v).toEqual({ b: 2, c: 1 })
     expect(t.sent).toHaveLength(2)
@@ -760,14 +766,7 @@ describe('own writes acknowledged ahead of the store', () => {
     const dbName = freshDb()
     const t = new ScriptedTransport()
     const first = new KeepRows(dbName)
-    const store = scriptedStore(t, { storage: first, crossTab: true })
-    await store.sync.ready
-    await waitFor(() => store.sync.status().connection === 'online')
-    let answerJoin: ((r: Awaited<ReturnType<Transport['join']>>) => void) | undefined
-    t.join = () => new Promise((resolve) => (answerJoin = resolve))
-    t.seq = 2
-    t.handlers.onChanges({ doc: 'scripted', changes: [change(2, ['v', 'b'], 2)] })
-    await waitFor(() => answerJoin !== undefined, 2000, 'catch-up requested')
+    const { store, answerJoin } = await behindACatchUp(t, { storage: first, crossTab: true })
     store.setState({ v: { a: 1 } })
     await waitFor(() => store.sync.status().pending === 0 && first.puts === 1, 2000, 'acknowledged at seq 3, and written')
     expect(store.getState().v).toEqual({ a: 1 })
@@ -777,7 +776,7 @@ describe('own writes acknowledged ahead of the store', () => {
     await waitFor(() => late.sync.status().pending === 0, 2000, "the first tab's answer")
     await new Promise((r) => setTimeout(r, 20))
     expect(late.getState().v).toEqual({ a: 1 })
-    answerJoin!({ ok: true as const, v: 1, seq: 3, changes: [change(1, ['v', 'c'], 1), change(2, ['v', 'b'], 2), change(3, ['v', 'a'], 1, t.sent[0]!.ops[0]!.client, t.sent[0]!.ops[0]!.id)], serverTime: Date.now() })
+    answerJoin({ ok: true as const, v: 1, seq: 3, changes: [change(1, ['v', 'c'], 1), change(2, ['v', 'b'], 2), change(3, ['v', 'a'], 1, t.sent[0]!.ops[0]!.client, t.sent[0]!.ops[0]!.id)], serverTime: Date.now() })
     await waitFor(() => store.sync.status().seq === 3, 2000, 'caught up')
     expect(store.getState().v).toEqual({ a: 1, b: 2, c: 1 })
   })
