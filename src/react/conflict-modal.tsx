@@ -176,9 +176,14 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     }
   }, [shown])
 
+  // Cancel in an editor returns focus to that conflict's "Edit merged" (its id), not to the dialog's first button.
+  const backToEdit = useRef<string | null>(null)
   // When the focused control goes away (its conflict was resolved), keep focus inside.
   useEffect(() => {
     const el = ref.current
+    const back = backToEdit.current
+    backToEdit.current = null
+    if (el && back) el.querySelector<HTMLElement>(`[data-edit="${back}"]`)?.focus()
     if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>(FOCUSABLE)?.focus()
   })
 
@@ -240,11 +245,9 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                   <div className="zync-actions">
                     {button(L.keepMine, () => settle(c, 'local'))}
                     {button(L.keepTheirs, () => settle(c, 'remote'))}
-                    {button(
-                      L.edit,
-                      () => setDraft(text ? (c.local as string) : (JSON.stringify(startingPoint(c), null, 2) ?? '')),
-                      'zync-btn-ghost',
-                    )}
+                    <button className="zync-btn zync-btn-ghost" data-edit={cid} onClick={() => setDraft(text ? (c.local as string) : (JSON.stringify(startingPoint(c), null, 2) ?? ''))}>
+                      {L.edit}
+                    </button>
                   </div>
                 ) : (
                   <div className="zync-editor">
@@ -267,7 +270,14 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                       </p>
                     )}
                     <div className="zync-actions" ref={reveal}>
-                      {button(L.cancel, () => setDraft(), 'zync-btn-ghost')}
+                      {button(
+                        L.cancel,
+                        () => {
+                          backToEdit.current = cid
+                          setDraft()
+                        },
+                        'zync-btn-ghost',
+                      )}
                       <button
                         className="zync-btn zync-btn-primary"
                         disabled={!!error}

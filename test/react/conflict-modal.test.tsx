@@ -259,6 +259,8 @@ describe('ConflictModal', () => {
     expect(screen.getByRole('textbox')).toHaveValue('Q3 planning notes (draft) v2')
     await user.click(screen.getByRole('button', { name: 'Cancel' }))
     expect(screen.queryByRole('textbox')).toBeNull()
+    // Focus goes back to where the editor was opened (found by an accessibility trial: it went to the first Keep mine).
+    expect(screen.getByRole('button', { name: 'Edit merged' })).toHaveFocus()
     expect(store.resolutions).toEqual([])
   })
 
