@@ -260,6 +260,25 @@ describe("edits of documents whose store is gone", () => {
     expect((await s2.doc('x')).current().state.cards).toBeUndefined()
   })
 
+  it("a document's snapshot from another server is not where a store of this server starts", async () => {
+    // Found while fixing the delivery to the right server: an app that switched servers on one database
+    // started from the other server's snapshot and seq, so the join skipped this server's changes up to
+    // that seq (its record never showed) and showed the other server's record instead.
+    const [s1, s2] = [await server(), await server()]
+    const seed = board({ url: s2.url, name: 'x', storage: 'memory' })
+    seed.getState().addCard('b', 'on S2')
+    await seed.sync.flush()
+    const dbName = freshDb()
+    const first = board({ url: s1.url, dbName, name: 'x' })
+    first.getState().addCard('a', 'on S1')
+    await first.sync.flush()
+    await first.sync.destroy()
+    const switched = board({ url: s2.url, dbName, name: 'x' })
+    await switched.sync.flush({ timeout: 3000 })
+    await waitFor(() => switched.sync.status().connection === 'online', 3000, 'online')
+    expect(switched.getState().cards).toEqual({ b: { title: 'on S2', votes: 0 } })
+  })
+
   it('a store destroyed before it could send hands its edits to a store still online', async () => {
     const s = await server()
     const dbName = freshDb()

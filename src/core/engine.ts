@@ -264,11 +264,14 @@ export class SyncEngine {
       await storage.heartbeat(this.doc, this.clientId, this.lastBeat)
       const loaded = await storage.load(this.doc, { owner: this.clientId, staleBefore: this.staleBefore() })
       if (this.destroyed) return
-      if (loaded.meta) {
-        this.confirmed = loaded.meta.confirmed
-        this.vv = loaded.meta.vv
-        this.seq = loaded.meta.seq
-        for (const id of loaded.meta.resolved ?? []) this.resolvedIds.add(id)
+      // A snapshot of this document from another server (an app switched servers on one database) says
+      // nothing of this one: its seq made the join skip this server's changes up to it.
+      const meta = loaded.meta && (loaded.meta.to === undefined || this.o.endpoint === undefined || loaded.meta.to === this.o.endpoint) ? loaded.meta : undefined
+      if (meta) {
+        this.confirmed = meta.confirmed
+        this.vv = meta.vv
+        this.seq = meta.seq
+        for (const id of meta.resolved ?? []) this.resolvedIds.add(id)
       }
       // Rows captured before hydration finished keep their order after the stored ones.
       const early = this.outbox.ordered().slice()
@@ -698,7 +701,7 @@ export class SyncEngine {
     // The meta goes with a full write, or with the write that deletes a settled conflict, so that after a
     // reload resolving it again says CONFLICT_RESOLVED (and a catch-up never raises it again).
     const withMeta = (full || this.resolvedChanged) && this.metaDirty
-    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds] } : undefined
+    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds], ...(this.o.endpoint ? { to: this.o.endpoint } : {}) } : undefined
     if (withMeta) {
       // The storage may clone it after an await: later batches must not write into it.
       this.confirmedEpoch = new WeakSet()

@@ -39,6 +39,8 @@ export interface DocMeta {
   savedAt: number
   /** Ids of conflicts settled on this device (the newest 1,000): resolving one again says CONFLICT_RESOLVED. */
   resolved?: string[]
+  /** The server (URL) it came from: a store of another server does not start from it. */
+  to?: string
 }
 
 export interface StoredConflict extends Conflict {
