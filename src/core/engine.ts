@@ -513,8 +513,7 @@ export class SyncEngine {
         if (p.value !== undefined) assertSafeValue(p.value)
         if (p.path.length < OP_DEPTH) assertSegmentKeys(p.value, p.path.length)
       } catch (err) {
-        const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
-        this.refuse(new ZyncError(e.code, `[zync] ${pathToString([...p.path, ...badPart(p.value)])} is not synced: ${e.message.replace('[zync] ', '')}`), p.path)
+        this.refuse(reworded(err, `${pathToString([...p.path, ...badPart(p.value)])} is not synced`), p.path)
         continue
       }
       const op = this.makeOp(p)
@@ -1252,9 +1251,7 @@ export class SyncEngine {
     if (s.done) {
       if (s.acked === undefined || shownUntil !== undefined) return
       s.acked = undefined
-      this.outbox.remove(s.row.id)
-      if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
-      return
+      return this.unshow(s, refresh)
     }
     s.done = true
     // Also when not yet persisted: its write may be in flight, and deleting a missing key is harmless.
@@ -1263,11 +1260,14 @@ export class SyncEngine {
     if (shownUntil !== undefined) {
       s.acked = shownUntil
       this.outbox.seal(s)
-    } else {
-      this.outbox.remove(s.row.id)
-      if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
-    }
+    } else this.unshow(s, refresh)
     this.resolveFlushWaiters(s.row.id)
+  }
+
+  /** A settled row leaves the outbox, and so the screen's overlay. */
+  private unshow(s: RowState, refresh: boolean): void {
+    this.outbox.remove(s.row.id)
+    if (refresh) this.refreshEntity(s.row.entity, s.row.op.path)
   }
 
   /** Drops from the screen the settled rows whose change is applied now (a snapshot covered it), or all of them. */
@@ -1756,8 +1756,7 @@ export class SyncEngine {
       try {
         assertSafeValue(state)
       } catch (err) {
-        const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
-        throw new ZyncError(e.code, `[zync] setPresence(): ${e.message.replace('[zync] ', '')}; presence is plain JSON`, { cause: err })
+        throw reworded(err, 'setPresence()', '; presence is plain JSON')
       }
       const bytes = new TextEncoder().encode(json).length
       if (bytes > this.presenceBytes) throw new ZyncError('TOO_LARGE', `[zync] setPresence(): the state is ${bytes} bytes of JSON, over the server's ${this.presenceBytes}; keep presence small (a cursor, a selection) and put content in the store`)
@@ -2011,6 +2010,12 @@ export class SyncEngine {
     this.statusListeners.clear()
     this.events.clear()
   }
+}
+
+/** A check's error (its code kept) said in the caller's words: `[zync] <context>: <what failed><tail>`. */
+function reworded(err: unknown, context: string, tail = ''): ZyncError {
+  const e = err instanceof ZyncError ? err : new ZyncError('BAD_REQUEST', String(err))
+  return new ZyncError(e.code, `[zync] ${context}: ${e.message.replace('[zync] ', '')}${tail}`, { cause: err })
 }
 
 function entityPath(path: Path): Path {

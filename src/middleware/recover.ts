@@ -9,7 +9,7 @@
  * when it is opened); refused rows stay as its dead letters.
  */
 import type { SyncEngine } from '../core/engine'
-import { REFUSAL_CODES } from '../core/errors'
+import { isRefusal } from '../core/errors'
 import type { OutboxStorage } from '../core/storage'
 
 /** How long one document's delivery may take before the next is tried (the rows stay, for next time). */
@@ -96,9 +96,8 @@ async function deliver(engine: SyncEngine): Promise<void> {
     }
     const timer = setTimeout(done, RECOVERY_MS)
     ;(timer as { unref?: () => void }).unref?.()
-    unsubscribe = engine.subscribe(() => {
-      const s = engine.status()
-      if (s.connection === 'offline' && s.error && REFUSAL_CODES.has(s.error.code)) done()
+    unsubscribe = engine.subscribe((s) => {
+      if (isRefusal(s)) done()
     })
     engine.flush().then(done, done)
   })

@@ -1,6 +1,6 @@
 import type { StateCreator, StoreMutatorIdentifier } from 'zustand/vanilla'
 import type { Socket } from 'socket.io-client'
-import { SyncEngine } from '../core/engine'
+import { SyncEngine, type EngineHost } from '../core/engine'
 import { ZyncError } from '../core/errors'
 import { newId } from '../core/ids'
 import type { BackoffOptions } from '../core/outbox'
@@ -205,6 +205,13 @@ function pickStorage(o: SyncOptions<unknown>, onServer: boolean, warn: (m: strin
   return new FallbackOutboxStorage(new DexieOutboxStorage(o.dbName ?? 'zync'), warn)
 }
 
+/** `state` with the patches applied: one copy per container for the whole batch, `state`'s own objects never written. */
+function applyPatches(state: Record<string, unknown>, patches: Parameters<EngineHost['apply']>[0]): Record<string, unknown> {
+  const fresh = new WeakSet<object>()
+  for (const p of patches) state = setAtCow(state, p.path, p.value, p.remove === true, fresh)
+  return state
+}
+
 const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   checkOptions(options as SyncOptions<unknown>)
   type T = ReturnType<typeof get>
@@ -270,11 +277,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
         return isPlainObject(state) ? partialize(state as T) : (state as never)
       },
       apply: (patches) => {
-        // One copy per container for the whole batch of patches (the store's own objects are never
-        // written; the copies are new and only become visible with the setState below).
-        const fresh = new WeakSet<object>()
-        let next = api.getState() as Record<string, unknown>
-        for (const p of patches) next = setAtCow(next, p.path, p.value, p.remove === true, fresh)
+        // The copies are new and only become visible with the setState below.
+        const next = applyPatches(api.getState() as Record<string, unknown>, patches)
         applying = true
         try {
           // Named for zustand's devtools, which otherwise names it after the caller.
@@ -313,10 +317,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
             // Shows nothing: nobody edits it, and the document's own store (when opened) loads from storage.
             host: {
               read: () => state,
-              apply: (patches) => {
-                const fresh = new WeakSet<object>()
-                for (const p of patches) state = setAtCow(state, p.path, p.value, p.remove === true, fresh)
-              },
+              apply: (patches) => void (state = applyPatches(state, patches)),
             },
             watchNetwork: false,
           })

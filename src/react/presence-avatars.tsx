@@ -50,7 +50,7 @@ function fitTip(e: { currentTarget: HTMLElement }): void {
  * (Escape or a second press closes it).
  */
 export function PresenceAvatars({ store, max = 5, includeSelf = false, className, label = PEOPLE, labels }: PresenceAvatarsProps) {
-  const more$ = labels?.more ?? MORE
+  const moreLabel = labels?.more ?? MORE
   const you = labels?.you ?? YOU
   // Re-renders when who is here changes, not when someone's presence state does (a cursor moving).
   const { self, others } = usePeers(store, undefined, samePerson)
@@ -96,7 +96,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
           <button
             type="button"
             className="zync-avatar zync-avatar-more"
-            aria-label={more$(rest.length)}
+            aria-label={moreLabel(rest.length)}
             aria-expanded={shown}
             aria-controls={shown ? restId : undefined}
             onClick={() => setOpen(!shown)}
@@ -110,7 +110,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
             +{rest.length}
           </button>
           {shown && (
-            <ul id={restId} className="zync-avatars-rest" data-align={align} aria-label={more$(rest.length)}>
+            <ul id={restId} className="zync-avatars-rest" data-align={align} aria-label={moreLabel(rest.length)}>
               {rest.map((p) => (
                 <li key={p.clientId}>
                   <Avatar user={p.user} self={p.self} decorative />

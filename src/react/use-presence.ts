@@ -1,6 +1,6 @@
-import { useCallback, useMemo, useRef, useSyncExternalStore } from 'react'
+import { useCallback, useMemo, useRef } from 'react'
 import type { Presence, PresenceUser } from '../core/types'
-import type { SyncedStore } from './store'
+import { type SyncedStore, useSyncValue } from './store'
 
 export interface UsePresenceResult<P = Record<string, unknown>> {
   /** This client's entry, when it has announced itself. */
@@ -28,11 +28,9 @@ const sameUser = (a: PresenceUser, b: PresenceUser) => a === b || (a.id === b.id
  * re-renders nothing.
  */
 export function usePeers<P>(store: SyncedStore, selector: ((peers: Presence<P>[]) => Presence<P>[]) | undefined, same: Same<P>): Peers<P> {
-  const sync = store.sync
   const cache = useRef<{ peers: Presence<P>[]; selector: typeof selector; result: Peers<P> } | undefined>(undefined)
-  const subscribe = useCallback((cb: () => void) => sync.subscribePresence(cb), [sync])
-  const snapshot = () => {
-    const peers = sync.presence() as Presence<P>[]
+  const snapshot = (s: SyncedStore['sync']) => {
+    const peers = s.presence() as Presence<P>[]
     const c = cache.current
     if (c && c.peers === peers && c.selector === selector) return c.result
     const selected = selector ? selector(peers) : peers
@@ -46,7 +44,7 @@ export function usePeers<P>(store: SyncedStore, selector: ((peers: Presence<P>[]
     return result
   }
   // On the server and while hydrating: nobody ("not known yet"), as every hook of zync/react.
-  return useSyncExternalStore(subscribe, snapshot, () => EMPTY as Peers<P>)
+  return useSyncValue(store, snapshot, EMPTY as Peers<P>, 'subscribePresence')
 }
 
 /**
