@@ -1,5 +1,5 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
-import { expect, screen } from 'storybook/test'
+import { expect, screen, userEvent, waitFor } from 'storybook/test'
 import { ZyncError } from '../src/core/errors'
 import { OfflineBanner } from 'zync/react'
 import { createFixtureStore, resetStore, sampleError } from './fixtures'
@@ -56,6 +56,34 @@ export const RefusedWithAction: Story = {
   },
   play: async () => {
     await expect(await screen.findByRole('button', { name: 'Sign in again' })).toBeInTheDocument()
+  },
+}
+
+/** The action makes the banner go (here: reconnect): keyboard focus goes back to where it was, not to the page. */
+export const ActionGivesFocusBack: Story = {
+  args: {
+    store: createFixtureStore({ pending: 2, status: { connection: 'offline' } }),
+    action: () => <button className="zync-btn">Reconnect</button>,
+  },
+  render: (args) => (
+    <>
+      <button className="zync-btn">Board</button>
+      <OfflineBanner {...args} action={() => <button className="zync-btn" onClick={() => args.store.sync.connect()}>Reconnect</button>} />
+    </>
+  ),
+  play: async ({ step }) => {
+    await step('only the sentence is announced, not the action', async () => {
+      await expect(await screen.findByRole('status')).toHaveTextContent('You’re offline. 2 changes are waiting to sync.')
+      await expect(screen.getByRole('status')).not.toHaveTextContent('Reconnect')
+    })
+    await step('the action hides the banner; focus is back on Board', async () => {
+      screen.getByRole('button', { name: 'Board' }).focus()
+      await userEvent.tab()
+      await expect(screen.getByRole('button', { name: 'Reconnect' })).toHaveFocus()
+      await userEvent.keyboard('{Enter}')
+      await waitFor(() => expect(screen.queryByRole('button', { name: 'Reconnect' })).not.toBeInTheDocument())
+      await waitFor(() => expect(screen.getByRole('button', { name: 'Board' })).toHaveFocus())
+    })
   },
 }
 

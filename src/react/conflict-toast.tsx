@@ -1,6 +1,6 @@
 import { createPortal } from 'react-dom'
 import { type SyncedStore, useIsClient, useModalShown } from './store'
-import { cx, useUnseen } from './ui'
+import { cx, useFocusReturn, useUnseen } from './ui'
 import { useConflicts } from './use-conflicts'
 
 export interface ConflictToastLabels {
@@ -38,10 +38,12 @@ export function ConflictToast({ store, onResolve, className, labels }: ConflictT
   const [unseen, dismiss] = useUnseen(conflicts)
   // A ConflictModal of the same store already asks for the same decisions: no second notice behind its overlay.
   const modal = useModalShown(store)
+  // Focus in the toast, or in a modal opened from it, goes back where it came from when the toast goes.
+  const focus = useFocusReturn(unseen)
   if (!useIsClient()) return null
   // The live region stays mounted so screen readers announce the notice when it appears.
   return createPortal(
-    <div role="status" className="zync-toast-region">
+    <div role="status" className="zync-toast-region" {...focus}>
       {unseen && (
         // Hidden, not unmounted, while the modal is shown: its Resolve button (which may have opened the
         // modal) is where focus returns when the modal closes.

@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react'
 import { type SyncedStore } from './store'
-import { cx } from './ui'
+import { cx, useFocusReturn } from './ui'
 import { isRefusal } from '../core/errors'
 import { isUnreachable, useSyncStatus } from './use-sync-status'
 
@@ -54,17 +54,20 @@ export function OfflineBanner({ store, className, labels, action }: OfflineBanne
   const L = { ...LABELS, ...labels }
   const s = useSyncStatus(store)
   const state = isUnreachable(s) ? 'unreachable' : isRefusal(s) ? 'refused' : s.connection === 'offline' ? 'offline' : undefined
+  const focus = useFocusReturn(!!state)
+  // Only the sentence is a live region: the action's text is not announced with it. The root stays
+  // mounted, so focus in the action goes back where it came from when the banner goes.
   return (
-    <div role="status">
-      {state && (
-        <div className={cx('zync-banner', className)} data-state={state}>
-          <span className="zync-dot" aria-hidden="true" />
-          <p>
+    <div className={state && cx('zync-banner', className)} data-state={state} {...focus}>
+      {state && <span className="zync-dot" aria-hidden="true" />}
+      <p role="status" className="zync-banner-text">
+        {state && (
+          <>
             <strong>{state === 'offline' ? L.title : L[state]}</strong> {(state === 'refused' ? L.refusedMessage : L.message)(s.pending + s.unpersisted)}
-          </p>
-          {action && <span className="zync-banner-action">{action(state)}</span>}
-        </div>
-      )}
+          </>
+        )}
+      </p>
+      {state && action && <span className="zync-banner-action">{action(state)}</span>}
     </div>
   )
 }

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react'
-import { isRefusal } from '../core/errors'
+import { isRefusal, type ZyncError } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
 import { cx } from './ui'
@@ -14,6 +14,11 @@ export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   conflicts: (count: number) => string
   /** Changes the server refused for good (dead letters), shown while there are some; gets their number. */
   failed: (count: number) => string
+  /**
+   * The badge's tooltip (`title`) while the status carries an error; gets the error, whose `code` says what
+   * went wrong. Default: the error's English message.
+   */
+  errorTitle: (error: ZyncError) => string
 }
 
 const LABELS: SyncStatusBadgeLabels = {
@@ -27,6 +32,7 @@ const LABELS: SyncStatusBadgeLabels = {
   pending: (n) => `${n.toLocaleString()} pending`,
   conflicts: (n) => `${n.toLocaleString()} conflict${n === 1 ? '' : 's'}`,
   failed: (n) => `${n.toLocaleString()} not synced`,
+  errorTitle: (e) => e.message.replace(/^\[zync\] /, ''),
 }
 
 export interface SyncStatusBadgeProps {
@@ -97,7 +103,7 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   // rewritten on each keystroke): the count does not flicker, and it matches usePendingOperations().
   const waiting = s.pending + s.unpersisted
   return (
-    <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error?.message.replace(/^\[zync\] /, '')}>
+    <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error && L.errorTitle(s.error)}>
       <span className="zync-dot" aria-hidden="true" />
       {L[state]}
       {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}

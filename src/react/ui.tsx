@@ -1,4 +1,4 @@
-import { type CSSProperties, useState } from 'react'
+import { type CSSProperties, type FocusEvent, useLayoutEffect, useRef, useState } from 'react'
 import type { Conflict, PresenceUser } from '../core/types'
 
 export const cx = (...c: unknown[]): string => c.filter(Boolean).join(' ')
@@ -7,6 +7,44 @@ export const cx = (...c: unknown[]): string => c.filter(Boolean).join(' ')
 export function useUnseen(conflicts: Conflict[]): [boolean, () => void] {
   const [seen, setSeen] = useState<string[]>([])
   return [conflicts.some((c) => !seen.includes(c.id)), () => setSeen(conflicts.map((c) => c.id))]
+}
+
+const inDialog = (el: Element) => !!el.closest('[aria-modal="true"]')
+
+/**
+ * Focus inside a notice whose content goes away (its action made it go, or a dialog opened from it
+ * settled what it showed) goes back to where it came from, instead of falling to <body>. Returns the
+ * focus handlers for the notice's root; `shown`: its content is rendered. A move into a dialog (opened
+ * from the notice) still counts as inside; focus the user moved elsewhere is left alone.
+ */
+export function useFocusReturn(shown: boolean): { onFocus: (e: FocusEvent) => void; onBlur: (e: FocusEvent) => void } {
+  const from = useRef<HTMLElement | null>(null)
+  const inside = useRef(false)
+  const outside = (e: FocusEvent) => {
+    const r = e.relatedTarget as HTMLElement | null
+    return r && !e.currentTarget.contains(r) && !inDialog(r) ? r : null
+  }
+  useLayoutEffect(() => {
+    if (shown || !inside.current) return
+    inside.current = false
+    const back = from.current
+    // After the dialog's own focus return (it may still have somewhere to go).
+    setTimeout(() => {
+      const a = document.activeElement
+      if (back?.isConnected && (!a || a === document.body)) back.focus()
+    })
+  }, [shown])
+  return {
+    onFocus: (e) => {
+      inside.current = true
+      const r = outside(e)
+      if (r) from.current = r
+    },
+    // Focus moving to nowhere (an element removed) is not leaving.
+    onBlur: (e) => {
+      if (outside(e)) inside.current = false
+    },
+  }
 }
 
 const lin = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)

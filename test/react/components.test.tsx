@@ -58,6 +58,47 @@ describe('ConflictToast', () => {
     await vi.waitFor(() => expect(screen.getAllByRole('button', { name: 'Resolve' })[0]).toHaveFocus())
   })
 
+  it('gives focus back to where it came from when Keep all in the modal it opened empties the inbox', async () => {
+    const store = createFixtureStore({ conflicts: samples.manyFields() })
+    function App() {
+      const [open, setOpen] = useState(false)
+      return (
+        <>
+          <button>Board</button>
+          <ConflictToast store={store} onResolve={() => setOpen(true)} />
+          <ConflictModal store={store} open={open} onOpenChange={setOpen} />
+        </>
+      )
+    }
+    render(<App />)
+    screen.getByRole('button', { name: 'Board' }).focus()
+    await userEvent.tab()
+    expect(screen.getByRole('button', { name: 'Resolve' })).toHaveFocus()
+    await userEvent.keyboard('{Enter}')
+    await userEvent.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Keep all mine' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(screen.queryByRole('button', { name: 'Resolve' })).toBeNull()
+    // Found by an accessibility trial: the toast (the modal's opener) was gone too, and focus fell to <body>.
+    await vi.waitFor(() => expect(screen.getByRole('button', { name: 'Board' })).toHaveFocus())
+  })
+
+  it('gives focus back when its own Dismiss hides it', async () => {
+    const store = createFixtureStore({ conflicts: samples.oneField() })
+    render(
+      <>
+        <button>Board</button>
+        <ConflictToast store={store} onResolve={() => {}} />
+      </>,
+    )
+    screen.getByRole('button', { name: 'Board' }).focus()
+    await userEvent.tab()
+    await userEvent.tab()
+    expect(screen.getByRole('button', { name: 'Dismiss' })).toHaveFocus()
+    await userEvent.keyboard('{Enter}')
+    expect(screen.queryByRole('button', { name: 'Dismiss' })).toBeNull()
+    await vi.waitFor(() => expect(screen.getByRole('button', { name: 'Board' })).toHaveFocus())
+  })
+
   it('says "1 change", follows the inbox, and hides when it is empty', () => {
     const store = createFixtureStore({ conflicts: samples.oneField() })
     render(<ConflictToast store={store} onResolve={() => {}} />)
@@ -196,6 +237,15 @@ describe('SyncStatusBadge', () => {
     expect(badge()).toHaveAttribute('title', 'authentication failed: token expired')
   })
 
+  it('takes its tooltip from labels.errorTitle, by error code (the English engine message could not be translated)', () => {
+    const store = createFixtureStore({ status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } })
+    render(<SyncStatusBadge store={store} labels={{ refused: 'Zugriff verweigert', errorTitle: (e) => (e.code === 'UNAUTHENTICATED' ? 'Anmeldung abgelaufen' : e.code) }} />)
+    expect(badge()).toHaveTextContent('Zugriff verweigert')
+    expect(badge()).toHaveAttribute('title', 'Anmeldung abgelaufen')
+    act(() => store.setStatus({ connection: 'online', error: undefined }))
+    expect(badge()).not.toHaveAttribute('title')
+  })
+
   it('stays an error while dead letters wait, after the error itself is gone (never "Synced" for changes that will not sync)', () => {
     const store = createFixtureStore({ status: { deadLetters: 2 } })
     render(<SyncStatusBadge store={store} />)
@@ -251,6 +301,44 @@ describe('OfflineBanner', () => {
     expect(screen.queryByRole('button')).toBeNull()
     act(() => store.setStatus({ connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed') }))
     expect(screen.getByRole('button', { name: 'Sign in again' })).toBeInTheDocument()
+    // The live region says the state; the action's own text is not announced with it.
+    expect(screen.getByRole('status')).toHaveTextContent('The sync server refused this connection.')
+    expect(screen.getByRole('status')).not.toHaveTextContent('Sign in again')
+  })
+
+  it('gives focus back to where it came from when its action makes it go', async () => {
+    const store = createFixtureStore({ status: { connection: 'offline' } })
+    render(
+      <>
+        <button>Board</button>
+        <OfflineBanner store={store} action={() => <button onClick={() => store.sync.connect()}>Reconnect</button>} />
+      </>,
+    )
+    screen.getByRole('button', { name: 'Board' }).focus()
+    await userEvent.tab()
+    expect(screen.getByRole('button', { name: 'Reconnect' })).toHaveFocus()
+    await userEvent.keyboard('{Enter}')
+    expect(screen.queryByRole('button', { name: 'Reconnect' })).toBeNull()
+    // Found by an accessibility trial: focus fell to <body> with the banner.
+    await vi.waitFor(() => expect(screen.getByRole('button', { name: 'Board' })).toHaveFocus())
+  })
+
+  it('leaves focus alone when the user moved it elsewhere before the banner went', async () => {
+    const store = createFixtureStore({ status: { connection: 'offline' } })
+    render(
+      <>
+        <button>Board</button>
+        <OfflineBanner store={store} action={() => <button>Reconnect</button>} />
+        <input aria-label="Title" />
+      </>,
+    )
+    screen.getByRole('button', { name: 'Board' }).focus()
+    await userEvent.tab()
+    await userEvent.tab()
+    expect(screen.getByRole('textbox', { name: 'Title' })).toHaveFocus()
+    act(() => store.setStatus({ connection: 'online' }))
+    await new Promise((r) => setTimeout(r, 10))
+    expect(screen.getByRole('textbox', { name: 'Title' })).toHaveFocus()
   })
 
   it('says the server refused the connection (not "offline") after a refusal for good', () => {
@@ -259,7 +347,7 @@ describe('OfflineBanner', () => {
     const refusal = new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired')
     act(() => store.setStatus({ connection: 'offline', error: refusal }))
     expect(screen.getByRole('status')).toHaveTextContent('The sync server refused this connection. 1 change is kept on this device until access is restored.')
-    expect(screen.getByRole('status').firstElementChild).toHaveAttribute('data-state', 'refused')
+    expect(screen.getByRole('status').closest('.zync-banner')).toHaveAttribute('data-state', 'refused')
     // Offline with an error of another kind (a refused op) is still plain offline.
     act(() => store.setStatus({ connection: 'offline', error: new ZyncError('BAD_REQUEST', '[zync] bad op') }))
     expect(screen.getByRole('status')).toHaveTextContent('You’re offline.')
