@@ -8,8 +8,11 @@ import { loadConfig, offlineFlag, type DemoConfig } from './config'
 
 declare global {
   interface Window {
-    /** The demo's stores, for poking at in the console: `zyncDemo.boards.left.sync.status()`. */
-    zyncDemo?: { config: DemoConfig; boards: Record<string, BoardStore> }
+    /**
+     * The demo's stores, for poking at in the console: `zyncDemo.boards.left.sync.status()`; `createBoard`
+     * makes another store (another board).
+     */
+    zyncDemo?: { config: DemoConfig; boards: Record<string, BoardStore>; createBoard: typeof createBoard }
   }
 }
 
@@ -21,7 +24,7 @@ void loadConfig().then((config) => {
     board.sync.setPresence({ pane: p.key, focus: null })
     boards[p.key] = board
   }
-  window.zyncDemo = { config, boards }
+  window.zyncDemo = { config, boards, createBoard }
   document.title = config.mode === 'single' ? `${config.panes[0]!.user.name} · zync task board` : 'zync task board'
   createRoot(document.getElementById('root')!).render(
     <StrictMode>

@@ -114,8 +114,9 @@ export class SocketIoTransport implements Transport {
   private readonly listeners: Record<string, (...args: never[]) => void> = {
     connect: () => {
       this.failures = 0
-      // A shared socket's events reach every store on it: one that closed stays out.
-      if (this.owned || this.wanted) this.handlers?.onConnect()
+      // A shared socket's events reach every store on it, and an owned one may finish opening after
+      // close() (see hangUp): a store that closed stays out.
+      if (this.wanted) this.handlers?.onConnect()
     },
     disconnect: (reason: string) => {
       // The server forgot the socket's rooms with it: a reconnection joins afresh.
@@ -168,12 +169,12 @@ export class SocketIoTransport implements Transport {
       if (!this.wanted) return
       if (this.urls.length > 1) {
         const old = this.socket
-        if (old) {
-          this.unbind(old)
-          old.disconnect()
-        }
         this.urlIndex = (this.urlIndex + 1) % this.urls.length
         this.socket = this.create(this.urls[this.urlIndex]!)
+        if (old) {
+          this.unbind(old)
+          this.hangUp(old)
+        }
       }
       this.socket?.connect()
     }, delay)
@@ -185,8 +186,29 @@ export class SocketIoTransport implements Transport {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = undefined
     // A socket the app passed stays up for its other stores: this one only leaves its document.
-    if (this.owned) this.socket?.disconnect()
+    if (this.owned) this.hangUp(this.socket)
     else this.leaveShared()
+  }
+
+  /**
+   * Disconnects an owned socket. One whose WebSocket is still opening is left to open first: closing a
+   * WebSocket before it is established makes browsers log an error for every store destroyed while
+   * connecting (quick navigation between documents). It is closed once it opens or fails, unless a
+   * connect() took it back meanwhile.
+   */
+  private hangUp(s: Socket | undefined): void {
+    if (!s) return
+    if (s.connected || s.io.engine?.readyState !== 'opening') {
+      s.disconnect()
+      return
+    }
+    const done = () => {
+      s.off('connect', done)
+      s.off('connect_error', done)
+      if (s !== this.socket || !this.wanted) s.disconnect()
+    }
+    s.on('connect', done)
+    s.on('connect_error', done)
   }
 
   /** On a shared socket: `zync:leave` once no other store on it has this document joined. */
@@ -250,8 +272,8 @@ export class SocketIoTransport implements Transport {
     if (!s) return
     this.leaveShared()
     this.unbind(s)
-    if (this.owned) s.disconnect()
     this.socket = undefined
+    if (this.owned) this.hangUp(s)
   }
 }
 

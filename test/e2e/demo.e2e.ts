@@ -177,4 +177,28 @@ describe('the split-pane demo', () => {
     expect(await names(second)).toEqual(['Alan’s laptop', 'Barbara’s tablet'])
     expect(await second.evaluate(() => window.zyncDemo!.config.panes.map((p) => p.dbName))).toEqual(['zync-demo-left-2', 'zync-demo-right-2'])
   })
+
+  it('stores destroyed while connecting (quick navigation between boards) leave no console errors and no connections', async () => {
+    const doc = await e2e.newDoc()
+    const page = await (await e2e.newContext()).newPage()
+    const logged: string[] = []
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') logged.push(m.text())
+    })
+    await openSplit(page, doc)
+    const before = e2e.server.io.of('/').sockets.size
+    await page.evaluate(async ([url, doc]) => {
+      const { createBoard, config } = window.zyncDemo!
+      const p = config.panes[0]!
+      for (let i = 0; i < 20; i++) {
+        const board = createBoard({ doc: `${doc}-nav-${i}`, url, dbName: p.dbName, clientId: p.clientId, user: p.user })
+        await new Promise((r) => setTimeout(r, i % 4))
+        await board.sync.destroy()
+      }
+    }, [e2e.server.url, doc] as const)
+    // Each socket still opening when its store went is closed once it opens: none stays.
+    await expect.poll(() => e2e.server.io.of('/').sockets.size, { timeout: 10_000 }).toBe(before)
+    // Found by the multi-document trial: 'WebSocket is closed before the connection is established' per store.
+    expect(logged.filter((t) => /WebSocket|closed before/i.test(t))).toEqual([])
+  })
 })
