@@ -114,8 +114,19 @@ export const StackAtTheEdge: Story = {
 /** You first, with an accent ring and "(you)" in the name. */
 export const IncludingSelf: Story = {
   args: { store: createFixtureStore({ presence: makePeers(4, { withSelf: true }) }), includeSelf: true },
-  play: async () => {
-    await expect(await screen.findByRole('img', { name: 'Ana Souza (you)' })).toHaveClass('zync-avatar-self')
+  play: async ({ step }) => {
+    const me = await screen.findByRole('img', { name: 'Ana Souza (you)' })
+    await expect(me).toHaveClass('zync-avatar-self')
+    await step('focus on your avatar shows outside your ring (the ring is the focus ring\'s colour)', async () => {
+      await userEvent.tab()
+      await expect(me).toHaveFocus()
+      const css = getComputedStyle(me)
+      // The outer edge of the ring: the largest spread in the box-shadow.
+      const ring = Math.max(...[...css.boxShadow.matchAll(/(-?[\d.]+)px(?=\s*(?:,|$))/g)].map((m) => Number(m[1])))
+      await expect(ring).toBeGreaterThan(0)
+      await expect(css.outlineStyle).toBe('solid')
+      await expect(Number.parseFloat(css.outlineOffset)).toBeGreaterThan(ring)
+    })
   },
 }
 
