@@ -198,11 +198,14 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     // drops what it gets twice by seq).
     await socket.join(room(req.doc))
     // The same store on a new connection (its old one half-open, after a network change, say): its old
-    // presence entry goes now, not when that socket times out (~20 s of a frozen ghost cursor).
+    // presence entry goes now, not when that socket times out (~20 s of a frozen ghost cursor). Client ids
+    // are public (every change record names its writer's): only the same authenticated user's old
+    // connection counts, or anyone could clear anyone's presence by joining with their id.
     data.client = req.client
     for (const id of ctx.io.sockets.adapter.rooms.get(room(req.doc)) ?? []) {
       const old = id !== socket.id ? ctx.io.sockets.sockets.get(id) : undefined
-      if (old && (old.data as SocketData).client === req.client) ctx.presence.leave(old, req.doc)
+      const od = old?.data as SocketData | undefined
+      if (old && od!.client === req.client && od!.user.id === data.user.id) ctx.presence.leave(old, req.doc)
     }
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})

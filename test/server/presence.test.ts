@@ -183,6 +183,26 @@ describe('presence', () => {
     await waitFor(() => live(watcher).length === 2, 3000, 'two entries')
   })
 
+  it("another user joining with someone's client id (public: change records name it) does not clear their presence", async () => {
+    // Found by an auth trial: one join a second with alice's client id kept her hidden 19 s in 20.
+    const s = await server()
+    const watcher = await peer(s.url, 'tok-bob')
+    const alice = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
+    cleanups.push(() => alice.disconnect())
+    expect((await ask(alice, 'zync:join', { v: 2, doc: 'room', client: 'alice-store', since: 0 })).ok).toBe(true)
+    await ask(alice, 'zync:presence', { doc: 'room', state: { cursor: 1 } })
+    await waitFor(() => live(watcher).some((p) => p.clientId === alice.id), 3000, 'alice seen')
+    const eve = await connectRaw(s.url, { auth: { token: 'tok-eve' } })
+    cleanups.push(() => eve.disconnect())
+    expect((await ask(eve, 'zync:join', { v: 2, doc: 'room', client: 'alice-store', since: 0 })).ok).toBe(true)
+    await ask(eve, 'zync:presence', { doc: 'room', state: { cursor: 9 } })
+    await waitFor(() => live(watcher).some((p) => p.clientId === eve.id), 3000, 'eve seen')
+    expect(live(watcher).map((p) => [p.user.id, p.state])).toEqual([
+      ['alice', { cursor: 1 }],
+      ['eve', { cursor: 9 }],
+    ])
+  })
+
   it('expires after its TTL without a heartbeat, and late joiners never see expired entries', async () => {
     const s = await server({ presenceTtl: 400 })
     const alice = await peer(s.url, 'tok-alice')
