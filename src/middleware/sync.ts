@@ -40,7 +40,12 @@ export interface SyncOptions<T> {
   storage?: 'indexeddb' | 'memory' | OutboxStorage
   /** IndexedDB database name. Default 'zync'. */
   dbName?: string
-  /** This client's id; must be unique per tab. Default: a new random id per store instance (16-char nanoid). */
+  /**
+   * This client's id; must be unique per tab and per document. It is public (every change record names
+   * its writer's), and the first user to write under an id in a document owns it there: an id reused
+   * across documents can be taken in another one first (CLIENT_MISMATCH). Default: a new random id per
+   * store instance (16-char nanoid).
+   */
   clientId?: string
   /**
    * Who this client says it is: its own entry in presence(), and, sent in the connection's `auth`

@@ -27,6 +27,8 @@ Usage: zync-server [options]
                         (default 5000; clients pace themselves to it)    env ZYNC_OPS_PER_SECOND
   --auth <module>       JS module exporting authenticate and/or authorize  env ZYNC_AUTH
                         (named exports or on its default export; see docs/SERVER.md)
+  --reauthorize-ms <n>  check open connections' access every n ms       env ZYNC_REAUTHORIZE_MS
+                        (default 60000; 0: only on connect and join)
   --log-level <lvl>     debug | info | warn | error | silent (default info)  env ZYNC_LOG_LEVEL
   -h, --help            show this help
 
@@ -70,6 +72,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
         'ops-per-second': { type: 'string' },
         memory: { type: 'boolean' },
         auth: { type: 'string' },
+        'reauthorize-ms': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -115,6 +118,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
   const keepLog = int('--keep-log', values['keep-log'], 'ZYNC_KEEP_LOG', env.ZYNC_KEEP_LOG, 0, 1e9)
   const opsPerSecond = int('--ops-per-second', values['ops-per-second'], 'ZYNC_OPS_PER_SECOND', env.ZYNC_OPS_PER_SECOND, 1, 1e9)
+  const reauthorizeMs = int('--reauthorize-ms', values['reauthorize-ms'], 'ZYNC_REAUTHORIZE_MS', env.ZYNC_REAUTHORIZE_MS, 0, 1e9)
   const auth = values.auth ?? env.ZYNC_AUTH
   return {
     help: false,
@@ -128,6 +132,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       ...(keepLog !== undefined ? { keepLog } : {}),
       ...(opsPerSecond !== undefined ? { limits: { opsPerSecond } } : {}),
+      ...(reauthorizeMs !== undefined ? { reauthorizeMs } : {}),
       logLevel: level,
     },
   }

@@ -67,6 +67,16 @@ export interface SyncServerOptions {
    */
   authorize?: (user: ZyncUser, doc: string, action: Action) => boolean | Promise<boolean>
   /**
+   * How often the access of every open connection is checked again (ms): `authenticate` on its
+   * handshake (an expired token, a deleted user) and `authorize(user, doc, 'read')` for each document
+   * it has joined (revoked access). A connection that fails either is disconnected; its client
+   * reconnects and is refused as on any connection (UNAUTHENTICATED or FORBIDDEN). A ZyncError thrown
+   * with `retryable: true` (your identity provider is down) keeps the connection. 0 turns it off: read
+   * access is then checked only when a document is joined. Call `reauthorize()` to check at once.
+   * Default 60000.
+   */
+  reauthorizeMs?: number
+  /**
    * Allowed browser origins. Default: only http(s)://localhost, 127.0.0.1 and [::1] on any port, which
    * closes cross-site WebSocket hijacking. '*' allows any. Clients that send no Origin (Node) are allowed.
    */
@@ -116,6 +126,13 @@ export interface SyncServer {
    */
   history(doc: string, query?: { path?: Array<string | number> | string; limit?: number }): Promise<ReturnType<typeof toChange>[]>
   metrics(): Promise<string>
+  /**
+   * Checks the access of open connections again now, as `reauthorizeMs` does periodically: all of them,
+   * or those of `user` (its id), or those that joined `doc`. Call it after revoking access or signing a
+   * user out. With `redis`, every node checks its own connections. Resolves to the number this node
+   * disconnected.
+   */
+  reauthorize(filter?: { user?: string; doc?: string }): Promise<number>
   /** Stop accepting, finish in-flight writes, close sockets and storage. */
   close(): Promise<void>
 }
@@ -126,7 +143,10 @@ export function isOriginAllowed(origin: string | undefined, cors: string[] | '*'
   if (origin === undefined) return true
   if (cors === '*') return true
   if (!cors) return LOCAL_ORIGIN.test(origin)
-  return cors.includes(origin)
+  // Scheme and host are case-insensitive, and browsers send them in lower case: an entry written
+  // 'https://App.Example.com' still matches.
+  const o = origin.toLowerCase()
+  return cors.some((c) => c.toLowerCase() === o)
 }
 
 /** `work`'s result, or `late` when it has not settled within `ms`; the timer is cleared either way. */
@@ -397,6 +417,66 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     }
   })
 
+  /** The handshake's user now, or the error that refuses it (a retryable ZyncError: none, keep it). */
+  async function stillAuthenticated(socket: Socket): Promise<ZyncError | undefined> {
+    if (!options.authenticate) return
+    const raw = socket.handshake.auth as unknown
+    const auth = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
+    try {
+      const user = await options.authenticate({ auth, headers: socket.handshake.headers, address: socket.handshake.address })
+      if (user?.id !== (socket.data as SocketData).user.id) return new ZyncError('UNAUTHENTICATED', '[zync] the credentials now name another user')
+    } catch (err) {
+      if (err instanceof ZyncError) return err.retryable ? undefined : err
+      return new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+    }
+  }
+
+  /** Checks one connection's access again; disconnects it when refused. True when it was disconnected. */
+  async function recheck(socket: Socket, filter: { user?: string; doc?: string }): Promise<boolean> {
+    const data = socket.data as SocketData
+    if (filter.user !== undefined && data.user.id !== filter.user) return false
+    const docs = [...socket.rooms].filter((r) => r.startsWith('doc:')).map((r) => r.slice(4))
+    if (filter.doc !== undefined && !docs.includes(filter.doc)) return false
+    let why = await stillAuthenticated(socket)
+    for (const doc of docs) {
+      if (why) break
+      try {
+        await allowed(data.user, doc, 'read')
+      } catch (err) {
+        why = err as ZyncError
+      }
+    }
+    if (!why || !socket.connected) return false
+    log.info('access revoked; disconnecting', { sid: socket.id, user: data.user.id, code: why.code, message: why.message })
+    metrics?.disconnects.inc({ reason: 'access revoked' })
+    socket.disconnect(true)
+    return true
+  }
+
+  async function reauthorizeLocal(filter: { user?: string; doc?: string } = {}): Promise<number> {
+    let n = 0
+    for (const socket of [...io.of('/').sockets.values()]) if (await recheck(socket as unknown as Socket, filter)) n++
+    return n
+  }
+
+  // Other nodes of a cluster ask this one to check its connections too.
+  const REAUTHORIZE = 'zync:reauthorize'
+  if (options.redis) io.on(REAUTHORIZE, (filter: { user?: string; doc?: string }) => void track(reauthorizeLocal(filter)).catch(() => {}))
+
+  const reauthorizeMs = options.reauthorizeMs ?? 60_000
+  let rechecking = false
+  const reauthorizeTimer =
+    reauthorizeMs > 0 && (options.authenticate || options.authorize)
+      ? setInterval(() => {
+          if (rechecking) return
+          rechecking = true
+          void reauthorizeLocal()
+            .catch((err: unknown) => log.warn('reauthorization failed', { err: String(err) }))
+            .finally(() => (rechecking = false))
+        }, reauthorizeMs)
+      : undefined
+  reauthorizeTimer?.unref()
+
   const handlers = createHandlers({
     io: io as unknown as Server,
     limits,
@@ -467,6 +547,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // Nothing was served: release what was opened (storage, timers, Redis) and say why in plain words.
     clearInterval(slowTimer)
     clearInterval(unloadTimer)
+    clearInterval(reauthorizeTimer)
     presence.destroy()
     await new Promise<void>((resolve) => io.close(() => resolve()))
     await closeRedis()
@@ -480,7 +561,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   log.info('zync server listening', { url, storage: storage.kind, redis: Boolean(options.redis), cors: options.cors ?? 'localhost' })
   if (!options.authenticate) {
     const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.host ?? '127.0.0.1')
-    log[loopback ? 'info' : 'warn']('no authenticate() configured: clients are trusted to say who they are (auth.userId); for production pass authenticate to createSyncServer, or --auth ./auth.mjs to zync-server')
+    const how = 'pass authenticate to createSyncServer (zync-server: export authenticate from the --auth module)'
+    // authorize() alone decides on the identity a client claims: it protects nothing against one that lies.
+    if (options.authorize) log.warn(`authorize() is configured without authenticate(): the user it decides on is whoever the client says it is (auth.userId), so any client can claim any user; ${how}`)
+    else log[loopback ? 'info' : 'warn'](`no authenticate() configured: clients are trusted to say who they are (auth.userId); for production ${how}`)
   }
 
   let closed: Promise<void> | undefined
@@ -488,6 +572,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     closing = true
     clearInterval(slowTimer)
     clearInterval(unloadTimer)
+    clearInterval(reauthorizeTimer)
     // Stop accepting connections; new writes on open sockets are refused (retryable) so the drain ends.
     httpServer.close()
     const deadline = Date.now() + (options.shutdownTimeoutMs ?? 10_000)
@@ -534,6 +619,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     history: async (doc, { path, limit } = {}) =>
       (await (await host(doc)).history({ ...(path !== undefined ? { path: typeof path === 'string' ? path.split('.') : path } : {}), ...(limit !== undefined ? { limit } : {}) })).map(toChange),
     metrics: () => (metrics ? metrics.render() : Promise.resolve('')),
+    reauthorize: async (filter = {}) => {
+      if (options.redis) io.serverSideEmit(REAUTHORIZE, filter)
+      return reauthorizeLocal(filter)
+    },
     close: () => (closed ??= close()),
   }
 }

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Socket } from 'socket.io-client'
 import { SocketIoTransport } from '../../src/adapters/socket-io'
-import { createSyncServer, isOriginAllowed, type Action, type SyncServer, type SyncServerOptions, type ZyncUser } from '../../src/server/index'
+import { createLogger, createSyncServer, isOriginAllowed, ZyncError, type Action, type SyncServer, type SyncServerOptions, type ZyncUser } from '../../src/server/index'
 import { makeBoard, waitFor } from '../helpers'
 import { ask, connectRaw, makeOp } from './helpers'
 
@@ -228,6 +228,10 @@ describe('origin allowlist', () => {
     expect(isOriginAllowed('https://app.example', ['https://app.example'])).toBe(true)
     expect(isOriginAllowed('http://localhost:5173', ['https://app.example'])).toBe(false)
     expect(isOriginAllowed('https://anything.example', '*')).toBe(true)
+    // Scheme and host are case-insensitive; browsers send lower case (auth trial: an entry written with
+    // capitals passed the start-up check and never matched).
+    expect(isOriginAllowed('https://app.example.com', ['https://App.Example.com'])).toBe(true)
+    expect(isOriginAllowed('https://app.example.com.evil.io', ['https://App.Example.com'])).toBe(false)
 
     const local = await server({})
     const ok = await raw(local.url, {}, { extraHeaders: { origin: 'http://localhost:5173' }, transports: ['polling'] })
@@ -236,5 +240,95 @@ describe('origin allowlist', () => {
     const configured = await server({ cors: ['https://app.example'] })
     await raw(configured.url, {}, { extraHeaders: { origin: 'https://app.example' }, transports: ['polling'] })
     await expect(connectRaw(configured.url, { extraHeaders: { origin: 'http://localhost:5173' }, transports: ['polling'] })).rejects.toThrow()
+  })
+})
+
+describe('start-up warnings', () => {
+  it('warns that authorize() without authenticate() decides on identities clients claim', async () => {
+    // Found by an auth trial: `--auth` with a module exporting only authorize trusted a client claiming
+    // to be "admin", and the only line (info) told to pass --auth, which had been passed.
+    const lines: Array<{ level: string; msg: string }> = []
+    const logger = createLogger('info', (l) => lines.push(JSON.parse(l) as { level: string; msg: string }))
+    await server({ logger, authorize: () => true })
+    const warned = lines.filter((l) => l.level === 'warn' && /authorize\(\) is configured without authenticate\(\)/.test(l.msg))
+    expect(warned).toHaveLength(1)
+    expect(warned[0]!.msg).toMatch(/export authenticate from the --auth module/)
+    lines.length = 0
+    await server({ logger, authorize: () => true, authenticate: () => ({ id: 'u' }) })
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([])
+  })
+})
+
+describe('access revoked while connected', () => {
+  const PEOPLE: Record<string, string> = { 'tok-alice': 'alice', 'tok-bob': 'bob' }
+  function gated(opts: Partial<SyncServerOptions> = {}) {
+    const valid = new Set(Object.keys(PEOPLE))
+    const readers = new Set(['alice', 'bob'])
+    const srv = server({
+      authenticate: ({ auth }) => {
+        if (!valid.has(String(auth.token))) throw new Error('token expired')
+        return { id: PEOPLE[String(auth.token)]! }
+      },
+      authorize: (user) => readers.has(user.id),
+      ...opts,
+    })
+    return { srv, valid, readers }
+  }
+  function boardOf(url: string, token: string, name: string) {
+    const b = makeBoard({ name, url, auth: { token } })
+    cleanups.push(() => b.sync.destroy())
+    return b
+  }
+
+  it('reauthorize() disconnects a reader whose access was revoked: no more changes reach it, and its store says FORBIDDEN', async () => {
+    // Found by an auth trial: read was checked only at join, and a revoked user's open socket kept
+    // getting every change and presence update for as long as it lived.
+    const { srv, readers } = gated({ reauthorizeMs: 0 })
+    const s = await srv
+    const alice = boardOf(s.url, 'tok-alice', 'revoke')
+    const bob = boardOf(s.url, 'tok-bob', 'revoke')
+    await waitFor(() => alice.sync.status().connection === 'online' && bob.sync.status().connection === 'online', 5000, 'both online')
+    alice.getState().addCard('before', 'seen by bob')
+    await waitFor(() => bob.getState().cards.before !== undefined, 5000, 'bob sees the first card')
+    readers.delete('bob')
+    // Nothing checks again by itself (reauthorizeMs: 0) ...
+    alice.getState().addCard('early', 'still reaches bob')
+    await waitFor(() => bob.getState().cards.early !== undefined, 5000, 'bob still reads')
+    // ... until the app says access changed.
+    expect(await s.reauthorize({ user: 'alice' })).toBe(0)
+    expect(await s.reauthorize({ user: 'bob' })).toBe(1)
+    await waitFor(() => bob.sync.status().error?.code === 'FORBIDDEN', 5000, 'bob refused on his rejoin')
+    expect(bob.sync.status().connection).toBe('offline')
+    alice.getState().addCard('secret', 'after the revocation')
+    await alice.sync.flush({ timeout: 5000 })
+    await new Promise((r) => setTimeout(r, 200))
+    expect(bob.getState().cards.secret).toBeUndefined()
+    expect(alice.sync.status().connection).toBe('online')
+  })
+
+  it('checks every connection again every reauthorizeMs: an expired token is disconnected and refused; a retryable error keeps it', async () => {
+    let down = false
+    const valid = new Set(['tok-alice', 'tok-bob'])
+    const s = await server({
+      reauthorizeMs: 100,
+      authenticate: ({ auth }) => {
+        if (down) throw new ZyncError('INTERNAL', '[zync] identity provider unreachable', { retryable: true })
+        if (!valid.has(String(auth.token))) throw new Error('token expired')
+        return { id: PEOPLE[String(auth.token)]! }
+      },
+    })
+    const alice = boardOf(s.url, 'tok-alice', 'expiry')
+    const bob = boardOf(s.url, 'tok-bob', 'expiry')
+    await waitFor(() => alice.sync.status().connection === 'online' && bob.sync.status().connection === 'online', 5000, 'both online')
+    // The provider is down for a few rounds: nobody is dropped for it.
+    down = true
+    await new Promise((r) => setTimeout(r, 350))
+    down = false
+    expect(s.io.of('/').sockets.size).toBe(2)
+    valid.delete('tok-bob')
+    await waitFor(() => bob.sync.status().error?.code === 'UNAUTHENTICATED', 5000, 'bob refused after his token expired')
+    expect(bob.sync.status().connection).toBe('offline')
+    expect(alice.sync.status().connection).toBe('online')
+    expect(s.io.of('/').sockets.size).toBe(1)
   })
 })

@@ -27,6 +27,7 @@ describe('zync-server CLI', () => {
       ['--cors', 'ZYNC_CORS'],
       ['--log-level', 'ZYNC_LOG_LEVEL'],
       ['--auth', 'ZYNC_AUTH'],
+      ['--reauthorize-ms', 'ZYNC_REAUTHORIZE_MS'],
     ]) {
       expect(r.stdout).toMatch(new RegExp(`${flag} .*${env}`))
     }
@@ -76,6 +77,7 @@ describe('zync-server CLI', () => {
       [['--memory', '--redis', 'notaurl'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
       [['--memory', '--keep-log', '-5'], {}, /--keep-log needs a value that does not start with "-"/],
       [['--memory', '--ops-per-second', '0'], {}, /--ops-per-second must be an integer in 1\.\.1000000000, got "0"/],
+      [['--memory', '--reauthorize-ms', 'soon'], {}, /--reauthorize-ms must be an integer in 0\.\.1000000000, got "soon"/],
       [[], { ZYNC_MEMORY: 'on' }, /ZYNC_MEMORY must be 1, true or yes/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const r = await runCli(['--port', '0', ...args], env)

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Socket } from 'socket.io-client'
 import type { Change, OpResult } from '../../src/core/protocol'
 import { decodeChangesMessage } from '../../src/core/wire'
+import { createSyncServer } from '../../src/server/index'
 import { PostgresStorage } from '../../src/server/storage/postgres'
 import { dataOf, freshDb, makeBoard, waitFor } from '../helpers'
 import { ask, connectRaw, dropPgSchemas, makeOp, startCli, uniqueName, type CliProcess } from './helpers'
@@ -199,4 +200,29 @@ describe('three nodes, one PostgreSQL, one Redis', () => {
     await waitFor(() => Object.keys(observer.getState().cards).length === total, 15_000, 'observer has every card')
     expect(dataOf(observer)).toEqual(dataOf(writer))
   }, 60_000)
+
+  it('reauthorize() on one node disconnects the revoked user on every node', async () => {
+    const readers = new Set(['ann', 'ben'])
+    const opts = {
+      port: 0,
+      logLevel: 'silent' as const,
+      storage: { kind: 'postgres' as const, url: pgUrl, schema },
+      redis: { url: redisUrl, key: `${schema}-re` },
+      reauthorizeMs: 0,
+      authorize: (user: { id: string }) => readers.has(user.id),
+    }
+    const [one, two] = await Promise.all([createSyncServer(opts), createSyncServer(opts)])
+    cleanups.push(() => one!.close(), () => two!.close())
+    const ann = board({ name: 'revoked', url: one!.url, user: { id: 'ann' } })
+    const ben = board({ name: 'revoked', url: two!.url, user: { id: 'ben' } })
+    await waitFor(() => [ann, ben].every((b) => b.sync.status().connection === 'online'), 10_000, 'both online')
+    readers.delete('ben')
+    // Asked on the node ben is not connected to.
+    expect(await one!.reauthorize({ user: 'ben' })).toBe(0)
+    await waitFor(() => ben.sync.status().error?.code === 'FORBIDDEN', 10_000, 'ben refused on node two')
+    ann.getState().addCard('after', 'not for ben')
+    await ann.sync.flush({ timeout: 10_000 })
+    await new Promise((r) => setTimeout(r, 300))
+    expect(ben.getState().cards.after).toBeUndefined()
+  })
 })
