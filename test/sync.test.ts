@@ -373,6 +373,90 @@ describe('the server is authoritative and safe', () => {
   })
 })
 
+describe('the state\'s shape changed between app versions', () => {
+  // Found by an app-upgrade trial: v2 of an app made `cards` an array where v1 kept a keyed map.
+  type V1 = { cards: Record<string, { title: string }> }
+  type V2 = { cards: Array<{ id: string; title: string }> }
+  function store<T extends object>(url: string, init: T, warnings: string[] = [], name = 'reshaped', autoConnect = true) {
+    const s = createStore<T>()(sync(() => init, { name, url, dbName: freshDb(), autoConnect, onWarning: (m) => warnings.push(m) }))
+    cleanups.push(() => s.sync.destroy())
+    return s
+  }
+
+  it('the server refuses an op keyed into what is an array in the document (SHAPE_MISMATCH), instead of acknowledging a write it then loses', async () => {
+    const file = tempFile('shape.db')
+    const s1 = await createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
+    // A v1 device, offline since before the upgrade, adds a record to the map it knows.
+    const v1 = store<V1>(s1.url, { cards: {} }, [], 'reshaped', false)
+    v1.setState({ cards: { ...v1.getState().cards, c9: { title: 'made by v1' } } })
+    const v2 = store<V2>(s1.url, { cards: [] })
+    await waitFor(() => v2.sync.status().connection === 'online', 5000, 'v2 online')
+    v2.setState({ cards: [{ id: 'a', title: 'made by v2' }] })
+    await v2.sync.flush({ timeout: 5000 })
+    v1.sync.connect()
+    await waitFor(() => v1.sync.deadLetters().length === 1, 5000, 'the v1 edit refused')
+    expect(v1.sync.deadLetters()[0]!.error.code).toBe('SHAPE_MISMATCH')
+    expect(v1.sync.deadLetters()[0]!.error.message).toMatch(/cards is an array in this document/)
+    // Nothing was acknowledged, so nothing is lost across a restart: the document is v2's.
+    expect((await s1.doc('reshaped')).current().state).toEqual({ cards: [{ id: 'a', title: 'made by v2' }] })
+    expect(await s1.history('reshaped')).toHaveLength(1)
+    await s1.close()
+    const s2 = await createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
+    cleanups.push(() => s2.close())
+    expect((await s2.doc('reshaped')).current().state).toEqual({ cards: [{ id: 'a', title: 'made by v2' }] })
+  })
+
+  it('a store whose state has an array where the document has records shows them in an object, and warns, instead of hiding them on the array', async () => {
+    const s = await server()
+    const v1 = store<V1>(s.url, { cards: {} }, [], 'reshaped2')
+    await waitFor(() => v1.sync.status().connection === 'online', 5000, 'v1 online')
+    v1.setState({ cards: { c1: { title: 'one' }, c2: { title: 'two' } } })
+    await v1.sync.flush({ timeout: 5000 })
+    const warnings: string[] = []
+    const v2 = store<V2>(s.url, { cards: [] }, warnings, 'reshaped2')
+    await waitFor(() => v2.sync.status().connection === 'online' && v2.sync.status().pending === 0, 5000, 'v2 online')
+    await waitFor(() => !Array.isArray(v2.getState().cards), 5000, 'the records shown')
+    // Before: an empty array (length 0) with c1 and c2 as hidden properties, which v2's first write of
+    // the array then deleted on the server for everyone.
+    expect(v2.getState().cards).toEqual({ c1: { title: 'one' }, c2: { title: 'two' } })
+    expect(warnings.filter((w) => /cards is an array in this store/.test(w))).toHaveLength(1)
+  })
+})
+
+describe('a key partialize leaves out', () => {
+  it('is never written by remote changes or the saved snapshot, and stays as it is on the server', async () => {
+    // Found by an app-upgrade trial: v2 made `filter` local UI state (partialize leaves it out); a v1
+    // device's edit of it overwrote v2's local value, and so did every load from the saved snapshot.
+    const s = await server()
+    type S = { cards: Record<string, { title: string }>; filter: string }
+    const v1 = createStore<S>()(sync(() => ({ cards: {}, filter: 'all' }), { name: 'part', url: s.url, dbName: freshDb(), onWarning: () => {} }))
+    cleanups.push(() => v1.sync.destroy())
+    v1.setState({ filter: 'mine' })
+    await v1.sync.flush({ timeout: 5000 })
+    const db = freshDb()
+    const open = () => {
+      const v2 = createStore<S>()(sync(() => ({ cards: {}, filter: 'local' }), { name: 'part', url: s.url, dbName: db, partialize: (st) => ({ cards: st.cards }), onWarning: () => {} }))
+      cleanups.push(() => v2.sync.destroy())
+      return v2
+    }
+    const v2 = open()
+    await waitFor(() => v2.sync.status().connection === 'online', 5000, 'v2 online')
+    v1.setState({ filter: 'bob', cards: { c1: { title: 'from v1' } } })
+    await v1.sync.flush({ timeout: 5000 })
+    await waitFor(() => v2.getState().cards.c1 !== undefined, 5000, 'v2 gets the card')
+    expect(v2.getState().filter).toBe('local')
+    // v2's own edits leave the server's copy of the key alone.
+    v2.setState({ cards: { ...v2.getState().cards, c2: { title: 'from v2' } } })
+    await v2.sync.flush({ timeout: 5000 })
+    expect((await s.doc('part')).current().state).toEqual({ cards: { c1: { title: 'from v1' }, c2: { title: 'from v2' } }, filter: 'bob' })
+    // A reload starts from this device's saved snapshot: the key is still the app's.
+    await v2.sync.destroy()
+    const again = open()
+    await waitFor(() => again.sync.status().connection === 'online' && again.getState().cards.c2 !== undefined, 5000, 'reloaded')
+    expect(again.getState().filter).toBe('local')
+  })
+})
+
 describe('local values that cannot be synced', () => {
   /** A joined board whose refusals and warnings are collected; `peer` sees what the server got. */
   async function refusing() {

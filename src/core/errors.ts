@@ -9,6 +9,7 @@ export type ZyncErrorCode =
   | 'CLOCK_SKEW'
   | 'UNKNOWN_HISTORY'
   | 'CLIENT_MISMATCH'
+  | 'SHAPE_MISMATCH'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'RATE_LIMITED'

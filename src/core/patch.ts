@@ -24,7 +24,9 @@ export function setAt<T extends Record<string, unknown>>(state: T, path: Path, v
 
 function setRec(node: unknown, path: Path, i: number, value: unknown, remove: boolean): unknown {
   const seg = path[i]!
-  const container: Record<string | number, unknown> | unknown[] = Array.isArray(node)
+  // A key into an array is a path made for another shape of the state: the array gives way to an
+  // object (a key set on an array would be a hidden property, lost in JSON and unseen by the app).
+  const container: Record<string | number, unknown> | unknown[] = Array.isArray(node) && typeof seg === 'number'
     ? node.slice()
     : isPlainObject(node)
       ? { ...node }
@@ -58,7 +60,7 @@ export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path
     const seg = path[i]!
     const child = Object.hasOwn(parent, seg) ? parent[seg] : undefined
     if (remove && child === undefined) return root as T
-    const c = own(child, i === 0 ? fresh : deeper) as Record<string | number, unknown>
+    const c = (Array.isArray(child) && typeof path[i + 1] !== 'number' ? own(undefined, fresh) : own(child, i === 0 ? fresh : deeper)) as Record<string | number, unknown>
     parent[seg] = c
     parent = c
   }

@@ -210,10 +210,23 @@ function pickStorage(o: SyncOptions<unknown>, onServer: boolean, warn: (m: strin
   return new FallbackOutboxStorage(new DexieOutboxStorage(o.dbName ?? 'zync'), warn)
 }
 
-/** `state` with the patches applied: one copy per container for the whole batch, `state`'s own objects never written. */
-function applyPatches(state: Record<string, unknown>, patches: Parameters<EngineHost['apply']>[0]): Record<string, unknown> {
+/**
+ * `state` with the patches applied: one copy per container for the whole batch, `state`'s own objects
+ * never written. `shape` hears of a patch whose path goes through an array here (the document has
+ * another shape than this app's state: an object is put in the array's place).
+ */
+function applyPatches(state: Record<string, unknown>, patches: Parameters<EngineHost['apply']>[0], shape?: (path: Path, at: number) => void): Record<string, unknown> {
   const fresh = new WeakSet<object>()
-  for (const p of patches) state = setAtCow(state, p.path, p.value, p.remove === true, fresh)
+  for (const p of patches) {
+    if (shape) {
+      let node: unknown = state
+      for (let i = 0; i < p.path.length - 1 && node !== null && typeof node === 'object'; i++) {
+        node = (node as Record<string, unknown>)[p.path[i]!]
+        if (Array.isArray(node) && typeof p.path[i + 1] !== 'number') shape(p.path, i + 1)
+      }
+    }
+    state = setAtCow(state, p.path, p.value, p.remove === true, fresh)
+  }
   return state
 }
 
@@ -223,6 +236,15 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   const partialize = (options.partialize ?? defaultPartialize) as (s: T) => Record<string, unknown>
   let applying = false
   const warn = options.onWarning ?? ((m: string) => console.warn(m))
+  const reshapedAt = new Set<string>()
+  const reshaped = (path: Path, at: number) => {
+    const where = path.slice(0, at).join('.')
+    if (reshapedAt.has(where)) return
+    reshapedAt.add(where)
+    warn(
+      `[zync] ${options.name}: ${where} is an array in this store, but the synced document has keys under it (${path.slice(0, at + 1).join('.')}): the document was written with another shape of the state (another version of the app?). It now holds an object there, as the document does; migrate it in your app, or give the new shape its own document name (see README, "Changing the state's shape")`,
+    )
+  }
   const clientId = options.clientId ?? newId()
   const socketTransport = () =>
     new SocketIoTransport({
@@ -282,8 +304,15 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
         return isPlainObject(state) ? partialize(state as T) : (state as never)
       },
       apply: (patches) => {
+        // Keys this app's partialize leaves out are its own (local UI state, or kept by persist), even
+        // when the document has them (older versions of the app, or this device's saved snapshot).
+        if (options.partialize) {
+          const synced = partialize(api.getState())
+          patches = patches.filter((p) => Object.hasOwn(synced, p.path[0]!))
+          if (patches.length === 0) return
+        }
         // The copies are new and only become visible with the setState below.
-        const next = applyPatches(api.getState() as Record<string, unknown>, patches)
+        const next = applyPatches(api.getState() as Record<string, unknown>, patches, reshaped)
         applying = true
         try {
           // Named for zustand's devtools, which otherwise names it after the caller.

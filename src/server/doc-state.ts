@@ -136,6 +136,16 @@ export class DocState {
       const owner = this.clientUser[op.client]
       if (owner !== undefined && owner !== user) throw new ZyncError('CLIENT_MISMATCH', `[zync] client id ${op.client} belongs to another user`, { opId: op.id })
     }
+    // Ops write plain-object keys; arrays are whole values. A path through an array is an op made for
+    // another shape of the document (an older or newer app version): written, its key would be a
+    // hidden array property, kept in memory but not in a snapshot, an acknowledged write lost later.
+    let node: unknown = this.root
+    for (let i = 0; i < op.path.length - 1 && node !== null && typeof node === 'object'; i++) {
+      node = (node as Record<string, unknown>)[op.path[i]!]
+      if (Array.isArray(node)) {
+        throw new ZyncError('SHAPE_MISMATCH', `[zync] op ${op.id} writes ${op.path.join('.')}, but ${op.path.slice(0, i + 1).join('.')} is an array in this document: the op was made for another shape of the state (another version of the app?)`, { opId: op.id })
+      }
+    }
     for (const c of Object.keys(op.base)) {
       if (c === op.client) continue
       if ((op.base[c] ?? 0) > vvGet(this.clientMax, c)) {
