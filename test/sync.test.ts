@@ -423,6 +423,25 @@ describe('the state\'s shape changed between app versions', () => {
   })
 })
 
+describe('a server whose WebSockets close as soon as they open (a proxy dropping them)', () => {
+  it('the store says it cannot reach the server (DISCONNECTED), not "connecting" for ever', async () => {
+    // Found by a new-user trial: the badge said "Syncing" for 12 s and more, and no banner appeared.
+    const { WebSocketServer } = await import('ws')
+    const { createServer } = await import('node:http')
+    const http = createServer()
+    const wss = new WebSocketServer({ server: http })
+    wss.on('connection', (ws) => ws.close())
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
+    cleanups.push(() => new Promise<void>((r) => { wss.close(); http.close(() => r()) }))
+    const url = `http://127.0.0.1:${(http.address() as { port: number }).port}`
+    const store = makeBoard({ name: 'dropped', url })
+    cleanups.push(() => store.sync.destroy())
+    await waitFor(() => store.sync.status().error?.code === 'DISCONNECTED', 5000, 'unreachable')
+    expect(store.sync.status().connection).toBe('connecting')
+    expect(store.sync.status().error!.retryable).toBe(true)
+  })
+})
+
 describe('a key partialize leaves out', () => {
   it('is never written by remote changes or the saved snapshot, and stays as it is on the server', async () => {
     // Found by an app-upgrade trial: v2 made `filter` local UI state (partialize leaves it out); a v1

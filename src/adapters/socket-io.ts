@@ -96,7 +96,7 @@ export class SocketIoTransport implements Transport {
     this.wanted = true
     if (!this.socket) this.socket = this.create(this.urls[this.urlIndex]!)
     if (this.socket.connected) handlers.onConnect()
-    else if (!this.retryTimer) this.socket.connect()
+    else if (!this.retryTimer) this.dial()
   }
 
   private create(url: string): Socket {
@@ -176,9 +176,30 @@ export class SocketIoTransport implements Transport {
           this.hangUp(old)
         }
       }
-      this.socket?.connect()
+      this.dial()
     }, delay)
     ;(this.retryTimer as { unref?: () => void }).unref?.()
+  }
+
+  /**
+   * Connects an owned socket. A WebSocket closed before it opened (a proxy dropping them, say) leaves
+   * socket.io waiting for its 20 s connect timeout without a word: that is a failed attempt, said and retried.
+   */
+  private dial(): void {
+    const s = this.socket
+    if (!s) return
+    s.connect()
+    if (!this.owned || s.connected) return
+    const engine = s.io.engine
+    // socket.io hands packets on a turn later: a refusal (connect_error) read before the close comes after it.
+    engine?.once('close', (reason: string) =>
+      setTimeout(() => {
+        if (s !== this.socket || s.connected || !this.wanted || s.io.engine !== engine || (s.io as unknown as { _readyState?: string })._readyState !== 'opening') return
+        s.disconnect()
+        this.handlers?.onError(new ZyncError('DISCONNECTED', `[zync] the connection to ${this.url ?? 'the server'} closed before it was established (${reason}); retrying`, { retryable: true }))
+        this.retry()
+      }, 20),
+    )
   }
 
   close(): void {

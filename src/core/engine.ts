@@ -914,7 +914,7 @@ export class SyncEngine {
       this.lastError = fromWireError(res)
       this.joined = false
       this.invalidate()
-      if (res.retryable) this.retryJoinLater()
+      if (res.retryable) this.retryJoinLater(res.retryAfter)
       // Refused for good (not allowed to read the document, another protocol version): not connecting.
       else this.setConnection('offline')
       return
@@ -980,10 +980,11 @@ export class SyncEngine {
     this.schedulePump(0)
   }
 
-  private retryJoinLater(): void {
+  /** `after`: when the server said (RATE_LIMITED), else a backoff. */
+  private retryJoinLater(after?: number): void {
     const t = setTimeout(() => {
       if (this.o.transport.connected && !this.joined && !this.destroyed) void this.onConnect()
-    }, backoffDelay(3, this.backoff, this.random) + 100)
+    }, after ?? backoffDelay(3, this.backoff, this.random) + 100)
     ;(t as { unref?: () => void }).unref?.()
   }
 

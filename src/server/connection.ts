@@ -7,6 +7,7 @@
  * Every refusal is a typed answer `{ ok: false, code, message, retryable, opId? }` and applies nothing.
  */
 import type { Server, Socket } from 'socket.io'
+import type { z } from 'zod'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
 import { EVENTS, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol'
 import { encodeChangesMessage, encodeCompactOpsResponse, encodeJoinResponse, encodeOpsResponse, type WireCompactOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
@@ -30,6 +31,10 @@ export interface SocketData {
   bytesBucket?: TokenBucket
   messageBucket?: TokenBucket
   presenceBucket?: TokenBucket
+  joinBucket?: TokenBucket
+  historyBucket?: TokenBucket
+  /** Joins of this socket under way (counted with its rooms against docsPerSocket). */
+  joining?: number
   /** Requests of this socket in progress. */
   pending: number
   presence?: Record<string, unknown>
@@ -67,12 +72,20 @@ const room = (doc: string) => ROOM_PREFIX + doc
 /** The socket's joined documents are its rooms: no second set to keep per connection. */
 const joined = (socket: Socket, doc: string) => socket.rooms.has(room(doc))
 
-type Bucket = 'opsBucket' | 'bytesBucket' | 'messageBucket' | 'presenceBucket'
+type Bucket = 'opsBucket' | 'bytesBucket' | 'messageBucket' | 'presenceBucket' | 'joinBucket' | 'historyBucket'
+
+const RATE_OF: Record<Bucket, keyof ServerLimits> = {
+  opsBucket: 'opsPerSecond',
+  bytesBucket: 'bytesPerSecond',
+  messageBucket: 'messagesPerSecond',
+  presenceBucket: 'presencePerSecond',
+  joinBucket: 'joinsPerSecond',
+  historyBucket: 'historyPerSecond',
+}
 
 /** Takes `n` tokens from the socket's bucket: undefined when admitted, else the milliseconds until it would be. */
 function limited(data: SocketData, which: Bucket, n: number, limits: ServerLimits): number | undefined {
-  const rate =
-    which === 'opsBucket' ? limits.opsPerSecond : which === 'bytesBucket' ? limits.bytesPerSecond : which === 'messageBucket' ? limits.messagesPerSecond : limits.presencePerSecond
+  const rate = limits[RATE_OF[which]]
   // Bursts of twice the rate, except presence (one second's worth).
   const burst = which === 'presenceBucket' ? rate : rate * 2
   const bucket = (data[which] ??= new TokenBucket(burst))
@@ -192,6 +205,24 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   const onJoin = handle(EVENTS.join, async (socket, data, payload): Promise<WireJoinResponse> => {
     const req = parse(joinSchema, payload)
     if (req.v !== PROTOCOL_VERSION) throw new ZyncError('PROTOCOL_VERSION', `[zync] server speaks protocol ${PROTOCOL_VERSION}, client ${req.v}; upgrade zync on both sides`)
+    if (!joined(socket, req.doc)) {
+      // Each new document costs memory on the server for as long as it stays loaded: bounded per socket.
+      const wait = limited(data, 'joinBucket', 1, limits)
+      if (wait !== undefined) throw rateLimited(`[zync] too many documents joined per second (limits.joinsPerSecond ${limits.joinsPerSecond}); slow down`, wait)
+      let docs = data.joining ?? 0
+      for (const r of socket.rooms) if (r.startsWith(ROOM_PREFIX)) docs++
+      if (docs >= limits.docsPerSocket) throw rateLimited(`[zync] this connection has ${docs} documents joined (limits.docsPerSocket ${limits.docsPerSocket}); leave one (destroy or disconnect its store) to join another`, 5000)
+      data.joining = (data.joining ?? 0) + 1
+      try {
+        return await joinDoc(socket, data, req)
+      } finally {
+        data.joining--
+      }
+    }
+    return joinDoc(socket, data, req)
+  })
+
+  const joinDoc = async (socket: Socket, data: SocketData, req: z.infer<typeof joinSchema>): Promise<WireJoinResponse> => {
     await ctx.allowed(data.user, req.doc, 'read')
     const h = await ctx.host(req.doc)
     // Join the room before reading the tail: nothing committed in between is missed (the client
@@ -210,7 +241,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const r = await h.since(req.since, ctx.shared)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
     return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
-  })
+  }
 
   const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {
     const started = performance.now()
@@ -246,6 +277,9 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
 
   const onHistory = handle(EVENTS.history, async (_socket, data, payload): Promise<HistoryResponse> => {
     const req = parse(historySchema, payload)
+    // Priced by the entries asked for: an answer of 1000 entries costs the server what 1000 ops do.
+    const wait = limited(data, 'historyBucket', req.limit ?? 100, limits)
+    if (wait !== undefined) throw rateLimited(`[zync] too many history entries asked for per second (limits.historyPerSecond ${limits.historyPerSecond}); slow down`, wait)
     await ctx.allowed(data.user, req.doc, 'read')
     const h = await ctx.host(req.doc)
     const entries = await h.history({ ...(req.path ? { path: req.path } : {}), ...(req.limit ? { limit: req.limit } : {}) })

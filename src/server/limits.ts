@@ -18,6 +18,15 @@ export interface ServerLimits {
   presenceBytes: number
   /** Presence updates per second per socket. Default 20. */
   presencePerSecond: number
+  /** Documents a socket may join per second (burst = 2 s worth); joining one already joined is free. Default 50. */
+  joinsPerSecond: number
+  /** Documents one socket may have joined at once; leave one to join another. Default 256. */
+  docsPerSocket: number
+  /**
+   * History entries a socket may ask for per second, counted by each request's `limit` (default 100;
+   * burst = 2 s worth): 20 requests of 100, or 2 of 1000. Default 2000.
+   */
+  historyPerSecond: number
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -30,6 +39,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxBufferedBytes: 32_000_000,
   presenceBytes: 4096,
   presencePerSecond: 20,
+  joinsPerSecond: 50,
+  docsPerSocket: 256,
+  historyPerSecond: 2000,
 }
 
 /**

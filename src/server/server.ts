@@ -180,6 +180,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: port must be an integer from 0 to 65535 (got ${JSON.stringify(options.port)})`)
   const badCors = corsProblem(options.cors)
   if (badCors) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: ${badCors}`)
+  for (const [k, v] of Object.entries(options.limits ?? {})) {
+    if (!(k in DEFAULT_LIMITS)) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: limits.${k} is not a limit (${Object.keys(DEFAULT_LIMITS).join(', ')})`)
+    if (typeof v !== 'number' || !(v > 0)) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: limits.${k} must be a positive number (got ${JSON.stringify(v)})`)
+  }
   const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' })
   // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and logged.
   const guarded = guardStorage(storage, log)

@@ -74,7 +74,7 @@ let protos: string[]
 
 beforeAll(async () => {
   protos = protoNames()
-  server = await createSyncServer({ ...options, limits: { messagesPerSecond: 1e6, opsPerSecond: 1e6, bytesPerSecond: 1e9, presencePerSecond: 1e6 } })
+  server = await createSyncServer({ ...options, limits: { messagesPerSecond: 1e6, opsPerSecond: 1e6, bytesPerSecond: 1e9, presencePerSecond: 1e6, joinsPerSecond: 1e6, docsPerSocket: 1e6, historyPerSecond: 1e9 } })
   alice = await connectRaw(server.url, { auth: { token: 't-alice' } })
   bob = await connectRaw(server.url, { auth: { token: 't-bob' } })
   bystander = await connectRaw(server.url, { auth: { token: 't-bob' } })

@@ -11,6 +11,19 @@ describe('server set-up errors', () => {
     expect((err as ZyncError).message).toContain('port must be an integer from 0 to 65535')
   })
 
+  it('a limit that is not one, or not a positive number, is refused at start', async () => {
+    for (const [limits, msg] of [
+      [{ docsPerSocket: 0 }, /limits\.docsPerSocket must be a positive number \(got 0\)/],
+      [{ joinsPerSecond: '50' }, /limits\.joinsPerSecond must be a positive number/],
+      [{ docsPerSokcet: 10 }, /limits\.docsPerSokcet is not a limit/],
+    ] as const) {
+      const err = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent', limits: limits as never }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ZyncError)
+      expect((err as ZyncError).code).toBe('BAD_REQUEST')
+      expect((err as ZyncError).message).toMatch(msg)
+    }
+  })
+
   it('a port in use: a typed error naming it, and the storage it opened is closed again', async () => {
     const first = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
     try {

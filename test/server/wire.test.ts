@@ -7,7 +7,7 @@ import type { Socket } from 'socket.io-client'
 import WebSocket from 'ws'
 import { createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/index'
 import type { Logger } from '../../src/server/logger'
-import { waitFor } from '../helpers'
+import { makeBoard, waitFor } from '../helpers'
 import { decodeChangesMessage, decodeOpsResponse, encodeOpsRequest } from '../../src/core/wire'
 import { MemoryStorage } from '../../src/server/storage/memory'
 import type { LogEntry } from '../../src/server/storage/types'
@@ -263,6 +263,61 @@ describe('per-socket rate limits', () => {
     expect(fine.ok && fine.results.every((r) => r.ok)).toBe(true)
     const metrics = await s.metrics()
     expect(metrics).toMatch(/zync_ops_rejected_total\{code="RATE_LIMITED"\} \d+/)
+  })
+})
+
+describe('what a socket may make the server hold or compute', () => {
+  // Found by an auth trial: joins of fresh document ids had no bound (8 sockets of one user loaded 432k
+  // documents in 40 s, 1.1 GB, other users' p99 2.5 s), and history requests of 1000 entries were priced
+  // as one message each (the server stopped answering /healthz).
+  type A = { ok: boolean; code?: string; retryable?: boolean; retryAfter?: number; message?: string }
+  it('bounds the documents a socket joins per second and at once; rejoining one it has is free', async () => {
+    const s = await server({ limits: { joinsPerSecond: 10, docsPerSocket: 25 } })
+    const c = await client(s.url, 't-joiner')
+    const join = (doc: string) => ask<A>(c, 'zync:join', { v: 2, doc, client: 'j', since: 0 })
+    const first = await Promise.all(Array.from({ length: 30 }, (_, i) => join(`j${i}`)))
+    // A burst of two seconds' worth, then refused with when to come back.
+    expect(first.filter((a) => a.ok).length).toBe(20)
+    const refused = first.filter((a) => !a.ok)
+    expect(refused.every((a) => a.code === 'RATE_LIMITED' && a.retryable && a.retryAfter! > 0 && a.retryAfter! <= 1000)).toBe(true)
+    expect((await join('j0')).ok).toBe(true)
+    await new Promise((r) => setTimeout(r, 1100))
+    const more = await Promise.all(Array.from({ length: 10 }, (_, i) => join(`k${i}`)))
+    // 25 at once at most: leave one to join another.
+    expect(more.filter((a) => a.ok).length).toBe(5)
+    expect(more.filter((a) => !a.ok).every((a) => a.code === 'RATE_LIMITED' && /docsPerSocket 25/.test(a.message!))).toBe(true)
+    c.emit('zync:leave', { doc: 'j1' })
+    await new Promise((r) => setTimeout(r, 50))
+    expect((await join('k9')).ok).toBe(true)
+    expect(s.io.of('/').adapter.rooms.get('doc:k9')?.size).toBe(1)
+  })
+
+  it('prices history requests by the entries asked for', async () => {
+    const s = await server({ limits: { historyPerSecond: 1000 } })
+    const c = await client(s.url, 't-reader')
+    await ask(c, 'zync:join', { v: 2, doc: 'hist', client: 'r', since: 0 })
+    const big = await Promise.all(Array.from({ length: 4 }, () => ask<A>(c, 'zync:history', { doc: 'hist', limit: 1000 })))
+    expect(big.filter((a) => a.ok).length).toBe(2)
+    expect(big.filter((a) => a.code === 'RATE_LIMITED' && a.retryable).length).toBe(2)
+    const other = await client(s.url, 't-other')
+    await ask(other, 'zync:join', { v: 2, doc: 'hist', client: 'o', since: 0 })
+    const small = await Promise.all(Array.from({ length: 20 }, () => ask<A>(other, 'zync:history', { doc: 'hist', limit: 100 })))
+    expect(small.every((a) => a.ok)).toBe(true)
+  })
+
+  it('a store refused a join for the rate waits the time the server names, then joins', async () => {
+    const s = await server({ limits: { joinsPerSecond: 1 } })
+    const c = await client(s.url, 't-store')
+    // Two seconds' worth spent on this socket's connection by other joins first.
+    expect((await ask<A>(c, 'zync:join', { v: 2, doc: 'x1', client: 'x', since: 0 })).ok).toBe(true)
+    expect((await ask<A>(c, 'zync:join', { v: 2, doc: 'x2', client: 'x', since: 0 })).ok).toBe(true)
+    const store = makeBoard({ name: 'x3', socket: c as never })
+    try {
+      await waitFor(() => store.sync.status().error?.code === 'RATE_LIMITED', 3000, 'refused once')
+      await waitFor(() => store.sync.status().connection === 'online', 3000, 'joined after retryAfter')
+    } finally {
+      await store.sync.destroy()
+    }
   })
 })
 
