@@ -87,7 +87,8 @@ function badgeState(s: SyncStatus): SyncBadgeState {
 }
 
 /**
- * Connection state with the count of changes waiting, as a `role="status"` pill; `data-state` is online | offline |
+ * Connection state with the count of changes waiting, as a pill whose state (not its counts) is a
+ * `role="status"` live region; `data-state` is online | offline |
  * unreachable (online, but the sync server cannot be reached; retried in the background) | refused (the
  * server refused the credentials or access: not retried until the app calls connect()) | syncing (also
  * while changes wait on a live connection, whichever tab sends them; from Synced or Needs review only
@@ -103,9 +104,13 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   // rewritten on each keystroke): the count does not flicker, and it matches usePendingOperations().
   const waiting = s.pending + s.unpersisted
   return (
-    <span role="status" className={cx('zync-badge', className)} data-state={state} title={s.error && L.errorTitle(s.error)}>
-      <span className="zync-dot" aria-hidden="true" />
-      {L[state]}
+    <span className={cx('zync-badge', className)} data-state={state} title={s.error && L.errorTitle(s.error)}>
+      {/* Only the state is a live region: counts change with every edit, and an OfflineBanner beside the
+          badge announces them already (each edit was announced twice). They are read with the badge. */}
+      <span role="status" className="zync-badge-state">
+        <span className="zync-dot" aria-hidden="true" />
+        {L[state]}
+      </span>
       {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}
       {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
       {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed">{L.failed(s.deadLetters)}</span>}

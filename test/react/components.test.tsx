@@ -119,7 +119,20 @@ describe('ConflictToast', () => {
 })
 
 describe('SyncStatusBadge', () => {
-  const badge = () => screen.getByRole('status')
+  /** The pill; its live region (role status) holds the state only. */
+  const badge = () => screen.getByRole('status').closest('.zync-badge')!
+
+  it('announces its state, not its counts: they change with every edit, and a banner beside it says them', async () => {
+    // Found by an accessibility trial: with the badge and an OfflineBanner on screen, each offline edit
+    // was announced twice ("Offline 3 pending", then "You're offline. 3 changes are waiting to sync.").
+    const store = createFixtureStore({ status: { connection: 'offline' } })
+    render(<SyncStatusBadge store={store} />)
+    act(() => store.setPending(3))
+    expect(screen.getByRole('status')).toHaveTextContent(/^Offline$/)
+    expect(badge()).toHaveTextContent('Offline3 pending')
+    act(() => store.setStatus({ connection: 'online' }))
+    expect(screen.getByRole('status')).toHaveTextContent(/^Syncing$/)
+  })
 
   it('online, syncing, offline and error, with the pending count', async () => {
     const store = createFixtureStore()
