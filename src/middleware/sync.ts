@@ -242,7 +242,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     if (reshapedAt.has(where)) return
     reshapedAt.add(where)
     warn(
-      `[zync] ${options.name}: ${where} is an array in this store, but the synced document has keys under it (${path.slice(0, at + 1).join('.')}): the document was written with another shape of the state (another version of the app?). It now holds an object there, as the document does; migrate it in your app, or give the new shape its own document name (see README, "Changing the state's shape")`,
+      `[zync] ${options.name}: ${where} is an array here, but the document has keys under it (${path.slice(0, at + 1).join('.')}): it was written with another shape of the state (another app version?), and the store now holds an object there. See README, "Changing the state's shape"`,
     )
   }
   const clientId = options.clientId ?? newId()
