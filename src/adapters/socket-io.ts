@@ -191,10 +191,13 @@ export class SocketIoTransport implements Transport {
     s.connect()
     if (!this.owned || s.connected) return
     const engine = s.io.engine
-    // socket.io hands packets on a turn later: a refusal (connect_error) read before the close comes after it.
+    // socket.io hands packets on a turn later: a refusal (connect_error) read before the close comes after
+    // it. Still stuck afterwards means the manager is still 'opening' (its private state; a socket.io-client
+    // without it makes this a no-op, and its own connect timeout applies).
     engine?.once('close', (reason: string) =>
       setTimeout(() => {
-        if (s !== this.socket || s.connected || !this.wanted || s.io.engine !== engine || (s.io as unknown as { _readyState?: string })._readyState !== 'opening') return
+        const stuck = (s.io as unknown as { _readyState?: string })._readyState === 'opening'
+        if (!stuck || s !== this.socket || s.connected || !this.wanted || s.io.engine !== engine) return
         s.disconnect()
         this.handlers?.onError(new ZyncError('DISCONNECTED', `[zync] the connection to ${this.url ?? 'the server'} closed before it was established (${reason}); retrying`, { retryable: true }))
         this.retry()

@@ -399,20 +399,27 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     return p
   }
 
+  /** What authenticate() gets: socket.io's `auth` (an object, whatever the client sent), headers, address. */
+  const handshakeOf = (socket: Socket): Handshake => {
+    const raw = socket.handshake.auth as unknown
+    const auth = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
+    return { auth, headers: socket.handshake.headers, address: socket.handshake.address }
+  }
+  /** An error authenticate() threw, as the refusal the client gets. */
+  const refusal = (err: unknown): ZyncError =>
+    err instanceof ZyncError ? err : new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+
   // Authentication runs on every connection and reconnection.
   io.use(async (socket, next) => {
     try {
       if (closing) throw new ZyncError('DISCONNECTED', '[zync] server is shutting down; retry', { retryable: true })
-      const raw = socket.handshake.auth as unknown
-      const auth = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
-      const user = options.authenticate
-        ? await options.authenticate({ auth, headers: socket.handshake.headers, address: socket.handshake.address })
-        : trustedUser(auth)
+      const h = handshakeOf(socket)
+      const user = options.authenticate ? await options.authenticate(h) : trustedUser(h.auth)
       if (!user || typeof user.id !== 'string' || user.id.length === 0) throw new ZyncError('UNAUTHENTICATED', '[zync] authenticate() must return a user with an id')
       initSocketData(socket.data as SocketData, user)
       next()
     } catch (err) {
-      const ze = err instanceof ZyncError ? err : new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+      const ze = refusal(err)
       const e = new Error(ze.message) as Error & { data: WireError }
       e.data = toWireError(ze)
       metrics?.rejected.inc({ code: ze.code })
@@ -424,14 +431,12 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   /** The handshake's user now, or the error that refuses it (a retryable ZyncError: none, keep it). */
   async function stillAuthenticated(socket: Socket): Promise<ZyncError | undefined> {
     if (!options.authenticate) return
-    const raw = socket.handshake.auth as unknown
-    const auth = (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
     try {
-      const user = await options.authenticate({ auth, headers: socket.handshake.headers, address: socket.handshake.address })
+      const user = await options.authenticate(handshakeOf(socket))
       if (user?.id !== (socket.data as SocketData).user.id) return new ZyncError('UNAUTHENTICATED', '[zync] the credentials now name another user')
     } catch (err) {
-      if (err instanceof ZyncError) return err.retryable ? undefined : err
-      return new ZyncError('UNAUTHENTICATED', `[zync] authentication failed: ${String((err as Error)?.message ?? err).slice(0, 200)}`)
+      const ze = refusal(err)
+      return ze.retryable ? undefined : ze
     }
   }
 
