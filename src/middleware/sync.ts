@@ -31,7 +31,10 @@ export interface SyncOptions<T> {
   url?: string | string[]
   /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). Default: none. */
   socket?: Socket
-  /** What syncs. Default: every key of the state whose value is not a function. */
+  /**
+   * What this store sends: its edits of the keys this returns. Changes from the document are applied to
+   * the store whatever it returns. Default: every key of the state whose value is not a function.
+   */
   partialize?: (state: T) => Partial<T>
   /**
    * Where the outbox, the conflict inbox and the last synced snapshot live.
@@ -242,7 +245,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     if (reshapedAt.has(where)) return
     reshapedAt.add(where)
     warn(
-      `[zync] ${options.name}: ${where} is an array here, but the document has keys under it (${path.slice(0, at + 1).join('.')}): it was written with another shape of the state (another app version?), and the store now holds an object there. See README, "Changing the state's shape"`,
+      `[zync] ${options.name}: ${where} is an array here, but a change writes keys under it (${path.slice(0, at + 1).join('.')}): the state has two shapes (another app version?), and the store now holds an object there. See README, "Changing the state's shape"`,
     )
   }
   const clientId = options.clientId ?? newId()
@@ -304,13 +307,6 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
         return isPlainObject(state) ? partialize(state as T) : (state as never)
       },
       apply: (patches) => {
-        // Keys this app's partialize leaves out are its own (local UI state, or kept by persist), even
-        // when the document has them (older versions of the app, or this device's saved snapshot).
-        if (options.partialize) {
-          const synced = partialize(api.getState())
-          patches = patches.filter((p) => Object.hasOwn(synced, p.path[0]!))
-          if (patches.length === 0) return
-        }
         // The copies are new and only become visible with the setState below.
         const next = applyPatches(api.getState() as Record<string, unknown>, patches, reshaped)
         applying = true
