@@ -449,10 +449,10 @@ describe('a partialize whose keys change with the state', () => {
     // value went out as a whole write and wiped the document's records for everyone.
     const s = await server()
     type S = { cards: Record<string, { title: string }>; signedIn: boolean }
-    const writer = createStore<S>()(sync(() => ({ cards: {}, signedIn: true }), { name: 'cond', url: s.url, dbName: freshDb(), partialize: (st) => ({ cards: st.cards }), onWarning: () => {} }))
+    const writer = createStore<S>()(sync((): S => ({ cards: {}, signedIn: true }), { name: 'cond', url: s.url, dbName: freshDb(), partialize: (st) => ({ cards: st.cards }), onWarning: () => {} }))
     cleanups.push(() => writer.sync.destroy())
     const gated = createStore<S>()(
-      sync(() => ({ cards: {}, signedIn: false }), { name: 'cond', url: s.url, dbName: freshDb(), partialize: (st) => (st.signedIn ? { cards: st.cards } : {}), onWarning: () => {} }),
+      sync((): S => ({ cards: {}, signedIn: false }), { name: 'cond', url: s.url, dbName: freshDb(), partialize: (st) => (st.signedIn ? { cards: st.cards } : {}), onWarning: () => {} }),
     )
     cleanups.push(() => gated.sync.destroy())
     await waitFor(() => gated.sync.status().connection === 'online', 5000, 'online')
