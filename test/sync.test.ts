@@ -387,7 +387,8 @@ describe('the state\'s shape changed between app versions', () => {
     const file = tempFile('shape.db')
     const s1 = await createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
     // A v1 device, offline since before the upgrade, adds a record to the map it knows.
-    const v1 = store<V1>(s1.url, { cards: {} }, [], 'reshaped', false)
+    const v1warnings: string[] = []
+    const v1 = store<V1>(s1.url, { cards: {} }, v1warnings, 'reshaped', false)
     v1.setState({ cards: { ...v1.getState().cards, c9: { title: 'made by v1' } } })
     const v2 = store<V2>(s1.url, { cards: [] })
     await waitFor(() => v2.sync.status().connection === 'online', 5000, 'v2 online')
@@ -397,6 +398,13 @@ describe('the state\'s shape changed between app versions', () => {
     await waitFor(() => v1.sync.deadLetters().length === 1, 5000, 'the v1 edit refused')
     expect(v1.sync.deadLetters()[0]!.error.code).toBe('SHAPE_MISMATCH')
     expect(v1.sync.deadLetters()[0]!.error.message).toMatch(/cards is an array in this document/)
+    // The device that made it shows the document's array (its refused record does not hide it), says
+    // the shapes differ, and discarding the dead letter leaves the array in place.
+    await waitFor(() => Array.isArray(v1.getState().cards), 5000, 'the document shown')
+    expect(v1.getState().cards).toEqual([{ id: 'a', title: 'made by v2' }])
+    expect(v1warnings.filter((w) => /cards changes between keyed records and an array/.test(w))).toHaveLength(1)
+    await v1.sync.discard(v1.sync.deadLetters()[0]!.id)
+    expect(v1.getState().cards).toEqual([{ id: 'a', title: 'made by v2' }])
     // Nothing was acknowledged, so nothing is lost across a restart: the document is v2's.
     expect((await s1.doc('reshaped')).current().state).toEqual({ cards: [{ id: 'a', title: 'made by v2' }] })
     expect(await s1.history('reshaped')).toHaveLength(1)

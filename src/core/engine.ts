@@ -1465,6 +1465,9 @@ export class SyncEngine {
 
   /** Computes the visible value of an entity: confirmed, then open conflicts, then pending rows. */
   private visiblePatch(entity: string, path: Path): { path: Path; value?: unknown; remove?: boolean } | undefined {
+    // A record keyed into what the document holds as an array (a write made for another shape of the
+    // state, which the server refuses: SHAPE_MISMATCH): the document's array stays on screen.
+    if (path.length === 2 && Array.isArray(this.confirmedAt(path.slice(0, 1)))) return undefined
     let value = this.confirmedAt(path)
     for (const c of this.conflictsById.values()) {
       if (c.entity === entity) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)

@@ -223,9 +223,11 @@ function applyPatches(state: Record<string, unknown>, patches: Parameters<Engine
   for (const p of patches) {
     if (shape) {
       let node: unknown = state
-      for (let i = 0; i < p.path.length - 1 && node !== null && typeof node === 'object'; i++) {
+      for (let i = 0; i < p.path.length && node !== null && typeof node === 'object'; i++) {
         node = (node as Record<string, unknown>)[p.path[i]!]
-        if (Array.isArray(node) && typeof p.path[i + 1] !== 'number') shape(p.path, i + 1)
+        if (i < p.path.length - 1 && Array.isArray(node) && typeof p.path[i + 1] !== 'number') shape(p.path, i + 1)
+        // A collection the document now holds as an array where this store has keyed records, or the reverse.
+        else if (p.path.length === 1 && Array.isArray(p.value) !== Array.isArray(node) && isPlainObject(Array.isArray(node) ? p.value : node)) shape(p.path, 1)
       }
     }
     state = setAtCow(state, p.path, p.value, p.remove === true, fresh)
@@ -244,9 +246,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     const where = path.slice(0, at).join('.')
     if (reshapedAt.has(where)) return
     reshapedAt.add(where)
-    warn(
-      `[zync] ${options.name}: ${where} is an array here, but a change writes keys under it (${path.slice(0, at + 1).join('.')}): the state has two shapes (another app version?), and the store now holds an object there. See README, "Changing the state's shape"`,
-    )
+    const what = at < path.length ? `is an array here, but a change writes keys under it (${path.slice(0, at + 1).join('.')})` : 'changes between keyed records and an array in a change from the document'
+    warn(`[zync] ${options.name}: ${where} ${what}: the state has two shapes (another app version?). See README, "Changing the state's shape"`)
   }
   const clientId = options.clientId ?? newId()
   const socketTransport = () =>
