@@ -62,8 +62,11 @@ export interface SyncServerOptions {
   authenticate?: (handshake: Handshake) => ZyncUser | Promise<ZyncUser>
   /**
    * May `user` do `action` on `doc`? Asked on every join (so again after every reconnect) and history
-   * request ('read'), every ops batch ('write') and every presence update ('presence'). A throw or
-   * anything but `true` refuses with FORBIDDEN. Default: everything is allowed.
+   * request ('read'), every ops batch ('write') and every presence update ('presence'), and for each
+   * open connection's documents every `reauthorizeMs`. A throw or anything but `true` refuses with
+   * FORBIDDEN, except a ZyncError thrown with `retryable: true` (your database is down), which refuses
+   * for now (the client tries again); a throw during the periodic check keeps the connection.
+   * Default: everything is allowed.
    */
   authorize?: (user: ZyncUser, doc: string, action: Action) => boolean | Promise<boolean>
   /**
@@ -96,6 +99,13 @@ export interface SyncServerOptions {
   keepLog?: number
   /** Unload a document from memory when no client of this node has had it open for this long (ms). Default 300000. */
   unloadIdleMs?: number
+  /**
+   * Documents loaded on this node beyond which those no client of the node has open are unloaded at once,
+   * least recently used first (down to 90% of it), instead of after `unloadIdleMs`: memory stays bounded
+   * when clients join many documents and leave them. Documents open on the node are never unloaded.
+   * Default 10000.
+   */
+  maxDocuments?: number
   /** Presence entry lifetime (ms). Default 30000. */
   presenceTtl?: number
   /**
@@ -360,6 +370,29 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
 
   const presence = new PresenceHub(io as never, { ttl: options.presenceTtl ?? 30_000, onCount: (n) => metrics?.presence.set(n) })
 
+  const unloadIdleMs = options.unloadIdleMs ?? 300_000
+  const maxDocuments = options.maxDocuments ?? 10_000
+  const isOpen = (doc: string) => (io.of('/').adapter.rooms.get(`doc:${doc}`)?.size ?? 0) > 0
+  /** Forgets a loaded document (its snapshot saved first). A request racing it loads it again. */
+  function unload(doc: string): void {
+    const h = hosts.get(doc)
+    if (!h) return
+    hosts.delete(doc)
+    lastUsed.delete(doc)
+    void track(h.then((x) => x.flushSnapshot())).catch((err: unknown) => log.warn('snapshot on unload failed', { doc, err: String(err) }))
+  }
+  /** Over maxDocuments: the documents nobody here has open go, least recently used first (not those of the last second, still being joined). */
+  function unloadIdle(): void {
+    const now = Date.now()
+    const idle = [...hosts.keys()].filter((d) => !isOpen(d) && now - (lastUsed.get(d) ?? 0) >= 1000).sort((a, b) => (lastUsed.get(a) ?? 0) - (lastUsed.get(b) ?? 0))
+    let excess = hosts.size - Math.floor(maxDocuments * 0.9)
+    for (const doc of idle) {
+      if (excess-- <= 0) break
+      unload(doc)
+    }
+    metrics?.documents.set(hosts.size)
+  }
+
   function host(doc: string): Promise<DocHost> {
     lastUsed.set(doc, Date.now())
     let h = hosts.get(doc)
@@ -372,6 +405,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         onError: (err) => log.warn('snapshot failed', { doc, err: String((err as Error)?.message ?? err) }),
       })
       hosts.set(doc, h)
+      if (hosts.size > maxDocuments) unloadIdle()
       h.catch(() => {
         hosts.delete(doc)
         metrics?.documents.set(hosts.size)
@@ -387,6 +421,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     try {
       ok = (await options.authorize(user, doc, action)) === true
     } catch (err) {
+      // Your database is down, say: a retryable ZyncError is a refusal for now (the client tries again).
+      if (err instanceof ZyncError && err.retryable) throw err
       log.warn('authorize() threw; refusing', { user: user.id, doc, action, err: String((err as Error)?.message ?? err) })
       ok = false
     }
@@ -448,23 +484,34 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     if (filter.doc !== undefined && !docs.includes(filter.doc)) return false
     let why = await stillAuthenticated(socket)
     for (const doc of docs) {
-      if (why) break
+      if (why || !options.authorize) break
+      let ok: unknown
       try {
-        await allowed(data.user, doc, 'read')
+        ok = await options.authorize(data.user, doc, 'read')
       } catch (err) {
-        why = err as ZyncError
+        // Cannot tell now (its database is down, say): the connection stays until the next check.
+        log.warn('authorize() threw while checking an open connection; keeping it', { user: data.user.id, doc, err: String((err as Error)?.message ?? err) })
+        continue
       }
+      if (ok !== true) why = new ZyncError('FORBIDDEN', `[zync] ${data.user.id} may not read ${doc}`)
     }
     if (!why || !socket.connected) return false
     log.info('access revoked; disconnecting', { sid: socket.id, user: data.user.id, code: why.code, message: why.message })
     metrics?.disconnects.inc({ reason: 'access revoked' })
-    socket.disconnect(true)
+    // The transport is closed, not the socket.io session: the client sees a lost connection and reconnects
+    // (an app's shared socket too, which socket.io leaves down after a server-side disconnect()), and
+    // that connection and its joins are refused, or admitted, as any other.
+    socket.conn.close(true)
     return true
   }
 
   async function reauthorizeLocal(filter: { user?: string; doc?: string } = {}): Promise<number> {
     let n = 0
-    for (const socket of [...io.of('/').sockets.values()]) if (await recheck(socket as unknown as Socket, filter)) n++
+    const all = [...io.of('/').sockets.values()] as unknown as Socket[]
+    // A few at a time: a pass over many connections with a slow authenticate() stays near reauthorizeMs.
+    for (let i = 0; i < all.length; i += 16) {
+      for (const out of await Promise.all(all.slice(i, i + 16).map((s) => recheck(s, filter)))) if (out) n++
+    }
     return n
   }
 
@@ -508,16 +555,9 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
 
   // Documents nobody on this node has open are unloaded (snapshot first) to bound memory. A request
   // racing the unload at worst loads a second host; storage's append arbitrates between them.
-  const unloadIdleMs = options.unloadIdleMs ?? 300_000
   const unloadTimer = setInterval(
     () => {
-      const rooms = io.of('/').adapter.rooms
-      for (const [doc, h] of hosts) {
-        if ((rooms.get(`doc:${doc}`)?.size ?? 0) > 0 || Date.now() - (lastUsed.get(doc) ?? 0) < unloadIdleMs) continue
-        hosts.delete(doc)
-        lastUsed.delete(doc)
-        void track(h.then((x) => x.flushSnapshot())).catch((err: unknown) => log.warn('snapshot on unload failed', { doc, err: String(err) }))
-      }
+      for (const doc of hosts.keys()) if (!isOpen(doc) && Date.now() - (lastUsed.get(doc) ?? 0) >= unloadIdleMs) unload(doc)
       metrics?.documents.set(hosts.size)
     },
     Math.max(50, Math.min(60_000, unloadIdleMs / 2)),

@@ -1,7 +1,7 @@
 // Authentication, authorization and the origin allowlist: an access matrix of 5 users x 5 documents
 // x every action, re-authorization on every batch and every reconnect, and connect_error in status().
 import { afterAll, describe, expect, it } from 'vitest'
-import type { Socket } from 'socket.io-client'
+import { io as ioClient, type Socket } from 'socket.io-client'
 import { SocketIoTransport } from '../../src/adapters/socket-io'
 import { createLogger, createSyncServer, isOriginAllowed, ZyncError, type Action, type SyncServer, type SyncServerOptions, type ZyncUser } from '../../src/server/index'
 import { makeBoard, waitFor } from '../helpers'
@@ -304,6 +304,47 @@ describe('access revoked while connected', () => {
     await new Promise((r) => setTimeout(r, 200))
     expect(bob.getState().cards.secret).toBeUndefined()
     expect(alice.sync.status().connection).toBe('online')
+  })
+
+  it('on a socket the app shares between stores, only the revoked document goes offline; the others come back', async () => {
+    // A re-check of the auth trial's fixes: disconnect() from the server left the app's shared socket down
+    // (socket.io does not reconnect after it) and every store on it "connecting" for good.
+    const readable = new Set(['open', 'shut'])
+    const s = await server({ reauthorizeMs: 0, authorize: (_user, doc) => readable.has(doc) })
+    const shared = ioClient(s.url, { transports: ['websocket'], auth: { userId: 'ann' } })
+    cleanups.push(() => shared.disconnect())
+    const open = makeBoard({ name: 'open', socket: shared as never })
+    const shut = makeBoard({ name: 'shut', socket: shared as never })
+    cleanups.push(() => open.sync.destroy(), () => shut.sync.destroy())
+    await waitFor(() => open.sync.status().connection === 'online' && shut.sync.status().connection === 'online', 5000, 'both online')
+    readable.delete('shut')
+    expect(await s.reauthorize({ doc: 'shut' })).toBe(1)
+    await waitFor(() => shut.sync.status().error?.code === 'FORBIDDEN', 5000, 'the revoked document refused')
+    await waitFor(() => open.sync.status().connection === 'online' && shared.connected, 5000, 'the other document back online')
+    open.getState().addCard('x', 'still syncing')
+    await open.sync.flush({ timeout: 5000 })
+  })
+
+  it('authorize() throwing keeps open connections (the check cannot tell), and a retryable ZyncError at a join is retried', async () => {
+    let down = false
+    const s = await server({
+      reauthorizeMs: 0,
+      authorize: () => {
+        if (down) throw new ZyncError('INTERNAL', '[zync] permissions database unreachable', { retryable: true })
+        return true
+      },
+    })
+    const a = boardOf(s.url, 'tok-alice', 'db-down')
+    await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
+    down = true
+    expect(await s.reauthorize()).toBe(0)
+    expect(a.sync.status().connection).toBe('online')
+    // A store joining meanwhile is refused for now, not for good, and joins once the database is back.
+    const b = boardOf(s.url, 'tok-bob', 'db-down')
+    await waitFor(() => b.sync.status().error?.code === 'INTERNAL', 5000, 'refused for now')
+    expect(b.sync.status().connection).not.toBe('offline')
+    down = false
+    await waitFor(() => b.sync.status().connection === 'online', 10_000, 'joined after the outage')
   })
 
   it('checks every connection again every reauthorizeMs: an expired token is disconnected and refused; a retryable error keeps it', async () => {

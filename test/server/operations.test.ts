@@ -146,6 +146,33 @@ describe('lifecycle', () => {
     expect((await s.doc('idle')).current().state).toEqual({ k: 'v' })
   })
 
+  it('keeps at most maxDocuments loaded: over it, the ones nobody has open go at once, least recently used first, and load again intact', async () => {
+    // A re-check of the auth trial's fixes: connections that each joined 100 fresh documents and closed
+    // loaded 533k documents (1.1 GB) in 40 s; they stayed until unloadIdleMs (5 min).
+    const s = await server({ maxDocuments: 10 })
+    const open = await connectRaw(s.url)
+    await ask(open, 'zync:join', { v: 2, doc: 'kept-open', client: 'k', since: 0 })
+    const churn = async (from: number, to: number) => {
+      const c = await connectRaw(s.url)
+      for (let i = from; i < to; i++) {
+        await ask(c, 'zync:join', { v: 2, doc: `churn-${i}`, client: 'c', since: 0 })
+        await ask(c, 'zync:ops', { doc: `churn-${i}`, ops: [makeOp('c', i + 1, ['k'], i)] })
+      }
+      c.disconnect()
+    }
+    await churn(0, 9)
+    expect(metric(await s.metrics(), 'zync_documents')).toBe(10)
+    await new Promise((r) => setTimeout(r, 1100))
+    await churn(9, 12)
+    // Over 10: the idle ones unloaded down to 9, the oldest first; the open one and this second's stay.
+    expect(metric(await s.metrics(), 'zync_documents')).toBeLessThanOrEqual(9)
+    expect((await s.doc('churn-0')).current().state).toEqual({ k: 0 })
+    const rooms = s.io.of('/').adapter.rooms
+    expect(rooms.get('doc:kept-open')?.size).toBe(1)
+    expect((await ask<{ ok: boolean }>(open, 'zync:ops', { doc: 'kept-open', ops: [makeOp('k', 1, ['k'], 'still')] })).ok).toBe(true)
+    open.disconnect()
+  })
+
   it('close() finishes requests in flight, refuses new writes retryably, and is idempotent', async () => {
     const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent' })
     const a = await connectRaw(s.url)
