@@ -1467,7 +1467,8 @@ export class SyncEngine {
   private visiblePatch(entity: string, path: Path): { path: Path; value?: unknown; remove?: boolean } | undefined {
     // A record keyed into what the document holds as an array (a write made for another shape of the
     // state, which the server refuses: SHAPE_MISMATCH): the document's array stays on screen.
-    if (path.length === 2 && Array.isArray(this.confirmedAt(path.slice(0, 1)))) return undefined
+    // (Read in place: confirmedAt() of a collection would hand it out, and the next change would copy it.)
+    if (path.length === 2 && Array.isArray(this.confirmed[path[0]!])) return undefined
     let value = this.confirmedAt(path)
     for (const c of this.conflictsById.values()) {
       if (c.entity === entity) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)
