@@ -14,6 +14,8 @@ const withTheme: Decorator = (Story, { globals }) => {
 }
 
 const preview: Preview = {
+  // A docs page per component: its props with their descriptions and defaults, and its stories.
+  tags: ['autodocs'],
   decorators: [withTheme],
   globalTypes: {
     theme: {

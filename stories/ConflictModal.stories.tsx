@@ -8,7 +8,15 @@ const meta = {
   title: 'Conflicts/ConflictModal',
   component: ConflictModal,
   args: { store: createFixtureStore({ conflicts: samples.oneField() }), onOpenChange: fn() },
-  argTypes: { store: { control: false } },
+  argTypes: {
+    store: { control: false },
+    // The component renders through a portal, which hides its props from Storybook's extractor: listed here.
+    open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits).' },
+    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, editMerged, later, keepAllMine, keepAllTheirs, ...). Default: the English texts.' },
+    className: { control: 'text', description: 'Extra class on the dialog. Default: none.' },
+    renderTitle: { control: false, description: 'A conflict\'s heading in your words: (conflict) => ReactNode. Default: the field, then the entity id.' },
+    renderValue: { control: false, description: '(value, side, conflict) => ReactNode; undefined keeps the built-in diff. Default: the built-in diff.' },
+  },
   beforeEach: resetStore,
   parameters: { layout: 'fullscreen' },
 } satisfies Meta<typeof ConflictModal>

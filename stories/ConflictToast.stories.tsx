@@ -8,7 +8,12 @@ const meta = {
   title: 'Conflicts/ConflictToast',
   component: ConflictToast,
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }), onResolve: fn() },
-  argTypes: { store: { control: false } },
+  argTypes: {
+    store: { control: false },
+    // The component renders through a portal, which hides its props from Storybook's extractor: listed here.
+    labels: { control: 'object', description: 'Replaces any of the English texts: message(count), resolve, dismiss. Default: the English texts.' },
+    className: { control: 'text', description: 'Extra class on the toast. Default: none.' },
+  },
   beforeEach: resetStore,
   parameters: { layout: 'fullscreen' },
 } satisfies Meta<typeof ConflictToast>
@@ -77,7 +82,15 @@ export const OpensTheModal: Story = {
 
 export const Dark: Story = { globals: { theme: 'dark' } }
 
-export const Mobile: Story = { globals: { viewport: { value: 'mobile', isRotated: false } } }
+export const Mobile: Story = {
+  globals: { viewport: { value: 'mobile', isRotated: false } },
+  play: async () => {
+    // Resolve and dismiss stay on one line together (the × wrapped to a row of its own at 375 px).
+    const resolve = (await screen.findByRole('button', { name: 'Resolve' })).getBoundingClientRect()
+    const dismiss = screen.getByRole('button', { name: 'Dismiss' }).getBoundingClientRect()
+    await expect(Math.abs(resolve.top + resolve.height / 2 - (dismiss.top + dismiss.height / 2))).toBeLessThan(2)
+  },
+}
 
 /** German labels (long words) in a right-to-left page: the buttons stay inside the toast, which sits at the inline end. */
 export const GermanRightToLeft: Story = {

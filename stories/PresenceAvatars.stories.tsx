@@ -17,6 +17,21 @@ type Story = StoryObj<typeof meta>
 
 export const One: Story = {}
 
+/** A right-to-left page: the stack starts at the right, and each avatar tucks under the one before it there. */
+export const FourRightToLeft: Story = {
+  globals: { dir: 'rtl' },
+  args: { store: createFixtureStore({ presence: makePeers(4) }) },
+  play: async () => {
+    await screen.findByRole('list', { name: '4 people here' })
+    const boxes = screen.getAllByRole('img').map((a) => a.getBoundingClientRect())
+    for (let i = 1; i < boxes.length; i++) {
+      // To the left of the previous one, overlapping it by the same amount as in a left-to-right page.
+      await expect(boxes[i]!.left).toBeLessThan(boxes[i - 1]!.left)
+      await expect(boxes[i]!.right).toBeGreaterThan(boxes[i - 1]!.left + 1)
+    }
+  },
+}
+
 export const Four: Story = {
   args: { store: createFixtureStore({ presence: makePeers(4) }) },
   play: async () => {

@@ -1,4 +1,5 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
+import type React from 'react'
 import { expect, screen } from 'storybook/test'
 import { SyncStatusBadge } from 'zync/react'
 import { ZyncError } from '../src/core/errors'
@@ -102,4 +103,25 @@ export const Error: Story = {
 export const Dark: Story = {
   args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
   globals: { theme: 'dark' },
+}
+
+/**
+ * A brand theme through the `--zync-*` custom properties (see README, Theming): square corners, a serif
+ * font, other colours. Everything follows, the pills too.
+ */
+export const BrandTheme: Story = {
+  args: { store: createFixtureStore({ pending: 3, conflicts: samples.oneField(), status: { connection: 'offline' } }) },
+  decorators: [
+    (Story) => (
+      <div style={{ '--zync-radius': '0px', '--zync-radius-sm': '0px', '--zync-radius-pill': '0px', '--zync-font': 'Georgia, serif', '--zync-muted': '#5b21b6', '--zync-border': '#7c3aed' } as React.CSSProperties}>
+        <Story />
+      </div>
+    ),
+  ],
+  play: async () => {
+    const badge = (await screen.findByRole('status')).closest('.zync-badge')!
+    await expect(getComputedStyle(badge).borderTopLeftRadius).toBe('0px')
+    for (const pill of badge.querySelectorAll('.zync-badge-count')) await expect(getComputedStyle(pill).borderTopLeftRadius).toBe('0px')
+    await expect(getComputedStyle(badge).fontFamily).toMatch(/Georgia/)
+  },
 }

@@ -52,12 +52,14 @@ export function ConflictToast({ store, onResolve, className, labels }: ConflictT
             !
           </span>
           <p>{L.message(conflicts.length)}</p>
-          <button className="zync-btn zync-btn-primary" onClick={onResolve}>
-            {L.resolve}
-          </button>
-          <button className="zync-btn zync-btn-ghost zync-icon-btn" aria-label={L.dismiss} onClick={dismiss}>
-            ×
-          </button>
+          <span className="zync-toast-actions">
+            <button className="zync-btn zync-btn-primary" onClick={onResolve}>
+              {L.resolve}
+            </button>
+            <button className="zync-btn zync-btn-ghost zync-icon-btn" aria-label={L.dismiss} onClick={dismiss}>
+              ×
+            </button>
+          </span>
         </div>
       )}
     </div>,
