@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { corsProblem, createSyncServer, type SyncServerOptions } from './server'
 import { createLogger, type LogLevel } from './logger'
 import type { StorageOptions } from './storage/index'
+import { DEFAULT_LIMITS, type ServerLimits } from './limits'
 
 const HELP = `zync-server: the reference zync sync server
 
@@ -25,6 +26,8 @@ Usage: zync-server [options]
   --memory              keep everything in memory (nothing survives)     env ZYNC_MEMORY=1 (or true, yes)
   --ops-per-second <n>  ops one connection may send per second, bursts of twice that
                         (default 5000; clients pace themselves to it)    env ZYNC_OPS_PER_SECOND
+  --limits <json>       per-connection limits, e.g. '{"docsPerSocket":1000}'   env ZYNC_LIMITS
+                        (see docs/SERVER.md; --ops-per-second wins over its key)
   --auth <module>       JS module exporting authenticate and/or authorize  env ZYNC_AUTH
                         (named exports or on its default export; see docs/SERVER.md)
   --reauthorize-ms <n>  check open connections' access every n ms       env ZYNC_REAUTHORIZE_MS
@@ -52,6 +55,23 @@ function int(name: string, flag: string | undefined, env: string, envValue: stri
   return n
 }
 
+/** `--limits` / ZYNC_LIMITS: a JSON object of limits (names of DEFAULT_LIMITS, positive numbers). */
+function limitsOf(name: string, raw: string | undefined): Partial<ServerLimits> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined
+  let v: unknown
+  try {
+    v = JSON.parse(raw)
+  } catch {
+    throw new UsageError(`${name} must be a JSON object such as '{"docsPerSocket":1000}', got ${JSON.stringify(raw)}`)
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${name} must be a JSON object such as '{"docsPerSocket":1000}', got ${JSON.stringify(raw)}`)
+  for (const [k, n] of Object.entries(v)) {
+    if (!(k in DEFAULT_LIMITS)) throw new UsageError(`${name}: ${k} is not a limit (${Object.keys(DEFAULT_LIMITS).join(', ')})`)
+    if (typeof n !== 'number' || !(n > 0)) throw new UsageError(`${name}: ${k} must be a positive number, got ${JSON.stringify(n)}`)
+  }
+  return v as Partial<ServerLimits>
+}
+
 /** Turns argv and the environment into server options; options win over variables. */
 function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: SyncServerOptions; auth?: string } {
   let values
@@ -70,6 +90,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
         'snapshot-every': { type: 'string' },
         'keep-log': { type: 'string' },
         'ops-per-second': { type: 'string' },
+        limits: { type: 'string' },
         memory: { type: 'boolean' },
         auth: { type: 'string' },
         'reauthorize-ms': { type: 'string' },
@@ -118,6 +139,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
   const keepLog = int('--keep-log', values['keep-log'], 'ZYNC_KEEP_LOG', env.ZYNC_KEEP_LOG, 0, 1e9)
   const opsPerSecond = int('--ops-per-second', values['ops-per-second'], 'ZYNC_OPS_PER_SECOND', env.ZYNC_OPS_PER_SECOND, 1, 1e9)
+  const limits = limitsOf(values.limits === undefined ? 'ZYNC_LIMITS' : '--limits', values.limits ?? env.ZYNC_LIMITS)
   const reauthorizeMs = int('--reauthorize-ms', values['reauthorize-ms'], 'ZYNC_REAUTHORIZE_MS', env.ZYNC_REAUTHORIZE_MS, 0, 1e9)
   const auth = values.auth ?? env.ZYNC_AUTH
   return {
@@ -131,7 +153,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
       ...(corsList ? { cors: corsList } : {}),
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       ...(keepLog !== undefined ? { keepLog } : {}),
-      ...(opsPerSecond !== undefined ? { limits: { opsPerSecond } } : {}),
+      ...(opsPerSecond !== undefined || limits ? { limits: { ...limits, ...(opsPerSecond !== undefined ? { opsPerSecond } : {}) } } : {}),
       ...(reauthorizeMs !== undefined ? { reauthorizeMs } : {}),
       logLevel: level,
     },

@@ -28,6 +28,7 @@ describe('zync-server CLI', () => {
       ['--log-level', 'ZYNC_LOG_LEVEL'],
       ['--auth', 'ZYNC_AUTH'],
       ['--reauthorize-ms', 'ZYNC_REAUTHORIZE_MS'],
+      ['--limits', 'ZYNC_LIMITS'],
     ]) {
       expect(r.stdout).toMatch(new RegExp(`${flag} .*${env}`))
     }
@@ -78,6 +79,9 @@ describe('zync-server CLI', () => {
       [['--memory', '--keep-log', '-5'], {}, /--keep-log needs a value that does not start with "-"/],
       [['--memory', '--ops-per-second', '0'], {}, /--ops-per-second must be an integer in 1\.\.1000000000, got "0"/],
       [['--memory', '--reauthorize-ms', 'soon'], {}, /--reauthorize-ms must be an integer in 0\.\.1000000000, got "soon"/],
+      [['--memory', '--limits', '{docs:1}'], {}, /--limits must be a JSON object/],
+      [['--memory'], { ZYNC_LIMITS: '{"docsPerSokcet":5}' }, /ZYNC_LIMITS: docsPerSokcet is not a limit/],
+      [['--memory', '--limits', '{"joinsPerSecond":0}'], {}, /--limits: joinsPerSecond must be a positive number, got 0/],
       [[], { ZYNC_MEMORY: 'on' }, /ZYNC_MEMORY must be 1, true or yes/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const r = await runCli(['--port', '0', ...args], env)
@@ -106,6 +110,22 @@ describe('zync-server CLI', () => {
       }
       await p.kill()
     }
+  })
+
+  it('--limits (or ZYNC_LIMITS) sets per-connection limits; --ops-per-second wins over its key', async () => {
+    // A re-check of the auth trial: the CLI could raise only opsPerSecond, so an app with more boards per
+    // shared socket than docsPerSocket could not be served by zync-server.
+    const p = await startCli(['--port', '0', '--memory', '--log-level', 'silent', '--limits', '{"docsPerSocket":2,"opsPerSecond":10}', '--ops-per-second', '77'])
+    procs.push(p)
+    const s = await connectRaw(p.url)
+    try {
+      expect(await ask(s, 'zync:join', { v: 2, doc: 'a', client: 'c', since: 0 })).toMatchObject({ ok: true, opsPerSecond: 77 })
+      expect((await ask<{ ok: boolean }>(s, 'zync:join', { v: 2, doc: 'b', client: 'c', since: 0 })).ok).toBe(true)
+      expect(await ask(s, 'zync:join', { v: 2, doc: 'c', client: 'c', since: 0 })).toMatchObject({ ok: false, code: 'RATE_LIMITED' })
+    } finally {
+      s.disconnect()
+    }
+    await p.kill()
   })
 
   it('--auth loads authenticate and authorize from a module, and refuses a module without them', async () => {
