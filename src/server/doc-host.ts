@@ -284,6 +284,9 @@ export class DocHost {
     return this.exclusive(async () => {
       // Never snapshot ops that did not reach the log.
       await this.reloadIfStale()
+      // Nothing new since the last one (a document only read, or never written): nothing to write, which
+      // also keeps documents that were only joined from filling the storage with empty snapshots.
+      if (this.state.seq === this.lastSnapshotSeq) return
       await this.storage.saveSnapshot(this.doc, this.state.snapshot())
       this.lastSnapshotSeq = this.state.seq
     })

@@ -146,6 +146,17 @@ describe('lifecycle', () => {
     expect((await s.doc('idle')).current().state).toEqual({ k: 'v' })
   })
 
+  it('unloading a document with nothing new since its last snapshot writes none (joins alone filled storage with empty snapshots)', async () => {
+    const s = await server({ unloadIdleMs: 100 })
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 2, doc: 'only-joined', client: 'c', since: 0 })
+    a.disconnect()
+    await new Promise((r) => setTimeout(r, 400))
+    expect(metric(await s.metrics(), 'zync_documents')).toBe(0)
+    expect(await s.storage.loadSnapshot('only-joined')).toBeUndefined()
+    expect(await s.storage.listDocs()).not.toContain('only-joined')
+  })
+
   it('keeps at most maxDocuments loaded: over it, the ones nobody has open go at once, least recently used first, and load again intact', async () => {
     // A re-check of the auth trial's fixes: connections that each joined 100 fresh documents and closed
     // loaded 533k documents (1.1 GB) in 40 s; they stayed until unloadIdleMs (5 min).
