@@ -46,7 +46,16 @@ export const OneField: Story = {
   },
 }
 
+/** Four fields of one task in conflict, as the dialog opens. */
 export const ManyFields: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  play: async () => {
+    await expect(await screen.findAllByRole('region')).toHaveLength(4)
+  },
+}
+
+/** Interaction: "Keep theirs" on one of four fields (the canvas shows the three left). */
+export const ManyFieldsKeepTheirsOnOne: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
   play: async ({ args, step }) => {
     const store = args.store as FixtureStore
@@ -103,6 +112,7 @@ export const Checklist: Story = {
   args: { store: createFixtureStore({ conflicts: samples.checklist() }) },
 }
 
+/** Interaction: Edit merged, then the merged JSON typed in (the canvas shows the editor as the test leaves it). */
 export const MergedValue: Story = {
   args: { store: createFixtureStore({ conflicts: samples.nestedObject() }) },
   play: async ({ args, step }) => {

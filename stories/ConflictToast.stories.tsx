@@ -39,6 +39,7 @@ export const OneConflict: Story = {
   args: { store: createFixtureStore({ conflicts: samples.oneField() }) },
 }
 
+/** Interaction: Dismiss (the canvas shows the toast gone; the conflicts stay in the inbox). */
 export const Dismissed: Story = {
   play: async ({ args, step }) => {
     await step('dismiss hides the toast; the conflicts stay', async () => {
