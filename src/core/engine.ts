@@ -20,7 +20,7 @@ import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafePath, assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
-import { getAt, setAt, setAtCow } from './patch'
+import { arrayAlong, getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpsResponse, type PresenceMessage } from './protocol'
 import type { OutboxRow, OutboxStorage, StoredConflict } from './storage'
@@ -1468,7 +1468,7 @@ export class SyncEngine {
     // A record keyed into what the document holds as an array (a write made for another shape of the
     // state, which the server refuses: SHAPE_MISMATCH): the document's array stays on screen.
     // (Read in place: confirmedAt() of a collection would hand it out, and the next change would copy it.)
-    if (path.length === 2 && Array.isArray(this.confirmed[path[0]!])) return undefined
+    if (arrayAlong(this.confirmed, path) > 0) return undefined
     let value = this.confirmedAt(path)
     for (const c of this.conflictsById.values()) {
       if (c.entity === entity) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)

@@ -13,6 +13,20 @@ export function getAt(state: unknown, path: Path): unknown {
 }
 
 /**
+ * How many leading segments of `path` reach an array that the path goes on through (ops write object
+ * keys; arrays are whole values, so such a path was made for another shape of the state), or 0.
+ */
+export function arrayAlong(state: unknown, path: Path): number {
+  let cur: unknown = state
+  for (let i = 0; i < path.length - 1; i++) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, path[i]!)) return 0
+    cur = (cur as Record<string | number, unknown>)[path[i]!]
+    if (Array.isArray(cur)) return i + 1
+  }
+  return 0
+}
+
+/**
  * Returns a new state with `value` set at `path` (or the key deleted when `remove`), copying only the
  * objects along the path (structural sharing). Rejects prototype-reaching segments. Missing containers
  * on the way are created as plain objects.

@@ -4,7 +4,7 @@ import { SyncEngine, type EngineHost } from '../core/engine'
 import { ZyncError } from '../core/errors'
 import { newId } from '../core/ids'
 import type { BackoffOptions } from '../core/outbox'
-import { setAtCow } from '../core/patch'
+import { arrayAlong, setAtCow } from '../core/patch'
 import { isPlainObject } from '../core/diff'
 import { isDocId, isUnsafeSegment, type Path } from '../core/path'
 import { PolicyTable, type ConflictPolicy, type ConflictsConfig } from '../core/policies'
@@ -222,12 +222,12 @@ function applyPatches(state: Record<string, unknown>, patches: Parameters<Engine
   const fresh = new WeakSet<object>()
   for (const p of patches) {
     if (shape) {
-      let node: unknown = state
-      for (let i = 0; i < p.path.length && node !== null && typeof node === 'object'; i++) {
-        node = (node as Record<string, unknown>)[p.path[i]!]
-        if (i < p.path.length - 1 && Array.isArray(node) && typeof p.path[i + 1] !== 'number') shape(p.path, i + 1)
+      const at = arrayAlong(state, p.path)
+      if (at > 0) shape(p.path, at)
+      else if (p.path.length === 1) {
         // A collection the document now holds as an array where this store has keyed records, or the reverse.
-        else if (p.path.length === 1 && Array.isArray(p.value) !== Array.isArray(node) && isPlainObject(Array.isArray(node) ? p.value : node)) shape(p.path, 1)
+        const had = state[p.path[0]!]
+        if (Array.isArray(p.value) !== Array.isArray(had) && isPlainObject(Array.isArray(had) ? p.value : had)) shape(p.path, 1)
       }
     }
     state = setAtCow(state, p.path, p.value, p.remove === true, fresh)

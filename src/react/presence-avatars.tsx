@@ -1,6 +1,6 @@
 import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react'
 import { type SyncedStore } from './store'
-import { Avatar, cx, nameOf } from './ui'
+import { Avatar, cx, nameOf, YOU } from './ui'
 import { samePerson, usePeers } from './use-presence'
 
 // useLayoutEffect where it runs (React 18 warns about it while rendering on a server, where it never runs).
@@ -25,7 +25,6 @@ export interface PresenceAvatarsProps {
 }
 
 const MORE = (n: number) => `${n} more`
-const YOU = (name: string) => `${name} (you)`
 const PEOPLE = (n: number) => `${n} ${n === 1 ? 'person' : 'people'} here`
 
 /** Moves a name that is being shown back inside the viewport when it would stick out of either side. */

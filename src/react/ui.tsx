@@ -60,15 +60,18 @@ export function textOn(color?: string): string | undefined {
 
 export const nameOf = (u: PresenceUser): string => u.name || u.id
 
+/** This client's own name where it is shown (PresenceAvatars' `labels.you`). */
+export const YOU = (name: string): string => `${name} (you)`
+
 /**
  * A round avatar: the picture when there is one, else initials on the user's colour. `focusable`: it takes
  * focus (keyboard, or a tap on a touch screen), for a name shown on focus. `decorative`: hidden from
  * assistive technology, for an avatar beside the name in text.
  */
-export function Avatar({ user, self, focusable, decorative, you }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean; you?: (name: string) => string }) {
+export function Avatar({ user, self, focusable, decorative, you = YOU }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean; you?: (name: string) => string }) {
   const name = nameOf(user)
   const style = { background: user.color, color: textOn(user.color) } as CSSProperties
-  const label = self ? (you ? you(name) : `${name} (you)`) : name
+  const label = self ? you(name) : name
   return (
     <span
       className={self ? 'zync-avatar zync-avatar-self' : 'zync-avatar'}

@@ -25,7 +25,7 @@ import {
   type PnCounter,
 } from '../core/merge'
 import { entityOf, fieldOf, type Path } from '../core/path'
-import { getAt, setAtCow } from '../core/patch'
+import { arrayAlong, getAt, setAtCow } from '../core/patch'
 import type { Change, FieldMeta, Op, OpStatus, Snapshot } from '../core/protocol'
 import { vvBump, vvGet, type VersionVector } from '../core/vector-clock'
 import type { LogEntry } from './storage/types'
@@ -139,12 +139,9 @@ export class DocState {
     // Ops write plain-object keys; arrays are whole values. A path through an array is an op made for
     // another shape of the document (an older or newer app version): written, its key would be a
     // hidden array property, kept in memory but not in a snapshot, an acknowledged write lost later.
-    let node: unknown = this.root
-    for (let i = 0; i < op.path.length - 1 && node !== null && typeof node === 'object'; i++) {
-      node = (node as Record<string, unknown>)[op.path[i]!]
-      if (Array.isArray(node)) {
-        throw new ZyncError('SHAPE_MISMATCH', `[zync] op ${op.id} writes ${op.path.join('.')}, but ${op.path.slice(0, i + 1).join('.')} is an array in this document: the op was made for another shape of the state (another version of the app?)`, { opId: op.id })
-      }
+    const at = arrayAlong(this.root, op.path)
+    if (at > 0) {
+      throw new ZyncError('SHAPE_MISMATCH', `[zync] op ${op.id} writes ${op.path.join('.')}, but ${op.path.slice(0, at).join('.')} is an array in this document: the op was made for another shape of the state (another version of the app?)`, { opId: op.id })
     }
     for (const c of Object.keys(op.base)) {
       if (c === op.client) continue

@@ -157,29 +157,29 @@ describe('presence', () => {
     await waitFor(() => b.sync.presence().some((p) => !p.self && p.state.x === 60), 1500, 'the last position seen')
   })
 
+  /** A raw connection of `token`'s user that joins 'room' as store `client` and sets `state`. */
+  async function present(url: string, token: string, client: string, state: Record<string, unknown>) {
+    const sock = await connectRaw(url, { auth: { token } })
+    cleanups.push(() => sock.disconnect())
+    expect((await ask(sock, 'zync:join', { v: 2, doc: 'room', client, since: 0 })).ok).toBe(true)
+    await ask(sock, 'zync:presence', { doc: 'room', state })
+    return sock
+  }
+
   it("a store's new connection replaces its old one's presence at once (no ghost while the old socket times out)", async () => {
     // Found by a presence trial: after a half-open connection (a network change) the store reconnected,
     // and peers showed it twice, the old entry a frozen cursor, for ~19 s until the old socket timed out.
     const s = await server()
     const watcher = await peer(s.url, 'tok-bob')
-    const old = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
-    cleanups.push(() => old.disconnect())
-    expect((await ask(old, 'zync:join', { v: 2, doc: 'room', client: 'store-1', since: 0 })).ok).toBe(true)
-    await ask(old, 'zync:presence', { doc: 'room', state: { cursor: 1 } })
+    const old = await present(s.url, 'tok-alice', 'store-1', { cursor: 1 })
     await waitFor(() => live(watcher).some((p) => p.clientId === old.id), 3000, 'old entry seen')
     // The same store (client id) on a new socket, while the old one is still open (half-open to the server).
-    const fresh = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
-    cleanups.push(() => fresh.disconnect())
-    expect((await ask(fresh, 'zync:join', { v: 2, doc: 'room', client: 'store-1', since: 0 })).ok).toBe(true)
-    await ask(fresh, 'zync:presence', { doc: 'room', state: { cursor: 2 } })
+    const fresh = await present(s.url, 'tok-alice', 'store-1', { cursor: 2 })
     await waitFor(() => live(watcher).some((p) => p.clientId === fresh.id), 3000, 'new entry seen')
     expect(old.connected).toBe(true)
     expect(live(watcher).map((p) => p.state)).toEqual([{ cursor: 2 }])
     // Another store of the same user keeps its own entry.
-    const other = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
-    cleanups.push(() => other.disconnect())
-    expect((await ask(other, 'zync:join', { v: 2, doc: 'room', client: 'store-2', since: 0 })).ok).toBe(true)
-    await ask(other, 'zync:presence', { doc: 'room', state: { cursor: 3 } })
+    await present(s.url, 'tok-alice', 'store-2', { cursor: 3 })
     await waitFor(() => live(watcher).length === 2, 3000, 'two entries')
   })
 
@@ -187,15 +187,9 @@ describe('presence', () => {
     // Found by an auth trial: one join a second with alice's client id kept her hidden 19 s in 20.
     const s = await server()
     const watcher = await peer(s.url, 'tok-bob')
-    const alice = await connectRaw(s.url, { auth: { token: 'tok-alice' } })
-    cleanups.push(() => alice.disconnect())
-    expect((await ask(alice, 'zync:join', { v: 2, doc: 'room', client: 'alice-store', since: 0 })).ok).toBe(true)
-    await ask(alice, 'zync:presence', { doc: 'room', state: { cursor: 1 } })
+    const alice = await present(s.url, 'tok-alice', 'alice-store', { cursor: 1 })
     await waitFor(() => live(watcher).some((p) => p.clientId === alice.id), 3000, 'alice seen')
-    const eve = await connectRaw(s.url, { auth: { token: 'tok-eve' } })
-    cleanups.push(() => eve.disconnect())
-    expect((await ask(eve, 'zync:join', { v: 2, doc: 'room', client: 'alice-store', since: 0 })).ok).toBe(true)
-    await ask(eve, 'zync:presence', { doc: 'room', state: { cursor: 9 } })
+    const eve = await present(s.url, 'tok-eve', 'alice-store', { cursor: 9 })
     await waitFor(() => live(watcher).some((p) => p.clientId === eve.id), 3000, 'eve seen')
     expect(live(watcher).map((p) => [p.user.id, p.state])).toEqual([
       ['alice', { cursor: 1 }],
