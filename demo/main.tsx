@@ -1,4 +1,5 @@
 import { StrictMode } from 'react'
+import { deleteLocalData } from 'zync'
 import { createRoot } from 'react-dom/client'
 import 'zync/styles.css'
 import './styles.css'
@@ -10,9 +11,10 @@ declare global {
   interface Window {
     /**
      * The demo's stores, for poking at in the console: `zyncDemo.boards.left.sync.status()`; `createBoard`
-     * makes another store (another board).
+     * makes another store (another board); `deleteLocalData` is zync's, as an app would call it when
+     * a user signs out.
      */
-    zyncDemo?: { config: DemoConfig; boards: Record<string, BoardStore>; createBoard: typeof createBoard }
+    zyncDemo?: { config: DemoConfig; boards: Record<string, BoardStore>; createBoard: typeof createBoard; deleteLocalData: typeof deleteLocalData }
   }
 }
 
@@ -24,7 +26,7 @@ void loadConfig().then((config) => {
     board.sync.setPresence({ pane: p.key, focus: null })
     boards[p.key] = board
   }
-  window.zyncDemo = { config, boards, createBoard }
+  window.zyncDemo = { config, boards, createBoard, deleteLocalData }
   document.title = config.mode === 'single' ? `${config.panes[0]!.user.name} · zync task board` : 'zync task board'
   createRoot(document.getElementById('root')!).render(
     <StrictMode>

@@ -6,6 +6,7 @@ import Dexie from 'dexie'
 import { io as connect } from 'socket.io-client'
 import {
   DexieOutboxStorage,
+  deleteLocalData,
   MemoryOutboxStorage,
   sync,
   type OutboxStorage,
@@ -1381,29 +1382,39 @@ describe('memory storage', () => {
 
 export type { Board }
 
+/** A localStorage (Node has none) kept in `mem`, put back by the test's cleanup. */
+function fakeLocalStorage(): Map<string, string> {
+  const g = globalThis as Record<string, unknown>
+  const saved = g.localStorage
+  const mem = new Map<string, string>()
+  g.localStorage = {
+    get length() {
+      return mem.size
+    },
+    key: (i: number) => [...mem.keys()][i] ?? null,
+    getItem: (k: string) => mem.get(k) ?? null,
+    setItem: (k: string, v: string) => void mem.set(k, String(v)),
+    removeItem: (k: string) => void mem.delete(k),
+    clear: () => mem.clear(),
+  }
+  cleanups.push(() => {
+    g.localStorage = saved
+  })
+  return mem
+}
+
 describe('a page that dies before its IndexedDB write', () => {
   it('spills unpersisted rows synchronously on pagehide; the next load imports them and they are delivered once', async () => {
     const s = await server()
     const target = new EventTarget()
     const g = globalThis as Record<string, unknown>
-    const saved = { add: g.addEventListener, remove: g.removeEventListener, ls: g.localStorage }
-    const mem = new Map<string, string>()
-    g.localStorage = {
-      get length() {
-        return mem.size
-      },
-      key: (i: number) => [...mem.keys()][i] ?? null,
-      getItem: (k: string) => mem.get(k) ?? null,
-      setItem: (k: string, v: string) => void mem.set(k, String(v)),
-      removeItem: (k: string) => void mem.delete(k),
-      clear: () => mem.clear(),
-    }
+    const saved = { add: g.addEventListener, remove: g.removeEventListener }
+    const mem = fakeLocalStorage()
     g.addEventListener = target.addEventListener.bind(target)
     g.removeEventListener = target.removeEventListener.bind(target)
     cleanups.push(() => {
       g.addEventListener = saved.add
       g.removeEventListener = saved.remove
-      g.localStorage = saved.ls
     })
     const dbName = freshDb()
     const a = makeBoard({ url: s.url, dbName, autoConnect: false })
@@ -1429,6 +1440,42 @@ describe('a page that dies before its IndexedDB write', () => {
     expect(doc.current().state).toEqual({ cards: { late: { title: 'typed just before reload!', votes: 0 } } })
     expect([...mem.keys()].filter((k) => k.startsWith('zync:spill:'))).toEqual([])
     await a.sync.destroy()
+  })
+})
+
+describe('deleteLocalData (signing out on a shared device)', () => {
+  it('deletes pending edits, saved snapshots and spilled rows of its database only, and refuses while a store of the page uses it', async () => {
+    const s = await server()
+    const mem = fakeLocalStorage()
+    const [gone, kept] = [freshDb(), freshDb()]
+    // Two databases, each with a synced card, an edit left pending (offline) and a spill of a dead page.
+    for (const dbName of [gone, kept]) {
+      const a = board({ url: s.url, dbName })
+      await a.sync.ready
+      a.getState().addCard('c1', 'synced')
+      await a.sync.flush({ timeout: 5000 })
+      a.sync.disconnect()
+      a.getState().addCard('c2', 'left unsent')
+      mem.set(`zync:spill:${dbName}:board:dead-tab`, '[]')
+      if (dbName === gone) {
+        await expect(deleteLocalData(gone)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('destroy()') })
+      }
+      await a.sync.destroy()
+    }
+    await deleteLocalData(gone)
+    expect([...mem.keys()]).toEqual([`zync:spill:${kept}:board:dead-tab`])
+    const reopen = async (dbName: string) => {
+      const b = board({ url: s.url, dbName, autoConnect: false })
+      await b.sync.ready
+      const seen = { cards: Object.keys(b.getState().cards).sort(), pending: b.sync.status().pending }
+      await b.sync.destroy()
+      return seen
+    }
+    // The other database keeps everything; the deleted one opens empty.
+    expect(await reopen(kept)).toEqual({ cards: ['c1', 'c2'], pending: 1 })
+    expect(await reopen(gone)).toEqual({ cards: [], pending: 0 })
+    // The server still has what was delivered before.
+    expect((await s.doc('board')).current().state).toMatchObject({ cards: { c1: { title: 'synced' } } })
   })
 })
 

@@ -64,9 +64,11 @@ export function isQuotaError(err: unknown): boolean {
 export class DexieOutboxStorage implements OutboxStorage {
   readonly kind = 'indexeddb'
   private db: ZyncDb
+  private closed = false
   constructor(private readonly dbName = 'zync') {
     this.db = new ZyncDb(dbName)
     this.watch()
+    inUse.set(dbName, (inUse.get(dbName) ?? 0) + 1)
   }
 
   private watch(): void {
@@ -92,6 +94,7 @@ export class DexieOutboxStorage implements OutboxStorage {
     try {
       await this.ensureOpen()
     } catch (err) {
+      this.close()
       throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] IndexedDB is not available (${(err as Error).name ?? 'error'}): falling back to memory`, { cause: err })
     }
   }
@@ -232,7 +235,33 @@ export class DexieOutboxStorage implements OutboxStorage {
 
   close(): void {
     this.db.close()
+    if (this.closed) return
+    this.closed = true
+    inUse.set(this.dbName, inUse.get(this.dbName)! - 1)
   }
+}
+
+/** Outbox storages of this page not closed yet (their stores not destroyed), per database name. */
+const inUse = new Map<string, number>()
+
+/**
+ * Deletes what zync keeps on this device under `dbName` (default 'zync', the `dbName` option): the
+ * outbox with its pending and dead edits, saved snapshots, conflicts and tab records (the IndexedDB
+ * database), and edits closing pages spilled to localStorage. For signing out on a shared device:
+ * `await store.sync.flush()` while online first (it delivers the open document's edits; anything
+ * still unsent is deleted), then `await store.sync.destroy()` on every store, in every tab, then this.
+ * Rejects with `BAD_REQUEST` while a store of this page still uses the database. A store still alive
+ * in another tab does not hold the deletion up, but it keeps what it has in memory and writes it back:
+ * sign every tab out (a BroadcastChannel message, say), each calling this after its destroy().
+ */
+export async function deleteLocalData(dbName = 'zync'): Promise<void> {
+  if (inUse.get(dbName)) throw new ZyncError('BAD_REQUEST', `[zync] deleteLocalData: stores of this page still use "${dbName}"; await store.sync.destroy() on each first`)
+  const ls = localStore()
+  // Collected first: removing shifts the indexes key() reads.
+  const keys: string[] = []
+  for (let i = 0; ls && i < ls.length; i++) keys.push(ls.key(i)!)
+  for (const k of keys) if (k.startsWith(`zync:spill:${dbName}:`)) ls!.removeItem(k)
+  await Dexie.delete(dbName)
 }
 
 /** The tabs (stores) alive: a heartbeat since `staleBefore`, and where Web Locks exist, the tab's lock held. */

@@ -100,6 +100,46 @@ describe('durability in a real browser', () => {
     expect([...t1.errors, ...t2.errors]).toEqual([])
   })
 
+  it('signing out: deleteLocalData() removes the device\'s unsent edits and saved document, refuses while a store uses them, and is not blocked by another tab', async () => {
+    const doc = await e2e.newDoc()
+    const seq0 = (await e2e.server.doc(doc)).seq
+    const title0 = (await e2e.serverCards(doc)).blog!.title
+    const device = await e2e.newContext()
+    const t1 = await e2e.open(device, { name: 'Sam', doc, db: 'shared-kiosk' })
+    const t2 = await e2e.open(device, { name: 'Sam', doc, db: 'shared-kiosk' })
+    await device.setOffline(true)
+    await t1.waitStatus((s) => s.connection === 'offline')
+    await t1.setTitle('blog', 'Private draft')
+    await t1.waitStatus((s) => s.pending === 1 && s.unpersisted === 0)
+    const [draft] = await t1.pendingIds()
+    const signOut = (page: typeof t1.page) =>
+      page.evaluate(async () => {
+        const z = window.zyncDemo!
+        const db = z.config.panes[0]!.dbName
+        const early = await z.deleteLocalData(db).then(
+          () => 'deleted',
+          (e: { code?: string }) => e.code,
+        )
+        for (const b of Object.values(z.boards)) await b.sync.destroy()
+        await z.deleteLocalData(db)
+        return early
+      })
+    // The other tab still has its store open: the deletion does not wait for it.
+    expect(await signOut(t1.page)).toBe('BAD_REQUEST')
+    // Every tab signs out: a store left alive would write what it holds back.
+    expect(await signOut(t2.page)).toBe('BAD_REQUEST')
+    await t1.page.close()
+    await t2.page.close()
+    // The next user of the device: nothing of the draft, nothing pending, nothing sent.
+    await device.setOffline(false)
+    const next = await e2e.open(device, { name: 'Kim', doc, db: 'shared-kiosk' })
+    expect((await next.status()).pending).toBe(0)
+    expect((await next.cards()).blog!.title).toBe(title0)
+    expect(e2e.sent.get(draft!) ?? 0).toBe(0)
+    expect((await e2e.server.doc(doc)).seq).toBe(seq0)
+    expect(next.errors).toEqual([])
+  })
+
   it('clients reconnect and catch up after the server restarts mid-session', async () => {
     const doc = await e2e.newDoc()
     const a = await e2e.open(await e2e.newContext(), { name: 'Ana', doc })
