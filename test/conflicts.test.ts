@@ -8,6 +8,8 @@ import { createStore } from 'zustand/vanilla'
 import { io as connect } from 'socket.io-client'
 import { sync, ZyncError, type Conflict, type ConflictsConfig, type SyncOptions } from 'zync'
 import { freshDb, useCleanup, waitFor } from './helpers'
+import { MemoryStorage } from '../src/server/storage/memory'
+import type { LogEntry } from '../src/server/storage/types'
 
 type Card = Record<string, unknown>
 interface Doc {
@@ -840,18 +842,31 @@ describe('clocks', () => {
     expect(won).toMatchObject({ client: honest.sync.clientId, status: 'applied' })
   })
 
-  it('timestamps more than a day ahead are refused with CLOCK_SKEW and become a dead letter, not a silent win', async () => {
+  it('an edit stamped more than a day ahead is refused with CLOCK_SKEW once, then stamped by the server\'s time and delivered: no silent win, no dead letter', async () => {
     const srv = await server()
+    // A device whose clock is three days fast, editing before it ever reached the server.
     const skewed = makeStore(srv.url, { now: () => Date.now() + 3 * 86_400_000, autoConnect: false })
+    const other = makeStore(srv.url)
     await skewed.sync.ready
     edit(skewed, 'c1', { notes: 'from the future' })
+    await waitFor(() => skewed.sync.pendingOperations().length === 1, 5000, 'captured')
+    const id = skewed.sync.pendingOperations()[0]!.id
     skewed.sync.connect()
-    await waitFor(() => skewed.sync.deadLetters().length === 1, 5000, 'dead letter')
-    expect(skewed.sync.deadLetters()[0]!.error.code).toBe('CLOCK_SKEW')
-    expect((await srv.doc('board')).seq).toBe(0)
+    await online(skewed, other)
+    await skewed.sync.flush({ timeout: 5000 })
+    expect(skewed.sync.deadLetters()).toEqual([])
+    await waitFor(() => other.getState().cards.c1?.notes === 'from the future', 5000, 'delivered')
+    const [entry] = await srv.history('board', { path: ['cards', 'c1'], limit: 1 })
+    // Stamped by the server's time (what the device learnt at its join), not three days ahead.
+    expect(entry).toMatchObject({ opId: id, status: 'applied' })
+    expect(Math.abs(Number(entry!.hlc.slice(0, 15)) - entry!.at)).toBeLessThan(5000)
+    // And it does not win against a later honest edit.
+    edit(other, 'c1', { notes: 'later' })
+    await settled(srv, skewed, other)
+    await waitFor(() => skewed.getState().cards.c1?.notes === 'later', 5000, 'the later edit wins')
   })
 
-  it('a clock that jumps two days ahead for one edit and comes back does not block the edits after it, and retry() of the refused one goes through', async () => {
+  it('a clock that jumps two days ahead while online and comes back: the edit made meanwhile is delivered (stamped anew), and so are the ones after it', async () => {
     const srv = await server()
     let offset = 0
     const glitchy = makeStore(srv.url, { now: () => Date.now() + offset })
@@ -859,14 +874,83 @@ describe('clocks', () => {
     await online(glitchy, other)
     offset = 2 * 86_400_000
     edit(glitchy, 'c1', { notes: 'during the glitch' })
-    await waitFor(() => glitchy.sync.deadLetters().length === 1, 5000, 'dead letter')
-    expect(glitchy.sync.deadLetters()[0]!.error.code).toBe('CLOCK_SKEW')
-    // The clock is right again: the next edit is stamped now, not two days ahead.
+    await waitFor(() => other.getState().cards.c1?.notes === 'during the glitch', 5000, 'the glitch edit syncs')
+    expect(glitchy.sync.deadLetters()).toEqual([])
+    // The clock is right again.
     offset = 0
     edit(glitchy, 'c2', { notes: 'after the glitch' })
     await waitFor(() => other.getState().cards.c2?.notes === 'after the glitch', 5000, 'the next edit syncs')
-    await glitchy.sync.retry(glitchy.sync.deadLetters()[0]!.id)
-    await waitFor(() => other.getState().cards.c1?.notes === 'during the glitch', 5000, 'the retried edit syncs')
+    // Both stamped near the server's time, not two days ahead.
+    for (const e of await srv.history('board', { limit: 2 })) expect(Math.abs(Number(e.hlc.slice(0, 15)) - e.at)).toBeLessThan(5000)
     expect(glitchy.sync.deadLetters()).toEqual([])
+  })
+
+  it('a device\'s edit after a reload beats its own earlier edit still pending, though the clock went back in between (a new client id, unacknowledged: concurrent)', async () => {
+    const srv = await server()
+    const dbName = freshDb()
+    let offset = 0
+    const opts = { dbName, autoConnect: false, now: () => Date.now() + offset }
+    const seed = makeStore(srv.url)
+    await online(seed)
+    edit(seed, 'c1', { notes: 'n0' })
+    await settled(srv, seed)
+    const first = makeStore(srv.url, { ...opts, autoConnect: true })
+    await online(first)
+    await waitFor(() => first.getState().cards.c1?.notes === 'n0')
+    first.sync.disconnect()
+    edit(first, 'c1', { notes: 'a1' })
+    await waitFor(() => first.sync.status().unpersisted === 0 && first.sync.status().pending === 1, 5000, 'a1 saved')
+    await first.sync.destroy()
+    // The clock is set back three hours; the page reloads (offline) and the user edits again.
+    offset = -3 * 3_600_000
+    const second = makeStore(srv.url, opts)
+    await second.sync.ready
+    expect(second.getState().cards.c1?.notes).toBe('a1')
+    edit(second, 'c1', { notes: 'a2' })
+    second.sync.connect()
+    await online(second)
+    await second.sync.flush({ timeout: 5000 })
+    await settled(srv, second, seed)
+    expect((await srv.doc('board')).current().state).toMatchObject({ cards: { c1: { notes: 'a2' } } })
+    expect(second.getState().cards.c1?.notes).toBe('a2')
+    await waitFor(() => seed.getState().cards.c1?.notes === 'a2', 5000, 'others see a2')
+  })
+
+  it('a wall clock set back a day while online does not make the next edit lose to one made before it elsewhere', async () => {
+    const { srv, a } = await pair()
+    let offset = 0
+    const back = makeStore(srv.url, { user: { id: 'carol' }, now: () => Date.now() + offset })
+    await online(back)
+    await waitFor(() => back.getState().cards.c1 !== undefined)
+    offset = -86_400_000
+    // Alice edits offline; a moment later Carol (whose clock was just set back) edits the same field.
+    edit(a, 'c1', { notes: 'alice, first' })
+    await sleep(50)
+    back.sync.disconnect()
+    edit(back, 'c1', { notes: 'carol, later' })
+    await deliver(srv, a, back)
+    expect((await srv.doc('board')).current().state).toMatchObject({ cards: { c1: { notes: 'carol, later' } } })
+    expect(a.getState().cards.c1?.notes).toBe('carol, later')
+  })
+
+  it('a retry scheduled before the wall clock was set back still happens on time', async () => {
+    let failures = 1
+    class Flaky extends MemoryStorage {
+      override async append(d: string, entries: LogEntry[]) {
+        if (failures-- > 0) throw new Error('disk hiccup')
+        return super.append(d, entries)
+      }
+    }
+    const srv = await server({ storage: new Flaky() })
+    let offset = 0
+    const s = makeStore(srv.url, { now: () => Date.now() + offset, backoff: { base: 2000, cap: 2000 } })
+    await online(s)
+    // The clock is set back three hours right after the refusal scheduled the retry (within 2 s).
+    const failed = new Promise<void>((resolve) => s.sync.on('sync:failed', () => ((offset = -3 * 3_600_000), resolve())))
+    edit(s, 'c1', { notes: 'kept' })
+    await failed
+    expect(failures).toBe(0)
+    await s.sync.flush({ timeout: 5000 })
+    expect((await srv.doc('board')).current().state).toMatchObject({ cards: { c1: { notes: 'kept' } } })
   })
 })

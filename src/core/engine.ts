@@ -74,6 +74,11 @@ export interface EngineOptions {
   host: EngineHost
   /** Wall clock in ms, for hybrid logical clocks and retries. Default: Date.now. */
   now?: () => number
+  /**
+   * Monotonic time in ms, against which `now` is watched for steps back (see the engine's wall()).
+   * Default: performance.now. A simulation with a virtual `now` passes the same virtual time here.
+   */
+  monotonic?: () => number
   /** Random source in [0, 1), for backoff jitter. Default: Math.random. */
   random?: () => number
   /** Retry delays. Default: `{ base: 500, factor: 2, cap: 30000 }`. */
@@ -109,6 +114,8 @@ export interface EngineOptions {
 const LAZY_PERSIST_MS = 1000
 /** Batches sent before the first is answered. More keeps the link busy; overlapping writes keep their order regardless. */
 const MAX_IN_FLIGHT = 4
+/** A step of the wall clock against monotonic time beyond this (ms) is a clock set back, not jitter. */
+const CLOCK_STEP_MS = 1000
 /** Settled conflict ids remembered across reloads. */
 const MAX_RESOLVED = 1000
 
@@ -208,6 +215,10 @@ export class SyncEngine {
   private serverSeq = 0
   /** Server time minus local time, learned on join: keeps our HLC near the server's clock. */
   private skew = 0
+  private readonly mono: () => number
+  /** The wall clock and monotonic time at the last reading (see wall()). */
+  private lastWall: number
+  private lastMono: number
   /** The server's largest message (bytes), from its join answer; 4 MB (the server's default) until then. */
   private maxPayload = 4_000_000
   private flushWaiters: Array<{ ids: Set<string>; resolve: () => void; reject: (e: Error) => void }> = []
@@ -225,7 +236,10 @@ export class SyncEngine {
     this.clientId = options.clientId
     this.now = options.now ?? Date.now
     this.random = options.random ?? Math.random
-    this.clock = new HybridClock(options.clientId, () => this.now() + this.skew)
+    this.clock = new HybridClock(options.clientId, () => this.wall() + this.skew)
+    this.mono = options.monotonic ?? (() => performance.now())
+    this.lastWall = this.now()
+    this.lastMono = this.mono()
     this.backoff = { base: options.backoff?.base ?? 500, factor: options.backoff?.factor ?? 2, cap: options.backoff?.cap ?? 30_000 }
     const first = options.host.read() as unknown
     this.baseline = isPlainObject(first) ? first : {}
@@ -538,6 +552,37 @@ export class SyncEngine {
     this.schedulePersist()
   }
 
+  /**
+   * The wall clock, watched against monotonic time: when it was set back (by NTP, or by hand), what
+   * this engine takes for the server's time keeps going forward (`skew` takes the step), and retries
+   * scheduled on the wall clock are moved back by as much. Otherwise the step would stamp every edit
+   * in the past (losing races made earlier) and put backoffs off for as long as the step. A step
+   * forward looks like a sleep, which is real time passing: it is trusted (the server clamps what runs ahead).
+   */
+  private wall(): number {
+    const wall = this.now()
+    const mono = this.mono()
+    // Whole ms: HLC walls are integers (performance.now() is not).
+    const back = Math.round(mono - this.lastMono - (wall - this.lastWall))
+    this.lastWall = wall
+    this.lastMono = mono
+    if (back > CLOCK_STEP_MS) {
+      this.skew += back
+      for (const s of this.outbox.rows.values()) if (s.row.nextAt > 0) s.row.nextAt -= back
+    }
+    return wall
+  }
+
+  /** The newest stamp among this device's pending writes to `entity` made under other client ids (see HybridClock.tickAfter). */
+  private foreignFloor(entity: string): string | undefined {
+    if (!this.outbox.hasEntity(entity)) return undefined
+    let floor: string | undefined
+    for (const s of this.outbox.entityRows(entity)) {
+      if (s.row.op.client !== this.clientId && !s.row.dead && (floor === undefined || s.row.op.hlc > floor)) floor = s.row.op.hlc
+    }
+    return floor
+  }
+
   private makeOp(p: Patch): Op {
     const entity = entityOf(p.path)
     const policy = this.o.policies.policyFor(p.path)
@@ -547,7 +592,9 @@ export class SyncEngine {
       id: newId(),
       client: this.clientId,
       n: this.n,
-      hlc: this.clock.tick(),
+      // After this device's pending writes of the record made under other client ids (an earlier load
+      // of the page, another tab): the user saw them, so this write comes after them, whatever the clock says.
+      hlc: this.clock.tickAfter(this.foreignFloor(entity)),
       op: p.op,
       path: p.path,
       base: this.vv[entity] ?? {},
@@ -920,6 +967,15 @@ export class SyncEngine {
       return
     }
     this.skew = res.serverTime - this.now()
+    this.lastWall = this.now()
+    this.lastMono = this.mono()
+    // Writes the server refused as stamped too far ahead go again, stamped by the server's time just learnt.
+    for (const st of this.outbox.rows.values()) {
+      if (!st.restamp) continue
+      st.restamp = false
+      st.row.op = { ...st.row.op, hlc: this.clock.tick() }
+      st.dirty = true
+    }
     if (typeof res.maxPayload === 'number' && res.maxPayload > 0) this.maxPayload = res.maxPayload
     this.pace = undefined
     if (typeof res.opsPerSecond === 'number' && res.opsPerSecond > 0 && typeof res.messagesPerSecond === 'number' && res.messagesPerSecond > 0) {
@@ -1041,11 +1097,11 @@ export class SyncEngine {
 
   private async pump(): Promise<void> {
     if (!this.isReady || !this.joined || this.inFlight >= MAX_IN_FLIGHT || this.destroyed) return
-    const now = this.now()
+    const now = this.wall()
     // Rows go out as soon as they are captured, in parallel with their IndexedDB write: waiting for the
     // write would add its latency to every edit. Nothing is lost or doubled either way: a row the tab
     // dies with before its write is spilled on pagehide, and the server dedupes op ids.
-    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, () => true)
+    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, (s) => !s.restamp)
     // Bounded in bytes too: a batch over the server's frame limit (maxPayload, 4 MB by default) closes the
     // connection, and resending it would loop. The rest goes in the next batches, in order. One op that
     // cannot fit in a frame on its own would loop the same way: it is refused here (TOO_LARGE).
@@ -1164,6 +1220,7 @@ export class SyncEngine {
     const byId = new Map(batch.map((s) => [s.row.id, s]))
     const retry: RowState[] = []
     let retryError: ZyncError | undefined
+    let restamp = false
     for (const r of res.results) {
       const s = byId.get(r.id)
       if (!s) continue
@@ -1178,10 +1235,16 @@ export class SyncEngine {
       } else if (r.retryable) {
         retry.push(s)
         retryError = fromWireError(r)
+      } else if (r.code === 'CLOCK_SKEW' && !s.restamped) {
+        // Stamped too far ahead of the server (a device clock a day or more fast, or the server's clock
+        // set back since we joined): held, the server's time asked again, then stamped anew (once).
+        s.restamp = s.restamped = true
+        restamp = true
       } else {
         this.deadLetter(s, fromWireError(r))
       }
     }
+    if (restamp) this.requestCatchUp()
     if (retry.length > 0) this.retryRows(retry, retryError!)
     if (res.seq > this.serverSeq) this.serverSeq = res.seq
     if (res.seq > this.seq) this.requestCatchUp()
@@ -1223,6 +1286,8 @@ export class SyncEngine {
     this.lastError = error
     this.events.emit('sync:failed', { error, ids: rows.map((s) => s.row.id), willRetry: true, retryAt })
     this.outbox.changed()
+    // Their attempts, next retry and error show in status() and pendingOperations() now, not at the next change.
+    this.invalidate()
     this.schedulePump(Math.max(0, retryAt - now))
   }
 

@@ -81,6 +81,20 @@ export class HybridClock {
     return encodeHlc({ wall: this.wall, counter: this.counter, node: this.node })
   }
 
+  /**
+   * A timestamp for a local event that has seen `floor` (a write of this device made under another
+   * client id: an earlier page load, another tab): after it, whatever the physical clock says now.
+   */
+  tickAfter(floor: string | undefined): string {
+    const t = this.tick()
+    const f = floor !== undefined && t <= floor ? decodeHlc(floor) : undefined
+    if (!f) return t
+    this.wall = f.wall
+    this.counter = f.counter
+    this.bumpCounter()
+    return encodeHlc({ wall: this.wall, counter: this.counter, node: this.node })
+  }
+
   /** Merges a remote timestamp, so later local events sort after it. */
   receive(remote: string): void {
     const r = decodeHlc(remote)

@@ -33,6 +33,10 @@ export interface RowState {
   pathKey: string
   /** Its entity and field, for ordering within a batch, set once by OutboxIndex.add. */
   fieldKey: string
+  /** Refused as stamped too far in the future (CLOCK_SKEW): held until a join has told the server's time, then stamped anew. */
+  restamp?: boolean
+  /** Stamped anew once already in this page: a second CLOCK_SKEW makes it a dead letter. */
+  restamped?: boolean
 }
 
 /** A row state as the engine makes it: OutboxIndex.add fills in its keys. */

@@ -164,6 +164,7 @@ export class Device {
       policies: new PolicyTable(SIM_CONFLICTS),
       host,
       now: () => this.sim.sched.now + this.offset,
+      monotonic: () => this.sim.sched.now,
       random: this.rng.next,
       crossTab: false,
       watchNetwork: false,
