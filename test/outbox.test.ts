@@ -563,6 +563,33 @@ function scriptedStore(transport: Transport, extra: Partial<SyncOptions<{ v: Rec
   return store
 }
 
+describe('destroy() while a catch-up is under way', () => {
+  it('starts no further joins: the store that was behind does not loop on its destroyed transport (a process froze at 100% CPU)', async () => {
+    const t = new ScriptedTransport()
+    let joins = 0
+    let release: () => void = () => {}
+    const held = new Promise<void>((r) => (release = r))
+    t.join = async () => {
+      joins++
+      // The second join (the catch-up) waits until the store is destroyed; any later one answers at
+      // once, as a destroyed transport does. Past 50, the loop is cut here so the test fails, not freezes.
+      if (joins === 2) await held
+      if (joins > 50) await new Promise(() => {})
+      return joins <= 2 ? { ok: true as const, v: 2, seq: 0, changes: [], serverTime: Date.now() } : { ok: false as const, code: 'DISCONNECTED' as const, message: 'destroyed', retryable: true }
+    }
+    const store = scriptedStore(t)
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online')
+    // A change from far ahead (a gap): the store knows the server is at 5 and catches up.
+    t.handlers.onChanges({ doc: 'scripted', changes: [{ seq: 5, opId: 'x5', client: 'other', n: 5, hlc: `${String(Date.now()).padStart(15, '0')}:000000:other`, entity: 'v', path: ['v', 'k'], kind: 'set', value: 1, status: 'applied', policy: 'lww', at: 0 }] })
+    await waitFor(() => joins === 2, 2000, 'catch-up join sent')
+    await store.sync.destroy()
+    release()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(joins).toBe(2)
+  })
+})
+
 describe('backoff with full jitter', () => {
   it('retries a failing send with exponential, jittered delays capped at `cap`, and a success resets it', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })

@@ -1366,7 +1366,8 @@ export class SyncEngine {
   }
 
   private requestCatchUp(): void {
-    if (!this.joined || this.joining) return
+    // Not on a destroyed store: its transport answers a join at once, and each answer would ask again.
+    if (!this.joined || this.joining || this.destroyed) return
     this.joining = true
     void this.runJoin()
   }
@@ -2059,6 +2060,7 @@ export class SyncEngine {
     await this.persisting
     await this.persist()
     this.destroyed = true
+    this.joined = false
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
     if (this.persistRetryTimer) clearTimeout(this.persistRetryTimer)
