@@ -326,6 +326,63 @@ describe('a server that lost acknowledged writes (restored from a backup)', () =
   })
 })
 
+describe('a server restored from a backup, then written to before a store came back', () => {
+  it("gives that store its state and says so (server:rewound), instead of the changes after the store's seq, which would mix two histories", async () => {
+    const s1 = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+    const port = Number(new URL(s1.url).port)
+    const warnings: string[] = []
+    const a = makeBoard({ url: s1.url, onWarning: (m) => warnings.push(m) })
+    cleanups.push(() => a.sync.destroy())
+    const rewound: unknown[] = []
+    a.sync.on('server:rewound', (e) => rewound.push(e))
+    for (let i = 0; i < 3; i++) a.getState().addCard(`lost${i}`, `lost ${i}`)
+    await a.sync.flush()
+    expect(a.sync.status().seq).toBe(3)
+    a.sync.disconnect()
+    await s1.close()
+    // An older (here: empty) database is restored, and another client writes four cards before this store reconnects:
+    // the server's head (4) is past the store's seq (3), but its changes 1-3 are not the store's.
+    const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+    cleanups.push(() => s2.close())
+    const other = makeBoard({ url: s2.url })
+    cleanups.push(() => other.sync.destroy())
+    for (let i = 0; i < 4; i++) other.getState().addCard(`new${i}`, `new ${i}`)
+    await other.sync.flush({ timeout: 5000 })
+    a.sync.connect()
+    await waitFor(() => a.sync.status().connection === 'online' && a.sync.status().seq === 4, 5000, 'caught up')
+    const onServer = (await s2.doc('board')).current().state.cards
+    expect(Object.keys(onServer as object).sort()).toEqual(['new0', 'new1', 'new2', 'new3'])
+    expect(a.getState().cards).toEqual(onServer)
+    expect(rewound).toEqual([{ seq: 3, serverSeq: 4 }])
+    expect(warnings.join()).toMatch(/lost acknowledged writes/)
+  })
+
+  it('a store that reloads keeps the op id of its last change and is checked against a restored server too', async () => {
+    const s1 = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+    const port = Number(new URL(s1.url).port)
+    const dbName = freshDb()
+    const a = makeBoard({ url: s1.url, dbName })
+    a.getState().addCard('lost', 'lost')
+    await a.sync.flush()
+    await a.sync.destroy()
+    await s1.close()
+    const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+    cleanups.push(() => s2.close())
+    const other = makeBoard({ url: s2.url })
+    cleanups.push(() => other.sync.destroy())
+    other.getState().addCard('new0', 'new 0')
+    other.getState().addCard('new1', 'new 1')
+    await other.sync.flush({ timeout: 5000 })
+    const b = makeBoard({ url: s2.url, dbName })
+    cleanups.push(() => b.sync.destroy())
+    const rewound: unknown[] = []
+    b.sync.on('server:rewound', (e) => rewound.push(e))
+    await waitFor(() => b.sync.status().connection === 'online' && b.sync.status().seq === 2, 5000, 'caught up')
+    expect(Object.keys(b.getState().cards).sort()).toEqual(['new0', 'new1'])
+    expect(rewound).toEqual([{ seq: 1, serverSeq: 2 }])
+  })
+})
+
 describe('the server is authoritative and safe', () => {
   it('applies a duplicate op once and acknowledges it again', async () => {
     const s = await server()

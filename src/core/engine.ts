@@ -213,6 +213,8 @@ export class SyncEngine {
   private early: Change[] = []
   /** Highest seq the server is known to have reached (from broadcasts and acks). */
   private serverSeq = 0
+  /** The op id of the change at `seq`, when known (sent with joins: see JoinRequest.at). */
+  private atOp: string | undefined
   /** Server time minus local time, learned on join: keeps our HLC near the server's clock. */
   private skew = 0
   private readonly mono: () => number
@@ -285,6 +287,7 @@ export class SyncEngine {
         this.confirmed = meta.confirmed
         this.vv = meta.vv
         this.seq = meta.seq
+        this.atOp = meta.at
         for (const id of meta.resolved ?? []) this.resolvedIds.add(id)
       }
       // Rows captured before hydration finished keep their order after the stored ones.
@@ -747,7 +750,7 @@ export class SyncEngine {
     // The meta goes with a full write, or with the write that deletes a settled conflict, so that after a
     // reload resolving it again says CONFLICT_RESOLVED (and a catch-up never raises it again).
     const withMeta = (full || this.resolvedChanged) && this.metaDirty
-    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds], ...(this.o.endpoint ? { to: this.o.endpoint } : {}) } : undefined
+    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds], ...(this.o.endpoint ? { to: this.o.endpoint } : {}), ...(this.atOp !== undefined ? { at: this.atOp } : {}) } : undefined
     if (withMeta) {
       // The storage may clone it after an await: later batches must not write into it.
       this.confirmedEpoch = new WeakSet()
@@ -951,7 +954,7 @@ export class SyncEngine {
   private async catchUp(gen: number): Promise<void> {
     const epoch = this.sendEpoch
     this.captureNow()
-    const res = await this.o.transport.join({ v: PROTOCOL_VERSION, doc: this.doc, client: this.clientId, since: this.seq })
+    const res = await this.o.transport.join({ v: PROTOCOL_VERSION, doc: this.doc, client: this.clientId, since: this.seq, ...(this.seq > 0 && this.atOp !== undefined ? { at: this.atOp } : {}) })
     if (this.destroyed || !this.o.transport.connected) return
     // The answer to a join of an earlier connection, or one a newer join has superseded (it can arrive,
     // or time out, long after a reconnect): it says nothing about now, and acting on it would unjoin
@@ -997,10 +1000,10 @@ export class SyncEngine {
     if (typeof res.presenceTtl === 'number' && res.presenceTtl > 0) this.presenceTracker.serverTtl(res.presenceTtl)
     if (typeof res.presencePerSecond === 'number' && res.presencePerSecond > 0) this.presenceTracker.serverRate(res.presencePerSecond)
     if (typeof res.presenceBytes === 'number' && res.presenceBytes > 0) this.presenceBytes = res.presenceBytes
-    const rewound = res.snapshot && res.snapshot.seq < this.seq ? { seq: this.seq, serverSeq: res.snapshot.seq } : undefined
+    const rewound = res.snapshot && (res.snapshot.seq < this.seq || res.rewound) ? { seq: this.seq, serverSeq: res.snapshot.seq } : undefined
     if (rewound) {
       this.o.onWarning?.(
-        `[zync] the server's log of "${this.doc}" ends at seq ${rewound.serverSeq}, but this device had applied up to ${rewound.seq}: the server lost acknowledged writes (restored from a backup?). Showing the server's state; pending edits are still sent`,
+        `[zync] the server's log of "${this.doc}" ${res.rewound ? 'is not the one' : `ends at seq ${rewound.serverSeq}, but`} this device had applied up to ${rewound.seq}: the server lost acknowledged writes (restored from a backup?). Showing the server's state; pending edits are still sent`,
       )
       this.events.emit('server:rewound', rewound)
     }
@@ -1010,6 +1013,7 @@ export class SyncEngine {
       this.vv = res.snapshot.vv
       for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       this.seq = res.snapshot.seq
+      this.atOp = undefined
       this.metaDirty = true
       if (rewound) this.rebaseOwnRows()
       this.refreshAll(previous)
@@ -1461,6 +1465,7 @@ export class SyncEngine {
         break
       }
       this.seq = c.seq
+      this.atOp = c.opId
       this.vv[c.entity] = vvBump(this.vv[c.entity], c.client, c.n)
       if (c.client === this.clientId && c.n > this.n) this.n = c.n
       this.clock.receive(c.hlc)

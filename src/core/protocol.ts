@@ -101,6 +101,13 @@ export interface JoinRequest {
   client: string
   /** Last sequence number the client applied; 0 for none. */
   since: number
+  /**
+   * The op id of the change at `since` (the last one the client applied), when it knows it. A server
+   * whose log holds another op there (restored from a backup, then written to) answers with its state
+   * as a snapshot and `rewound`, not with the changes after `since`, which would leave the client with
+   * a mix of two histories.
+   */
+  at?: string
 }
 
 export type JoinResponse =
@@ -110,6 +117,8 @@ export type JoinResponse =
       seq: number
       changes: Change[]
       snapshot?: Snapshot
+      /** The client's `at` is not this server's op at `since`: `snapshot` is the server's state, to take instead of the client's. */
+      rewound?: true
       serverTime: number
       /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */
       maxPayload?: number

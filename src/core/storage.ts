@@ -41,6 +41,8 @@ export interface DocMeta {
   resolved?: string[]
   /** The server (URL) it came from: a store of another server does not start from it. */
   to?: string
+  /** The op id of the change at `seq` (see JoinRequest.at). */
+  at?: string
 }
 
 export interface StoredConflict extends Conflict {

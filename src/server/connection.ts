@@ -269,9 +269,9 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       const od = old?.data as SocketData | undefined
       if (old && od!.client === req.client && od!.user.id === data.user.id) ctx.presence.leave(old, req.doc)
     }
-    const r = await h.since(req.since, ctx.shared)
+    const r = await h.since(req.since, ctx.shared, req.at)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
+    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
   }
 
   const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {

@@ -239,11 +239,17 @@ export class DocHost {
    * tail after it (so a new client never downloads the whole log). A client claiming a seq the server
    * never reached gets the current state as a snapshot: the server's log is the truth.
    */
-  since(since: number, shared: boolean): Promise<{ changes: ReturnType<typeof toWire>[]; snapshot?: Snapshot; seq: number }> {
+  since(since: number, shared: boolean, at?: string): Promise<{ changes: ReturnType<typeof toWire>[]; snapshot?: Snapshot; seq: number; rewound?: boolean }> {
     return this.exclusive(async () => {
       await this.reloadIfStale()
       if (shared) await this.catchUp()
       const head = this.state.seq
+      // The client's last change is not ours (this log was restored from a backup, then written to):
+      // the changes after `since` would mix two histories on it. It gets our state, and is told.
+      if (at !== undefined && since > 0 && since <= head) {
+        const known = this.knownOps.get(at) ?? (await this.storage.findOps(this.doc, [at])).get(at)
+        if (known?.seq !== since) return { changes: [], snapshot: publicSnapshot(this.state.snapshot()), seq: head, rewound: true }
+      }
       if (since === head) return { changes: [], seq: head }
       if (since < head) {
         if (head - since > (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)) {

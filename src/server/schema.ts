@@ -77,6 +77,7 @@ export const joinSchema = z.strictObject({
   doc: docIdSchema,
   client: id,
   since: counter,
+  at: id.optional(),
 })
 
 export const opsSchema = z.strictObject({
