@@ -15,6 +15,7 @@ export interface Metrics {
   presence: Gauge
   disconnects: Counter<'reason'>
   appendRetries: Counter
+  storageWritable: Gauge
 }
 
 /** Prometheus metrics (prom-client) in a registry of this server's own. */
@@ -48,6 +49,7 @@ export async function createMetrics(required: boolean, log: Logger): Promise<Met
     backlog: new prom.Gauge({ name: 'zync_backlog_packets', help: 'Packets buffered for sockets', registers: r }),
     presence: new prom.Gauge({ name: 'zync_presence_entries', help: 'Presence entries on this node', registers: r }),
     appendRetries: new prom.Counter({ name: 'zync_append_retries_total', help: 'Batches applied again because another node appended first', registers: r }),
+    storageWritable: new prom.Gauge({ name: 'zync_storage_writable', help: '1 while the storage takes writes; 0 from a failed append until a write succeeds', registers: r }),
     disconnects: new prom.Counter({ name: 'zync_disconnects_total', help: 'Client disconnections, by reason', labelNames: ['reason'], registers: r }),
   }
 }

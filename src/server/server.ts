@@ -194,14 +194,20 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     if (!(k in DEFAULT_LIMITS)) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: limits.${k} is not a limit (${Object.keys(DEFAULT_LIMITS).join(', ')})`)
     if (typeof v !== 'number' || !(v > 0)) throw new ZyncError('BAD_REQUEST', `[zync] createSyncServer: limits.${k} must be a positive number (got ${JSON.stringify(v)})`)
   }
-  const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' })
-  // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and logged.
-  const guarded = guardStorage(storage, log)
+  // One server per SQLite file: the storage holds `<file>.lock` until close().
+  const storage = await createStorage(options.storage ?? { kind: 'sqlite', file: './zync.db' }, { lock: true })
+  const metrics: Metrics | undefined = options.metrics === false ? undefined : await createMetrics(options.metrics === true, log).catch(async (err: unknown) => {
+    await storage.close()
+    throw err
+  })
+  metrics?.storageWritable.set(1)
+  // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and
+  // logged; a failed append makes the node not ready (/readyz) until a write succeeds.
+  const guarded = guardStorage(storage, log, { onWritable: (ok) => metrics?.storageWritable.set(ok ? 1 : 0) })
   // Another process may append to the same documents: catch up from storage before reads and writes.
   const shared = options.redis !== undefined || storage.kind === 'postgres'
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits }
   const rejectFutureMs = options.rejectFutureMs ?? 86_400_000
-  const metrics: Metrics | undefined = options.metrics === false ? undefined : await createMetrics(options.metrics === true, log)
   const hosts = new Map<string, Promise<DocHost>>()
   const lastUsed = new Map<string, number>()
   const inflight = new Set<Promise<unknown>>()
@@ -296,16 +302,22 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   }
   /**
    * Whether this node can serve writes now, for a load balancer: not closing, the storage answers a
-   * read within 2 s, and Redis (when configured) is connected. /healthz only says the process is up.
+   * read within 2 s and takes writes, and Redis (when configured) is connected. Writes count as failing
+   * from a failed append until a write succeeds: meanwhile the storage's probeWrite (when it has one)
+   * is tried here, within the same 2 s. /healthz only says the process is up.
    */
-  const readiness = async (): Promise<{ ok: boolean; storage: 'up' | 'down' | 'slow'; redis: 'up' | 'down' | 'off'; closing: boolean }> => {
+  const readiness = async (): Promise<{ ok: boolean; storage: 'up' | 'down' | 'slow' | 'unwritable'; reason?: string; redis: 'up' | 'down' | 'off'; closing: boolean }> => {
+    const read = guarded.head('__readyz').then(() => 'up' as const, () => 'down' as const)
     const probe = await within(
-      guarded.head('__readyz').then(() => 'up' as const, () => 'down' as const),
+      guarded.unwritable && guarded.probeWrite
+        ? read.then((r) => (r === 'up' ? guarded.probeWrite!().then(() => 'up' as const, () => 'unwritable' as const) : r))
+        : read.then((r) => (r === 'up' && guarded.unwritable ? ('unwritable' as const) : r)),
       2000,
       'slow' as const,
     )
     const redis = !options.redis ? 'off' : redisDown.pub || redisDown.sub ? 'down' : 'up'
-    return { ok: !closing && probe === 'up' && redis !== 'down', storage: probe, redis, closing }
+    const reason = probe === 'unwritable' ? `writes fail: ${guarded.writeError ?? 'unknown error'}` : undefined
+    return { ok: !closing && probe === 'up' && redis !== 'down', storage: probe, ...(reason !== undefined ? { reason } : {}), redis, closing }
   }
   // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
   const closeRedis = async () => {

@@ -269,6 +269,77 @@ describe('storage failures', () => {
   })
 })
 
+describe('storage that refuses writes', () => {
+  /** Reads work, appends fail: a full disk, a read-only file. */
+  class Unwritable extends MemoryStorage {
+    broken = true
+    probes = 0
+    override async append(doc: string, entries: LogEntry[]) {
+      if (this.broken) throw new Error('database or disk is full')
+      return super.append(doc, entries)
+    }
+    override async probeWrite() {
+      this.probes++
+      if (this.broken) throw new Error('database or disk is full')
+    }
+  }
+
+  it('makes /readyz 503 with the reason until a write succeeds, and logs the outage once and its end once', async () => {
+    const storage = new Unwritable()
+    storage.broken = false
+    const lines: Array<Record<string, unknown>> = []
+    const s = await server({ storage, logger: createLogger('info', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
+    const ready = async () => {
+      const r = await fetch(`${s.url}/readyz`)
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> }
+    }
+    expect(await ready()).toEqual({ status: 200, body: { ok: true, storage: 'up', redis: 'off', closing: false } })
+    expect(storage.probes).toBe(0) // no write probe while writes work
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 2, doc: 'full', client: 'c', since: 0 })
+    storage.broken = true
+    for (let i = 1; i <= 20; i++) {
+      const r = await ask<{ results: Array<{ ok: boolean; code?: string; retryable?: boolean }> }>(a, 'zync:ops', { doc: 'full', ops: [makeOp('c', i, ['k', `k${i}`], i)] })
+      expect(r.results[0]).toMatchObject({ ok: false, code: 'STORAGE_UNAVAILABLE', retryable: true })
+      // Reads succeed in between (a joiner, the readiness read): they do not end the outage.
+      if (i % 5 === 0) {
+        const b = await connectRaw(s.url)
+        expect(await ask(b, 'zync:join', { v: 2, doc: 'full', client: `d${i}`, since: 0 })).toMatchObject({ ok: true, seq: 0 })
+        b.disconnect()
+        expect(await ready()).toEqual({ status: 503, body: { ok: false, storage: 'unwritable', reason: 'writes fail: database or disk is full', redis: 'off', closing: false } })
+      }
+    }
+    expect(lines.filter((l) => String(l.msg).startsWith('storage failed'))).toEqual([expect.objectContaining({ level: 'error', during: 'append', err: 'database or disk is full' })])
+    expect(lines.filter((l) => l.msg === 'storage reachable again')).toEqual([])
+    expect(metric(await s.metrics(), 'zync_storage_writable')).toBe(0)
+
+    // Writes work again: /readyz's write probe finds out, even with no client writing.
+    storage.broken = false
+    expect(await ready()).toEqual({ status: 200, body: { ok: true, storage: 'up', redis: 'off', closing: false } })
+    const ok = await ask<{ results: Array<{ ok: boolean; seq?: number }> }>(a, 'zync:ops', { doc: 'full', ops: [makeOp('c', 21, ['k', 'back'], 1)] })
+    expect(ok.results[0]).toMatchObject({ ok: true, seq: 1 })
+    expect(await ready()).toMatchObject({ status: 200 })
+    expect(lines.filter((l) => String(l.msg).startsWith('storage failed'))).toHaveLength(1)
+    expect(lines.filter((l) => l.msg === 'storage reachable again')).toEqual([expect.objectContaining({ level: 'warn' })])
+    expect(metric(await s.metrics(), 'zync_storage_writable')).toBe(1)
+    a.disconnect()
+  })
+
+  it('without a write probe, stays not ready until an append succeeds', async () => {
+    const storage = new Unwritable()
+    ;(storage as { probeWrite?: unknown }).probeWrite = undefined
+    const s = await server({ storage })
+    const a = await connectRaw(s.url)
+    await ask(a, 'zync:join', { v: 2, doc: 'noprobe', client: 'c', since: 0 })
+    await ask(a, 'zync:ops', { doc: 'noprobe', ops: [makeOp('c', 1, ['k', 'x'], 1)] })
+    storage.broken = false
+    expect((await fetch(`${s.url}/readyz`)).status).toBe(503)
+    expect((await ask<{ results: Array<{ ok: boolean }> }>(a, 'zync:ops', { doc: 'noprobe', ops: [makeOp('c', 1, ['k', 'x'], 1)] })).results[0]).toMatchObject({ ok: true })
+    expect((await fetch(`${s.url}/readyz`)).status).toBe(200)
+    a.disconnect()
+  })
+})
+
 describe('storage outages on reads', () => {
   it('a document that cannot load (database down) answers STORAGE_UNAVAILABLE, retryable, logged once; it loads when storage is back', async () => {
     const storage = new DownStorage()

@@ -1,7 +1,13 @@
 // What an operator sees when the server cannot start: a typed error that says why, and nothing left open.
-import { describe, expect, it } from 'vitest'
+import { spawn, spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, describe, expect, it } from 'vitest'
 import { createSyncServer, MemoryStorage, ZyncError } from '../../src/server/index'
 import { importPeer } from '../../src/server/peer'
+import { root } from './helpers'
 
 describe('server set-up errors', () => {
   it.each([['abc'], [-1], [65536], [1.5]])('port %j is refused before anything opens', async (port) => {
@@ -53,4 +59,105 @@ describe('server set-up errors', () => {
     const boom = new Error('the driver failed to initialize')
     await expect(importPeer(() => Promise.reject(boom), missing, 'SQLite storage')).rejects.toBe(boom)
   })
+})
+
+describe('SQLite files the server cannot use', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zync-setup-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const start = (file: string) => createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
+  const refusal = async (file: string) => {
+    const err = await start(file).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ZyncError)
+    return (err as ZyncError).message
+  }
+
+  it('a second server on the same file is refused, naming the pid and PostgreSQL + Redis; close() releases the lock', async () => {
+    const file = path.join(dir, 'shared.db')
+    const first = await start(file)
+    expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    try {
+      const message = await refusal(file)
+      expect(message).toContain(`another zync-server (pid ${process.pid}, this process) uses the SQLite database ${JSON.stringify(file)}`)
+      expect(message).toMatch(/use PostgreSQL and Redis/)
+      // The refused server left the first one's lock alone.
+      expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    } finally {
+      await first.close()
+    }
+    expect(existsSync(`${file}.lock`)).toBe(false)
+    const again = await start(file)
+    await again.close()
+  })
+
+  it('takes over a lock whose process is gone', async () => {
+    const file = path.join(dir, 'stale.db')
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    expect(() => process.kill(dead, 0)).toThrow()
+    writeFileSync(`${file}.lock`, `${dead}\n`)
+    const s = await start(file)
+    expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    await s.close()
+    expect(existsSync(`${file}.lock`)).toBe(false)
+    // A lock naming this process's pid that this process does not hold (PID 1 in a restarted container) is stale too.
+    writeFileSync(`${file}.lock`, `${process.pid}\n`)
+    const t = await start(file)
+    await t.close()
+  })
+
+  it('names the file and says why: not a database, another application\'s tables, a missing directory', async () => {
+    const junk = path.join(dir, 'junk.db')
+    writeFileSync(junk, 'this is not a database, just text long enough to have a header of sorts'.repeat(20))
+    expect(await refusal(junk)).toMatch(new RegExp(`^\\[zync\\] cannot open the SQLite database ${JSON.stringify(junk).replace(/[.\\/]/g, '\\$&')}: file is not a database: it is not a SQLite database`))
+    const other = path.join(dir, 'other-app.db')
+    const db = new Database(other)
+    db.exec('CREATE TABLE log (id INTEGER PRIMARY KEY, line TEXT)')
+    db.close()
+    const m = await refusal(other)
+    expect(m).toContain(`cannot open the SQLite database ${JSON.stringify(other)}: no such column: doc`)
+    expect(m).toMatch(/tables of another application/)
+    const nowhere = path.join(dir, 'no-such-dir', 'x.db')
+    expect(await refusal(nowhere)).toBe(`[zync] cannot open the SQLite database ${JSON.stringify(nowhere)}: cannot create its lock file ${JSON.stringify(nowhere + '.lock')}: its directory does not exist`)
+    const aDir = path.join(dir, 'a-directory.db')
+    mkdirSync(aDir)
+    expect(await refusal(aDir)).toMatch(/^\[zync\] cannot open the SQLite database ".*a-directory\.db": unable to open database file: check that the path names a file/)
+    expect(existsSync(`${aDir}.lock`)).toBe(false)
+    // Nothing is left locked by the refusals.
+    expect(existsSync(`${junk}.lock`) || existsSync(`${other}.lock`)).toBe(false)
+  })
+
+  // As root, file permissions stop nothing: the server runs in a child process as an unprivileged user.
+  it('a read-only database file fails the start, naming the file', async () => {
+    const ro = path.join(dir, 'ro')
+    chmodSync(dir, 0o755)
+    mkdirSync(ro)
+    chmodSync(ro, 0o777) // the lock and the WAL index can be created; the database file cannot be written
+    const file = path.join(ro, 'readonly.db')
+    const s = await start(file)
+    await s.close()
+    chmodSync(file, 0o444)
+    const script = path.join(ro, 'start.mts')
+    writeFileSync(
+      script,
+      `import { createSyncServer } from ${JSON.stringify(path.join(root, 'src/server/index.ts'))}
+try {
+  const s = await createSyncServer({ port: 0, storage: { kind: 'sqlite', file: process.argv[2] }, logLevel: 'silent' })
+  console.log('started')
+  await s.close()
+} catch (err) {
+  console.log('refused: ' + err.message)
+}
+`,
+    )
+    const asRoot = process.getuid?.() === 0
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', script, file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot ? { uid: 65534, gid: 65534 } : {}) })
+      let text = ''
+      p.stdout.on('data', (d) => (text += d))
+      p.stderr.on('data', (d) => (text += d))
+      p.on('error', reject)
+      p.on('close', () => resolve(text))
+    })
+    expect(out).toContain(`refused: [zync] cannot open the SQLite database ${JSON.stringify(file)}: attempt to write a readonly database: the file (or its directory, or the mount) is read-only`)
+    expect(existsSync(`${file}.lock`)).toBe(false)
+  }, 30_000)
 })

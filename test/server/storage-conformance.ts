@@ -151,6 +151,18 @@ export function runStorageConformance(name: string, make: () => Promise<ServerSt
       expect(await s.head(doc)).toBe(2)
     })
 
+    it('probeWrite() (what /readyz tries while appends fail) resolves on a writable store and leaves no document behind', async () => {
+      const s = await open()
+      // Optional in the interface; every storage zync ships has one.
+      expect(typeof s.probeWrite).toBe('function')
+      if (!s.probeWrite) return
+      const before = await s.listDocs()
+      await s.probeWrite()
+      await s.probeWrite()
+      expect((await s.listDocs()).sort()).toEqual(before.sort())
+      expect(await s.loadSnapshot('')).toBeUndefined()
+    })
+
     it('answers for an unknown document with emptiness', async () => {
       const s = await open()
       const doc = docName('unknown')

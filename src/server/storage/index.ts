@@ -23,8 +23,12 @@ function isStorage(x: StorageOptions | ServerStorage): x is ServerStorage {
   return typeof (x as Partial<ServerStorage>).append === 'function' && typeof (x as Partial<ServerStorage>).init === 'function'
 }
 
-/** Creates the storage the options describe (or takes a ready-made one), runs `init()` and returns it. */
-export async function createStorage(opts: StorageOptions | ServerStorage): Promise<ServerStorage> {
+/**
+ * Creates the storage the options describe (or takes a ready-made one), runs `init()` and returns it.
+ * `lock`: a SQLite storage holds its file's lock (SqliteStorageOptions.lock), as createSyncServer asks.
+ * Default false.
+ */
+export async function createStorage(opts: StorageOptions | ServerStorage, { lock = false }: { lock?: boolean } = {}): Promise<ServerStorage> {
   let storage: ServerStorage
   if (isStorage(opts)) {
     storage = opts
@@ -32,7 +36,7 @@ export async function createStorage(opts: StorageOptions | ServerStorage): Promi
     storage = new MemoryStorage()
   } else if (opts.kind === 'sqlite') {
     const { SqliteStorage } = await import('./sqlite')
-    storage = new SqliteStorage({ file: opts.file })
+    storage = new SqliteStorage({ file: opts.file, lock })
   } else if (opts.kind === 'postgres') {
     const { PostgresStorage } = await import('./postgres')
     storage = new PostgresStorage({ connectionString: opts.url, ...(opts.schema !== undefined ? { schema: opts.schema } : {}) })

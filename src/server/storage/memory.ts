@@ -113,5 +113,7 @@ export class MemoryStorage implements ServerStorage {
     return [...this.docs.keys()]
   }
 
+  async probeWrite(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

@@ -270,6 +270,23 @@ export class PostgresStorage implements ServerStorage {
     return r.rows.map((row) => row.doc)
   }
 
+  /**
+   * Inserts a row in a transaction that is rolled back: rejects when this database refuses writes (a
+   * read-only standby after a failover, `default_transaction_read_only`, revoked privileges, a lost
+   * connection), without leaving anything behind.
+   */
+  async probeWrite(): Promise<void> {
+    const client = await this.db().connect()
+    try {
+      await client.query('BEGIN')
+      // '' is never a document id (ids have 1 to 256 characters).
+      await client.query(`INSERT INTO ${this.t.snapshots} (doc, seq, snapshot) VALUES ('', 0, '') ON CONFLICT (doc) DO NOTHING`)
+    } finally {
+      await client.query('ROLLBACK').catch(() => {})
+      client.release()
+    }
+  }
+
   async close(): Promise<void> {
     const pool = this.pool
     this.initializing = undefined

@@ -1,3 +1,5 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { importPeer } from '../peer'
 import { ZyncError } from '../../core/errors'
@@ -10,6 +12,14 @@ export interface SqliteStorageOptions {
   file: string
   /** How long a writer waits for another connection's lock, in ms. Default 5000. */
   busyTimeoutMs?: number
+  /**
+   * Hold `<file>.lock` (this process's pid in it) from `init()` to `close()`, and refuse to start while
+   * a live process holds it: a server broadcasts only its own writes, so two servers on one file leave
+   * their clients missing each other's changes. A lock whose process is gone (a crash, `kill -9`) is
+   * taken over. Default false: several instances and processes may share the file (`append` is safe
+   * for that); `createSyncServer` turns it on.
+   */
+  lock?: boolean
 }
 
 type Db = BetterSqlite3.Database
@@ -22,10 +32,88 @@ function isConstraintError(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')
 }
 
+/** Lock files held by this process (absolute paths): a second instance in this process is refused too. */
+const heldLocks = new Set<string>()
+
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Takes `<file>.lock` for this process (see SqliteStorageOptions.lock); returns its path. */
+function takeLock(file: string): string {
+  const lockFile = resolve(file) + '.lock'
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' })
+      heldLocks.add(lockFile)
+      return lockFile
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EEXIST' || attempt > 0) {
+        const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'its directory is not writable by this process (the database, its -wal file and its lock live there)' : (err as Error).message
+        throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: cannot create its lock file ${JSON.stringify(lockFile)}: ${why}`, { cause: err })
+      }
+    }
+    let text = ''
+    try {
+      text = readFileSync(lockFile, 'utf8')
+    } catch {
+      continue // removed meanwhile: try again
+    }
+    const pid = /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined
+    if (pid === undefined) {
+      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] the lock file ${JSON.stringify(lockFile)} of the SQLite database ${JSON.stringify(file)} holds no pid (${JSON.stringify(text.slice(0, 40))}); if no zync-server uses this database, delete it and start again`)
+    }
+    // Our own pid, not held here: a lock left by an earlier process that had this pid (PID 1 in a restarted container).
+    if (alive(pid) && (pid !== process.pid || heldLocks.has(lockFile))) {
+      throw new ZyncError(
+        'STORAGE_UNAVAILABLE',
+        `[zync] another zync-server (pid ${pid}${pid === process.pid ? ', this process' : ''}) uses the SQLite database ${JSON.stringify(file)} (lock file ${JSON.stringify(lockFile)}): ` +
+          "each server broadcasts only its own writes, so the clients of two servers on one file would miss each other's changes. " +
+          'Stop that server first (on SQLite, a restart stops the old process before starting the new one); to run several processes, use PostgreSQL and Redis (--postgres, --redis)',
+      )
+    }
+    // Its process is gone (a crash, kill -9): take the lock over.
+    rmSync(lockFile, { force: true })
+  }
+}
+
+/** Releases a lock taken by takeLock, unless another process has taken it over meanwhile. */
+function dropLock(lockFile: string): void {
+  heldLocks.delete(lockFile)
+  try {
+    if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) rmSync(lockFile, { force: true })
+  } catch {
+    // already gone
+  }
+}
+
+/** What an SQLite error at open means for the operator, and what to do. */
+function openProblem(err: unknown): string {
+  const code = String((err as { code?: unknown } | null)?.code ?? '')
+  const message = (err as Error)?.message ?? String(err)
+  if (code.startsWith('SQLITE_READONLY')) return `${message}: the file (or its directory, or the mount) is read-only for this process; zync-server writes to it, so make it writable or point the storage (--data) at a writable file`
+  if (code === 'SQLITE_NOTADB') return `${message}: it is not a SQLite database (another kind of file, or encrypted); point the storage (--data) at a zync database or a new file`
+  if (code.startsWith('SQLITE_CORRUPT')) return `${message}: the database is damaged; restore it from a backup`
+  if (code.startsWith('SQLITE_CANTOPEN')) return `${message}: check that the path names a file in an existing directory this process can write to`
+  if (code === 'SQLITE_FULL') return `${message}: the disk is full; free some space`
+  if (code.startsWith('SQLITE_BUSY')) return `${message}: another connection holds the write lock; stop what else writes to the file`
+  if (/no such column|has no column/.test(message)) return `${message}: the file holds tables of another application (a "log", "ops" or "snapshots" table zync did not create); point the storage (--data) at a zync database or a new file`
+  return message
+}
+
 /**
  * SQLite storage (better-sqlite3, synchronous API). WAL mode with synchronous=FULL: `append` resolves
  * only after the transaction is on disk. Several processes (or several instances) may open the same
- * file; `append` runs in an IMMEDIATE transaction, so the head check and the inserts are atomic.
+ * file unless `lock` is on (as in createSyncServer); `append` runs in an IMMEDIATE transaction, so the
+ * head check and the inserts are atomic. `init()` checks that the database takes writes (a read-only
+ * file fails it) and names the file in its errors.
  *
  * The driver is loaded in `init()`, so importing this module does not load better-sqlite3.
  */
@@ -35,6 +123,7 @@ export class SqliteStorage implements ServerStorage {
   private stmts: ReturnType<SqliteStorage['prepare']> | undefined
   private appendTx: ((doc: string, entries: LogEntry[]) => void) | undefined
   private initializing: Promise<void> | undefined
+  private lockFile: string | undefined
 
   constructor(private readonly options: SqliteStorageOptions) {}
 
@@ -49,11 +138,16 @@ export class SqliteStorage implements ServerStorage {
   private async open(): Promise<void> {
     const mod = (await importPeer(() => import('better-sqlite3'), 'better-sqlite3', 'SQLite storage')) as unknown as { default?: typeof BetterSqlite3 } & typeof BetterSqlite3
     const Database = mod.default ?? mod
+    const file = this.options.file
+    const inMemory = file === ':memory:' || file === ''
+    const lockFile = this.options.lock && !inMemory ? takeLock(file) : undefined
+    const cannotOpen = (err: unknown) => new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: ${openProblem(err)}`, { cause: err })
     let db: BetterSqlite3.Database
     try {
-      db = new Database(this.options.file)
+      db = new Database(file)
     } catch (err) {
-      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(this.options.file)}: ${(err as Error).message}`, { cause: err })
+      if (lockFile) dropLock(lockFile)
+      throw cannotOpen(err)
     }
     try {
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 5000))}`)
@@ -84,13 +178,25 @@ export class SqliteStorage implements ServerStorage {
           seq INTEGER NOT NULL,
           snapshot TEXT NOT NULL
         );
+        -- probeWrite's row: a write that proves the database takes writes.
+        CREATE TABLE IF NOT EXISTS zync_meta (
+          key TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
       `)
       this.stmts = this.prepare(db)
       this.appendTx = this.makeAppend(db, this.stmts)
+      // A database that has the tables already can be opened read-only (the file, its directory or the
+      // mount): without this write, the server would start, report ready, and refuse every write.
+      this.stmts.probe.run(new Date().toISOString())
       this.db = db
+      this.lockFile = lockFile
     } catch (err) {
       db.close()
-      throw err
+      this.stmts = undefined
+      this.appendTx = undefined
+      if (lockFile) dropLock(lockFile)
+      throw cannotOpen(err)
     }
   }
 
@@ -128,6 +234,7 @@ export class SqliteStorage implements ServerStorage {
         'SELECT seq, entry FROM log INDEXED BY log_doc_path WHERE doc = ? AND path_key >= ? AND path_key < ? ORDER BY seq DESC LIMIT ?',
       ),
       listDocs: db.prepare<[], { doc: string }>('SELECT doc FROM ops UNION SELECT doc FROM snapshots'),
+      probe: db.prepare<[string]>("INSERT INTO zync_meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     }
   }
 
@@ -224,12 +331,20 @@ export class SqliteStorage implements ServerStorage {
     return this.ready().s.listDocs.all().map((r) => r.doc)
   }
 
+  /** Writes one row of its own (zync_meta), committed: rejects on a read-only database or a full disk. */
+  async probeWrite(): Promise<void> {
+    this.ready().s.probe.run(new Date().toISOString())
+  }
+
   async close(): Promise<void> {
     const db = this.db
+    const lockFile = this.lockFile
     this.db = undefined
     this.stmts = undefined
     this.appendTx = undefined
     this.initializing = undefined
+    this.lockFile = undefined
     if (db?.open) db.close()
+    if (lockFile) dropLock(lockFile)
   }
 }

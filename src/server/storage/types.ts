@@ -46,6 +46,13 @@ export interface ServerStorage {
    */
   history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]>
   listDocs(): Promise<string[]>
+  /**
+   * Optional: a small durable write outside the documents, that rejects when the storage cannot take
+   * writes now (a read-only file or database, a full disk, a lost connection). While appends fail,
+   * `/readyz` calls it to find out whether writes work again (without it, the node stays not ready
+   * until an append succeeds).
+   */
+  probeWrite?(): Promise<void>
   close(): Promise<void>
 }
 
