@@ -9,9 +9,9 @@ export const DEFAULT_SNAPSHOT_EVERY = 2000
 
 export interface DocHostOptions {
   /**
-   * Save a snapshot every N ops. Default: every 2000 ops, or, once the document has more fields than
-   * that, every as many ops as it has fields (a snapshot copies the whole document; this keeps its
-   * cost per write bounded however large the document grows).
+   * Save a snapshot every N ops. Default: every 2000 ops, or, once the document has more than 4000
+   * fields, every half as many ops as it has fields (a snapshot copies the whole document; this keeps
+   * its cost per write bounded however large the document grows, also when every op adds a field).
    */
   snapshotEvery?: number
   /** Drop log entries older than the newest snapshot, keeping this many for history. Default: keep all. */
@@ -220,7 +220,11 @@ export class DocHost {
   private snapshotDue(): boolean {
     const since = this.state.seq - this.lastSnapshotSeq
     if (this.o.snapshotEvery !== undefined) return since >= this.o.snapshotEvery
-    return since >= DEFAULT_SNAPSHOT_EVERY && since >= this.state.fieldCount()
+    // Half the document's size, not all of it: a document that only grows (each op a new field or
+    // record: a chat, a log) gains a field per op, so "as many ops as fields" was never reached again
+    // and `keepLog` never compacted it. Half doubles the interval each time instead (two fields
+    // copied per write, amortized).
+    return since >= DEFAULT_SNAPSHOT_EVERY && since >= this.state.fieldCount() / 2
   }
 
   private async maybeSnapshot(): Promise<void> {

@@ -91,8 +91,9 @@ export interface SyncServerOptions {
   /** Timestamps further ahead than this are refused with CLOCK_SKEW (ms). Default 86400000 (1 day). */
   rejectFutureMs?: number
   /**
-   * Snapshot each document every N ops. Default: every 2000 ops, or every as many ops as the document
-   * has fields once it has more (a snapshot copies the whole document; this bounds its cost per write).
+   * Snapshot each document every N ops. Default: every 2000 ops, or every half as many ops as the
+   * document has fields once it has more than 4000 (a snapshot copies the whole document; this bounds
+   * its cost per write, also for a document whose every op adds a field).
    */
   snapshotEvery?: number
   /** Compact the log to this many entries behind the newest snapshot. Default: never compact. */

@@ -139,7 +139,7 @@ describe('snapshots and compaction', () => {
 })
 
 describe('default snapshot interval', () => {
-  it('is 2000 ops, or as many ops as the document has fields once it has more (bounded cost per write)', async () => {
+  it('is 2000 ops, or half as many ops as the document has fields once it has more than 4000 (bounded cost per write)', async () => {
     const storage = new MemoryStorage()
     await storage.init()
     const host = await DocHost.load('big', storage)
@@ -149,6 +149,8 @@ describe('default snapshot interval', () => {
         const ops = Array.from({ length: 500 }, (_, i) => makeOp('cw', ++n, ['rows', field(done + i)], n))
         const r = await host.submit(ops, undefined, false)
         expect(r.results.every((x) => x.ok)).toBe(true)
+        // A due snapshot is taken after the acknowledgement (setImmediate), before the next batch.
+        await new Promise((r) => setImmediate(r))
       }
     }
     // Snapshots are saved after the acknowledgement (setImmediate): give them a moment.
@@ -159,12 +161,30 @@ describe('default snapshot interval', () => {
     // 2000 writes to 2000 fields: due at 2000 ops.
     await write(2000, (i) => `a${i}`)
     expect(await snapSeq()).toBe(2000)
-    // 2000 more to new fields: 4000 fields, only 2000 ops since the snapshot: not due.
-    await write(2000, (i) => `b${i}`)
-    expect(await snapSeq()).toBe(2000)
-    // 2000 more to existing fields: 4000 ops since, 4000 fields: due.
-    await write(2000, (i) => `a${i}`)
-    expect(await snapSeq()).toBe(6000)
+    // 4000 more to new fields: 6000 fields; due at 2000 ops since (4000 fields then), then not before 3000 ops since (6000 fields).
+    await write(4000, (i) => `b${i}`)
+    expect(await snapSeq()).toBe(4000)
+    await write(500, (i) => `a${i}`)
+    expect(await snapSeq()).toBe(4000)
+    await write(500, (i) => `a${i}`)
+    expect(await snapSeq()).toBe(7000)
+  })
+
+  it('keeps coming for a document whose every op adds a record, so keepLog bounds its log (it stopped at the first one)', async () => {
+    const storage = new MemoryStorage()
+    await storage.init()
+    const host = await DocHost.load('chat', storage, { keepLog: 100 })
+    let n = 0
+    for (let batch = 0; batch < 40; batch++) {
+      const ops = Array.from({ length: 500 }, () => makeOp('cw', ++n, ['messages', `m${n}`], { text: `message ${n}` }))
+      expect((await host.submit(ops, undefined, false)).results.every((x) => x.ok)).toBe(true)
+      await new Promise((r) => setImmediate(r))
+    }
+    await new Promise((r) => setTimeout(r, 20))
+    // 20,000 records added: snapshots at 2000, 4000, 8000 and 16000 (each after as many ops as before).
+    expect((await storage.loadSnapshot('chat'))?.seq).toBe(16000)
+    // So the log holds what came after the newest snapshot (plus keepLog), not all 20,000 entries.
+    expect((await storage.readLog('chat', 0)).length).toBe(20000 - 16000 + 100)
   })
 })
 
