@@ -434,8 +434,7 @@ describe('coalesced broadcasts', () => {
     }
     const doc = 'solo'
     const reader = await client(s.url, 't-reader')
-    const w1 = await client(s.url, 't-w1')
-    const w2 = await client(s.url, 't-w2')
+    const [w1, w2] = await Promise.all(['t-w1', 't-w2'].map((t) => client(s.url, t)))
     const heard: number[] = []
     reader.on('zync:changes', (raw: unknown) => heard.push(...decodeChangesMessage(raw).changes.map((c) => c.seq)))
     for (const [sock, c] of [[reader, 'cr'], [w1, 'c1'], [w2, 'c2']] as const) expect((await ask(sock, 'zync:join', { v: 2, doc, client: c, since: 0 })).ok).toBe(true)
