@@ -66,8 +66,6 @@ const KNOWN_EVENTS = new Set<string>([EVENTS.join, EVENTS.ops, EVENTS.history, E
 
 /** Changes per coalesced broadcast before it is sent without waiting for the end of the loop turn. */
 const MAX_COALESCED = 2000
-/** Documents remembered as written by a lone writer (see `broadcast`). */
-const MAX_SOLO_DOCS = 10_000
 
 const ROOM_PREFIX = 'doc:'
 const room = (doc: string) => ROOM_PREFIX + doc
@@ -156,27 +154,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   // for the message that carries its changes, so the author gets its changes before its ack. When all
   // the changes of a message come from one zync client (a lone writer, or its pipelined batches), that
   // client gets them in its acks instead (one message less per write); `sent` resolves to true then.
-  //
-  // A lone writer does not wait for the turn to end: when the document's last message carried only this
-  // client's changes, in an earlier turn, nobody else is writing, and its batch goes out at once (the
-  // latency a person typing alone sees). Once a second writer shows up, or a writer's pipelined batches
-  // land in one turn, they are coalesced again.
   const outgoing = new Map<string, { changes: Change[]; sent: Array<(inAck: boolean) => void>; authors: Set<string>; everyone: boolean }>()
-  /** Per document, the sole author of its last message and the loop turn it went out in. */
-  const soloLast = new Map<string, { author: string; turn: number }>()
-  let turn = 0
-  let turnEnding = false
-  const nextTurn = () => {
-    turn++
-    turnEnding = false
-  }
-  const currentTurn = () => {
-    if (!turnEnding) {
-      turnEnding = true
-      setImmediate(nextTurn)
-    }
-    return turn
-  }
   const flush = (doc: string) => {
     const o = outgoing.get(doc)
     if (!o) return
@@ -185,23 +163,14 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const only = !o.everyone && o.authors.size === 1 ? [...o.authors][0]! : undefined
     if (only !== undefined) ctx.io.to(room(doc)).except(only).emit(EVENTS.changes, msg)
     else ctx.io.to(room(doc)).emit(EVENTS.changes, msg)
-    if (only === undefined) soloLast.delete(doc)
-    else {
-      // Bounded: documents whose last writer wrote alone, forgotten wholesale past a limit (they only coalesce once more).
-      if (soloLast.size >= MAX_SOLO_DOCS && !soloLast.has(doc)) soloLast.clear()
-      soloLast.set(doc, { author: only, turn: currentTurn() })
-    }
     for (const done of o.sent) done(only !== undefined)
   }
   /** `author`: the socket id of a compact (zync client) request, which can take its changes in its ack. */
   const broadcast = (doc: string, changes: Change[], author: string | undefined): Promise<boolean> => {
     let o = outgoing.get(doc)
-    let now = false
     if (!o) {
       outgoing.set(doc, (o = { changes: [], sent: [], authors: new Set(), everyone: false }))
-      const last = author !== undefined ? soloLast.get(doc) : undefined
-      now = last !== undefined && last.author === author && last.turn !== currentTurn()
-      if (!now) setImmediate(flush, doc)
+      setImmediate(flush, doc)
     }
     for (const c of changes) o.changes.push(c)
     if (author === undefined) o.everyone = true
@@ -209,7 +178,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const box = o
     const sent = new Promise<boolean>((resolve) => box.sent.push(resolve))
     // Bounded messages: a burst of big batches goes out in pieces rather than one huge frame.
-    if (now || o.changes.length >= MAX_COALESCED) flush(doc)
+    if (o.changes.length >= MAX_COALESCED) flush(doc)
     return sent
   }
 

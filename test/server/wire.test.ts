@@ -415,60 +415,6 @@ describe('coalesced broadcasts', () => {
     expect(messages.map((m) => m.seqs.length)).toEqual([2000, 1000])
   })
 
-  it('a lone writer\'s batch is broadcast before the loop turn ends; a second writer, or pipelined batches in one turn, are coalesced again', async () => {
-    // Marks, in order: 'turn' when a turn that committed a batch ends (a setImmediate queued at the
-    // append), 'broadcast' when the server hands a changes message to the adapter.
-    const marks: string[] = []
-    class Marked extends MemoryStorage {
-      override async append(d: string, entries: LogEntry[]) {
-        await super.append(d, entries)
-        setImmediate(() => marks.push('turn'))
-      }
-    }
-    const s = await server({ storage: new Marked(), limits: { opsPerSecond: 1e6, bytesPerSecond: 1e9, messagesPerSecond: 1e6 } })
-    const adapter = s.io.of('/').adapter
-    const send = adapter.broadcast.bind(adapter)
-    adapter.broadcast = (packet, opts) => {
-      if (packet.data?.[0] === 'zync:changes') marks.push(`broadcast:${decodeChangesMessage(packet.data[1]).changes.length}`)
-      send(packet, opts)
-    }
-    const doc = 'solo'
-    const reader = await client(s.url, 't-reader')
-    const [w1, w2] = await Promise.all(['t-w1', 't-w2'].map((t) => client(s.url, t)))
-    const heard: number[] = []
-    reader.on('zync:changes', (raw: unknown) => heard.push(...decodeChangesMessage(raw).changes.map((c) => c.seq)))
-    for (const [sock, c] of [[reader, 'cr'], [w1, 'c1'], [w2, 'c2']] as const) expect((await ask(sock, 'zync:join', { v: 2, doc, client: c, since: 0 })).ok).toBe(true)
-    const n = { c1: 0, c2: 0 }
-    const write = async (w: Socket, c: 'c1' | 'c2', count = 1) => {
-      const ops = Array.from({ length: count }, () => makeOp(c, ++n[c], ['rows', `${c}-${n[c]}`], n[c]))
-      const raw = (await w.timeout(5000).emitWithAck('zync:ops', encodeOpsRequest({ doc, ops }))) as unknown
-      expect(decodeOpsResponse(raw, ops.map((o) => o.id))).toMatchObject({ ok: true })
-    }
-    const round = async (fn: () => Promise<unknown>) => {
-      marks.length = 0
-      await fn()
-      await sleep(20)
-      return [...marks]
-    }
-    // The first batch of a document waits for the turn (nobody is known to write alone yet); the next
-    // ones of the same lone writer go out at once.
-    expect(await round(() => write(w1, 'c1'))).toEqual(['turn', 'broadcast:1'])
-    expect(await round(() => write(w1, 'c1'))).toEqual(['broadcast:1', 'turn'])
-    expect(await round(() => write(w1, 'c1'))).toEqual(['broadcast:1', 'turn'])
-    // Another writer: its batch waits for the turn, and so does the first writer's next one.
-    expect(await round(() => write(w2, 'c2'))).toEqual(['turn', 'broadcast:1'])
-    expect(await round(() => write(w1, 'c1'))).toEqual(['turn', 'broadcast:1'])
-    // Alone again: at once. Then three pipelined batches landing in one turn: the first goes at once,
-    // the other two share one message at the end of the turn.
-    expect(await round(() => write(w1, 'c1'))).toEqual(['broadcast:1', 'turn'])
-    const piped = await round(() => Promise.all([write(w1, 'c1', 1), write(w1, 'c1', 1), write(w1, 'c1', 1)]))
-    expect(piped.filter((m) => m.startsWith('broadcast')).length).toBeLessThan(3)
-    expect(piped[0]).toBe('broadcast:1')
-    // The reader heard all nine changes once, in seq order.
-    await waitFor(() => heard.length === 9, 5000, 'reader heard every change')
-    expect(heard).toEqual(Array.from({ length: 9 }, (_, k) => k + 1))
-  })
-
   it("a lone zync writer gets its own changes in its ack, not in a broadcast; the others get the broadcast", async () => {
     const s = await server()
     const doc = 'lone'
