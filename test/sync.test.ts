@@ -293,23 +293,32 @@ describe('offline, reload and durability', () => {
   })
 })
 
+/**
+ * A store that wrote three cards (`<prefix>0..2`, seq 3), disconnected, and the server replaced by an
+ * empty one on the same address (a database restored from an older backup), which it has not met yet.
+ */
+async function restoredAfter(prefix: string) {
+  const s1 = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+  const port = Number(new URL(s1.url).port)
+  const warnings: string[] = []
+  const a = makeBoard({ url: s1.url, onWarning: (m) => warnings.push(m) })
+  cleanups.push(() => a.sync.destroy())
+  const rewound: unknown[] = []
+  a.sync.on('server:rewound', (e) => rewound.push(e))
+  for (let i = 0; i < 3; i++) a.getState().addCard(`${prefix}${i}`, `card ${i}`)
+  await a.sync.flush()
+  expect(a.sync.status().seq).toBe(3)
+  a.sync.disconnect()
+  await s1.close()
+  const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
+  cleanups.push(() => s2.close())
+  return { a, s2, warnings, rewound }
+}
+
 describe('a server that lost acknowledged writes (restored from a backup)', () => {
   it("says so ('server:rewound' and a warning), shows the server's state, and still sends the pending edits", async () => {
-    const s1 = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
-    const port = Number(new URL(s1.url).port)
-    const warnings: string[] = []
-    const a = makeBoard({ url: s1.url, onWarning: (m) => warnings.push(m) })
-    cleanups.push(() => a.sync.destroy())
-    const rewound: unknown[] = []
-    a.sync.on('server:rewound', (e) => rewound.push(e))
-    for (let i = 0; i < 3; i++) a.getState().addCard(`c${i}`, `card ${i}`)
-    await a.sync.flush()
-    expect(a.sync.status().seq).toBe(3)
-    a.sync.disconnect()
-    await s1.close()
     // The same address, an empty store: the operator restored an older (here: empty) database.
-    const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
-    cleanups.push(() => s2.close())
+    const { a, s2, warnings, rewound } = await restoredAfter('c')
     // Made while the server was away: a new card, and a rename of one the server has lost (its op
     // claims to have seen ops the restored server never saw, which it would refuse as UNKNOWN_HISTORY).
     a.getState().addCard('later', 'made while the server was away')
@@ -328,22 +337,9 @@ describe('a server that lost acknowledged writes (restored from a backup)', () =
 
 describe('a server restored from a backup, then written to before a store came back', () => {
   it("gives that store its state and says so (server:rewound), instead of the changes after the store's seq, which would mix two histories", async () => {
-    const s1 = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
-    const port = Number(new URL(s1.url).port)
-    const warnings: string[] = []
-    const a = makeBoard({ url: s1.url, onWarning: (m) => warnings.push(m) })
-    cleanups.push(() => a.sync.destroy())
-    const rewound: unknown[] = []
-    a.sync.on('server:rewound', (e) => rewound.push(e))
-    for (let i = 0; i < 3; i++) a.getState().addCard(`lost${i}`, `lost ${i}`)
-    await a.sync.flush()
-    expect(a.sync.status().seq).toBe(3)
-    a.sync.disconnect()
-    await s1.close()
     // An older (here: empty) database is restored, and another client writes four cards before this store reconnects:
     // the server's head (4) is past the store's seq (3), but its changes 1-3 are not the store's.
-    const s2 = await createSyncServer({ port, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent' })
-    cleanups.push(() => s2.close())
+    const { a, s2, warnings, rewound } = await restoredAfter('lost')
     const other = makeBoard({ url: s2.url })
     cleanups.push(() => other.sync.destroy())
     for (let i = 0; i < 4; i++) other.getState().addCard(`new${i}`, `new ${i}`)
