@@ -35,7 +35,7 @@ export interface ConflictModalLabels {
 
 const LABELS: ConflictModalLabels = {
   title: 'Resolve sync conflicts',
-  description: 'Changed here and elsewhere at the same time. Choose what to keep.',
+  description: 'Changed here and elsewhere, each without seeing the other. Choose what to keep.',
   base: 'Before',
   mine: 'Mine',
   theirs: 'Theirs',
