@@ -288,6 +288,7 @@ export class SyncEngine {
         this.vv = meta.vv
         this.seq = meta.seq
         this.atOp = meta.at
+        if (meta.n) this.n = Math.max(this.n, meta.n)
         for (const id of meta.resolved ?? []) this.resolvedIds.add(id)
       }
       // Rows captured before hydration finished keep their order after the stored ones.
@@ -750,7 +751,7 @@ export class SyncEngine {
     // The meta goes with a full write, or with the write that deletes a settled conflict, so that after a
     // reload resolving it again says CONFLICT_RESOLVED (and a catch-up never raises it again).
     const withMeta = (full || this.resolvedChanged) && this.metaDirty
-    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds], ...(this.o.endpoint ? { to: this.o.endpoint } : {}), ...(this.atOp !== undefined ? { at: this.atOp } : {}) } : undefined
+    const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds], ...(this.o.endpoint ? { to: this.o.endpoint } : {}), ...(this.atOp !== undefined ? { at: this.atOp } : {}), n: this.n } : undefined
     if (withMeta) {
       // The storage may clone it after an await: later batches must not write into it.
       this.confirmedEpoch = new WeakSet()
@@ -970,6 +971,7 @@ export class SyncEngine {
       return
     }
     this.skew = res.serverTime - this.now()
+    if (typeof res.n === 'number' && res.n > this.n) this.n = res.n
     this.lastWall = this.now()
     this.lastMono = this.mono()
     // Writes the server refused as stamped too far ahead go again, stamped by the server's time just learnt.

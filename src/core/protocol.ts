@@ -119,6 +119,12 @@ export type JoinResponse =
       snapshot?: Snapshot
       /** The client's `at` is not this server's op at `since`: `snapshot` is the server's state, to take instead of the client's. */
       rewound?: true
+      /**
+       * The highest counter (`n`) the server has seen from the joining client id in this document: a
+       * client that reuses its id (the `clientId` option) continues after it. Vectors do not keep every
+       * client's entry (the server keeps each record's last writers only), so they cannot tell it.
+       */
+      n?: number
       serverTime: number
       /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */
       maxPayload?: number

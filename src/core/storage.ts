@@ -43,6 +43,8 @@ export interface DocMeta {
   to?: string
   /** The op id of the change at `seq` (see JoinRequest.at). */
   at?: string
+  /** The highest counter this store's client id had used (a reused `clientId` continues after it). */
+  n?: number
 }
 
 export interface StoredConflict extends Conflict {

@@ -188,6 +188,66 @@ describe('default snapshot interval', () => {
   })
 })
 
+describe('version vectors stay bounded by the record, not by every client id that ever wrote it', () => {
+  it('300 writers of one field: the vector keeps its last writers, a logged base the entries that decided, and concurrency and replay are unchanged', async () => {
+    const storage = new MemoryStorage()
+    await storage.init()
+    const host = await DocHost.load('vv', storage)
+    const seen: Record<string, number> = {}
+    // 300 stores (a new client id per page load), each writing the title once, each having seen all before it.
+    for (let i = 1; i <= 300; i++) {
+      const r = await host.submit([makeOp(`c${i}`, 1, ['rows', 'r1', 'title'], `t${i}`, { op: 'replace', base: { ...seen } })], undefined, false)
+      expect(r.results[0]).toMatchObject({ ok: true, status: 'applied' })
+      seen[`c${i}`] = 1
+    }
+    const vv = host.current().snapshot().vv['rows/r1']!
+    expect(Object.keys(vv).length).toBeLessThanOrEqual(9)
+    expect(vv.c300).toBe(1)
+    // Each logged op keeps of its 299-entry base only the last writer it was checked against.
+    const [last] = await storage.readLog('vv', 299, 1)
+    expect(last!.op.base).toEqual({ c299: 1 })
+    // A client that had not seen c300's write is still concurrent with it (a conflict under 'manual')...
+    const stale = { ...seen }
+    delete stale.c300
+    const late = await host.submit([makeOp('late', 1, ['rows', 'r1', 'title'], 'late', { op: 'replace', base: stale, policy: 'manual' })], undefined, false)
+    expect(late.results[0]).toMatchObject({ ok: true, status: 'conflict' })
+    // ...and one that had, is not.
+    const fresh = await host.submit([makeOp('fresh', 1, ['rows', 'r1', 'title'], 'fresh', { op: 'replace', base: seen, policy: 'manual' })], undefined, false)
+    expect(fresh.results[0]).toMatchObject({ ok: true, status: 'applied' })
+    // Replaying the log (no snapshot) rebuilds the same document.
+    const replayed = await DocHost.load('vv', storage, { snapshotEvery: 1_000_000 })
+    expect(replayed.current().state).toEqual(host.current().state)
+    expect(replayed.seq).toBe(302)
+  })
+
+  it('a store reusing its clientId after a snapshot join continues its counter from the server (its own vector entries were pruned)', async () => {
+    const s = await server({ snapshotEvery: 5 })
+    const doc = 'reuse'
+    const mine = await connectRaw(s.url)
+    expect((await ask(mine, 'zync:join', { v: 2, doc, client: 'fixed', since: 0 })).ok).toBe(true)
+    expect((await ask<{ ok: boolean }>(mine, 'zync:ops', { doc, ops: [makeOp('fixed', 7, ['rows', 'r1', 'title'], 'mine')] })).ok).toBe(true)
+    const others = await connectRaw(s.url)
+    expect((await ask(others, 'zync:join', { v: 2, doc, client: 'o0', since: 0 })).ok).toBe(true)
+    for (let i = 1; i <= 12; i++) {
+      const r = await ask<{ ok: boolean }>(others, 'zync:ops', { doc, ops: [makeOp(`o${i}`, 1, ['rows', 'r1', 'title'], `o${i}`, { op: 'replace', base: { fixed: 7 } })] })
+      expect(r.ok).toBe(true)
+    }
+    // Joining from zero gets a snapshot whose vector no longer names 'fixed', and the counter it had reached.
+    const again = await ask<JoinResponse>(mine, 'zync:join', { v: 2, doc, client: 'fixed', since: 0 })
+    if (!again.ok) throw new Error('refused')
+    expect(again.snapshot?.vv['rows/r1']?.fixed).toBeUndefined()
+    expect(again.n).toBe(7)
+    // A store with that id on a fresh device database (nothing saved) takes its next op after 7.
+    const store = makeBoard({ url: s.url, name: doc, clientId: 'fixed' })
+    await waitFor(() => store.sync.status().connection === 'online', 5000, 'online')
+    store.getState().addCard('c1', 'from the store')
+    await store.sync.flush({ timeout: 5000 })
+    const [entry] = await s.history(doc, { limit: 1 })
+    expect(entry).toMatchObject({ client: 'fixed', n: 8 })
+    await store.sync.destroy()
+  })
+})
+
 describe('copy-on-write across batches', () => {
   it('a snapshot handed out (to storage or a joining client) is never changed by later batches (which otherwise share one copy-on-write epoch)', async () => {
     const storage = new MemoryStorage()
