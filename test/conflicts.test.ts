@@ -842,6 +842,19 @@ describe('clocks', () => {
     expect(won).toMatchObject({ client: honest.sync.clientId, status: 'applied' })
   })
 
+  it('by default a stamp is clamped to 5 s ahead of the server, so a fast clock\'s write wins only the next 5 s, not a minute', async () => {
+    const srv = await server()
+    // Never joined, so nothing corrected its clock: an hour fast.
+    const fast = makeStore(srv.url, { now: () => Date.now() + 3_600_000, autoConnect: false })
+    await fast.sync.ready
+    edit(fast, 'c1', { notes: 'fast' })
+    fast.sync.connect()
+    await online(fast)
+    await fast.sync.flush({ timeout: 5000 })
+    const [entry] = await srv.history('board', { path: ['cards', 'c1'], limit: 1 })
+    expect(Number(entry!.hlc.slice(0, 15))).toBe(entry!.at + 5000)
+  })
+
   it('an edit stamped more than a day ahead is refused with CLOCK_SKEW once, then stamped by the server\'s time and delivered: no silent win, no dead letter', async () => {
     const srv = await server()
     // A device whose clock is three days fast, editing before it ever reached the server.

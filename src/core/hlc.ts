@@ -11,7 +11,7 @@ export interface HlcTimestamp {
 const WALL_WIDTH = 15
 const COUNTER_WIDTH = 6
 const MAX_COUNTER = 36 ** COUNTER_WIDTH - 1
-/** How far ahead of physical time a clock may run before it starts again from it (the server's default clamp). */
+/** How far ahead of physical time a clock may run before it starts again from it. */
 const MAX_AHEAD_MS = 60_000
 
 export function encodeHlc(ts: HlcTimestamp): string {

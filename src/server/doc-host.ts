@@ -16,7 +16,7 @@ export interface DocHostOptions {
   snapshotEvery?: number
   /** Drop log entries older than the newest snapshot, keeping this many for history. Default: keep all. */
   keepLog?: number
-  /** Timestamps further ahead than this are clamped (ms). Default 60000. */
+  /** Timestamps further ahead than this are clamped (ms). Default 5000. */
   maxDriftMs?: number
   now?: () => number
   /** Errors that do not fail a request (a snapshot that could not be saved). */

@@ -41,7 +41,7 @@ export interface ApplyContext {
   user?: string
   /** Server time (ms) at which the op is applied. */
   now: number
-  /** Timestamps further ahead of `now` than this are clamped. Default 60000. */
+  /** Timestamps further ahead of `now` than this are clamped. Default 5000 (DEFAULT_MAX_DRIFT_MS). */
   maxDriftMs?: number
 }
 
@@ -268,7 +268,7 @@ export class DocState {
    * against writes it had already seen, and last-writer-wins would depend on arrival order.
    */
   private stamp(op: Op, ctx: ApplyContext, floor: string): string {
-    const hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? 60_000)
+    const hlc = clampHlc(op.hlc, ctx.now, ctx.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS)
     if (floor === '' || compareHlc(hlc, floor) > 0) return hlc
     const top = decodeHlc(floor)
     if (!top) return hlc
@@ -402,6 +402,15 @@ function seedCounter(before: unknown): PnCounter {
 function seedSet(before: unknown): AwSet {
   return Array.isArray(before) ? setApply(emptySet(), before, [], '0') : emptySet()
 }
+
+/**
+ * How far ahead of the server's time a stamp may be before it is clamped (ms). Clients stamp with the
+ * server's time learnt at their join, so an honest one is within a network delay of it; a clamped stamp
+ * wins every race for this long and pins the clocks of those who receive it, so it is short: with a
+ * minute, one write from a fast clock left a minute in which concurrent edits were ordered by counter
+ * and client id instead of time (a time trial: the later edit won 6 times in 10).
+ */
+export const DEFAULT_MAX_DRIFT_MS = 5000
 
 /** Entries a vector keeps before it is pruned to the entity's last writers (see pruneVector). */
 const VECTOR_KEEP = 8

@@ -86,7 +86,7 @@ export interface SyncServerOptions {
   cors?: string[] | '*'
   /** Per-socket limits; see ServerLimits for each default. */
   limits?: Partial<ServerLimits>
-  /** Timestamps further ahead than this are clamped for last-writer-wins (ms). Default 60000. */
+  /** Timestamps further ahead than this are clamped for last-writer-wins (ms). Default 5000. */
   maxDriftMs?: number
   /** Timestamps further ahead than this are refused with CLOCK_SKEW (ms). Default 86400000 (1 day). */
   rejectFutureMs?: number
