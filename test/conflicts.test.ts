@@ -812,6 +812,34 @@ describe('audit history', () => {
   })
 })
 
+describe('a record that exists only in the initial state', () => {
+  it("edited on two devices: each field keeps its own policy (a 'manual' title raises a conflict, not a last-writer-wins race), other fields merge", async () => {
+    const srv = await server()
+    const initial = (): Doc => ({ cards: { c1: { title: 'init', notes: '', owner: 'nobody' } } })
+    const make = (user: string) => {
+      const store = createStore<Doc>()(sync(initial, { name: 'board', url: srv.url, dbName: freshDb(), crossTab: false, conflicts: CONFLICTS, user: { id: user }, autoConnect: false, onWarning: () => {} }))
+      cleanups.push(() => store.sync.destroy())
+      return store
+    }
+    const a = make('alice')
+    const b = make('bob')
+    await Promise.all([a.sync.ready, b.sync.ready])
+    edit(a, 'c1', { title: 'alice title', notes: 'alice notes' })
+    await sleep(20)
+    edit(b, 'c1', { title: 'bob title (later)' })
+    await deliver(srv, a, b)
+    // Bob's title meets Alice's under 'manual': a conflict for Bob, not a silent win by the later stamp.
+    await waitFor(() => b.sync.conflicts().length === 1, 5000, 'conflict raised')
+    expect(b.sync.conflicts()[0]).toMatchObject({ path: ['cards', 'c1', 'title'], local: 'bob title (later)', remote: 'alice title' })
+    const onServer = (await srv.doc('board')).current().state as unknown as Doc
+    expect(onServer.cards.c1).toMatchObject({ title: 'alice title', notes: 'alice notes', owner: 'nobody' })
+    await b.sync.resolve(b.sync.conflicts()[0]!.id, 'local')
+    await settled(srv, a, b)
+    await waitFor(() => a.getState().cards.c1?.title === 'bob title (later)', 5000, 'resolution reaches alice')
+    expect(a.getState().cards.c1).toEqual(b.getState().cards.c1)
+  })
+})
+
 describe('clocks', () => {
   it('a client whose clock jumps an hour ahead cannot always win: the server clamps its timestamps', async () => {
     const srv = await server({ maxDriftMs: 1000 })

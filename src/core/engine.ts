@@ -449,8 +449,10 @@ export class SyncEngine {
         out.push(rec)
       }
       // Counters and sets keep their own field op after the record (an increment, an add: it merges with
-      // the ones other devices make meanwhile); the record carries the field as it was.
-      if (this.mergesAlone(p.path)) {
+      // the ones other devices make meanwhile); the record carries the field as it was. So does a field
+      // under another policy than the record's (a 'manual' title): the record's op merges clashes by the
+      // record's policy, the field's own op by the field's.
+      if (this.mergesAlone(p.path) || (p.prev !== undefined && this.ownPolicy(p.path))) {
         const v = { ...(rec.value as Record<string, unknown>) }
         const field = String(p.path[2])
         if (p.prev === undefined) delete v[field]
@@ -496,6 +498,11 @@ export class SyncEngine {
   private mergesAlone(path: Path): 'counter' | 'set' | undefined {
     const policy = wirePolicy(this.o.policies.policyFor(path))
     return policy === 'counter' || policy === 'set' ? policy : undefined
+  }
+
+  /** A field whose policy is not its record's. */
+  private ownPolicy(path: Path): boolean {
+    return wirePolicy(this.o.policies.policyFor(path)) !== wirePolicy(this.o.policies.policyFor(path.slice(0, 2)))
   }
 
   /** The record exists for the server, or will once this device's pending writes land. */

@@ -4,7 +4,7 @@
  * exactly this code. Replaying a log through `applyOp` rebuilds the same state (ops are stored with
  * the clamped timestamp and the server time they were applied at).
  */
-import { isPlainObject } from '../core/diff'
+import { deepEqual, isPlainObject } from '../core/diff'
 import { ZyncError } from '../core/errors'
 import { clampHlc, compareHlc, decodeHlc, encodeHlc } from '../core/hlc'
 import {
@@ -166,6 +166,7 @@ export class DocState {
     let status: OpStatus = 'applied'
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
     let crdt = meta?.crdt
+    let untouched: Set<string> | undefined
 
     if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
@@ -205,7 +206,15 @@ export class DocState {
           // different keys both stand; only keys changed on both sides follow the policy.
           const merged = mergeObject(op.prev, op.value, before, winner ?? 'theirs')
           if (merged.clashes > 0 && winner === undefined) status = 'conflict'
-          else newValue = merged.value
+          else {
+            newValue = merged.value
+            // A whole record merged by key: the fields it did not change keep their last writers (below).
+            if (field === '' && isPlainObject(op.prev) && isPlainObject(op.value)) {
+              const prev = op.prev
+              const value = op.value
+              untouched = new Set(Object.keys(value).filter((k) => deepEqual(prev[k], value[k])))
+            }
+          }
         } else if (winner === undefined) status = 'conflict'
         else if (winner === 'theirs') status = 'superseded'
       }
@@ -228,7 +237,7 @@ export class DocState {
       if (!Object.hasOwn(this.fields, fk)) this.fieldMetas++
       this.fields[fk] = m
       this.keysOf(entity).add(fk)
-      if (field === '') this.dropFieldMetas(entity)
+      if (field === '') this.dropFieldMetas(entity, untouched)
     }
     this.pruneVector(entity)
     const current = getAt(this.root, op.path)
@@ -348,11 +357,16 @@ export class DocState {
     this.vv[entity] = out
   }
 
-  private dropFieldMetas(entity: string): void {
+  /**
+   * A whole-record write covers every field: their own metas go. Except, when it was merged by key with
+   * writes it had not seen, the fields it left as they were (`keep`): their last writers are still the
+   * ones a later op of those fields must have seen (or it is concurrent with them).
+   */
+  private dropFieldMetas(entity: string, keep?: Set<string>): void {
     const prefix = entity + SEP
     const keys = this.keysOf(entity)
     for (const k of [...keys]) {
-      if (k === prefix) continue
+      if (k === prefix || keep?.has(k.slice(prefix.length))) continue
       if (Object.hasOwn(this.fields, k)) this.fieldMetas--
       delete this.fields[k]
       keys.delete(k)
