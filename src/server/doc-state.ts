@@ -160,7 +160,7 @@ export class DocState {
     const before = getAt(this.root, op.path)
     // The clients whose writes decide whether this op is concurrent (see concurrentWriter): what of its
     // base is stored with it, so a replay decides the same, however many clients the base names.
-    const consulted = this.lastWriters(entity, field)
+    const consulted = hasMore(op.base, 0) ? this.lastWriters(entity, field) : undefined
     const concurrentWith = this.concurrentWriter(op, entity, field)
     const hlc = this.stamp(op, ctx, concurrentWith ? '' : this.topStamp(entity, field))
     let status: OpStatus = 'applied'
@@ -348,12 +348,10 @@ export class DocState {
    */
   private pruneVector(entity: string): void {
     const v = this.vv[entity]
-    if (!v) return
-    const names = Object.keys(v)
-    if (names.length <= VECTOR_KEEP) return
+    if (!v || !hasMore(v, VECTOR_KEEP)) return
     const keep = this.lastWriters(entity, '')
     const out: VersionVector = {}
-    for (const c of names) if (keep.has(c)) out[c] = v[c]!
+    for (const c in v) if (keep.has(c)) out[c] = v[c]!
     this.vv[entity] = out
   }
 
@@ -429,13 +427,22 @@ export const DEFAULT_MAX_DRIFT_MS = 5000
 /** Entries a vector keeps before it is pruned to the entity's last writers (see pruneVector). */
 const VECTOR_KEEP = 8
 
+/** More than `n` keys (counted without building the list: this runs for every op). */
+function hasMore(o: object, n: number): boolean {
+  for (const _ in o) if (n-- <= 0) return true
+  return false
+}
+
 /** The op as logged: the stamp used, and of its base only the entries its concurrency was decided on. */
-function storedOp(op: Op, hlc: string, consulted: Set<string>): Op {
-  const names = Object.keys(op.base)
+function storedOp(op: Op, hlc: string, consulted: Set<string> | undefined): Op {
   let base = op.base
-  if (names.some((c) => !consulted.has(c))) {
-    base = {}
-    for (const c of names) if (consulted.has(c)) base[c] = op.base[c]!
+  if (consulted) {
+    for (const c in op.base) {
+      if (consulted.has(c)) continue
+      base = {}
+      for (const k in op.base) if (consulted.has(k)) base[k] = op.base[k]!
+      break
+    }
   }
   return hlc === op.hlc && base === op.base ? op : { ...op, hlc, base }
 }
