@@ -154,6 +154,14 @@ export class OutboxIndex {
     return out.sort((a, b) => a.row.order - b.row.order)
   }
 
+  /** The entity's live rows (as entityRows counts them), in no particular order: no copy, no sort. */
+  *entityRowsUnordered(entity: string): Iterable<RowState> {
+    for (const id of this.byEntity.get(entity) ?? []) {
+      const s = this.rows.get(id)
+      if (s && (!s.done || s.acked !== undefined)) yield s
+    }
+  }
+
   hasEntity(entity: string): boolean {
     return this.byEntity.has(entity)
   }
