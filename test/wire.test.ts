@@ -70,6 +70,33 @@ const change: fc.Arbitrary<Change> = fc
     return viaJson(c) as Change
   })
 
+  const op: fc.Arbitrary<Op> = fc
+    .record(
+      {
+        id: fc.string({ minLength: 1, maxLength: 24 }),
+        client: nodeId,
+        n: fc.integer({ min: 1, max: 2 ** 40 }),
+        wall: fc.integer({ min: 0, max: 2 ** 48 }),
+        counter: fc.integer({ min: 0, max: 36 ** 6 - 1 }),
+        op: fc.constantFrom('add' as const, 'replace' as const, 'remove' as const),
+        path: fc.constantFrom(['a'], ['a', 'b'], ['a', 'b', 'c'], ['x', 3]),
+        value: json,
+        base: fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.nat()),
+        policy: fc.option(fc.constantFrom('lww' as const, 'counter' as const, 'set' as const, 'manual' as const), { nil: undefined }),
+        delta: fc.option(fc.integer(), { nil: undefined }),
+        added: fc.option(fc.array(json, { maxLength: 3 }), { nil: undefined }),
+        idKey: fc.option(fc.constant('id'), { nil: undefined }),
+        prev: fc.option(json, { nil: undefined }),
+        resolves: fc.option(fc.string({ minLength: 1, maxLength: 8 }), { nil: undefined }),
+      },
+      { requiredKeys: ['id', 'client', 'n', 'wall', 'counter', 'op', 'path', 'value', 'base'] },
+    )
+    .map(({ wall, counter, value, ...r }) => {
+      const o = { ...r, hlc: encodeHlc({ wall, counter, node: r.client }), ...(r.op !== 'remove' ? { value } : {}) } as Op
+      for (const k of Object.keys(o) as Array<keyof Op>) if (o[k] === undefined && k !== 'prev') delete o[k]
+      return viaJson(o) as Op
+    })
+
 describe('compact change encoding', () => {
   it('decodes every change to exactly what was encoded, through JSON', () => {
     fc.assert(
@@ -148,32 +175,6 @@ describe('compact change encoding', () => {
   })
 
   it('round-trips ops batches (client → server) and their positional answers', () => {
-    const op: fc.Arbitrary<Op> = fc
-      .record(
-        {
-          id: fc.string({ minLength: 1, maxLength: 24 }),
-          client: nodeId,
-          n: fc.integer({ min: 1, max: 2 ** 40 }),
-          wall: fc.integer({ min: 0, max: 2 ** 48 }),
-          counter: fc.integer({ min: 0, max: 36 ** 6 - 1 }),
-          op: fc.constantFrom('add' as const, 'replace' as const, 'remove' as const),
-          path: fc.constantFrom(['a'], ['a', 'b'], ['a', 'b', 'c'], ['x', 3]),
-          value: json,
-          base: fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.nat()),
-          policy: fc.option(fc.constantFrom('lww' as const, 'counter' as const, 'set' as const, 'manual' as const), { nil: undefined }),
-          delta: fc.option(fc.integer(), { nil: undefined }),
-          added: fc.option(fc.array(json, { maxLength: 3 }), { nil: undefined }),
-          idKey: fc.option(fc.constant('id'), { nil: undefined }),
-          prev: fc.option(json, { nil: undefined }),
-          resolves: fc.option(fc.string({ minLength: 1, maxLength: 8 }), { nil: undefined }),
-        },
-        { requiredKeys: ['id', 'client', 'n', 'wall', 'counter', 'op', 'path', 'value', 'base'] },
-      )
-      .map(({ wall, counter, value, ...r }) => {
-        const o = { ...r, hlc: encodeHlc({ wall, counter, node: r.client }), ...(r.op !== 'remove' ? { value } : {}) } as Op
-        for (const k of Object.keys(o) as Array<keyof Op>) if (o[k] === undefined && k !== 'prev') delete o[k]
-        return viaJson(o) as Op
-      })
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 6 }), (list) => {
         const wire = viaJson(encodeOpsRequest({ doc: 'd', ops: list })) as { o: unknown[]; k: string[] }
@@ -198,6 +199,33 @@ describe('compact change encoding', () => {
         expect(decodeOpsResponse(viaJson(encodeCompactOpsResponse(answer)), list.map((o) => o.id))).toStrictEqual(answer)
       }),
       { numRuns: 2000 },
+    )
+  })
+
+  it('gives a client that asks for it its own changes applied as sent as their op index, decoded to the same changes', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(op, { minLength: 1, maxLength: 8, selector: (o) => o.id }), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), fc.boolean(), (list, merged, withUser) => {
+        const onServer = list.map((o) => viaJson(o) as Op) // what the server parsed from the request
+        const at = 1_700_000_000_000
+        const results = list.map((o, i) => ({ id: o.id, ok: true as const, seq: 10 + i, status: 'applied' as const }))
+        const changes = onServer.map((o, i): Change => {
+          const c: Change = { seq: 10 + i, opId: o.id, client: o.client, n: o.n, hlc: o.hlc, entity: entityOf(o.path), path: o.path, kind: o.op === 'remove' ? 'delete' : 'set', status: 'applied', policy: o.policy ?? 'lww', at }
+          if (withUser) c.user = 'u1'
+          // A merged (or counter, set) result is another value than the op's: it travels whole.
+          if (o.op !== 'remove') c.value = merged[i] ? viaJson(o.value) : o.value
+          if (o.resolves !== undefined) c.resolves = o.resolves
+          return c
+        })
+        const answer = { ok: true as const, seq: 10 + list.length - 1, results, changes }
+        const wire = viaJson(encodeCompactOpsResponse(answer, onServer)) as { x: { c: unknown[] } }
+        const asSent = changes.filter((c, i) => c.kind === 'delete' || c.value === onServer[i]!.value).length
+        expect(wire.x.c.filter((e) => typeof e === 'number')).toHaveLength(asSent)
+        expect(decodeOpsResponse(wire, list)).toStrictEqual(viaJson(answer))
+        // Without the request's ops, or for a client that did not ask, every change travels whole.
+        if (asSent > 0) expect(() => decodeOpsResponse(wire, list.map((o) => o.id))).toThrow(ZyncError)
+        expect(decodeOpsResponse(viaJson(encodeCompactOpsResponse(answer)), list.map((o) => o.id))).toStrictEqual(viaJson(answer))
+      }),
+      { numRuns: 1000 },
     )
   })
 })

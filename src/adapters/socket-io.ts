@@ -66,6 +66,8 @@ export class SocketIoTransport implements Transport {
   private urlIndex = 0
   private failures = 0
   private wanted = false
+  /** The server offered the short form of own changes in acks (its join answer's `shortAcks`). */
+  private shortAcks = false
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private handlers: TransportHandlers | undefined
 
@@ -263,6 +265,7 @@ export class SocketIoTransport implements Transport {
     this.doc = req.doc
     const s = this.socket
     const res = decoded(await this.request<unknown>(EVENTS.join, req, this.o.requestTimeout ?? 10_000), decodeJoinResponse)
+    if (res.ok) this.shortAcks = res.shortAcks === true
     if (!this.owned && s && res.ok && s === this.socket && s.connected) {
       let docs = SHARED_JOINS.get(s)
       if (!docs) SHARED_JOINS.set(s, (docs = new Map()))
@@ -276,8 +279,7 @@ export class SocketIoTransport implements Transport {
   }
 
   async send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
-    const ids = req.ops.map((o) => o.id)
-    return decoded(await this.request<unknown>(EVENTS.ops, encodeOpsRequest(req), timeoutMs), (r) => decodeOpsResponse(r, ids))
+    return decoded(await this.request<unknown>(EVENTS.ops, encodeOpsRequest(req, this.shortAcks), timeoutMs), (r) => decodeOpsResponse(r, req.ops))
   }
 
   history(req: HistoryRequest): Promise<HistoryResponse> {

@@ -586,6 +586,7 @@ export class SyncEngine {
 
   /** The newest stamp among this device's pending writes to `entity` made under other client ids (see HybridClock.tickAfter). */
   private foreignFloor(entity: string): string | undefined {
+    if (!this.outbox.hasOtherClients(this.clientId)) return undefined
     let floor: string | undefined
     for (const s of this.outbox.entityRowsUnordered(entity)) {
       if (s.row.op.client !== this.clientId && !s.row.dead && (floor === undefined || s.row.op.hlc > floor)) floor = s.row.op.hlc

@@ -33,6 +33,8 @@ export interface RowState {
   pathKey: string
   /** Its entity and field, for ordering within a batch, set once by OutboxIndex.add. */
   fieldKey: string
+  /** The client id its op was made under when added (counted per client by OutboxIndex). */
+  client: string
   /** Refused as stamped too far in the future (CLOCK_SKEW): held until a join has told the server's time, then stamped anew. */
   restamp?: boolean
   /** Stamped anew once already in this page: a second CLOCK_SKEW makes it a dead letter. */
@@ -40,11 +42,17 @@ export interface RowState {
 }
 
 /** A row state as the engine makes it: OutboxIndex.add fills in its keys. */
-export type NewRowState = Omit<RowState, 'pathKey' | 'fieldKey'>
+export type NewRowState = Omit<RowState, 'pathKey' | 'fieldKey' | 'client'>
 
 /** A row that writes a whole record (or top-level value), not one field of it. */
 function isRecordLevel(s: RowState): boolean {
   return fieldOf(s.row.op.path) === ''
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 0) - 1
+  if (n > 0) counts.set(key, n)
+  else counts.delete(key)
 }
 
 function coalesceKey(doc: string, owner: string, path: OutboxRow['op']['path']): string {
@@ -65,14 +73,19 @@ export class OutboxIndex {
    * folded in at the next `ordered()`, into a new array (one handed out is never changed).
    */
   private sorted: RowState[] | null = null
+  /** Record-level rows per entity: a field row needs to look for rows to seal only where there are some. */
+  private readonly wholeRows = new Map<string, number>()
+  /** Rows per client id of their op: whether any row comes from another client id is asked at every op. */
+  private readonly byClient = new Map<string, number>()
   private added: RowState[] = []
   private removed = 0
 
   add(fresh: NewRowState): RowState {
     const { row } = fresh
     // Computed once per row: the pump and every acknowledgement look them up again.
-    const state: RowState = Object.assign(fresh, { pathKey: coalesceKey(row.doc, row.owner, row.op.path), fieldKey: row.entity + '\u0001' + fieldOf(row.op.path) })
+    const state: RowState = Object.assign(fresh, { pathKey: coalesceKey(row.doc, row.owner, row.op.path), fieldKey: row.entity + '\u0001' + fieldOf(row.op.path), client: row.op.client })
     this.rows.set(row.id, state)
+    this.byClient.set(state.client, (this.byClient.get(state.client) ?? 0) + 1)
     this.index(state)
     if (this.sorted) this.added.push(state)
     return state
@@ -99,10 +112,13 @@ export class OutboxIndex {
     // record. So the older rows this one overlaps stop taking writes: all of the record's rows for a
     // record-level row, the record-level ones for a field row.
     const recordLevel = isRecordLevel(state)
-    for (const id of set) {
-      const other = this.rows.get(id)
-      if (other && other !== state && (recordLevel || isRecordLevel(other))) this.seal(other)
+    if (recordLevel || this.wholeRows.has(row.entity)) {
+      for (const id of set) {
+        const other = this.rows.get(id)
+        if (other && other !== state && (recordLevel || isRecordLevel(other))) this.seal(other)
+      }
     }
+    if (recordLevel) this.wholeRows.set(row.entity, (this.wholeRows.get(row.entity) ?? 0) + 1)
     if (!row.dead) this.byPath.set(state.pathKey, row.id)
     set.add(row.id)
   }
@@ -131,6 +147,8 @@ export class OutboxIndex {
       set.delete(id)
       if (set.size === 0) this.byEntity.delete(s.row.entity)
     }
+    if (isRecordLevel(s)) decrement(this.wholeRows, s.row.entity)
+    decrement(this.byClient, s.client)
     if (this.sorted) this.removed++
     return s
   }
@@ -160,6 +178,11 @@ export class OutboxIndex {
       const s = this.rows.get(id)
       if (s && (!s.done || s.acked !== undefined)) yield s
     }
+  }
+
+  /** Whether a row (live or settling) was made under another client id than `client`. */
+  hasOtherClients(client: string): boolean {
+    return this.byClient.size > 1 || (this.byClient.size === 1 && !this.byClient.has(client))
   }
 
   hasEntity(entity: string): boolean {

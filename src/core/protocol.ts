@@ -126,6 +126,8 @@ export type JoinResponse =
        */
       n?: number
       serverTime: number
+      /** The server answers ops requests that ask for it (`s: 1`) with the short form of the client's own changes (core/wire.ts). */
+      shortAcks?: true
       /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */
       maxPayload?: number
       /**

@@ -229,14 +229,17 @@ export function encodeOpsResponse(r: OpsResponse): WireOpsResponse {
   return users.list.length > 0 ? { ...r, results, u: users.list } : { ...r, results }
 }
 
-/** Decodes an ops answer; `ids` are the request's op ids, which a compact answer leaves out. */
-export function decodeOpsResponse(r: unknown, ids?: readonly string[]): OpsResponse {
+/**
+ * Decodes an ops answer; `sent` is the request's ops (or only their ids), which a compact answer leaves
+ * out. The short form of own changes needs the ops.
+ */
+export function decodeOpsResponse(r: unknown, sent?: readonly Op[] | readonly string[]): OpsResponse {
   const w = r as WireOpsResponse | WireCompactOpsResponse | null
   if (!w || typeof w !== 'object') throw bad('ops answer')
   if (!w.ok) return w
   if ('r' in w) {
-    if (!ids) throw bad('compact ops answer without the request')
-    return decodeCompactOpsResponse(w, ids)
+    if (!sent) throw bad('compact ops answer without the request')
+    return decodeCompactOpsResponse(w, sent)
   }
   if (!Array.isArray(w.results)) throw bad('ops answer')
   const { u, ...rest } = w
@@ -281,11 +284,13 @@ export interface WireOpsRequest {
   doc: string
   o: WireOp[]
   k: string[]
+  /** 1: the client takes its own changes applied as sent in the short form (below). Sent only to a server whose join answer offered it (`shortAcks`). */
+  s?: 1
 }
 
 const OP_KINDS = ['add', 'replace', 'remove'] as const
 
-export function encodeOpsRequest(req: OpsRequest): WireOpsRequest {
+export function encodeOpsRequest(req: OpsRequest, shortAcks = false): WireOpsRequest {
   const clients = new Table()
   let last: Path | undefined
   const o = req.ops.map((op): WireOp => {
@@ -309,7 +314,7 @@ export function encodeOpsRequest(req: OpsRequest): WireOpsRequest {
     if (x) w.push(x)
     return w
   })
-  return { doc: req.doc, o, k: clients.list }
+  return shortAcks ? { doc: req.doc, o, k: clients.list, s: 1 } : { doc: req.doc, o, k: clients.list }
 }
 
 const EXTRA_KEYS: ReadonlyArray<[keyof WireOpExtra, keyof Op]> = [
@@ -367,13 +372,22 @@ export function decodeOp(w: unknown, clients: readonly string[], previous: unkno
 // A compact request is answered positionally: `r[i]` answers `o[i]`. A plain applied op is just its
 // seq, a superseded one minus its seq; anything else is the result object without its id (the client
 // knows it by position).
+//
+// `x` carries the batch's own changes (when they come in the ack rather than a broadcast). A request
+// with `s: 1` takes the short form of them: a change that is its op applied as sent (applied, same
+// stamp, the op's own value as the resulting value: no merge, no counter or set) travels as the index
+// `i` of that op in the request. The client rebuilds it from its op, its seq `r[i]`, and `x.s`:
+// `[at, user?]`, the server time and user shared by every change of one batch.
 
 type CompactResult = number | { ok: true; seq: number; status: OpStatus; c?: WireChange; duplicate?: boolean } | WireError
-/** `x`: the batch's own changes (a change list with its tables) when they come in the ack. */
-export type WireCompactOpsResponse = { ok: true; seq: number; r: CompactResult[]; u?: string[]; x?: { c: WireChange[]; u?: string[]; t?: number } }
+/** `x`: the batch's own changes (a change list with its tables) when they come in the ack; `s`: the short form's shared fields. */
+export type WireCompactOpsResponse = { ok: true; seq: number; r: CompactResult[]; u?: string[]; x?: { c: Array<WireChange | number>; u?: string[]; t?: number; s?: [at: number, user?: string] } }
 
-/** `results` must be in request order. */
-export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>): WireCompactOpsResponse {
+/**
+ * `results` must be in request order. `sent`: the request's ops as the server applied them, when it
+ * asked for the short form of its own changes.
+ */
+export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>, sent?: readonly Op[]): WireCompactOpsResponse {
   const users = new Table()
   const out = r.results.map((x): CompactResult => {
     if (x.ok && !x.change && !x.duplicate && x.status === 'applied') return x.seq
@@ -385,14 +399,68 @@ export function encodeCompactOpsResponse(r: Extract<OpsResponse, { ok: true }>):
     const { id: _id, change, ...more } = x
     return change ? { ...more, c: encodeChange(change, users, 0, false) } : more
   })
-  return { ok: true, seq: r.seq, r: out, ...(users.list.length > 0 ? { u: users.list } : {}), ...(r.changes ? { x: encodeList(r.changes, false) } : {}) }
+  const res: WireCompactOpsResponse = { ok: true, seq: r.seq, r: out }
+  if (users.list.length > 0) res.u = users.list
+  if (r.changes) res.x = sent ? encodeOwnList(r.changes, r.results, out, sent) : encodeList(r.changes, false)
+  return res
 }
 
-function decodeCompactOpsResponse(w: WireCompactOpsResponse, ids: readonly string[]): OpsResponse {
-  if (!Array.isArray(w.r) || w.r.length !== ids.length) throw bad('ops answer length')
+/** The ack's own changes with those applied as sent as their op's index (see above); the rest as in encodeList. */
+function encodeOwnList(changes: readonly Change[], results: readonly OpResult[], out: readonly CompactResult[], sent: readonly Op[]): NonNullable<WireCompactOpsResponse['x']> {
+  const at = changes[0]!.at
+  const user = changes[0]!.user
+  const index = new Map<string, number>()
+  results.forEach((x, i) => {
+    if (x.ok && typeof out[i] === 'number' && (out[i] as number) >= 0) index.set(x.id, i)
+  })
+  const ops = new Map<string, Op>()
+  for (const op of sent) ops.set(op.id, op)
+  const t = changes.length >= 3 && Number.isSafeInteger(at) ? at : 0
+  const users = new Table()
+  let last: Path | undefined
+  let short = false
+  const c = changes.map((x): WireChange | number => {
+    const i = index.get(x.opId)
+    const op = ops.get(x.opId)
+    const same = last !== undefined && samePath(last, x.path)
+    last = x.path
+    if (i !== undefined && op && out[i] === x.seq && asSent(x, op) && x.at === at && x.user === user) {
+      short = true
+      return i
+    }
+    return encodeChange(x, users, t, false, same)
+  })
+  const res: NonNullable<WireCompactOpsResponse['x']> = { c }
+  if (users.list.length > 0) res.u = users.list
+  if (t) res.t = t
+  if (short) res.s = user !== undefined ? [at, user] : [at]
+  return res
+}
+
+/** The change is `op` applied as its author sent it: what rebuildChange makes of the op. */
+function asSent(c: Change, op: Op): boolean {
+  if (c.status !== 'applied' || c.opId !== op.id || c.client !== op.client || c.n !== op.n || c.hlc !== op.hlc || c.policy !== (op.policy ?? 'lww') || c.resolves !== op.resolves) return false
+  if ('proposed' in c || 'prev' in c || c.winner !== undefined || 'before' in c || !samePath(c.path, op.path)) return false
+  return op.op === 'remove' ? c.kind === 'delete' : c.kind === 'set' && c.value === op.value
+}
+
+/** The change of an op applied as sent (the short form): `seq` and `s` from the answer, the rest from the op. */
+function rebuildChange(op: Op, seq: unknown, s: unknown): Change {
+  if (typeof seq !== 'number' || seq < 0 || !Array.isArray(s) || typeof s[0] !== 'number' || (s[1] !== undefined && typeof s[1] !== 'string')) throw bad('own change')
+  const c: Change = { seq, opId: op.id, client: op.client, n: op.n, hlc: op.hlc, entity: entityOf(op.path), path: op.path.slice(), kind: op.op === 'remove' ? 'delete' : 'set', status: 'applied', policy: op.policy ?? 'lww', at: s[0] }
+  if (s[1] !== undefined) c.user = s[1] as string
+  // What the server holds is the value as JSON carried it: a copy, so the store's own objects stay the app's.
+  if (op.op !== 'remove') c.value = op.value !== null && typeof op.value === 'object' ? JSON.parse(JSON.stringify(op.value)) : Object.is(op.value, -0) ? 0 : op.value
+  if (op.resolves !== undefined) c.resolves = op.resolves
+  return c
+}
+
+function decodeCompactOpsResponse(w: WireCompactOpsResponse, sent: readonly Op[] | readonly string[]): OpsResponse {
+  if (!Array.isArray(w.r) || w.r.length !== sent.length) throw bad('ops answer length')
   const users = userTable(w.u)
   const results = w.r.map((x, i): OpResult => {
-    const id = ids[i]!
+    const s = sent[i]!
+    const id = typeof s === 'string' ? s : s.id
     if (typeof x === 'number') return x >= 0 ? { id, ok: true, seq: x, status: 'applied' } : { id, ok: true, seq: -x, status: 'superseded' }
     if (!x || typeof x !== 'object') throw bad('ops answer')
     if (!x.ok) return { ...x, id }
@@ -401,5 +469,19 @@ function decodeCompactOpsResponse(w: WireCompactOpsResponse, ids: readonly strin
   })
   if (w.x === undefined) return { ok: true, seq: w.seq, results }
   if (!w.x || typeof w.x !== 'object' || !Array.isArray(w.x.c)) throw bad('ops answer changes')
-  return { ok: true, seq: w.seq, results, changes: decodeList(w.x.c, userTable(w.x.u), w.x.t) }
+  const x = w.x
+  const xt = x.t
+  if (xt !== undefined && !Number.isSafeInteger(xt)) throw bad('base time')
+  const xu = userTable(x.u)
+  const changes: Change[] = []
+  for (const e of x.c) {
+    if (typeof e !== 'number') {
+      changes.push(decodeChange(e, xu, changes[changes.length - 1]?.path, xt ?? 0))
+      continue
+    }
+    const op = sent[e]
+    if (!Number.isInteger(e) || op === undefined || typeof op === 'string') throw bad('own change index')
+    changes.push(rebuildChange(op, w.r[e], x.s))
+  }
+  return { ok: true, seq: w.seq, results, changes }
 }

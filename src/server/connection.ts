@@ -241,7 +241,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const r = await h.since(req.since, ctx.shared, req.at)
     const n = h.current().clientMax[req.client]
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), serverTime: Date.now(), maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
+    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
   }
 
   const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {
@@ -273,7 +273,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     }
     metrics?.ackLatency.observe((performance.now() - started) / 1000)
     // Answered in the form asked: positionally for compact requests.
-    return compact ? encodeCompactOpsResponse({ ok: true, results, seq: res.seq, ...(inAck ? { changes: inAck } : {}) }) : encodeOpsResponse({ ok: true, results, seq: res.seq })
+    return compact ? encodeCompactOpsResponse({ ok: true, results, seq: res.seq, ...(inAck ? { changes: inAck } : {}) }, req.s === 1 ? accepted : undefined) : encodeOpsResponse({ ok: true, results, seq: res.seq })
   })
 
   const onHistory = handle(EVENTS.history, async (_socket, data, payload): Promise<HistoryResponse> => {

@@ -98,6 +98,8 @@ const compactOpsEnvelope = z.strictObject({
   o: z.array(z.unknown()).min(1).max(1000),
   // The clients of the batch's ops and of their base vectors (a vector has at most 10,000).
   k: z.array(id).min(1).max(10_000),
+  // The client takes its own changes applied as sent in the short form (core/wire.ts).
+  s: z.literal(1).optional(),
 })
 
 export type OpsEnvelope = z.infer<typeof objectOpsEnvelope> | z.infer<typeof compactOpsEnvelope>

@@ -207,7 +207,7 @@ export class SimNetwork {
   }
 }
 
-type Pending = { resolve: (r: unknown) => void; timer: ReturnType<typeof setTimeout>; ids?: string[] }
+type Pending = { resolve: (r: unknown) => void; timer: ReturnType<typeof setTimeout>; ops?: readonly Op[] }
 
 /** The client end: what SocketIoTransport is over socket.io, here over SimNetwork. */
 export class SimTransport implements Transport {
@@ -218,6 +218,8 @@ export class SimTransport implements Transport {
   private destroyed = false
   private nextReq = 1
   private readonly pending = new Map<number, Pending>()
+  /** The server offered the short form of own changes in acks, as the socket.io adapter reads it. */
+  private shortAcks = false
   /** Every ops request sent, for the checker: op id → the op as last sent. */
   readonly sent = new Map<string, Op>()
   /** Op ids the server acknowledged to this client (ok results). */
@@ -290,7 +292,7 @@ export class SimTransport implements Transport {
     if (this.want) this.redial()
   }
 
-  private request<T>(kind: 'join' | 'ops' | 'history', payload: unknown, timeout: number, ids?: string[]): Promise<T | WireError> {
+  private request<T>(kind: 'join' | 'ops' | 'history', payload: unknown, timeout: number, ops?: readonly Op[]): Promise<T | WireError> {
     const conn = this.conn
     if (!conn) return Promise.resolve({ ok: false, code: 'DISCONNECTED', message: '[zync] not connected', retryable: true })
     const id = this.nextReq++
@@ -299,7 +301,7 @@ export class SimTransport implements Transport {
         this.pending.delete(id)
         resolve({ ok: false, code: 'TIMEOUT', message: `[zync] no answer to ${kind} within ${timeout} ms`, retryable: true })
       }, timeout)
-      this.pending.set(id, { resolve: resolve as (r: unknown) => void, timer, ...(ids ? { ids } : {}) })
+      this.pending.set(id, { resolve: resolve as (r: unknown) => void, timer, ...(ops ? { ops } : {}) })
       const body = new Wire(payload)
       this.net.send(conn, () =>
         this.net.server.handle(conn, kind, body.copy(), (res) => {
@@ -316,7 +318,8 @@ export class SimTransport implements Transport {
     this.pending.delete(id)
     clearTimeout(p.timer)
     // Answers travel in the wire form (core/wire.ts) and are decoded as the socket.io adapter does.
-    const decoded = kind === 'ops' ? decodeOpsResponse(res, p.ids) : kind === 'join' ? decodeJoinResponse(res) : res
+    const decoded = kind === 'ops' ? decodeOpsResponse(res, p.ops) : kind === 'join' ? decodeJoinResponse(res) : res
+    if (kind === 'join' && (decoded as JoinResponse).ok) this.shortAcks = (decoded as Extract<JoinResponse, { ok: true }>).shortAcks === true
     if (kind === 'ops') {
       const r = decoded as OpsResponse
       if (r.ok) for (const x of r.results) if (x.ok) this.acked.add(x.id)
@@ -330,7 +333,7 @@ export class SimTransport implements Transport {
 
   send(req: OpsRequest, timeoutMs: number): Promise<OpsResponse> {
     for (const op of req.ops) this.sent.set(op.id, wire(op))
-    return this.request<OpsResponse>('ops', encodeOpsRequest(req), timeoutMs, req.ops.map((o) => o.id))
+    return this.request<OpsResponse>('ops', encodeOpsRequest(req, this.shortAcks), timeoutMs, req.ops)
   }
 
   history(req: HistoryRequest): Promise<HistoryResponse> {
@@ -390,7 +393,7 @@ export class SimServer {
     }
     const r = await this.host.since(req.since, false)
     if (r.snapshot) this.net.stats.snapshots++
-    return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: this.net.sched.now }
+    return { ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), serverTime: this.net.sched.now, shortAcks: true }
   }
 
   private async ops(conn: Connection, payload: unknown): Promise<WireOpsResponse | WireCompactOpsResponse> {
@@ -409,7 +412,7 @@ export class SimServer {
       for (const c of this.rooms.get(req.doc) ?? []) if (!compact || c !== conn) this.net.send(c, () => c.client.deliverChanges(body.copy()))
     }
     const answer = { ok: true as const, results: inRequestOrder(res.results.map(ackResult), refused, refusedAt), seq: res.seq }
-    return compact ? encodeCompactOpsResponse({ ...answer, ...(changes.length > 0 ? { changes } : {}) }) : encodeOpsResponse(answer)
+    return compact ? encodeCompactOpsResponse({ ...answer, ...(changes.length > 0 ? { changes } : {}) }, req.s === 1 ? accepted : undefined) : encodeOpsResponse(answer)
   }
 
   private async history(payload: unknown): Promise<HistoryResponse> {
