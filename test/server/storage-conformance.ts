@@ -245,6 +245,27 @@ export function runStorageConformance(name: string, make: () => Promise<ServerSt
       expect(await s.loadSnapshot(doc)).toEqual(snapExpected)
     })
 
+    it('reads each entry back with its whole op, whatever the op shares with the entry', async () => {
+      const s = await open()
+      const doc = docName('ops')
+      const [plain, merged, clamped, conflict, removed, tricky] = makeEntries(1, 6, (seq) => (seq === 5 ? { kind: 'delete' } : seq === 6 ? { value: TRICKY_VALUE } : { value: { title: `t${seq}`, tags: ['a'] } }))
+      // A merge left another value than the op's; a clamp another stamp; a conflict keeps the op's value as proposed.
+      merged!.value = { title: 'merged', tags: ['a', 'b'] }
+      clamped!.hlc = encodeHlc({ wall: 1_700_000_000_999, counter: 3, node: 'client-a' })
+      conflict!.status = 'conflict'
+      conflict!.proposed = conflict!.op.value
+      conflict!.value = 'what stayed'
+      conflict!.winner = { client: 'client-b', hlc: encodeHlc({ wall: 1, counter: 0, node: 'client-b' }), at: 2 }
+      plain!.op.base = { 'client-a': 0, 'client-b': 7 }
+      const entries = [plain!, merged!, clamped!, conflict!, removed!, tricky!]
+      const expected = structuredClone(entries)
+      await s.append(doc, entries)
+      const read = await s.readLog(doc, 0)
+      expect(read).toStrictEqual(expected)
+      expect(read.map((e) => e.op)).toStrictEqual(expected.map((e) => e.op))
+      expect(await s.history(doc, { limit: 10 })).toStrictEqual(expected.slice().reverse())
+    })
+
     describe('atomicity', () => {
       it('rejects a batch whose first seq skips ahead of the head, writing nothing', async () => {
         const s = await open()

@@ -1,5 +1,5 @@
 import type { Snapshot } from '../../core/protocol'
-import { AppendConflictError, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 /** A stored log entry: its seq and path (for lookups) and the entry as JSON, like the SQL storages keep it. */
 interface Stored {
@@ -46,7 +46,7 @@ export class MemoryStorage implements ServerStorage {
       ids.add(e.opId)
     }
     for (const e of entries) {
-      d.log.push({ seq: e.seq, path: [...e.path], json: JSON.stringify(e) })
+      d.log.push({ seq: e.seq, path: [...e.path], json: encodeEntry(e) })
       d.ops.set(e.opId, { seq: e.seq, status: e.status })
     }
     if (entries.length > 0) d.head = entries[entries.length - 1]!.seq
@@ -64,7 +64,7 @@ export class MemoryStorage implements ServerStorage {
       else hi = mid
     }
     const out: LogEntry[] = []
-    for (let i = lo; i < d.log.length && out.length < limit; i++) out.push(JSON.parse(d.log[i]!.json) as LogEntry)
+    for (let i = lo; i < d.log.length && out.length < limit; i++) out.push(decodeEntry(d.log[i]!.json))
     return out
   }
 
@@ -104,7 +104,7 @@ export class MemoryStorage implements ServerStorage {
     const out: LogEntry[] = []
     for (let i = d.log.length - 1; i >= 0 && out.length < limit; i--) {
       const e = d.log[i]!
-      if (!query.path || inHistoryOf(e.path, query.path)) out.push(JSON.parse(e.json) as LogEntry)
+      if (!query.path || inHistoryOf(e.path, query.path)) out.push(decodeEntry(e.json))
     }
     return out
   }

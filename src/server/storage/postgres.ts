@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { importPeer } from '../peer'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface PostgresStorageOptions {
   /** e.g. 'postgres://user@127.0.0.1:5432/zync'. Used to create the pool; pass any string (say '') with `pool`. Required. */
@@ -182,7 +182,7 @@ export class PostgresStorage implements ServerStorage {
       await client.query(
         `INSERT INTO ${this.t.log} (doc, seq, op_id, path_key, entry)
          SELECT $1, u.seq, u.op_id, u.path_key, u.entry FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(seq, op_id, path_key, entry)`,
-        [doc, seqs, opIds, entries.map((e) => pathKey(e.path)), entries.map((e) => JSON.stringify(e))],
+        [doc, seqs, opIds, entries.map((e) => pathKey(e.path)), entries.map(encodeEntry)],
       )
       await client.query('COMMIT')
       inTx = false
@@ -203,7 +203,7 @@ export class PostgresStorage implements ServerStorage {
       `SELECT entry FROM ${this.t.log} WHERE doc = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
       [doc, after, n],
     )
-    return r.rows.map((row) => JSON.parse(row.entry) as LogEntry)
+    return r.rows.map((row) => decodeEntry(row.entry))
   }
 
   async findOps(doc: string, ids: readonly string[]): Promise<Map<string, OpRecord>> {
@@ -262,7 +262,7 @@ export class PostgresStorage implements ServerStorage {
         [doc, exact, below[0], below[1], limit],
       )
     }
-    return r.rows.map((row) => JSON.parse(row.entry) as LogEntry)
+    return r.rows.map((row) => decodeEntry(row.entry))
   }
 
   async listDocs(): Promise<string[]> {

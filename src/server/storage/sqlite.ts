@@ -5,7 +5,7 @@ import { importPeer } from '../peer'
 import { ZyncError } from '../../core/errors'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface SqliteStorageOptions {
   /** Database file. Created when missing. */
@@ -249,7 +249,7 @@ export class SqliteStorage implements ServerStorage {
         ids.add(e.opId)
       }
       for (const e of entries) {
-        s.insertLog.run(doc, e.seq, e.opId, pathKey(e.path), JSON.stringify(e))
+        s.insertLog.run(doc, e.seq, e.opId, pathKey(e.path), encodeEntry(e))
         s.insertOp.run(doc, e.opId, e.seq, e.status)
       }
     })
@@ -281,7 +281,7 @@ export class SqliteStorage implements ServerStorage {
   async readLog(doc: string, after: number, limit?: number): Promise<LogEntry[]> {
     const { s } = this.ready()
     const n = limit === undefined || limit === Infinity ? -1 : Math.max(0, Math.floor(limit))
-    return s.readLog.all(doc, after, n).map((r) => JSON.parse(r.entry) as LogEntry)
+    return s.readLog.all(doc, after, n).map((r) => decodeEntry(r.entry))
   }
 
   async findOps(doc: string, ids: readonly string[]): Promise<Map<string, OpRecord>> {
@@ -310,21 +310,21 @@ export class SqliteStorage implements ServerStorage {
   async history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]> {
     const { s } = this.ready()
     const limit = Math.max(0, Math.floor(query.limit ?? 100))
-    if (!query.path || query.path.length === 0) return s.history.all(doc, limit).map((r) => JSON.parse(r.entry) as LogEntry)
+    if (!query.path || query.path.length === 0) return s.history.all(doc, limit).map((r) => decodeEntry(r.entry))
     // Looked up in the (doc, path_key, seq) index: the path's entries, its ancestors' and the key range
     // below it, sorted by seq. Only a collection (or top-level key) with many entries below it (most of
     // a busy log) is read newest first until `limit` match instead, which stops early there.
     const { exact, below } = historyKeys(query.path)
     if (query.path.length === 1 && s.countBelow.get(doc, below[0], below[1], SCAN_ABOVE)!.n >= SCAN_ABOVE) {
       const key = exact[0]!
-      return s.historyPath.all(doc, key, key, limit).map((r) => JSON.parse(r.entry) as LogEntry)
+      return s.historyPath.all(doc, key, key, limit).map((r) => decodeEntry(r.entry))
     }
     const rows = exact.flatMap((k) => s.historyAt.all(doc, k, limit))
     rows.push(...s.historyBelow.all(doc, below[0], below[1], limit))
     return rows
       .sort((a, b) => b.seq - a.seq)
       .slice(0, limit)
-      .map((r) => JSON.parse(r.entry) as LogEntry)
+      .map((r) => decodeEntry(r.entry))
   }
 
   async listDocs(): Promise<string[]> {

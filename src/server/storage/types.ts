@@ -6,6 +6,67 @@ export interface LogEntry extends Change {
   op: Op
 }
 
+/**
+ * Bits of a stored op's `_`: the fields left out because the entry around it holds the same (see
+ * encodeEntry). Entries stored before this form have no `_` and a whole op.
+ */
+const SAME_ID = 1
+const SAME_CLIENT = 2
+const SAME_N = 4
+const SAME_PATH = 8
+const SAME_HLC = 16
+const VALUE_IS_RESULT = 32
+const VALUE_IS_PROPOSED = 64
+
+/**
+ * A log entry as the storages keep it (JSON text): its op without what the entry already says (id,
+ * client, counter, path and stamp, and the value when it is the entry's resulting or proposed value),
+ * which is most of a plain write's op: each such key holds 0, and the op's `_` says which they are. An op used to repeat all of it, the value included: ~3x the
+ * value on disk with the entry's `value` and `before`.
+ */
+export function encodeEntry(e: LogEntry): string {
+  const op = e.op
+  let same = 0
+  const slim: Record<string, unknown> = {}
+  for (const k in op) {
+    const v = (op as unknown as Record<string, unknown>)[k]
+    // A field left out keeps its key (with 0), so the op reads back with its keys in the same order.
+    slim[k] = 0
+    if (k === 'id' && v === e.opId) same |= SAME_ID
+    else if (k === 'client' && v === e.client) same |= SAME_CLIENT
+    else if (k === 'n' && v === e.n) same |= SAME_N
+    else if (k === 'path' && (v === e.path || samePath(v as Path, e.path))) same |= SAME_PATH
+    else if (k === 'hlc' && v === e.hlc) same |= SAME_HLC
+    else if (k === 'value' && v !== undefined && v === e.value) same |= VALUE_IS_RESULT
+    else if (k === 'value' && v !== undefined && v === e.proposed) same |= VALUE_IS_PROPOSED
+    else slim[k] = v
+  }
+  slim._ = same
+  return JSON.stringify({ ...e, op: slim })
+}
+
+/** A stored entry back, with its whole op (entries stored whole before encodeEntry read as they are). */
+export function decodeEntry(json: string): LogEntry {
+  const e = JSON.parse(json) as LogEntry & { op: Op & { _?: number } }
+  const op = e.op
+  const same = op._
+  if (typeof same !== 'number') return e
+  delete op._
+  if (same & SAME_ID) op.id = e.opId
+  if (same & SAME_CLIENT) op.client = e.client
+  if (same & SAME_N) op.n = e.n
+  if (same & SAME_PATH) op.path = e.path.slice()
+  if (same & SAME_HLC) op.hlc = e.hlc
+  // Shared, as when the op was applied (the entry's value is the op's value there too).
+  if (same & VALUE_IS_RESULT) op.value = e.value
+  else if (same & VALUE_IS_PROPOSED) op.value = e.proposed
+  return e
+}
+
+function samePath(a: Path, b: Path): boolean {
+  return Array.isArray(a) && a.length === b.length && a.every((s, i) => s === b[i])
+}
+
 /** Thrown by `append` when another writer (another node) took the seqs or an op id already exists. */
 export class AppendConflictError extends Error {
   constructor(message = 'append conflict') {
