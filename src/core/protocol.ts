@@ -2,8 +2,13 @@ import type { WireError } from './errors'
 import type { Path } from './path'
 import type { VersionVector } from './vector-clock'
 
-/** Bumped on any incompatible change to the messages below. See docs/PROTOCOL.md. */
-export const PROTOCOL_VERSION = 2
+/**
+ * Bumped on any incompatible change to the messages below. See docs/PROTOCOL.md. 3: the join answer
+ * comes as bytes (UTF-8 JSON), not as an object.
+ */
+export const PROTOCOL_VERSION = 3
+/** The oldest version the server still answers, in that version's form (a join answer as an object). */
+export const OLDEST_PROTOCOL_VERSION = 2
 
 /** How concurrent writes to one field are settled. Custom functions travel as 'custom'. */
 export type WirePolicy = 'lww' | 'local' | 'remote' | 'manual' | 'counter' | 'set' | 'custom'

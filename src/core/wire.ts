@@ -204,7 +204,18 @@ export function encodeJoinResponse(r: JoinResponse): WireJoinResponse {
   return { ...rest, ...encodeList(changes, false) }
 }
 
+/**
+ * Decodes a join answer. Protocol 3 servers send a successful one as bytes (UTF-8 JSON: a Buffer in
+ * Node, an ArrayBuffer in browsers); refusals, and answers to protocol 2, are objects.
+ */
 export function decodeJoinResponse(r: unknown): JoinResponse {
+  if (r instanceof ArrayBuffer || ArrayBuffer.isView(r)) {
+    try {
+      r = JSON.parse(new TextDecoder().decode(r)) as unknown
+    } catch {
+      throw bad('join answer')
+    }
+  }
   const w = r as WireJoinResponse | null
   if (!w || typeof w !== 'object') throw bad('join answer')
   if (!w.ok) return w

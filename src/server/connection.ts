@@ -9,12 +9,13 @@
 import type { Server, Socket } from 'socket.io'
 import type { z } from 'zod'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
-import { EVENTS, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol'
+import { EVENTS, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol'
 import { encodeChangesMessage, encodeCompactOpsResponse, encodeJoinResponse, encodeOpsResponse, type WireCompactOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
 import type { Change } from '../core/protocol'
 import type { DocHost } from './doc-host'
 import type { LogEntry } from './storage/types'
 import { toChange, toWire } from './doc-state'
+import { jsonBytesYielding } from './json-bytes'
 import { jsonBytes, sizeOf, type ServerLimits } from './limits'
 import type { Logger } from './logger'
 import type { Metrics } from './metrics'
@@ -202,9 +203,9 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       )
     }
 
-  const onJoin = handle(EVENTS.join, async (socket, data, payload): Promise<WireJoinResponse> => {
+  const onJoin = handle(EVENTS.join, async (socket, data, payload): Promise<WireJoinResponse | Buffer> => {
     const req = parse(joinSchema, payload)
-    if (req.v !== PROTOCOL_VERSION) throw new ZyncError('PROTOCOL_VERSION', `[zync] server speaks protocol ${PROTOCOL_VERSION}, client ${req.v}; upgrade zync on both sides`)
+    if (req.v !== PROTOCOL_VERSION && req.v !== OLDEST_PROTOCOL_VERSION) throw new ZyncError('PROTOCOL_VERSION', `[zync] server speaks protocol ${PROTOCOL_VERSION}, client ${req.v}; upgrade zync on both sides`)
     if (!joined(socket, req.doc)) {
       // Each new document costs memory on the server for as long as it stays loaded: bounded per socket.
       const wait = limited(data, 'joinBucket', 1, limits)
@@ -222,7 +223,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     return joinDoc(socket, data, req)
   })
 
-  const joinDoc = async (socket: Socket, data: SocketData, req: z.infer<typeof joinSchema>): Promise<WireJoinResponse> => {
+  const joinDoc = async (socket: Socket, data: SocketData, req: z.infer<typeof joinSchema>): Promise<WireJoinResponse | Buffer> => {
     await ctx.allowed(data.user, req.doc, 'read')
     const h = await ctx.host(req.doc)
     // Join the room before reading the tail: nothing committed in between is missed (the client
@@ -241,7 +242,12 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const r = await h.since(req.since, ctx.shared, req.at)
     const n = h.current().clientMax[req.client]
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    return encodeJoinResponse({ ok: true, v: PROTOCOL_VERSION, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
+    const answer = encodeJoinResponse({ ok: true, v: req.v, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
+    // Protocol 3: the answer as UTF-8 JSON bytes, serialized in slices between which the node serves its
+    // other clients (a big document's answer took the event loop for seconds: socket.io walked every
+    // node of it looking for binary parts, then stringified it in one go). Protocol 2 clients get the
+    // object, as before.
+    return req.v === OLDEST_PROTOCOL_VERSION ? answer : jsonBytesYielding(answer)
   }
 
   const onOps = handle(EVENTS.ops, async (socket, data, payload): Promise<WireOpsResponse | WireCompactOpsResponse> => {

@@ -30,6 +30,9 @@ const KNOWN_OPS = 20_000
 const MAX_ATTEMPTS = 30
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r))
+/** Log entries read at a time for a join's tail. */
+const TAIL_PAGE = 5000
 
 /**
  * One document on one server node: its state in memory, its log in storage. Batches are serialized
@@ -273,11 +276,21 @@ export class DocHost {
     })
   }
 
-  /** Log entries after..head, or undefined when some of them are no longer in the log. */
+  /**
+   * Log entries after..head, or undefined when some of them are no longer in the log. Read in pages with
+   * a turn of the event loop between them: a long tail (a snapshot interval grows with the document) is
+   * parsed from storage without holding the node's other clients for all of it at once.
+   */
   private async tail(after: number, head: number): Promise<LogEntry[] | undefined> {
-    if (after >= head) return []
-    const entries = await this.storage.readLog(this.doc, after, head - after)
-    if (entries.length !== head - after || entries[0]!.seq !== after + 1 || entries[entries.length - 1]!.seq !== head) return undefined
+    const entries: LogEntry[] = []
+    while (after + entries.length < head) {
+      if (entries.length > 0) await yieldToLoop()
+      const from = after + entries.length
+      const page = await this.storage.readLog(this.doc, from, Math.min(TAIL_PAGE, head - from))
+      if (page.length === 0 || page[0]!.seq !== from + 1) return undefined
+      for (const e of page) entries.push(e)
+    }
+    if (entries.length !== head - after || (entries.length > 0 && entries[entries.length - 1]!.seq !== head)) return undefined
     return entries
   }
 
@@ -316,6 +329,8 @@ async function loadState(doc: string, storage: ServerStorage): Promise<DocState>
     if (entries.length === 0) break
     for (const e of entries) state.replay(e)
     if (entries.length < 5000) break
+    // A long log (a big document's snapshot interval) is replayed a page per turn of the event loop.
+    await yieldToLoop()
   }
   return state
 }

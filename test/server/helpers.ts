@@ -153,7 +153,8 @@ export function makeOp(client: string, n: number, path: Array<string | number>, 
  */
 export async function ask<T = Record<string, unknown>>(s: Socket, event: string, payload: unknown, timeoutMs = 10_000): Promise<T> {
   const r: unknown = await s.timeout(timeoutMs).emitWithAck(event, payload)
-  if (event === 'zync:join' && isAnswer(r)) return decodeJoinResponse(r) as T
+  // A protocol 3 server sends a successful join answer as bytes (UTF-8 JSON).
+  if (event === 'zync:join' && (isAnswer(r) || r instanceof Uint8Array)) return decodeJoinResponse(r) as T
   if (event === 'zync:ops' && isAnswer(r)) return decodeOpsResponse(r, (payload as { o?: unknown } | null)?.o ? sentOpIds(payload) : undefined) as T
   return r as T
 }

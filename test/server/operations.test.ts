@@ -64,7 +64,7 @@ describe('metrics', () => {
 
   it('serves /healthz, 404 elsewhere, and no /metrics when disabled', async () => {
     const s = await server({ metrics: false })
-    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ ok: true, protocol: 2 })
+    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ ok: true, protocol: 3 })
     expect((await fetch(`${s.url}/metrics`)).status).toBe(404)
     expect((await fetch(`${s.url}/`)).status).toBe(404)
   })

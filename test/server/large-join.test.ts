@@ -1,0 +1,87 @@
+// A big document's join answer is serialized off the event loop's critical path: sent as bytes (socket.io
+// neither walks nor stringifies it), built in slices between which the node serves its other clients.
+import { afterAll, describe, expect, it } from 'vitest'
+import type { Socket } from 'socket.io-client'
+import { OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, type JoinResponse } from '../../src/core/protocol'
+import { decodeJoinResponse } from '../../src/core/wire'
+import { createSyncServer, type SyncServer } from '../../src/server/index'
+import { jsonBytesYielding } from '../../src/server/json-bytes'
+import { ask, connectRaw, makeOp } from './helpers'
+
+const servers: SyncServer[] = []
+const sockets: Socket[] = []
+afterAll(async () => {
+  for (const s of sockets) s.disconnect()
+  for (const s of servers) await s.close()
+})
+
+describe('jsonBytesYielding', () => {
+  it('writes exactly what JSON.stringify writes', async () => {
+    const big = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`r${i}`, { id: i, t: `é ${i} 😀`, a: Array.from({ length: i % 50 }, (_, j) => j), u: undefined }]))
+    let deep: unknown = { leaf: [1, 2, 3] }
+    for (let i = 0; i < 30; i++) deep = { [`d${i}`]: deep, n: Array.from({ length: 40 }, (_, j) => j) }
+    const bare = Object.create(null) as Record<string, unknown>
+    bare.x = 1
+    const values: unknown[] = [
+      { ok: true, snapshot: { seq: 3, state: { items: big, other: { a: 1 } }, vv: {}, fields: {} }, c: Array.from({ length: 100 }, (_, i) => [i, `op${i}`, 'c', i, '1.0', i % 2 ? 0 : ['items', `r${i}`], 0, 0, { v: i }]) },
+      { skip: undefined, f: () => 1, list: Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? undefined : i % 3 === 1 ? null : 'x')), holes: [, 1, , 2] },
+      { lone: '\ud800 \udfff "quoted" \\ \n \u0001', when: new Date(0), bare, nested: [[[[[]]]]], empty: {}, neg: -0, big: 1e300 },
+      deep,
+      [],
+      'text',
+      42,
+      null,
+    ]
+    for (const v of values) expect((await jsonBytesYielding(v, 0)).toString('utf8')).toBe(JSON.stringify(v))
+  })
+
+  it('yields to the event loop between slices of a large value', async () => {
+    const value = { state: { items: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`r${i}`, { id: i, title: 'x'.repeat(50) }])) } }
+    let turns = 0
+    let stop = false
+    const tick = () => {
+      turns++
+      if (!stop) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const bytes = await jsonBytesYielding(value, 0)
+    stop = true
+    expect(bytes.toString('utf8')).toBe(JSON.stringify(value))
+    // Every piece (~16 KB of JSON, 1.3 MB here) gave the loop a turn.
+    expect(turns).toBeGreaterThan(10)
+  })
+})
+
+describe('join answers as bytes', () => {
+  it('a protocol 3 client gets the join answer as UTF-8 JSON bytes; a protocol 2 client still gets the object', async () => {
+    const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent' })
+    servers.push(s)
+    const writer = await connectRaw(s.url)
+    sockets.push(writer)
+    expect((await ask(writer, 'zync:join', { v: PROTOCOL_VERSION, doc: 'big', client: 'w', since: 0 })).ok).toBe(true)
+    const ops = Array.from({ length: 50 }, (_, i) => makeOp('w', i + 1, ['items', `r${i}`], { id: i, title: `t${i}`, tags: ['a', 'é'] }))
+    expect((await ask<{ ok: boolean }>(writer, 'zync:ops', { doc: 'big', ops })).ok).toBe(true)
+
+    const reader = await connectRaw(s.url)
+    sockets.push(reader)
+    const raw: unknown = await reader.timeout(10_000).emitWithAck('zync:join', { v: PROTOCOL_VERSION, doc: 'big', client: 'r3', since: 0 })
+    // Bytes: socket.io sends them as a binary attachment, without walking or stringifying an object tree.
+    expect(Buffer.isBuffer(raw)).toBe(true)
+    const v3 = decodeJoinResponse(raw) as Extract<JoinResponse, { ok: true }>
+    expect(v3).toMatchObject({ ok: true, v: PROTOCOL_VERSION, seq: 50 })
+    expect(v3.changes.map((c) => c.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+
+    const old = await connectRaw(s.url)
+    sockets.push(old)
+    const legacy: unknown = await old.timeout(10_000).emitWithAck('zync:join', { v: OLDEST_PROTOCOL_VERSION, doc: 'big', client: 'r2', since: 0 })
+    expect(Buffer.isBuffer(legacy)).toBe(false)
+    expect(legacy).toMatchObject({ ok: true, v: OLDEST_PROTOCOL_VERSION, seq: 50 })
+    const v2 = decodeJoinResponse(legacy) as Extract<JoinResponse, { ok: true }>
+    const { serverTime: _a, v: _b, ...same3 } = v3
+    const { serverTime: _c, v: _d, ...same2 } = v2
+    expect(same3).toStrictEqual(same2)
+
+    // Refusals stay objects, and other versions are refused as before.
+    expect(await old.timeout(10_000).emitWithAck('zync:join', { v: 1, doc: 'big', client: 'r1', since: 0 })).toMatchObject({ ok: false, code: 'PROTOCOL_VERSION' })
+  })
+})
