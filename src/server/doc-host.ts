@@ -144,7 +144,9 @@ export class DocHost {
               this.state.check(op, user)
               const e = this.state.applyOp(op, ctx)
               entries.push(e)
-              r = { id: op.id, ok: true, seq: e.seq, status: e.status, change: toWire(e) }
+              // Only a conflict's answer carries its change (see ackResult): the others reach the author in
+              // the broadcast or the ack's own changes.
+              r = e.status === 'conflict' ? { id: op.id, ok: true, seq: e.seq, status: e.status, change: toWire(e) } : { id: op.id, ok: true, seq: e.seq, status: e.status }
             } catch (err) {
               r = { ...toWireError(err, op.id), id: op.id }
             }
