@@ -257,24 +257,18 @@ export class DocHost {
       // the changes after `since` would mix two histories on it. It gets our state, and is told.
       if (at !== undefined && since > 0 && since <= head) {
         const known = this.knownOps.get(at) ?? (await this.storage.findOps(this.doc, [at])).get(at)
-        if (known?.seq !== since) return { changes: [], snapshot: publicSnapshot(this.state.snapshot()), seq: head, rewound: true }
+        if (known?.seq !== since) return { changes: [], snapshot: this.state.publicSnapshot(), seq: head, rewound: true }
       }
       if (since === head) return { changes: [], seq: head }
-      if (since < head) {
-        if (head - since > (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)) {
-          const snap = await this.storage.loadSnapshot(this.doc)
-          if (snap && snap.seq > since && snap.seq <= head) {
-            const tail = await this.tail(snap.seq, head)
-            if (tail) return { changes: tail.map(toWire), snapshot: publicSnapshot(snap), seq: head }
-          }
-        } else {
-          const tail = await this.tail(since, head)
-          if (tail) return { changes: tail.map(toWire), seq: head }
-        }
+      if (since < head && head - since <= (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)) {
+        const tail = await this.tail(since, head)
+        if (tail) return { changes: tail.map(toWire), seq: head }
       }
-      // Compacted, no stored snapshot yet, or an impossible `since`: the current state, cloned so that
-      // later ops cannot change it before it is serialized.
-      return { changes: [], snapshot: publicSnapshot(this.state.snapshot()), seq: head }
+      // Far behind, compacted, or an impossible `since`: the current state, which this node holds. (It
+      // used to be the stored snapshot plus the log after it: parsing a big document's stored snapshot,
+      // every field meta included, and a tail that can be longer than the document held the node's
+      // event loop for up to a second.) Handed out so that later ops cannot change it before it is serialized.
+      return { changes: [], snapshot: this.state.publicSnapshot(), seq: head }
     })
   }
 
@@ -319,9 +313,6 @@ export class DocHost {
 }
 
 /** What clients get: state and version vectors, no merge internals or client ownership. */
-function publicSnapshot(s: Snapshot): Snapshot {
-  return { seq: s.seq, state: s.state, vv: s.vv, fields: {} }
-}
 
 async function loadState(doc: string, storage: ServerStorage): Promise<DocState> {
   const snap = await storage.loadSnapshot(doc)

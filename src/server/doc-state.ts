@@ -121,10 +121,14 @@ export class DocState {
     return this.fieldMetas
   }
 
-  /** Client-facing snapshot: no merge internals. */
+  /**
+   * Client-facing snapshot: the state and vectors at this seq, no merge internals (field metas), and no
+   * copy of the document (see snapshot()). The vector map is copied: later batches assign into it, and a
+   * join answer is serialized across turns of the event loop.
+   */
   publicSnapshot(): Snapshot {
     this.handedOut = true
-    return { seq: this.seq, state: this.root, vv: this.vv, fields: {} }
+    return { seq: this.seq, state: this.root, vv: { ...this.vv }, fields: {} }
   }
 
   /**
