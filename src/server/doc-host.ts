@@ -180,12 +180,12 @@ export class DocHost {
         for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })
         // The batch is committed. Snapshots run after the acknowledgement, off its latency, and a failed
         // snapshot never turns an acknowledgement into an error.
-        if (this.snapshotDue() && !this.snapshotQueued) {
+        if (this.snapshotDue() && !this.snapshotQueued && !this.saving) {
           this.snapshotQueued = true
           setImmediate(() => {
             void this.exclusive(async () => {
               this.snapshotQueued = false
-              await this.maybeSnapshot()
+              await this.startSnapshot()
             }).catch((err: unknown) => this.o.onError?.(err))
           })
         }
@@ -232,15 +232,37 @@ export class DocHost {
     return since >= DEFAULT_SNAPSHOT_EVERY && since >= this.state.fieldCount() / 2
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (!this.snapshotDue()) return
-    await this.storage.saveSnapshot(this.doc, this.state.snapshot())
-    this.lastSnapshotSeq = this.state.seq
-    if (this.o.keepLog !== undefined) {
-      const upto = this.state.seq - this.o.keepLog
-      if (upto > 0) await this.storage.compact(this.doc, Math.min(upto, this.lastSnapshotSeq))
-    }
+  /**
+   * Takes a snapshot (in the document's lock: a consistent copy of the maps, made in slices, the state
+   * shared copy-on-write) and writes it in the background, then compacts behind it. Serializing a big
+   * document's snapshot takes many turns of the event loop (storages serialize in slices), and the
+   * document's writes go on meanwhile instead of waiting for it. One at a time.
+   */
+  private async startSnapshot(): Promise<void> {
+    // Never snapshot ops that did not reach the log.
+    if (this.saving || this.stale || !this.snapshotDue()) return
+    const snap = await this.state.snapshotInSlices(yieldToLoop)
+    const previous = this.lastSnapshotSeq
+    this.lastSnapshotSeq = snap.seq
+    this.saving = (async () => {
+      try {
+        await this.storage.saveSnapshot(this.doc, snap)
+        if (this.o.keepLog !== undefined) {
+          const upto = snap.seq - this.o.keepLog
+          if (upto > 0) await this.storage.compact(this.doc, upto)
+        }
+      } catch (err) {
+        // Not stored: due again at the next write.
+        this.lastSnapshotSeq = previous
+        this.o.onError?.(err)
+      } finally {
+        this.saving = undefined
+      }
+    })()
   }
+
+  /** The snapshot being written (startSnapshot), if any. */
+  private saving: Promise<void> | undefined
 
   /**
    * What a client that has applied up to `since` needs. Close behind: the log tail. Further behind than
@@ -301,12 +323,14 @@ export class DocHost {
 
   flushSnapshot(): Promise<void> {
     return this.exclusive(async () => {
+      // One being written in the background first (this one is newer, and stored after it).
+      await this.saving
       // Never snapshot ops that did not reach the log.
       await this.reloadIfStale()
       // Nothing new since the last one (a document only read, or never written): nothing to write, which
       // also keeps documents that were only joined from filling the storage with empty snapshots.
       if (this.state.seq === this.lastSnapshotSeq) return
-      await this.storage.saveSnapshot(this.doc, this.state.snapshot())
+      await this.storage.saveSnapshot(this.doc, await this.state.snapshotInSlices(yieldToLoop))
       this.lastSnapshotSeq = this.state.seq
     })
   }

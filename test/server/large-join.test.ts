@@ -5,7 +5,7 @@ import type { Socket } from 'socket.io-client'
 import { OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, type JoinResponse } from '../../src/core/protocol'
 import { decodeJoinResponse } from '../../src/core/wire'
 import { createSyncServer, type SyncServer } from '../../src/server/index'
-import { jsonBytesYielding } from '../../src/server/json-bytes'
+import { jsonBytesYielding, jsonTextYielding } from '../../src/server/json-bytes'
 import { ask, connectRaw, makeOp } from './helpers'
 
 const servers: SyncServer[] = []
@@ -48,6 +48,30 @@ describe('jsonBytesYielding', () => {
     stop = true
     expect(bytes.toString('utf8')).toBe(JSON.stringify(value))
     // Every piece (~16 KB of JSON, 1.3 MB here) gave the loop a turn.
+    expect(turns).toBeGreaterThan(10)
+  })
+})
+
+describe('jsonTextYielding (stored snapshots)', () => {
+  it('writes a Map as the object of its entries, the rest exactly as JSON.stringify, and yields between slices', async () => {
+    const fields = new Map<string, unknown>()
+    for (let i = 0; i < 30_000; i++) fields.set(`items/r${i % 5000}\u0000f${Math.floor(i / 5000)}`, { client: 'c1', n: i, hlc: `h${i}`, seq: i, at: 1 })
+    fields.set('__proto__', { odd: 'key' })
+    fields.set('gone', undefined)
+    const snapshot = { seq: 7, state: { items: { a: { t: 'é 😀', list: [1, undefined, 3] } } }, vv: { 'items/a': { c1: 3 } }, fields, clientMax: { c1: 30_000 } }
+    let turns = 0
+    let stop = false
+    const tick = () => {
+      turns++
+      if (!stop) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const text = await jsonTextYielding(snapshot, 0)
+    stop = true
+    const plain: Record<string, unknown> = {}
+    for (const [k, v] of fields) Object.defineProperty(plain, k, { value: v, enumerable: true, writable: true, configurable: true })
+    expect(text).toBe(JSON.stringify({ ...snapshot, fields: plain }))
+    expect((JSON.parse(text) as { fields: Record<string, unknown> }).fields['items/r42\u0000f3']).toEqual({ client: 'c1', n: 15042, hlc: 'h15042', seq: 15042, at: 1 })
     expect(turns).toBeGreaterThan(10)
   })
 })

@@ -188,6 +188,55 @@ describe('default snapshot interval', () => {
   })
 })
 
+describe('snapshots are stored in the background', () => {
+  it('the document\'s writes go on while a snapshot is being stored; one that fails is taken again later', async () => {
+    const storage = new MemoryStorage()
+    await storage.init()
+    const save = storage.saveSnapshot.bind(storage)
+    let release: (() => void) | undefined
+    let calls = 0
+    storage.saveSnapshot = async (doc, snap) => {
+      calls++
+      if (calls === 1) await new Promise<void>((r) => (release = r))
+      if (calls === 2) throw new Error('disk full (test)')
+      return save(doc, snap)
+    }
+    const errors: unknown[] = []
+    const host = await DocHost.load('bg', storage, { snapshotEvery: 1000, onError: (e) => errors.push(e) })
+    let n = 0
+    const write = async (count: number) => {
+      for (let done = 0; done < count; done += 500) {
+        const ops = Array.from({ length: 500 }, (_, i) => makeOp('bw', ++n, ['rows', `r${done + i}`], n))
+        expect((await host.submit(ops, undefined, false)).results.every((x) => x.ok)).toBe(true)
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    }
+    await write(1000)
+    expect(calls).toBe(1) // taken at 1000, its storing held open
+    // Writes are acknowledged while it is stored (they used to wait for it: it ran in the document's lock).
+    await write(1500)
+    expect(release).toBeDefined()
+    expect(await storage.loadSnapshot('bg')).toBeUndefined()
+    release!()
+    const storedAt = async (seq: number) => {
+      for (let i = 0; i < 500 && (await storage.loadSnapshot('bg'))?.seq !== seq; i++) await new Promise((r) => setTimeout(r, 10))
+      expect((await storage.loadSnapshot('bg'))?.seq).toBe(seq)
+    }
+    await storedAt(1000)
+    expect(calls).toBe(1) // one at a time: none was taken while it was being stored
+    // Due again (1500 ops since): taken at the next write, and it fails.
+    await write(500)
+    await waitFor(() => errors.length === 1)
+    expect(String(errors[0])).toContain('disk full')
+    expect((await storage.loadSnapshot('bg'))?.seq).toBe(1000)
+    // Not stored, so still due: the next write takes it again.
+    await write(500)
+    await storedAt(3500)
+    const state = (await storage.loadSnapshot('bg'))!.state as { rows: Record<string, number> }
+    expect(Object.keys(state.rows)).toHaveLength(1500)
+  })
+})
+
 describe('version vectors stay bounded by the record, not by every client id that ever wrote it', () => {
   it('300 writers of one field: the vector keeps its last writers, a logged base the entries that decided, and concurrency and replay are unchanged', async () => {
     const storage = new MemoryStorage()

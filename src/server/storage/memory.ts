@@ -1,5 +1,5 @@
 import type { Snapshot } from '../../core/protocol'
-import { AppendConflictError, decodeEntry, encodeEntry, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, snapshotJson, type ServerSnapshot, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 /** A stored log entry: its seq and path (for lookups) and the entry as JSON, like the SQL storages keep it. */
 interface Stored {
@@ -79,9 +79,10 @@ export class MemoryStorage implements ServerStorage {
     return out
   }
 
-  async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
+  async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
+    const json = await snapshotJson(snapshot)
     const d = this.doc(doc)
-    if (!d.snapshot || d.snapshot.seq <= snapshot.seq) d.snapshot = { seq: snapshot.seq, json: JSON.stringify(snapshot) }
+    if (!d.snapshot || d.snapshot.seq <= snapshot.seq) d.snapshot = { seq: snapshot.seq, json }
   }
 
   async loadSnapshot(doc: string): Promise<Snapshot | undefined> {

@@ -2,7 +2,7 @@ import type pg from 'pg'
 import { importPeer } from '../peer'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, decodeEntry, encodeEntry, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, snapshotJson, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface PostgresStorageOptions {
   /** e.g. 'postgres://user@127.0.0.1:5432/zync'. Used to create the pool; pass any string (say '') with `pool`. Required. */
@@ -217,12 +217,13 @@ export class PostgresStorage implements ServerStorage {
     return out
   }
 
-  async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
+  async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
+    const json = await snapshotJson(snapshot)
     // Only a snapshot at the same or a later seq replaces the stored one.
     await this.db().query(
       `INSERT INTO ${this.t.snapshots} AS s (doc, seq, snapshot) VALUES ($1, $2, $3)
        ON CONFLICT (doc) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot WHERE excluded.seq >= s.seq`,
-      [doc, snapshot.seq, JSON.stringify(snapshot)],
+      [doc, snapshot.seq, json],
     )
   }
 

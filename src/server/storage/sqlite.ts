@@ -5,7 +5,7 @@ import { importPeer } from '../peer'
 import { ZyncError } from '../../core/errors'
 import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, decodeEntry, encodeEntry, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, snapshotJson, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 
 export interface SqliteStorageOptions {
   /** Database file. Created when missing. */
@@ -294,8 +294,9 @@ export class SqliteStorage implements ServerStorage {
     return out
   }
 
-  async saveSnapshot(doc: string, snapshot: Snapshot): Promise<void> {
-    this.ready().s.saveSnapshot.run(doc, snapshot.seq, JSON.stringify(snapshot))
+  async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
+    const json = await snapshotJson(snapshot)
+    this.ready().s.saveSnapshot.run(doc, snapshot.seq, json)
   }
 
   async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
