@@ -142,8 +142,13 @@ function decodeChange(w: unknown, users: readonly string[] | undefined, previous
   return c
 }
 
-/** Encodes a list of changes with its user table; `trim` for broadcasts (see above). */
-function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[]; u?: string[]; t?: number } {
+/**
+ * Encodes a list of changes with its user table; `trim` for broadcasts (see above). `short`: the index a
+ * change travels as instead (the short form of an ack's own changes, below), if any.
+ */
+function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[]; u?: string[]; t?: number }
+function encodeList(changes: readonly Change[], trim: boolean, short: (c: Change) => number | undefined): { c: Array<WireChange | number>; u?: string[]; t?: number }
+function encodeList(changes: readonly Change[], trim: boolean, short?: (c: Change) => number | undefined): { c: Array<WireChange | number>; u?: string[]; t?: number } {
   // A base time pays off from three changes on (it costs ~16 bytes, saves ~7 per change).
   const t = changes.length >= 3 && Number.isSafeInteger(changes[0]!.at) ? changes[0]!.at : 0
   const users = new Table()
@@ -151,7 +156,7 @@ function encodeList(changes: readonly Change[], trim: boolean): { c: WireChange[
   const c = changes.map((x) => {
     const same = last !== undefined && samePath(last, x.path)
     last = x.path
-    return encodeChange(x, users, t, trim, same)
+    return short?.(x) ?? encodeChange(x, users, t, trim, same)
   })
   return { c, ...(users.list.length > 0 ? { u: users.list } : {}), ...(t ? { t } : {}) }
 }
@@ -160,11 +165,11 @@ function samePath(a: Path, b: Path): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i])
 }
 
-/** Decodes a list, resolving path back-references. */
-function decodeList(list: readonly unknown[], users: readonly string[] | undefined, t: unknown): Change[] {
+/** Decodes a list, resolving path back-references; `short` rebuilds an entry sent as a number (an ack's own change). */
+function decodeList(list: readonly unknown[], users: readonly string[] | undefined, t: unknown, short?: (index: number) => Change): Change[] {
   if (t !== undefined && !Number.isSafeInteger(t)) throw bad('base time')
   const out: Change[] = []
-  for (const w of list) out.push(decodeChange(w, users, out[out.length - 1]?.path, (t as number | undefined) ?? 0))
+  for (const w of list) out.push(typeof w === 'number' && short ? short(w) : decodeChange(w, users, out[out.length - 1]?.path, (t as number | undefined) ?? 0))
   return out
 }
 
@@ -426,24 +431,14 @@ function encodeOwnList(changes: readonly Change[], results: readonly OpResult[],
   })
   const ops = new Map<string, Op>()
   for (const op of sent) ops.set(op.id, op)
-  const t = changes.length >= 3 && Number.isSafeInteger(at) ? at : 0
-  const users = new Table()
-  let last: Path | undefined
   let short = false
-  const c = changes.map((x): WireChange | number => {
+  const res: NonNullable<WireCompactOpsResponse['x']> = encodeList(changes, false, (x) => {
     const i = index.get(x.opId)
     const op = ops.get(x.opId)
-    const same = last !== undefined && samePath(last, x.path)
-    last = x.path
-    if (i !== undefined && op && out[i] === x.seq && asSent(x, op) && x.at === at && x.user === user) {
-      short = true
-      return i
-    }
-    return encodeChange(x, users, t, false, same)
+    if (i === undefined || !op || out[i] !== x.seq || !asSent(x, op) || x.at !== at || x.user !== user) return undefined
+    short = true
+    return i
   })
-  const res: NonNullable<WireCompactOpsResponse['x']> = { c }
-  if (users.list.length > 0) res.u = users.list
-  if (t) res.t = t
   if (short) res.s = user !== undefined ? [at, user] : [at]
   return res
 }
@@ -481,18 +476,10 @@ function decodeCompactOpsResponse(w: WireCompactOpsResponse, sent: readonly Op[]
   if (w.x === undefined) return { ok: true, seq: w.seq, results }
   if (!w.x || typeof w.x !== 'object' || !Array.isArray(w.x.c)) throw bad('ops answer changes')
   const x = w.x
-  const xt = x.t
-  if (xt !== undefined && !Number.isSafeInteger(xt)) throw bad('base time')
-  const xu = userTable(x.u)
-  const changes: Change[] = []
-  for (const e of x.c) {
-    if (typeof e !== 'number') {
-      changes.push(decodeChange(e, xu, changes[changes.length - 1]?.path, xt ?? 0))
-      continue
-    }
+  const changes = decodeList(x.c, userTable(x.u), x.t, (e) => {
     const op = sent[e]
     if (!Number.isInteger(e) || op === undefined || typeof op === 'string') throw bad('own change index')
-    changes.push(rebuildChange(op, w.r[e], x.s))
-  }
+    return rebuildChange(op, w.r[e], x.s)
+  })
   return { ok: true, seq: w.seq, results, changes }
 }

@@ -1,6 +1,7 @@
 import { ZyncError, toWireError } from '../core/errors'
 import type { Op, OpResult, Snapshot } from '../core/protocol'
 import { DocState, toWire } from './doc-state'
+import { yieldToLoop } from './json-bytes'
 import { AppendConflictError, type LogEntry, type ServerStorage } from './storage/types'
 
 
@@ -30,7 +31,6 @@ const KNOWN_OPS = 20_000
 const MAX_ATTEMPTS = 30
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const yieldToLoop = () => new Promise<void>((r) => setImmediate(r))
 /** Log entries read at a time for a join's tail. */
 const TAIL_PAGE = 5000
 
@@ -241,7 +241,7 @@ export class DocHost {
   private async startSnapshot(): Promise<void> {
     // Never snapshot ops that did not reach the log.
     if (this.saving || this.stale || !this.snapshotDue()) return
-    const snap = await this.state.snapshotInSlices(yieldToLoop)
+    const snap = await this.state.snapshot()
     const previous = this.lastSnapshotSeq
     this.lastSnapshotSeq = snap.seq
     this.saving = (async () => {
@@ -330,7 +330,7 @@ export class DocHost {
       // Nothing new since the last one (a document only read, or never written): nothing to write, which
       // also keeps documents that were only joined from filling the storage with empty snapshots.
       if (this.state.seq === this.lastSnapshotSeq) return
-      await this.storage.saveSnapshot(this.doc, await this.state.snapshotInSlices(yieldToLoop))
+      await this.storage.saveSnapshot(this.doc, await this.state.snapshot())
       this.lastSnapshotSeq = this.state.seq
     })
   }

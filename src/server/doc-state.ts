@@ -28,6 +28,7 @@ import { entityOf, fieldOf, type Path } from '../core/path'
 import { arrayAlong, getAt, setAtCow } from '../core/patch'
 import type { Change, FieldMeta, Op, OpStatus, Snapshot } from '../core/protocol'
 import { vvBump, vvGet, type VersionVector } from '../core/vector-clock'
+import { yieldToLoop } from './json-bytes'
 import type { LogEntry, ServerSnapshot } from './storage/types'
 
 /** Field meta on the server also keeps the merge state of counter, set and id-array fields. */
@@ -110,20 +111,14 @@ export class DocState {
     return d
   }
 
-  snapshot(): ServerSnapshot {
-    // `state` is not written in place once handed out (the next batch starts a new copy-on-write epoch)
-    // and vectors and field metas are replaced, never mutated, so shallow copies of the maps are a
-    // consistent snapshot at this seq without deep-copying the whole document on the write path.
-    this.handedOut = true
-    return { seq: this.seq, state: this.root, vv: { ...this.vv }, fields: new Map(this.fields), clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
-  }
-
   /**
-   * snapshot(), its copies made a slice at a time with a turn of the event loop between slices (a big
-   * document's maps took ~150 ms to copy at once). The caller must keep every batch out until it
-   * resolves (DocHost holds the document's lock).
+   * A snapshot at this seq. `state` is not written in place once handed out (the next batch starts a new
+   * copy-on-write epoch) and vectors and field metas are replaced, never mutated, so shallow copies of
+   * the maps are consistent without deep-copying the whole document. The copies are made a slice at a
+   * time with a turn of the event loop between slices (a big document's maps took ~150 ms to copy at
+   * once): the caller must keep every batch out until it resolves (DocHost holds the document's lock).
    */
-  async snapshotInSlices(yieldToLoop: () => Promise<void>): Promise<ServerSnapshot> {
+  async snapshot(): Promise<ServerSnapshot> {
     this.handedOut = true
     const fields = new Map<string, ServerFieldMeta>()
     let n = 0
@@ -486,7 +481,7 @@ function maxStamp(a: string, b: string): string {
   return compareHlc(a, b) >= 0 ? a : b
 }
 
-/** Map entries copied per turn of the event loop by snapshotInSlices (~5 ms). */
+/** Map entries copied per turn of the event loop by snapshot() (~5 ms). */
 const COPY_SLICE = 20_000
 
 export function wallOf(hlc: string): number | undefined {

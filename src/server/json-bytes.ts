@@ -23,7 +23,8 @@ const MAX_SPLIT_DEPTH = 16
 /** Pending text converted to bytes at a time. */
 const CHUNK_CHARS = 1 << 16
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+/** One turn of the event loop (after pending I/O): what the node's other clients get between slices of long work. */
+export const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 function isPlainContainer(v: unknown): v is Record<string, unknown> | unknown[] {
   if (v === null || typeof v !== 'object') return false
@@ -107,6 +108,18 @@ function* pieces(value: unknown, depth: number): Generator<string, void, undefin
   yield text + (array ? ']' : '}')
 }
 
+/** Hands each piece of `value`'s JSON to `take`, with a turn of the event loop whenever a slice has run for `sliceMs`. */
+async function eachPiece(value: unknown, sliceMs: number, take: (piece: string) => void): Promise<void> {
+  let started = performance.now()
+  for (const piece of pieces(value, 0)) {
+    take(piece)
+    if (performance.now() - started >= sliceMs) {
+      await yieldToLoop()
+      started = performance.now()
+    }
+  }
+}
+
 /**
  * `JSON.stringify(value)` as a string, yielding to the event loop whenever a slice has run for `sliceMs`
  * (a Map is written as the object of its entries). For a big document's stored snapshot: hundreds of
@@ -114,14 +127,7 @@ function* pieces(value: unknown, depth: number): Generator<string, void, undefin
  */
 export async function jsonTextYielding(value: unknown, sliceMs = 8): Promise<string> {
   const out: string[] = []
-  let started = performance.now()
-  for (const piece of pieces(value, 0)) {
-    out.push(piece)
-    if (performance.now() - started >= sliceMs) {
-      await yieldToLoop()
-      started = performance.now()
-    }
-  }
+  await eachPiece(value, sliceMs, (piece) => out.push(piece))
   return out.join('')
 }
 
@@ -132,18 +138,12 @@ export async function jsonTextYielding(value: unknown, sliceMs = 8): Promise<str
 export async function jsonBytesYielding(value: unknown, sliceMs = 8): Promise<Buffer> {
   const out: Buffer[] = []
   let text = ''
-  let started = performance.now()
-  for (const piece of pieces(value, 0)) {
+  await eachPiece(value, sliceMs, (piece) => {
     text += piece
-    if (text.length >= CHUNK_CHARS) {
-      out.push(Buffer.from(text, 'utf8'))
-      text = ''
-    }
-    if (performance.now() - started >= sliceMs) {
-      await yieldToLoop()
-      started = performance.now()
-    }
-  }
+    if (text.length < CHUNK_CHARS) return
+    out.push(Buffer.from(text, 'utf8'))
+    text = ''
+  })
   if (text.length > 0) out.push(Buffer.from(text, 'utf8'))
   return out.length === 1 ? out[0]! : Buffer.concat(out)
 }

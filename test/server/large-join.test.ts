@@ -15,6 +15,25 @@ afterAll(async () => {
   for (const s of servers) await s.close()
 })
 
+/** Counts turns of the event loop (setImmediate callbacks) until stopped: how often long work let others run. */
+function countTurns(): { readonly count: number; stop(): void } {
+  let count = 0
+  let stopped = false
+  const tick = () => {
+    count++
+    if (!stopped) setImmediate(tick)
+  }
+  setImmediate(tick)
+  return {
+    get count() {
+      return count
+    },
+    stop() {
+      stopped = true
+    },
+  }
+}
+
 describe('jsonBytesYielding', () => {
   it('writes exactly what JSON.stringify writes', async () => {
     const big = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`r${i}`, { id: i, t: `é ${i} 😀`, a: Array.from({ length: i % 50 }, (_, j) => j), u: undefined }]))
@@ -37,18 +56,12 @@ describe('jsonBytesYielding', () => {
 
   it('yields to the event loop between slices of a large value', async () => {
     const value = { state: { items: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`r${i}`, { id: i, title: 'x'.repeat(50) }])) } }
-    let turns = 0
-    let stop = false
-    const tick = () => {
-      turns++
-      if (!stop) setImmediate(tick)
-    }
-    setImmediate(tick)
+    const turns = countTurns()
     const bytes = await jsonBytesYielding(value, 0)
-    stop = true
+    turns.stop()
     expect(bytes.toString('utf8')).toBe(JSON.stringify(value))
     // Every piece (~16 KB of JSON, 1.3 MB here) gave the loop a turn.
-    expect(turns).toBeGreaterThan(10)
+    expect(turns.count).toBeGreaterThan(10)
   })
 })
 
@@ -59,20 +72,14 @@ describe('jsonTextYielding (stored snapshots)', () => {
     fields.set('__proto__', { odd: 'key' })
     fields.set('gone', undefined)
     const snapshot = { seq: 7, state: { items: { a: { t: 'é 😀', list: [1, undefined, 3] } } }, vv: { 'items/a': { c1: 3 } }, fields, clientMax: { c1: 30_000 } }
-    let turns = 0
-    let stop = false
-    const tick = () => {
-      turns++
-      if (!stop) setImmediate(tick)
-    }
-    setImmediate(tick)
+    const turns = countTurns()
     const text = await jsonTextYielding(snapshot, 0)
-    stop = true
+    turns.stop()
     const plain: Record<string, unknown> = {}
     for (const [k, v] of fields) Object.defineProperty(plain, k, { value: v, enumerable: true, writable: true, configurable: true })
     expect(text).toBe(JSON.stringify({ ...snapshot, fields: plain }))
     expect((JSON.parse(text) as { fields: Record<string, unknown> }).fields['items/r42\u0000f3']).toEqual({ client: 'c1', n: 15042, hlc: 'h15042', seq: 15042, at: 1 })
-    expect(turns).toBeGreaterThan(10)
+    expect(turns.count).toBeGreaterThan(10)
   })
 })
 
