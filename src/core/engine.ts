@@ -112,6 +112,13 @@ export interface EngineOptions {
 
 /** How long writes that only speed up a reload may wait (see schedulePersist). */
 const LAZY_PERSIST_MS = 1000
+/**
+ * The confirmed state (the meta) is written at most this share of the time: a write of it that took
+ * 200 ms (a document of many MB, cloned by IndexedDB on the main thread) waits 4 s for the next one
+ * instead of 1 s. Between LAZY_PERSIST_MS and META_MAX_GAP_MS.
+ */
+const META_TIME_SHARE = 0.05
+const META_MAX_GAP_MS = 30_000
 /** Batches sent before the first is answered. More keeps the link busy; overlapping writes keep their order regardless. */
 const MAX_IN_FLIGHT = 4
 /** A step of the wall clock against monotonic time beyond this (ms) is a clock set back, not jitter. */
@@ -176,6 +183,9 @@ export class SyncEngine {
   private readonly putConflicts = new Map<string, StoredConflict>()
   private readonly deleteConflicts = new Set<string>()
   private metaDirty = false
+  /** How long the last write carrying the meta took, and when it ended (monotonic ms). */
+  private metaCostMs = 0
+  private metaWrittenAt = -Infinity
   private persistQueued = false
   private lazyPersistTimer: ReturnType<typeof setTimeout> | undefined
   private pumpQueued = false
@@ -702,14 +712,14 @@ export class SyncEngine {
   // transaction (and a copy of the whole confirmed state) per acknowledgement or remote change. Losing it
   // in a crash costs only a re-send (the server dedupes op ids) and a longer catch-up. Conflict changes
   // are never lazy: a new client id could not raise them again from the log.
-  private schedulePersist(lazy = false): void {
+  private schedulePersist(lazy = false, delay = LAZY_PERSIST_MS): void {
     if (this.destroyed) return
     if (lazy && this.putConflicts.size === 0 && this.deleteConflicts.size === 0) {
       if (this.lazyPersistTimer || this.persistQueued) return
       this.lazyPersistTimer = setTimeout(() => {
         this.lazyPersistTimer = undefined
         void this.persist()
-      }, LAZY_PERSIST_MS)
+      }, delay)
       ;(this.lazyPersistTimer as { unref?: () => void }).unref?.()
       return
     }
@@ -721,11 +731,19 @@ export class SyncEngine {
     })
   }
 
+  /** Milliseconds until the confirmed state may be written again (0: now); see META_TIME_SHARE. */
+  private metaWait(): number {
+    const gap = Math.min(META_MAX_GAP_MS, Math.max(LAZY_PERSIST_MS, this.metaCostMs / META_TIME_SHARE))
+    return Math.max(0, this.metaWrittenAt + gap - this.mono())
+  }
+
   /**
    * Writes dirty rows and conflict changes in one storage transaction; `full` adds the lazy parts
-   * (deletes and the confirmed snapshot), which an urgent write leaves to the lazy timer.
+   * (deletes and the confirmed snapshot), which an urgent write leaves to the lazy timer. The snapshot
+   * waits while its last write was recent for what it cost (metaWait), unless `final` (destroy) or a
+   * conflict was settled.
    */
-  private async persist(full = true): Promise<void> {
+  private async persist(full = true, final = false): Promise<void> {
     if (!this.isReady || this.destroyed) return
     if (this.persisting) {
       await this.persisting
@@ -757,7 +775,8 @@ export class SyncEngine {
     this.deleteConflicts.clear()
     // The meta goes with a full write, or with the write that deletes a settled conflict, so that after a
     // reload resolving it again says CONFLICT_RESOLVED (and a catch-up never raises it again).
-    const withMeta = (full || this.resolvedChanged) && this.metaDirty
+    const metaWait = full && !final && !this.resolvedChanged && this.metaDirty ? this.metaWait() : 0
+    const withMeta = ((full && metaWait === 0) || this.resolvedChanged) && this.metaDirty
     const meta = withMeta ? { doc: this.doc, confirmed: this.confirmed, vv: this.vv, seq: this.seq, savedAt: this.now(), resolved: [...this.resolvedIds], ...(this.o.endpoint ? { to: this.o.endpoint } : {}), ...(this.atOp !== undefined ? { at: this.atOp } : {}), n: this.n } : undefined
     if (withMeta) {
       // The storage may clone it after an await: later batches must not write into it.
@@ -766,10 +785,16 @@ export class SyncEngine {
       this.resolvedChanged = false
     }
     if (!full && (this.deleted.size > 0 || this.metaDirty)) this.schedulePersist(true)
+    else if (metaWait > 0) this.schedulePersist(true, metaWait)
     if (put.length === 0 && del.length === 0 && putC.length === 0 && delC.length === 0 && !meta) return
     this.persisting = (async () => {
       try {
+        const started = this.mono()
         await this.o.storage.write({ put, delete: del, putConflicts: putC, deleteConflicts: delC, ...(meta ? { meta } : {}) })
+        if (meta) {
+          this.metaWrittenAt = this.mono()
+          this.metaCostMs = this.metaWrittenAt - started
+        }
         for (const s of written) if (!s.dirty) s.persisted = true
         // 'queued' means in IndexedDB: announced only now.
         if (written.length > 0 && this.events.has('sync:queued')) this.events.emit('sync:queued', { ops: written.filter((w) => !w.done).map((w) => this.toPending(w)) })
@@ -2072,7 +2097,7 @@ export class SyncEngine {
     this.captureNow()
     await this.ready.catch(() => {})
     await this.persisting
-    await this.persist()
+    await this.persist(true, true)
     this.destroyed = true
     this.joined = false
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
