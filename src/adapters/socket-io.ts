@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client'
-import { REFUSAL_CODES, ZyncError, toWireError, type WireError } from '../core/errors'
+import { REFUSAL_CODES, ZyncError, fromWireError, toWireError, type WireError } from '../core/errors'
 import {
   EVENTS,
   type ChangesMessage,
@@ -11,6 +11,7 @@ import {
   type OpsResponse,
   type PresenceMessage,
   type PresenceUpdate,
+  type RefusedNotice,
 } from '../core/protocol'
 import type { Transport, TransportHandlers } from '../core/transport'
 import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse, encodeOpsRequest } from '../core/wire'
@@ -148,6 +149,9 @@ export class SocketIoTransport implements Transport {
     },
     [EVENTS.presence]: (msg: PresenceMessage) => {
       if (this.owned || this.wanted) this.handlers?.onPresence(msg)
+    },
+    [EVENTS.refused]: (msg: RefusedNotice) => {
+      if ((this.owned || this.wanted) && msg?.event === EVENTS.presence && typeof msg.error?.code === 'string') this.handlers?.onPresenceRefused?.(msg.doc, fromWireError(msg.error))
     },
   }
 

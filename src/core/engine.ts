@@ -950,6 +950,7 @@ export class SyncEngine {
       },
       onChanges: (msg) => this.onChanges(msg),
       onPresence: (msg) => this.onPresence(msg),
+      onPresenceRefused: (doc, error) => this.onPresenceRefused(doc, error),
     })
   }
 
@@ -1841,6 +1842,18 @@ export class SyncEngine {
   private onPresence(msg: PresenceMessage): void {
     if (msg.doc !== this.doc) return
     this.presenceTracker.receive(msg)
+  }
+
+  /** Codes of refused presence updates warned about (once each). */
+  private presenceRefusals: Set<string> | undefined
+
+  private onPresenceRefused(doc: string | undefined, error: ZyncError): void {
+    if (doc !== undefined && doc !== this.doc) return
+    if (!(this.presenceRefusals ??= new Set()).has(error.code)) {
+      this.presenceRefusals.add(error.code)
+      this.o.onWarning?.(`[zync] the server refused this store's presence in "${this.doc}": ${error.message}`)
+    }
+    this.events.emit('presence:error', { error })
   }
 
   presence(): Presence[] {

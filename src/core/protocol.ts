@@ -196,6 +196,14 @@ export interface PresenceMessage {
   full?: boolean
 }
 
+/** Server → client ('zync:refused'): a message the client sent without an ack was refused. */
+export interface RefusedNotice {
+  /** The refused message's event ('zync:presence'). */
+  event: string
+  doc?: string
+  error: WireError
+}
+
 /** socket.io event names. */
 export const EVENTS = {
   join: 'zync:join',
@@ -204,4 +212,6 @@ export const EVENTS = {
   presence: 'zync:presence',
   leave: 'zync:leave',
   changes: 'zync:changes',
+  /** Server → client: a message sent without an ack (a presence update) was refused. See RefusedNotice. */
+  refused: 'zync:refused',
 } as const

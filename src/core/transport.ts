@@ -18,6 +18,8 @@ export interface TransportHandlers {
   onError(error: ZyncError): void
   onChanges(msg: ChangesMessage): void
   onPresence(msg: PresenceMessage): void
+  /** The server refused a presence update of `doc` (sent without an ack, so told apart). */
+  onPresenceRefused?(doc: string | undefined, error: ZyncError): void
 }
 
 /**

@@ -141,6 +141,11 @@ export interface SyncEvents {
   'storage:error': { error: ZyncError }
   'presence:change': { peers: Presence[] }
   /**
+   * The server refused this store's presence (`FORBIDDEN` from its `authorize`, `RATE_LIMITED`,
+   * `TOO_LARGE`): others do not see it. Told at most once a second.
+   */
+  'presence:error': { error: ZyncError }
+  /**
    * The server's log ends before what this device had already applied from it (`seq` > `serverSeq`): the
    * server lost acknowledged writes (restored from a backup, its data replaced). The store now shows the
    * server's state; this device's pending edits are still sent and applied (rebased onto what the

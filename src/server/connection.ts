@@ -41,6 +41,8 @@ export interface SocketData {
   presence?: Record<string, unknown>
   /** The zync client (store) that last joined on this socket: a reconnection of it replaces this socket's presence. */
   client?: string
+  /** When this socket was last told of a refused presence update (see `notice`). */
+  noticeAt?: number
 }
 
 export interface ConnectionContext {
@@ -114,10 +116,23 @@ export interface ConnectionHandlers {
  */
 export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
   const { limits, metrics, log } = ctx
-  const refuse = (socket: Socket, event: string, ack: unknown, err: ZyncError) => {
+  // A presence update comes without an ack (one per cursor move): refused, it would be refused in
+  // silence. Its sender is told on 'zync:refused' instead, at most once a second (clients that do not
+  // listen for it ignore it).
+  const notice = (socket: Socket, event: string, payload: unknown, w: WireError) => {
+    if (event !== EVENTS.presence) return
+    const data = socket.data as SocketData
+    const now = Date.now()
+    if (now - (data.noticeAt ?? 0) < 1000) return
+    data.noticeAt = now
+    const doc = (payload as { doc?: unknown } | null | undefined)?.doc
+    socket.emit(EVENTS.refused, { event, ...(typeof doc === 'string' ? { doc } : {}), error: w })
+  }
+  const refuse = (socket: Socket, event: string, ack: unknown, err: ZyncError, payload?: unknown) => {
     metrics?.rejected.inc({ code: err.code })
     log.debug('request refused', { event, code: err.code, sid: socket.id, user: (socket.data as SocketData).user?.id, message: err.message })
     if (typeof ack === 'function') (ack as (r: WireError) => void)(toWireError(err))
+    else notice(socket, event, payload, toWireError(err))
   }
 
   // Runs before the handler, synchronously on arrival, for every known event: flood limits, and no
@@ -128,17 +143,17 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const ack = args[args.length - 1]
     let wait = limited(data, 'messageBucket', 1, limits)
     if (wait !== undefined) {
-      refuse(socket, event, ack, rateLimited('[zync] too many messages per second; slow down', wait))
+      refuse(socket, event, ack, rateLimited('[zync] too many messages per second; slow down', wait), args[0])
       return false
     }
     if (data.pending >= limits.maxPending) {
-      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }))
+      refuse(socket, event, ack, new ZyncError('RATE_LIMITED', `[zync] over ${limits.maxPending} requests in progress; wait for answers`, { retryable: true }), args[0])
       return false
     }
     const cap = limits.bytesPerSecond * 2
     wait = limited(data, 'bytesBucket', sizeOf([event, ...args], cap + 1), limits)
     if (wait !== undefined) {
-      refuse(socket, event, ack, rateLimited('[zync] too many bytes per second; slow down', wait))
+      refuse(socket, event, ack, rateLimited('[zync] too many bytes per second; slow down', wait), args[0])
       return false
     }
     if (ctx.closing() && event === EVENTS.ops) {
@@ -197,7 +212,8 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
             metrics?.rejected.inc({ code: w.code })
             if (!(err instanceof ZyncError)) log.error('handler failed', { event: name, err: String((err as Error)?.stack ?? err) })
             else log.debug('request refused', { event: name, code: w.code, sid: this.id, user: data.user.id, message: w.message })
-            reply?.(w)
+            if (reply) reply(w)
+            else notice(this, name, args[0], w)
           },
         ),
       )

@@ -140,6 +140,36 @@ describe('presence', () => {
     expect(code({ cursor: 2 })).toBe('accepted')
   })
 
+  it("a presence the server refuses is not refused in silence: 'presence:error' with the code (at most once a second) and one warning", async () => {
+    // Presence goes without an ack (one message per cursor move): a refusal by the server's authorize
+    // reached no one, and the app showed a cursor nobody else saw.
+    const s = await server({ authorize: (user, _doc, action) => action !== 'presence' || user.id !== 'bob' })
+    const warnings: string[] = []
+    const bob = makeBoard({ name: 'pres-refused', url: s.url, storage: 'memory', auth: { token: 'tok-bob' }, onWarning: (m) => warnings.push(m) })
+    const alice = makeBoard({ name: 'pres-refused', url: s.url, storage: 'memory', auth: { token: 'tok-alice' } })
+    cleanups.push(() => bob.sync.destroy(), () => alice.sync.destroy())
+    const errors: string[] = []
+    bob.sync.on('presence:error', ({ error }) => errors.push(`${error.constructor.name} ${error.code}`))
+    await waitFor(() => bob.sync.status().connection === 'online' && alice.sync.status().connection === 'online', 5000, 'online')
+    bob.sync.setPresence({ cursor: 1 })
+    await waitFor(() => errors.length === 1, 3000, 'presence:error')
+    expect(errors).toEqual(['ZyncError FORBIDDEN'])
+    for (let i = 2; i < 6; i++) {
+      bob.sync.setPresence({ cursor: i })
+      await new Promise((r) => setTimeout(r, 60))
+    }
+    // Refused again, but told at most once a second; warned once.
+    expect(errors.length).toBe(1)
+    expect(warnings.filter((w) => w.includes('refused') && w.includes('presence'))).toHaveLength(1)
+    await new Promise((r) => setTimeout(r, 1100))
+    bob.sync.setPresence({ cursor: 9 })
+    await waitFor(() => errors.length === 2, 3000, 'told again after a second')
+    // Alice, allowed, is seen by Bob; Bob is not seen by Alice.
+    alice.sync.setPresence({ cursor: 3 })
+    await waitFor(() => bob.sync.presence().some((p) => !p.self && p.user.id === 'alice'), 3000, 'bob sees alice')
+    expect(alice.sync.presence().some((p) => !p.self && p.user.id === 'bob')).toBe(false)
+  })
+
   it("a throttle below the server's rate is raised to it: the last of a fast stream of updates is never refused and lost", async () => {
     // Found by a presence trial: with `throttle: 16` (60 Hz) the server refused updates over its
     // 20/s, and peers kept a stale position until the next heartbeat (up to 15 s).
