@@ -518,59 +518,78 @@ interface Contention {
   bytes: number
 }
 
-async function zyncContention(srv: BenchServer, clients: number, rounds: number): Promise<Contention[]> {
+/** 16 clients on one document, kept for the whole scenario: `run(n)` times n rounds. */
+interface ContentionSession {
+  run(rounds: number): Promise<Contention[]>
+  close(): Promise<void>
+}
+
+async function zyncContention(srv: BenchServer, clients: number): Promise<ContentionSession> {
   const doc = await seededDoc(srv.url, 'b31')
   const cs: ZStore[] = []
   for (let i = 0; i < clients; i++) cs.push(await zyncClient(srv.url, doc, {}, emptyDoc))
   await until(() => cs.every((s) => Object.keys(s.getState().items).length === 100), 10_000, 'clients caught up')
-  const out: Contention[] = []
-  for (let r = 0; r < rounds; r++) {
-    await sleep(20)
-    const seq0 = Math.max(...cs.map((s) => s.sync.status().seq))
-    const b0 = await srv.bytes()
-    const t0 = performance.now()
-    cs.forEach((s, i) => bumpStore(s, 'e0', r * 100 + i + 1))
-    // Converged: every client has applied all 16 ops (same seq), nothing pending, same value.
-    await until(
-      () => cs.every((s) => s.sync.status().seq >= seq0 + clients && s.sync.status().pending === 0 && s.getState().items.e0!.n === cs[0]!.getState().items.e0!.n),
-      30_000,
-      'zync convergence',
-    )
-    const ms = performance.now() - t0
-    await sleep(50)
-    out.push({ ms, bytes: (await srv.bytes()) - b0 })
+  let done = 0
+  const run = async (rounds: number): Promise<Contention[]> => {
+    const out: Contention[] = []
+    for (let i = 0; i < rounds; i++) {
+      const r = done++
+      await sleep(20)
+      const seq0 = Math.max(...cs.map((s) => s.sync.status().seq))
+      const b0 = await srv.bytes()
+      const t0 = performance.now()
+      cs.forEach((s, i) => bumpStore(s, 'e0', r * 100 + i + 1))
+      // Converged: every client has applied all 16 ops (same seq), nothing pending, same value.
+      await until(
+        () => cs.every((s) => s.sync.status().seq >= seq0 + clients && s.sync.status().pending === 0 && s.getState().items.e0!.n === cs[0]!.getState().items.e0!.n),
+        30_000,
+        'zync convergence',
+      )
+      const ms = performance.now() - t0
+      await sleep(50)
+      out.push({ ms, bytes: (await srv.bytes()) - b0 })
+    }
+    return out
   }
-  await Promise.all(cs.map((s) => s.sync.destroy()))
-  return out
+  return { run, close: async () => void (await Promise.all(cs.map((s) => s.sync.destroy()))) }
 }
 
-async function yjsContention(srv: BenchServer, clients: number, rounds: number): Promise<Contention[]> {
+async function yjsContention(srv: BenchServer, clients: number): Promise<ContentionSession> {
   const room = docName('yb31')
   const cs: YClient[] = []
   for (let i = 0; i < clients; i++) cs.push(await yjsClient(srv.port, room))
-  const out: Contention[] = []
-  for (let r = 0; r < rounds; r++) {
-    await sleep(20)
-    const b0 = await srv.bytes()
-    const t0 = performance.now()
-    cs.forEach((c, i) => c.map.set('e0', r * 100 + i + 1))
-    // Converged: every doc has integrated every client's update.
-    const want = cs.map((c) => [c.doc.clientID, Y.getState(c.doc.store, c.doc.clientID)] as const)
-    await until(
-      () =>
-        cs.every((c) => {
-          for (const [id, clock] of want) if (Y.getState(c.doc.store, id) < clock) return false
-          return c.map.get('e0') === cs[0]!.map.get('e0')
-        }),
-      30_000,
-      'yjs convergence',
-    )
-    const ms = performance.now() - t0
-    await sleep(50)
-    out.push({ ms, bytes: (await srv.bytes()) - b0 })
+  let done = 0
+  const run = async (rounds: number): Promise<Contention[]> => {
+    const out: Contention[] = []
+    for (let i = 0; i < rounds; i++) {
+      const r = done++
+      await sleep(20)
+      const b0 = await srv.bytes()
+      const t0 = performance.now()
+      cs.forEach((c, i) => c.map.set('e0', r * 100 + i + 1))
+      // Converged: every doc has integrated every client's update.
+      const want = cs.map((c) => [c.doc.clientID, Y.getState(c.doc.store, c.doc.clientID)] as const)
+      await until(
+        () =>
+          cs.every((c) => {
+            for (const [id, clock] of want) if (Y.getState(c.doc.store, id) < clock) return false
+            return c.map.get('e0') === cs[0]!.map.get('e0')
+          }),
+        30_000,
+        'yjs convergence',
+      )
+      const ms = performance.now() - t0
+      await sleep(50)
+      out.push({ ms, bytes: (await srv.bytes()) - b0 })
+    }
+    return out
   }
-  for (const c of cs) closeYjs(c)
-  return out
+  return {
+    run,
+    close: async () => {
+      for (const c of cs) closeYjs(c)
+    },
+  }
 }
 
 export async function runContention(smoke: boolean): Promise<Result[]> {
@@ -580,13 +599,18 @@ export async function runContention(smoke: boolean): Promise<Result[]> {
     const z: Contention[] = []
     const y: Contention[] = []
     // Warm-up rounds on each side first, as for 3 and 4 (fresh server processes).
+    // The clients that warm up are the ones measured (as in 4).
     const warm = smoke ? 1 : 40
-    await zyncContention(zsrv, clients, warm)
-    await yjsContention(ysrv, clients, warm)
+    const zs = await zyncContention(zsrv, clients)
+    const ys = await yjsContention(ysrv, clients)
+    await zs.run(warm)
+    await ys.run(warm)
     for (let half = 0; half < 2; half++) {
-      z.push(...(await zyncContention(zsrv, clients, rounds / 2 + 1)).slice(1))
-      y.push(...(await yjsContention(ysrv, clients, rounds / 2 + 1)).slice(1))
+      z.push(...(await zs.run(rounds / 2)))
+      y.push(...(await ys.run(rounds / 2)))
     }
+    await zs.close()
+    await ys.close()
     const zm = median(z.map((x) => x.ms))
     const ym = median(y.map((x) => x.ms))
     const zb = median(z.map((x) => x.bytes))
@@ -602,7 +626,7 @@ export async function runContention(smoke: boolean): Promise<Result[]> {
           { label: 'time ratio', value: zm / ym, limit: 1, cmp: '<=', unit: 'x' },
           { label: 'bytes ratio', value: zb / yb, limit: 3, cmp: '<=', unit: 'x' },
         ],
-        note: `${z.length} rounds per side, after ${warm} warm-up rounds per side. Bytes: every TCP byte through the server in both directions during a round (zync ${Math.round(zb).toLocaleString('en-US')} B, Yjs ${Math.round(yb).toLocaleString('en-US')} B).`,
+        note: `${z.length} rounds per side, after ${warm} warm-up rounds per side made by the same 16 clients (each side keeps its clients on one document for the whole scenario, and the sides take turns). Bytes: every TCP byte through the server in both directions during a round (zync ${Math.round(zb).toLocaleString('en-US')} B, Yjs ${Math.round(yb).toLocaleString('en-US')} B).`,
       },
     ]
   })
