@@ -1848,7 +1848,8 @@ export class SyncEngine {
   private presenceRefusals: Set<string> | undefined
 
   private onPresenceRefused(doc: string | undefined, error: ZyncError): void {
-    if (doc !== undefined && doc !== this.doc) return
+    // NOT_JOINED: an update that crossed a leave or a reconnection; the next join sends it again.
+    if ((doc !== undefined && doc !== this.doc) || error.code === 'NOT_JOINED') return
     if (!(this.presenceRefusals ??= new Set()).has(error.code)) {
       this.presenceRefusals.add(error.code)
       this.o.onWarning?.(`[zync] the server refused this store's presence in "${this.doc}": ${error.message}`)

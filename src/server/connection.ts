@@ -126,7 +126,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     if (now - (data.noticeAt ?? 0) < 1000) return
     data.noticeAt = now
     const doc = (payload as { doc?: unknown } | null | undefined)?.doc
-    socket.emit(EVENTS.refused, { event, ...(typeof doc === 'string' ? { doc } : {}), error: w })
+    socket.emit(EVENTS.refused, { event, ...(typeof doc === 'string' && doc.length <= 256 ? { doc } : {}), error: w })
   }
   const refuse = (socket: Socket, event: string, ack: unknown, err: ZyncError, payload?: unknown) => {
     metrics?.rejected.inc({ code: err.code })
