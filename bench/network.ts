@@ -232,7 +232,7 @@ export async function runFanout(smoke: boolean): Promise<Result[]> {
   return withServers([['zync', 'memory'], ['yjs']], async ([zsrv, ysrv]) => {
     const results: Result[] = []
     for (const readers of smoke ? [3] : [10, 50]) {
-      const iterations = smoke ? 20 : readers === 10 ? 400 : 200
+      const iterations = smoke ? 20 : readers === 10 ? 800 : 400
       // Alternate: zync, yjs, zync, yjs (two halves each), after a warm-up of each to steady state (the
       // server processes are fresh for 10 readers; with 50 they have seen the 10-reader runs). The clients
       // that warm up are the ones measured: fresh clients carry their setup's garbage (11 joins) into
@@ -594,7 +594,7 @@ async function yjsContention(srv: BenchServer, clients: number): Promise<Content
 
 export async function runContention(smoke: boolean): Promise<Result[]> {
   const clients = 16
-  const rounds = smoke ? 3 : 30
+  const rounds = smoke ? 3 : 60
   return withServers([['zync', 'memory'], ['yjs']], async ([zsrv, ysrv]) => {
     const z: Contention[] = []
     const y: Contention[] = []

@@ -102,7 +102,7 @@ async function rawBulkPut(rows: OutboxRow[]): Promise<number> {
 
 export async function runOutbox(smoke: boolean): Promise<Result[]> {
   const n = smoke ? 500 : 5000
-  const reps = smoke ? 2 : 9
+  const reps = smoke ? 2 : 17
   const ours: number[] = []
   const withSets: number[] = []
   const raw: number[] = []
