@@ -1415,6 +1415,26 @@ describe('memory storage', () => {
     await waitFor(() => metaWrites.some((m) => m.includes(`"${last}"`)), 6000, 'the confirmed state written after the stream')
   }, 20_000)
 
+  it('destroy() writes the confirmed state even when its last write was a moment ago', async () => {
+    const metas: Array<{ seq: number; json: string }> = []
+    class Recording extends MemoryOutboxStorage {
+      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
+        if (batch.meta) metas.push({ seq: batch.meta.seq, json: JSON.stringify(batch.meta.confirmed) })
+        return super.write(batch)
+      }
+    }
+    const s = await server()
+    const a = board({ url: s.url, storage: new Recording() })
+    a.getState().addCard('one', 'first')
+    await a.sync.flush()
+    await waitFor(() => metas.some((m) => m.seq === 1), 3000, 'the first snapshot written (lazily)')
+    a.getState().addCard('two', 'second')
+    await a.sync.flush()
+    await a.sync.destroy()
+    expect(metas.at(-1)!.seq).toBe(2)
+    expect(metas.at(-1)!.json).toContain('"second"')
+  })
+
   it('the confirmed state handed to the storage with the meta is never written into by later remote changes', async () => {
     // A storage may keep what it is handed (or clone it only after an await): remote changes that arrive
     // after the meta write must copy the containers it holds, not write into them.

@@ -750,8 +750,11 @@ export class SyncEngine {
       // A full write that was due runs right after the current one: put off by the lazy second again, it
       // could wait forever while writes never stop (acknowledged rows would stay and be sent again after
       // a reload). Bounded still: the lazy timer asks for one at most once a second.
-      if (full) void this.persist(true)
-      else this.schedulePersist(false)
+      if (full) {
+        // destroy()'s last write is awaited, and keeps its `final` (the snapshot goes with it).
+        const next = this.persist(true, final)
+        if (final) await next
+      } else this.schedulePersist(false)
       return
     }
     if (full && this.lazyPersistTimer) {
