@@ -524,33 +524,42 @@ interface ContentionSession {
   close(): Promise<void>
 }
 
-async function zyncContention(srv: BenchServer, clients: number): Promise<ContentionSession> {
-  const doc = await seededDoc(srv.url, 'b31')
-  const cs: ZStore[] = []
-  for (let i = 0; i < clients; i++) cs.push(await zyncClient(srv.url, doc, {}, emptyDoc))
-  await until(() => cs.every((s) => Object.keys(s.getState().items).length === 100), 10_000, 'clients caught up')
+/**
+ * Times rounds: `round(r)` makes round r's 16 writes and returns the check that they have converged;
+ * the bytes are every TCP byte through the server until then, plus 50 ms of trailing acks.
+ */
+function contentionRounds(srv: BenchServer, round: (r: number) => () => boolean, what: string): ContentionSession['run'] {
   let done = 0
-  const run = async (rounds: number): Promise<Contention[]> => {
+  return async (rounds) => {
     const out: Contention[] = []
     for (let i = 0; i < rounds; i++) {
-      const r = done++
       await sleep(20)
-      const seq0 = Math.max(...cs.map((s) => s.sync.status().seq))
       const b0 = await srv.bytes()
       const t0 = performance.now()
-      cs.forEach((s, i) => bumpStore(s, 'e0', r * 100 + i + 1))
-      // Converged: every client has applied all 16 ops (same seq), nothing pending, same value.
-      await until(
-        () => cs.every((s) => s.sync.status().seq >= seq0 + clients && s.sync.status().pending === 0 && s.getState().items.e0!.n === cs[0]!.getState().items.e0!.n),
-        30_000,
-        'zync convergence',
-      )
+      await until(round(done++), 30_000, what)
       const ms = performance.now() - t0
       await sleep(50)
       out.push({ ms, bytes: (await srv.bytes()) - b0 })
     }
     return out
   }
+}
+
+async function zyncContention(srv: BenchServer, clients: number): Promise<ContentionSession> {
+  const doc = await seededDoc(srv.url, 'b31')
+  const cs: ZStore[] = []
+  for (let i = 0; i < clients; i++) cs.push(await zyncClient(srv.url, doc, {}, emptyDoc))
+  await until(() => cs.every((s) => Object.keys(s.getState().items).length === 100), 10_000, 'clients caught up')
+  const run = contentionRounds(
+    srv,
+    (r) => {
+      const seq0 = Math.max(...cs.map((s) => s.sync.status().seq))
+      cs.forEach((s, i) => bumpStore(s, 'e0', r * 100 + i + 1))
+      // Converged: every client has applied all 16 ops (same seq), nothing pending, same value.
+      return () => cs.every((s) => s.sync.status().seq >= seq0 + clients && s.sync.status().pending === 0 && s.getState().items.e0!.n === cs[0]!.getState().items.e0!.n)
+    },
+    'zync convergence',
+  )
   return { run, close: async () => void (await Promise.all(cs.map((s) => s.sync.destroy()))) }
 }
 
@@ -558,32 +567,20 @@ async function yjsContention(srv: BenchServer, clients: number): Promise<Content
   const room = docName('yb31')
   const cs: YClient[] = []
   for (let i = 0; i < clients; i++) cs.push(await yjsClient(srv.port, room))
-  let done = 0
-  const run = async (rounds: number): Promise<Contention[]> => {
-    const out: Contention[] = []
-    for (let i = 0; i < rounds; i++) {
-      const r = done++
-      await sleep(20)
-      const b0 = await srv.bytes()
-      const t0 = performance.now()
+  const run = contentionRounds(
+    srv,
+    (r) => {
       cs.forEach((c, i) => c.map.set('e0', r * 100 + i + 1))
       // Converged: every doc has integrated every client's update.
       const want = cs.map((c) => [c.doc.clientID, Y.getState(c.doc.store, c.doc.clientID)] as const)
-      await until(
-        () =>
-          cs.every((c) => {
-            for (const [id, clock] of want) if (Y.getState(c.doc.store, id) < clock) return false
-            return c.map.get('e0') === cs[0]!.map.get('e0')
-          }),
-        30_000,
-        'yjs convergence',
-      )
-      const ms = performance.now() - t0
-      await sleep(50)
-      out.push({ ms, bytes: (await srv.bytes()) - b0 })
-    }
-    return out
-  }
+      return () =>
+        cs.every((c) => {
+          for (const [id, clock] of want) if (Y.getState(c.doc.store, id) < clock) return false
+          return c.map.get('e0') === cs[0]!.map.get('e0')
+        })
+    },
+    'yjs convergence',
+  )
   return {
     run,
     close: async () => {
