@@ -274,6 +274,46 @@ describe('PostgresStorage specifics', () => {
     }
   })
 
+  it('refuses to start on a database that only reads (a hot standby), saying so', async () => {
+    // A standby answers writes with SQLSTATE 25006 (read_only_sql_transaction), as a session with
+    // default_transaction_read_only does: a server started on it would report ready and refuse every op.
+    const schema = fresh()
+    const writable = new PostgresStorage({ connectionString: pgUrl, schema })
+    await writable.init()
+    await writable.close()
+    const pool = new pg.Pool({ connectionString: pgUrl, max: 1, options: '-c default_transaction_read_only=on' })
+    try {
+      const standby = new PostgresStorage({ connectionString: pgUrl, schema, pool })
+      await expect(standby.init()).rejects.toThrow(/\[zync\] PostgreSQL refuses writes .*read-only standby or replica.*point it at the primary/)
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it('probeWrite() rejects once the database refuses writes (a primary demoted to a standby), reads still work, and the probe leaves nothing behind', async () => {
+    // What /readyz tries while appends fail: after a failover, the server must say "unwritable", not "up".
+    const schema = fresh()
+    const pool = new pg.Pool({ connectionString: pgUrl, max: 1 })
+    try {
+      const s = new PostgresStorage({ connectionString: pgUrl, schema, pool })
+      await s.init()
+      await s.append('d', makeEntries(1, 2))
+      await s.probeWrite!()
+      // The pool's one connection turns read-only, as a demoted primary's sessions do.
+      await pool.query('SET SESSION default_transaction_read_only = on')
+      expect(await s.head('d')).toBe(2)
+      expect((await s.readLog('d', 0)).map((e) => e.seq)).toEqual([1, 2])
+      await expect(s.probeWrite!()).rejects.toThrow(/read-only transaction/)
+      await expect(s.append('d', makeEntries(3, 3))).rejects.toThrow(/read-only transaction/)
+      await pool.query('SET SESSION default_transaction_read_only = off')
+      expect(await s.head('d')).toBe(2)
+      expect(await s.listDocs()).toEqual(['d'])
+      await s.close()
+    } finally {
+      await pool.end()
+    }
+  })
+
   it('stores JSON as text, so U+0000 and key order survive', async () => {
     const schema = fresh()
     const s = new PostgresStorage({ connectionString: pgUrl, schema })

@@ -135,6 +135,11 @@ export class PostgresStorage implements ServerStorage {
       await client.query('COMMIT')
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
+      // 25006 read_only_sql_transaction: a hot standby (a replica, or a primary demoted by a failover), or
+      // default_transaction_read_only. The server writes every op here: it must not start on it.
+      if ((err as { code?: unknown }).code === '25006') {
+        throw new Error(`[zync] PostgreSQL refuses writes on this connection (${(err as Error).message}): it is a read-only standby or replica, or default_transaction_read_only is on; zync-server writes to its database, so point it at the primary`, { cause: err })
+      }
       throw err
     } finally {
       client.release()
