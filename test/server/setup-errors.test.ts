@@ -159,5 +159,7 @@ try {
     })
     expect(out).toContain(`refused: [zync] cannot open the SQLite database ${JSON.stringify(file)}: attempt to write a readonly database: the file (or its directory, or the mount) is read-only`)
     expect(existsSync(`${file}.lock`)).toBe(false)
+    // Nor the WAL files its open made: a refused start leaves the directory as it found it.
+    expect([existsSync(`${file}-wal`), existsSync(`${file}-shm`)]).toEqual([false, false])
   }, 30_000)
 })

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { importPeer } from '../peer'
@@ -85,6 +85,23 @@ function takeLock(file: string): string {
 }
 
 /** Releases a lock taken by takeLock, unless another process has taken it over meanwhile. */
+/**
+ * Removes the WAL files a refused open created (`files`: those that did not exist before it), when the
+ * -wal holds nothing: a WAL with frames, or one another process made meanwhile, is never touched.
+ */
+function dropEmptyWal(files: readonly string[]): void {
+  const [wal, shm] = [files.find((f) => f.endsWith('-wal')), files.find((f) => f.endsWith('-shm'))]
+  try {
+    if (wal && existsSync(wal)) {
+      if (statSync(wal).size > 0) return
+      rmSync(wal, { force: true })
+    }
+    if (shm && (!wal || !existsSync(wal))) rmSync(shm, { force: true })
+  } catch {
+    // Best effort: the start is refused either way, with its own error.
+  }
+}
+
 function dropLock(lockFile: string): void {
   heldLocks.delete(lockFile)
   try {
@@ -142,6 +159,8 @@ export class SqliteStorage implements ServerStorage {
     const inMemory = file === ':memory:' || file === ''
     const lockFile = this.options.lock && !inMemory ? takeLock(file) : undefined
     const cannotOpen = (err: unknown) => new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: ${openProblem(err)}`, { cause: err })
+    // The WAL files this open makes, if it is refused: removed with it (a read-only database, say).
+    const walFiles = inMemory ? [] : [`${file}-wal`, `${file}-shm`].filter((f) => !existsSync(f))
     let db: BetterSqlite3.Database
     try {
       db = new Database(file)
@@ -195,6 +214,7 @@ export class SqliteStorage implements ServerStorage {
       db.close()
       this.stmts = undefined
       this.appendTx = undefined
+      dropEmptyWal(walFiles)
       if (lockFile) dropLock(lockFile)
       throw cannotOpen(err)
     }
