@@ -279,7 +279,7 @@ export class DocHost {
       // the changes after `since` would mix two histories on it. It gets our state, and is told.
       if (at !== undefined && since > 0 && since <= head) {
         const known = this.knownOps.get(at) ?? (await this.storage.findOps(this.doc, [at])).get(at)
-        if (known?.seq !== since) return { changes: [], snapshot: this.state.publicSnapshot(), seq: head, rewound: true }
+        if (known?.seq !== since) return { changes: [], snapshot: await this.state.publicSnapshot(), seq: head, rewound: true }
       }
       if (since === head) return { changes: [], seq: head }
       if (since < head && head - since <= (this.o.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)) {
@@ -290,7 +290,7 @@ export class DocHost {
       // used to be the stored snapshot plus the log after it: parsing a big document's stored snapshot,
       // every field meta included, and a tail that can be longer than the document held the node's
       // event loop for up to a second.) Handed out so that later ops cannot change it before it is serialized.
-      return { changes: [], snapshot: this.state.publicSnapshot(), seq: head }
+      return { changes: [], snapshot: await this.state.publicSnapshot(), seq: head }
     })
   }
 

@@ -126,12 +126,17 @@ export class DocState {
       fields.set(k, m)
       if (++n % COPY_SLICE === 0) await yieldToLoop()
     }
+    return { seq: this.seq, state: this.root, vv: await this.copyVectors(n), fields, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
+  }
+
+  /** The vector map, copied a slice at a time (`n`: entries copied so far by the caller). */
+  private async copyVectors(n = 0): Promise<Record<string, VersionVector>> {
     const vv: Record<string, VersionVector> = {}
     for (const e in this.vv) {
       vv[e] = this.vv[e]!
       if (++n % COPY_SLICE === 0) await yieldToLoop()
     }
-    return { seq: this.seq, state: this.root, vv, fields, clientMax: { ...this.clientMax }, clientUser: { ...this.clientUser } }
+    return vv
   }
 
   /** Number of field metas (one per written field or record): about the size a snapshot copies. */
@@ -141,12 +146,13 @@ export class DocState {
 
   /**
    * Client-facing snapshot: the state and vectors at this seq, no merge internals (field metas), and no
-   * copy of the document (see snapshot()). The vector map is copied: later batches assign into it, and a
-   * join answer is serialized across turns of the event loop.
+   * copy of the document (see snapshot()). The vector map is copied, a slice at a time as in snapshot()
+   * (the caller keeps batches out until it resolves): later batches assign into it, and a join answer
+   * is serialized across turns of the event loop.
    */
-  publicSnapshot(): Snapshot {
+  async publicSnapshot(): Promise<Snapshot> {
     this.handedOut = true
-    return { seq: this.seq, state: this.root, vv: { ...this.vv }, fields: {} }
+    return { seq: this.seq, state: this.root, vv: await this.copyVectors(), fields: {} }
   }
 
   /**

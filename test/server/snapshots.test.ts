@@ -249,7 +249,7 @@ describe('version vectors stay bounded by the record, not by every client id tha
       expect(r.results[0]).toMatchObject({ ok: true, status: 'applied' })
       seen[`c${i}`] = 1
     }
-    const vv = host.current().publicSnapshot().vv['rows/r1']!
+    const vv = (await host.current().publicSnapshot()).vv['rows/r1']!
     expect(Object.keys(vv).length).toBeLessThanOrEqual(9)
     expect(vv.c300).toBe(1)
     // Each logged op keeps of its 299-entry base only the last writer it was checked against.
