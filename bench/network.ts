@@ -132,21 +132,23 @@ const emptyDoc = () => ({ items: {} })
 
 // ---- target 4: fan-out --------------------------------------------------------------------------
 
-/** One writer and `readers` readers on one document, kept for the whole scenario: `run(n)` times n writes. */
-interface FanoutSession {
-  run(iterations: number): Promise<number[]>
+/**
+ * Clients on one document, kept for the whole scenario (so the clients measured are the ones that
+ * warmed up): `run(n)` times n more writes (4) or rounds (7).
+ */
+interface Session<T> {
+  run(n: number): Promise<T[]>
   close(): Promise<void>
 }
 
-async function zyncFanout(url: string, readers: number): Promise<FanoutSession> {
+async function zyncFanout(url: string, readers: number): Promise<Session<number>> {
   const doc = await seededDoc(url, 'fanout')
   const writer = await zyncClient(url, doc, {}, emptyDoc)
   const rs: ZStore[] = []
   for (let i = 0; i < readers; i++) rs.push(await zyncClient(url, doc, {}, emptyDoc))
   await until(() => [writer, ...rs].every((s) => Object.keys(s.getState().items).length === 100), 10_000, 'readers caught up')
-  let written = 0
   return {
-    run: (iterations) => fanoutLoop(rs.map((r) => r as unknown as Subscribable), (k, v) => bumpStore(writer, k, v), iterations, (written += iterations) - iterations),
+    run: fanoutRounds(rs.map((r) => r as unknown as Subscribable), (k, v) => bumpStore(writer, k, v)),
     close: async () => {
       await Promise.all([writer, ...rs].map((s) => s.sync.destroy()))
     },
@@ -158,40 +160,43 @@ interface Subscribable {
   subscribe(fn: () => void): () => void
 }
 
-/** Shared by both sides: write, then wait until every reader's zustand store shows the value. */
-async function fanoutLoop(readers: Subscribable[], write: (k: string, v: number) => void, iterations: number, offset: number): Promise<number[]> {
-  const out: number[] = []
-  let want: { k: string; v: number } | undefined
-  let left = 0
-  let done: (() => void) | undefined
-  const seen = new Set<number>()
-  const offs = readers.map((r, i) =>
-    r.subscribe(() => {
-      if (!want || seen.has(i)) return
-      if (r.getState().items[want.k]?.n !== want.v) return
-      seen.add(i)
-      if (--left === 0) done?.()
-    }),
-  )
-  for (let it = 0; it < iterations; it++) {
-    const k = `e${(offset + it) % 100}`
-    const v = 1_000_000 + offset + it
-    seen.clear()
-    left = readers.length
-    want = { k, v }
-    const arrived = new Promise<void>((r) => (done = r))
-    const t0 = performance.now()
-    write(k, v)
-    await arrived
-    out.push(performance.now() - t0)
-    // Let acks and lazy work settle so iterations do not overlap.
-    await new Promise((r) => setImmediate(r))
+/** Shared by both sides: each write, then the wait until every reader's zustand store shows its value; writes go on from one run to the next. */
+function fanoutRounds(readers: Subscribable[], write: (k: string, v: number) => void): Session<number>['run'] {
+  let written = 0
+  return async (iterations) => {
+    const out: number[] = []
+    let want: { k: string; v: number } | undefined
+    let left = 0
+    let done: (() => void) | undefined
+    const seen = new Set<number>()
+    const offs = readers.map((r, i) =>
+      r.subscribe(() => {
+        if (!want || seen.has(i)) return
+        if (r.getState().items[want.k]?.n !== want.v) return
+        seen.add(i)
+        if (--left === 0) done?.()
+      }),
+    )
+    for (let it = 0; it < iterations; it++, written++) {
+      const k = `e${written % 100}`
+      const v = 1_000_000 + written
+      seen.clear()
+      left = readers.length
+      want = { k, v }
+      const arrived = new Promise<void>((r) => (done = r))
+      const t0 = performance.now()
+      write(k, v)
+      await arrived
+      out.push(performance.now() - t0)
+      // Let acks and lazy work settle so iterations do not overlap.
+      await new Promise((r) => setImmediate(r))
+    }
+    for (const off of offs) off()
+    return out
   }
-  for (const off of offs) off()
-  return out
 }
 
-async function yjsFanout(port: number, readers: number): Promise<FanoutSession> {
+async function yjsFanout(port: number, readers: number): Promise<Session<number>> {
   const room = docName('yfan')
   const writer = await yjsClient(port, room)
   writer.doc.transact(() => {
@@ -219,9 +224,8 @@ async function yjsFanout(port: number, readers: number): Promise<FanoutSession> 
     })
     return store
   })
-  let written = 0
   return {
-    run: (iterations) => fanoutLoop(stores, (k, v) => (writer.map.get(k) as Y.Map<unknown>).set('n', v), iterations, (written += iterations) - iterations),
+    run: fanoutRounds(stores, (k, v) => (writer.map.get(k) as Y.Map<unknown>).set('n', v)),
     close: async () => {
       for (const c of [writer, ...rs]) closeYjs(c)
     },
@@ -518,17 +522,11 @@ interface Contention {
   bytes: number
 }
 
-/** 16 clients on one document, kept for the whole scenario: `run(n)` times n rounds. */
-interface ContentionSession {
-  run(rounds: number): Promise<Contention[]>
-  close(): Promise<void>
-}
-
 /**
  * Times rounds: `round(r)` makes round r's 16 writes and returns the check that they have converged;
  * the bytes are every TCP byte through the server until then, plus 50 ms of trailing acks.
  */
-function contentionRounds(srv: BenchServer, round: (r: number) => () => boolean, what: string): ContentionSession['run'] {
+function contentionRounds(srv: BenchServer, round: (r: number) => () => boolean, what: string): Session<Contention>['run'] {
   let done = 0
   return async (rounds) => {
     const out: Contention[] = []
@@ -545,7 +543,7 @@ function contentionRounds(srv: BenchServer, round: (r: number) => () => boolean,
   }
 }
 
-async function zyncContention(srv: BenchServer, clients: number): Promise<ContentionSession> {
+async function zyncContention(srv: BenchServer, clients: number): Promise<Session<Contention>> {
   const doc = await seededDoc(srv.url, 'b31')
   const cs: ZStore[] = []
   for (let i = 0; i < clients; i++) cs.push(await zyncClient(srv.url, doc, {}, emptyDoc))
@@ -563,7 +561,7 @@ async function zyncContention(srv: BenchServer, clients: number): Promise<Conten
   return { run, close: async () => void (await Promise.all(cs.map((s) => s.sync.destroy()))) }
 }
 
-async function yjsContention(srv: BenchServer, clients: number): Promise<ContentionSession> {
+async function yjsContention(srv: BenchServer, clients: number): Promise<Session<Contention>> {
   const room = docName('yb31')
   const cs: YClient[] = []
   for (let i = 0; i < clients; i++) cs.push(await yjsClient(srv.port, room))

@@ -1385,20 +1385,15 @@ describe('memory storage', () => {
     // Written once a second regardless, a 200 ms clone would take a fifth of the page's time while
     // remote changes stream in.
     const metaWrites: string[] = []
-    class CloningStorage extends MemoryOutboxStorage {
-      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
-        if (batch.meta) {
-          metaWrites.push(JSON.stringify(batch.meta.confirmed))
-          const end = performance.now() + 200
-          while (performance.now() < end) {
-            // the clone
-          }
-        }
-        return super.write(batch)
+    const cloning = watchingMeta((meta) => {
+      metaWrites.push(JSON.stringify(meta.confirmed))
+      const end = performance.now() + 200
+      while (performance.now() < end) {
+        // the clone
       }
-    }
+    })
     const s = await server()
-    const reader = board({ url: s.url, storage: new CloningStorage() })
+    const reader = board({ url: s.url, storage: cloning })
     const writer = board({ url: s.url, storage: 'memory' })
     await waitFor(() => reader.sync.status().connection === 'online' && writer.sync.status().connection === 'online')
     let i = 0
@@ -1417,14 +1412,8 @@ describe('memory storage', () => {
 
   it('destroy() writes the confirmed state even when its last write was a moment ago', async () => {
     const metas: Array<{ seq: number; json: string }> = []
-    class Recording extends MemoryOutboxStorage {
-      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
-        if (batch.meta) metas.push({ seq: batch.meta.seq, json: JSON.stringify(batch.meta.confirmed) })
-        return super.write(batch)
-      }
-    }
     const s = await server()
-    const a = board({ url: s.url, storage: new Recording() })
+    const a = board({ url: s.url, storage: watchingMeta((meta) => metas.push({ seq: meta.seq, json: JSON.stringify(meta.confirmed) })) })
     a.getState().addCard('one', 'first')
     await a.sync.flush()
     await waitFor(() => metas.some((m) => m.seq === 1), 3000, 'the first snapshot written (lazily)')
@@ -1439,14 +1428,8 @@ describe('memory storage', () => {
     // A storage may keep what it is handed (or clone it only after an await): remote changes that arrive
     // after the meta write must copy the containers it holds, not write into them.
     const kept: Array<{ confirmed: unknown; json: string }> = []
-    class KeepingStorage extends MemoryOutboxStorage {
-      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
-        if (batch.meta) kept.push({ confirmed: batch.meta.confirmed, json: JSON.stringify(batch.meta.confirmed) })
-        return super.write(batch)
-      }
-    }
     const s = await server()
-    const reader = board({ url: s.url, storage: new KeepingStorage() })
+    const reader = board({ url: s.url, storage: watchingMeta((meta) => kept.push({ confirmed: meta.confirmed, json: JSON.stringify(meta.confirmed) })) })
     const writer = board({ url: s.url, storage: 'memory' })
     writer.getState().addCard('a', 'first')
     await waitFor(() => reader.getState().cards.a?.title === 'first')
@@ -1461,6 +1444,16 @@ describe('memory storage', () => {
     expect(kept.at(-1)!.confirmed).toMatchObject({ cards: { a: { title: 'first', votes: 3 }, b: { title: 'second' } } })
   })
 })
+
+/** A memory outbox that hands each doc meta (the confirmed state) it is asked to write to `seen` first. */
+function watchingMeta(seen: (meta: NonNullable<Parameters<OutboxStorage['write']>[0]['meta']>) => void): MemoryOutboxStorage {
+  return new (class extends MemoryOutboxStorage {
+    override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
+      if (batch.meta) seen(batch.meta)
+      return super.write(batch)
+    }
+  })()
+}
 
 export type { Board }
 

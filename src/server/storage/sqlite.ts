@@ -86,17 +86,17 @@ function takeLock(file: string): string {
 
 /** Releases a lock taken by takeLock, unless another process has taken it over meanwhile. */
 /**
- * Removes the WAL files a refused open created (`files`: those that did not exist before it), when the
- * -wal holds nothing: a WAL with frames, or one another process made meanwhile, is never touched.
+ * Removes the WAL files a refused open of `file` created (`made`: they did not exist before it), when
+ * the -wal holds nothing: a WAL with frames, or one another process made meanwhile, is never touched.
  */
-function dropEmptyWal(files: readonly string[]): void {
-  const [wal, shm] = [files.find((f) => f.endsWith('-wal')), files.find((f) => f.endsWith('-shm'))]
+function dropEmptyWal(file: string, made: { wal: boolean; shm: boolean }): void {
+  const wal = `${file}-wal`
   try {
-    if (wal && existsSync(wal)) {
+    if (made.wal && existsSync(wal)) {
       if (statSync(wal).size > 0) return
       rmSync(wal, { force: true })
     }
-    if (shm && (!wal || !existsSync(wal))) rmSync(shm, { force: true })
+    if (made.shm) rmSync(`${file}-shm`, { force: true })
   } catch {
     // Best effort: the start is refused either way, with its own error.
   }
@@ -160,7 +160,7 @@ export class SqliteStorage implements ServerStorage {
     const lockFile = this.options.lock && !inMemory ? takeLock(file) : undefined
     const cannotOpen = (err: unknown) => new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: ${openProblem(err)}`, { cause: err })
     // The WAL files this open makes, if it is refused: removed with it (a read-only database, say).
-    const walFiles = inMemory ? [] : [`${file}-wal`, `${file}-shm`].filter((f) => !existsSync(f))
+    const made = { wal: !existsSync(`${file}-wal`), shm: !existsSync(`${file}-shm`) }
     let db: BetterSqlite3.Database
     try {
       db = new Database(file)
@@ -214,7 +214,7 @@ export class SqliteStorage implements ServerStorage {
       db.close()
       this.stmts = undefined
       this.appendTx = undefined
-      dropEmptyWal(walFiles)
+      if (!inMemory) dropEmptyWal(file, made)
       if (lockFile) dropLock(lockFile)
       throw cannotOpen(err)
     }
