@@ -130,7 +130,7 @@ function mdRow(cells: string[]): string {
   return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`
 }
 
-export function markdown(results: Result[], meta: ReturnType<typeof machine> & { parallelism?: { start: number; end: number }; date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[], causes: Record<string, string> = {}): string {
+export function markdown(results: Result[], meta: ReturnType<typeof machine> & { parallelism?: { start: number; end: number }; date: string; durationS: number; loadAverage: { start: number; end: number } }, notes: string[], causes: Record<string, string[]> = {}): string {
   const out: string[] = []
   out.push('# Benchmarks')
   out.push('')
@@ -164,9 +164,12 @@ export function markdown(results: Result[], meta: ReturnType<typeof machine> & {
   if (missed.length) {
     out.push('## Why the missed targets are missed')
     out.push('')
-    out.push('From CPU profiles of the bench processes (bench/run.ts, CAUSES).')
+    out.push('From CPU profiles of the bench processes and per-stage timings (client and server stamping one monotonic clock); the text is bench/causes.ts.')
     out.push('')
-    for (const r of missed) out.push(`- **${r.target}.** ${causes[r.target]}`)
+    for (const r of missed) {
+      out.push(`- **${r.target}. ${r.scenario}.**`)
+      for (const line of causes[r.target]!) out.push(`  - ${line}`)
+    }
     out.push('')
   }
   if (notes.length) {
