@@ -81,6 +81,18 @@ export const NotSynced: Story = {
   },
 }
 
+/** The server's authorize() refuses this user's edits (`status().readOnly`): the document is synced, view only. */
+export const ViewOnly: Story = {
+  args: { store: createFixtureStore({ status: { readOnly: true } }) },
+  play: async () => {
+    const badge = (await screen.findByRole('status')).closest('.zync-badge')!
+    await expect(badge).toHaveAttribute('data-state', 'online')
+    await expect(badge).toHaveTextContent('SyncedView only')
+    // The state alone is the live region.
+    await expect(screen.getByRole('status')).toHaveTextContent(/^Synced$/)
+  },
+}
+
 export const NeedsReview: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
   play: async () => {

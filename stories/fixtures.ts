@@ -126,6 +126,7 @@ export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
     deadLetters: 0,
     syncing: false,
     ready: true,
+    readOnly: false,
     attempts: 0,
     seq: 42,
     lastSyncedAt: T0,

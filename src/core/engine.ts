@@ -154,6 +154,8 @@ export class SyncEngine {
   private localError: ZyncError | undefined
   private joining = false
   private lastError: ZyncError | undefined
+  /** The server refuses this user's writes here: from the join answer, a refused batch, an accepted one. */
+  private readOnly = false
   private lastSyncedAt: number | undefined
 
   private confirmed: Record<string, unknown> = {}
@@ -1007,6 +1009,10 @@ export class SyncEngine {
       return
     }
     this.skew = res.serverTime - this.now()
+    if (this.readOnly !== (res.readOnly === true)) {
+      this.readOnly = !this.readOnly
+      this.invalidate()
+    }
     if (typeof res.n === 'number' && res.n > this.n) this.n = res.n
     this.lastWall = this.now()
     this.lastMono = this.mono()
@@ -1214,10 +1220,12 @@ export class SyncEngine {
     for (const s of batch) s.inFlight = false
     if (!res.ok) {
       const error = fromWireError(res)
+      if (res.code === 'FORBIDDEN') this.readOnly = true
       if (res.retryable) this.retryRows(batch, error)
       else for (const s of batch) this.deadLetter(s, error)
     } else {
       // This answer's 'sync:acked' covers its rows: their changes applied below do not report them again.
+      this.readOnly = false
       this.answering = true
       try {
         this.onAnswer(batch, res)
@@ -2034,6 +2042,7 @@ export class SyncEngine {
       deadLetters: dead,
       syncing: this.inFlight > 0,
       ready: this.isReady,
+      readOnly: this.readOnly,
       attempts,
       seq: this.seq,
     }

@@ -131,6 +131,11 @@ export type JoinResponse =
        */
       n?: number
       serverTime: number
+      /**
+       * The server's `authorize` refuses this user `write` on the document: its ops batches will be
+       * refused (FORBIDDEN). Absent when the user may write (or the check could not be made now).
+       */
+      readOnly?: true
       /** The server answers ops requests that ask for it (`s: 1`) with the short form of the client's own changes (core/wire.ts). */
       shortAcks?: true
       /** The server's largest message in bytes (its `limits.maxPayload`): an op that cannot fit is not sent. */

@@ -39,6 +39,13 @@ export interface SyncStatus {
   syncing: boolean
   /** Local outbox and snapshot loaded. */
   ready: boolean
+  /**
+   * The server refuses this user's edits to this document (its `authorize` says no to `write`): learnt
+   * when the store joins, and from a refused batch. Edits made anyway are refused for good (dead letters
+   * with FORBIDDEN), so show the document read-only while it is true. Back to false when a join or a
+   * batch says the user may write. Default false (and false until the server has answered).
+   */
+  readOnly: boolean
   /** Age in ms of the oldest pending op, when there is one. */
   oldestPendingAge?: number
   /** Highest attempt count among this tab's pending ops (the ones it sends). */

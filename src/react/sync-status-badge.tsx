@@ -14,6 +14,8 @@ export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   conflicts: (count: number) => string
   /** Changes the server refused for good (dead letters), shown while there are some; gets their number. */
   failed: (count: number) => string
+  /** Shown while the server refuses this user's edits to the document (`status().readOnly`). */
+  readOnly: string
   /**
    * The badge's tooltip (`title`) while the status carries an error; gets the error, whose `code` says what
    * went wrong. Default: the error's English message.
@@ -32,6 +34,7 @@ const LABELS: SyncStatusBadgeLabels = {
   pending: (n) => `${n.toLocaleString()} pending`,
   conflicts: (n) => `${n.toLocaleString()} conflict${n === 1 ? '' : 's'}`,
   failed: (n) => `${n.toLocaleString()} not synced`,
+  readOnly: 'View only',
   errorTitle: (e) => e.message.replace(/^\[zync\] /, ''),
 }
 
@@ -111,6 +114,7 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
         <span className="zync-dot" aria-hidden="true" />
         {L[state]}
       </span>
+      {s.readOnly && <span className="zync-badge-count zync-badge-readonly">{L.readOnly}</span>}
       {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}
       {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
       {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed">{L.failed(s.deadLetters)}</span>}

@@ -14,6 +14,7 @@ const SERVER_STATUS: SyncStatus = {
   deadLetters: 0,
   syncing: false,
   ready: false,
+  readOnly: false,
   attempts: 0,
   seq: 0,
 }

@@ -56,6 +56,8 @@ export interface ConnectionContext {
   rejectFutureMs: number
   host(doc: string): Promise<DocHost>
   allowed(user: ZyncUser, doc: string, action: Action): Promise<void>
+  /** authorize()'s answer as a boolean (true without authorize); throws only a retryable ZyncError. */
+  may(user: ZyncUser, doc: string, action: Action): Promise<boolean>
   track<T>(p: Promise<T>): Promise<T>
   closing(): boolean
 }
@@ -241,6 +243,10 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
 
   const joinDoc = async (socket: Socket, data: SocketData, req: z.infer<typeof joinSchema>): Promise<WireJoinResponse | Buffer> => {
     await ctx.allowed(data.user, req.doc, 'read')
+    // Whether this user may write here, told with the answer so the app can show the document read-only
+    // before an edit is refused (each ops batch is still authorized on its own). Asked alongside the rest
+    // of the join; an authorize() that is down for now (a retryable throw) leaves the hint out.
+    const writable = ctx.may(data.user, req.doc, 'write').catch(() => true)
     const h = await ctx.host(req.doc)
     // Join the room before reading the tail: nothing committed in between is missed (the client
     // drops what it gets twice by seq).
@@ -258,7 +264,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const r = await h.since(req.since, ctx.shared, req.at)
     const n = h.current().clientMax[req.client]
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    const answer = encodeJoinResponse({ ok: true, v: req.v, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
+    const answer = encodeJoinResponse({ ok: true, v: req.v, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), ...((await writable) ? {} : { readOnly: true as const }), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
     // Protocol 3: the answer as UTF-8 JSON bytes, serialized in slices between which the node serves its
     // other clients (a big document's answer took the event loop for seconds: socket.io walked every
     // node of it looking for binary parts, then stringified it in one go). Protocol 2 clients get the

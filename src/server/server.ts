@@ -429,17 +429,20 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   }
 
   async function allowed(user: ZyncUser, doc: string, action: Action): Promise<void> {
-    if (!options.authorize) return
-    let ok = false
+    if (!(await may(user, doc, action))) throw new ZyncError('FORBIDDEN', `[zync] ${user.id} may not ${action} ${doc}`)
+  }
+
+  /** authorize()'s answer: anything but `true` is no; a retryable ZyncError it throws is thrown on. */
+  async function may(user: ZyncUser, doc: string, action: Action): Promise<boolean> {
+    if (!options.authorize) return true
     try {
-      ok = (await options.authorize(user, doc, action)) === true
+      return (await options.authorize(user, doc, action)) === true
     } catch (err) {
       // Your database is down, say: a retryable ZyncError is a refusal for now (the client tries again).
       if (err instanceof ZyncError && err.retryable) throw err
       log.warn('authorize() threw; refusing', { user: user.id, doc, action, err: String((err as Error)?.message ?? err) })
-      ok = false
+      return false
     }
-    if (!ok) throw new ZyncError('FORBIDDEN', `[zync] ${user.id} may not ${action} ${doc}`)
   }
 
   function track<T>(p: Promise<T>): Promise<T> {
@@ -556,6 +559,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     rejectFutureMs,
     host,
     allowed,
+    may,
     track,
     closing: () => closing,
   })

@@ -181,6 +181,44 @@ describe('authentication', () => {
     expect((await s.doc('rev')).seq).toBe(2)
   })
 
+  it("status().readOnly says the user may not write, from the join, before any edit; a refused batch and a later join keep it current", async () => {
+    // A viewer's app could not know it was read-only until an edit was refused and dead-lettered,
+    // still showing on screen. Now it can disable editing from the start.
+    const writers = new Set<string>()
+    const s = await server({ authenticate, authorize: (user, _doc, action) => action !== 'write' || writers.has(user.id) })
+    const viewer = makeBoard({ name: 'viewing', url: s.url, storage: 'memory', auth: { token: 'good' } })
+    cleanups.push(() => viewer.sync.destroy())
+    expect(viewer.sync.status().readOnly).toBe(false)
+    await waitFor(() => viewer.sync.status().connection === 'online', 5000, 'online')
+    expect(viewer.sync.status().readOnly).toBe(true)
+    // An edit made anyway is refused for good and the flag stays.
+    viewer.getState().addCard('c1', 'refused')
+    await waitFor(() => viewer.sync.status().deadLetters === 1, 5000, 'dead letter')
+    expect(viewer.sync.deadLetters()[0]!.error.code).toBe('FORBIDDEN')
+    expect(viewer.sync.status().readOnly).toBe(true)
+    // Granted write: the next join says so, and the edit goes when retried.
+    writers.add('ann')
+    viewer.sync.disconnect()
+    viewer.sync.connect()
+    await waitFor(() => viewer.sync.status().connection === 'online' && !viewer.sync.status().readOnly, 5000, 'writable after rejoin')
+    await viewer.sync.retry(viewer.sync.deadLetters()[0]!.id)
+    await viewer.sync.flush({ timeout: 5000 })
+    expect((await s.doc('viewing')).seq).toBe(1)
+    // Revoked while joined: the refused batch turns it back on without a rejoin.
+    writers.delete('ann')
+    viewer.getState().rename('c1', 'refused again')
+    await waitFor(() => viewer.sync.status().readOnly, 5000, 'read-only after a refused batch')
+    // A writer's store is not read-only at any point.
+    writers.add('ann')
+    const writer = makeBoard({ name: 'viewing', url: s.url, storage: 'memory', auth: { token: 'good' } })
+    cleanups.push(() => writer.sync.destroy())
+    const seen: boolean[] = []
+    cleanups.push(writer.sync.subscribe((st) => seen.push(st.readOnly)))
+    await waitFor(() => writer.sync.status().connection === 'online', 5000, 'writer online')
+    expect(seen.length).toBeGreaterThan(0)
+    expect(seen.every((r) => r === false)).toBe(true)
+  })
+
   it('a store refused read access is offline with FORBIDDEN (not connecting), and joins once allowed and reconnected', async () => {
     const readers = new Set<string>()
     const s = await server({ authenticate, authorize: (user, _doc, action) => action !== 'read' || readers.has(user.id) })
