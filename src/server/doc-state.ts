@@ -100,12 +100,14 @@ export class DocState {
     return this.root
   }
 
-  static fromSnapshot(doc: string, snap: Snapshot & { clientMax?: Record<string, number>; clientUser?: Record<string, string> }): DocState {
+  static fromSnapshot(doc: string, snap: ServerSnapshot): DocState {
     const d = new DocState(doc)
     d.seq = snap.seq
     d.root = snap.state
     d.vv = snap.vv
-    d.fields = new Map(Object.entries(snap.fields as Record<string, ServerFieldMeta>))
+    // A Map as stored since snapshots are JSON lines (taken as it is: converting an object of 350k field
+    // metas took ~0.5 s at once); an object from a snapshot an earlier version stored.
+    d.fields = snap.fields instanceof Map ? (snap.fields as Map<string, ServerFieldMeta>) : new Map(Object.entries(snap.fields as Record<string, ServerFieldMeta>))
     d.clientMax = snap.clientMax ?? {}
     d.clientUser = snap.clientUser ?? {}
     return d

@@ -15,7 +15,7 @@
  * Objects this shallow are always opened: the answer, its snapshot and the snapshot's state and vectors
  * (depth 2 of a join answer), whatever their number of keys, since one key can hold a whole document.
  */
-const SPLIT_DEPTH = 3
+export const SPLIT_DEPTH = 3
 /** Other containers are opened when they have more entries than this (a collection, the change list). */
 const SPLIT_ENTRIES = 32
 /** Below this depth everything is stringified whole (the server limits a value's depth anyway). */
@@ -38,7 +38,7 @@ function isPlainContainer(v: unknown): v is Record<string, unknown> | unknown[] 
 const PIECE_CHARS = 1 << 14
 
 /** Opened (written entry by entry) rather than stringified whole. A Map is written as the object of its entries. */
-function opens(v: unknown, depth: number): v is Record<string, unknown> | unknown[] | ReadonlyMap<string, unknown> {
+export function opens(v: unknown, depth: number): v is Record<string, unknown> | unknown[] | ReadonlyMap<string, unknown> {
   if (v instanceof Map) return true
   if (depth > MAX_SPLIT_DEPTH || !isPlainContainer(v)) return false
   // A change record (an array of 8 to 10 items) goes whole, not item by item.
@@ -50,7 +50,7 @@ function opens(v: unknown, depth: number): v is Record<string, unknown> | unknow
 }
 
 /** Children written together in one JSON.stringify call (one call per small child cost ~3x JSON.stringify's own time). */
-const CHUNK_ENTRIES = 512
+export const CHUNK_ENTRIES = 512
 
 /**
  * JSON.stringify(value) in pieces of up to ~16 KB, in order: large or shallow containers opened, the
@@ -118,17 +118,6 @@ async function eachPiece(value: unknown, sliceMs: number, take: (piece: string) 
       started = performance.now()
     }
   }
-}
-
-/**
- * `JSON.stringify(value)` as a string, yielding to the event loop whenever a slice has run for `sliceMs`
- * (a Map is written as the object of its entries). For a big document's stored snapshot: hundreds of
- * milliseconds of serialization in one go held every client of the node.
- */
-export async function jsonTextYielding(value: unknown, sliceMs = 8): Promise<string> {
-  const out: string[] = []
-  await eachPiece(value, sliceMs, (piece) => out.push(piece))
-  return out.join('')
 }
 
 /**

@@ -177,3 +177,21 @@ export function uniqueName(prefix: string): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Counts turns of the event loop (setImmediate callbacks) until stopped: how often long work let others run. */
+export function countTurns(): { readonly count: number; stop(): void } {
+  let count = 0
+  let stopped = false
+  const tick = () => {
+    count++
+    if (!stopped) setImmediate(tick)
+  }
+  setImmediate(tick)
+  return {
+    get count() {
+      return count
+    },
+    stop() {
+      stopped = true
+    },
+  }
+}

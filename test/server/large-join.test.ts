@@ -5,9 +5,10 @@ import type { Socket } from 'socket.io-client'
 import { OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, type JoinResponse } from '../../src/core/protocol'
 import { decodeJoinResponse } from '../../src/core/wire'
 import { createSyncServer, type SyncServer } from '../../src/server/index'
-import { jsonBytesYielding, jsonTextYielding } from '../../src/server/json-bytes'
+import { jsonBytesYielding } from '../../src/server/json-bytes'
+import { parseSnapshotText, snapshotText } from '../../src/server/storage/snapshot-text'
 import { DocState } from '../../src/server/doc-state'
-import { ask, connectRaw, makeOp } from './helpers'
+import { ask, connectRaw, countTurns, makeOp } from './helpers'
 
 const servers: SyncServer[] = []
 const sockets: Socket[] = []
@@ -15,25 +16,6 @@ afterAll(async () => {
   for (const s of sockets) s.disconnect()
   for (const s of servers) await s.close()
 })
-
-/** Counts turns of the event loop (setImmediate callbacks) until stopped: how often long work let others run. */
-function countTurns(): { readonly count: number; stop(): void } {
-  let count = 0
-  let stopped = false
-  const tick = () => {
-    count++
-    if (!stopped) setImmediate(tick)
-  }
-  setImmediate(tick)
-  return {
-    get count() {
-      return count
-    },
-    stop() {
-      stopped = true
-    },
-  }
-}
 
 describe('jsonBytesYielding', () => {
   it('writes exactly what JSON.stringify writes', async () => {
@@ -86,7 +68,7 @@ describe('the current state for a far-behind join', () => {
   })
 })
 
-describe('jsonTextYielding (stored snapshots)', () => {
+describe('jsonBytesYielding with a Map', () => {
   it('writes a Map as the object of its entries, the rest exactly as JSON.stringify, and yields between slices', async () => {
     const fields = new Map<string, unknown>()
     for (let i = 0; i < 30_000; i++) fields.set(`items/r${i % 5000}\u0000f${Math.floor(i / 5000)}`, { client: 'c1', n: i, hlc: `h${i}`, seq: i, at: 1 })
@@ -94,13 +76,62 @@ describe('jsonTextYielding (stored snapshots)', () => {
     fields.set('gone', undefined)
     const snapshot = { seq: 7, state: { items: { a: { t: 'é 😀', list: [1, undefined, 3] } } }, vv: { 'items/a': { c1: 3 } }, fields, clientMax: { c1: 30_000 } }
     const turns = countTurns()
-    const text = await jsonTextYielding(snapshot, 0)
+    const text = (await jsonBytesYielding(snapshot, 0)).toString('utf8')
     turns.stop()
     const plain: Record<string, unknown> = {}
     for (const [k, v] of fields) Object.defineProperty(plain, k, { value: v, enumerable: true, writable: true, configurable: true })
     expect(text).toBe(JSON.stringify({ ...snapshot, fields: plain }))
     expect((JSON.parse(text) as { fields: Record<string, unknown> }).fields['items/r42\u0000f3']).toEqual({ client: 'c1', n: 15042, hlc: 'h15042', seq: 15042, at: 1 })
     expect(turns.count).toBeGreaterThan(10)
+  })
+})
+
+describe('stored snapshots as JSON lines', () => {
+  /** The JSON of a snapshot with its field-meta Map as the object of its entries. */
+  const plain = (snap: { fields: unknown }) => {
+    if (!(snap.fields instanceof Map)) return JSON.stringify(snap)
+    const fields: Record<string, unknown> = {}
+    for (const [k, v] of snap.fields) Object.defineProperty(fields, k, { value: v, enumerable: true, writable: true, configurable: true })
+    return JSON.stringify({ ...snap, fields })
+  }
+
+  it('reads back exactly what was written (keys in order, a Map as a Map, own "__proto__" keys), writing and reading in slices', async () => {
+    const fields = new Map<string, unknown>()
+    for (let i = 0; i < 30_000; i++) fields.set(`items/r${i % 5000}\u0000f${Math.floor(i / 5000)}`, { client: 'c1', n: i, hlc: `h${i}`, seq: i, at: 1 })
+    fields.set('__proto__', { odd: 'key' })
+    fields.set('gone', undefined)
+    // Containers large enough to be opened, deep and in arrays, with keys that are not plain names.
+    const wide = JSON.parse(`{${Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`).join(',')},"__proto__":{"own":true}}`) as Record<string, unknown>
+    const list = Array.from({ length: 100 }, (_, i) => (i % 10 === 0 ? undefined : i % 10 === 1 ? { ...wide, i } : i % 10 === 2 ? [i, 'line\nbreak', '\u2028'] : `é ${i} 😀`))
+    const items = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`r${i}`, { f0: i, f1: 'text "quoted" \\ \n', f2: null, f3: [i, { n: i }] }]))
+    const snapshot = { seq: 30_000, state: { items, list, wide, empty: {}, emptyList: [], n: -0, big: 1e300, nested: { a: { b: { c: wide } } } }, vv: { 'items/r1': { c1: 3 } }, fields, clientMax: { c1: 30_000 }, clientUser: {} }
+    const written = countTurns()
+    const text = await snapshotText(snapshot as never)
+    written.stop()
+    const read = countTurns()
+    const back = await parseSnapshotText(text)
+    read.stop()
+    // Without slices the loop would not turn at all until the whole text was written or read.
+    expect(written.count).toBeGreaterThanOrEqual(2)
+    expect(read.count).toBeGreaterThanOrEqual(2)
+    expect(back.fields).toBeInstanceOf(Map)
+    expect([...(back.fields as Map<string, unknown>)]).toEqual([...fields].filter(([, v]) => v !== undefined))
+    expect(plain(back)).toBe(plain(snapshot))
+    // A key named __proto__ is an own key, not the prototype, wherever it was.
+    const w = (back.state as { wide: Record<string, unknown>; list: Array<Record<string, unknown>> }).wide
+    expect(Object.getPrototypeOf(w)).toBe(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(w, '__proto__')?.value).toEqual({ own: true })
+    expect(Object.getPrototypeOf((back.state as { list: object[] }).list[1])).toBe(Object.prototype)
+    // Lines of bounded size: no line holds the whole collection.
+    expect(Math.max(...text.split('\n').map((l) => l.length))).toBeLessThan(JSON.stringify(items).length / 4)
+  })
+
+  it('reads a snapshot stored as one JSON object by an earlier version, and refuses a corrupt one with a clear error', async () => {
+    const old = { seq: 2, state: { a: { b: 1 } }, vv: { a: { c1: 2 } }, fields: { 'a\u0000b': { client: 'c1', n: 2, hlc: '1.0.c1', seq: 2, at: 0 } } }
+    expect(await parseSnapshotText(JSON.stringify(old))).toEqual(old)
+    const good = await snapshotText(old)
+    await expect(parseSnapshotText(good.replace('["o",["state"]]', '["x",["state"]]'))).rejects.toThrow(/\[zync\] a stored snapshot is corrupt: unknown line "x"/)
+    await expect(parseSnapshotText(good.replace('["o",["state"]]', '["o",["nothing","here"]]'))).rejects.toThrow(/\[zync\] a stored snapshot is corrupt: nothing at \["nothing"\]/)
   })
 })
 

@@ -8,6 +8,8 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createStorage, MemoryStorage, PostgresStorage, SqliteStorage, type ServerStorage } from '../../src/server/storage'
 import { decodeEntry, encodeEntry } from '../../src/server/storage/types'
+import type { FieldMeta } from '../../src/core/protocol'
+import { countTurns } from './helpers'
 import { makeEntries, makeEntry, runStorageConformance } from './storage-conformance'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -226,6 +228,35 @@ process.kill(process.pid, 'SIGKILL')
     db.close()
     await s.init()
     expect(await s.readLog('d', 0)).toStrictEqual(structuredClone([fresh, older]))
+    await s.close()
+  })
+
+  it('stores a snapshot as JSON lines read back in slices, with field metas as a Map; a snapshot stored as one JSON object (before) still reads', async () => {
+    const file = path.join(dir, 'snap-lines.db')
+    const s = new SqliteStorage({ file })
+    await s.init()
+    const fields = new Map<string, FieldMeta>()
+    for (let i = 0; i < 40_000; i++) fields.set(`rows/r${i % 8000}\u0000f${Math.floor(i / 8000)}`, { client: 'c1', n: i + 1, hlc: `${i}.0.c1`, seq: i + 1, at: 0 })
+    const rows = Object.fromEntries(Array.from({ length: 8000 }, (_, i) => [`r${i}`, { f0: i, f1: 'x', f2: [i], f3: null, f4: { deep: i } }]))
+    await s.saveSnapshot('big', { seq: 40_000, state: { rows, title: 'big' }, vv: { 'rows/r1': { c1: 9 } }, fields, clientMax: { c1: 40_000 }, clientUser: { c1: 'ann' } })
+    const turns = countTurns()
+    const loaded = (await s.loadSnapshot('big'))!
+    turns.stop()
+    // Read a slice at a time: the node's other clients were served between slices (one JSON.parse before:
+    // no turn at all).
+    expect(turns.count).toBeGreaterThanOrEqual(2)
+    expect(loaded.fields).toBeInstanceOf(Map)
+    expect([...(loaded.fields as Map<string, FieldMeta>)]).toEqual([...fields])
+    expect(JSON.stringify(loaded.state)).toBe(JSON.stringify({ rows, title: 'big' }))
+    expect(loaded).toMatchObject({ seq: 40_000, vv: { 'rows/r1': { c1: 9 } }, clientMax: { c1: 40_000 }, clientUser: { c1: 'ann' } })
+    await s.close()
+    // As an earlier version stored it: one JSON object, field metas as an object.
+    const old = { seq: 3, state: { rows: { a: { t: 1 } } }, vv: {}, fields: { 'rows/a\u0000t': { client: 'c1', n: 1, hlc: '1.0.c1', seq: 3, at: 0 } } }
+    const db = new Database(file)
+    db.prepare('INSERT INTO snapshots (doc, seq, snapshot) VALUES (?, ?, ?)').run('old', 3, JSON.stringify(old))
+    db.close()
+    await s.init()
+    expect(await s.loadSnapshot('old')).toEqual(old)
     await s.close()
   })
 

@@ -1,5 +1,5 @@
-import type { Snapshot } from '../../core/protocol'
-import { AppendConflictError, decodeEntry, encodeEntry, snapshotJson, type ServerSnapshot, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, type ServerSnapshot, inHistoryOf, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { parseSnapshotText, snapshotText } from './snapshot-text'
 
 /** A stored log entry: its seq and path (for lookups) and the entry as JSON, like the SQL storages keep it. */
 interface Stored {
@@ -80,14 +80,14 @@ export class MemoryStorage implements ServerStorage {
   }
 
   async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
-    const json = await snapshotJson(snapshot)
+    const json = await snapshotText(snapshot)
     const d = this.doc(doc)
     if (!d.snapshot || d.snapshot.seq <= snapshot.seq) d.snapshot = { seq: snapshot.seq, json }
   }
 
-  async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
+  async loadSnapshot(doc: string): Promise<ServerSnapshot | undefined> {
     const s = this.docs.get(doc)?.snapshot
-    return s ? (JSON.parse(s.json) as Snapshot) : undefined
+    return s ? parseSnapshotText(s.json) : undefined
   }
 
   async compact(doc: string, upto: number): Promise<number> {

@@ -1,8 +1,8 @@
 import type pg from 'pg'
 import { importPeer } from '../peer'
-import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, decodeEntry, encodeEntry, snapshotJson, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { parseSnapshotText, snapshotText } from './snapshot-text'
 
 export interface PostgresStorageOptions {
   /** e.g. 'postgres://user@127.0.0.1:5432/zync'. Used to create the pool; pass any string (say '') with `pool`. Required. */
@@ -223,7 +223,7 @@ export class PostgresStorage implements ServerStorage {
   }
 
   async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
-    const json = await snapshotJson(snapshot)
+    const json = await snapshotText(snapshot)
     // Only a snapshot at the same or a later seq replaces the stored one.
     await this.db().query(
       `INSERT INTO ${this.t.snapshots} AS s (doc, seq, snapshot) VALUES ($1, $2, $3)
@@ -232,10 +232,10 @@ export class PostgresStorage implements ServerStorage {
     )
   }
 
-  async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
+  async loadSnapshot(doc: string): Promise<ServerSnapshot | undefined> {
     const r = await this.db().query<{ snapshot: string }>(`SELECT snapshot FROM ${this.t.snapshots} WHERE doc = $1`, [doc])
     const row = r.rows[0]
-    return row ? (JSON.parse(row.snapshot) as Snapshot) : undefined
+    return row ? parseSnapshotText(row.snapshot) : undefined
   }
 
   async compact(doc: string, upto: number): Promise<number> {

@@ -3,9 +3,9 @@ import { resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { importPeer } from '../peer'
 import { ZyncError } from '../../core/errors'
-import type { Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { AppendConflictError, decodeEntry, encodeEntry, snapshotJson, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { AppendConflictError, decodeEntry, encodeEntry, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
+import { parseSnapshotText, snapshotText } from './snapshot-text'
 
 export interface SqliteStorageOptions {
   /** Database file. Created when missing. */
@@ -315,13 +315,13 @@ export class SqliteStorage implements ServerStorage {
   }
 
   async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
-    const json = await snapshotJson(snapshot)
+    const json = await snapshotText(snapshot)
     this.ready().s.saveSnapshot.run(doc, snapshot.seq, json)
   }
 
-  async loadSnapshot(doc: string): Promise<Snapshot | undefined> {
+  async loadSnapshot(doc: string): Promise<ServerSnapshot | undefined> {
     const r = this.ready().s.loadSnapshot.get(doc)
-    return r ? (JSON.parse(r.snapshot) as Snapshot) : undefined
+    return r ? parseSnapshotText(r.snapshot) : undefined
   }
 
   async compact(doc: string, upto: number): Promise<number> {

@@ -1,6 +1,5 @@
 import type { Change, FieldMeta, Op, Snapshot } from '../../core/protocol'
 import type { Path } from '../../core/path'
-import { jsonTextYielding } from '../json-bytes'
 
 /** A log entry as stored: the broadcast change plus the op that produced it (for replay). */
 export interface LogEntry extends Change {
@@ -70,21 +69,14 @@ function samePath(a: Path, b: Path): boolean {
 
 /**
  * A snapshot as the server hands it to storage: its field metas may be a Map (DocState.fields), and it
- * carries the server's client tables. Storages write it as the JSON of the object form (see
- * snapshotJson), and `loadSnapshot` gives that object form back.
+ * carries the server's client tables. Storages keep it as the text snapshotText writes (JSON lines read
+ * back in slices, snapshot-text.ts), and `loadSnapshot` gives it back through parseSnapshotText: field
+ * metas as a Map (as an object from a snapshot stored by an earlier version).
  */
 export interface ServerSnapshot extends Omit<Snapshot, 'fields'> {
   fields: Snapshot['fields'] | ReadonlyMap<string, FieldMeta>
   clientMax?: Record<string, number>
   clientUser?: Record<string, string>
-}
-
-/**
- * A snapshot's JSON text, serialized in slices with turns of the event loop between them: a big
- * document's snapshot (tens of MB with its field metas) took ~0.4 s of the node's event loop at once.
- */
-export function snapshotJson(snapshot: ServerSnapshot): Promise<string> {
-  return jsonTextYielding(snapshot)
 }
 
 /** Thrown by `append` when another writer (another node) took the seqs or an op id already exists. */
@@ -119,7 +111,7 @@ export interface ServerStorage {
   readLog(doc: string, after: number, limit?: number): Promise<LogEntry[]>
   findOps(doc: string, ids: readonly string[]): Promise<Map<string, OpRecord>>
   saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void>
-  loadSnapshot(doc: string): Promise<Snapshot | undefined>
+  loadSnapshot(doc: string): Promise<ServerSnapshot | undefined>
   compact(doc: string, upto: number): Promise<number>
   /**
    * Newest first. With `path`: the entries at it or below it, and those at its ancestors (a write of the
