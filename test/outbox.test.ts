@@ -413,6 +413,36 @@ describe('durability and hydration', () => {
     expect(rows[0].op.path).toEqual(['cards', 'x'])
   })
 
+  it("'sync:queued' names the ops its write put in storage that are still pending, and is not emitted empty when the ack came first", async () => {
+    // Found by a trial: online, an edit's ack can land before its IndexedDB write; 'sync:queued' then
+    // came after 'sync:acked' with an empty list.
+    class SlowWrites extends MemoryOutboxStorage {
+      override async write(batch: Parameters<OutboxStorage['write']>[0]): Promise<void> {
+        await new Promise((r) => setTimeout(r, 150))
+        return super.write(batch)
+      }
+    }
+    const s = await server()
+    const a = board({ url: s.url, storage: new SlowWrites() })
+    await waitFor(() => a.sync.status().connection === 'online')
+    const events: string[] = []
+    a.sync.on('sync:queued', ({ ops }) => events.push(`queued ${ops.map((o) => o.path.join('.')).join(',')}`))
+    a.sync.on('sync:acked', () => events.push('acked'))
+    a.getState().addCard('fast', 'acked before written')
+    await a.sync.flush()
+    // Its write (150 ms) lands after the ack.
+    await new Promise((r) => setTimeout(r, 300))
+    expect(events).toEqual(['acked'])
+    // Offline, the write lands first: queued with the op, then acked once online.
+    a.sync.disconnect()
+    a.getState().addCard('slow', 'written before acked')
+    await waitFor(() => events.length === 2, 3000, 'queued')
+    expect(events[1]).toBe('queued cards.slow')
+    a.sync.connect()
+    await a.sync.flush()
+    expect(events).toEqual(['acked', 'queued cards.slow', 'acked'])
+  })
+
   it('state written before hydration finishes is not lost, and the snapshot loads before any remote apply', async () => {
     const s = await server()
     const dbName = freshDb()

@@ -801,8 +801,12 @@ export class SyncEngine {
           this.metaCostMs = this.metaWrittenAt - started
         }
         for (const s of written) if (!s.dirty) s.persisted = true
-        // 'queued' means in IndexedDB: announced only now.
-        if (written.length > 0 && this.events.has('sync:queued')) this.events.emit('sync:queued', { ops: written.filter((w) => !w.done).map((w) => this.toPending(w)) })
+        // 'queued' means in IndexedDB: announced only now, for the rows still pending (an ack that came
+        // first announced its rows already: nothing is announced for them, not even an empty list).
+        if (written.length > 0 && this.events.has('sync:queued')) {
+          const ops = written.filter((w) => !w.done).map((w) => this.toPending(w))
+          if (ops.length > 0) this.events.emit('sync:queued', { ops })
+        }
         if (this.spilled) {
           this.spilled = false
           this.o.storage.unspill?.(this.doc, this.clientId)
