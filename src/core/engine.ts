@@ -14,7 +14,7 @@
  * and we run in memory); ops of one entity are sent in order; an op id is settled exactly once.
  */
 import { Emitter } from './emitter'
-import { REFUSAL_CODES, ZyncError, fromWireError } from './errors'
+import { REFUSAL_CODES, ZyncError, fromWireError, type ZyncErrorCode } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
@@ -121,6 +121,8 @@ const META_TIME_SHARE = 0.05
 const META_MAX_GAP_MS = 30_000
 /** Batches sent before the first is answered. More keeps the link busy; overlapping writes keep their order regardless. */
 const MAX_IN_FLIGHT = 4
+/** Retryable failures of the server as a whole, not of the rows sent: over once another batch is answered. */
+const SERVER_WIDE: ReadonlySet<ZyncErrorCode> = new Set<ZyncErrorCode>(['STORAGE_UNAVAILABLE', 'INTERNAL', 'TIMEOUT'])
 /** A step of the wall clock against monotonic time beyond this (ms) is a clock set back, not jitter. */
 const CLOCK_STEP_MS = 1000
 /** Settled conflict ids remembered across reloads. */
@@ -154,6 +156,8 @@ export class SyncEngine {
   private localError: ZyncError | undefined
   private joining = false
   private lastError: ZyncError | undefined
+  /** A batch failed with a SERVER_WIDE error since the last answered one: see resumeAfterFailure. */
+  private serverFailed = false
   /** The server refuses this user's writes here: from the join answer, a refused batch, an accepted one. */
   private readOnly = false
   private lastSyncedAt: number | undefined
@@ -1230,6 +1234,8 @@ export class SyncEngine {
     } else {
       // This answer's 'sync:acked' covers its rows: their changes applied below do not report them again.
       this.readOnly = false
+      // Only an op it applied shows the server whole again: its storage's failures come as op results.
+      if (this.serverFailed && res.results.some((r) => r.ok)) this.resumeAfterFailure()
       this.answering = true
       try {
         this.onAnswer(batch, res)
@@ -1327,6 +1333,7 @@ export class SyncEngine {
   }
 
   private retryRows(rows: RowState[], error: ZyncError): void {
+    if (SERVER_WIDE.has(error.code)) this.serverFailed = true
     const now = this.now()
     let retryAt = Infinity
     for (const s of rows) {
@@ -1343,6 +1350,19 @@ export class SyncEngine {
     // Their attempts, next retry and error show in status() and pendingOperations() now, not at the next change.
     this.invalidate()
     this.schedulePump(Math.max(0, retryAt - now))
+  }
+
+  /**
+   * The server answers a batch again: this tab's rows that were backing off from a failure of the server
+   * as a whole (SERVER_WIDE) go now, not each when its own backoff ends. After an outage of its storage,
+   * a client kept edits pending for up to the backoff's cap (30 s) while its new edits went through.
+   */
+  private resumeAfterFailure(): void {
+    this.serverFailed = false
+    for (const st of this.outbox.rows.values()) {
+      if (st.row.owner === this.clientId && !st.row.dead && !st.done && st.row.nextAt > 0 && st.row.lastError && SERVER_WIDE.has(st.row.lastError.code as ZyncErrorCode)) st.row.nextAt = 0
+    }
+    this.outbox.changed()
   }
 
   private deadLetter(s: RowState, error: ZyncError): void {
