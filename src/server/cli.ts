@@ -118,9 +118,13 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (!/^(1|true|yes|0|false|no|)$/i.test(memoryEnv)) throw new UsageError(`ZYNC_MEMORY must be 1, true or yes (or 0, false, no), got ${JSON.stringify(env.ZYNC_MEMORY)}`)
   const memory = flagged ? !!values.memory : /^(1|true|yes)$/i.test(memoryEnv)
   if (!flagged && pg && memory) throw new UsageError('ZYNC_POSTGRES_URL and ZYNC_MEMORY name different storages; set one')
-  const schema = values.schema ?? env.ZYNC_POSTGRES_SCHEMA
+  // A variable is named as such in its refusal; variables that need another one refuse to go without it
+  // (a misspelt ZYNC_REDIS_URL left a ZYNC_REDIS_KEY node on its own, silently), except where a storage
+  // flag set the storage: it wins over the storage variables as a whole.
+  const schema = values.schema ?? (flagged ? undefined : env.ZYNC_POSTGRES_SCHEMA)
   if (values.schema !== undefined && !pg) throw new UsageError('--schema applies to PostgreSQL storage only (give --postgres)')
-  if (pg && !/^postgres(ql)?:\/\//i.test(pg)) throw new UsageError(`--postgres must be a postgres:// URL, got ${JSON.stringify(pg)}`)
+  if (schema !== undefined && !pg) throw new UsageError('ZYNC_POSTGRES_SCHEMA applies to PostgreSQL storage only (set ZYNC_POSTGRES_URL or give --postgres)')
+  if (pg && !/^postgres(ql)?:\/\//i.test(pg)) throw new UsageError(`${flagged ? '--postgres' : 'ZYNC_POSTGRES_URL'} must be a postgres:// URL, got ${JSON.stringify(pg)}`)
   const storage: StorageOptions = pg
     ? { kind: 'postgres', url: pg, ...(schema ? { schema } : {}) }
     : memory
@@ -129,13 +133,14 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const redis = values.redis ?? env.ZYNC_REDIS_URL
   const redisKey = values['redis-key'] ?? env.ZYNC_REDIS_KEY
   if (values['redis-key'] !== undefined && !redis) throw new UsageError('--redis-key applies only with --redis')
-  if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`--redis must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
+  if (redisKey !== undefined && !redis) throw new UsageError('ZYNC_REDIS_KEY applies only with ZYNC_REDIS_URL or --redis')
+  if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`${values.redis !== undefined ? '--redis' : 'ZYNC_REDIS_URL'} must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
   const cors = values.cors ?? env.ZYNC_CORS
   const corsList = cors === undefined ? undefined : cors.trim() === '*' ? '*' : cors.split(',').map((c) => c.trim()).filter(Boolean)
   const badCors = corsProblem(corsList)
   if (badCors) throw new UsageError(`--${badCors}`)
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
-  if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+  if (!LEVELS.includes(level)) throw new UsageError(`${values['log-level'] !== undefined ? '--log-level' : 'ZYNC_LOG_LEVEL (--log-level)'} must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
   const keepLog = int('--keep-log', values['keep-log'], 'ZYNC_KEEP_LOG', env.ZYNC_KEEP_LOG, 0, 1e9)
   const opsPerSecond = int('--ops-per-second', values['ops-per-second'], 'ZYNC_OPS_PER_SECOND', env.ZYNC_OPS_PER_SECOND, 1, 1e9)
@@ -192,7 +197,9 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   }
   const log = createLogger(parsed.options.logLevel ?? 'info')
   const server = await createSyncServer({ ...parsed.options, logger: log, ...(parsed.auth ? await loadAuth(parsed.auth) : {}) })
-  const kind = (parsed.options.storage as StorageOptions).kind
+  const st = parsed.options.storage as StorageOptions
+  // The schema is named: one that did not exist is created empty, so a misspelt name starts a node on its own.
+  const kind = st.kind === 'postgres' && st.schema ? `postgres, schema ${st.schema}` : st.kind
   let stopping = false
   const stop = (sig: string) => {
     if (stopping) {

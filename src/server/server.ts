@@ -275,7 +275,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     },
   })
   io.engine.on('connection_error', (err: { code?: number; message?: string }) => {
-    metrics?.rejected.inc({ code: 'BAD_REQUEST' })
+    // engine.io's FORBIDDEN (4) is allowRequest's refusal of an origin, counted there already.
+    if (err.code !== 4) metrics?.rejected.inc({ code: 'BAD_REQUEST' })
     log.debug('engine.io connection error', { code: err.code, message: err.message })
   })
 

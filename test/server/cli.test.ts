@@ -83,6 +83,12 @@ describe('zync-server CLI', () => {
       [['--memory'], { ZYNC_LIMITS: '{"docsPerSokcet":5}' }, /ZYNC_LIMITS: docsPerSokcet is not a limit/],
       [['--memory', '--limits', '{"joinsPerSecond":0}'], {}, /--limits: joinsPerSecond must be a positive number, got 0/],
       [[], { ZYNC_MEMORY: 'on' }, /ZYNC_MEMORY must be 1, true or yes/],
+      // Variables are held to what their flags are, and named in the refusal (an operator trial).
+      [['--memory'], { ZYNC_REDIS_KEY: 'k' }, /ZYNC_REDIS_KEY applies only with ZYNC_REDIS_URL or --redis/],
+      [[], { ZYNC_MEMORY: '1', ZYNC_POSTGRES_SCHEMA: 'app' }, /ZYNC_POSTGRES_SCHEMA applies to PostgreSQL storage only/],
+      [['--memory'], { ZYNC_LOG_LEVEL: 'loud' }, /ZYNC_LOG_LEVEL \(--log-level\) must be one of/],
+      [['--memory'], { ZYNC_REDIS_URL: 'notaurl' }, /ZYNC_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+      [[], { ZYNC_POSTGRES_URL: 'notaurl' }, /ZYNC_POSTGRES_URL must be a postgres:\/\/ URL/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const r = await runCli(['--port', '0', ...args], env)
       expect(r.code, args.join(' ')).toBe(2)

@@ -17,6 +17,13 @@ describe('server set-up errors', () => {
     expect((err as ZyncError).message).toContain('port must be an integer from 0 to 65535')
   })
 
+  it('a PostgreSQL that cannot be reached is named with its URL (password hidden), not only by the driver\'s words', async () => {
+    // An operator trial got "zync-server: connect ECONNREFUSED 127.0.0.1:55499" alone.
+    const err = await createSyncServer({ port: 0, storage: { kind: 'postgres', url: 'postgres://zync:s3cret@127.0.0.1:1/zync' }, logLevel: 'silent' }).catch((e: unknown) => e)
+    expect((err as Error).message).toMatch(/^\[zync\] cannot connect to PostgreSQL at postgres:\/\/zync:\*\*\*@127\.0\.0\.1:1\/zync: .*ECONNREFUSED/)
+    expect((err as Error).message).not.toContain('s3cret')
+  })
+
   it('a limit that is not one, or not a positive number, is refused at start', async () => {
     for (const [limits, msg] of [
       [{ docsPerSocket: 0 }, /limits\.docsPerSocket must be a positive number \(got 0\)/],

@@ -98,7 +98,14 @@ export class PostgresStorage implements ServerStorage {
       this.pool.on('error', () => {})
     }
     const { log, ops, snapshots } = this.t
-    const client = await this.pool.connect()
+    let client: pg.PoolClient
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      // The driver's words alone ("connect ECONNREFUSED ...", "role ... does not exist") named neither
+      // PostgreSQL nor which one.
+      throw new Error(`[zync] cannot connect to PostgreSQL at ${redacted(this.options.connectionString)}: ${(err as Error).message}`, { cause: err })
+    }
     try {
       await client.query('BEGIN')
       // CREATE ... IF NOT EXISTS is not safe against concurrent creators (duplicate key on pg_type):
@@ -300,5 +307,16 @@ export class PostgresStorage implements ServerStorage {
       this.pool = undefined
       if (pool) await pool.end()
     }
+  }
+}
+
+/** A connection URL fit for a log line: its password replaced. */
+function redacted(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'the configured URL'
   }
 }
