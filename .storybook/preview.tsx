@@ -46,6 +46,10 @@ const preview: Preview = {
   initialGlobals: { theme: 'light', dir: 'ltr' },
   parameters: {
     layout: 'padded',
+    // On a component's docs page each story renders in its own frame: the theme and direction are set on
+    // <html> and dialogs and toasts are portalled to <body>, so stories sharing one document mixed them
+    // (every modal open at once over the page, the right-to-left story mirroring the whole page).
+    docs: { story: { inline: false, iframeHeight: 420 } },
     controls: { matchers: { color: /(background|color)$/i } },
     // axe runs after every story (and its play function); a violation fails the story's test.
     a11y: { test: 'error' },

@@ -9,16 +9,24 @@ const meta = {
   component: ConflictModal,
   args: { store: createFixtureStore({ conflicts: samples.oneField() }), onOpenChange: fn() },
   argTypes: {
-    store: { control: false },
     // The component renders through a portal, which hides its props from Storybook's extractor: listed here.
-    open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits).' },
-    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, editMerged, later, keepAllMine, keepAllTheirs, ...). Default: the English texts.' },
-    className: { control: 'text', description: 'Extra class on the dialog. Default: none.' },
-    renderTitle: { control: false, description: 'A conflict\'s heading in your words: (conflict) => ReactNode. Default: the field, then the entity id.' },
-    renderValue: { control: false, description: '(value, side, conflict) => ReactNode; undefined keeps the built-in diff. Default: the built-in diff.' },
+    store: { control: false, description: 'The synced store (anything with a `sync` property).', type: { name: 'other', value: 'SyncedStore', required: true } },
+    open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits).', table: { defaultValue: { summary: 'uncontrolled' } } },
+    onOpenChange: { description: 'Called with false on "Decide later" / Esc and when the last conflict is resolved.', table: { defaultValue: { summary: 'none' } } },
+    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, edit, later, keepAllMine, keepAllTheirs, invalidJson, ...).', table: { defaultValue: { summary: 'the English texts' } } },
+    className: { control: 'text', description: 'Extra class on the dialog.', table: { defaultValue: { summary: 'none' } } },
+    renderTitle: { control: false, description: 'A conflict\'s heading in your words: (conflict) => ReactNode.', table: { defaultValue: { summary: 'the field, then the entity id' } } },
+    renderValue: { control: false, description: '(value, side, conflict) => ReactNode; undefined keeps the built-in diff.', table: { defaultValue: { summary: 'the built-in diff' } } },
   },
   beforeEach: resetStore,
-  parameters: { layout: 'fullscreen' },
+  parameters: {
+    layout: 'fullscreen',
+    docs: {
+      description: {
+        component: 'The conflict inbox as a blocking dialog: for each conflict, Before, Mine and Theirs with a word diff, and Keep mine, Keep theirs or Edit merged; Keep all mine / theirs with several. "Decide later" and Esc only close it. Mount one per document.',
+      },
+    },
+  },
 } satisfies Meta<typeof ConflictModal>
 
 export default meta

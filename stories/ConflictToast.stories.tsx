@@ -9,13 +9,21 @@ const meta = {
   component: ConflictToast,
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }), onResolve: fn() },
   argTypes: {
-    store: { control: false },
     // The component renders through a portal, which hides its props from Storybook's extractor: listed here.
-    labels: { control: 'object', description: 'Replaces any of the English texts: message(count), resolve, dismiss. Default: the English texts.' },
-    className: { control: 'text', description: 'Extra class on the toast. Default: none.' },
+    store: { control: false, description: 'The synced store (anything with a `sync` property).', type: { name: 'other', value: 'SyncedStore', required: true } },
+    onResolve: { description: 'Called by the Resolve action, typically to open a ConflictModal.', type: { name: 'function', required: true } },
+    labels: { control: 'object', description: 'Replaces any of the English texts: message(count), resolve, dismiss.', table: { defaultValue: { summary: 'the English texts' } } },
+    className: { control: 'text', description: 'Extra class on the toast.', table: { defaultValue: { summary: 'none' } } },
   },
   beforeEach: resetStore,
-  parameters: { layout: 'fullscreen' },
+  parameters: {
+    layout: 'fullscreen',
+    docs: {
+      description: {
+        component: 'A non-blocking notice while conflicts wait, with Resolve (onResolve) and Dismiss; dismissing hides it until a new conflict arrives. Steps aside while a ConflictModal of the same store is shown.',
+      },
+    },
+  },
 } satisfies Meta<typeof ConflictToast>
 
 export default meta

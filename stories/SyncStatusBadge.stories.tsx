@@ -124,8 +124,9 @@ export const Dark: Story = {
 export const BrandTheme: Story = {
   args: { store: createFixtureStore({ pending: 3, conflicts: samples.oneField(), status: { connection: 'offline' } }) },
   decorators: [
-    (Story) => (
-      <div style={{ '--zync-radius': '0px', '--zync-radius-sm': '0px', '--zync-radius-pill': '0px', '--zync-font': 'Georgia, serif', '--zync-muted': '#5b21b6', '--zync-border': '#7c3aed' } as React.CSSProperties}>
+    // A brand's colours per theme: its dark purple on the dark theme's background was unreadable.
+    (Story, { globals }) => (
+      <div style={{ '--zync-radius': '0px', '--zync-radius-sm': '0px', '--zync-radius-pill': '0px', '--zync-font': 'Georgia, serif', '--zync-muted': globals.theme === 'dark' ? '#c4b5fd' : '#5b21b6', '--zync-border': '#7c3aed' } as React.CSSProperties}>
         <Story />
       </div>
     ),

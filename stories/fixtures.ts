@@ -61,8 +61,9 @@ export function makeConflict(p: Partial<Conflict> & Pick<Conflict, 'base' | 'loc
     path: p.path ?? [...entity.split('/'), field],
     entity,
     field,
-    localMeta: { clientId: 'me', userId: 'you', time: T0 + 60_000 },
-    remoteMeta: { clientId: 'peer', userId: 'ben', time: T0 + 30_000 },
+    localMeta: { clientId: 'me', userId: 'u1', time: T0 + 60_000 },
+    // Ben Carter of makePeers: a store with conflicts has him present (createFixtureStore), so the modal names him.
+    remoteMeta: { clientId: 'peer', userId: 'u2', time: T0 + 30_000 },
     policy: 'manual',
     createdAt: T0 + 90_000,
     ...p,
@@ -112,7 +113,7 @@ export const storageError = new ZyncError('STORAGE_FULL', '[zync] local storage 
 /** An in-memory object implementing SyncApi for deterministic visual and behavioural states. */
 export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
   let conflicts = opts.conflicts ?? []
-  let peers = opts.presence ?? []
+  let peers = opts.presence ?? (opts.conflicts?.length ? makePeers(2, { withSelf: true }) : [])
   let pending = typeof opts.pending === 'number' ? makeOps(opts.pending) : (opts.pending ?? [])
   const overrides: Partial<SyncStatus> = { ...opts.status }
   const statusListeners = new Set<(s: SyncStatus) => void>()
@@ -151,7 +152,7 @@ export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
     resolutions: [],
     reset() {
       conflicts = opts.conflicts ?? []
-      peers = opts.presence ?? []
+      peers = opts.presence ?? (opts.conflicts?.length ? makePeers(2, { withSelf: true }) : [])
       pending = typeof opts.pending === 'number' ? makeOps(opts.pending) : (opts.pending ?? [])
       for (const k of Object.keys(overrides) as Array<keyof SyncStatus>) delete overrides[k]
       Object.assign(overrides, opts.status)
@@ -264,7 +265,7 @@ export const samples = {
     makeConflict({ id: 'mf-title', entity: 'tasks/42', field: 'title', base: 'Ship the beta', local: 'Ship the public beta', remote: 'Ship the beta on Friday' }),
     makeConflict({ id: 'mf-status', entity: 'tasks/42', field: 'status', base: 'todo', local: 'in-progress', remote: 'blocked' }),
     makeConflict({ id: 'mf-estimate', entity: 'tasks/42', field: 'estimate', base: 3, local: 5, remote: 8 }),
-    makeConflict({ id: 'mf-done', entity: 'tasks/42', field: 'done', base: false, local: true, remote: false }),
+    makeConflict({ id: 'mf-done', entity: 'tasks/42', field: 'done', base: null, local: true, remote: false }),
   ],
   longText: (): Conflict[] => [
     makeConflict({

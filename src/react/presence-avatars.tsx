@@ -106,7 +106,8 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
               }
             }}
           >
-            +{rest.length}
+            {/* "+7" in a right-to-left page too (the sign is neutral: it showed as "7+"). */}
+            <span dir="ltr">+{rest.length}</span>
           </button>
           {shown && (
             <ul id={restId} className="zync-avatars-rest" data-align={align} aria-label={moreLabel(rest.length)}>

@@ -36,12 +36,12 @@ describe('ConflictModal', () => {
   })
 
   it('names the other writer by name while they are present, else by user id', () => {
-    const conflicts = samples.oneField()
-    render(<ConflictModal store={createFixtureStore({ conflicts, presence: makePeers(3) })} />)
-    // makePeers: u2 is Ben Carter; the sample conflict's other side is user 'ben', not present.
+    // makePeers: u2 is Ben Carter. Here the conflict's other side is user 'ben', not present.
+    const absent = samples.oneField().map((c) => ({ ...c, remoteMeta: { ...c.remoteMeta, userId: 'ben' } }))
+    render(<ConflictModal store={createFixtureStore({ conflicts: absent, presence: makePeers(3) })} />)
     expect(within(dialog()).getByText(/· ben$/)).toBeInTheDocument()
     cleanup()
-    const withBen = conflicts.map((c) => ({ ...c, remoteMeta: { ...c.remoteMeta, userId: 'u2' } }))
+    const withBen = samples.oneField().map((c) => ({ ...c, remoteMeta: { ...c.remoteMeta, userId: 'u2' } }))
     render(<ConflictModal store={createFixtureStore({ conflicts: withBen, presence: makePeers(3) })} />)
     expect(within(dialog()).getByText(/· Ben Carter$/)).toBeInTheDocument()
   })
