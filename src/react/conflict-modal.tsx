@@ -82,6 +82,8 @@ export interface ConflictModalProps {
 const noop = () => {}
 /** Scrolls the editor's Apply/Cancel into view when it opens (on a phone they land below the fold). Stable: runs on mount only. */
 const reveal = (el: HTMLElement | null) => el?.scrollIntoView?.({ block: 'nearest' })
+/** The same, as another ref: switched to while the draft is invalid, so the message pushing Apply down scrolls it back into view. */
+const revealAgain = (el: HTMLElement | null) => reveal(el)
 const FOCUSABLE = 'button:not(:disabled),textarea,input,[href],[tabindex="0"]'
 
 const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: boolean) => (
@@ -269,7 +271,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                         {typeof L.invalidJson === 'function' ? L.invalidJson(error) : `${L.invalidJson}: ${error}`}
                       </p>
                     )}
-                    <div className="zync-actions" ref={reveal}>
+                    <div className="zync-actions" ref={error ? revealAgain : reveal}>
                       {button(
                         L.cancel,
                         () => {

@@ -183,9 +183,21 @@ describe('ConflictModal', () => {
       notifications: { email: false, push: true },
       timezone: 'America/Sao_Paulo',
     })
+    const scrolled: Element[] = []
+    // jsdom has no scrollIntoView (the modal calls it when there is one).
+    Object.defineProperty(Element.prototype, 'scrollIntoView', {
+      configurable: true,
+      value: function (this: Element) {
+        scrolled.push(this)
+      },
+    })
     await user.clear(editor)
     await user.type(editor, '{{"theme": ')
     expect(screen.getByRole('alert')).toHaveTextContent(/^Invalid JSON: /)
+    // The message pushed Apply and Cancel down: they are scrolled back into view (a designer trial
+    // found them below the dialog's fold).
+    expect(scrolled).toContain(screen.getByRole('button', { name: 'Apply' }).parentElement)
+    delete (Element.prototype as { scrollIntoView?: unknown }).scrollIntoView
     expect(editor).toHaveAttribute('aria-invalid', 'true')
     expect(editor).toHaveAccessibleDescription(/invalid json/i)
     const apply = screen.getByRole('button', { name: 'Apply' })
