@@ -47,12 +47,51 @@ export interface ConnectQueryClientOptions {
   defaultNetworkMode?: NetworkMode | false
 }
 
+/** What the bridge set on a QueryClient's defaults, shared by its connections and undone when the last goes. */
+interface DefaultsLease {
+  count: number
+  /** The networkMode the bridge set, per kind (where none was set), and whether that kind had defaults then. */
+  set: Array<{ kind: 'queries' | 'mutations'; mode: NetworkMode; hadKind: boolean }>
+}
+const defaultsLeases = new WeakMap<QueryClient, DefaultsLease>()
+/** The live connection of each store to each QueryClient: connecting the pair again replaces it. */
+const live = new WeakMap<QueryClient, Map<SyncApi, () => void>>()
+
+/** Each store's say on onlineManager (it is process-wide): online while any of them can reach the network. */
+const following = new Map<object, () => boolean>()
+let onlineBefore = true
+
+function followOnline(): void {
+  let on = false
+  for (const reachable of following.values()) if (reachable()) on = true
+  onlineManager.setOnline(on)
+}
+
+/** TanStack's own listener (window online/offline), put back when no store drives onlineManager any more. */
+function browserListener(setOnline: (online: boolean) => void): (() => void) | undefined {
+  if (typeof window === 'undefined' || !window.addEventListener) return undefined
+  const on = () => setOnline(true)
+  const off = () => setOnline(false)
+  window.addEventListener('online', on, false)
+  window.addEventListener('offline', off, false)
+  return () => {
+    window.removeEventListener('online', on)
+    window.removeEventListener('offline', off)
+  }
+}
+
 /**
  * Invalidates (or patches) the queries a remote change, another tab's edit or a conflict resolution
  * affects; refetches the queries that ran before the store had loaded what this device saved (a reload);
  * makes 'always' the default `networkMode` (see `defaultNetworkMode`), and pauses network-bound queries
- * and mutations while the sync connection is offline (`online`). Returns a function that disconnects
- * and restores `onlineManager` and the default options to what they were.
+ * and mutations while the sync connection is offline (`online`). Returns a function that disconnects.
+ *
+ * Several connections may share a QueryClient (several stores) and onlineManager (process-wide): the
+ * defaults are set by the first connection of a QueryClient and undone by its last, where they are still
+ * what the bridge set; onlineManager is online while any connected store can reach the network, and
+ * TanStack's own browser online/offline listener is replaced meanwhile (the stores follow those events
+ * themselves), then put back with the online state from before. Connecting a store to a QueryClient it
+ * is connected to already replaces that connection's listeners (no change is invalidated twice).
  */
 export function connectQueryClient(
   queryClient: QueryClient,
@@ -67,12 +106,19 @@ export function connectQueryClient(
     // One invalidation per key per batch, however many changes touch it.
     const keys = new Map<string, QueryKey>()
     for (const c of changes) {
+      if (mode === 'patch' && patch) {
+        try {
+          if (patch(queryClient, c) !== false) continue
+        } catch (err) {
+          // Its queries are invalidated instead: the cache must not stay stale.
+          console.error('[zync] connectQueryClient: patch threw; invalidating instead', err)
+        }
+      }
       try {
-        if (mode === 'patch' && patch && patch(queryClient, c) !== false) continue
         for (const k of queryKeysFor(c) ?? []) keys.set(hashKey(k), k)
       } catch (err) {
         // One bad change or callback must not stop the others.
-        console.error('[zync] connectQueryClient: queryKeysFor/patch threw', err)
+        console.error('[zync] connectQueryClient: queryKeysFor threw', err)
       }
     }
     for (const queryKey of keys.values()) void queryClient.invalidateQueries({ queryKey })
@@ -108,14 +154,45 @@ export function connectQueryClient(
     ),
   ]
 
+  // Connecting the same store to the same QueryClient again replaces the earlier connection's listeners
+  // (each change was invalidated twice); each connection keeps its share of the defaults and onlineManager.
+  const pairs = live.get(queryClient) ?? new Map<SyncApi, () => void>()
+  live.set(queryClient, pairs)
+  pairs.get(sync)?.()
+  const stopListening = () => {
+    for (const off of offs.splice(0)) off()
+  }
+  pairs.set(sync, stopListening)
+
+  // Shared by the connections of one QueryClient: set by the first, undone by the last, whatever the order
+  // of disconnects; undone only where the default is still what the bridge set (defaults the app set
+  // meanwhile stay).
+  const releases: Array<() => void> = []
   if (defaultNetworkMode) {
-    const before = queryClient.getDefaultOptions()
-    queryClient.setDefaultOptions({
-      ...before,
-      queries: { networkMode: defaultNetworkMode, ...before.queries },
-      mutations: { networkMode: defaultNetworkMode, ...before.mutations },
+    let lease = defaultsLeases.get(queryClient)
+    if (!lease) {
+      const d = queryClient.getDefaultOptions()
+      const set: DefaultsLease['set'] = []
+      for (const kind of ['queries', 'mutations'] as const) if (d[kind]?.networkMode === undefined) set.push({ kind, mode: defaultNetworkMode, hadKind: d[kind] !== undefined })
+      queryClient.setDefaultOptions({ ...d, queries: { networkMode: defaultNetworkMode, ...d.queries }, mutations: { networkMode: defaultNetworkMode, ...d.mutations } })
+      lease = { count: 0, set }
+      defaultsLeases.set(queryClient, lease)
+    }
+    lease.count++
+    const held = lease
+    releases.push(() => {
+      if (--held.count > 0) return
+      defaultsLeases.delete(queryClient)
+      const d = queryClient.getDefaultOptions()
+      const next = { ...d }
+      for (const { kind, mode, hadKind } of held.set) {
+        if (d[kind]?.networkMode !== mode) continue
+        const { networkMode: _set, ...rest } = d[kind] as Record<string, unknown>
+        if (hadKind || Object.keys(rest).length > 0) next[kind] = rest
+        else delete next[kind]
+      }
+      queryClient.setDefaultOptions(next)
     })
-    offs.push(() => queryClient.setDefaultOptions(before))
   }
 
   // A query that ran before the store loaded what this device saved (IndexedDB: its outbox and the last
@@ -132,24 +209,36 @@ export function connectQueryClient(
   }
 
   if (online) {
-    const before = onlineManager.isOnline()
     // Offline because the server refused the store (credentials) is not the network being down: other
     // queries (a REST API) may well work.
-    const follow = () => {
+    const reachable = () => {
       const s = sync.status()
-      onlineManager.setOnline(s.connection !== 'offline' || isRefusal(s))
+      return s.connection !== 'offline' || isRefusal(s)
     }
-    follow()
-    const off = sync.subscribe(follow)
-    offs.push(() => {
+    const token = {}
+    if (following.size === 0) {
+      onlineBefore = onlineManager.isOnline()
+      // The stores say when the network is down (they follow the browser's events themselves, and a
+      // disconnect() too): TanStack's own listener of those events would override them.
+      onlineManager.setEventListener(() => undefined)
+    }
+    following.set(token, reachable)
+    followOnline()
+    const off = sync.subscribe(followOnline)
+    releases.push(() => {
       off()
-      onlineManager.setOnline(before)
+      following.delete(token)
+      if (following.size > 0) return followOnline()
+      onlineManager.setEventListener(browserListener)
+      onlineManager.setOnline(onlineBefore)
     })
   }
 
   return () => {
     if (done) return
     done = true
-    for (const off of offs) off()
+    if (pairs.get(sync) === stopListening) pairs.delete(sync)
+    stopListening()
+    for (const release of releases) release()
   }
 }

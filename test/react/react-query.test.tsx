@@ -156,6 +156,86 @@ describe('connectQueryClient', () => {
     expect(onlineManager.isOnline()).toBe(true)
   })
 
+  describe('several connections (found by a trial)', () => {
+    it('the same store connected twice invalidates each key once; the first disconnect leaves the second connected', () => {
+      const store = createFixtureStore()
+      const spy = vi.spyOn(qc, 'invalidateQueries')
+      const d1 = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+      const d2 = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+      store.emit('change:remote', { changes: [change('todos/1', 'x')] })
+      expect(spy).toHaveBeenCalledTimes(2)
+      d1()
+      store.emit('change:remote', { changes: [change('todos/2', 'y', 2)] })
+      expect(spy).toHaveBeenCalledTimes(4)
+      d2()
+      store.emit('change:remote', { changes: [change('todos/2', 'z', 3)] })
+      expect(spy).toHaveBeenCalledTimes(4)
+    })
+
+    it('defaults and onlineManager are restored whatever the order of disconnects; defaults set meanwhile stay', () => {
+      for (const order of [[0, 1], [1, 0]]) {
+        const c = new QueryClient({ defaultOptions: { queries: { retry: false } } })
+        onlineManager.setOnline(true)
+        const a = createFixtureStore({ status: { connection: 'offline' } })
+        const b = createFixtureStore({ status: { connection: 'offline' } })
+        const ds = [connectQueryClient(c, a, { queryKeysFor: keysFor }), connectQueryClient(c, b, { queryKeysFor: keysFor })]
+        expect(c.getDefaultOptions().mutations?.networkMode).toBe('always')
+        expect(onlineManager.isOnline()).toBe(false)
+        c.setDefaultOptions({ ...c.getDefaultOptions(), mutations: { ...c.getDefaultOptions().mutations, retry: 3 } })
+        ds[order[0]!]!()
+        expect(c.getDefaultOptions().mutations?.networkMode).toBe('always')
+        ds[order[1]!]!()
+        expect(c.getDefaultOptions().queries).toEqual({ retry: false })
+        expect(c.getDefaultOptions().mutations).toEqual({ retry: 3 })
+        expect(onlineManager.isOnline()).toBe(true)
+      }
+    })
+
+    it('onlineManager is online while any connected store can reach the network', () => {
+      const a = createFixtureStore({ status: { connection: 'online' } })
+      const b = createFixtureStore({ status: { connection: 'online' } })
+      const da = connectQueryClient(qc, a, { queryKeysFor: keysFor })
+      const db = connectQueryClient(new QueryClient(), b, { queryKeysFor: keysFor })
+      b.setStatus({ connection: 'offline' })
+      expect(onlineManager.isOnline()).toBe(true)
+      a.setStatus({ connection: 'offline' })
+      expect(onlineManager.isOnline()).toBe(false)
+      a.setStatus({ connection: 'online' })
+      expect(onlineManager.isOnline()).toBe(true)
+      da()
+      expect(onlineManager.isOnline()).toBe(false)
+      db()
+      expect(onlineManager.isOnline()).toBe(true)
+    })
+
+    it("the browser's online and offline events do not override a store's state while connected, and drive it again after", () => {
+      const store = createFixtureStore({ status: { connection: 'offline' } })
+      const disconnect = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+      window.dispatchEvent(new Event('online'))
+      expect(onlineManager.isOnline()).toBe(false)
+      disconnect()
+      window.dispatchEvent(new Event('offline'))
+      expect(onlineManager.isOnline()).toBe(false)
+      window.dispatchEvent(new Event('online'))
+      expect(onlineManager.isOnline()).toBe(true)
+    })
+
+    it("mode 'patch': a patch that throws invalidates the change's queries instead of leaving them stale", () => {
+      const store = createFixtureStore()
+      vi.spyOn(console, 'error').mockImplementation(() => {})
+      const disconnect = connectQueryClient(qc, store, {
+        queryKeysFor: keysFor,
+        mode: 'patch',
+        patch: () => {
+          throw new Error('boom')
+        },
+      })
+      store.emit('change:remote', { changes: [change('todos/1', 'x')] })
+      expect(invalidated(['todo', '1'])).toBe(true)
+      disconnect()
+    })
+  })
+
   it('an active query refetches after a remote change', async () => {
     const store = createFixtureStore()
     let n = 0
