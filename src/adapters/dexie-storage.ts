@@ -114,7 +114,12 @@ export class DexieOutboxStorage implements OutboxStorage {
     localStore()?.removeItem(this.spillPrefix(doc) + owner)
   }
 
-  /** Moves rows spilled by pages that died into the outbox (ids already there are kept as they are). */
+  /**
+   * Moves rows spilled by pages that died into the outbox. A spilled row whose id is there already
+   * replaces it while the same tab still owns it: the spill is that page's last word on the row (an edit
+   * folded into it after its last IndexedDB write; keeping the stored row lost that edit). A row another
+   * tab has adopted since is kept as that tab has it.
+   */
   private async importSpills(db: ZyncDb, doc: string): Promise<void> {
     const ls = localStore()
     if (!ls) return
@@ -135,9 +140,9 @@ export class DexieOutboxStorage implements OutboxStorage {
       }
     }
     await db.transaction('rw', db.outbox, async () => {
-      const existing = new Set((await db.outbox.bulkGet(rows.map((r) => r.id))).filter(Boolean).map((r) => r!.id))
-      const fresh = rows.filter((r) => !existing.has(r.id))
-      if (fresh.length > 0) await db.outbox.bulkPut(fresh)
+      const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
+      const newer = rows.filter((r, i) => stored[i] === undefined || stored[i]!.owner === r.owner)
+      if (newer.length > 0) await db.outbox.bulkPut(newer)
     })
     for (const k of keys) ls.removeItem(k)
   }
