@@ -1554,7 +1554,7 @@ describe('a page that dies before its IndexedDB write', () => {
     const target = new EventTarget()
     const g = globalThis as Record<string, unknown>
     const saved = { add: g.addEventListener, remove: g.removeEventListener }
-    const mem = fakeLocalStorage()
+    fakeLocalStorage()
     g.addEventListener = target.addEventListener.bind(target)
     g.removeEventListener = target.removeEventListener.bind(target)
     cleanups.push(() => {
