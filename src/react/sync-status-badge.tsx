@@ -56,24 +56,28 @@ const SYNCING_AFTER_MS = 400
  * otherwise flip the badge (and its live region) to "Syncing · 1 pending" and back on every keystroke.
  */
 function useCalm(s: SyncStatus): SyncStatus {
-  const [shown, setShown] = useState(s)
-  const latest = useRef(s)
+  // What the badge showed last render. Only the wait's start and end set state: storing each new status
+  // in state (one more render per status) chained into "Maximum update depth exceeded" while edits
+  // streamed in.
+  const shown = useRef(s)
+  const [expired, setExpired] = useState(false)
   const settled = (st: SyncStatus) => {
     const b = badgeState(st)
     return b === 'online' || b === 'conflict'
   }
-  const wait = settled(shown) && badgeState(s) === 'syncing'
-  useEffect(() => {
-    latest.current = s
-    if (!wait) setShown(s)
-  }, [s, wait])
+  const waiting = badgeState(s) === 'syncing' && settled(shown.current)
+  const result = waiting && !expired ? shown.current : s
+  shown.current = result
   // Timed from the start of the wait: status changes during it (a replay's acks) must not restart it.
   useEffect(() => {
-    if (!wait) return
-    const t = setTimeout(() => setShown(latest.current), SYNCING_AFTER_MS)
+    if (!waiting) {
+      setExpired(false)
+      return
+    }
+    const t = setTimeout(() => setExpired(true), SYNCING_AFTER_MS)
     return () => clearTimeout(t)
-  }, [wait])
-  return wait ? shown : s
+  }, [waiting])
+  return result
 }
 
 function badgeState(s: SyncStatus): SyncBadgeState {
