@@ -18,10 +18,11 @@ export const CAUSES: Record<string, string[]> = {
   '4a': [
     'Warm, per stage, 10 readers: writer set() to emit 26-45 µs (Yjs ~11 µs); the emit call 32-60 µs (the socket write, which the Yjs writer pays too); receipt to broadcast 60-75 µs (validation 20-30 µs in place against ~5 µs in a hot loop, apply and append ~30 µs, the coalescing turn ~7 µs); the broadcast\'s 10 socket writes 90-110 µs; each reader applies the change in ~5 µs. Yjs relays an update as it arrives, without validation or a log.',
     'Per reader zync costs less than Yjs (~15 µs against ~24 µs, from 4b minus 4a), so 4b is at parity and 4a, where the fixed cost per write weighs more, is not.',
+    'Since each suite runs in a fresh process (2026-11-23 evening), both sides are faster and Yjs more so: Yjs ~0.28-0.30 ms (from 0.34-0.42), zync ~0.40-0.43 ms (from 0.44-0.51), so the ratio went up (1.40-1.45x) while the zync p99 came under the 3 ms target (2.6-2.9 ms, from 3.4-4.0).',
     'The ratio moves with the machine: 1.12-1.6x over runs of the same code. The p99 comes from GC and from scheduling on 2 cores: Linux sometimes runs the woken server on the writer\'s core and the emit call then takes 250-320 µs. Pinning the processes to separate cores removed that but halved 5 and 6, so the bench does not pin. Yjs\'s p99 moves as much (1.8-10 ms over runs).',
   ],
   '4b': [
-    "Borderline: 0.93-1.27x over runs. The fixed cost per write is 4a's; per reader zync costs ~15 µs against Yjs's ~24 µs.",
+    "Borderline: 0.93-1.27x over runs (0.98-1.11x with each suite in a fresh process). The fixed cost per write is 4a's; per reader zync costs ~15 µs against Yjs's ~24 µs.",
   ],
   '5': [
     'The zync client is the bound at ~20 µs per op (client and server run on separate cores): capture ~4.5 µs (diff, op, outbox index), the pump and socket.io ~3 µs, the acknowledged change applied to the confirmed state ~4 µs, GC ~5 µs, the app\'s own spread and setState ~2.5 µs. No function is above ~5% of the profile.',
