@@ -1508,19 +1508,25 @@ function fakeLocalStorage(): Map<string, string> {
   return mem
 }
 
+/** A page's lifecycle events (pagehide) on a target the test fires, and its localStorage, until the test ends. */
+function fakePage() {
+  const target = new EventTarget()
+  const g = globalThis as Record<string, unknown>
+  const saved = { add: g.addEventListener, remove: g.removeEventListener }
+  const mem = fakeLocalStorage()
+  g.addEventListener = target.addEventListener.bind(target)
+  g.removeEventListener = target.removeEventListener.bind(target)
+  cleanups.push(() => {
+    g.addEventListener = saved.add
+    g.removeEventListener = saved.remove
+  })
+  return { target, mem }
+}
+
 describe('a page that dies before its IndexedDB write', () => {
   it('spills unpersisted rows synchronously on pagehide; the next load imports them and they are delivered once', async () => {
     const s = await server()
-    const target = new EventTarget()
-    const g = globalThis as Record<string, unknown>
-    const saved = { add: g.addEventListener, remove: g.removeEventListener }
-    const mem = fakeLocalStorage()
-    g.addEventListener = target.addEventListener.bind(target)
-    g.removeEventListener = target.removeEventListener.bind(target)
-    cleanups.push(() => {
-      g.addEventListener = saved.add
-      g.removeEventListener = saved.remove
-    })
+    const { target, mem } = fakePage()
     const dbName = freshDb()
     const a = makeBoard({ url: s.url, dbName, autoConnect: false })
     await a.sync.ready
@@ -1551,16 +1557,7 @@ describe('a page that dies before its IndexedDB write', () => {
     // Found by a multi-tab trial: a stream of edits to one field, reloaded at random moments, came back
     // one or two edits old (a counter lost its last increments): the spill of the folded row was dropped
     // on import because its id was already in IndexedDB.
-    const target = new EventTarget()
-    const g = globalThis as Record<string, unknown>
-    const saved = { add: g.addEventListener, remove: g.removeEventListener }
-    fakeLocalStorage()
-    g.addEventListener = target.addEventListener.bind(target)
-    g.removeEventListener = target.removeEventListener.bind(target)
-    cleanups.push(() => {
-      g.addEventListener = saved.add
-      g.removeEventListener = saved.remove
-    })
+    const { target } = fakePage()
     const dbName = freshDb()
     const a = makeBoard({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
     await a.sync.ready
