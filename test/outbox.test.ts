@@ -491,6 +491,35 @@ describe('durability and hydration', () => {
     expect(tally.ops).toBeGreaterThanOrEqual(10)
     expect(b.sync.pendingOperations()).toEqual([])
   })
+  it("an edit made after this device's own pending edit (an earlier load of the page, another tab) is not a conflict with it, on a manual path", async () => {
+    // Found by a multi-tab trial: offline, a title set in one tab (or before a reload) and set again in
+    // the other tab (or after the reload) opened the conflict modal on both, "each without seeing the
+    // other", and the server kept the first title.
+    const s = await server()
+    const dbName = freshDb()
+    const conflicts = { paths: { 'cards.*.title': 'manual' as const } }
+    const a = board({ url: s.url, dbName, conflicts })
+    await waitFor(() => a.sync.status().connection === 'online')
+    a.getState().addCard('c1', 'original')
+    await a.sync.flush()
+    a.sync.disconnect()
+    a.getState().rename('c1', 'first edit')
+    await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0, 3000, 'the first edit in IndexedDB')
+    await a.sync.destroy()
+    // The reloaded page shows the first edit (still pending) and edits the title again.
+    const b = board({ url: s.url, dbName, conflicts, autoConnect: false })
+    await b.sync.ready
+    expect(b.getState().cards.c1?.title).toBe('first edit')
+    b.getState().rename('c1', 'second edit, made after seeing the first')
+    await waitFor(() => b.sync.status().unpersisted === 0)
+    b.sync.connect()
+    await b.sync.flush({ timeout: 5000 })
+    expect(b.sync.conflicts()).toEqual([])
+    expect(((await s.doc('board')).current().state.cards as Record<string, { title: string }>).c1?.title).toBe('second edit, made after seeing the first')
+    expect(b.getState().cards.c1?.title).toBe('second edit, made after seeing the first')
+    expect(b.sync.deadLetters()).toEqual([])
+  })
+
   it('a reload does not fold new edits into rows the closed page may already have sent (the server would drop them as duplicates)', async () => {
     const s = await server()
     const dbName = freshDb()

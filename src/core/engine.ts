@@ -121,6 +121,8 @@ const META_TIME_SHARE = 0.05
 const META_MAX_GAP_MS = 30_000
 /** Batches sent before the first is answered. More keeps the link busy; overlapping writes keep their order regardless. */
 const MAX_IN_FLIGHT = 4
+/** How often a row waiting for this device's writes under other client ids looks again (heldForDevice). */
+const DEVICE_WAIT_MS = 250
 /** Retryable failures of the server as a whole, not of the rows sent: over once another batch is answered. */
 const SERVER_WIDE: ReadonlySet<ZyncErrorCode> = new Set<ZyncErrorCode>(['STORAGE_UNAVAILABLE', 'INTERNAL', 'TIMEOUT'])
 /** A step of the wall clock against monotonic time beyond this (ms) is a clock set back, not jitter. */
@@ -610,6 +612,49 @@ export class SyncEngine {
     return floor
   }
 
+  /**
+   * An op's base: the record's confirmed vector, plus this device's writes of it under other client ids
+   * (another tab, an earlier load of the page) that it shows: the user saw them, so this write is not
+   * concurrent with them (a manual path raised a conflict of the user with themselves). Until the server
+   * has them, such an op waits (heldForDevice): a base naming writes it never saw is refused.
+   */
+  private baseFor(entity: string): VersionVector {
+    const base = this.vv[entity] ?? {}
+    if (!this.outbox.hasOtherClients(this.clientId)) return base
+    let out: VersionVector | undefined
+    for (const s of this.outbox.entityRowsUnordered(entity)) {
+      const c = s.row.op.client
+      if (c === this.clientId || s.row.dead || s.row.op.n <= vvGet(out ?? base, c)) continue
+      ;(out ??= { ...base })[c] = s.row.op.n
+    }
+    return out ?? base
+  }
+
+  /**
+   * Whether a row waits for this device's writes under another client id that its base names (baseFor)
+   * and that the server may not have: one of them is still pending. A base naming one that was refused
+   * for good (a dead letter) no longer claims it.
+   */
+  private heldForDevice(s: RowState): boolean {
+    const base = s.row.op.base
+    const confirmed = this.vv[s.row.entity]
+    for (const c in base) {
+      const n = base[c]!
+      if (c === this.clientId || n <= vvGet(confirmed, c)) continue
+      let dead = false
+      for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
+        if (o.row.op.client !== c || o.row.op.n > n) continue
+        if (!o.row.dead && !o.done) return true
+        if (o.row.dead) dead = true
+      }
+      if (dead) {
+        s.row.op = { ...s.row.op, base: { ...base, [c]: vvGet(confirmed, c) } }
+        s.dirty = true
+      }
+    }
+    return false
+  }
+
   private makeOp(p: Patch): Op {
     const entity = entityOf(p.path)
     const policy = this.o.policies.policyFor(p.path)
@@ -624,7 +669,7 @@ export class SyncEngine {
       hlc: this.clock.tickAfter(this.foreignFloor(entity)),
       op: p.op,
       path: p.path,
-      base: this.vv[entity] ?? {},
+      base: this.baseFor(entity),
     }
     if (p.op !== 'remove') op.value = p.value
     if (wire !== 'lww') op.policy = wire
@@ -1157,7 +1202,12 @@ export class SyncEngine {
     // Rows go out as soon as they are captured, in parallel with their IndexedDB write: waiting for the
     // write would add its latency to every edit. Nothing is lost or doubled either way: a row the tab
     // dies with before its write is spilled on pagehide, and the server dedupes op ids.
-    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, (s) => !s.restamp)
+    // Rows whose base names this device's pending writes under other client ids wait for them (looked at
+    // only when the outbox holds such rows), checked again shortly.
+    const device = this.outbox.hasOtherClients(this.clientId)
+    let held = false
+    const batch = this.outbox.selectBatch(this.clientId, now, this.o.batchSize ?? 500, (s) => !s.restamp && !(device && this.heldForDevice(s) && (held = true)))
+    if (held) this.schedulePump(DEVICE_WAIT_MS)
     // Bounded in bytes too: a batch over the server's frame limit (maxPayload, 4 MB by default) closes the
     // connection, and resending it would loop. The rest goes in the next batches, in order. One op that
     // cannot fit in a frame on its own would loop the same way: it is refused here (TOO_LARGE).
