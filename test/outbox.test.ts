@@ -520,6 +520,38 @@ describe('durability and hydration', () => {
     expect(b.sync.deadLetters()).toEqual([])
   })
 
+  it('the same across two live tabs: an edit made after seeing the other tab\'s offline edit is not a conflict with it', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const conflicts = { paths: { 'cards.*.title': 'manual' as const } }
+    const a = board({ url: s.url, dbName, conflicts })
+    const b = board({ url: s.url, dbName, conflicts })
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online')
+    a.getState().addCard('c1', 'original')
+    await a.sync.flush()
+    await waitFor(() => b.getState().cards.c1?.title === 'original')
+    a.sync.disconnect()
+    b.sync.disconnect()
+    a.getState().rename('c1', 'first edit (tab A)')
+    await waitFor(() => b.getState().cards.c1?.title === 'first edit (tab A)', 3000, 'tab B shows tab A\'s edit')
+    b.getState().rename('c1', 'second edit (tab B)')
+    // Tab A shows it too: it was made after A's (each tab counted its own order, and A kept its own on top).
+    await waitFor(() => a.getState().cards.c1?.title === 'second edit (tab B)', 3000, "tab A shows tab B's edit")
+    // Tab B's edit may reach the server first: it waits for tab A's.
+    b.sync.connect()
+    await new Promise((r) => setTimeout(r, 300))
+    a.sync.connect()
+    await a.sync.flush({ timeout: 5000 })
+    await b.sync.flush({ timeout: 5000 })
+    const title = async () => ((await s.doc('board')).current().state.cards as Record<string, { title: string }>).c1?.title
+    expect(await title()).toBe('second edit (tab B)')
+    for (const t of [a, b]) {
+      expect(t.sync.conflicts()).toEqual([])
+      expect(t.sync.deadLetters()).toEqual([])
+      await waitFor(() => t.getState().cards.c1?.title === 'second edit (tab B)', 3000, 'both tabs converge')
+    }
+  })
+
   it('a reload does not fold new edits into rows the closed page may already have sent (the server would drop them as duplicates)', async () => {
     const s = await server()
     const dbName = freshDb()

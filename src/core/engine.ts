@@ -1987,6 +1987,9 @@ export class SyncEngine {
       const patches: SyncEvents['change:tab']['patches'] = []
       for (const row of m.rows) {
         if (row.owner === this.clientId) continue
+        // This tab's next rows come after every row it has seen: each tab counted its own order, so an
+        // edit made after seeing another tab's ranked before it, and that tab kept showing its own.
+        if (row.order > this.order) this.order = row.order
         // Already in the log (we saw its change): settled, whatever order the messages came in.
         if (vvGet(this.vv[row.entity], row.op.client) >= row.op.n) continue
         const s = this.outbox.rows.get(row.id)
