@@ -648,7 +648,8 @@ export class SyncEngine {
         if (o.row.dead) dead = true
       }
       if (dead) {
-        s.row.op = { ...s.row.op, base: { ...base, [c]: vvGet(confirmed, c) } }
+        // From the row's base as it is now: an earlier client of this loop may have been lowered already.
+        s.row.op = { ...s.row.op, base: { ...s.row.op.base, [c]: vvGet(confirmed, c) } }
         s.dirty = true
       }
     }

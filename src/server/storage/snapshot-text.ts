@@ -41,7 +41,7 @@ function* lines(value: Container, path: Key[], depth: number): Generator<string,
     n = 0
     return line
   }
-  let index = 0
+  // An array's keys are its indices: an opened item's path ends with its index.
   for (const k of array ? value.keys() : map ? map.keys() : Object.keys(value)) {
     const v = map ? map.get(k as string) : (value as Record<Key, unknown>)[k]
     const none = v === undefined || typeof v === 'function' || typeof v === 'symbol'
@@ -49,7 +49,7 @@ function* lines(value: Container, path: Key[], depth: number): Generator<string,
     if (none && !array) continue
     if (!none && opens(v, childDepth)) {
       if (n > 0) yield flush()
-      const inner = [...path, array ? index : k]
+      const inner = [...path, k]
       yield `["${v instanceof Map ? 'm' : Array.isArray(v) ? 'a' : 'o'}",${JSON.stringify(inner)}]`
       yield* lines(v as Container, inner, childDepth)
     } else {
@@ -57,7 +57,6 @@ function* lines(value: Container, path: Key[], depth: number): Generator<string,
       else ((chunk ??= Object.create(null) as Record<string, unknown>) as Record<string, unknown>)[k as string] = v
       if (++n >= CHUNK_ENTRIES) yield flush()
     }
-    index++
   }
   if (n > 0) yield flush()
 }
