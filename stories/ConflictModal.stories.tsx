@@ -23,7 +23,7 @@ const meta = {
     layout: 'fullscreen',
     docs: {
       description: {
-        component: 'The conflict inbox as a blocking dialog: for each conflict, Before, Mine and Theirs with a word diff, and Keep mine, Keep theirs or Edit merged; Keep all mine / theirs with several. "Decide later" and Esc only close it. Mount one per document.',
+        component: 'The conflict inbox as a blocking dialog: for each conflict, Before, Mine and Theirs with a word diff, and Keep mine, Keep theirs or Edit merged; Keep all mine / theirs with several (each asks once more). "Decide later" and Esc only close it. Mount one per document.',
       },
     },
   },
@@ -77,6 +77,21 @@ export const ManyFieldsKeepTheirsOnOne: Story = {
       await expect(screen.queryByRole('heading', { name: /status/ })).not.toBeInTheDocument()
       await expect(screen.getAllByRole('region')).toHaveLength(3)
       await waitFor(() => expect(screen.getByRole('alertdialog')).toContainElement(document.activeElement as HTMLElement))
+    })
+  },
+}
+
+/** Interaction: "Keep all mine" asks once more before it settles all four (the canvas shows the question). */
+export const KeepAllAsksFirst: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  play: async ({ args, step }) => {
+    const store = args.store as FixtureStore
+    await step('the first press only asks', async () => {
+      await userEvent.click(await screen.findByRole('button', { name: 'Keep all mine' }))
+      await expect(store.resolutions).toEqual([])
+      await expect(screen.getByText('This decides all 4 conflicts.')).toBeVisible()
+      await expect(screen.getByRole('button', { name: 'Keep all mine' })).toHaveFocus()
+      await expect(screen.queryByRole('button', { name: 'Keep all theirs' })).not.toBeInTheDocument()
     })
   },
 }

@@ -30,6 +30,11 @@ export interface ConflictModalLabels {
   invalidJson: string | ((detail: string) => string)
   keepAllMine: string
   keepAllTheirs: string
+  /**
+   * "Keep all mine / theirs" asks once more before it settles every conflict: this text, beside Cancel and
+   * the chosen action (focused). Gets the number of conflicts it will settle.
+   */
+  confirmAll: (count: number) => string
   later: string
 }
 
@@ -49,6 +54,7 @@ const LABELS: ConflictModalLabels = {
   invalidJson: 'Invalid JSON',
   keepAllMine: 'Keep all mine',
   keepAllTheirs: 'Keep all theirs',
+  confirmAll: (n) => `This decides all ${n.toLocaleString()} conflicts.`,
   later: 'Decide later',
 }
 
@@ -84,10 +90,12 @@ const noop = () => {}
 const reveal = (el: HTMLElement | null) => el?.scrollIntoView?.({ block: 'nearest' })
 /** The same, as another ref: switched to while the draft is invalid, so the message pushing Apply down scrolls it back into view. */
 const revealAgain = (el: HTMLElement | null) => reveal(el)
+/** Focuses an element once, when it mounts (stable, so not again at each render). */
+const focusOnMount = (el: HTMLElement | null) => el?.focus()
 const FOCUSABLE = 'button:not(:disabled),textarea,input,[href],[tabindex="0"]'
 
-const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: boolean) => (
-  <button className={'zync-btn ' + kind} onClick={onClick} data-autofocus={autoFocus}>
+const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: boolean, ref?: (el: HTMLElement | null) => void) => (
+  <button className={'zync-btn ' + kind} onClick={onClick} data-autofocus={autoFocus} ref={ref}>
     {label}
   </button>
 )
@@ -115,6 +123,9 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const { conflicts, resolve, resolveAll } = useConflicts(store)
   const [unseen, markSeen] = useUnseen(conflicts)
   const [drafts, setDrafts] = useState<Record<string, string | undefined>>({})
+  // "Keep all mine / theirs" waiting for its confirmation: a bulk choice is one Tab from where focus
+  // starts, and it settles every conflict at once.
+  const [bulk, setBulk] = useState<'local' | 'remote' | null>(null)
   const client = useIsClient()
   const ref = useRef<HTMLDivElement>(null)
   const id = useId()
@@ -125,6 +136,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const nameOf = (userId: string) => store.sync.presence().find((p) => p.user.id === userId)?.user.name ?? userId
 
   const later = () => {
+    setBulk(null)
     markSeen()
     onOpenChange?.(false)
   }
@@ -178,14 +190,15 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     }
   }, [shown])
 
-  // Cancel in an editor returns focus to that conflict's "Edit merged" (its id), not to the dialog's first button.
-  const backToEdit = useRef<string | null>(null)
+  // Where focus goes after the next render (a selector): Cancel in an editor returns it to that conflict's
+  // "Edit merged", Cancel of a bulk choice to "Decide later", not to the dialog's first button.
+  const focusAfter = useRef<string | null>(null)
   // When the focused control goes away (its conflict was resolved), keep focus inside.
   useEffect(() => {
     const el = ref.current
-    const back = backToEdit.current
-    backToEdit.current = null
-    if (el && back) el.querySelector<HTMLElement>(`[data-edit="${back}"]`)?.focus()
+    const back = focusAfter.current
+    focusAfter.current = null
+    if (el && back) el.querySelector<HTMLElement>(back)?.focus()
     if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>(FOCUSABLE)?.focus()
   })
 
@@ -275,7 +288,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                       {button(
                         L.cancel,
                         () => {
-                          backToEdit.current = cid
+                          focusAfter.current = `[data-edit="${cid}"]`
                           setDraft()
                         },
                         'zync-btn-ghost',
@@ -295,9 +308,35 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
           })}
         </div>
         <div className="zync-modal-footer">
-          {button(L.later, later, 'zync-btn-ghost', true)}
-          {conflicts.length > 1 && button(L.keepAllMine, () => settle(null, 'local'))}
-          {conflicts.length > 1 && button(L.keepAllTheirs, () => settle(null, 'remote'))}
+          {bulk ? (
+            <>
+              <p className="zync-muted">{L.confirmAll(conflicts.length)}</p>
+              {button(
+                L.cancel,
+                () => {
+                  focusAfter.current = '[data-autofocus]'
+                  setBulk(null)
+                },
+                'zync-btn-ghost',
+              )}
+              {button(
+                bulk === 'local' ? L.keepAllMine : L.keepAllTheirs,
+                () => {
+                  setBulk(null)
+                  return settle(null, bulk)
+                },
+                'zync-btn-primary',
+                undefined,
+                focusOnMount,
+              )}
+            </>
+          ) : (
+            <>
+              {button(L.later, later, 'zync-btn-ghost', true)}
+              {conflicts.length > 1 && button(L.keepAllMine, () => setBulk('local'))}
+              {conflicts.length > 1 && button(L.keepAllTheirs, () => setBulk('remote'))}
+            </>
+          )}
         </div>
       </div>
     </div>,

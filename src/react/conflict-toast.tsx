@@ -1,3 +1,4 @@
+import { useId } from 'react'
 import { createPortal } from 'react-dom'
 import { type SyncedStore, useIsClient, useModalShown } from './store'
 import { cx, useFocusReturn, useUnseen } from './ui'
@@ -40,18 +41,27 @@ export function ConflictToast({ store, onResolve, className, labels }: ConflictT
   const modal = useModalShown(store)
   // Focus in the toast, or in a modal opened from it, goes back where it came from when the toast goes.
   const focus = useFocusReturn(unseen)
+  const id = useId()
   if (!useIsClient()) return null
-  // The live region stays mounted so screen readers announce the notice when it appears.
+  const message = L.message(conflicts.length)
   return createPortal(
-    <div role="status" className="zync-toast-region" {...focus}>
+    <div className="zync-toast-region" {...focus}>
+      {/* The live region stays mounted so screen readers announce the notice when it appears, and holds the
+          message only: the buttons are not read out with it. */}
+      <p role="status" className="zync-sr">
+        {unseen && !modal ? message : ''}
+      </p>
       {unseen && (
         // Hidden, not unmounted, while the modal is shown: its Resolve button (which may have opened the
         // modal) is where focus returns when the modal closes.
-        <div className={cx('zync-toast', className)} hidden={modal}>
+        <div className={cx('zync-toast', className)} hidden={modal} role="group" aria-labelledby={id}>
           <span className="zync-toast-icon" aria-hidden="true">
             !
           </span>
-          <p>{L.message(conflicts.length)}</p>
+          {/* Read as the group's name (and by the live region), not a second time in browse mode. */}
+          <p id={id} aria-hidden="true">
+            {message}
+          </p>
           <span className="zync-toast-actions">
             <button className="zync-btn zync-btn-primary" onClick={onResolve}>
               {L.resolve}

@@ -17,8 +17,8 @@ export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   /** Shown while the server refuses this user's edits to the document (`status().readOnly`). */
   readOnly: string
   /**
-   * The badge's tooltip (`title`) while the status carries an error; gets the error, whose `code` says what
-   * went wrong. Default: the error's English message.
+   * The reason while the status carries an error: the badge's tooltip (`title`), and read by screen readers
+   * after the state. Gets the error, whose `code` says what went wrong. Default: the error's English message.
    */
   errorTitle: (error: ZyncError) => string
 }
@@ -117,6 +117,8 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
       <span role="status" className="zync-badge-state">
         <span className="zync-dot" aria-hidden="true" />
         {L[state]}
+        {/* The reason, for screen readers (the tooltip is out of their reach, and of touch and keyboard). */}
+        {s.error && <span className="zync-sr">: {L.errorTitle(s.error)}</span>}
       </span>
       {s.readOnly && <span className="zync-badge-count zync-badge-readonly">{L.readOnly}</span>}
       {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}

@@ -139,9 +139,34 @@ describe('ConflictModal', () => {
     const onOpenChange = vi.fn()
     const { user, store } = setup({ open: true, onOpenChange })
     await user.click(screen.getByRole('button', { name: 'Keep all mine' }))
+    // It asks once more, the chosen action focused.
+    expect(store.resolutions).toEqual([])
+    expect(dialog()).toHaveTextContent('This decides all 4 conflicts.')
+    expect(screen.getByRole('button', { name: 'Keep all mine' })).toHaveFocus()
+    await user.keyboard('{Enter}')
     expect(store.resolutions.map((r) => r.resolution)).toEqual(['local', 'local', 'local', 'local'])
     expect(screen.queryByRole('alertdialog')).toBeNull()
     expect(onOpenChange).toHaveBeenCalledWith(false)
+  })
+
+  it('keep all mine is one Tab from where focus starts, so it settles nothing until confirmed; Cancel goes back', async () => {
+    const { user, store } = setup()
+    expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
+    await user.tab()
+    expect(screen.getByRole('button', { name: 'Keep all mine' })).toHaveFocus()
+    await user.keyboard('{Enter}')
+    expect(store.resolutions).toEqual([])
+    expect(screen.queryByRole('button', { name: 'Keep all theirs' })).toBeNull()
+    expect(screen.getByRole('button', { name: 'Keep all mine' })).toHaveFocus()
+    await user.click(within(dialog()).getAllByRole('button', { name: 'Cancel' }).at(-1)!)
+    expect(store.resolutions).toEqual([])
+    expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
+    expect(screen.getByRole('button', { name: 'Keep all mine' })).toBeInTheDocument()
+    // Esc while it asks closes the dialog and forgets the pending choice.
+    await user.click(screen.getByRole('button', { name: 'Keep all theirs' }))
+    await user.keyboard('{Escape}')
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(store.resolutions).toEqual([])
   })
 
   it('a failed resolve keeps the conflict (and the draft) and is not an unhandled rejection', async () => {
