@@ -3,6 +3,7 @@ import { wordDiff } from './word-diff'
 
 const json = (v: unknown): string => (v === undefined ? '—' : JSON.stringify(v))
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+const isRecord = (v: unknown): v is Record<string, unknown> => isObj(v) && !Array.isArray(v)
 /** The id of an array element that is an object with one under `idKey`, else undefined. */
 const idOf = (v: unknown, idKey: string): string | undefined => {
   const id = isObj(v) ? v[idKey] : undefined
@@ -13,8 +14,8 @@ const idOf = (v: unknown, idKey: string): string | undefined => {
  * Shows `value` as a change from `base`: words inserted and deleted for strings; for objects, each key
  * added or removed (the line marked) or changed (~~before~~ after), nested objects key by key, indented;
  * for arrays, items added and removed, matched by value (not by position), and an object with an id
- * (under `idKey`, default `'id'`) that was there before shown edited key by key where it is; any other
- * value replaced as ~~before~~ after.
+ * (under `idKey`, default `'id'`) that was there before shown edited key by key where it is; objects in an
+ * array are shown key by key whether kept, added or removed; any other value replaced as ~~before~~ after.
  */
 export function ConflictValue({ value, base, idKey = 'id' }: { value: unknown; base: unknown; idKey?: string | undefined }): ReactNode {
   if (typeof value === 'string' && typeof base === 'string')
@@ -40,17 +41,25 @@ export function ConflictValue({ value, base, idKey = 'id' }: { value: unknown; b
     // An element with an id that was there before is shown as edited, key by key, where it is now.
     const earlier = new Map(before.map((x) => [idOf(x, idKey), x]))
     const ids = new Set(value.map((x) => idOf(x, idKey) ?? json(x)))
+    // Records are shown key by key whether kept, edited, added (every key marked) or removed: a list of
+    // records reads as one kind of line, not compact JSON beside expanded keys.
     return (
       <ul className="zync-kv">
         {now.map((v, i) => {
-          const id = idOf(value[i], idKey)
-          return <li key={i}>{was.includes(v) ? v : id !== undefined && earlier.has(id) ? <ConflictValue value={value[i]} base={earlier.get(id)} idKey={idKey} /> : <ins>{v}</ins>}</li>
+          const x = value[i]
+          const id = idOf(x, idKey)
+          const kept = was.includes(v)
+          return (
+            <li key={i} className={isRecord(x) ? 'zync-item' : undefined}>
+              {isRecord(x) ? <ConflictValue value={x} base={kept ? x : id !== undefined && earlier.has(id) ? earlier.get(id) : {}} idKey={idKey} /> : kept ? v : <ins>{v}</ins>}
+            </li>
+          )
         })}
-        {was
-          .filter((v, i) => !now.includes(v) && !ids.has(idOf(before[i], idKey) ?? v))
-          .map((v, i) => (
-            <li key={'-' + i}>
-              <del>{v}</del>
+        {before
+          .filter((x, i) => !now.includes(was[i]!) && !ids.has(idOf(x, idKey) ?? was[i]!))
+          .map((x, i) => (
+            <li key={'-' + i} className={isRecord(x) ? 'zync-item' : undefined}>
+              {isRecord(x) ? <ConflictValue value={{}} base={x} idKey={idKey} /> : <del>{json(x)}</del>}
             </li>
           ))}
       </ul>

@@ -273,6 +273,21 @@ describe('ConflictModal', () => {
     expect([...byKey].sort((x, y) => x.key.localeCompare(y.key))).toEqual([keyed('1', 'mine'), keyed('2', 'TWO'), keyed('a', 'mine only'), keyed('b', 'theirs only')])
   })
 
+  it('a list of records shows every record key by key, kept, edited, added or removed (not compact JSON beside expanded keys)', () => {
+    setup({}, samples.checklist())
+    const side = (name: string) => document.querySelector<HTMLElement>(`[data-side="${name}"] .zync-value`)!
+    const marked = (name: string, tag: string) => [...side(name).querySelectorAll(tag)].map((e) => e.textContent)
+    for (const name of ['base', 'local', 'remote']) expect(side(name).textContent).not.toContain('{')
+    // Kept as it was: plain lines.
+    expect(side('base').querySelectorAll('.zync-item')).toHaveLength(2)
+    expect(side('local')).toHaveTextContent('id "b"text "Update the docs"done false')
+    // Edited by id: only the changed key is marked. Added: every key.
+    expect(marked('local', 'ins')).toEqual(['true', 'id "c"', 'text "Tell support"', 'done false'])
+    expect(marked('local', 'del')).toEqual(['false'])
+    // Removed: every key struck through.
+    expect(marked('remote', 'del')).toEqual(['"Write the announcement"', 'id "b"', 'text "Update the docs"', 'done false'])
+  })
+
   it('merged text value: a plain text editor, applied as is', async () => {
     const { user, store } = setup({}, samples.oneField())
     await user.click(screen.getByRole('button', { name: 'Edit merged' }))
@@ -340,10 +355,15 @@ describe('ConflictModal', () => {
     expect(rows).toHaveLength(3)
     expect(rows[0]!.querySelector('del')).toHaveTextContent('"one"')
     expect(rows[0]!.querySelector('ins')).toHaveTextContent('"mine"')
-    expect(rows[2]!.querySelector(':scope > ins')).toHaveTextContent('"new"')
-    // Theirs dropped element 2: shown struck out, once.
+    // Added: every key of it marked, nothing struck.
+    expect([...rows[2]!.querySelectorAll('ins')].map((e) => e.textContent)).toEqual(['id "3"', 't "new"'])
+    expect(rows[2]!.querySelector('del')).toBeNull()
+    // Theirs dropped element 2: shown struck out, key by key, once.
     const theirs = dialog().querySelector('[data-side="remote"]')!
-    expect([...theirs.querySelectorAll('.zync-value > ul > li > del')].map((d) => d.textContent)).toEqual([JSON.stringify(item('2', 'two'))])
+    const theirRows = [...theirs.querySelectorAll('.zync-value > ul > li')]
+    expect(theirRows).toHaveLength(2)
+    expect([...theirRows[1]!.querySelectorAll('del')].map((d) => d.textContent)).toEqual(['id "2"', 't "two"'])
+    expect(theirRows[1]!.querySelector('ins')).toBeNull()
   })
 
   it('shows base, mine and theirs with a word diff for strings', () => {
