@@ -114,8 +114,10 @@ describe('detection by version vectors', () => {
     expect(a.sync.conflicts()).toEqual([])
     expect(b.sync.conflicts()).toEqual([])
     const h = await srv.history('board', { path: ['cards', 'c1', 'title'] })
-    // The two edits, then the record's creation (it wrote the title too).
+    // The two edits, then the record's creation: the title ('manual', not the record's 'lww') as an op of
+    // its own after the record's.
     expect(h.map((e) => [e.path.join('.'), e.status])).toEqual([
+      ['cards.c1.title', 'applied'],
       ['cards.c1.title', 'applied'],
       ['cards.c1.title', 'applied'],
       ['cards.c1', 'applied'],
@@ -323,7 +325,9 @@ describe('policies', () => {
       [3, 'applied', true],
       [3, 'conflict', false],
       [3, 'applied', false],
-      [2, 'applied', false], // the record's creation
+      // The record's creation: the score (an app function, not the record's 'lww') as an op of its own.
+      [3, 'applied', false],
+      [2, 'applied', false],
     ])
   })
 
@@ -383,6 +387,27 @@ describe('a record created on two devices offline', () => {
     edit(a, 'c9', { votes: 6 })
     await settled(srv, a, b)
     await waitFor(() => b.getState().cards.c9?.votes === 6)
+  })
+})
+
+describe('a record created on two devices offline: fields under their own policies', () => {
+  it("a field under another policy than the record's meets under it: a 'manual' title both set is a conflict, a 'local' owner goes to the incoming write", async () => {
+    const { srv, a, b } = await pair()
+    edit(b, 'c9', { notes: 'from bob', title: 'Bob title', owner: 'bob' })
+    await sleep(5)
+    edit(a, 'c9', { notes: 'from alice', title: 'Alice title', owner: 'alice' })
+    // Alice's ops land first. Her stamps are the later ones: the record's 'lww' keeps her notes, but the
+    // title is 'manual' and the owner 'local' (the incoming write wins), so neither goes by the stamp.
+    await deliver(srv, a, b)
+    await waitFor(() => b.sync.conflicts().length === 1, 5000, 'a title conflict for bob')
+    expect(b.sync.conflicts()[0]).toMatchObject({ path: ['cards', 'c9', 'title'], policy: 'manual', local: 'Bob title', remote: 'Alice title' })
+    expect(a.sync.conflicts()).toEqual([])
+    for (const st of [a, b]) await waitFor(() => st.getState().cards.c9?.owner === 'bob' && st.getState().cards.c9?.notes === 'from alice', 5000, 'owner and notes')
+    // Bob keeps his title: it reaches alice.
+    await b.sync.resolve(b.sync.conflicts()[0]!.id, 'local')
+    await settled(srv, a, b)
+    for (const st of [a, b]) await waitFor(() => st.getState().cards.c9?.title === 'Bob title', 5000, 'bob title everywhere')
+    expect(((await srv.doc('board')).current().state as unknown as Doc).cards.c9).toEqual({ notes: 'from alice', title: 'Bob title', owner: 'bob' })
   })
 })
 
@@ -792,10 +817,13 @@ describe('audit history', () => {
       { status: 'applied', before: 'alice', value: 'agreed', proposed: undefined, resolves: conflict.id },
       { status: 'conflict', before: 'alice', value: 'alice', proposed: 'bob', resolves: undefined },
       { status: 'applied', before: 'base', value: 'alice', proposed: undefined, resolves: undefined },
-      // The record's creation, which wrote the title's first value.
-      { status: 'applied', before: undefined, value: expect.objectContaining({ title: 'base' }), proposed: undefined, resolves: undefined },
+      // The record's creation: the title's first value as an op of its own ('manual', not the record's
+      // 'lww'), then the record without it.
+      { status: 'applied', before: undefined, value: 'base', proposed: undefined, resolves: undefined },
+      { status: 'applied', before: undefined, value: expect.not.objectContaining({ title: expect.anything() }), proposed: undefined, resolves: undefined },
     ])
-    expect(viaServer[3]!.path).toEqual(['cards', 'c1'])
+    expect(viaServer[3]!.path).toEqual(['cards', 'c1', 'title'])
+    expect(viaServer[4]!.path).toEqual(['cards', 'c1'])
     const [, c] = viaServer
     expect(c).toMatchObject({ opId: conflict.id, client: b.sync.clientId, policy: 'manual', winner: { client: a.sync.clientId }, prev: 'base' })
     for (const e of viaServer) {
@@ -803,7 +831,7 @@ describe('audit history', () => {
       expect(e.at).toBeGreaterThan(0)
     }
     // Who wrote each (no authenticate on this server: each store's `user` option): bob resolved his conflict.
-    expect(viaServer.map((e) => e.user)).toEqual(['bob', 'bob', 'alice', 'alice'])
+    expect(viaServer.map((e) => e.user)).toEqual(['bob', 'bob', 'alice', 'alice', 'alice'])
     expect(await b.sync.history({ path: ['cards', 'c1', 'title'], limit: 1 })).toEqual([viaServer[0]])
     // Record-level entries too, and `limit` over the whole document.
     const all = await srv.history('board', { limit: 100 })

@@ -486,7 +486,9 @@ export class SyncEngine {
    * A new record's counter and set fields: the record's op writes them at zero (0, []), saying it saw
    * them at zero, and an op of their own follows for what they hold (an increment from 0, the elements
    * added). Two devices that create the same record offline then add up their counts and join their
-   * sets, where one record would otherwise replace the other's values.
+   * sets, where one record would otherwise replace the other's values. A field under another policy than
+   * the record's (a 'manual' title) is left out of the record's op and follows as an op of its own, so
+   * two devices that both set it meet under its policy (a conflict), not the record's (the later stamp).
    */
   private mergeableFields(p: Patch): Patch[] | undefined {
     if (!isPlainObject(p.value)) return undefined
@@ -504,7 +506,13 @@ export class SyncEngine {
       const path = [...p.path, k]
       const policy = this.mergesAlone(path)
       const zero = policy === 'counter' && typeof v === 'number' ? 0 : policy === 'set' && Array.isArray(v) ? [] : undefined
-      if (zero === undefined) continue
+      if (zero === undefined) {
+        if (v === undefined || !this.ownPolicy(path)) continue
+        rec ??= { ...p.value }
+        delete rec[k]
+        fields.push({ op: 'add', path, value: v })
+        continue
+      }
       rec ??= { ...p.value }
       rec[k] = zeros[k] = zero
       if (!deepEqual(v, zero)) fields.push({ op: 'replace', path, value: v, prev: zero })

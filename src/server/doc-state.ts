@@ -44,6 +44,11 @@ export interface ApplyContext {
   now: number
   /** Timestamps further ahead of `now` than this are clamped. Default 5000 (DEFAULT_MAX_DRIFT_MS). */
   maxDriftMs?: number
+  /**
+   * Replaying an entry stored before record writes merged by key kept the last writers of the fields
+   * absent from them (LogEntry.keep): only those they listed unchanged keep theirs, as when it was applied.
+   */
+  listedOnly?: boolean
 }
 
 const SEP = '\u0000'
@@ -197,6 +202,7 @@ export class DocState {
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
     let crdt = meta?.crdt
     let untouched: Set<string> | undefined
+    let keep = false
 
     if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
@@ -238,11 +244,15 @@ export class DocState {
           if (merged.clashes > 0 && winner === undefined) status = 'conflict'
           else {
             newValue = merged.value
-            // A whole record merged by key: the fields it did not change keep their last writers (below).
+            // A whole record merged by key: the fields it did not change keep their last writers (below),
+            // those it does not hold as well (a new record's 'manual' title sent as an op of its own:
+            // another device's title stays a concurrent write for it, a conflict).
             if (field === '' && isPlainObject(op.prev) && isPlainObject(op.value)) {
               const prev = op.prev
               const value = op.value
-              untouched = new Set(Object.keys(value).filter((k) => deepEqual(prev[k], value[k])))
+              const keys = ctx.listedOnly ? Object.keys(value) : Object.keys({ ...merged.value, ...value })
+              untouched = new Set(keys.filter((k) => deepEqual(prev[k], value[k])))
+              keep = !ctx.listedOnly
             }
           }
         } else if (winner === undefined) status = 'conflict'
@@ -288,6 +298,7 @@ export class DocState {
     if (current !== undefined) entry.value = current
     if (before !== undefined) entry.before = before
     if (op.resolves) entry.resolves = op.resolves
+    if (keep) entry.keep = 1
     if (status !== 'applied') {
       if (op.op !== 'remove') entry.proposed = op.value
       if ('prev' in op) entry.prev = op.prev
@@ -324,7 +335,7 @@ export class DocState {
   /** Replays a stored entry (from this node's log or another node's) to rebuild state. */
   replay(entry: LogEntry): void {
     if (entry.seq !== this.seq + 1) throw new Error(`[zync] log gap: expected seq ${this.seq + 1}, got ${entry.seq}`)
-    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, ...(entry.user !== undefined ? { user: entry.user } : {}) })
+    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
   }
 
   /**
@@ -424,12 +435,12 @@ export class DocState {
  * `before`, which only the audit history needs. Smaller frames for every reader.
  */
 export function toWire(e: LogEntry): Change {
-  const { op: _op, before: _before, ...change } = e
+  const { op: _op, before: _before, keep: _keep, ...change } = e
   return change
 }
 
 export function toChange(e: LogEntry): Change {
-  const { op: _op, ...change } = e
+  const { op: _op, keep: _keep, ...change } = e
   return change
 }
 

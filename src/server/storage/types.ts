@@ -4,6 +4,12 @@ import type { Path } from '../../core/path'
 /** A log entry as stored: the broadcast change plus the op that produced it (for replay). */
 export interface LogEntry extends Change {
   op: Op
+  /**
+   * A record write merged by key that kept the last writers of the fields absent from it, not only of
+   * those it listed unchanged (see DocState.applyOp). Entries stored before that rule have none, and
+   * replay as they were applied.
+   */
+  keep?: 1
 }
 
 /**
