@@ -331,6 +331,35 @@ describe('policies', () => {
     ])
   })
 
+  it('an app function that throws, returns undefined or a promise loses neither side: the conflict waits in the inbox, with a warning', async () => {
+    const cases: Array<[string, () => unknown, RegExp]> = [
+      ['throws', () => {
+        throw new Error('resolver boom')
+      }, /threw: resolver boom/],
+      ['undefined', () => undefined, /returned undefined/],
+      ['promise', async () => 9, /returned a promise/],
+    ]
+    for (const [name, resolver, message] of cases) {
+      const warnings: string[] = []
+      const conflicts: ConflictsConfig = { ...CONFLICTS, paths: { ...CONFLICTS.paths, 'cards.*.score': resolver } }
+      const { srv, a, b } = await pair(undefined, { conflicts }, { onWarning: (m) => warnings.push(m) })
+      const failed: ZyncError[] = []
+      b.sync.on('sync:failed', (e) => failed.push(e.error))
+      edit(a, 'c1', { score: 7 })
+      edit(b, 'c1', { score: 5 })
+      await deliver(srv, a, b)
+      await waitFor(() => b.sync.conflicts().length === 1, 5000, `${name}: a conflict in the inbox`)
+      expect(b.sync.conflicts()[0], name).toMatchObject({ path: ['cards', 'c1', 'score'], local: 5, remote: 7 })
+      expect(failed.map((e) => e.code), name).toEqual(['INVALID_RESOLUTION'])
+      expect(failed[0]!.message, name).toMatch(message)
+      expect(warnings.filter((w) => message.test(w)), name).toHaveLength(1)
+      // The person keeps b's 5: it reaches everyone.
+      await b.sync.resolve(b.sync.conflicts()[0]!.id, 'local')
+      await settled(srv, a, b)
+      for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.score === 5, 5000, `${name}: resolved everywhere`)
+    }
+  })
+
   it('arrays of other objects (no id) are whole values', async () => {
     const { srv, a, b } = await pair({ title: 't', notes: [{ text: 'one' }] })
     edit(a, 'c1', { notes: [{ text: 'one' }, { text: 'from alice' }] })

@@ -1796,16 +1796,26 @@ export class SyncEngine {
       if (!owned) return
       // App rule: settle at once with a write that is causally after both sides.
       let value: unknown
+      let failed: string | undefined
       try {
         value = (policy as ConflictResolver)({ path: c.path, base: conflict.base, local: conflict.local, remote: conflict.remote, localMeta: conflict.localMeta, remoteMeta: conflict.remoteMeta })
+        if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') failed = 'returned a promise'
+        // Removing the field is a choice only where one side removed it (as for resolve()); else a missing return.
+        else if (value === undefined) failed = conflict.local === undefined || conflict.remote === undefined ? undefined : 'returned undefined'
+        else assertSafeValue(value)
       } catch (err) {
-        this.events.emit('sync:failed', { error: new ZyncError('INVALID_RESOLUTION', `[zync] conflict resolver for ${pathToString(c.path)} threw: ${String(err)}`), ids: [c.opId], willRetry: false })
-        value = conflict.remote
+        failed = `threw: ${err instanceof Error ? err.message : String(err)}`
       }
-      this.markResolved(conflict.id)
-      this.writeResolution(conflict, value)
-      this.events.emit('sync:resolved', { conflict: publicConflict(conflict), resolution: { value }, value })
-      return
+      if (failed === undefined) {
+        this.markResolved(conflict.id)
+        this.writeResolution(conflict, value)
+        this.events.emit('sync:resolved', { conflict: publicConflict(conflict), resolution: { value }, value })
+        return
+      }
+      // Neither side is thrown away on the app's bug: the conflict waits in the inbox for a person (resolve()).
+      const error = new ZyncError('INVALID_RESOLUTION', `[zync] conflict resolver for ${pathToString(c.path)} ${failed}; left to resolve()`, { opId: c.opId })
+      this.o.onWarning?.(error.message)
+      this.events.emit('sync:failed', { error, ids: [c.opId], willRetry: false })
     }
     for (const older of open) this.dropConflict(older.id, 'local')
     this.conflictsById.set(conflict.id, conflict)

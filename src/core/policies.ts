@@ -8,7 +8,12 @@ export interface ConflictMeta {
   time: number
 }
 
-/** An app rule for concurrent writes to one field: returns the value every replica converges on. */
+/**
+ * An app rule for concurrent writes to one field: returns the value every replica converges on. Runs
+ * synchronously on the client whose write raced; must be deterministic. Throwing, returning a promise,
+ * or `undefined` where neither side removed the field sends the conflict to the inbox instead (as
+ * 'manual'), with an INVALID_RESOLUTION warning.
+ */
 export type ConflictResolver = (args: {
   path: Path
   base: unknown
@@ -23,7 +28,7 @@ export type ConflictResolver = (args: {
  * - 'local': the incoming write wins (client wins). 'remote': the server's value wins (server wins).
  * - 'manual': the conflict goes to the inbox for a person to settle.
  * - 'counter': numeric; concurrent increments all count. 'set': arrays of primitives merge as an add/remove set.
- * - a function: your rule, run on the client whose write raced.
+ * - a function: your rule, run on the client whose write raced (see ConflictResolver).
  */
 export type ConflictPolicy = 'lww' | 'local' | 'remote' | 'manual' | 'counter' | 'set' | ConflictResolver
 
