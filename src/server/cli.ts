@@ -73,7 +73,7 @@ function limitsOf(name: string, raw: string | undefined): Partial<ServerLimits> 
 }
 
 /** Turns argv and the environment into server options; options win over variables. */
-function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: SyncServerOptions; auth?: string } {
+function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: SyncServerOptions; auth?: string; authFrom?: string } {
   let values
   try {
     ;({ values } = parseArgs({
@@ -115,7 +115,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const flagged = given.length === 1
   const pg = flagged ? values.postgres : env.ZYNC_POSTGRES_URL
   const memoryEnv = (env.ZYNC_MEMORY ?? '').trim()
-  if (!/^(1|true|yes|0|false|no|)$/i.test(memoryEnv)) throw new UsageError(`ZYNC_MEMORY must be 1, true or yes (or 0, false, no), got ${JSON.stringify(env.ZYNC_MEMORY)}`)
+  if (!flagged && !/^(1|true|yes|0|false|no|)$/i.test(memoryEnv)) throw new UsageError(`ZYNC_MEMORY must be 1, true or yes (or 0, false, no), got ${JSON.stringify(env.ZYNC_MEMORY)}`)
   const memory = flagged ? !!values.memory : /^(1|true|yes)$/i.test(memoryEnv)
   if (!flagged && pg && memory) throw new UsageError('ZYNC_POSTGRES_URL and ZYNC_MEMORY name different storages; set one')
   // A variable is named as such in its refusal; variables that need another one refuse to go without it
@@ -138,7 +138,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const cors = values.cors ?? env.ZYNC_CORS
   const corsList = cors === undefined ? undefined : cors.trim() === '*' ? '*' : cors.split(',').map((c) => c.trim()).filter(Boolean)
   const badCors = corsProblem(corsList)
-  if (badCors) throw new UsageError(`--${badCors}`)
+  if (badCors) throw new UsageError(values.cors !== undefined ? `--${badCors}` : `ZYNC_CORS (--${badCors.slice(0, 4)}):${badCors.slice(5)}`)
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
   if (!LEVELS.includes(level)) throw new UsageError(`${values['log-level'] !== undefined ? '--log-level' : 'ZYNC_LOG_LEVEL (--log-level)'} must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
@@ -149,7 +149,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const auth = values.auth ?? env.ZYNC_AUTH
   return {
     help: false,
-    ...(auth ? { auth } : {}),
+    ...(auth ? { auth, authFrom: values.auth !== undefined ? '--auth' : 'ZYNC_AUTH' } : {}),
     options: {
       port,
       host: values.host ?? env.ZYNC_HOST ?? '127.0.0.1',
@@ -169,20 +169,20 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
  * Loads `--auth`: a module (path relative to the working directory) exporting `authenticate` and/or
  * `authorize`, as named exports or on its default export, with the signatures of the server options.
  */
-async function loadAuth(file: string): Promise<Pick<SyncServerOptions, 'authenticate' | 'authorize'>> {
+async function loadAuth(file: string, source = '--auth'): Promise<Pick<SyncServerOptions, 'authenticate' | 'authorize'>> {
   let mod: Record<string, unknown>
   try {
     mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>
   } catch (err) {
-    throw new UsageError(`--auth ${file}: cannot load the module: ${(err as Error).message}`)
+    throw new UsageError(`${source} ${file}: cannot load the module: ${(err as Error).message}`)
   }
   const from = (name: string): unknown => mod[name] ?? (mod.default as Record<string, unknown> | undefined)?.[name]
   const authenticate = from('authenticate')
   const authorize = from('authorize')
   for (const [name, fn] of [['authenticate', authenticate], ['authorize', authorize]] as const) {
-    if (fn !== undefined && typeof fn !== 'function') throw new UsageError(`--auth ${file}: ${name} must be a function`)
+    if (fn !== undefined && typeof fn !== 'function') throw new UsageError(`${source} ${file}: ${name} must be a function`)
   }
-  if (authenticate === undefined && authorize === undefined) throw new UsageError(`--auth ${file}: the module exports neither authenticate nor authorize`)
+  if (authenticate === undefined && authorize === undefined) throw new UsageError(`${source} ${file}: the module exports neither authenticate nor authorize`)
   return {
     ...(authenticate ? { authenticate: authenticate as SyncServerOptions['authenticate'] } : {}),
     ...(authorize ? { authorize: authorize as SyncServerOptions['authorize'] } : {}),
@@ -196,7 +196,7 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     return
   }
   const log = createLogger(parsed.options.logLevel ?? 'info')
-  const server = await createSyncServer({ ...parsed.options, logger: log, ...(parsed.auth ? await loadAuth(parsed.auth) : {}) })
+  const server = await createSyncServer({ ...parsed.options, logger: log, ...(parsed.auth ? await loadAuth(parsed.auth, parsed.authFrom) : {}) })
   const st = parsed.options.storage as StorageOptions
   // The schema is named: one that did not exist is created empty, so a misspelt name starts a node on its own.
   const kind = st.kind === 'postgres' && st.schema ? `postgres, schema ${st.schema}` : st.kind

@@ -58,8 +58,9 @@ describe('zync-server CLI', () => {
     const d = tempDir()
     dirs.push(d)
     const file = path.join(d.dir, 'explicit.db')
-    // --data with ZYNC_MEMORY (or a PostgreSQL URL) left in the environment: the flag's SQLite file is used.
-    for (const env of [{ ZYNC_MEMORY: '1' }, { ZYNC_POSTGRES_URL: 'postgres://127.0.0.1:1/none' }] as Array<Record<string, string>>) {
+    // --data with ZYNC_MEMORY (or a PostgreSQL URL) left in the environment: the flag's SQLite file is used,
+    // even when the variable's value is not one ZYNC_MEMORY takes (a storage flag ignores them as a whole).
+    for (const env of [{ ZYNC_MEMORY: '1' }, { ZYNC_MEMORY: 'maybe' }, { ZYNC_POSTGRES_URL: 'postgres://127.0.0.1:1/none' }] as Array<Record<string, string>>) {
       const cli = await startCli(['--port', '0', '--data', file], { env })
       procs.push(cli)
       expect(cli.stdout()).toMatch(/\(sqlite\)/)
@@ -88,6 +89,10 @@ describe('zync-server CLI', () => {
       [[], { ZYNC_MEMORY: '1', ZYNC_POSTGRES_SCHEMA: 'app' }, /ZYNC_POSTGRES_SCHEMA applies to PostgreSQL storage only/],
       [['--memory'], { ZYNC_LOG_LEVEL: 'loud' }, /ZYNC_LOG_LEVEL \(--log-level\) must be one of/],
       [['--memory'], { ZYNC_REDIS_URL: 'notaurl' }, /ZYNC_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+      // Found by a docs audit: these named the flag when the variable was set.
+      [['--memory'], { ZYNC_CORS: 'https://a.example/' }, /ZYNC_CORS \(--cors\): "https:\/\/a\.example\/" is not an origin/],
+      [['--memory'], { ZYNC_AUTH: './no-such-auth.mjs' }, /ZYNC_AUTH \.\/no-such-auth\.mjs: cannot load the module/],
+      [['--memory', '--auth', './no-such-auth.mjs'], {}, /--auth \.\/no-such-auth\.mjs: cannot load the module/],
       [[], { ZYNC_POSTGRES_URL: 'notaurl' }, /ZYNC_POSTGRES_URL must be a postgres:\/\/ URL/],
     ] as Array<[string[], Record<string, string>, RegExp]>) {
       const r = await runCli(['--port', '0', ...args], env)
@@ -168,7 +173,7 @@ describe('zync-server CLI', () => {
     expect(r.stderr).toMatch(/exports neither authenticate nor authorize/)
     const missing = await runCli(['--port', '0', '--memory'], { ZYNC_AUTH: path.join(d.dir, 'missing.mjs') })
     expect(missing.code).toBe(2)
-    expect(missing.stderr).toMatch(/--auth .*cannot load the module/)
+    expect(missing.stderr).toMatch(/ZYNC_AUTH .*cannot load the module/)
   })
 
   it('is configured by environment variables, and flags win over them', async () => {
