@@ -150,6 +150,11 @@ export interface SyncServer {
 
 const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/
 
+/**
+ * The origin check the server applies to WebSocket connections, for routes of your own: `'*'` allows
+ * every origin; a list allows those origins exactly; undefined (the default `cors`) allows localhost,
+ * 127.0.0.1 and [::1] on any port (http or https); a list matches case-insensitively. A request without an Origin header (not a browser) is allowed.
+ */
 export function isOriginAllowed(origin: string | undefined, cors: string[] | '*' | undefined): boolean {
   if (origin === undefined) return true
   if (cors === '*') return true
