@@ -323,6 +323,24 @@ describe('options a plain-JavaScript caller gets wrong fail at once, typed, nami
     )
     expect(warnings).toEqual(['[zync] conflicts.paths["card.*.title"]: "card" is not a key of the synced state (cards, filter), so the pattern matches nothing until the state has that key. A typo?'])
   })
+  it('a pattern that is refused is not also warned about as a typo (conflict trial)', () => {
+    type S = { cards: Record<string, { title: string }> }
+    const warnings: string[] = []
+    const make = () =>
+      createStore<S>()(
+        sync((): S => ({ cards: {} }), {
+          name: 'empty-pattern',
+          storage: 'memory',
+          autoConnect: false,
+          url: 'http://127.0.0.1:1',
+          onWarning: (m) => warnings.push(m),
+          // @ts-expect-error -- '' is not a path of S
+          conflicts: { paths: { '': 'manual' } },
+        }),
+      )
+    expect(make).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }))
+    expect(warnings).toEqual([])
+  })
   it("a value its path's policy cannot merge (a string under 'counter', a number under 'set') warns once per path", async () => {
     type S = { cards: Record<string, { votes: unknown; tags: unknown }> }
     const warnings: string[] = []

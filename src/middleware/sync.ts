@@ -270,6 +270,8 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     void inner.destroy()
     throw bad('the store is synced already (sync() applied twice): apply it once, outermost')
   }
+  // Checked first: a pattern that is refused (an empty one, an unknown policy) is not also warned about.
+  const policies = new PolicyTable(options.conflicts as ConflictsConfig | undefined)
   // A pattern whose first segment is not a key of the state matches nothing: a typo, silently LWW.
   if (isPlainObject(initial)) {
     const keys = Object.keys(partialize(initial as T))
@@ -281,7 +283,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
   /** What every engine of this store's options shares (this store's and the ones delivering orphaned edits). */
   const common = (doc: string, store: OutboxStorage) => ({
     ...(options.user ? { user: options.user } : {}),
-    policies: new PolicyTable(options.conflicts as ConflictsConfig | undefined),
+    policies,
     ...(options.backoff ? { backoff: options.backoff } : {}),
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.ackTimeout !== undefined ? { ackTimeout: options.ackTimeout } : {}),
