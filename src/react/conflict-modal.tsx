@@ -142,7 +142,11 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   }
   // A draft is left in place: the conflict's section goes away once the engine settles it, and stays
   // (draft and all) if that fails; the engine reports the failure in its status, so it is not rethrown here.
-  const settle = (c: Conflict | null, r: Resolution) => (c ? resolve(c.id, r) : resolveAll(r)).catch(noop)
+  // Any decision ends a pending "Keep all" question.
+  const settle = (c: Conflict | null, r: Resolution) => {
+    setBulk(null)
+    return (c ? resolve(c.id, r) : resolveAll(r)).catch(noop)
+  }
 
   useEffect(() => {
     if (open && !conflicts.length) onOpenChange?.(false)
@@ -308,7 +312,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
           })}
         </div>
         <div className="zync-modal-footer">
-          {bulk ? (
+          {bulk && conflicts.length > 1 ? (
             <>
               <p className="zync-muted">{L.confirmAll(conflicts.length)}</p>
               {button(
@@ -321,10 +325,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
               )}
               {button(
                 bulk === 'local' ? L.keepAllMine : L.keepAllTheirs,
-                () => {
-                  setBulk(null)
-                  return settle(null, bulk)
-                },
+                () => settle(null, bulk),
                 'zync-btn-primary',
                 undefined,
                 focusOnMount,
