@@ -320,6 +320,30 @@ describe('a shared device', () => {
     const [entry] = await bob.sync.history({ path: 'cards.a1' })
     expect(entry?.user).toBe('bob')
   })
+
+  it('retry() sends such an edit as this user even when the server tied its client id to the first user (she wrote online before)', async () => {
+    // Found by a durability trial: retry() resolved, but each op was refused again ("client id ...
+    // belongs to another user"), since it kept the client id the server had tied to Alice.
+    const s = await server()
+    const dbName = freshDb()
+    const alice = board({ url: s.url, dbName, name: 'x', user: { id: 'alice' } })
+    alice.getState().addCard('a0', 'online first')
+    await alice.sync.flush({ timeout: 5000 })
+    alice.sync.disconnect()
+    alice.getState().addCard('a1', 'offline one')
+    alice.getState().addCard('a2', 'offline two')
+    await waitFor(() => alice.sync.status().pending === 2, 3000, 'persisted')
+    await alice.sync.destroy()
+    const bob = board({ url: s.url, dbName, name: 'x', user: { id: 'bob' } })
+    bob.getState().addCard('b1', "bob's edit")
+    await bob.sync.flush({ timeout: 5000 })
+    await waitFor(() => bob.sync.deadLetters().length === 2, 3000, 'dead letters')
+    for (const d of bob.sync.deadLetters()) await bob.sync.retry(d.id)
+    await bob.sync.flush({ timeout: 5000 })
+    expect(bob.sync.deadLetters()).toEqual([])
+    expect(Object.keys((await s.doc('x')).current().state.cards as object).sort()).toEqual(['a0', 'a1', 'a2', 'b1'])
+    for (const id of ['a1', 'a2']) expect((await bob.sync.history({ path: `cards.${id}` }))[0]).toMatchObject({ user: 'bob', client: bob.sync.clientId })
+  })
 })
 
 describe('destroy()', () => {

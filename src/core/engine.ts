@@ -1924,6 +1924,21 @@ export class SyncEngine {
     s.row.owner = this.clientId
     // Stamped anew: one refused as stamped too far in the future (CLOCK_SKEW) goes through once the clock is right.
     s.row.op = { ...s.row.op, hlc: this.clock.tick() }
+    const { client, n } = s.row.op
+    if (s.row.lastError?.code === 'CLIENT_MISMATCH' && client !== this.clientId) {
+      // Another user's edit sent as this user's: under this store's client id, since the server ties a
+      // client id to the first user it wrote as (under its own it is refused again). Its op id stays,
+      // so the server still dedupes it should the first user's send have landed after all.
+      this.n += 1
+      s.row.op = { ...s.row.op, client: this.clientId, n: this.n }
+      // A base naming it under its old client id would claim a write the server never gets so.
+      const confirmed = vvGet(this.vv[s.row.entity], client)
+      for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
+        if (o === s || vvGet(o.row.op.base, client) < n) continue
+        o.row.op = { ...o.row.op, base: { ...o.row.op.base, [client]: confirmed } }
+        o.dirty = true
+      }
+    }
     s.row.attempts = 0
     s.row.nextAt = 0
     s.dirty = true
