@@ -89,7 +89,8 @@ export const KeepAllAsksFirst: Story = {
     await step('the first press only asks', async () => {
       await userEvent.click(await screen.findByRole('button', { name: 'Keep all mine' }))
       await expect(store.resolutions).toEqual([])
-      await expect(screen.getByText('This decides all 4 conflicts.')).toBeVisible()
+      // Once the dialog's opening animation (from opacity 0) is over.
+      await waitFor(() => expect(screen.getByText('This decides all 4 conflicts.')).toBeVisible())
       await expect(screen.getByRole('button', { name: 'Keep all mine' })).toHaveFocus()
       await expect(screen.queryByRole('button', { name: 'Keep all theirs' })).not.toBeInTheDocument()
     })

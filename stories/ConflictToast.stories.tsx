@@ -32,8 +32,10 @@ type Story = StoryObj<typeof meta>
 export const Default: Story = {
   play: async ({ args, step }) => {
     await step('announces the conflicts without blocking', async () => {
-      const status = await screen.findByText('4 conflicts need your decision')
-      await expect(status.closest('[role="status"]')).toBeInTheDocument()
+      // The live region says the message only; the toast is a group named by it.
+      await waitFor(() => expect(screen.getByRole('status')).toHaveTextContent(/^4 conflicts need your decision$/))
+      // Once its entry animation (from opacity 0) is over.
+      await waitFor(() => expect(screen.getByRole('group', { name: '4 conflicts need your decision' })).toBeVisible())
       await expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument()
     })
     await step('Resolve calls onResolve', async () => {
@@ -109,7 +111,7 @@ export const GermanRightToLeft: Story = {
   },
   play: async ({ step }) => {
     await step('every button lies within the toast, and the toast within the page', async () => {
-      const toast = (await screen.findByText(/Synchronisierungskonflikte/)).closest('.zync-toast')!
+      const toast = await screen.findByRole('group', { name: /Synchronisierungskonflikte/ })
       const box = toast.getBoundingClientRect()
       for (const b of toast.querySelectorAll('button')) {
         const r = b.getBoundingClientRect()
