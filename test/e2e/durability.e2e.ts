@@ -23,10 +23,11 @@ describe('durability in a real browser', () => {
     await a.vote('mobile')
     await a.vote('mobile')
     await a.setStatus('flaky', 'done')
-    // Rename, new card, both votes (one op: concurrent increments coalesce), status.
-    await a.waitStatus((s) => s.pending === 4 && s.unpersisted === 0)
+    // Rename, new card (its record, then its 'manual' title as an op of its own), both votes (one op:
+    // concurrent increments coalesce), status.
+    await a.waitStatus((s) => s.pending === 5 && s.unpersisted === 0)
     const before = await a.pendingIds()
-    expect(before).toHaveLength(4)
+    expect(before).toHaveLength(5)
     expect((await e2e.server.doc(doc)).seq).toBe(seq0)
 
     await a.page.reload()
@@ -35,7 +36,7 @@ describe('durability in a real browser', () => {
     expect((await a.status()).connection).toBe('offline')
     expect(await a.pendingIds()).toEqual(before)
     expect((await a.cards())[added]?.title).toBe('Made offline')
-    expect(await a.page.locator('.outbox-list li').count()).toBe(4)
+    expect(await a.page.locator('.outbox-list li').count()).toBe(5)
 
     await a.switchOnline(true)
     await a.waitSynced()
@@ -44,11 +45,11 @@ describe('durability in a real browser', () => {
 
     // Exactly once: one log entry per op, each op sent once, votes counted once.
     const head = (await e2e.server.doc(doc)).seq
-    expect(head).toBe(seq0 + 4)
+    expect(head).toBe(seq0 + 5)
     const log = (await e2e.server.history(doc)).filter((c) => c.seq > seq0)
     expect(log.map((c) => c.opId).sort()).toEqual([...before].sort())
     expect(log.every((c) => c.status === 'applied')).toBe(true)
-    expect(sends(before)).toEqual([1, 1, 1, 1])
+    expect(sends(before)).toEqual([1, 1, 1, 1, 1])
     expect((await e2e.serverCards(doc)).mobile!.votes).toBe(votes0 + 2)
     expect(await a.cards()).toEqual(await observer.cards())
     expect(a.errors).toEqual([])
@@ -77,13 +78,14 @@ describe('durability in a real browser', () => {
     await t1.waitCards((c, id) => c[id]?.title === 'Added in tab 2', added, 3000)
     expect((await e2e.server.doc(doc)).seq).toBe(seq0)
 
-    // The device's four pending edits, the same in both tabs (each tab sends its own two).
+    // The device's five pending ops, the same in both tabs (each tab sends its own: tab 1 two, tab 2 three,
+    // the new card's record and its 'manual' title being two).
     const ids = await t1.pendingIds()
-    expect(ids).toHaveLength(4)
-    expect(new Set(ids).size).toBe(4)
+    expect(ids).toHaveLength(5)
+    expect(new Set(ids).size).toBe(5)
     expect((await t2.pendingIds()).sort()).toEqual([...ids].sort())
-    expect((await t1.status()).pending).toBe(4)
-    expect((await t2.status()).pending).toBe(4)
+    expect((await t1.status()).pending).toBe(5)
+    expect((await t2.status()).pending).toBe(5)
 
     await device.setOffline(false)
     await Promise.all([t1.waitSynced(), t2.waitSynced()])
@@ -91,8 +93,8 @@ describe('durability in a real browser', () => {
       (c, o) => c.blog?.title === 'Edited in tab 1' && c.flaky?.notes === 'Edited in tab 2' && c.mobile?.votes === o.votes && c[o.added]?.title === 'Added in tab 2',
       { votes: votes0 + 1, added },
     )
-    expect((await e2e.server.doc(doc)).seq).toBe(seq0 + 4)
-    expect(sends(ids)).toEqual([1, 1, 1, 1])
+    expect((await e2e.server.doc(doc)).seq).toBe(seq0 + 5)
+    expect(sends(ids)).toEqual([1, 1, 1, 1, 1])
     const cards = await observer.cards()
     expect(await t1.cards()).toEqual(cards)
     expect(await t2.cards()).toEqual(cards)
