@@ -2,23 +2,39 @@ import { ZyncError, toWireError } from '../core/errors'
 import type { Op, OpResult, Snapshot } from '../core/protocol'
 import { DocState, toWire } from './doc-state'
 import { yieldToLoop } from './json-bytes'
+import { sizeOf } from './limits'
 import { AppendConflictError, type LogEntry, type ServerStorage } from './storage/types'
 
 
 /** Ops between two snapshots unless configured: a snapshot copies the document, so not too often. */
 export const DEFAULT_SNAPSHOT_EVERY = 2000
+/**
+ * Or fewer ops when they wrote this many bytes of values since the last snapshot (large values: a long
+ * text edited keystroke by keystroke), so that `keepLog` compacts such a document too.
+ */
+export const SNAPSHOT_BYTES = 16_000_000
+/** A join's log tail larger than this (values, approximately) gets the current state instead. */
+export const DEFAULT_MAX_TAIL_BYTES = 8_000_000
 
 export interface DocHostOptions {
   /**
-   * Save a snapshot every N ops. Default: every 2000 ops, or, once the document has more than 4000
-   * fields, every half as many ops as it has fields (a snapshot copies the whole document; this keeps
-   * its cost per write bounded however large the document grows, also when every op adds a field).
+   * Save a snapshot every N ops. Default: every 2000 ops (or fewer once they wrote SNAPSHOT_BYTES of
+   * values), or, once the document has more than 4000 fields, every half as many ops as it has fields
+   * at least (a snapshot copies the whole document; this keeps its cost per write bounded however large
+   * the document grows, also when every op adds a field).
    */
   snapshotEvery?: number
   /** Drop log entries older than the newest snapshot, keeping this many for history. Default: keep all. */
   keepLog?: number
   /** Timestamps further ahead than this are clamped (ms). Default 5000. */
   maxDriftMs?: number
+  /**
+   * A join's log tail whose values come to more than this many bytes (approximately) gets the current
+   * state as a snapshot instead: few ops of large values (a long text edited per keystroke) made a tail
+   * many times the document's size, over the connection's send buffer (`maxBufferedBytes`), and the
+   * client was dropped and rejoined forever. Default 8,000,000 (DEFAULT_MAX_TAIL_BYTES).
+   */
+  maxTailBytes?: number
   now?: () => number
   /** Errors that do not fail a request (a snapshot that could not be saved). */
   onError?: (err: unknown) => void
@@ -43,6 +59,8 @@ export class DocHost {
   private state: DocState
   private queue: Promise<unknown> = Promise.resolve()
   private lastSnapshotSeq = 0
+  /** Bytes of values this node wrote since the last snapshot (approximate, see SNAPSHOT_BYTES). */
+  private bytesSinceSnapshot = 0
   /** The state in memory may hold ops that never reached storage: rebuild before the next use. */
   private stale = false
   private readonly knownOps = new Map<string, { seq: number; status: LogEntry['status'] }>()
@@ -177,7 +195,10 @@ export class DocHost {
                 : new ZyncError('STORAGE_UNAVAILABLE', `[zync] storage failed: ${(err as Error).message}`, { retryable: true })
           return { results: ops.map((op) => ({ ...toWireError(e, op.id), id: op.id })), entries: [], seq: this.state.seq }
         }
-        for (const e of entries) this.remember(e.opId, { seq: e.seq, status: e.status })
+        for (const e of entries) {
+          this.remember(e.opId, { seq: e.seq, status: e.status })
+          if (this.bytesSinceSnapshot < SNAPSHOT_BYTES) this.bytesSinceSnapshot += sizeOf(e.value, SNAPSHOT_BYTES)
+        }
         // The batch is committed. Snapshots run after the acknowledgement, off its latency, and a failed
         // snapshot never turns an acknowledgement into an error.
         if (this.snapshotDue() && !this.snapshotQueued && !this.saving) {
@@ -229,7 +250,7 @@ export class DocHost {
     // record: a chat, a log) gains a field per op, so "as many ops as fields" was never reached again
     // and `keepLog` never compacted it. Half doubles the interval each time instead (two fields
     // copied per write, amortized).
-    return since >= DEFAULT_SNAPSHOT_EVERY && since >= this.state.fieldCount() / 2
+    return (since >= DEFAULT_SNAPSHOT_EVERY || this.bytesSinceSnapshot >= SNAPSHOT_BYTES) && since >= this.state.fieldCount() / 2
   }
 
   /**
@@ -243,7 +264,9 @@ export class DocHost {
     if (this.saving || this.stale || !this.snapshotDue()) return
     const snap = await this.state.snapshot()
     const previous = this.lastSnapshotSeq
+    const bytes = this.bytesSinceSnapshot
     this.lastSnapshotSeq = snap.seq
+    this.bytesSinceSnapshot = 0
     this.saving = (async () => {
       try {
         await this.storage.saveSnapshot(this.doc, snap)
@@ -254,6 +277,7 @@ export class DocHost {
       } catch (err) {
         // Not stored: due again at the next write.
         this.lastSnapshotSeq = previous
+        this.bytesSinceSnapshot += bytes
         this.o.onError?.(err)
       } finally {
         this.saving = undefined
@@ -295,18 +319,26 @@ export class DocHost {
   }
 
   /**
-   * Log entries after..head, or undefined when some of them are no longer in the log. Read in pages with
+   * Log entries after..head, or undefined when some of them are no longer in the log or they come to more
+   * than `maxTailBytes` (the current state is sent instead). Read in pages with
    * a turn of the event loop between them: a long tail (a snapshot interval grows with the document) is
    * parsed from storage without holding the node's other clients for all of it at once.
    */
   private async tail(after: number, head: number): Promise<LogEntry[] | undefined> {
     const entries: LogEntry[] = []
+    const budget = this.o.maxTailBytes ?? DEFAULT_MAX_TAIL_BYTES
+    let bytes = 0
     while (after + entries.length < head) {
       if (entries.length > 0) await yieldToLoop()
       const from = after + entries.length
       const page = await this.storage.readLog(this.doc, from, Math.min(TAIL_PAGE, head - from))
       if (page.length === 0 || page[0]!.seq !== from + 1) return undefined
-      for (const e of page) entries.push(e)
+      for (const e of page) {
+        // What the client is sent of it: the resulting value, and for a conflict what was proposed and seen.
+        bytes += 100 + sizeOf(e.value, budget) + (e.status === 'conflict' ? sizeOf(e.proposed, budget) + sizeOf(e.prev, budget) : 0)
+        if (bytes > budget) return undefined
+        entries.push(e)
+      }
     }
     if (entries.length !== head - after || (entries.length > 0 && entries[entries.length - 1]!.seq !== head)) return undefined
     return entries

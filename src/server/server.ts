@@ -93,7 +93,8 @@ export interface SyncServerOptions {
   /**
    * Snapshot each document every N ops. Default: every 2000 ops, or every half as many ops as the
    * document has fields once it has more than 4000 (a snapshot copies the whole document; this bounds
-   * its cost per write, also for a document whose every op adds a field).
+   * its cost per write, also for a document whose every op adds a field); by default also once the ops
+   * since the last snapshot wrote 16 MB of values (large values: a long text edited per keystroke).
    */
   snapshotEvery?: number
   /** Compact the log to this many entries behind the newest snapshot. Default: never compact. */
@@ -420,6 +421,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
         ...(options.keepLog !== undefined ? { keepLog: options.keepLog } : {}),
         ...(options.maxDriftMs !== undefined ? { maxDriftMs: options.maxDriftMs } : {}),
+        // A join's tail stays well inside the connection's send buffer (a quarter: 8 MB by default).
+        maxTailBytes: Math.floor(limits.maxBufferedBytes / 4),
         onRetry: () => metrics?.appendRetries.inc(),
         onError: (err) => log.warn('snapshot failed', { doc, err: String((err as Error)?.message ?? err) }),
       })

@@ -195,6 +195,44 @@ describe('default snapshot interval', () => {
   })
 })
 
+describe('large values', () => {
+  const big = (i: number) => `${i} `.padEnd(200_000, 'x')
+
+  it("a join's tail of few ops but large values comes as the current state, inside the send buffer (a client fell behind by a long text's keystrokes and was dropped and rejoined forever)", async () => {
+    // A 4 MB send buffer: tails up to 1 MB.
+    const s = await server({ limits: { maxBufferedBytes: 4_000_000 } })
+    const sock = await connectRaw(s.url)
+    cleanups.push(() => sock.disconnect())
+    await ask(sock, 'zync:join', { v: 2, doc: 'essay', client: 'w', since: 0 })
+    for (let i = 1; i <= 20; i++) expect((await ask<{ ok: boolean }>(sock, 'zync:ops', { doc: 'essay', ops: [makeOp('w', i, ['essay', 'body'], big(i))] })).ok).toBe(true)
+    // 20 ops behind (far under snapshotEvery) but ~4 MB of values: the state, ~200 KB.
+    const far = await join(s.url, 'essay', 0)
+    expect(far.changes).toHaveLength(0)
+    expect(far.snapshot?.state).toEqual({ essay: { body: big(20) } })
+    // A few ops behind, under the budget: the tail, as before.
+    const near = await join(s.url, 'essay', 17)
+    expect(near.snapshot).toBeUndefined()
+    expect((near.changes as Change[]).map((c) => c.seq)).toEqual([18, 19, 20])
+  })
+
+  it("ops of large values make a snapshot due before snapshotEvery's count, so keepLog compacts such a document", async () => {
+    const storage = new MemoryStorage()
+    await storage.init()
+    const host = await DocHost.load('essay', storage, { keepLog: 5 })
+    // 100 keystrokes of a 200 KB text: 20 MB of values in 100 ops (the count alone waits for 2000).
+    for (let n = 1; n <= 100; n++) {
+      expect((await host.submit([makeOp('w', n, ['essay', 'body'], big(n))], undefined, false)).results[0]!.ok).toBe(true)
+      await new Promise((r) => setImmediate(r))
+    }
+    for (let i = 0; i < 300 && (await storage.loadSnapshot('essay')) === undefined; i++) await new Promise((r) => setTimeout(r, 10))
+    const snap = await storage.loadSnapshot('essay')
+    // Due once 16 MB were written (~80 ops of 200 KB); the log keeps 5 before it and what came after.
+    expect(snap?.seq).toBeGreaterThanOrEqual(75)
+    expect(snap?.seq).toBeLessThanOrEqual(85)
+    expect((await storage.readLog('essay', 0)).length).toBe(100 - snap!.seq + 5)
+  })
+})
+
 describe('snapshots are stored in the background', () => {
   it('the document\'s writes go on while a snapshot is being stored; one that fails is taken again later', async () => {
     const storage = new MemoryStorage()
