@@ -13,6 +13,7 @@ import {
   type Transport,
   type TransportHandlers,
   type SyncOptions,
+  type SyncStatus,
 } from 'zync'
 import type { Change, OpsRequest, OpsResponse } from '../src/core/protocol'
 import { encodeHlc } from '../src/core/hlc'
@@ -343,6 +344,33 @@ describe('a shared device', () => {
     expect(bob.sync.deadLetters()).toEqual([])
     expect(Object.keys((await s.doc('x')).current().state.cards as object).sort()).toEqual(['a0', 'a1', 'a2', 'b1'])
     for (const id of ['a1', 'a2']) expect((await bob.sync.history({ path: `cards.${id}` }))[0]).toMatchObject({ user: 'bob', client: bob.sync.clientId })
+  })
+})
+
+describe('status() and pendingOperations() identity', () => {
+  it('stay the same objects while nothing in them changed, so hooks do not re-render (another user editing re-rendered usePendingOperations at every change)', async () => {
+    const s = await server()
+    const a = board({ url: s.url, name: 'ident' })
+    const b = board({ url: s.url, name: 'ident' })
+    await waitFor(() => a.sync.status().connection === 'online' && b.sync.status().connection === 'online', 3000, 'online')
+    const pending = a.sync.pendingOperations()
+    const seen: SyncStatus[] = []
+    a.sync.subscribe((st) => seen.push(st))
+    for (let i = 0; i < 5; i++) b.getState().addCard(`c${i}`, `card ${i}`)
+    await b.sync.flush({ timeout: 5000 })
+    await waitFor(() => Object.keys(a.getState().cards).length >= 5, 3000, 'a has the cards')
+    for (let i = 0; i < 5; i++) a.getState().vote(`c${i}`)
+    await a.sync.flush({ timeout: 5000 })
+    // a's outbox was empty while b's changes came in: the same array throughout.
+    expect(pending).toEqual([])
+    expect(seen.length).toBeGreaterThan(0)
+    // Each status a listener is handed says something new: never a new object equal to the last.
+    const strip = ({ oldestPendingAge: _age, ...rest }: SyncStatus) => JSON.stringify({ ...rest, error: rest.error?.code, aged: _age !== undefined })
+    for (let i = 1; i < seen.length; i++) if (seen[i] !== seen[i - 1]) expect(strip(seen[i]!), `status ${i}`).not.toBe(strip(seen[i - 1]!))
+    const p1 = a.sync.pendingOperations()
+    b.getState().addCard('late', 'late')
+    await waitFor(() => a.getState().cards.late !== undefined, 3000, 'late card')
+    expect(a.sync.pendingOperations()).toBe(p1)
   })
 })
 

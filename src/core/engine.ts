@@ -2008,8 +2008,7 @@ export class SyncEngine {
   }
 
   subscribePresence(fn: (peers: Presence[]) => void): () => void {
-    this.presenceTracker.appear()
-    return this.presenceTracker.subscribe(fn)
+    return this.presenceTracker.watch(fn)
   }
 
   // ---- other tabs ------------------------------------------------------------------------------
@@ -2161,9 +2160,15 @@ export class SyncEngine {
     if (next !== undefined) st.nextRetryAt = next
     if (this.lastSyncedAt !== undefined) st.lastSyncedAt = this.lastSyncedAt
     if (this.lastError) st.error = this.lastError
-    this.statusCache = st
-    return st
+    // The same object while nothing in it changed (but the pending age, which moves with the clock):
+    // every outbox and presence event invalidates, and hooks re-render on a new object.
+    const last = this.lastStatus
+    this.statusCache = last && sameStatus(last, st) ? last : st
+    this.lastStatus = this.statusCache
+    return this.statusCache
   }
+
+  private lastStatus: SyncStatus | undefined
 
   subscribe(fn: (s: SyncStatus) => void): () => void {
     this.statusListeners.add(fn)
@@ -2173,9 +2178,16 @@ export class SyncEngine {
   }
 
   pendingOperations(): PendingOperation[] {
-    if (!this.pendingCache) this.pendingCache = this.outbox.ordered().filter((s) => !s.done && !s.row.dead).map((s) => this.pendingOf(s))
+    if (!this.pendingCache) {
+      const list = this.outbox.ordered().filter((s) => !s.done && !s.row.dead).map((s) => this.pendingOf(s))
+      // The same array while it holds the same entries (each is memoized per row, see pendingOf).
+      const last = this.lastPending
+      this.pendingCache = this.lastPending = last && last.length === list.length && list.every((p, i) => p === last[i]) ? last : list
+    }
     return this.pendingCache
   }
+
+  private lastPending: PendingOperation[] | undefined
 
   /**
    * A row's PendingOperation, the same object while the row is unchanged: the list is rebuilt on every
@@ -2390,4 +2402,13 @@ function badPart(v: unknown): string[] {
     v = obj[k]
   }
   return at
+}
+
+const STATUS_KEYS = ['connection', 'pending', 'unpersisted', 'conflicts', 'deadLetters', 'syncing', 'ready', 'readOnly', 'attempts', 'seq', 'nextRetryAt', 'lastSyncedAt', 'error'] as const
+
+/** Two statuses that say the same (the pending age aside, as long as both have one or neither does). */
+function sameStatus(a: SyncStatus, b: SyncStatus): boolean {
+  for (const k of STATUS_KEYS) if (a[k] !== b[k]) return false
+  for (const l in a.lanes) if (a.lanes[l as Priority] !== b.lanes[l as Priority]) return false
+  return (a.oldestPendingAge === undefined) === (b.oldestPendingAge === undefined)
 }

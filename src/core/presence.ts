@@ -1,3 +1,4 @@
+import { deepEqual } from './diff'
 import type { PresenceMessage, PresencePeer } from './protocol'
 import type { Presence, PresenceUser } from './types'
 
@@ -22,11 +23,17 @@ export class PresenceTracker {
   private left = false
   private readonly peers = new Map<string, PresencePeer>()
   private cache: Presence[] | undefined
+  /** Each peer's entry, the same object while the peer is unchanged (see list()). */
+  private readonly entries = new WeakMap<PresencePeer, Presence>()
+  private selfEntry: Presence | undefined
   private readonly listeners = new Set<(p: Presence[]) => void>()
   private lastSent = 0
   private sendTimer: ReturnType<typeof setTimeout> | undefined
   private beat: ReturnType<typeof setInterval> | undefined
   private every = 0
+  /** Subscriptions that show presence (watch()), and the pending leave once the last one went. */
+  private watchers = 0
+  private leaveTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(private readonly o: TrackerOptions) {
     this.throttle = o.throttle
@@ -75,6 +82,36 @@ export class PresenceTracker {
     queueMicrotask(() => this.changed())
   }
 
+  /**
+   * A subscription that shows presence (usePresence, PresenceAvatars): this client is present while one
+   * is mounted (see appear()). Once the last one goes, it leaves after LEAVE_AFTER_MS (a remount in
+   * between, StrictMode's second effect or a route swapping components, keeps it). A first watcher (none
+   * was open) makes it present again, even after setPresence(null): an app's cleanup that left on purpose,
+   * then a remount.
+   */
+  watch(fn: (p: Presence[]) => void): () => void {
+    if (this.watchers++ === 0) this.left = false
+    clearTimeout(this.leaveTimer)
+    this.leaveTimer = undefined
+    this.appear()
+    const off = this.subscribe(fn)
+    let on = true
+    return () => {
+      if (!on) return
+      on = false
+      off()
+      if (--this.watchers > 0) return
+      this.leaveTimer = setTimeout(() => {
+        this.leaveTimer = undefined
+        if (this.watchers > 0 || !this.mine) return
+        this.mine = null
+        this.changed()
+        this.sendNow()
+      }, LEAVE_AFTER_MS)
+      ;(this.leaveTimer as { unref?: () => void }).unref?.()
+    }
+  }
+
   set(state: Record<string, unknown> | null): void {
     this.left = state === null
     this.mine = state
@@ -113,13 +150,30 @@ export class PresenceTracker {
   }
 
   receive(msg: PresenceMessage): void {
+    let changed = !!msg.full
+    const before = msg.full ? new Map(this.peers) : this.peers
     if (msg.full) this.peers.clear()
+    const now = this.o.now()
     for (const p of msg.peers) {
       if (p.clientId === this.o.clientId) continue
-      if (p.state === null) this.peers.delete(p.clientId)
-      else this.peers.set(p.clientId, { ...(p as PresencePeer), updatedAt: this.o.now() })
+      if (p.state === null) {
+        changed = this.peers.delete(p.clientId) || changed
+        continue
+      }
+      const had = before.get(p.clientId)
+      // A heartbeat (the same state from the same person): the peer and its entry stay the same objects,
+      // only the time they were last heard from moves, so nothing selected from them re-renders.
+      if (had && deepEqual(had.state, p.state) && deepEqual(had.user, p.user)) {
+        had.updatedAt = now
+        const e = this.entries.get(had)
+        if (e) e.updatedAt = now
+        this.peers.set(p.clientId, had)
+        continue
+      }
+      this.peers.set(p.clientId, { ...(p as PresencePeer), updatedAt: now })
+      changed = true
     }
-    this.changed()
+    if (changed) this.changed()
   }
 
   clearPeers(): void {
@@ -131,11 +185,20 @@ export class PresenceTracker {
   list(): Presence[] {
     if (!this.cache) {
       const out: Presence[] = []
-      if (this.mine) out.push({ clientId: this.o.clientId, user: this.o.user, state: this.mine, updatedAt: this.lastSent, self: true })
+      // Entries keep their identity while unchanged: a hook whose selector keeps some peers re-renders
+      // only when one of those changes, not at every other peer's cursor move.
+      if (this.mine) {
+        if (this.selfEntry?.state !== this.mine) this.selfEntry = { clientId: this.o.clientId, user: this.o.user, state: this.mine, updatedAt: this.lastSent, self: true }
+        out.push(this.selfEntry)
+      }
       // By name (then user id, then connection): the same order in every tab and after reconnects, where
       // connection ids are random.
       const others = [...this.peers.values()].sort(byPerson)
-      for (const p of others) out.push({ clientId: p.clientId, user: p.user, state: p.state, updatedAt: p.updatedAt, self: false })
+      for (const p of others) {
+        let e = this.entries.get(p)
+        if (!e) this.entries.set(p, (e = { clientId: p.clientId, user: p.user, state: p.state, updatedAt: p.updatedAt, self: false }))
+        out.push(e)
+      }
       this.cache = out
     }
     return this.cache
@@ -164,10 +227,14 @@ export class PresenceTracker {
 
   destroy(): void {
     clearInterval(this.beat)
+    clearTimeout(this.leaveTimer)
     if (this.sendTimer) clearTimeout(this.sendTimer)
     this.listeners.clear()
   }
 }
+
+/** How long after the last presence watcher unmounts this client leaves (see watch()). */
+const LEAVE_AFTER_MS = 1000
 
 const key = (p: PresencePeer) => p.user.name ?? p.user.id
 function byPerson(a: PresencePeer, b: PresencePeer): number {

@@ -208,6 +208,12 @@ export interface SyncApi<S = unknown> {
    * `limits.presenceBytes`, 4 KB by default). Sends are throttled (`presence.throttle`).
    */
   setPresence(state: Record<string, unknown> | null): void
+  /**
+   * Calls `listener` with the peer list on every presence change; returns the unsubscribe. While one
+   * such subscription is open (usePresence and the presence components hold one), this client is
+   * present. About a second after the last one closes (a route without presence), it leaves; the
+   * first subscription after that makes it present again, even after `setPresence(null)`.
+   */
   subscribePresence(listener: (peers: Presence[]) => void): () => void
   /** Goes online again after disconnect() (or a refusal for good). */
   connect(): void

@@ -332,6 +332,65 @@ describe('presence', () => {
     expect(a.sync.presence().some((p) => p.self)).toBe(false)
   })
 
+  it("entries keep their identity while a peer is unchanged: another peer's move or a heartbeat leaves them as they were (a selector keeping some peers re-rendered at everyone's cursor)", async () => {
+    const s = await server({ authenticate: undefined, presenceTtl: 400 })
+    const opts = { name: 'pres-stable', url: s.url, presence: { ttl: 400 } }
+    const a = makeBoard({ ...opts, user: { id: 'ada', name: 'Ada' } })
+    const b = makeBoard({ ...opts, user: { id: 'ben', name: 'Ben' } })
+    const c = makeBoard({ ...opts, user: { id: 'cy', name: 'Cy' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy(), () => c.sync.destroy())
+    let calls = 0
+    a.sync.subscribePresence(() => calls++)
+    b.sync.setPresence({ focus: 'title' })
+    c.sync.setPresence({ cursor: 0 })
+    const peer = (id: string) => a.sync.presence().find((p) => p.user.id === id)
+    await waitFor(() => (peer('ben')?.state as { focus?: string })?.focus === 'title' && (peer('cy')?.state as { cursor?: number })?.cursor === 0, 5000, 'a sees both')
+    const ben = peer('ben')!
+    const self = a.sync.presence().find((p) => p.self)!
+    c.sync.setPresence({ cursor: 1 })
+    await waitFor(() => (peer('cy')?.state as { cursor?: number })?.cursor === 1, 5000, 'cy moved')
+    expect(peer('ben')).toBe(ben)
+    expect(a.sync.presence().find((p) => p.self)).toBe(self)
+    // Heartbeats (every 200 ms here) of unchanged peers: no notification, the same entries, still alive.
+    const list = a.sync.presence()
+    const before = calls
+    await new Promise((r) => setTimeout(r, 700))
+    expect(calls).toBe(before)
+    expect(a.sync.presence()).toBe(list)
+    expect(peer('ben')).toBe(ben)
+  })
+
+  it('a client leaves about a second after its last presence subscription closes (a route without presence), and a new one makes it present again, even after setPresence(null)', async () => {
+    const s = await server({ authenticate: undefined })
+    const a = makeBoard({ name: 'pres-watch', url: s.url, user: { id: 'ada', name: 'Ada' } })
+    const b = makeBoard({ name: 'pres-watch', url: s.url, user: { id: 'ben', name: 'Ben' } })
+    cleanups.push(() => a.sync.destroy(), () => b.sync.destroy())
+    b.sync.subscribePresence(() => {})
+    const seesAda = () => b.sync.presence().some((p) => p.user.id === 'ada')
+    let off = a.sync.subscribePresence(() => {})
+    a.sync.setPresence({ cursor: 1 })
+    await waitFor(seesAda, 5000, 'ben sees ada')
+    // StrictMode's second effect, or a route that swaps one presence component for another: no flicker.
+    off()
+    off = a.sync.subscribePresence(() => {})
+    await new Promise((r) => setTimeout(r, 1300))
+    expect(seesAda()).toBe(true)
+    // The last one goes: she leaves.
+    off()
+    await waitFor(() => !seesAda(), 5000, 'ada left')
+    expect(a.sync.presence().some((p) => p.self)).toBe(false)
+    // Back on a route with presence: present again.
+    off = a.sync.subscribePresence(() => {})
+    await waitFor(seesAda, 5000, 'ada back')
+    // An app that left on purpose in its cleanup, then mounts presence again, is present again.
+    a.sync.setPresence(null)
+    off()
+    await waitFor(() => !seesAda(), 5000, 'ada left on purpose')
+    off = a.sync.subscribePresence(() => {})
+    await waitFor(seesAda, 5000, 'ada back after setPresence(null)')
+    off()
+  })
+
   it('without authenticate (development), the user option is who the server trusts: presence, history and conflict metadata; auth.userId wins over it', async () => {
     const s = await server({ authenticate: undefined })
     const a = makeBoard({ name: 'pres-dev', url: s.url, user: { id: 'ada', name: 'Ada', color: '#0a0' }, conflicts: { paths: { 'cards.*.title': 'manual' } } })
