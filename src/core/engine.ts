@@ -2254,6 +2254,9 @@ export class SyncEngine {
     if (this.persistRetryTimer) clearTimeout(this.persistRetryTimer)
     if (this.lazyPersistTimer) clearTimeout(this.lazyPersistTimer)
     this.cleanupNetwork?.()
+    // Nobody is shown as here any more (hooks still mounted on this store read an empty list).
+    this.presenceTracker.set(null)
+    this.presenceTracker.clearPeers()
     this.presenceTracker.destroy()
     this.o.transport.destroy()
     this.tabs?.close()

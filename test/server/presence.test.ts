@@ -388,6 +388,10 @@ describe('presence', () => {
     await waitFor(() => !seesAda(), 5000, 'ada left on purpose')
     off = a.sync.subscribePresence(() => {})
     await waitFor(seesAda, 5000, 'ada back after setPresence(null)')
+    // A destroyed store shows nobody (hooks still mounted on it read an empty list), and is gone for ben.
+    await a.sync.destroy()
+    expect(a.sync.presence()).toEqual([])
+    await waitFor(() => !seesAda(), 5000, 'ada gone after destroy')
     off()
   })
 
