@@ -377,6 +377,13 @@ describe('policies', () => {
     edit(a, 'c8', { notes: 'n', votes: 2, tags: ['x'] })
     await waitFor(() => a.sync.status().pending === 4)
     expect(a.sync.pendingOperations().map((o) => o.path.join('.'))).toEqual(['cards.c7', 'cards.c8', 'cards.c8.votes', 'cards.c8.tags'])
+    // A counter's pending op shows the count and the increment it sends (a durability trial read the
+    // running total as what was sent); two more votes offline coalesce into it.
+    const votes = () => a.sync.pendingOperations().find((o) => o.path.join('.') === 'cards.c8.votes')
+    expect(votes()).toMatchObject({ value: 2, delta: 2 })
+    edit(a, 'c8', { votes: 4 })
+    await waitFor(() => votes()?.value === 4)
+    expect(votes()).toMatchObject({ value: 4, delta: 4 })
   })
 })
 

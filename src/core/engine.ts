@@ -2232,6 +2232,7 @@ export class SyncEngine {
       inFlight: s.inFlight,
     }
     if (row.op.value !== undefined) p.value = row.op.value
+    if (row.op.delta !== undefined) p.delta = row.op.delta
     if (row.nextAt > 0) p.nextAttemptAt = row.nextAt
     if (row.lastError) p.lastError = { ...row.lastError }
     return p

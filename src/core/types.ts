@@ -61,17 +61,31 @@ export interface SyncStatus {
 }
 
 /** An op waiting in the outbox, oldest first. */
+/** One change waiting in the outbox (`pendingOperations()`), oldest first. */
 export interface PendingOperation {
+  /** The op id: the server's dedupe key, the same across retries and reloads. */
   id: string
+  /** What it writes: collection, record, field (one to three segments). */
   path: Path
+  /** 'add' / 'replace' write `value`; 'remove' deletes the path. */
   op: Op['op']
+  /** The value it writes (for a 'counter' field: the count shown after it; `delta` is what is sent). */
   value?: unknown
+  /** For a 'counter' field: the increment sent, which adds to other devices' increments. */
+  delta?: number
+  /** The outbox lane it goes in: critical, high, medium (the default) or low. */
   priority: Priority
+  /** When it was made (ms since the epoch). */
   createdAt: number
+  /** Sends that failed so far (0 until one does). */
   attempts: number
+  /** After a failure: when it is tried again (ms since the epoch). */
   nextAttemptAt?: number
+  /** After a failure: the last error's code and message. */
   lastError?: { code: string; message: string }
+  /** Written to IndexedDB (false for a few ms after set(): a crash then loses it). */
   persisted: boolean
+  /** Sent and not yet answered. */
   inFlight: boolean
 }
 
