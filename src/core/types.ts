@@ -8,6 +8,7 @@ export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'medium', 'l
 
 export type ConnectionState = 'connecting' | 'online' | 'offline'
 
+/** Pending ops per outbox lane (sent in this order of priority). */
 export interface LaneCounts {
   critical: number
   high: number
@@ -20,6 +21,7 @@ export const EMPTY_LANES: Readonly<LaneCounts> = Object.freeze({ critical: 0, hi
 
 /** A snapshot of the sync state. Keeps its identity until something in it changes. */
 export interface SyncStatus {
+  /** 'online' (joined), 'connecting' (trying; see `error` for why not yet) or 'offline' (disconnect(), no network, or refused for good). */
   connection: ConnectionState
   /**
    * Ops of this device persisted locally and not yet acknowledged by the server: every tab of the
@@ -89,41 +91,62 @@ export interface PendingOperation {
   inFlight: boolean
 }
 
+/** An op the server refused for good: kept until `retry(id)` or `discard(id)`. */
 export interface DeadLetter extends PendingOperation {
+  /** Why: the server's (or this client's) error code and message. */
   error: { code: string; message: string }
 }
 
+/** Who wrote one side of a conflict, and when. */
 export interface ConflictSide {
+  /** The writing store's client id. */
   clientId: string
+  /** The writer's user id, when known. */
   userId?: string
+  /** When it was written (ms since the epoch, from its timestamp). */
   time: number
 }
 
 /** A conflict waiting for a decision (policy 'manual'). */
 export interface Conflict {
+  /** Pass it to `resolve(id, ...)`. */
   id: string
+  /** The field in conflict: collection, record, field. */
   path: Path
+  /** Its record, as `collection/record`. */
   entity: string
+  /** Its field name ('' for a whole record). */
   field: string
+  /** What this device saw before its edit ("Before"). */
   base: unknown
+  /** This device's value ("Mine"). */
   local: unknown
+  /** The value the server kept ("Theirs"). */
   remote: unknown
   localMeta: ConflictSide
   remoteMeta: ConflictSide
+  /** The field's policy on the wire: 'manual', or 'custom' for an app function that could not settle it. */
   policy: WirePolicy
   /** Set when both sides are arrays merged element by element: the id key of their elements (`conflicts.idKey`, default `'id'`). */
   idKey?: string
+  /** When it reached this device's inbox (ms since the epoch). */
   createdAt: number
 }
 
+/** 'local' keeps mine, 'remote' keeps theirs (objects and id-keyed arrays merged, the clashing parts from that side), `{ value }` writes a merged value. */
 export type Resolution = 'local' | 'remote' | { value: unknown }
 
 export type HistoryEntry = Change
 
+/** Who a store's user is, as others see them (from `authenticate`, or the `user` option in development). */
 export interface PresenceUser {
+  /** Stable user id. */
   id: string
+  /** Display name (avatars show its initials). Default: the id. */
   name?: string
+  /** Avatar colour, a hex colour such as '#7c3aed' (initials get black or white, whichever reads). Default: the --zync-avatar-bg CSS variable (slate). */
   color?: string
+  /** Picture shown instead of initials. Default: none. */
   avatarUrl?: string
 }
 
@@ -181,7 +204,9 @@ export type SyncEventName = keyof SyncEvents
 export interface SyncApi<S = unknown> {
   /** Resolves once the local outbox and snapshot are loaded; nothing flushes before it. */
   readonly ready: Promise<void>
+  /** The document id (the `name` option). */
   readonly name: string
+  /** This store's client id: random per page load unless the `clientId` option sets it. */
   readonly clientId: string
   /** Current status; the same object until something in it changes (safe for useSyncExternalStore). */
   status(): SyncStatus
@@ -200,14 +225,22 @@ export interface SyncApi<S = unknown> {
   isDirty(): boolean
   /** Open conflicts, oldest first; the same array until the inbox changes. */
   conflicts(): Conflict[]
+  /**
+   * Settles a conflict of the inbox with a write every device converges to. Rejects with a `ZyncError`:
+   * CONFLICT_NOT_FOUND, CONFLICT_RESOLVED, or INVALID_RESOLUTION (a value not plain JSON, or not the
+   * shape of either side).
+   */
   resolve(id: string, resolution: Resolution): Promise<void>
   /**
    * The server's log, newest first: the entries at or below `path` and those at its ancestors (a write of
    * the whole record, such as its creation, wrote the field too). `limit` defaults to 100 (at most 1,000).
    */
   history(query?: { path?: Path | string; limit?: number }): Promise<HistoryEntry[]>
+  /** Ops the server refused for good, oldest first; they stay on screen until retried or discarded. */
   deadLetters(): DeadLetter[]
+  /** Sends a dead letter again, stamped anew, as this store's user (and client id, for CLIENT_MISMATCH). */
   retry(id: string): Promise<void>
+  /** Drops a dead letter: the screen goes back to the server's value. */
   discard(id: string): Promise<void>
   /** Runs `fn` with every change it makes sent in `priority`'s lane. */
   withPriority<T>(priority: Priority, fn: () => T): T
