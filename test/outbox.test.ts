@@ -359,9 +359,10 @@ describe('status() and pendingOperations() identity', () => {
     for (let i = 0; i < 5; i++) b.getState().addCard(`c${i}`, `card ${i}`)
     await b.sync.flush({ timeout: 5000 })
     await waitFor(() => Object.keys(a.getState().cards).length >= 5, 3000, 'a has the cards')
+    // a's outbox stayed empty while b's changes came in: the same array throughout.
+    expect(a.sync.pendingOperations()).toBe(pending)
     for (let i = 0; i < 5; i++) a.getState().vote(`c${i}`)
     await a.sync.flush({ timeout: 5000 })
-    // a's outbox was empty while b's changes came in: the same array throughout.
     expect(pending).toEqual([])
     expect(seen.length).toBeGreaterThan(0)
     // Each status a listener is handed says something new: never a new object equal to the last.

@@ -655,13 +655,18 @@ export class SyncEngine {
         if (!o.row.dead && !o.done) return true
         if (o.row.dead) dead = true
       }
-      if (dead) {
-        // From the row's base as it is now: an earlier client of this loop may have been lowered already.
-        s.row.op = { ...s.row.op, base: { ...s.row.op.base, [c]: vvGet(confirmed, c) } }
-        s.dirty = true
-      }
+      if (dead) this.lowerBase(s, c)
     }
     return false
+  }
+
+  /**
+   * A row's base no longer claims `client`'s writes beyond what the server confirmed (one refused for good,
+   * or sent under another client id since). From the base as it is now: a row may be lowered for several.
+   */
+  private lowerBase(s: RowState, client: string): void {
+    s.row.op = { ...s.row.op, base: { ...s.row.op.base, [client]: vvGet(this.vv[s.row.entity], client) } }
+    s.dirty = true
   }
 
   private makeOp(p: Patch): Op {
@@ -1932,12 +1937,7 @@ export class SyncEngine {
       this.n += 1
       s.row.op = { ...s.row.op, client: this.clientId, n: this.n }
       // A base naming it under its old client id would claim a write the server never gets so.
-      const confirmed = vvGet(this.vv[s.row.entity], client)
-      for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
-        if (o === s || vvGet(o.row.op.base, client) < n) continue
-        o.row.op = { ...o.row.op, base: { ...o.row.op.base, [client]: confirmed } }
-        o.dirty = true
-      }
+      for (const o of this.outbox.entityRowsUnordered(s.row.entity)) if (o !== s && vvGet(o.row.op.base, client) >= n) this.lowerBase(o, client)
     }
     s.row.attempts = 0
     s.row.nextAt = 0

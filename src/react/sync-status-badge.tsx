@@ -110,15 +110,16 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   // Every change not yet synced, written to IndexedDB or not yet (a field being typed into is
   // rewritten on each keystroke): the count does not flicker, and it matches usePendingOperations().
   const waiting = s.pending + s.unpersisted
+  const reason = s.error && L.errorTitle(s.error)
   return (
-    <span className={cx('zync-badge', className)} data-state={state} title={s.error && L.errorTitle(s.error)}>
+    <span className={cx('zync-badge', className)} data-state={state} title={reason}>
       {/* Only the state is a live region: counts change with every edit, and an OfflineBanner beside the
           badge announces them already (each edit was announced twice). They are read with the badge. */}
       <span role="status" className="zync-badge-state">
         <span className="zync-dot" aria-hidden="true" />
         {L[state]}
         {/* The reason, for screen readers (the tooltip is out of their reach, and of touch and keyboard). */}
-        {s.error && <span className="zync-sr">: {L.errorTitle(s.error)}</span>}
+        {reason && <span className="zync-sr">: {reason}</span>}
       </span>
       {s.readOnly && <span className="zync-badge-count zync-badge-readonly">{L.readOnly}</span>}
       {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}

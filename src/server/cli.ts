@@ -138,7 +138,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const cors = values.cors ?? env.ZYNC_CORS
   const corsList = cors === undefined ? undefined : cors.trim() === '*' ? '*' : cors.split(',').map((c) => c.trim()).filter(Boolean)
   const badCors = corsProblem(corsList)
-  if (badCors) throw new UsageError(values.cors !== undefined ? `--${badCors}` : `ZYNC_CORS (--${badCors.slice(0, 4)}):${badCors.slice(5)}`)
+  if (badCors) throw new UsageError(badCors.replace(/^cors/, values.cors !== undefined ? '--cors' : 'ZYNC_CORS (--cors)'))
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel
   if (!LEVELS.includes(level)) throw new UsageError(`${values['log-level'] !== undefined ? '--log-level' : 'ZYNC_LOG_LEVEL (--log-level)'} must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
   const snapshotEvery = int('--snapshot-every', values['snapshot-every'], 'ZYNC_SNAPSHOT_EVERY', env.ZYNC_SNAPSHOT_EVERY, 1, 1e9)
