@@ -1,6 +1,7 @@
 import Dexie, { type Table } from 'dexie'
 import { ZyncError } from '../core/errors'
 import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
+import { joinState, splitState, type StatePart } from './state-chunks'
 
 /**
  * A tab's heartbeat, or (with `by`) a claim: the rows `owner` wrote now belong to tab `by`. Adopting a
@@ -29,9 +30,21 @@ function ownerOf(beats: Beat[]): (owner: string) => string {
   }
 }
 
+/** The meta as stored: a big confirmed state is in `parts` rows of its own (see state-chunks). */
+interface StoredMeta extends DocMeta {
+  /** How many `parts` rows hold the confirmed state (`confirmed` is then `{}`); absent: it is inline. */
+  parts?: number
+}
+
+interface PartRow extends StatePart {
+  doc: string
+  i: number
+}
+
 class ZyncDb extends Dexie {
   outbox!: Table<OutboxRow, string>
-  meta!: Table<DocMeta, string>
+  meta!: Table<StoredMeta, string>
+  parts!: Table<PartRow, [string, number]>
   conflicts!: Table<StoredConflict, string>
   tabs!: Table<Beat, string>
   constructor(name: string) {
@@ -42,6 +55,7 @@ class ZyncDb extends Dexie {
       conflicts: 'id, doc',
       tabs: 'key, doc',
     })
+    this.version(2).stores({ parts: '[doc+i]' })
   }
 }
 
@@ -151,13 +165,13 @@ export class DexieOutboxStorage implements OutboxStorage {
     const db = await this.ensureOpen()
     await this.importSpills(db, doc)
     const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
-    return db.transaction(adopt ? 'rw' : 'r', db.outbox, db.meta, db.conflicts, db.tabs, async () => {
+    return db.transaction(adopt ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
       const holder = adopt ? (await claimOrphans(db, doc, adopt.owner, adopt.staleBefore, liveByLock)).holder : ownerOf(await db.tabs.where('doc').equals(doc).toArray())
       const rows = await db.outbox.where('doc').equals(doc).toArray()
       rows.sort((a, b) => a.order - b.order)
       for (const r of rows) r.owner = holder(r.owner)
       const last = await db.outbox.orderBy('order').last()
-      const meta = await db.meta.get(doc)
+      const meta = await readMeta(db, doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
       return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0 }
     })
@@ -167,12 +181,12 @@ export class DexieOutboxStorage implements OutboxStorage {
     try {
       const db = await this.ensureOpen()
       // Only the tables this batch writes: a burst of edits locks (and commits) the outbox alone.
-      const tables = [...(batch.put?.length || batch.delete?.length ? [db.outbox] : []), ...(batch.meta ? [db.meta] : []), ...(batch.putConflicts?.length || batch.deleteConflicts?.length ? [db.conflicts] : [])]
+      const tables = [...(batch.put?.length || batch.delete?.length ? [db.outbox] : []), ...(batch.meta ? [db.meta, db.parts] : []), ...(batch.putConflicts?.length || batch.deleteConflicts?.length ? [db.conflicts] : [])]
       if (tables.length === 0) return
       await db.transaction('rw', tables, async () => {
         if (batch.put?.length) await db.outbox.bulkPut(batch.put)
         if (batch.delete?.length) await db.outbox.bulkDelete(batch.delete)
-        if (batch.meta) await db.meta.put(batch.meta)
+        if (batch.meta) await writeMeta(db, batch.meta)
         if (batch.putConflicts?.length) await db.conflicts.bulkPut(batch.putConflicts)
         if (batch.deleteConflicts?.length) await db.conflicts.bulkDelete(batch.deleteConflicts)
       })
@@ -244,6 +258,36 @@ export class DexieOutboxStorage implements OutboxStorage {
     this.closed = true
     inUse.set(this.dbName, inUse.get(this.dbName)! - 1)
   }
+}
+
+/**
+ * Inside a readwrite transaction over meta and parts. A confirmed state too big for one part is written
+ * one part per put: IndexedDB clones each put on the main thread, so the page gets a turn between parts
+ * instead of one long task, and the transaction keeps the whole of it atomic. Parts left from a bigger
+ * state before are deleted.
+ */
+async function writeMeta(db: ZyncDb, meta: DocMeta): Promise<void> {
+  const parts = splitState(meta.confirmed)
+  const split = parts.length > 1
+  for (let i = 0; split && i < parts.length; i++) await db.parts.put({ doc: meta.doc, i, ...parts[i]! })
+  await db.parts.where('[doc+i]').between([meta.doc, split ? parts.length : 0], [meta.doc, Dexie.maxKey]).delete()
+  await db.meta.put(split ? { ...meta, confirmed: {}, parts: parts.length } : meta)
+}
+
+/** Inside a transaction over meta and parts: the meta with its confirmed state whole. */
+async function readMeta(db: ZyncDb, doc: string): Promise<DocMeta | undefined> {
+  const stored = await db.meta.get(doc)
+  if (!stored?.parts) return stored
+  const { parts: count, ...meta } = stored
+  // One get per part, each cloned back in a task of its own (as writeMeta puts them).
+  const parts: StatePart[] = []
+  for (let i = 0; i < count; i++) {
+    const part = await db.parts.get([doc, i])
+    // Written in one transaction with the meta, so never missing; if one were, start from the server's state.
+    if (!part) return undefined
+    parts.push(part)
+  }
+  return { ...meta, confirmed: joinState(parts) }
 }
 
 /** Outbox storages of this page not closed yet (their stores not destroyed), per database name. */
