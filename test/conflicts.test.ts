@@ -331,13 +331,15 @@ describe('policies', () => {
     ])
   })
 
-  it('an app function that throws, returns undefined or a promise loses neither side: the conflict waits in the inbox, with a warning', async () => {
+  it('an app function that throws, returns undefined, a promise or a value of neither side\'s shape loses neither side: the conflict waits in the inbox, with a warning', async () => {
     const cases: Array<[string, () => unknown, RegExp]> = [
       ['throws', () => {
         throw new Error('resolver boom')
       }, /threw: resolver boom/],
       ['undefined', () => undefined, /returned undefined/],
       ['promise', async () => 9, /returned a promise/],
+      // resolve() refuses a value of neither side's shape; an app function's result is held to the same rule.
+      ['wrong shape', () => ({ score: 9 }), /returned a value of type object; the sides are number/],
     ]
     for (const [name, resolver, message] of cases) {
       const warnings: string[] = []

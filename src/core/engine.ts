@@ -1807,7 +1807,11 @@ export class SyncEngine {
         if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') failed = 'returned a promise'
         // Removing the field is a choice only where one side removed it (as for resolve()); else a missing return.
         else if (value === undefined) failed = conflict.local === undefined || conflict.remote === undefined ? undefined : 'returned undefined'
-        else assertSafeValue(value)
+        else {
+          assertSafeValue(value)
+          const shapes = shapeMismatch(conflict, value)
+          if (shapes) failed = `returned a value of type ${shapeOf(value)}; the sides are ${shapes}`
+        }
       } catch (err) {
         failed = `threw: ${err instanceof Error ? err.message : String(err)}`
       }
@@ -1880,10 +1884,8 @@ export class SyncEngine {
       } catch (err) {
         throw new ZyncError('INVALID_RESOLUTION', `[zync] resolution value for ${pathToString(c.path)} is not syncable: ${(err as Error).message}`)
       }
-      const shapes = new Set([shapeOf(c.local), shapeOf(c.remote)])
-      if (!shapes.has('undefined') && !shapes.has(shapeOf(value))) {
-        throw new ZyncError('INVALID_RESOLUTION', `[zync] resolution for ${pathToString(c.path)} must be a ${[...shapes].join(' or ')}, got ${shapeOf(value)}`)
-      }
+      const shapes = shapeMismatch(c, value)
+      if (shapes) throw new ZyncError('INVALID_RESOLUTION', `[zync] resolution for ${pathToString(c.path)} must be a ${shapes}, got ${shapeOf(value)}`)
     } else {
       throw new ZyncError('INVALID_RESOLUTION', "[zync] resolve(id, resolution): resolution must be 'local', 'remote' or { value }")
     }
@@ -2325,6 +2327,12 @@ function shapeOf(v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'array'
   return typeof v
+}
+
+/** The sides' shapes ('number or null') when `value` has neither (a side that removed the field admits any). */
+function shapeMismatch(c: Pick<Conflict, 'local' | 'remote'>, value: unknown): string | undefined {
+  const shapes = new Set([shapeOf(c.local), shapeOf(c.remote)])
+  return shapes.has('undefined') || shapes.has(shapeOf(value)) ? undefined : [...shapes].join(' or ')
 }
 
 function publicConflict(c: StoredConflict): Conflict {
