@@ -345,6 +345,33 @@ describe('a shared device', () => {
     expect(Object.keys((await s.doc('x')).current().state.cards as object).sort()).toEqual(['a0', 'a1', 'a2', 'b1'])
     for (const id of ['a1', 'a2']) expect((await bob.sync.history({ path: `cards.${id}` }))[0]).toMatchObject({ user: 'bob', client: bob.sync.clientId })
   })
+
+  it("a retried edit goes after this user's edits made before the retry, as its counter says: the server sees each client id's counters in order", async () => {
+    // Re-issued with this client id's next counter, it used to keep the dead letter's place in the
+    // outbox: Bob's earlier edit of the same record (a lower counter) reached the server after it.
+    const s = await server()
+    const dbName = freshDb()
+    const alice = board({ url: s.url, dbName, name: 'x', user: { id: 'alice' } })
+    alice.getState().addCard('a0', 'online first')
+    await alice.sync.flush({ timeout: 5000 })
+    alice.sync.disconnect()
+    alice.setState((st) => ({ cards: { ...st.cards, a0: { ...st.cards.a0!, title: "alice's offline title" } } }))
+    await waitFor(() => alice.sync.status().pending === 1, 3000, 'persisted')
+    await alice.sync.destroy()
+    const bob = board({ url: s.url, dbName, name: 'x', user: { id: 'bob' } })
+    await waitFor(() => bob.sync.deadLetters().length === 1, 3000, 'dead letter')
+    bob.sync.disconnect()
+    bob.getState().vote('a0')
+    bob.getState().vote('a0')
+    await waitFor(() => bob.sync.status().pending === 1, 3000, "bob's votes persisted")
+    await bob.sync.retry(bob.sync.deadLetters()[0]!.id)
+    bob.sync.connect()
+    await bob.sync.flush({ timeout: 5000 })
+    const bobs = (await bob.sync.history({ path: 'cards.a0' })).filter((e) => e.client === bob.sync.clientId).sort((x, y) => x.seq - y.seq)
+    expect(bobs.map((e) => e.path.at(-1))).toEqual(['votes', 'title'])
+    expect(bobs[0]!.n).toBeLessThan(bobs[1]!.n)
+    expect((await s.doc('x')).current().state.cards).toMatchObject({ a0: { title: "alice's offline title", votes: 2 } })
+  })
 })
 
 describe('status() and pendingOperations() identity', () => {

@@ -1938,6 +1938,11 @@ export class SyncEngine {
       // so the server still dedupes it should the first user's send have landed after all.
       this.n += 1
       s.row.op = { ...s.row.op, client: this.clientId, n: this.n }
+      this.outbox.reissue(s, this.clientId)
+      // Last in the outbox, as its counter (and its new stamp) are: rows go out in order, so a row of this
+      // client id with a lower counter (an edit made before the retry) reaches the server first. Sent
+      // before it, the higher counter would make anyone who saw it count the lower one as seen.
+      s.row.order = ++this.order
       // A base naming it under its old client id would claim a write the server never gets so.
       for (const o of this.outbox.entityRowsUnordered(s.row.entity)) if (o !== s && vvGet(o.row.op.base, client) >= n) this.lowerBase(o, client)
     }

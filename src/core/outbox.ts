@@ -180,6 +180,13 @@ export class OutboxIndex {
     }
   }
 
+  /** A row re-issued under another client id (retry()): counted under it from now on. */
+  reissue(s: RowState, client: string): void {
+    decrement(this.byClient, s.client)
+    s.client = client
+    this.byClient.set(client, (this.byClient.get(client) ?? 0) + 1)
+  }
+
   /** Whether a row (live or settling) was made under another client id than `client`. */
   hasOtherClients(client: string): boolean {
     return this.byClient.size > 1 || (this.byClient.size === 1 && !this.byClient.has(client))
