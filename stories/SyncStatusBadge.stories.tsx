@@ -1,6 +1,6 @@
 import type { Meta, StoryObj } from '@storybook/react-vite'
 import type React from 'react'
-import { expect, screen } from 'storybook/test'
+import { expect, screen, userEvent } from 'storybook/test'
 import { SyncStatusBadge } from 'zync/react'
 import { ZyncError } from '../src/core/errors'
 import { createFixtureStore, resetStore, sampleError, samples, storageError } from './fixtures'
@@ -109,6 +109,25 @@ export const Error: Story = {
     const badge = (await screen.findByRole('status')).closest('.zync-badge')!
     await expect(badge).toHaveAttribute('data-state', 'error')
     await expect(badge).toHaveAttribute('title', 'local storage failed: the browser’s storage for this site is full')
+    // On touch and keyboard (no tooltip there): "Why?" shows the reason under the badge, Escape hides it.
+    const why = screen.getByRole('button', { name: 'Why?' })
+    await expect(why).toHaveAttribute('aria-expanded', 'false')
+    await userEvent.click(why)
+    await expect(why).toHaveAttribute('aria-expanded', 'true')
+    await expect(badge.querySelector('.zync-badge-reason')).toBeVisible()
+    await expect(badge.querySelector('.zync-badge-reason')).toHaveTextContent('the browser’s storage for this site is full')
+    await userEvent.keyboard('{Escape}')
+    await expect(why).toHaveAttribute('aria-expanded', 'false')
+    await expect(badge.querySelector('.zync-badge-reason')).not.toBeVisible()
+  },
+}
+
+/** The reason shown with "Why?" (touch and keyboard), over what follows the badge. */
+export const ErrorReasonShown: Story = {
+  args: { store: createFixtureStore({ pending: 2, status: { connection: 'connecting', error: sampleError } }) },
+  play: async () => {
+    await userEvent.click(await screen.findByRole('button', { name: 'Why?' }))
+    await expect(document.querySelector('.zync-badge-reason')).toBeVisible()
   },
 }
 

@@ -48,7 +48,8 @@ export function PresenceIndicator({ store, entityId, field, className, label = L
         <>
           <span className="zync-avatars" aria-hidden="true">
             {others.slice(0, 3).map((p) => (
-              <Avatar key={p.clientId} user={p.user} />
+              // One initial: two did not fit 24 px beside each other, and the names are written next to them.
+              <Avatar key={p.clientId} user={p.user} letters={1} />
             ))}
           </span>
           {label(others.map((p) => nameOf(p.user)))}

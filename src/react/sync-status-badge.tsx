@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useId, useRef, useState } from 'react'
 import { isRefusal, type ZyncError } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
@@ -17,10 +17,12 @@ export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
   /** Shown while the server refuses this user's edits to the document (`status().readOnly`). */
   readOnly: string
   /**
-   * The reason while the status carries an error: the badge's tooltip (`title`), and read by screen readers
+   * The reason while the status carries an error: the badge's tooltip (`title`), shown under it with "Why?", and read by screen readers
    * after the state. Gets the error, whose `code` says what went wrong. Default: the error's English message.
    */
   errorTitle: (error: ZyncError) => string
+  /** The button that shows the reason on touch and keyboard (a tooltip needs a mouse). Default 'Why?'. */
+  why: string
 }
 
 const LABELS: SyncStatusBadgeLabels = {
@@ -36,6 +38,7 @@ const LABELS: SyncStatusBadgeLabels = {
   failed: (n) => `${n.toLocaleString()} not synced`,
   readOnly: 'View only',
   errorTitle: (e) => e.message.replace(/^\[zync\] /, ''),
+  why: 'Why?',
 }
 
 export interface SyncStatusBadgeProps {
@@ -111,6 +114,9 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   // rewritten on each keystroke): the count does not flicker, and it matches usePendingOperations().
   const waiting = s.pending + s.unpersisted
   const reason = s.error && L.errorTitle(s.error)
+  const [open, setOpen] = useState(false)
+  const id = useId()
+  const shown = open && !!reason
   return (
     <span className={cx('zync-badge', className)} data-state={state} title={reason}>
       {/* Only the state is a live region: counts change with every edit, and an OfflineBanner beside the
@@ -125,6 +131,15 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
       {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}
       {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
       {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed">{L.failed(s.deadLetters)}</span>}
+      {reason && (
+        <button type="button" className="zync-badge-why" aria-expanded={shown} aria-controls={id} onClick={() => setOpen(!shown)} onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+          {L.why}
+        </button>
+      )}
+      {/* The reason under the badge, for touch and keyboard (the tooltip needs a mouse); aria-hidden: read with the state already. */}
+      <span id={id} className="zync-badge-reason" hidden={!shown} aria-hidden="true">
+        {shown && reason}
+      </span>
     </span>
   )
 }

@@ -68,7 +68,7 @@ export const YOU = (name: string): string => `${name} (you)`
  * focus (keyboard, or a tap on a touch screen), for a name shown on focus. `decorative`: hidden from
  * assistive technology, for an avatar beside the name in text.
  */
-export function Avatar({ user, self, focusable, decorative, you = YOU }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean; you?: (name: string) => string }) {
+export function Avatar({ user, self, focusable, decorative, you = YOU, letters = 2 }: { user: PresenceUser; self?: boolean; focusable?: boolean; decorative?: boolean; you?: (name: string) => string; letters?: number }) {
   const name = nameOf(user)
   const style = { background: user.color, color: textOn(user.color) } as CSSProperties
   const label = self ? you(name) : name
@@ -86,7 +86,7 @@ export function Avatar({ user, self, focusable, decorative, you = YOU }: { user:
           .split(/\s+/)
           .map((w) => w[0])
           .join('')
-          .slice(0, 2)
+          .slice(0, letters)
           .toUpperCase()
       )}
     </span>

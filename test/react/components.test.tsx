@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import '@testing-library/jest-dom/vitest'
-import { act, cleanup, render, screen, within } from '@testing-library/react'
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { Profiler, StrictMode, useState } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -243,7 +243,8 @@ describe('SyncStatusBadge', () => {
     const store = createFixtureStore({ pending: 2, status: { connection: 'connecting', error: sampleError } })
     render(<SyncStatusBadge store={store} />)
     expect(badge()).toHaveAttribute('data-state', 'unreachable')
-    expect(badge()).toHaveTextContent(/^Can’t reach server: .*2 pending$/)
+    // The "Why?" button shows the reason on touch and keyboard.
+    expect(badge()).toHaveTextContent(/^Can’t reach server: .*2 pendingWhy\?$/)
     expect(badge()).toHaveAttribute('title', 'cannot reach the sync server; retrying in 8 s')
     // The reason is read with the state (a tooltip is out of reach of screen readers, touch and keyboard).
     expect(within(badge()).getByRole('status')).toHaveTextContent(/^Can’t reach server: cannot reach the sync server; retrying in 8 s$/)
@@ -253,18 +254,31 @@ describe('SyncStatusBadge', () => {
     const store = createFixtureStore({ pending: 1, status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } })
     render(<SyncStatusBadge store={store} />)
     expect(badge()).toHaveAttribute('data-state', 'refused')
-    expect(badge()).toHaveTextContent(/^Access refused: authentication failed: token expired1 pending$/)
+    expect(badge()).toHaveTextContent(/^Access refused: authentication failed: token expired1 pendingWhy\?$/)
     expect(badge()).toHaveAttribute('title', 'authentication failed: token expired')
   })
 
   it('takes its tooltip from labels.errorTitle, by error code (the English engine message could not be translated)', () => {
     const store = createFixtureStore({ status: { connection: 'offline', error: new ZyncError('UNAUTHENTICATED', '[zync] authentication failed: token expired') } })
-    render(<SyncStatusBadge store={store} labels={{ refused: 'Zugriff verweigert', errorTitle: (e) => (e.code === 'UNAUTHENTICATED' ? 'Anmeldung abgelaufen' : e.code) }} />)
+    render(<SyncStatusBadge store={store} labels={{ refused: 'Zugriff verweigert', why: 'Warum?', errorTitle: (e) => (e.code === 'UNAUTHENTICATED' ? 'Anmeldung abgelaufen' : e.code) }} />)
     expect(within(badge()).getByRole('status')).toHaveTextContent(/^Zugriff verweigert: Anmeldung abgelaufen$/)
     expect(badge()).toHaveAttribute('title', 'Anmeldung abgelaufen')
+    // Touch and keyboard have no tooltip: the button shows the same reason under the badge.
+    const why = within(badge()).getByRole('button', { name: 'Warum?' })
+    expect(badge().querySelector('.zync-badge-reason')).not.toBeVisible()
+    fireEvent.click(why)
+    expect(why).toHaveAttribute('aria-expanded', 'true')
+    expect(badge().querySelector('.zync-badge-reason')).toBeVisible()
+    expect(badge().querySelector('.zync-badge-reason')).toHaveTextContent(/^Anmeldung abgelaufen$/)
+    fireEvent.keyDown(why, { key: 'Escape' })
+    expect(badge().querySelector('.zync-badge-reason')).not.toBeVisible()
+    fireEvent.click(why)
     act(() => store.setStatus({ connection: 'online', error: undefined }))
     expect(badge()).not.toHaveAttribute('title')
     expect(within(badge()).getByRole('status')).toHaveTextContent(/^Synced$/)
+    // No reason, no button, nothing left open.
+    expect(within(badge()).queryByRole('button')).toBeNull()
+    expect(badge().querySelector('.zync-badge-reason')).not.toBeVisible()
   })
 
   it('stays an error while dead letters wait, after the error itself is gone (never "Synced" for changes that will not sync)', () => {
