@@ -465,6 +465,20 @@ describe('id-keyed arrays', () => {
     expect(b.sync.conflicts()).toEqual([])
   })
 
+  it('a list with a repeated id is a whole value: appending to it loses no element (merged by id, one of each id was dropped)', async () => {
+    const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one']) })
+    for (const s of [a, b]) s.sync.connect()
+    await online(a, b)
+    edit(a, 'c1', { items: list(['1', 'milk'], ['2', 'eggs'], ['1', 'bread']) })
+    await settled(srv, a, b)
+    edit(a, 'c1', { items: list(['1', 'milk'], ['2', 'eggs'], ['1', 'bread'], ['3', 'jam']) })
+    await settled(srv, a, b)
+    const texts = (s: Store) => (s.getState().cards.c1?.items as Array<{ text: string }>).map((x) => x.text)
+    for (const s of [a, b]) await waitFor(() => texts(s).join() === 'milk,eggs,bread,jam', 5000, `items ${texts(s)}`)
+    expect(a.sync.deadLetters()).toEqual([])
+    expect(((await srv.doc('board')).current().state as { cards: { c1: { items: unknown[] } } }).cards.c1.items).toHaveLength(4)
+  })
+
   it('moves and inserts at the top sync where they were made; concurrent moves of different elements both survive', async () => {
     const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one'], ['2', 'two'], ['3', 'three'], ['4', 'four']) })
     const order = (s: Store) => (s.getState().cards.c1?.items as Array<{ id: string }>).map((x) => x.id).join('')

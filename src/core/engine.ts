@@ -17,7 +17,7 @@ import { Emitter } from './emitter'
 import { REFUSAL_CODES, ZyncError, fromWireError, type ZyncErrorCode } from './errors'
 import { deepEqual, diff, isPlainObject, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
-import { idArrayApply, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
+import { idArrayApply, idArrayOrEmpty, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
 import { assertSafePath, assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { arrayAlong, getAt, setAt, setAtCow } from './patch'
@@ -698,7 +698,8 @@ export class SyncEngine {
       op.removed = before.filter((v) => !a.has(key(v)))
     }
     const idKey = this.o.policies.idKey
-    if (idKey && Array.isArray(p.value) && (isIdArray(p.value, idKey) || isIdArray(p.prev, idKey)) && (p.value.length === 0 || isIdArray(p.value, idKey))) {
+    // Both sides must be id arrays (or empty), as the server checks: one with a repeated or missing id is a whole value.
+    if (idKey && idArrayOrEmpty(p.value, idKey) && (p.prev === undefined || idArrayOrEmpty(p.prev, idKey)) && (isIdArray(p.value, idKey) || isIdArray(p.prev, idKey))) {
       op.idKey = idKey
       op.prev = Array.isArray(p.prev) ? p.prev : []
     }

@@ -33,11 +33,17 @@ export function decodeHlc(s: string): Readonly<HlcTimestamp> | undefined {
   return out
 }
 
+/**
+ * The exact grammar: 15 decimal digits, 6 lower-case base-36 digits, a node id. Number() and parseInt()
+ * alone accept '0x…', spaces and partial counters ('0~~~~~'): such a stamp decoded to a wall of 1 ms
+ * (never clamped as running ahead) yet sorted above every real stamp, winning every race for good.
+ */
+const HLC_FORMAT = /^\d{15}:[0-9a-z]{6}:./s
+
 function decodeUncached(s: string): Readonly<HlcTimestamp> | undefined {
-  if (typeof s !== 'string' || s.length > 200) return undefined
-  const a = s.indexOf(':')
-  const b = s.indexOf(':', a + 1)
-  if (a !== WALL_WIDTH || b !== WALL_WIDTH + 1 + COUNTER_WIDTH) return undefined
+  if (typeof s !== 'string' || s.length > 200 || !HLC_FORMAT.test(s)) return undefined
+  const a = WALL_WIDTH
+  const b = WALL_WIDTH + 1 + COUNTER_WIDTH
   const wall = Number(s.slice(0, a))
   const counter = parseInt(s.slice(a + 1, b), 36)
   const node = s.slice(b + 1)

@@ -271,11 +271,26 @@ export function idOf(item: unknown, idKey: string): string {
   return typeof v === 'string' ? `s:${v}` : `n:${String(v)}`
 }
 
-/** True for arrays whose every element is an object carrying `idKey` (string or number). */
+/**
+ * True for arrays whose every element is an object carrying `idKey` (string or number), no id twice.
+ * Merged by id, an array with a repeated id kept one element of each id: an acknowledged element was
+ * dropped without a word (adversarial trial). Such an array is a whole value instead.
+ */
 export function isIdArray(v: unknown, idKey: string | false): v is Array<Record<string, unknown>> {
   if (!idKey || !Array.isArray(v) || v.length === 0) return false
-  return v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x) && (typeof (x as Record<string, unknown>)[idKey] === 'string' || typeof (x as Record<string, unknown>)[idKey] === 'number'))
+  const seen = new Set<string>()
+  for (const x of v) {
+    const id = x !== null && typeof x === 'object' && !Array.isArray(x) ? (x as Record<string, unknown>)[idKey] : undefined
+    if (typeof id !== 'string' && typeof id !== 'number') return false
+    const k = idOf(x, idKey)
+    if (seen.has(k)) return false
+    seen.add(k)
+  }
+  return true
 }
+
+/** An array merged by `idKey` may be empty or an id array (isIdArray); anything else is not one. */
+export const idArrayOrEmpty = (v: unknown, idKey: string): boolean => Array.isArray(v) && (v.length === 0 || isIdArray(v, idKey))
 
 type Obj = Record<string, unknown>
 

@@ -89,19 +89,33 @@ export function assertSafeValue(value: unknown): void {
   assertSafeTree(value, { maxDepth: LIMITS.maxDepth, scalars: true, what: 'value', plainOnly: '[zync] only plain objects can be synced' })
 }
 
-/** Entity = the first two segments (a record in a keyed collection, or a top-level key); field = the third. */
+/** '%', NUL, and with `slash` '/' too, as %25, %00, %2F (see entityOf). */
+const escapeSegment = (seg: string | number, slash: boolean): string => {
+  const s = String(seg)
+  return /[%\u0000/]/.test(s) ? s.replace(slash ? /[%\u0000/]/g : /[%\u0000]/g, (c) => (c === '%' ? '%25' : c === '/' ? '%2F' : '%00')) : s
+}
+const unescapeSegment = (s: string): string => (s.includes('%') ? s.replace(/%(25|2F|00)/g, (_, h: string) => (h === '25' ? '%' : h === '2F' ? '/' : '\u0000')) : s)
+
+/**
+ * Entity = the first two segments (a record in a keyed collection, or a top-level key); field = the
+ * third. Named `collection/id`, or the key for a top-level key; '%', NUL, and '/' outside a record id,
+ * are escaped (%25, %00, %2F). Unescaped, the top-level key "notes/n1" and the record notes.n1 were one
+ * entity to the conflict rules, as were ["a/b", "c"] and ["a", "b/c"] (an acknowledged write was lost
+ * as superseded by an unrelated key), and a NUL in an id broke the server's field index after a restart.
+ * Names without those characters read as they are.
+ */
 export function entityOf(path: Path): string {
-  return path.length >= 2 ? `${path[0]}/${path[1]}` : String(path[0])
+  return path.length >= 2 ? `${escapeSegment(path[0]!, true)}/${escapeSegment(path[1]!, false)}` : escapeSegment(path[0]!, true)
 }
 
 /**
- * The path of a record entity (`collection/id`, as entityOf names it), or undefined for a top-level
- * key or a segment that could reach a prototype. The id may contain '/': the collection ends at the first.
+ * The path of a record entity (as entityOf names it), or undefined for a top-level key or a segment
+ * that could reach a prototype. The id may contain '/': the collection ends at the first.
  */
 export function recordPathOf(entity: string): Path | undefined {
   const i = entity.indexOf('/')
   if (i <= 0) return undefined
-  const path = [entity.slice(0, i), entity.slice(i + 1)]
+  const path = [unescapeSegment(entity.slice(0, i)), unescapeSegment(entity.slice(i + 1))]
   return path.some(isUnsafeSegment) ? undefined : path
 }
 

@@ -172,7 +172,8 @@ export interface HistoryRequest {
   limit?: number
 }
 
-export type HistoryResponse = { ok: true; entries: Change[] } | WireError
+/** `truncated`: fewer entries than asked for, the newest ones, since their values passed a quarter of the server's `maxBufferedBytes`. */
+export type HistoryResponse = { ok: true; entries: Change[]; truncated?: true } | WireError
 
 export interface PresenceUpdate {
   doc: string

@@ -6,6 +6,7 @@
  *
  * Every refusal is a typed answer `{ ok: false, code, message, retryable, opId? }` and applies nothing.
  */
+import { vvGet } from '../core/vector-clock'
 import type { Server, Socket } from 'socket.io'
 import type { z } from 'zod'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
@@ -262,7 +263,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
       if (old && od!.client === req.client && od!.user.id === data.user.id) ctx.presence.leave(old, req.doc)
     }
     const r = await h.since(req.since, ctx.shared, req.at)
-    const n = h.current().clientMax[req.client]
+    const n = vvGet(h.current().clientMax, req.client)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
     const answer = encodeJoinResponse({ ok: true, v: req.v, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), ...((await writable) ? {} : { readOnly: true as const }), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
     // Protocol 3: the answer as UTF-8 JSON bytes, serialized in slices between which the node serves its
@@ -312,7 +313,20 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     await ctx.allowed(data.user, req.doc, 'read')
     const h = await ctx.host(req.doc)
     const entries = await h.history({ ...(req.path ? { path: req.path } : {}), ...(req.limit ? { limit: req.limit } : {}) })
-    return { ok: true, entries: entries.map(toChange) }
+    // The newest entries up to a quarter of the send buffer: 100 edits of a 200 KB text were a 40 MB
+    // answer, over `maxBufferedBytes`, so the asker was dropped as a slow consumer at every retry.
+    const budget = Math.floor(limits.maxBufferedBytes / 4)
+    let bytes = 0
+    let kept = entries.length
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
+      bytes += 100 + sizeOf(e.value, budget) + sizeOf(e.before, budget) + sizeOf(e.proposed, budget) + sizeOf(e.prev, budget)
+      if (bytes > budget && i > 0) {
+        kept = i
+        break
+      }
+    }
+    return { ok: true, entries: entries.slice(0, kept).map(toChange), ...(kept < entries.length ? { truncated: true as const } : {}) }
   })
 
   const onPresence = handle(EVENTS.presence, async (socket, data, payload) => {

@@ -1,3 +1,4 @@
+import { vvGet } from '../core/vector-clock'
 import { ZyncError, toWireError } from '../core/errors'
 import type { Op, OpResult, Snapshot } from '../core/protocol'
 import { DocState, toWire } from './doc-state'
@@ -156,7 +157,7 @@ export class DocHost {
             try {
               // DocState.check covers other clients' counters; a claim on this client's own ops the
               // server never saw is invented history too.
-              if ((op.base[op.client] ?? 0) > (this.state.clientMax[op.client] ?? 0)) {
+              if (vvGet(op.base, op.client) > vvGet(this.state.clientMax, op.client)) {
                 throw new ZyncError('UNKNOWN_HISTORY', `[zync] op ${op.id} claims ops of its own client this server never saw`, { opId: op.id })
               }
               this.state.check(op, user)

@@ -14,6 +14,7 @@ import {
   emptySet,
   idArrayApply,
   idArrayClashes,
+  idArrayOrEmpty,
   idArrayValue,
   incrementCounter,
   mergeObject,
@@ -168,7 +169,7 @@ export class DocState {
    */
   check(op: Op, user: string | undefined): void {
     if (user !== undefined) {
-      const owner = this.clientUser[op.client]
+      const owner = Object.hasOwn(this.clientUser, op.client) ? this.clientUser[op.client] : undefined
       if (owner !== undefined && owner !== user) throw new ZyncError('CLIENT_MISMATCH', `[zync] client id ${op.client} belongs to another user`, { opId: op.id })
     }
     // Ops write plain-object keys; arrays are whole values. A path through an array is an op made for
@@ -182,6 +183,20 @@ export class DocState {
       if (c === op.client) continue
       if ((op.base[c] ?? 0) > vvGet(this.clientMax, c)) {
         throw new ZyncError('UNKNOWN_HISTORY', `[zync] op ${op.id} claims to have seen ops of ${c} that this server never saw`, { opId: op.id })
+      }
+    }
+    // Merged by id, an array with a repeated or missing id loses elements: such an array is a whole value.
+    if (op.idKey !== undefined && op.op !== 'remove' && (!idArrayOrEmpty(op.value, op.idKey) || (op.prev !== undefined && !idArrayOrEmpty(op.prev, op.idKey)))) {
+      throw new ZyncError('BAD_REQUEST', `[zync] op ${op.id} merges ${op.path.join('.')} by "${op.idKey}", but its value or prev is not an array of objects with a distinct "${op.idKey}" each (send it without idKey, as a whole value)`, { opId: op.id })
+    }
+    // A count beyond 2^53 loses increments, and one that overflows to Infinity travels as null (JSON):
+    // later increments were lost and a restart rebuilt another value (adversarial trial).
+    if (op.policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
+      const crdt = this.fields.get(entityOf(op.path) + SEP + fieldOf(op.path))?.crdt
+      const c = incrementCounter(crdt?.t === 'counter' ? crdt.s : seedCounter(getAt(this.root, op.path)), op.client, op.delta)
+      const parts = [...Object.values(c.p), ...Object.values(c.n), counterValue(c)]
+      if (!parts.every((v) => Math.abs(v) <= Number.MAX_SAFE_INTEGER)) {
+        throw new ZyncError('TOO_LARGE', `[zync] op ${op.id} would take the counter ${op.path.join('.')} beyond ±2^53`, { opId: op.id })
       }
     }
   }
@@ -264,7 +279,7 @@ export class DocState {
     const seq = this.seq
     this.vv[entity] = vvBump(this.vv[entity], op.client, op.n)
     if (op.n > vvGet(this.clientMax, op.client)) this.clientMax[op.client] = op.n
-    if (ctx.user !== undefined && this.clientUser[op.client] === undefined) this.clientUser[op.client] = ctx.user
+    if (ctx.user !== undefined && !Object.hasOwn(this.clientUser, op.client)) this.clientUser[op.client] = ctx.user
 
     const remove = newValue === undefined
     if (status === 'applied') {

@@ -594,9 +594,15 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const slowTimer = setInterval(() => {
     let backlog = 0
     for (const s of io.of('/').sockets.values()) {
-      const conn = s.conn as unknown as { writeBuffer?: unknown[]; transport?: { socket?: { bufferedAmount?: number; terminate?: () => void } } }
+      const conn = s.conn as unknown as { writeBuffer?: Array<{ data?: unknown }>; transport?: { socket?: { bufferedAmount?: number; terminate?: () => void } } }
       const packets = conn.writeBuffer?.length ?? 0
-      const bytes = conn.transport?.socket?.bufferedAmount ?? 0
+      // What the WebSocket holds, plus what engine.io queues while the transport cannot take more: a
+      // reader that stopped reading kept ~100 MB per socket there, under the packet limit (adversarial trial).
+      let bytes = conn.transport?.socket?.bufferedAmount ?? 0
+      for (let i = 0; i < packets && bytes <= limits.maxBufferedBytes; i++) {
+        const d = conn.writeBuffer![i]!.data
+        bytes += typeof d === 'string' ? d.length : d instanceof Uint8Array ? d.byteLength : d instanceof ArrayBuffer ? d.byteLength : 0
+      }
       backlog += packets
       if (packets > limits.maxBufferedPackets || bytes > limits.maxBufferedBytes) {
         const user = (s.data as SocketData).user?.id

@@ -207,6 +207,12 @@ const CASES: Case[] = [
   { name: 'vector is an array', args: () => ops(op({ base: [1, 2] })), code: 'BAD_REQUEST' },
   { name: 'malformed clock', args: () => ops(op({ hlc: 'yesterday' })), code: 'BAD_REQUEST' },
   { name: 'clock with a negative wall', args: () => ops(op({ hlc: '-00000000000001:000000:ca' })), code: 'BAD_REQUEST' },
+  // Non-canonical stamps that Number() and parseInt() read as a wall of ~1 ms but that sort above every
+  // real stamp: accepted, one won every last-writer-wins race for good (adversarial trial).
+  { name: 'clock with a hex wall', args: () => ops(op({ hlc: '0x0000000000001:000000:ca' })), code: 'BAD_REQUEST' },
+  { name: 'clock with a partly numeric counter', args: () => ops(op({ hlc: '000000000000001:0~~~~~:ca' })), code: 'BAD_REQUEST' },
+  { name: 'clock with spaces in its wall', args: () => ops(op({ hlc: '              1:000000:ca' })), code: 'BAD_REQUEST' },
+  { name: 'clock with an upper-case counter', args: () => ops(op({ hlc: '000000000000001:ZZZZZZ:ca' })), code: 'BAD_REQUEST' },
   { name: 'timestamp far in the future', args: () => ops(op({ hlc: encodeHlc({ wall: Date.UTC(2100, 0, 1), counter: 0, node: 'ca' }) })), code: 'CLOCK_SKEW' },
   { name: 'claims history of an unknown client', args: () => ops(op({ base: { ghost: 5 } })), code: 'UNKNOWN_HISTORY' },
   { name: 'claims more of a known client than sent', args: () => ops(op({ base: { cb: 50 } })), code: 'UNKNOWN_HISTORY' },
