@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { OutboxIndex } from '../src/core/outbox'
 import { createStore } from 'zustand/vanilla'
 import Dexie from 'dexie'
+import net from 'node:net'
 import { io as connect } from 'socket.io-client'
 import {
   DexieOutboxStorage,
@@ -1122,6 +1123,24 @@ describe('dead letters', () => {
 })
 
 describe('online and offline', () => {
+  it('a connection attempt that gets no answer (a half-open link) is given up after 10 s and retried, not after socket.io\'s 20 s', async () => {
+    // A flaky-network trial: after a stall, the redial into the dead link kept the store 'connecting'
+    // for up to 20 s after the link healed.
+    const held = new Set<net.Socket>()
+    const hole = net.createServer((c) => void held.add(c)).listen(0, '127.0.0.1')
+    await new Promise((r) => hole.once('listening', r))
+    cleanups.push(() => {
+      for (const c of held) c.destroy()
+      return new Promise((r) => hole.close(r))
+    })
+    const store = board({ url: `http://127.0.0.1:${(hole.address() as net.AddressInfo).port}`, storage: 'memory' })
+    const t0 = Date.now()
+    await waitFor(() => store.sync.status().error !== undefined, 14_000, 'the attempt reported failed')
+    expect(Date.now() - t0).toBeGreaterThan(9_000)
+    expect(Date.now() - t0).toBeLessThan(13_000)
+    expect(store.sync.status()).toMatchObject({ connection: 'connecting', error: { code: 'DISCONNECTED', retryable: true } })
+  }, 20_000)
+
   it('the late answer to a join from an earlier connection changes nothing: changes broadcast during the current join are kept', async () => {
     // Join A is sent, the connection drops and comes back, join B is sent; A's answer (here a timeout)
     // arrives while B is under way. Acting on it unjoined the engine mid-join, so a broadcast arriving

@@ -16,6 +16,9 @@ import {
 import type { Transport, TransportHandlers } from '../core/transport'
 import { decodeChangesMessage, decodeJoinResponse, decodeOpsResponse, encodeOpsRequest } from '../core/wire'
 
+/** How long the first connection attempt after a loss may take before it is retried (socket.io's own default: 20 s). */
+const FIRST_CONNECT_TIMEOUT_MS = 10_000
+
 export interface SocketTransportOptions {
   /**
    * Server URL, e.g. 'http://127.0.0.1:4000'. Or the URLs of several nodes of one cluster (sharing
@@ -194,6 +197,10 @@ export class SocketIoTransport implements Transport {
   private dial(): void {
     const s = this.socket
     if (!s) return
+    // socket.io waits 20 s for a connection that never answers (a link gone half-open). The first
+    // attempt after a loss gives up after 10 s (its handshake is three round trips of a few hundred
+    // bytes); one that timed out already waits the full 20 s (a link with seconds of latency).
+    if (this.owned) s.io.timeout(this.failures <= 1 ? FIRST_CONNECT_TIMEOUT_MS : 20_000)
     s.connect()
     if (!this.owned || s.connected) return
     const engine = s.io.engine

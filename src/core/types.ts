@@ -50,9 +50,12 @@ export interface SyncStatus {
   readOnly: boolean
   /** Age in ms of the oldest pending op, when there is one. */
   oldestPendingAge?: number
-  /** Highest attempt count among this tab's pending ops (the ones it sends). */
+  /**
+   * Highest attempt count among this tab's pending ops (the ones it sends): failed sends of an op, not
+   * connection attempts (reconnecting does not count; `connection` is 'connecting' meanwhile).
+   */
   attempts: number
-  /** When the next retry is scheduled (epoch ms). */
+  /** When the next retry of a failed op is scheduled (epoch ms). */
   nextRetryAt?: number
   /** Last time the outbox was empty and everything was acknowledged (epoch ms). */
   lastSyncedAt?: number

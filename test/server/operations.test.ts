@@ -238,6 +238,27 @@ describe('shutdown with a hung storage', () => {
   })
 })
 
+describe('shutdown with a half-open client', () => {
+  it("close() does not wait for a client that never answers the WebSocket closing handshake (ws waits 30 s for it); the others are cut at once", async () => {
+    // A flaky-network trial: one phone whose link died without a FIN held every SIGTERM for 30 s,
+    // during which no client could reconnect.
+    const s = await createSyncServer({ port: 0, storage: { kind: 'memory' }, logLevel: 'silent' })
+    const halfOpen = await connectRaw(s.url)
+    const healthy = await connectRaw(s.url)
+    await ask(halfOpen, 'zync:join', { v: 2, doc: 'h', client: 'ho', since: 0 })
+    await ask(healthy, 'zync:join', { v: 2, doc: 'h', client: 'ok', since: 0 })
+    // Its TCP socket reads nothing more: the server's close frame is never read, never answered.
+    ;(halfOpen.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause()
+    const lost = new Promise<void>((r) => healthy.once('disconnect', () => r()))
+    const t0 = Date.now()
+    await s.close()
+    expect(Date.now() - t0).toBeLessThan(3000)
+    await lost
+    halfOpen.disconnect()
+    healthy.disconnect()
+  }, 40_000)
+})
+
 describe('storage failures', () => {
   it('a failed append is refused retryably and never shows up later (no phantom state)', async () => {
     class Flaky extends MemoryStorage {
