@@ -916,6 +916,50 @@ describe('a slow link', () => {
   }, 20_000)
 })
 
+describe('a link slower than the first batch', () => {
+  it('after a timed-out batch the next one is half of what was sent, not of a window larger than it (the same batch went again)', async () => {
+    // A flaky-network trial: a 60 KB backlog over 3 KB/s went three times before it drained. Here a
+    // link of 12 KB/s whose connection drops a batch that times out (as a real one does: the heartbeat
+    // queues behind the upload), taking its bytes with it.
+    const t = new ScriptedTransport()
+    const rate = 12_000
+    let linkFreeAt = 0
+    const sizes: number[] = []
+    t.send = (req: OpsRequest, timeoutMs = 10_000) => {
+      t.sent.push(structuredClone(req))
+      const bytes = JSON.stringify(req).length
+      sizes.push(bytes)
+      const start = Math.max(performance.now(), linkFreeAt)
+      linkFreeAt = start + (bytes / rate) * 1000
+      return new Promise<OpsResponse>((resolve) => {
+        const arrive = setTimeout(() => resolve(t.accept(req)), linkFreeAt - performance.now())
+        setTimeout(() => {
+          clearTimeout(arrive)
+          linkFreeAt = performance.now()
+          resolve({ ok: false, code: 'TIMEOUT', message: '[zync] no answer', retryable: true })
+        }, timeoutMs)
+      })
+    }
+    const failed: string[] = []
+    const pad = 'x'.repeat(2000)
+    const big = createStore<{ v: Record<string, string> }>()(
+      sync(() => ({ v: {} }), { name: 'scripted-slow', transport: t, storage: 'memory', crossTab: false, watchNetwork: false, onWarning: () => {}, ackTimeout: 50, autoConnect: false, backoff: { base: 10, cap: 20 } }),
+    )
+    cleanups.push(() => big.sync.destroy())
+    big.sync.on('sync:failed', (e) => failed.push(e.error.code))
+    await big.sync.ready
+    for (let i = 0; i < 30; i++) big.setState((s) => ({ v: { ...s.v, [`k${i}`]: pad } }))
+    big.sync.connect()
+    await big.sync.flush({ timeout: 30_000 })
+    // The first batch (all of it, ~61 KB: the window starts at 128 KB) times out; the next is half of it.
+    expect(failed).toEqual(['TIMEOUT'])
+    expect(sizes[1]!).toBeLessThan(sizes[0]! * 0.6)
+    const delivered = t.sent.slice(1).flatMap((r) => r.ops.map((o) => o.id))
+    expect(delivered).toHaveLength(30)
+    expect(new Set(delivered).size).toBe(30)
+  }, 40_000)
+})
+
 describe('own writes acknowledged ahead of the store', () => {
   const change = (seq: number, path: [string, string], value: unknown, client = 'other', opId = `other-${seq}`): Change => ({
     seq,

@@ -1270,6 +1270,7 @@ export class SyncEngine {
     // The pace counts the time with batches in flight (on the engine's clock, which the simulation drives).
     if (this.inFlight++ === 0) this.busyStart = this.now()
     this.inFlightBytes += bytes
+    const sent = this.inFlightBytes
     const epoch = this.sendEpoch
     for (const s of batch) {
       s.inFlight = true
@@ -1286,7 +1287,7 @@ export class SyncEngine {
     if (epoch === this.sendEpoch) {
       this.inFlight--
       this.inFlightBytes -= bytes
-      this.measureLink(bytes, res)
+      this.measureLink(bytes, res, sent)
       if (this.inFlight === 0) this.busyMs += this.now() - this.busyStart
     }
     if (this.destroyed) return
@@ -1316,11 +1317,13 @@ export class SyncEngine {
   /**
    * Learns the link's pace from an answer: the bytes answered since batches began to flow without a
    * pause, over that time (answers arriving bunched together do not fool it). The window follows it,
-   * at most doubling per answer; a timed-out batch halves it.
+   * at most doubling per answer; a timed-out batch halves what was in flight with it (`sent`): halving
+   * a window larger than the batch sent the same batch again (a flaky-network trial uploaded a 60 KB
+   * backlog three times over a 3 KB/s link).
    */
-  private measureLink(bytes: number, res: OpsResponse): void {
+  private measureLink(bytes: number, res: OpsResponse, sent: number): void {
     if (!res.ok) {
-      if (res.code === 'TIMEOUT') this.linkWindow = Math.max(MIN_LINK_WINDOW, this.linkWindow / 2)
+      if (res.code === 'TIMEOUT') this.linkWindow = Math.max(MIN_LINK_WINDOW, Math.min(this.linkWindow, sent) / 2)
       return
     }
     const now = this.now()
