@@ -237,6 +237,8 @@ export interface SyncApi<S = unknown> {
   /**
    * The server's log, newest first: the entries at or below `path` and those at its ancestors (a write of
    * the whole record, such as its creation, wrote the field too). `limit` defaults to 100 (at most 1,000).
+   * The reference server returns fewer, the newest, when their values pass a quarter of its
+   * `maxBufferedBytes` (8 MB by default).
    */
   history(query?: { path?: Path | string; limit?: number }): Promise<HistoryEntry[]>
   /** Ops the server refused for good, oldest first; they stay on screen until retried or discarded. */
