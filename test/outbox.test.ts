@@ -297,6 +297,20 @@ describe("edits of documents whose store is gone", () => {
 })
 
 describe('a shared device', () => {
+  /** Alice writes card a0 online (the server ties her client id to her), then makes `edits` offline and leaves. */
+  async function aliceLeftEdits(edits: (alice: ReturnType<typeof board>) => void, pending: number) {
+    const s = await server()
+    const dbName = freshDb()
+    const alice = board({ url: s.url, dbName, name: 'x', user: { id: 'alice' } })
+    alice.getState().addCard('a0', 'online first')
+    await alice.sync.flush({ timeout: 5000 })
+    alice.sync.disconnect()
+    edits(alice)
+    await waitFor(() => alice.sync.status().pending === pending, 3000, 'persisted')
+    await alice.sync.destroy()
+    return { s, dbName }
+  }
+
   it("one user's unsent edits are never sent as the next user's: they wait as dead letters (CLIENT_MISMATCH)", async () => {
     // Found by a multi-document trial: Alice's offline edit, left in IndexedDB when she signed out, was
     // sent when Bob opened the board, and its history said Bob wrote it.
@@ -326,16 +340,10 @@ describe('a shared device', () => {
   it('retry() sends such an edit as this user even when the server tied its client id to the first user (she wrote online before)', async () => {
     // Found by a durability trial: retry() resolved, but each op was refused again ("client id ...
     // belongs to another user"), since it kept the client id the server had tied to Alice.
-    const s = await server()
-    const dbName = freshDb()
-    const alice = board({ url: s.url, dbName, name: 'x', user: { id: 'alice' } })
-    alice.getState().addCard('a0', 'online first')
-    await alice.sync.flush({ timeout: 5000 })
-    alice.sync.disconnect()
-    alice.getState().addCard('a1', 'offline one')
-    alice.getState().addCard('a2', 'offline two')
-    await waitFor(() => alice.sync.status().pending === 2, 3000, 'persisted')
-    await alice.sync.destroy()
+    const { s, dbName } = await aliceLeftEdits((alice) => {
+      alice.getState().addCard('a1', 'offline one')
+      alice.getState().addCard('a2', 'offline two')
+    }, 2)
     const bob = board({ url: s.url, dbName, name: 'x', user: { id: 'bob' } })
     bob.getState().addCard('b1', "bob's edit")
     await bob.sync.flush({ timeout: 5000 })
@@ -350,15 +358,7 @@ describe('a shared device', () => {
   it("a retried edit goes after this user's edits made before the retry, as its counter says: the server sees each client id's counters in order", async () => {
     // Re-issued with this client id's next counter, it used to keep the dead letter's place in the
     // outbox: Bob's earlier edit of the same record (a lower counter) reached the server after it.
-    const s = await server()
-    const dbName = freshDb()
-    const alice = board({ url: s.url, dbName, name: 'x', user: { id: 'alice' } })
-    alice.getState().addCard('a0', 'online first')
-    await alice.sync.flush({ timeout: 5000 })
-    alice.sync.disconnect()
-    alice.setState((st) => ({ cards: { ...st.cards, a0: { ...st.cards.a0!, title: "alice's offline title" } } }))
-    await waitFor(() => alice.sync.status().pending === 1, 3000, 'persisted')
-    await alice.sync.destroy()
+    const { s, dbName } = await aliceLeftEdits((alice) => alice.setState((st) => ({ cards: { ...st.cards, a0: { ...st.cards.a0!, title: "alice's offline title" } } })), 1)
     const bob = board({ url: s.url, dbName, name: 'x', user: { id: 'bob' } })
     await waitFor(() => bob.sync.deadLetters().length === 1, 3000, 'dead letter')
     bob.sync.disconnect()
