@@ -116,7 +116,10 @@ export interface Conflict {
   id: string
   /** The field in conflict: collection, record, field. */
   path: Path
-  /** Its record, as `collection/record`. */
+  /**
+   * Its record, as `collection/record` (a top-level key: the key). `%`, NUL, and `/` in the collection,
+   * are written `%25`, `%00` and `%2F`, so no two records share a name; read `path` for the keys as they are.
+   */
   entity: string
   /** Its field name ('' for a whole record). */
   field: string
