@@ -56,7 +56,7 @@ function setRec(node: unknown, path: Path, i: number, value: unknown, remove: bo
     return container
   }
   const child = Object.hasOwn(c, seg) ? c[seg] : undefined
-  if (remove && child === undefined) return node
+  if (remove && (child === null || typeof child !== 'object')) return node
   c[seg] = setRec(child, path, i + 1, value, remove)
   return container
 }
@@ -73,7 +73,9 @@ export function setAtCow<T extends Record<string, unknown>>(state: T, path: Path
   for (let i = 0; i < path.length - 1; i++) {
     const seg = path[i]!
     const child = Object.hasOwn(parent, seg) ? parent[seg] : undefined
-    if (remove && child === undefined) return root as T
+    // Nothing to remove below a missing value or a scalar: removing names.u1.first where names.u1 is
+    // 'Ann' turned 'Ann' into {} (an adversarial trial; the stores that applied the change kept 'Ann').
+    if (remove && (child === null || typeof child !== 'object')) return root as T
     const c = (Array.isArray(child) && typeof path[i + 1] !== 'number' ? own(undefined, fresh) : own(child, i === 0 ? fresh : deeper)) as Record<string | number, unknown>
     parent[seg] = c
     parent = c

@@ -72,6 +72,17 @@ describe('entity names', () => {
   })
 })
 
+describe('removing below a scalar', () => {
+  it('removes nothing: the scalar stays (it became {} on the server while the stores that applied the change kept it)', async () => {
+    const doc = await joined('rm')
+    expect((await send(doc, makeOp('rm', 1, ['names', 'u1'], 'Ann', { op: 'replace', hlc: stamp(1, 'rm') })))[0]).toMatchObject({ ok: true })
+    expect((await send(doc, makeOp('rm', 2, ['names', 'u1', 'first'], undefined, { op: 'remove', hlc: stamp(2, 'rm'), base: { rm: 1 } })))[0]).toMatchObject({ ok: true })
+    expect((await send(doc, makeOp('rm', 3, ['theme'], 5, { op: 'replace', hlc: stamp(3, 'rm'), base: { rm: 2 } })))[0]).toMatchObject({ ok: true })
+    expect((await send(doc, makeOp('rm', 4, ['theme', 'main'], undefined, { op: 'remove', hlc: stamp(4, 'rm'), base: { rm: 3 } })))[0]).toMatchObject({ ok: true })
+    expect((await server.doc(doc)).current().state).toEqual({ names: { u1: 'Ann' }, theme: 5 })
+  })
+})
+
 describe('counters', () => {
   it('an increment that would take a count beyond 2^53 is refused (TOO_LARGE); the count and later increments stay exact', async () => {
     const doc = await joined('cnt')
