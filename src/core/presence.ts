@@ -2,6 +2,9 @@ import { deepEqual } from './diff'
 import type { PresenceMessage, PresencePeer } from './protocol'
 import type { Presence, PresenceUser } from './types'
 
+/** A peer heard from this recently is kept when a full list without it arrives (see receive). */
+const FULL_KEEP_MS = 5000
+
 interface TrackerOptions {
   clientId: string
   user: PresenceUser
@@ -152,8 +155,15 @@ export class PresenceTracker {
   receive(msg: PresenceMessage): void {
     let changed = !!msg.full
     const before = msg.full ? new Map(this.peers) : this.peers
-    if (msg.full) this.peers.clear()
     const now = this.o.now()
+    if (msg.full) {
+      // The full list is a snapshot the server took after this client joined; a peer's update can arrive
+      // before it (across nodes, through Redis, it often did) and be newer than it. A peer heard from in
+      // the last FULL_KEEP_MS stays (the TTL drops it if it is gone); clearing it hid a present peer until
+      // its next heartbeat, 15 s later (a multi-node trial).
+      this.peers.clear()
+      for (const [id, p] of before) if (p.updatedAt >= now - FULL_KEEP_MS) this.peers.set(id, p)
+    }
     for (const p of msg.peers) {
       if (p.clientId === this.o.clientId) continue
       if (p.state === null) {
