@@ -194,7 +194,9 @@ export class DocState {
     if (op.policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
       const crdt = this.fields.get(entityOf(op.path) + SEP + fieldOf(op.path))?.crdt
       const c = incrementCounter(crdt?.t === 'counter' ? crdt.s : seedCounter(getAt(this.root, op.path)), op.client, op.delta)
-      const parts = [...Object.values(c.p), ...Object.values(c.n), counterValue(c)]
+      // The sums of increments and of decrements too: counterValue adds them up before subtracting.
+      const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0)
+      const parts = [...Object.values(c.p), ...Object.values(c.n), sum(c.p), sum(c.n), counterValue(c)]
       if (!parts.every((v) => Math.abs(v) <= Number.MAX_SAFE_INTEGER)) {
         throw new ZyncError('TOO_LARGE', `[zync] op ${op.id} would take the counter ${op.path.join('.')} beyond ±2^53`, { opId: op.id })
       }
@@ -222,6 +224,10 @@ export class DocState {
     if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
       // the field's policy (otherwise a counter or set write would resurrect a partial record).
+      status = 'superseded'
+    } else if ((policy === 'counter' || policy === 'set') && concurrentWith !== undefined && concurrentWith === meta && before === undefined && crdt === undefined && compareHlc(hlc, concurrentWith.hlc) < 0 && (typeof op.delta === 'number' || op.added || op.removed) && op.op !== 'remove') {
+      // An increment or an element of a field whose own last write, later and concurrent, removed it:
+      // the removal stands, as it does when it arrives second (below), whatever the order of arrival.
       status = 'superseded'
     } else if (policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
       let c = crdt?.t === 'counter' ? crdt.s : seedCounter(before)
@@ -251,7 +257,10 @@ export class DocState {
       crdt = undefined
       if (concurrentWith) {
         // Which side a clash goes to; undefined for manual and app functions: the author's client decides.
-        const winner = policy === 'lww' ? (compareHlc(hlc, concurrentWith.hlc) > 0 ? 'mine' : 'theirs') : policy === 'local' ? 'mine' : policy === 'remote' ? 'theirs' : undefined
+        // A counter or set field removed or written whole (no delta, no elements) meets concurrent
+        // increments or elements: never a conflict (as CONFLICTS.md says of counters and sets); the later stamp wins.
+        const stamped = policy === 'lww' || policy === 'counter' || policy === 'set'
+        const winner = stamped ? (compareHlc(hlc, concurrentWith.hlc) > 0 ? 'mine' : 'theirs') : policy === 'local' ? 'mine' : policy === 'remote' ? 'theirs' : undefined
         if (mergesByKey(op) && isPlainObject(before)) {
           // An object below a field merges by key against what its author saw: concurrent edits of
           // different keys both stand; only keys changed on both sides follow the policy.

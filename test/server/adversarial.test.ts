@@ -92,6 +92,42 @@ describe('counters', () => {
     expect((await send(doc, inc(2, Number.MAX_SAFE_INTEGER)))[0]).toMatchObject({ ok: false, code: 'TOO_LARGE' })
     expect((await send(doc, inc(2, 3)))[0]).toMatchObject({ ok: true })
     expect((await server.doc(doc)).current().state).toEqual({ stats: { s: { hits: 8 } } })
+    // The increments add up past 2^53 before the decrements are taken off: refused too (the count read
+    // 9007199254740989 where it was ...990).
+    const big = Number.MAX_SAFE_INTEGER - 100
+    expect((await send(doc, inc(3, big)))[0]).toMatchObject({ ok: true })
+    expect((await send(doc, inc(4, -big)))[0]).toMatchObject({ ok: true })
+    expect((await send(doc, inc(5, big)))[0]).toMatchObject({ ok: false, code: 'TOO_LARGE' })
+    expect((await server.doc(doc)).current().state).toEqual({ stats: { s: { hits: 8 } } })
+  })
+})
+
+describe('a counter or set field removed while others add to it', () => {
+  // Two stores: alice adds to votes and tags; bob, offline, drops both fields. It went to bob's inbox as a
+  // conflict (CONFLICTS.md: counters and sets never conflict), and in the other order the increment
+  // revived the field with its own delta alone.
+  const seeded = () => {
+    const d = new DocState('cs')
+    d.applyOp(makeOp('seed', 1, ['cards', 'c'], { votes: 1, tags: ['x'] }, { op: 'replace', hlc: stamp(0, 'seed') }), { now })
+    return d
+  }
+  const inc = (ms: number) => makeOp('alice', 1, ['cards', 'c', 'votes'], 2, { op: 'replace', policy: 'counter', delta: 1, hlc: stamp(ms, 'alice'), base: { seed: 1 } })
+  const add = (ms: number) => makeOp('alice', 2, ['cards', 'c', 'tags'], ['x', 'y'], { op: 'replace', policy: 'set', added: ['y'], hlc: stamp(ms, 'alice'), base: { seed: 1, alice: 1 } })
+  const drop = (ms: number, n: number, field: string, policy: 'counter' | 'set') => makeOp('bob', n, ['cards', 'c', field], undefined, { op: 'remove', policy, hlc: stamp(ms, 'bob'), base: { seed: 1 } })
+  const apply = (d: DocState, ...ops: Op[]) => ops.map((op) => d.applyOp(op, { now }).status)
+
+  it('the later stamp wins, never a conflict, whichever arrives first', () => {
+    // The removal is later: removed, in either order.
+    let d = seeded()
+    expect(apply(d, inc(10), add(11), drop(20, 1, 'votes', 'counter'), drop(21, 2, 'tags', 'set'))).toEqual(['applied', 'applied', 'applied', 'applied'])
+    expect(d.state).toEqual({ cards: { c: {} } })
+    d = seeded()
+    expect(apply(d, drop(20, 1, 'votes', 'counter'), drop(21, 2, 'tags', 'set'), inc(10), add(11))).toEqual(['applied', 'applied', 'superseded', 'superseded'])
+    expect(d.state).toEqual({ cards: { c: {} } })
+    // The additions are later: they stand, in either order.
+    d = seeded()
+    expect(apply(d, inc(30), add(31), drop(20, 1, 'votes', 'counter'), drop(21, 2, 'tags', 'set'))).toEqual(['applied', 'applied', 'superseded', 'superseded'])
+    expect(d.state).toEqual({ cards: { c: { votes: 2, tags: ['x', 'y'] } } })
   })
 })
 
