@@ -639,3 +639,37 @@ describe('local values that cannot be synced', () => {
     await expect(a.sync.flush()).rejects.toMatchObject({ code: 'DESTROYED' })
   })
 })
+
+describe('a top-level key rewritten by another store while this one writes inside it', () => {
+  it('the store shows its own write once the server has it, as everyone else does (it was left off screen for good)', async () => {
+    // A second adversarial trial: S0 drops the key `b` while S1 turns the record b.r2 into a scalar. S1
+    // recomputed `b` from the remote change without its pending row, and took the row's echo for a write
+    // already on screen.
+    const s = await server()
+    type S = { b?: Record<string, unknown> }
+    const mk = () => {
+      const st = createStore<S>()(sync<S>(() => ({ b: {} }), { name: 'dropkey', url: s.url, storage: 'memory', crossTab: false, onWarning: () => {} }))
+      cleanups.push(() => st.sync.destroy())
+      return st
+    }
+    const s0 = mk()
+    const s1 = mk()
+    await waitFor(() => s0.sync.status().connection === 'online' && s1.sync.status().connection === 'online')
+    s0.setState({ b: { r1: { n: 1 }, r2: { n: 2 } } })
+    await s0.sync.flush()
+    await waitFor(() => JSON.stringify(s1.getState().b) === JSON.stringify({ r1: { n: 1 }, r2: { n: 2 } }))
+    s1.sync.disconnect()
+    s1.setState({ b: { ...s1.getState().b, r2: 'scalar' } })
+    const rest = { ...s0.getState() }
+    delete rest.b
+    s0.setState(rest, true)
+    await s0.sync.flush()
+    s1.sync.connect()
+    await s1.sync.flush({ timeout: 5000 })
+    await s0.sync.flush({ timeout: 5000 })
+    const head = (await s.doc('dropkey')).current()
+    await waitFor(() => s0.sync.status().seq >= head.seq && s1.sync.status().seq >= head.seq)
+    expect(head.state).toEqual({ b: { r2: 'scalar' } })
+    for (const st of [s0, s1]) expect(st.getState().b).toEqual({ r2: 'scalar' })
+  })
+})

@@ -1612,7 +1612,10 @@ export class SyncEngine {
       // its path what the row overlaid there, and nothing else of the entity changed), so the entity
       // need not be recomputed. Merged policies, id-keyed arrays and open conflicts take the full path.
       // (A field op on a record the screen does not show, as after 'server:rewound', is recomputed too.)
-      const echo = own !== undefined && c.status === 'applied' && this.conflictsById.size === 0 && isEcho(c, own.row.op) && (c.path.length < 3 || isPlainObject(getAt(this.baseline, entityPath(c.path))))
+      // And the screen must show it: a remote change to the key above it (another store dropping or
+      // rewriting the top-level key) recomputed the key without this row, which an echo then left off
+      // screen for good (a second adversarial trial; the server held the write).
+      const echo = own !== undefined && c.status === 'applied' && this.conflictsById.size === 0 && isEcho(c, own.row.op) && (c.path.length < 3 || isPlainObject(getAt(this.baseline, entityPath(c.path)))) && shows(this.baseline, c.path, own.row.op)
       if (c.status === 'applied') {
         this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', this.confirmedEpoch, fresh)
         if (!echo) touched.set(c.entity, entityPath(c.path))
@@ -2350,6 +2353,12 @@ function publicConflict(c: StoredConflict): Conflict {
 }
 
 /** The server applied `op` as written (last-writer-wins, no merge): same value, or a delete of a remove. */
+/** Whether `state` shows what `op` wrote at `path` (the same value, or nothing there for a removal). */
+function shows(state: Record<string, unknown>, path: Path, op: Op): boolean {
+  const v = getAt(state, path)
+  return op.op === 'remove' ? v === undefined : v === op.value || deepEqual(v, op.value)
+}
+
 function isEcho(c: Change, op: Op): boolean {
   // Merged values, and objects (shown merged over newer remote values while pending, see overlay) are
   // recomputed: the screen may not show the op's own value.
