@@ -11,6 +11,8 @@
  * whole inside its parent's part. A container that is split appears in its parent's part as `{}`, so
  * joining the parts in order gives every object its keys in their original order.
  */
+import { isPlainObject } from '../core/diff'
+
 export interface StatePart {
   path: string[]
   entries: Record<string, unknown>
@@ -21,7 +23,6 @@ export const CHUNK_ENTRIES = 500
 /** Containers deeper than this are never split (their keys are not even counted). */
 const SPLIT_DEPTH = 2
 
-const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
 
 /** Whether `v`, `depth` levels below the root, is split (or holds something that is). */
 function splits(v: Record<string, unknown>, depth: number, max: number): boolean {
@@ -30,7 +31,7 @@ function splits(v: Record<string, unknown>, depth: number, max: number): boolean
   if (depth >= SPLIT_DEPTH) return false
   for (const k of keys) {
     const c = v[k]
-    if (isPlain(c) && splits(c, depth + 1, max)) return true
+    if (isPlainObject(c) && splits(c, depth + 1, max)) return true
   }
   return false
 }
@@ -50,7 +51,7 @@ export function splitState(state: Record<string, unknown>, max = CHUNK_ENTRIES):
     }
     for (const k of Object.keys(obj)) {
       const v = obj[k]
-      if (depth < SPLIT_DEPTH && isPlain(v) && splits(v, depth + 1, max)) {
+      if (depth < SPLIT_DEPTH && isPlainObject(v) && splits(v, depth + 1, max)) {
         setOwn(entries, k, {})
         flush()
         visit(v, [...path, k], depth + 1)
@@ -72,7 +73,7 @@ export function joinState(parts: readonly StatePart[]): Record<string, unknown> 
     let target = root
     for (const k of p.path) {
       const next = Object.hasOwn(target, k) ? target[k] : undefined
-      if (!isPlain(next)) setOwn(target, k, {})
+      if (!isPlainObject(next)) setOwn(target, k, {})
       target = target[k] as Record<string, unknown>
     }
     for (const k of Object.keys(p.entries)) setOwn(target, k, p.entries[k])

@@ -2352,13 +2352,13 @@ function publicConflict(c: StoredConflict): Conflict {
   return rest
 }
 
-/** The server applied `op` as written (last-writer-wins, no merge): same value, or a delete of a remove. */
 /** Whether `state` shows what `op` wrote at `path` (the same value, or nothing there for a removal). */
 function shows(state: Record<string, unknown>, path: Path, op: Op): boolean {
   const v = getAt(state, path)
   return op.op === 'remove' ? v === undefined : v === op.value || deepEqual(v, op.value)
 }
 
+/** The server applied `op` as written (last-writer-wins, no merge): same value, or a delete of a remove. */
 function isEcho(c: Change, op: Op): boolean {
   // Merged values, and objects (shown merged over newer remote values while pending, see overlay) are
   // recomputed: the screen may not show the op's own value.

@@ -6,14 +6,14 @@
  *
  * Every refusal is a typed answer `{ ok: false, code, message, retryable, opId? }` and applies nothing.
  */
-import { vvGet } from '../core/vector-clock'
 import type { Server, Socket } from 'socket.io'
 import type { z } from 'zod'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
 import { EVENTS, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, type HistoryResponse } from '../core/protocol'
 import { encodeChangesMessage, encodeCompactOpsResponse, encodeJoinResponse, encodeOpsResponse, type WireCompactOpsResponse, type WireJoinResponse, type WireOpsResponse } from '../core/wire'
 import type { Change } from '../core/protocol'
-import type { DocHost } from './doc-host'
+import { vvGet } from '../core/vector-clock'
+import { entryBytes, type DocHost } from './doc-host'
 import type { LogEntry } from './storage/types'
 import { toChange, toWire } from './doc-state'
 import { jsonBytesYielding } from './json-bytes'
@@ -319,8 +319,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     let bytes = 0
     let kept = entries.length
     for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!
-      bytes += 100 + sizeOf(e.value, budget) + sizeOf(e.before, budget) + sizeOf(e.proposed, budget) + sizeOf(e.prev, budget)
+      bytes += entryBytes(entries[i]!, budget, true)
       if (bytes > budget && i > 0) {
         kept = i
         break

@@ -1,11 +1,20 @@
-import { vvGet } from '../core/vector-clock'
 import { ZyncError, toWireError } from '../core/errors'
 import type { Op, OpResult, Snapshot } from '../core/protocol'
 import { DocState, toWire } from './doc-state'
 import { yieldToLoop } from './json-bytes'
 import { sizeOf } from './limits'
 import { AppendConflictError, type LogEntry, type ServerStorage } from './storage/types'
+import { vvGet } from '../core/vector-clock'
 
+
+/**
+ * About what a log entry weighs as sent (values up to `cap` each, plus ~100 B of the rest): a change
+ * sends the resulting value, and for a conflict what was proposed and seen; a history entry also the
+ * value before.
+ */
+export function entryBytes(e: LogEntry, cap: number, history: boolean): number {
+  return 100 + sizeOf(e.value, cap) + (history ? sizeOf(e.before, cap) : 0) + (history || e.status === 'conflict' ? sizeOf(e.proposed, cap) + sizeOf(e.prev, cap) : 0)
+}
 
 /** Ops between two snapshots unless configured: a snapshot copies the document, so not too often. */
 export const DEFAULT_SNAPSHOT_EVERY = 2000
@@ -335,8 +344,7 @@ export class DocHost {
       const page = await this.storage.readLog(this.doc, from, Math.min(TAIL_PAGE, head - from))
       if (page.length === 0 || page[0]!.seq !== from + 1) return undefined
       for (const e of page) {
-        // What the client is sent of it: the resulting value, and for a conflict what was proposed and seen.
-        bytes += 100 + sizeOf(e.value, budget) + (e.status === 'conflict' ? sizeOf(e.proposed, budget) + sizeOf(e.prev, budget) : 0)
+        bytes += entryBytes(e, budget, false)
         if (bytes > budget) return undefined
         entries.push(e)
       }
