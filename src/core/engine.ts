@@ -125,6 +125,8 @@ const MAX_IN_FLIGHT = 4
 const DEVICE_WAIT_MS = 250
 /** Retryable failures of the server as a whole, not of the rows sent: over once another batch is answered. */
 const SERVER_WIDE: ReadonlySet<ZyncErrorCode> = new Set<ZyncErrorCode>(['STORAGE_UNAVAILABLE', 'INTERNAL', 'TIMEOUT'])
+/** A difference from the server's clock under this (ms) is measurement noise, not skew (see onJoined). */
+const SKEW_NOISE_MS = 1000
 /** A step of the wall clock against monotonic time beyond this (ms) is a clock set back, not jitter. */
 const CLOCK_STEP_MS = 1000
 /** Settled conflict ids remembered across reloads. */
@@ -1076,7 +1078,11 @@ export class SyncEngine {
       else this.setConnection('offline')
       return
     }
-    this.skew = res.serverTime - this.now()
+    // Under a second apart, the clocks are taken to agree: the estimate carries the answer's time in
+    // flight and in queues (tens of ms on a loaded machine), and correcting by it reordered edits made a
+    // few ms apart on two devices whose clocks agree. Further apart, it keeps stamps near the server's.
+    const skew = res.serverTime - this.now()
+    this.skew = Math.abs(skew) < SKEW_NOISE_MS ? 0 : skew
     if (this.readOnly !== (res.readOnly === true)) {
       this.readOnly = !this.readOnly
       this.invalidate()
