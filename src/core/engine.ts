@@ -39,7 +39,7 @@ import type {
   SyncStatus,
 } from './types'
 import { EMPTY_LANES, PRIORITIES } from './types'
-import { vvBump, vvGet, vvMeet, type VersionVector } from './vector-clock'
+import { vvBump, vvGet, vvMeet, vvMerge, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
 import { TabChannel, type TabMessage } from './tabs'
 import { TokenBucket } from './token-bucket'
@@ -628,8 +628,8 @@ export class SyncEngine {
    * concurrent with them (a manual path raised a conflict of the user with themselves). Until the server
    * has them, such an op waits (heldForDevice): a base naming writes it never saw is refused.
    */
-  private baseFor(entity: string): VersionVector {
-    const base = this.vv[entity] ?? {}
+  private baseFor(entity: string, path: Path): VersionVector {
+    const base = this.knownVector(entity, path) ?? {}
     if (!this.outbox.hasOtherClients(this.clientId)) return base
     let out: VersionVector | undefined
     for (const s of this.outbox.entityRowsUnordered(entity)) {
@@ -641,13 +641,31 @@ export class SyncEngine {
   }
 
   /**
+   * What this client has seen of an entity, as the server decides concurrency for an op of it: the
+   * entity's confirmed vector, and the writes of a whole top-level key that cover its records (the key's
+   * vector for a record; for the key, the vectors of the records under it, when it holds a collection).
+   */
+  private knownVector(entity: string, path: Path): VersionVector | undefined {
+    const own = this.vv[entity]
+    if (path.length >= 2) {
+      const key = this.vv[entity.slice(0, entity.indexOf('/'))]
+      return key ? vvMerge(own, key) : own
+    }
+    if (!isPlainObject(getAt(this.confirmed, path))) return own
+    let out = own
+    const prefix = entity + '/'
+    for (const e in this.vv) if (e.startsWith(prefix)) out = vvMerge(out, this.vv[e])
+    return out
+  }
+
+  /**
    * Whether a row waits for this device's writes under another client id that its base names (baseFor)
    * and that the server may not have: one of them is still pending. A base naming one that was refused
    * for good (a dead letter) no longer claims it.
    */
   private heldForDevice(s: RowState): boolean {
     const base = s.row.op.base
-    const confirmed = this.vv[s.row.entity]
+    const confirmed = this.knownVector(s.row.entity, s.row.op.path)
     for (const c in base) {
       const n = base[c]!
       if (c === this.clientId || n <= vvGet(confirmed, c)) continue
@@ -667,7 +685,7 @@ export class SyncEngine {
    * or sent under another client id since). From the base as it is now: a row may be lowered for several.
    */
   private lowerBase(s: RowState, client: string): void {
-    s.row.op = { ...s.row.op, base: { ...s.row.op.base, [client]: vvGet(this.vv[s.row.entity], client) } }
+    s.row.op = { ...s.row.op, base: { ...s.row.op.base, [client]: vvGet(this.knownVector(s.row.entity, s.row.op.path), client) } }
     s.dirty = true
   }
 
@@ -685,7 +703,7 @@ export class SyncEngine {
       hlc: this.clock.tickAfter(this.foreignFloor(entity)),
       op: p.op,
       path: p.path,
-      base: this.baseFor(entity),
+      base: this.baseFor(entity, p.path),
     }
     if (p.op !== 'remove') op.value = p.value
     if (wire !== 'lww') op.policy = wire
@@ -709,10 +727,10 @@ export class SyncEngine {
     // different keys both stand); the inbox of manual and app-function fields shows it as the base.
     if (wire === 'manual' || wire === 'custom') op.prev = p.prev
     if (isPlainObject(p.value) && !op.idKey) {
-      // A field or record created as an object saw nothing there: its base is {} (two devices that
-      // create the same field or record offline merge by key too).
+      // A field, record or top-level key created as an object saw nothing there: its base is {} (two
+      // devices that create the same field, record or collection offline merge by key too).
       if (p.op === 'replace' && isPlainObject(p.prev)) op.prev = p.prev
-      else if (p.op === 'add' && p.path.length >= OP_DEPTH - 1) op.prev = isPlainObject(p.prev) ? p.prev : {}
+      else if (p.op === 'add') op.prev = isPlainObject(p.prev) ? p.prev : {}
     }
     return op
   }
@@ -1675,7 +1693,7 @@ export class SyncEngine {
   private rebaseOwnRows(): void {
     for (const s of this.outbox.rows.values()) {
       if (s.done || s.inFlight || s.row.owner !== this.clientId) continue
-      s.row.op = { ...s.row.op, base: vvMeet(s.row.op.base, this.vv[s.row.entity]) }
+      s.row.op = { ...s.row.op, base: vvMeet(s.row.op.base, this.knownVector(s.row.entity, s.row.op.path)) }
       s.dirty = true
     }
     this.outbox.changed()

@@ -50,6 +50,11 @@ export interface ApplyContext {
    * absent from them (LogEntry.keep): only those they listed unchanged keep theirs, as when it was applied.
    */
   listedOnly?: boolean
+  /**
+   * Replaying a whole top-level-key write stored before such writes were checked against the records
+   * under the key (LogEntry.records): it is decided as it was then, against the key's own last writer.
+   */
+  keyOnly?: boolean
 }
 
 const SEP = '\u0000'
@@ -212,14 +217,20 @@ export class DocState {
     const before = getAt(this.root, op.path)
     // The clients whose writes decide whether this op is concurrent (see concurrentWriter): what of its
     // base is stored with it, so a replay decides the same, however many clients the base names.
-    const consulted = hasMore(op.base, 0) ? this.lastWriters(entity, field) : undefined
-    const concurrentWith = this.concurrentWriter(op, entity, field)
-    const hlc = this.stamp(op, ctx, concurrentWith ? '' : this.topStamp(entity, field))
+    // A whole top-level key (`cards` written or dropped at once) covers the records under it too.
+    const keyWide = op.path.length === 1 && !ctx.keyOnly
+    const consulted = hasMore(op.base, 0) ? this.lastWriters(entity, field, keyWide) : undefined
+    let concurrentWith = this.concurrentWriter(op, entity, field)
+    const below = keyWide ? this.recordWriters(op) : undefined
+    if (below?.unseen && (!concurrentWith || compareHlc(below.unseen.hlc, concurrentWith.hlc) > 0)) concurrentWith = below.unseen
+    const hlc = this.stamp(op, ctx, concurrentWith ? '' : maxStamp(this.topStamp(entity, field), below?.top ?? ''))
     let status: OpStatus = 'applied'
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
     let crdt = meta?.crdt
     let untouched: Set<string> | undefined
     let keep = false
+    /** A whole-key write decided against the records under the key, or that wrote their last writers. */
+    let records = below?.unseen !== undefined && below.unseen === concurrentWith
 
     if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
@@ -300,7 +311,9 @@ export class DocState {
       if (top !== hlc) m.top = top
       this.fields.set(fk, m)
       this.keysOf(entity).add(fk)
+      if (this.records && op.path.length >= 2) this.recordsOf(entity.slice(0, entity.indexOf('/'))).add(entity)
       if (field === '') this.dropFieldMetas(entity, untouched)
+      if (keyWide && this.coverRecords(op, entity, before, m)) records = true
     }
     this.pruneVector(entity)
     const current = getAt(this.root, op.path)
@@ -323,6 +336,7 @@ export class DocState {
     if (before !== undefined) entry.before = before
     if (op.resolves) entry.resolves = op.resolves
     if (keep) entry.keep = 1
+    if (records) entry.records = 1
     if (status !== 'applied') {
       if (op.op !== 'remove') entry.proposed = op.value
       if ('prev' in op) entry.prev = op.prev
@@ -359,7 +373,7 @@ export class DocState {
   /** Replays a stored entry (from this node's log or another node's) to rebuild state. */
   replay(entry: LogEntry): void {
     if (entry.seq !== this.seq + 1) throw new Error(`[zync] log gap: expected seq ${this.seq + 1}, got ${entry.seq}`)
-    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
+    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, keyOnly: entry.records !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
   }
 
   /**
@@ -388,12 +402,20 @@ export class DocState {
    * The clients that last wrote the field (and the record), or for a whole-record write, anything in
    * the record: the only entries of a base that concurrentWriter reads.
    */
-  private lastWriters(entity: string, field: string): Set<string> {
+  private lastWriters(entity: string, field: string, keyWide = false): Set<string> {
     const out = new Set<string>()
     if (field === '') {
       for (const k of this.keysOf(entity)) {
         const m = this.fields.get(k)
         if (m) out.add(m.client)
+      }
+      if (keyWide) {
+        for (const e of this.recordsOf(entity)) {
+          for (const k of this.keysOf(e)) {
+            const m = this.fields.get(k)
+            if (m) out.add(m.client)
+          }
+        }
       }
       return out
     }
@@ -402,6 +424,52 @@ export class DocState {
     const rec = this.fields.get(entity + SEP)
     if (rec) out.add(rec.client)
     return out
+  }
+
+  /**
+   * For a write of a whole top-level key: the latest write inside a record under the key that the op's
+   * base had not seen (a drop of `cards` races with another device's edit of `cards.a.title`), and the
+   * highest stamp written under the key (an op that has seen them all is stamped after them).
+   */
+  private recordWriters(op: Op): { unseen?: ServerFieldMeta; top: string } {
+    let unseen: ServerFieldMeta | undefined
+    let top = ''
+    for (const e of this.recordsOf(entityOf(op.path))) {
+      for (const k of this.keysOf(e)) {
+        const m = this.fields.get(k)
+        if (!m) continue
+        top = maxStamp(top, topOf(m))
+        if (unseenBy(op, m) && (!unseen || compareHlc(m.hlc, unseen.hlc) > 0)) unseen = m
+      }
+    }
+    return { unseen, top }
+  }
+
+  /**
+   * A whole top-level key was written: every record under it that the write changed (dropped, replaced,
+   * or added) has it as its last writer, as a whole-record write would. So a later write inside such a
+   * record that had not seen it is concurrent with it, and one into a record it dropped is superseded
+   * (no partial record comes back). Returns whether any record was so covered.
+   */
+  private coverRecords(op: Op, key: string, before: unknown, m: ServerFieldMeta): boolean {
+    const after = this.root[op.path[0] as string]
+    const ids = new Set([...(isPlainObject(before) ? Object.keys(before) : []), ...(isPlainObject(after) ? Object.keys(after) : [])])
+    let covered = false
+    for (const id of ids) {
+      const b = isPlainObject(before) && Object.hasOwn(before, id) ? before[id] : undefined
+      const a = isPlainObject(after) && Object.hasOwn(after, id) ? after[id] : undefined
+      if (b === a || deepEqual(b, a)) continue
+      const e = entityOf([op.path[0]!, id])
+      this.dropFieldMetas(e)
+      const rec = e + SEP
+      this.fields.set(rec, m)
+      this.keysOf(e).add(rec)
+      this.recordsOf(key).add(e)
+      this.vv[e] = vvBump(this.vv[e], op.client, op.n)
+      this.pruneVector(e)
+      covered = true
+    }
+    return covered
   }
 
   /**
@@ -451,6 +519,26 @@ export class DocState {
     if (!set) this.index.set(entity, (set = new Set()))
     return set
   }
+
+  /** Record entities with field metas, per top-level key (entity names escape '/' in the key: the first '/' ends it). */
+  private records: Map<string, Set<string>> | undefined
+
+  private recordsOf(key: string): Set<string> {
+    if (!this.records) {
+      this.records = new Map()
+      this.keysOf('')
+      for (const e of this.index!.keys()) {
+        const i = e.indexOf('/')
+        if (i <= 0) continue
+        let set = this.records.get(e.slice(0, i))
+        if (!set) this.records.set(e.slice(0, i), (set = new Set()))
+        set.add(e)
+      }
+    }
+    let set = this.records.get(key)
+    if (!set) this.records.set(key, (set = new Set()))
+    return set
+  }
 }
 
 /** The change as broadcast to clients: the log entry without the raw op. */
@@ -459,12 +547,12 @@ export class DocState {
  * `before`, which only the audit history needs. Smaller frames for every reader.
  */
 export function toWire(e: LogEntry): Change {
-  const { op: _op, before: _before, keep: _keep, ...change } = e
+  const { op: _op, before: _before, keep: _keep, records: _records, ...change } = e
   return change
 }
 
 export function toChange(e: LogEntry): Change {
-  const { op: _op, keep: _keep, ...change } = e
+  const { op: _op, keep: _keep, records: _records, ...change } = e
   return change
 }
 

@@ -10,6 +10,12 @@ export interface LogEntry extends Change {
    * replay as they were applied.
    */
   keep?: 1
+  /**
+   * A write of a whole top-level key decided against the writes inside the records under it, or that
+   * became the last writer of the records it changed (see DocState.applyOp). Entries stored before that
+   * rule have none, and replay as they were applied.
+   */
+  records?: 1
 }
 
 /**
