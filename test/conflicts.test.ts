@@ -299,6 +299,21 @@ describe('policies', () => {
     for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.votes === 4, 5000, 'votes 0 + 2 + 3 - 1')
   })
 
+  it("'counter': an increment later than a concurrent removal of the field brings back the count it saw, whichever arrives first", async () => {
+    const { srv, a, b } = await pair({ title: 'base', votes: 5, notes: 'n0' })
+    // Bob drops the field; a moment later Alice, who had not seen that, adds one to the 5 she saw.
+    b.setState((s) => {
+      const { votes: _v, ...rest } = s.cards.c1!
+      return { cards: { ...s.cards, c1: rest } }
+    })
+    await sleep(20)
+    edit(a, 'c1', { votes: 6 })
+    // The removal reaches the server first. Before, the increment brought the field back as 1 (its own
+    // delta alone); in the other order the removal, older, was superseded and the count stayed 6.
+    await deliver(srv, b, a)
+    for (const s of [a, b]) await waitFor(() => s.getState().cards.c1?.votes === 6, 5000, 'votes 5 + 1 on every store')
+  })
+
   it("'set': concurrent adds and removes merge as an add/remove set", async () => {
     const { srv, a, b } = await pair({ title: 't', tags: ['a', 'b'] })
     edit(a, 'c1', { tags: ['a', 'b', 'x'] })

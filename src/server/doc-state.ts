@@ -37,6 +37,11 @@ export interface ServerFieldMeta extends FieldMeta {
   crdt?: { t: 'counter'; s: PnCounter } | { t: 'set'; s: AwSet } | { t: 'ids'; k: string; s: IdArray }
   /** Highest stamp of any write applied to this field (or, for a record write, inside the record). */
   top?: string
+  /**
+   * A counter or set field removed or written whole: its merge state just before. An increment or an
+   * element stamped later that had not seen the write brings the field back from it (see applyOp).
+   */
+  was?: { t: 'counter'; s: PnCounter } | { t: 'set'; s: AwSet }
 }
 
 export interface ApplyContext {
@@ -55,6 +60,11 @@ export interface ApplyContext {
    * under the key (LogEntry.records): it is decided as it was then, against the key's own last writer.
    */
   keyOnly?: boolean
+  /**
+   * Replaying a counter or set write stored before such writes were decided against a concurrent removal
+   * or whole write by their stamps alone (LogEntry.counted): it is decided as it was then.
+   */
+  uncounted?: boolean
 }
 
 const SEP = '\u0000'
@@ -197,8 +207,10 @@ export class DocState {
     // A count beyond 2^53 loses increments, and one that overflows to Infinity travels as null (JSON):
     // later increments were lost and a restart rebuilt another value (adversarial trial).
     if (op.policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
-      const crdt = this.fields.get(entityOf(op.path) + SEP + fieldOf(op.path))?.crdt
-      const c = incrementCounter(crdt?.t === 'counter' ? crdt.s : seedCounter(getAt(this.root, op.path)), op.client, op.delta)
+      const m = this.fields.get(entityOf(op.path) + SEP + fieldOf(op.path))
+      // The count it may bring back (a concurrent removal's `was`, see applyOp) is bounded too.
+      const from = m?.crdt ?? m?.was
+      const c = incrementCounter(from?.t === 'counter' ? from.s : seedCounter(getAt(this.root, op.path)), op.client, op.delta)
       // The sums of increments and of decrements too: counterValue adds them up before subtracting.
       const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0)
       const parts = [...Object.values(c.p), ...Object.values(c.n), sum(c.p), sum(c.n), counterValue(c)]
@@ -229,6 +241,14 @@ export class DocState {
     let crdt = meta?.crdt
     let untouched: Set<string> | undefined
     let keep = false
+    // A counter increment or set element (not a removal or a whole value of the field).
+    const adds = op.op !== 'remove' && ((policy === 'counter' && typeof op.delta === 'number') || (policy === 'set' && (op.added !== undefined || op.removed !== undefined)))
+    // Later than a concurrent removal or whole write of its field that it had not seen: it brings the field
+    // back from the merge state that write replaced (the other order of arrival keeps it: the removal,
+    // older, is superseded), not from nothing.
+    const revived = adds && !ctx.uncounted && concurrentWith !== undefined && concurrentWith === meta && crdt === undefined && meta.was !== undefined && compareHlc(hlc, meta.hlc) > 0 ? meta.was : undefined
+    /** Decided by the rule above or by an older increment superseded by a whole write (LogEntry.counted). */
+    let counted = revived !== undefined
     /** A whole-key write decided against the records under the key, or that wrote their last writers. */
     let records = below?.unseen !== undefined && below.unseen === concurrentWith
 
@@ -236,17 +256,19 @@ export class DocState {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
       // the field's policy (otherwise a counter or set write would resurrect a partial record).
       status = 'superseded'
-    } else if ((policy === 'counter' || policy === 'set') && concurrentWith !== undefined && concurrentWith === meta && before === undefined && crdt === undefined && compareHlc(hlc, concurrentWith.hlc) < 0 && (typeof op.delta === 'number' || op.added || op.removed) && op.op !== 'remove') {
-      // An increment or an element of a field whose own last write, later and concurrent, removed it:
-      // the removal stands, as it does when it arrives second (below), whatever the order of arrival.
+    } else if (adds && concurrentWith !== undefined && concurrentWith === meta && crdt === undefined && (before === undefined || !ctx.uncounted) && compareHlc(hlc, concurrentWith.hlc) < 0) {
+      // An increment or an element of a field whose own last write, later and concurrent, removed it or
+      // wrote it whole: that write stands, as it does when it arrives second (below), whatever the order
+      // of arrival.
       status = 'superseded'
+      if (before !== undefined) counted = true
     } else if (policy === 'counter' && typeof op.delta === 'number' && op.op !== 'remove') {
-      let c = crdt?.t === 'counter' ? crdt.s : seedCounter(before)
+      let c = crdt?.t === 'counter' ? crdt.s : revived?.t === 'counter' ? revived.s : seedCounter(before)
       c = incrementCounter(c, op.client, op.delta)
       crdt = { t: 'counter', s: c }
       newValue = counterValue(c)
     } else if (policy === 'set' && (op.added || op.removed) && op.op !== 'remove') {
-      let s = crdt?.t === 'set' ? crdt.s : seedSet(before)
+      let s = crdt?.t === 'set' ? crdt.s : revived?.t === 'set' ? revived.s : seedSet(before)
       s = setApply(s, op.added ?? [], op.removed ?? [], hlc)
       crdt = { t: 'set', s }
       newValue = setValue(s)
@@ -307,6 +329,10 @@ export class DocState {
       const m: ServerFieldMeta = { client: op.client, n: op.n, hlc, seq, at: ctx.now }
       if (ctx.user !== undefined) m.user = ctx.user
       if (crdt) m.crdt = crdt
+      else if (!adds && (policy === 'counter' || policy === 'set') && field !== '') {
+        const was = meta?.crdt?.t === 'counter' || meta?.crdt?.t === 'set' ? meta.crdt : policy === 'counter' ? { t: 'counter' as const, s: seedCounter(before) } : { t: 'set' as const, s: seedSet(before) }
+        m.was = was
+      }
       const top = maxStamp(this.topStamp(entity, field), hlc)
       if (top !== hlc) m.top = top
       this.fields.set(fk, m)
@@ -337,6 +363,7 @@ export class DocState {
     if (op.resolves) entry.resolves = op.resolves
     if (keep) entry.keep = 1
     if (records) entry.records = 1
+    if (counted) entry.counted = 1
     if (status !== 'applied') {
       if (op.op !== 'remove') entry.proposed = op.value
       if ('prev' in op) entry.prev = op.prev
@@ -373,7 +400,7 @@ export class DocState {
   /** Replays a stored entry (from this node's log or another node's) to rebuild state. */
   replay(entry: LogEntry): void {
     if (entry.seq !== this.seq + 1) throw new Error(`[zync] log gap: expected seq ${this.seq + 1}, got ${entry.seq}`)
-    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, keyOnly: entry.records !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
+    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, keyOnly: entry.records !== 1, uncounted: entry.counted !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
   }
 
   /**
@@ -547,12 +574,12 @@ export class DocState {
  * `before`, which only the audit history needs. Smaller frames for every reader.
  */
 export function toWire(e: LogEntry): Change {
-  const { op: _op, before: _before, keep: _keep, records: _records, ...change } = e
+  const { op: _op, before: _before, keep: _keep, records: _records, counted: _counted, ...change } = e
   return change
 }
 
 export function toChange(e: LogEntry): Change {
-  const { op: _op, keep: _keep, records: _records, ...change } = e
+  const { op: _op, keep: _keep, records: _records, counted: _counted, ...change } = e
   return change
 }
 

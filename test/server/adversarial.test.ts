@@ -124,10 +124,53 @@ describe('a counter or set field removed while others add to it', () => {
     d = seeded()
     expect(apply(d, drop(20, 1, 'votes', 'counter'), drop(21, 2, 'tags', 'set'), inc(10), add(11))).toEqual(['applied', 'applied', 'superseded', 'superseded'])
     expect(d.state).toEqual({ cards: { c: {} } })
-    // The additions are later: they stand, in either order.
+    // The additions are later: they stand, in either order, with what the field held (the seed's vote
+    // and tag). Arriving after the removal, they brought it back with their own delta alone: votes 1, tags ['y'].
     d = seeded()
     expect(apply(d, inc(30), add(31), drop(20, 1, 'votes', 'counter'), drop(21, 2, 'tags', 'set'))).toEqual(['applied', 'applied', 'superseded', 'superseded'])
     expect(d.state).toEqual({ cards: { c: { votes: 2, tags: ['x', 'y'] } } })
+    d = seeded()
+    expect(apply(d, drop(20, 1, 'votes', 'counter'), drop(21, 2, 'tags', 'set'), inc(30), add(31))).toEqual(['applied', 'applied', 'applied', 'applied'])
+    expect(d.state).toEqual({ cards: { c: { votes: 2, tags: ['x', 'y'] } } })
+  })
+
+  it('written whole (not removed): the later stamp wins in either order too', () => {
+    const whole = (ms: number) => makeOp('bob', 1, ['cards', 'c', 'votes'], 10, { op: 'replace', policy: 'counter', hlc: stamp(ms, 'bob'), base: { seed: 1 } })
+    // The whole write is later: it stands in either order (an older increment arriving second was added to it: 11).
+    let d = seeded()
+    expect(apply(d, inc(10), whole(20))).toEqual(['applied', 'applied'])
+    expect((d.state as { cards: { c: { votes: number } } }).cards.c.votes).toBe(10)
+    d = seeded()
+    expect(apply(d, whole(20), inc(10))).toEqual(['applied', 'superseded'])
+    expect((d.state as { cards: { c: { votes: number } } }).cards.c.votes).toBe(10)
+    // The increment is later: it stands in either order, on the count it saw (1 + 1), not on the whole value.
+    d = seeded()
+    expect(apply(d, inc(30), whole(20))).toEqual(['applied', 'superseded'])
+    expect((d.state as { cards: { c: { votes: number } } }).cards.c.votes).toBe(2)
+    d = seeded()
+    expect(apply(d, whole(20), inc(30))).toEqual(['applied', 'applied'])
+    expect((d.state as { cards: { c: { votes: number } } }).cards.c.votes).toBe(2)
+  })
+
+  it('replays to the same state, and entries stored before the rule replay as they were applied', () => {
+    const d = seeded()
+    const entries = [
+      d.applyOp(makeOp('seed', 1, ['cards', 'c'], { votes: 1, tags: ['x'] }, { op: 'replace', hlc: stamp(0, 'seed') }), { now }),
+    ]
+    const live = new DocState('cs')
+    const ops = [entries[0]!.op, drop(20, 1, 'votes', 'counter'), inc(30)]
+    const logged = ops.map((op) => live.applyOp(op, { now }))
+    expect(logged[2]!.counted).toBe(1)
+    const again = new DocState('cs')
+    for (const e of logged) again.replay(e)
+    expect(again.state).toEqual(live.state)
+    // Before the rule, the increment brought the field back with its own delta: so it replays.
+    const old = new DocState('cs')
+    for (const e of logged) {
+      const { counted: _c, ...rest } = e
+      old.replay(rest)
+    }
+    expect(old.state).toEqual({ cards: { c: { votes: 1, tags: ['x'] } } })
   })
 })
 

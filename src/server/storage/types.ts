@@ -16,6 +16,11 @@ export interface LogEntry extends Change {
    * rule have none, and replay as they were applied.
    */
   records?: 1
+  /**
+   * A counter or set write decided against a concurrent removal or whole write of its field by the rule
+   * that keeps the count (see DocState.applyOp). Entries stored before it have none, and replay as applied.
+   */
+  counted?: 1
 }
 
 /**
