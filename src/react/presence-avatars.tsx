@@ -1,10 +1,8 @@
-import { useEffect, useId, useLayoutEffect, useRef, useState } from 'react'
+import { useEffect, useId, useRef, useState } from 'react'
 import { type SyncedStore } from './store'
-import { Avatar, cx, nameOf, YOU } from './ui'
+import { Avatar, cx, nameOf, useClientLayoutEffect, YOU } from './ui'
 import { samePerson, usePeers } from './use-presence'
 
-// useLayoutEffect where it runs (React 18 warns about it while rendering on a server, where it never runs).
-const useClientLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect
 
 export interface PresenceAvatarsProps {
   /** The synced store (anything with a `sync` property). Required. */

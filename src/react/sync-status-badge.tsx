@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState } from 'react'
 import { isRefusal, type ZyncError } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
-import { cx } from './ui'
+import { cx, useClientLayoutEffect } from './ui'
 import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 'syncing' | 'error' | 'conflict'
@@ -59,8 +59,9 @@ const SYNCING_AFTER_MS = 400
  * otherwise flip the badge (and its live region) to "Syncing · 1 pending" and back on every keystroke.
  */
 function useCalm(s: SyncStatus): SyncStatus {
-  // What the badge showed last render. Only the wait's start and end set state: storing each new status
-  // in state (one more render per status) chained into "Maximum update depth exceeded" while edits
+  // What the badge showed at the last commit (set after it: a render React throws away, as in a
+  // transition, must not count). Only the wait's start and end set state: storing each new status in
+  // state (one more render per status) chained into "Maximum update depth exceeded" while edits
   // streamed in.
   const shown = useRef(s)
   const [expired, setExpired] = useState(false)
@@ -70,7 +71,9 @@ function useCalm(s: SyncStatus): SyncStatus {
   }
   const waiting = badgeState(s) === 'syncing' && settled(shown.current)
   const result = waiting && !expired ? shown.current : s
-  shown.current = result
+  useClientLayoutEffect(() => {
+    shown.current = result
+  })
   // Timed from the start of the wait: status changes during it (a replay's acks) must not restart it.
   useEffect(() => {
     if (!waiting) {

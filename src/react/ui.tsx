@@ -1,7 +1,10 @@
-import { type CSSProperties, type FocusEvent, useLayoutEffect, useRef, useState } from 'react'
+import { type CSSProperties, type FocusEvent, useEffect, useLayoutEffect, useRef, useState } from 'react'
 import type { Conflict, PresenceUser } from '../core/types'
 
 export const cx = (...c: unknown[]): string => c.filter(Boolean).join(' ')
+
+/** useLayoutEffect where it runs (React 18 warns about it while rendering on a server, where it never runs). */
+export const useClientLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect
 
 /** `[unseen, markSeen]`: true while the inbox holds a conflict not there at the last `markSeen()`. */
 export function useUnseen(conflicts: Conflict[]): [boolean, () => void] {
