@@ -735,6 +735,28 @@ function scriptedStore(transport: Transport, extra: Partial<SyncOptions<{ v: Rec
   return store
 }
 
+describe("the server's clock", () => {
+  it('is read at the midpoint of the join round trip: a slow link does not make a device whose clock agrees stamp in the past', async () => {
+    const t = new ScriptedTransport()
+    // A 2.4 s round trip; the server reads its clock (the same as this device's) halfway.
+    t.join = async () => {
+      await new Promise((r) => setTimeout(r, 1200))
+      const serverTime = Date.now()
+      await new Promise((r) => setTimeout(r, 1200))
+      return { ok: true as const, v: 2, seq: 0, changes: [], serverTime }
+    }
+    const store = scriptedStore(t)
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online', 5000)
+    const before = Date.now()
+    store.setState({ v: { a: 1 } })
+    await waitFor(() => t.sent.length === 1, 2000, 'op sent')
+    // Taken at the answer, the skew was -1.2 s: the stamp fell ~1,200 ms before the edit.
+    const wall = Number(t.sent[0]!.ops[0]!.hlc.slice(0, 15))
+    expect(Math.abs(wall - before)).toBeLessThan(400)
+  })
+})
+
 describe('destroy() while a catch-up is under way', () => {
   it('starts no further joins: the store that was behind does not loop on its destroyed transport (a process froze at 100% CPU)', async () => {
     const t = new ScriptedTransport()

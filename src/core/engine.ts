@@ -1081,6 +1081,7 @@ export class SyncEngine {
   private async catchUp(gen: number): Promise<void> {
     const epoch = this.sendEpoch
     this.captureNow()
+    const askedAt = this.mono()
     const res = await this.o.transport.join({ v: PROTOCOL_VERSION, doc: this.doc, client: this.clientId, since: this.seq, ...(this.seq > 0 && this.atOp !== undefined ? { at: this.atOp } : {}) })
     if (this.destroyed || !this.o.transport.connected) return
     // The answer to a join of an earlier connection, or one a newer join has superseded (it can arrive,
@@ -1096,10 +1097,13 @@ export class SyncEngine {
       else this.setConnection('offline')
       return
     }
-    // Under a second apart, the clocks are taken to agree: the estimate carries the answer's time in
-    // flight and in queues (tens of ms on a loaded machine), and correcting by it reordered edits made a
-    // few ms apart on two devices whose clocks agree. Further apart, it keeps stamps near the server's.
-    const skew = res.serverTime - this.now()
+    // The server read its clock between the request and the answer: taken at the midpoint of the round
+    // trip (as NTP does), the estimate is off by at most half of it. Taken at the answer, a round trip of
+    // 2.4 s (a slow mobile link) made a device whose clock agrees stamp 1.2 s in the past. Under a
+    // second apart, the clocks are taken to agree: the estimate carries queueing on both sides (tens of
+    // ms on a loaded machine), and correcting by it reordered edits made a few ms apart on two devices
+    // whose clocks agree. Further apart, it keeps stamps near the server's.
+    const skew = res.serverTime - (this.now() - (this.mono() - askedAt) / 2)
     this.skew = Math.abs(skew) < SKEW_NOISE_MS ? 0 : skew
     if (this.readOnly !== (res.readOnly === true)) {
       this.readOnly = !this.readOnly
