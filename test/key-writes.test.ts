@@ -84,6 +84,27 @@ describe('a whole top-level key', () => {
     expect(data(b)).toEqual(want)
   })
 
+  it('switched to a string while another device adds a record to it offline: that device shows the string, not an empty collection', async () => {
+    const srv = await server()
+    const a = makeStore(srv.url, {})
+    const b = makeStore(srv.url, {})
+    await online(a, b)
+    a.setState({ lists: { x: { name: 'X' } } })
+    await settled(srv, a, b)
+    b.sync.disconnect()
+    b.setState((s) => ({ lists: { ...s.lists, y: { name: 'Y' } } }))
+    await new Promise((r) => setTimeout(r, 20))
+    // Later than Bob's new record: the whole-key write wins it (the record is superseded).
+    a.setState({ lists: 'archived' as unknown as Record<string, Card> })
+    await a.sync.flush({ timeout: 5000 })
+    b.sync.connect()
+    await online(b)
+    await settled(srv, a, b)
+    // Before, Bob's store removed its records one by one and kept `lists: {}`.
+    expect(data(a)).toEqual({ lists: 'archived' })
+    expect(data(b)).toEqual({ lists: 'archived' })
+  })
+
   it('created by two devices offline: both collections merge by key', async () => {
     const srv = await server()
     const a = makeStore(srv.url, {})

@@ -17,7 +17,7 @@ import {
   type SyncStatus,
 } from 'zync'
 import type { Change, OpsRequest, OpsResponse } from '../src/core/protocol'
-import { encodeHlc } from '../src/core/hlc'
+import { decodeHlc, encodeHlc } from '../src/core/hlc'
 import { dataOf, freshDb, makeBoard, sentOpIds, useCleanup, waitFor, type Board } from './helpers'
 
 const { cleanups, server, board } = useCleanup(() => vi.useRealTimers())
@@ -754,6 +754,27 @@ describe("the server's clock", () => {
     // Taken at the answer, the skew was -1.2 s: the stamp fell ~1,200 ms before the edit.
     const wall = Number(t.sent[0]!.ops[0]!.hlc.slice(0, 15))
     expect(Math.abs(wall - before)).toBeLessThan(400)
+  })
+
+  it('a second or more apart, corrects stamps by whole milliseconds: they stay well-formed', async () => {
+    const t = new ScriptedTransport()
+    // The server's clock is 5 s ahead; the round trip is ~301 ms, so half of it is not a whole ms.
+    t.join = async () => {
+      await new Promise((r) => setTimeout(r, 150))
+      const serverTime = Date.now() + 5000
+      await new Promise((r) => setTimeout(r, 151))
+      return { ok: true as const, v: 2, seq: 0, changes: [], serverTime }
+    }
+    const store = scriptedStore(t)
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online', 5000)
+    const before = Date.now()
+    store.setState({ v: { a: 1 } })
+    await waitFor(() => t.sent.length === 1, 2000, 'op sent')
+    const hlc = t.sent[0]!.ops[0]!.hlc
+    // A fractional wall made every stamp malformed (the server refused each op: BAD_REQUEST).
+    expect(decodeHlc(hlc), hlc).toBeDefined()
+    expect(Math.abs(decodeHlc(hlc)!.wall - (before + 5000))).toBeLessThan(400)
   })
 })
 

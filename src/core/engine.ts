@@ -1103,7 +1103,8 @@ export class SyncEngine {
     // second apart, the clocks are taken to agree: the estimate carries queueing on both sides (tens of
     // ms on a loaded machine), and correcting by it reordered edits made a few ms apart on two devices
     // whose clocks agree. Further apart, it keeps stamps near the server's.
-    const skew = res.serverTime - (this.now() - (this.mono() - askedAt) / 2)
+    // Whole ms: HLC walls are integers (half a round trip of performance.now() is not).
+    const skew = Math.round(res.serverTime - (this.now() - (this.mono() - askedAt) / 2))
     this.skew = Math.abs(skew) < SKEW_NOISE_MS ? 0 : skew
     if (this.readOnly !== (res.readOnly === true)) {
       this.readOnly = !this.readOnly
@@ -1764,11 +1765,31 @@ export class SyncEngine {
     this.applyToHost(patches)
   }
 
+  /**
+   * A collection the server no longer has as one (dropped, or now a string, while the screen still
+   * showed records in it: a snapshot, or a pending record of ours the server then superseded): removing
+   * its records one by one left `{}` on screen where every other replica has nothing. Once none of its
+   * records stays, the key itself takes its visible value. A collection of the initial state that had
+   * no records to remove is left as it is.
+   */
+  private dropEmptied(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
+    let emptied: Set<string> | undefined
+    for (const p of patches) if (p.remove && p.path.length === 2 && !isPlainObject(this.confirmed[p.path[0] as string])) (emptied ??= new Set()).add(p.path[0] as string)
+    if (!emptied) return
+    for (const k of emptied) {
+      const shown = getAt(this.baseline, [k])
+      if (!isPlainObject(shown) || !Object.keys(shown).every((r) => patches.some((p) => p.remove && p.path.length === 2 && p.path[0] === k && p.path[1] === r))) continue
+      const p = this.visiblePatch(entityOf([k]), [k])
+      if (p) patches.push(p)
+    }
+  }
+
   private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
     if (patches.length === 0) return
     this.captureNow()
     // The app set a state that is not an object (refused by captureNow): there is nothing to patch.
     if (this.refusedState !== undefined) return
+    this.dropEmptied(patches)
     this.o.host.apply(patches)
     this.baseline = this.o.host.read()
   }

@@ -73,7 +73,8 @@ export class HybridClock {
    * earlier ones by version vectors, and the server raises a stamp that sorts below what the client saw.
    */
   tick(): string {
-    const pt = this.now()
+    // Whole ms: a fractional wall (a `now` option built on performance.now(), half a round trip) is malformed.
+    const pt = Math.floor(this.now())
     if (this.wall > pt + MAX_AHEAD_MS) {
       this.wall = pt
       this.counter = 0
@@ -105,7 +106,8 @@ export class HybridClock {
   receive(remote: string): void {
     const r = decodeHlc(remote)
     if (!r) return
-    const pt = this.now()
+    // Whole ms: a fractional wall (a `now` option built on performance.now(), half a round trip) is malformed.
+    const pt = Math.floor(this.now())
     if (pt > this.wall && pt > r.wall) {
       this.wall = pt
       this.counter = 0

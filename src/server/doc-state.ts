@@ -235,6 +235,11 @@ export class DocState {
     let concurrentWith = this.concurrentWriter(op, entity, field)
     const below = keyWide ? this.recordWriters(op) : undefined
     if (below?.unseen && (!concurrentWith || compareHlc(below.unseen.hlc, concurrentWith.hlc) > 0)) concurrentWith = below.unseen
+    // A write into a record of a key that is no collection now (dropped, or written as a string) by an op
+    // that had not seen that write of the key: concurrent with it (it would replace the string, or bring
+    // the dropped key back, with one record).
+    const overKey = !concurrentWith && op.path.length >= 2 && !ctx.keyOnly ? this.keyWriteOver(op, entity) : undefined
+    if (overKey) concurrentWith = overKey
     const hlc = this.stamp(op, ctx, concurrentWith ? '' : maxStamp(this.topStamp(entity, field), below?.top ?? ''))
     let status: OpStatus = 'applied'
     let newValue: unknown = op.op === 'remove' ? undefined : op.value
@@ -250,7 +255,7 @@ export class DocState {
     /** Decided by the rule above or by an older increment superseded by a whole write (LogEntry.counted). */
     let counted = revived !== undefined
     /** A whole-key write decided against the records under the key, or that wrote their last writers. */
-    let records = below?.unseen !== undefined && below.unseen === concurrentWith
+    let records = (below?.unseen !== undefined && below.unseen === concurrentWith) || overKey !== undefined
 
     if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
@@ -470,6 +475,13 @@ export class DocState {
       }
     }
     return { unseen, top }
+  }
+
+  /** The last whole write of the op's top-level key, when the key holds no collection now and the op had not seen it. */
+  private keyWriteOver(op: Op, entity: string): ServerFieldMeta | undefined {
+    if (isPlainObject(this.root[op.path[0] as string])) return undefined
+    const m = this.fields.get(entity.slice(0, entity.indexOf('/')) + SEP)
+    return unseenBy(op, m) ? m : undefined
   }
 
   /**

@@ -258,6 +258,7 @@ export class Device {
       this.engine.notifyLocalChange()
       return true
     }
+    if (roll >= 0.03 && roll < 0.05) return this.editLists()
     const ids = Object.keys(cards)
     if (ids.length === 0) return false
     const rec = this.rng.pick(ids.sort())
@@ -325,6 +326,35 @@ export class Device {
       }
     }
     this.state = setAt(this.state, path, next, next === undefined)
+    this.engine.notifyLocalChange()
+    return true
+  }
+
+  /**
+   * The `lists` collection, written whole now and then (created as one object, dropped, switched to a
+   * string and back) while other devices add records to it and edit their fields: whole top-level-key
+   * writes racing with writes inside the records under the key.
+   */
+  private editLists(): boolean {
+    const lists = this.state.lists
+    const tag = `${this.clientId}:${++this.edits}`
+    const roll = this.rng.next()
+    const isObject = lists !== null && typeof lists === 'object' && !Array.isArray(lists)
+    if (!isObject) {
+      this.state = { ...this.state, lists: { [`l${this.rng.int(0, 2)}`]: { name: tag, n: 0 } } }
+    } else if (roll < 0.15) {
+      const { lists: _dropped, ...rest } = this.state
+      this.state = rest
+    } else if (roll < 0.25) {
+      this.state = { ...this.state, lists: 'archived' }
+    } else {
+      const records = lists as Record<string, Record<string, unknown>>
+      const ids = Object.keys(records).sort()
+      const id = roll < 0.45 || ids.length === 0 ? `l${this.rng.int(0, 3)}` : this.rng.pick(ids)
+      const path: Path = records[id] ? ['lists', id, this.rng.next() < 0.5 ? 'name' : 'n'] : ['lists', id]
+      const value = path.length === 2 ? { name: tag, n: 0 } : path[2] === 'name' ? tag : this.rng.int(0, 1000)
+      this.state = setAt(this.state, path, value, false)
+    }
     this.engine.notifyLocalChange()
     return true
   }

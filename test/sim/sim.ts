@@ -9,7 +9,8 @@
  * - every replica's state equals the server's;
  * - the server's log holds each op id once, and every op any device queued or saw acknowledged;
  * - the reference model (model.ts) agrees with every op's status and every field's value (except on
- *   records that are deleted and re-created or short-lived, where convergence and the rest still hold);
+ *   records that are deleted and re-created or short-lived, and the `lists` collection written whole,
+ *   where convergence and the rest still hold);
  * - each manual conflict was raised once on the device that wrote it (none if its own later write
  *   made it moot before it arrived), each app-function conflict ran the function once and wrote a
  *   resolution, and no inbox, outbox or dead-letter queue is left non-empty.
@@ -344,7 +345,8 @@ export class Simulation implements DeviceWorld {
         kindOf: (f) => KIND[f as Field] ?? 'lww',
         idKey: ID_KEY,
         maxDriftMs: MAX_DRIFT,
-        volatile: (entity) => entity === `cards/${VOLATILE}` || entity.startsWith(`cards/${TEMPORARY}`),
+        // `lists` is written whole and dropped (device.ts editLists): convergence and the log-wide checks.
+        volatile: (entity) => entity === `cards/${VOLATILE}` || entity.startsWith(`cards/${TEMPORARY}`) || entity === 'lists' || entity.startsWith('lists/'),
       }),
     )
     // 4. Conflicts: raised once on the writing device, unless its own later write made them moot first.
