@@ -19,7 +19,7 @@ const { cleanups, server } = useCleanup()
 
 function makeStore(url: string, init: Doc, opts: Partial<SyncOptions<Doc>> = {}) {
   const store = createStore<Doc>()(
-    sync(() => init, { name: 'board', url, dbName: freshDb(), crossTab: false, conflicts: { paths: { 'cards.*.title': 'manual', 'lists.*.title': 'manual' } }, onWarning: () => {}, ...opts }),
+    sync(() => init, { name: 'board', url, dbName: freshDb(), crossTab: false, conflicts: { paths: { 'cards.*.title': 'manual', 'lists.*.title': 'manual', 'lists.*.n': 'counter', 'lists.*.t': 'set' } }, onWarning: () => {}, ...opts }),
   )
   cleanups.push(() => store.sync.destroy())
   return store
@@ -124,6 +124,26 @@ describe('a whole top-level key', () => {
     const want = { lists: { x: { name: 'X' }, y: { name: 'Y' } } }
     expect(data(a)).toEqual(want)
     expect(data(b)).toEqual(want)
+  })
+
+  it('created by three devices offline with the same record: its counts add up and its sets join, as in an existing collection', async () => {
+    const srv = await server()
+    const stores = [makeStore(srv.url, {}), makeStore(srv.url, {}), makeStore(srv.url, {})]
+    await online(...stores)
+    for (const s of stores) s.sync.disconnect()
+    stores.forEach((s, i) => s.setState({ lists: { shared: { n: i + 1, t: [`x${i}`] } } }))
+    for (const s of stores) {
+      s.sync.connect()
+      await online(s)
+      await s.sync.flush({ timeout: 5000 })
+    }
+    await settled(srv, ...stores)
+    // Before, the collection went as one write of the whole key: one device's count and set won (n: 2).
+    for (const s of stores) {
+      const shared = data(s).lists!.shared!
+      expect(shared.n).toBe(6)
+      expect([...(shared.t as string[])].sort()).toEqual(['x0', 'x1', 'x2'])
+    }
   })
 
   it("created whole on one device: another device that saw it edits a card's manual field without a conflict", async () => {

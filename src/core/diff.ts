@@ -45,7 +45,11 @@ function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path
     if (has && ov === nv) continue
     const p = [...path, k]
     if (!has) {
-      if (nv !== undefined) out.push({ op: 'add', path: p, value: nv })
+      // A new top-level collection goes as the creation of each of its records, as records added to an
+      // existing one do: two devices creating it offline then merge record by record, counters adding up
+      // and sets joining (one write of the whole key kept one device's counts). An empty one goes whole.
+      if (p.length === 1 && isPlainObject(nv) && Object.keys(nv).length > 0) diffObject({}, nv, p, out)
+      else if (nv !== undefined) out.push({ op: 'add', path: p, value: nv })
       continue
     }
     if (nv === undefined) {
