@@ -17,11 +17,14 @@ import {
   idArrayClashes,
   idArrayValue,
   incrementCounter,
+  isIdArray,
   mergeCounter,
   mergeIdArray,
+  mergeIdArrays,
   mergeLww,
   mergeObject,
   mergeSet,
+  seedIdArray,
   setApply,
   setValue,
   type AwSet,
@@ -30,6 +33,7 @@ import {
   type PnCounter,
 } from '../src/core/merge'
 import { keyBetween } from '../src/core/order-key'
+import * as ref from './id-array-reference'
 
 const RUNS = { numRuns: 10_000 }
 
@@ -305,6 +309,133 @@ describe('order keys and moves', () => {
     expect(idArrayValue(s1)).toEqual(top)
     const middle = [top[0]!, top[1]!, { id: 'n2', text: 'new' }, ...top.slice(2)]
     expect(idArrayValue(idArrayApply(s1, 'id', top, middle, stamp(2)))).toEqual(middle)
+  })
+})
+
+// ---- the same results as before the id-keyed merge was made fast -----------------------------------
+describe('id-keyed arrays give exactly what the reference implementation gives (test/id-array-reference.ts)', () => {
+  type Item = { id: string | number; t: number }
+  // String and number ids, '1' and 1 among them (distinct ids for idOf).
+  const pool: Array<string | number> = ['a', 'b', 'c', 'd', 'e', 'f', 'g', '1', 1, 2]
+  const rules = ['lww', 'local', 'remote'] as const
+  /** One change of a list; indexes are taken modulo the list's length. */
+  const change = fc.oneof(
+    fc.constant({ k: 'reverse' as const }),
+    fc.constant({ k: 'swaps' as const }), // every pair of neighbours
+    fc.record({ k: fc.constant('shuffle' as const), seed: fc.integer() }),
+    fc.record({ k: fc.constant('swap' as const), i: fc.nat() }),
+    fc.record({ k: fc.constant('move' as const), i: fc.nat(), j: fc.nat() }),
+    fc.record({ k: fc.constant('insert' as const), i: fc.nat(), id: fc.nat(), t: fc.nat({ max: 2 }) }),
+    fc.record({ k: fc.constant('delete' as const), i: fc.nat() }),
+    fc.record({ k: fc.constant('edit' as const), i: fc.nat(), t: fc.nat({ max: 2 }) }),
+  )
+  type Change = typeof change extends fc.Arbitrary<infer C> ? C : never
+  function applyChange(xs: Item[], c: Change, ids: ReadonlyArray<string | number>): Item[] {
+    const out = xs.slice()
+    const n = out.length
+    if (c.k === 'reverse') return out.reverse()
+    if (c.k === 'swaps') return out.map((x, i) => out[i ^ 1] ?? x)
+    if (c.k === 'shuffle') {
+      let r = c.seed
+      for (let i = n - 1; i > 0; i--) {
+        r = (Math.imul(r, 1103515245) + 12345) | 0
+        const j = (r >>> 0) % (i + 1)
+        ;[out[i], out[j]] = [out[j]!, out[i]!]
+      }
+      return out
+    }
+    if (c.k === 'insert') {
+      // An id the list does not hold (if any is left): a new element, or one someone else has.
+      const free = ids.filter((id) => !out.some((x) => x.id === id))
+      if (free.length > 0) out.splice(c.i % (n + 1), 0, { id: free[c.id % free.length]!, t: c.t })
+      return out
+    }
+    if (n === 0) return out
+    if (c.k === 'swap') {
+      const i = c.i % n
+      const j = (i + 1) % n
+      ;[out[i], out[j]] = [out[j]!, out[i]!]
+    } else if (c.k === 'move') out.splice(c.j % n, 0, ...out.splice(c.i % n, 1))
+    else if (c.k === 'delete') out.splice(c.i % n, 1)
+    else out[c.i % n] = { ...out[c.i % n]!, t: c.t }
+    return out
+  }
+  /** An op: the client saw an earlier value (`from` back in history: a stale view is a concurrent edit). */
+  const op = fc.record({
+    from: fc.nat({ max: 3 }),
+    changes: fc.array(change, { minLength: 1, maxLength: 3 }),
+    // Few walls and nodes: equal stamps, and stamps older than keys already placed.
+    hlc: fc.record({ wall: fc.integer({ min: 0, max: 6 }), counter: fc.integer({ min: 0, max: 1 }), node }).map(encodeHlc),
+    rule: fc.constantFrom(...rules),
+  })
+  const list = (ids: ReadonlyArray<string | number>, maxLength: number) => fc.shuffledSubarray([...ids], { maxLength }).map((xs) => xs.map((id) => ({ id, t: 0 })))
+
+  /** Replays the ops with both implementations, comparing every clash list, state and value. */
+  function same(ids: ReadonlyArray<string | number>, base: Item[], ops: Array<typeof op extends fc.Arbitrary<infer O> ? O : never>): void {
+    let fast = seedIdArray(base, 'id')
+    let slow = ref.seedIdArray(base, 'id')
+    expect(fast).toStrictEqual(slow)
+    const history: Item[][] = [base]
+    for (const o of ops) {
+      const prev = history[Math.max(0, history.length - 1 - o.from)]!
+      const next = o.changes.reduce((xs, c) => applyChange(xs, c, ids), prev)
+      // Ops arrive as JSON: no element is shared with the state.
+      const [p, n] = JSON.parse(JSON.stringify([prev, next])) as [Item[], Item[]]
+      expect(isIdArray(n, 'id')).toBe(ref.isIdArray(n, 'id'))
+      const clashes = idArrayClashes(fast, 'id', p, n)
+      expect(clashes).toStrictEqual(ref.idArrayClashes(slow, 'id', p, n))
+      fast = idArrayApply(fast, 'id', p, n, o.hlc, o.rule, clashes)
+      slow = ref.idArrayApply(slow, 'id', p, n, o.hlc, o.rule, clashes)
+      expect(fast).toStrictEqual(slow)
+      const value = idArrayValue(fast) as Item[]
+      expect(value).toStrictEqual(ref.idArrayValue(slow))
+      for (const winner of ['mine', 'theirs'] as const) expect(mergeIdArrays(p, n, value, 'id', winner)).toStrictEqual(ref.mergeIdArrays(p, n, value, 'id', winner))
+      history.push(value)
+    }
+  }
+
+  it('on short lists: moves, swaps, inserts, deletes and edits, concurrent or not, under every rule', () => {
+    fc.assert(
+      fc.property(list(pool, 8), fc.array(op, { minLength: 1, maxLength: 5 }), (base, ops) => {
+        same(pool, base, ops)
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('on lists longer than the re-reading limit (256), with many inverted neighbours', () => {
+    const many = Array.from({ length: 320 }, (_, i) => (i % 3 === 0 ? i : `x${i}`))
+    fc.assert(
+      fc.property(list(many, 320), fc.array(op, { minLength: 1, maxLength: 4 }), (base, ops) => {
+        same(many, base, ops)
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('keyBetween as before, for any strings (characters outside the digits, runs of the top digit)', () => {
+    const char = fc.constantFrom(...' !#0P}~\u007fé\u0000'.split(''))
+    const str = fc.array(char, { maxLength: 8 }).map((cs) => cs.join(''))
+    fc.assert(
+      fc.property(str, fc.option(str, { nil: undefined }), (a, b) => {
+        const k = keyBetween(a, b)
+        expect(k).toBe(ref.keyBetween(a, b))
+        // And keys made one after another above the last one, as a long append after a newer key does.
+        let x = k
+        let y = k
+        for (let i = 0; i < 20; i++) expect((x = keyBetween(x, undefined))).toBe((y = ref.keyBetween(y, undefined)))
+      }),
+      RUNS,
+    )
+  })
+
+  it('isIdArray as before, with repeated, mixed, -0 and NaN ids', () => {
+    const id = fc.constantFrom<unknown>('a', '1', 1, 0, -0, Number.NaN, 'NaN', undefined, null, true)
+    const elem = fc.oneof(fc.record({ id }), fc.constant(null), fc.constant([]), fc.constant({}))
+    fc.assert(
+      fc.property(fc.array(elem, { maxLength: 5 }), (xs) => isIdArray(xs, 'id') === ref.isIdArray(xs, 'id')),
+      RUNS,
+    )
   })
 })
 

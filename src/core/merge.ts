@@ -133,7 +133,9 @@ type Register = IdArray['e'][string]
  * place of the later move (ties, including two first inserts, by the lower key).
  */
 function joinRegister(p: Register, q: Register): Register {
-  const w = p.h > q.h ? p : p.h < q.h ? q : valueKey(p.v) >= valueKey(q.v) ? p : q
+  // Equal stamps and the same value (a move: only the place changes) need no tie-break: both are the
+  // write. Serializing the value for it cost two JSON.stringify per moved element.
+  const w = p.h > q.h ? p : p.h < q.h ? q : p.v === q.v || valueKey(p.v) >= valueKey(q.v) ? p : q
   const pm = p.m ?? ''
   const qm = q.m ?? ''
   const at = pm > qm ? p : pm < qm ? q : p.o <= q.o ? p : q
@@ -157,9 +159,10 @@ function presentValue(r: IdArray['e'][string] | undefined): unknown {
   return r && r.h > r.d ? r.v : undefined
 }
 
-function byId(items: readonly unknown[] | undefined, idKey: string): Map<string, { item: unknown; i: number }> {
-  const m = new Map<string, { item: unknown; i: number }>()
-  ;(items ?? []).forEach((item, i) => m.set(idOf(item, idKey), { item, i }))
+/** The position of each id in `items` (the last one of an id listed twice). */
+function positions(items: readonly unknown[], idKey: string): Map<string, number> {
+  const m = new Map<string, number>()
+  items.forEach((item, i) => m.set(idOf(item, idKey), i))
   return m
 }
 
@@ -169,16 +172,21 @@ function byId(items: readonly unknown[] | undefined, idKey: string): Map<string,
  * against edit, or the same id inserted twice with different values.
  */
 export function idArrayClashes(s: IdArray, idKey: string, prev: readonly unknown[] | undefined, next: readonly unknown[]): string[] {
-  const before = byId(prev, idKey)
-  const after = byId(next, idKey)
+  const seen = prev ?? []
+  const before = positions(seen, idKey)
+  const after = positions(next, idKey)
   const out: string[] = []
-  for (const id of new Set([...before.keys(), ...after.keys()])) {
-    const base = before.get(id)?.item
-    const mine = after.get(id)?.item
-    if (deepEqual(base, mine)) continue
+  const check = (id: string, base: unknown, mine: unknown) => {
+    if (deepEqual(base, mine)) return
     const theirs = presentValue(s.e[id])
     if (!deepEqual(theirs, base) && !deepEqual(theirs, mine)) out.push(id)
   }
+  // The ids of `prev`, then those only `next` has (without building their union).
+  for (const [id, i] of before) {
+    const j = after.get(id)
+    check(id, seen[i], j === undefined ? undefined : next[j])
+  }
+  for (const [id, j] of after) if (!before.has(id)) check(id, undefined, next[j])
   return out
 }
 
@@ -209,21 +217,29 @@ export function idArrayApply(
   rule: ClashRule = 'lww',
   clashes: readonly string[] = [],
 ): IdArray {
-  const e: IdArray['e'] = { ...s.e }
-  const before = byId(prev, idKey)
+  // A copy by key loop: about twice as fast as a spread for a state of thousands of elements.
+  const e: IdArray['e'] = {}
+  for (const id of Object.keys(s.e)) e[id] = s.e[id]!
+  const seen = prev ?? []
+  const seenAt = positions(seen, idKey)
   const clash = new Set(clashes)
   const ids = next.map((item) => idOf(item, idKey))
-  const seenAt = new Map<string, number>()
-  for (const [id, b] of before) seenAt.set(id, b.i)
-  const current: string[] = []
-  for (const r of Object.values(e)) if (r.h > r.d) current.push(r.o)
+  // The keys of the present elements: read by placeIds only when it finds neighbours in the other order.
+  const current: Iterable<string> = {
+    *[Symbol.iterator]() {
+      for (const r of Object.values(e)) if (r.h > r.d) yield r.o
+    },
+  }
   const placed = placeIds(ids, seenAt, (id) => (Object.hasOwn(e, id) ? e[id]!.o : undefined), hlc, current)
+  // The positions of `prev` whose id `next` still holds (the others were dropped).
+  const kept = new Uint8Array(seen.length)
   next.forEach((item, i) => {
     const id = ids[i]!
-    const b = before.get(id)
+    const at = seenAt.get(id)
+    if (at !== undefined) kept[at] = 1
     const cur = Object.hasOwn(e, id) ? e[id] : undefined
     const o = placed.get(id)
-    if (b && deepEqual(b.item, item)) {
+    if (at !== undefined && deepEqual(seen[at], item)) {
       // Only moved: a new place for the element, its value (and a concurrent delete) untouched.
       if (o !== undefined && cur) e[id] = joinRegister(cur, { ...cur, o, m: hlc })
       return
@@ -235,9 +251,8 @@ export function idArrayApply(
     if (cur && o !== undefined) write.m = hlc
     e[id] = cur ? joinRegister(cur, write) : write
   })
-  const after = byId(next, idKey)
-  for (const id of before.keys()) {
-    if (after.has(id)) continue
+  for (const [id, at] of seenAt) {
+    if (kept[at]) continue
     const cur = e[id]
     if (!cur) continue
     if (clash.has(id) && rule === 'remote') continue
@@ -260,10 +275,15 @@ export function mergeIdArrays(base: unknown, mine: readonly unknown[], theirs: u
 }
 
 export function idArrayValue(s: IdArray): unknown[] {
-  return Object.entries(s.e)
-    .filter(([, r]) => r.h > r.d)
-    .sort((x, y) => (x[1].o < y[1].o ? -1 : x[1].o > y[1].o ? 1 : x[0] < y[0] ? -1 : 1))
-    .map(([, r]) => r.v)
+  const present: Array<{ id: string; o: string; v: unknown }> = []
+  for (const id of Object.keys(s.e)) {
+    const r = s.e[id]!
+    if (r.h > r.d) present.push({ id, o: r.o, v: r.v })
+  }
+  // By key, then id (ids are distinct). Filled from the keys without the [id, register] pairs of
+  // Object.entries and the arrays filter and map made.
+  present.sort((x, y) => (x.o < y.o ? -1 : x.o > y.o ? 1 : x.id < y.id ? -1 : 1))
+  return present.map((x) => x.v)
 }
 
 export function idOf(item: unknown, idKey: string): string {
@@ -278,13 +298,19 @@ export function idOf(item: unknown, idKey: string): string {
  */
 export function isIdArray(v: unknown, idKey: string | false): v is Array<Record<string, unknown>> {
   if (!idKey || !Array.isArray(v) || v.length === 0) return false
-  const seen = new Set<string>()
+  // String and number ids apart, as idOf tells them apart (without making its string per element).
+  const strings = new Set<string>()
+  const numbers = new Set<number>()
   for (const x of v) {
     const id = x !== null && typeof x === 'object' && !Array.isArray(x) ? (x as Record<string, unknown>)[idKey] : undefined
-    if (typeof id !== 'string' && typeof id !== 'number') return false
-    const k = idOf(x, idKey)
-    if (seen.has(k)) return false
-    seen.add(k)
+    if (typeof id === 'string') {
+      if (strings.has(id)) return false
+      strings.add(id)
+    } else if (typeof id === 'number') {
+      // The same as idOf's String(id): a Set takes 0 and -0 as one id, and NaN as equal to NaN.
+      if (numbers.has(id)) return false
+      numbers.add(id)
+    } else return false
   }
   return true
 }
