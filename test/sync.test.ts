@@ -576,7 +576,8 @@ describe('local values that cannot be synced', () => {
     await set({ ['k'.repeat(600)]: 1 })
     await set({ meta: new Map([[1, 2]]) })
     await set({ meta: new Map([[3, 4]]) }) // another Map: a change too, refused again (not "equal")
-    // A record id that would become a path segment later: refused with its new collection.
+    // A record id that would become a path segment later: refused at its path (a new collection goes
+    // as the creation of each record, so the collection, which has no other, is not sent either).
     a.setState({ other: { ['r'.repeat(600)]: { t: 1 } } } as never)
     await new Promise((r) => setTimeout(r, 0))
     a.getState().rename('c1', 'renamed')
@@ -588,12 +589,13 @@ describe('local values that cannot be synced', () => {
       ['TOO_LARGE', `cards.c1.${'k'.repeat(600)}`],
       ['BAD_REQUEST', 'cards.c1.meta'],
       ['BAD_REQUEST', 'cards.c1.meta'],
-      ['TOO_LARGE', 'other'],
+      ['TOO_LARGE', `other.${'r'.repeat(600)}`],
     ])
     expect(failed[1]!.message).toBe('[zync] cards.c1.due is not synced: only plain objects can be synced (got Date)')
     expect(warnings).toEqual(failed.map((f) => f.message))
     expect(a.sync.deadLetters()).toEqual([])
     expect(Object.keys((await s.doc('board')).current().state.cards as object)).toEqual(['c1'])
+    expect((await s.doc('board')).current().state.other).toBeUndefined()
     expect((await s.doc('board')).current().state).toMatchObject({ cards: { c1: { title: 'renamed', votes: 0 } } })
   })
 
