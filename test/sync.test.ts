@@ -661,11 +661,14 @@ describe('a top-level key rewritten by another store while this one writes insid
     await s0.sync.flush()
     await waitFor(() => JSON.stringify(s1.getState().b) === JSON.stringify({ r1: { n: 1 }, r2: { n: 2 } }))
     s1.sync.disconnect()
-    s1.setState({ b: { ...s1.getState().b, r2: 'scalar' } })
     const rest = { ...s0.getState() }
     delete rest.b
     s0.setState(rest, true)
     await s0.sync.flush()
+    // S1's write is the later one (a whole-key drop and a write into the key it had not seen are
+    // concurrent: the later stamp wins; made in the same ms, the client ids decided).
+    await new Promise((r) => setTimeout(r, 20))
+    s1.setState({ b: { ...s1.getState().b, r2: 'scalar' } })
     s1.sync.connect()
     await s1.sync.flush({ timeout: 5000 })
     await s0.sync.flush({ timeout: 5000 })

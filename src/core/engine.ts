@@ -1111,6 +1111,7 @@ export class SyncEngine {
       this.invalidate()
     }
     if (typeof res.n === 'number' && res.n > this.n) this.n = res.n
+    if (res.user) this.presenceTracker.setUser(res.user)
     this.lastWall = this.now()
     this.lastMono = this.mono()
     // Writes the server refused as stamped too far ahead go again, stamped by the server's time just learnt.
@@ -2267,7 +2268,8 @@ export class SyncEngine {
   }
 
   isDirty(): boolean {
-    for (const s of this.outbox.rows.values()) if (!s.done && !s.row.dead) return true
+    // Dead letters too: they stay on screen until retry() or discard(), and never sync meanwhile.
+    for (const s of this.outbox.rows.values()) if (!s.done) return true
     // A change made since the last capture (that runs in a microtask) is read here, not captured: React
     // calls this while rendering, where capturing would notify other components in the middle of it.
     if (!this.captureScheduled || this.destroyed) return false

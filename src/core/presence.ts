@@ -38,9 +38,22 @@ export class PresenceTracker {
   private watchers = 0
   private leaveTimer: ReturnType<typeof setTimeout> | undefined
 
+  /** Who we are in our own entry: the `user` option until the server says who it authenticated (setUser). */
+  private user: PresenceUser
+
   constructor(private readonly o: TrackerOptions) {
     this.throttle = o.throttle
+    this.user = o.user
     this.beatEvery(o.ttl)
+  }
+
+  /** The user the server authenticated, as peers see it: our own entry shows the same. */
+  setUser(user: PresenceUser): void {
+    if (deepEqual(user, this.user)) return
+    this.user = user
+    this.selfEntry = undefined
+    this.cache = undefined
+    this.changed()
   }
 
   /** Heartbeats every half of `ttl`. */
@@ -198,7 +211,7 @@ export class PresenceTracker {
       // Entries keep their identity while unchanged: a hook whose selector keeps some peers re-renders
       // only when one of those changes, not at every other peer's cursor move.
       if (this.mine) {
-        if (this.selfEntry?.state !== this.mine) this.selfEntry = { clientId: this.o.clientId, user: this.o.user, state: this.mine, updatedAt: this.lastSent, self: true }
+        if (this.selfEntry?.state !== this.mine) this.selfEntry = { clientId: this.o.clientId, user: this.user, state: this.mine, updatedAt: this.lastSent, self: true }
         out.push(this.selfEntry)
       }
       // By name (then user id, then connection): the same order in every tab and after reconnects, where

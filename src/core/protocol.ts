@@ -146,6 +146,11 @@ export type JoinResponse =
        */
       opsPerSecond?: number
       messagesPerSecond?: number
+      /**
+       * Who the server's `authenticate` says this connection is, as peers see it in presence (id and
+       * display fields): the client shows itself so too. Absent without `authenticate`.
+       */
+      user?: { id: string; name?: string; color?: string; avatarUrl?: string }
       /** The server's presence TTL in ms (its `presenceTtl`): clients heartbeat at least every half of it. */
       presenceTtl?: number
       /** The server's largest presence state in bytes of JSON (`limits.presenceBytes`): setPresence() refuses a larger one. */

@@ -227,7 +227,10 @@ export interface SyncApi<S = unknown> {
   flush(options?: { timeout?: number }): Promise<void>
   /** This document's outbox (every tab's pending ops of it), oldest first; the same array until the outbox changes. */
   pendingOperations(): PendingOperation[]
-  /** True while edits of this document made on this device (any tab) are not yet acknowledged. */
+  /**
+   * True while edits of this document made on this device (any tab) are not yet acknowledged, dead
+   * letters included (shown until `retry()` or `discard()`, never synced meanwhile).
+   */
   isDirty(): boolean
   /** Open conflicts, oldest first; the same array until the inbox changes. */
   conflicts(): Conflict[]

@@ -20,7 +20,7 @@ import { jsonBytesYielding } from './json-bytes'
 import { jsonBytes, sizeOf, type ServerLimits } from './limits'
 import type { Logger } from './logger'
 import type { Metrics } from './metrics'
-import type { PresenceHub } from './presence-hub'
+import { publicUser, type PresenceHub } from './presence-hub'
 import { TokenBucket } from '../core/token-bucket'
 import { historySchema, joinSchema, leaveSchema, parse, parseOpsEnvelope, presenceSchema } from './schema'
 import { ackResult, inRequestOrder, splitOps } from './ops-batch'
@@ -54,6 +54,8 @@ export interface ConnectionContext {
   presence: PresenceHub
   /** True when several nodes share the storage: catch up from it before every read and write. */
   shared: boolean
+  /** The server has an `authenticate`: the join answer tells the client who it is (`user`). */
+  authenticated: boolean
   rejectFutureMs: number
   host(doc: string): Promise<DocHost>
   allowed(user: ZyncUser, doc: string, action: Action): Promise<void>
@@ -265,7 +267,7 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     const r = await h.since(req.since, ctx.shared, req.at)
     const n = vvGet(h.current().clientMax, req.client)
     void ctx.presence.sendFull(socket, req.doc).catch(() => {})
-    const answer = encodeJoinResponse({ ok: true, v: req.v, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), ...((await writable) ? {} : { readOnly: true as const }), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
+    const answer = encodeJoinResponse({ ok: true, v: req.v, seq: r.seq, changes: r.changes, ...(r.snapshot ? { snapshot: r.snapshot } : {}), ...(r.rewound ? { rewound: true as const } : {}), ...(n ? { n } : {}), ...((await writable) ? {} : { readOnly: true as const }), ...(ctx.authenticated ? { user: publicUser(data.user) } : {}), serverTime: Date.now(), shortAcks: true, maxPayload: limits.maxPayload, opsPerSecond: limits.opsPerSecond, messagesPerSecond: limits.messagesPerSecond, presenceTtl: ctx.presence.ttl, presenceBytes: limits.presenceBytes, presencePerSecond: limits.presencePerSecond })
     // Protocol 3: the answer as UTF-8 JSON bytes, serialized in slices between which the node serves its
     // other clients (a big document's answer took the event loop for seconds: socket.io walked every
     // node of it looking for binary parts, then stringified it in one go). Protocol 2 clients get the

@@ -98,7 +98,7 @@ export class PresenceHub {
  * What peers see of a user: the id the server authenticated and display fields. Anything else the
  * app's authenticate() returned (emails, roles, tokens) stays on the server.
  */
-function publicUser(user: { id: string; [k: string]: unknown }): PresencePeer['user'] {
+export function publicUser(user: { id: string; [k: string]: unknown }): PresencePeer['user'] {
   const out: PresencePeer['user'] = { id: user.id }
   for (const k of ['name', 'color', 'avatarUrl'] as const) {
     const v = user[k]

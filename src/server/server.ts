@@ -565,6 +565,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     metrics,
     presence,
     shared,
+    authenticated: options.authenticate !== undefined,
     rejectFutureMs,
     host,
     allowed,

@@ -196,6 +196,10 @@ describe('authentication', () => {
     await waitFor(() => viewer.sync.status().deadLetters === 1, 5000, 'dead letter')
     expect(viewer.sync.deadLetters()[0]!.error.code).toBe('FORBIDDEN')
     expect(viewer.sync.status().readOnly).toBe(true)
+    // The refused edit is still on screen and will never sync as it is: dirty (it read false, so an
+    // "unsaved changes" warning built on useIsDirty kept quiet; a new-user trial).
+    expect(viewer.getState().cards.c1).toBeDefined()
+    expect(viewer.sync.isDirty()).toBe(true)
     // Granted write: the next join says so, and the edit goes when retried.
     writers.add('ann')
     viewer.sync.disconnect()
@@ -204,6 +208,7 @@ describe('authentication', () => {
     await viewer.sync.retry(viewer.sync.deadLetters()[0]!.id)
     await viewer.sync.flush({ timeout: 5000 })
     expect((await s.doc('viewing')).seq).toBe(1)
+    expect(viewer.sync.isDirty()).toBe(false)
     // Revoked while joined: the refused batch turns it back on without a rejoin.
     writers.delete('ann')
     viewer.getState().rename('c1', 'refused again')

@@ -309,6 +309,12 @@ describe('presence', () => {
     const other = b.sync.presence().find((p) => !p.self)!
     expect(other.user.id).toBe('eve')
     expect(other.user.name).toBe('Eve')
+    // Its own entry says so too: it showed the `user` option (or the client id without one), which no
+    // one else saw (a new-user trial's app showed "_joFvMnVIKyGCne7 (you)").
+    expect(a.sync.presence().find((p) => p.self)!.user).toEqual({ id: 'eve', name: 'Eve', color: '#0f0' })
+    b.sync.setPresence({ cursor: 1 })
+    await waitFor(() => b.sync.presence().some((p) => p.self), 5000, 'b present')
+    expect(b.sync.presence().find((p) => p.self)!.user).toEqual({ id: 'bob', name: 'Bob', color: '#00f' })
   })
 
   it('a store that watches presence is present without setPresence (state {}); one that never looks sends nothing; setPresence(null) leaves', async () => {
