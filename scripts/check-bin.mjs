@@ -1,8 +1,8 @@
 // `npm run test:bin`: the built `zync-server` bin (dist/server/cli.js, what `npx zync-server` runs)
 // starts, listens, takes a plugged-in --auth module, serves a join, and stops cleanly on SIGTERM.
 // Runs after `npm run build` (the size step builds dist).
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { io } from 'socket.io-client'
@@ -65,4 +65,22 @@ try {
   proc.kill('SIGKILL')
 } finally {
   rmSync(dir, { recursive: true, force: true })
+}
+
+// Installed without its server peers (socket.io, zod): --help works and a start says what to install
+// (Node stopped at its module loader with a stack trace; a new-user trial). The package is copied where
+// no node_modules can be found above it.
+const bare = mkdtempSync(join(tmpdir(), 'zync-bare-'))
+try {
+  const pkg = join(bare, 'node_modules', 'zync')
+  cpSync('dist', join(pkg, 'dist'), { recursive: true })
+  cpSync('package.json', join(pkg, 'package.json'))
+  const run = (...args) => spawnSync(process.execPath, [join(pkg, 'dist/server/cli.js'), ...args], { cwd: bare, encoding: 'utf8', timeout: 15_000 })
+  const help = run('--help')
+  if (help.status !== 0 || !help.stdout.includes('Usage: zync-server')) fail(`--help without socket.io failed (${help.status}): ${help.stderr}`)
+  const start = run('--memory', '--port', '0')
+  if (start.status !== 1 || !/needs socket\.io and zod, which are not installed: npm install socket\.io zod/.test(start.stderr) || /at .*\(/.test(start.stderr)) fail(`a start without socket.io and zod did not say what to install (${start.status}): ${start.stderr}`)
+  else if (!process.exitCode) console.log('[test:bin] without socket.io and zod: --help works, a start says what to install')
+} finally {
+  rmSync(bare, { recursive: true, force: true })
 }

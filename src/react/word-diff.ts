@@ -51,5 +51,36 @@ export function wordDiff(a: string, b: string): DiffPart[] {
     }
   }
   push(0, x.slice(ex).join(''))
+  return foldGaps(out)
+}
+
+const WORDY = /[\p{L}\p{N}]/u
+
+/**
+ * Spaces and punctuation left unchanged between two changes go into both of them: a text rewritten
+ * whole otherwise read as its old and new words interleaved at every shared space ("~~Try it:~~ Right
+ * ~~offline~~ title"), where it is one deletion and one insertion.
+ */
+function foldGaps(parts: DiffPart[]): DiffPart[] {
+  const out: DiffPart[] = []
+  let del = ''
+  let ins = ''
+  const flush = () => {
+    if (del) out.push([-1, del])
+    if (ins) out.push([1, ins])
+    del = ins = ''
+  }
+  parts.forEach(([op, t], k) => {
+    if (op === -1) del += t
+    else if (op === 1) ins += t
+    else if ((del || ins) && k < parts.length - 1 && !WORDY.test(t)) {
+      del += t
+      ins += t
+    } else {
+      flush()
+      out.push([0, t])
+    }
+  })
+  flush()
   return out
 }

@@ -2,7 +2,8 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { corsProblem, createSyncServer, type SyncServerOptions } from './server'
+import { corsProblem } from './cors'
+import type { SyncServerOptions } from './server'
 import { createLogger, type LogLevel } from './logger'
 import type { StorageOptions } from './storage/index'
 import { DEFAULT_LIMITS, type ServerLimits } from './limits'
@@ -195,6 +196,11 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     process.stdout.write(HELP + '\n')
     return
   }
+  // The server's own imports need these peers: without them Node stopped at its module loader with a
+  // stack trace (even for --help, in a new-user trial); the others are asked for when used.
+  const missing = ['socket.io', 'zod'].filter((p) => !resolvable(p))
+  if (missing.length > 0) throw new Error(`needs ${missing.join(' and ')}, which ${missing.length > 1 ? 'are' : 'is'} not installed: npm install ${missing.join(' ')}`)
+  const { createSyncServer } = await import('./server')
   const log = createLogger(parsed.options.logLevel ?? 'info')
   const server = await createSyncServer({ ...parsed.options, logger: log, ...(parsed.auth ? await loadAuth(parsed.auth, parsed.authFrom) : {}) })
   const st = parsed.options.storage as StorageOptions
@@ -227,6 +233,16 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   // Ready only once a signal would be handled: a supervisor that stops the server right after this
   // line gets a graceful shutdown, not a killed process.
   process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)
+}
+
+/** Whether a package can be imported from here. */
+function resolvable(pkg: string): boolean {
+  try {
+    import.meta.resolve(pkg)
+    return true
+  } catch {
+    return false
+  }
 }
 
 main().catch((err: unknown) => {

@@ -7,6 +7,7 @@ import { createHandlers, initSocketData, type SocketData } from './connection'
 import { DocHost } from './doc-host'
 import { toChange } from './doc-state'
 import { DEFAULT_LIMITS, type ServerLimits } from './limits'
+import { corsProblem } from './cors'
 import { createLogger, type LogLevel, type Logger } from './logger'
 import { createMetrics, type Metrics } from './metrics'
 import { importPeer } from './peer'
@@ -174,20 +175,6 @@ async function within<T, L>(work: Promise<T>, ms: number, late: L): Promise<T | 
   } finally {
     clearTimeout(timer)
   }
-}
-
-/**
- * Why a `cors` list cannot match what browsers send, or undefined: a browser's Origin header is
- * scheme://host[:port], never with a path or a trailing slash, and '*' only means everything alone.
- */
-export function corsProblem(cors: unknown): string | undefined {
-  if (cors === undefined || cors === '*') return undefined
-  if (!Array.isArray(cors)) return `cors must be '*' or a list of origins (got ${JSON.stringify(cors)})`
-  for (const o of cors) {
-    if (o === '*') return "cors: '*' allows every origin on its own; it cannot be one item of a list"
-    if (typeof o !== 'string' || !/^https?:\/\/[^/\s?#]+$/i.test(o)) return `cors: ${JSON.stringify(o)} is not an origin as browsers send it (scheme://host[:port], no path or trailing slash)`
-  }
-  return undefined
 }
 
 export async function createSyncServer(options: SyncServerOptions = {}): Promise<SyncServer> {

@@ -24,6 +24,22 @@ describe('wordDiff', () => {
     ])
   })
 
+  it('a text rewritten whole reads as one deletion and one insertion, not words interleaved at shared spaces', () => {
+    // It read "~~Try it:~~ Right ~~offline~~ title" (a new-user trial's screenshot).
+    expect(wordDiff('Try it: edit while one is offline', 'Right title')).toEqual([
+      [-1, 'Try it: edit while one is offline'],
+      [1, 'Right title'],
+    ])
+    // A shared word still splits the change.
+    expect(wordDiff('old words here', 'new words there')).toEqual([
+      [-1, 'old'],
+      [1, 'new'],
+      [0, ' words '],
+      [-1, 'here'],
+      [1, 'there'],
+    ])
+  })
+
   it('handles empty strings and identical text', () => {
     expect(wordDiff('', 'new text')).toEqual([[1, 'new text']])
     expect(wordDiff('old', '')).toEqual([[-1, 'old']])
