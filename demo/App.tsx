@@ -65,7 +65,7 @@ function Help({ split, seat, onClose }: { split: boolean; seat: number; onClose:
       </div>
       <ol className="help-steps">
         <li>
-          <strong>Go offline.</strong> Flip the <em>Online</em> switch of {split ? 'the right pane' : 'this window'} off.
+          <strong>Go offline.</strong> Flip the <em>Online</em> switch of {split ? 'one of the two panes' : 'this window'} off.
         </li>
         <li>
           <strong>Edit both sides.</strong> Rename the same card in both panes; on another card change the notes on one side and the
