@@ -79,13 +79,31 @@ export interface ConflictModalProps {
   /**
    * The heading of one conflict, naming what it is about in the app's words (a card's title rather than
    * its id). It replaces the whole heading: include `conflict.field` yourself when a record can have
-   * several conflicts. Return undefined to keep the built-in one. Default: the field, then the entity
-   * id (`title cards/c1`).
+   * several conflicts. Return undefined to keep the built-in one. Default: the field, then the record's
+   * `title`, `name` or `label` as the store holds it when it has one (not the field in conflict), else
+   * the entity id (`notes · Plan the launch`, `title cards/c1`).
    */
   renderTitle?: (conflict: Conflict) => ReactNode
 }
 
 const noop = () => {}
+
+/**
+ * A record's own words for it, for a conflict's heading: its title, name or label as the store holds it
+ * now (a UUID alone told three cards apart by nothing; a new-user trial). Read from `getState()` when the
+ * store has one (any zustand store); not the field in conflict, whose value is the question.
+ */
+function recordName(store: SyncedStore, c: Conflict): string | undefined {
+  const state = (store as { getState?: () => unknown }).getState?.()
+  let rec: unknown = state
+  for (const seg of c.path.slice(0, 2)) rec = rec !== null && typeof rec === 'object' ? (rec as Record<string, unknown>)[seg] : undefined
+  if (rec === null || typeof rec !== 'object') return undefined
+  for (const k of ['title', 'name', 'label']) {
+    const v = (rec as Record<string, unknown>)[k]
+    if (k !== c.field && typeof v === 'string' && v.trim() !== '') return v.length > 60 ? v.slice(0, 59) + '…' : v
+  }
+  return undefined
+}
 /** Scrolls the editor's Apply/Cancel into view when it opens (on a phone they land below the fold). Stable: runs on mount only. */
 const reveal = (el: HTMLElement | null) => el?.scrollIntoView?.({ block: 'nearest' })
 /** The same, as another ref: switched to while the draft is invalid, so the message pushing Apply down scrolls it back into view. */
@@ -243,7 +261,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                 <h3 id={cid} className="zync-conflict-title">
                   {renderTitle?.(c) ?? (
                     <>
-                      {c.field || c.entity} {c.field && <span className="zync-muted">{c.entity}</span>}
+                      {c.field || c.entity} {c.field && <span className="zync-muted">{recordName(store, c) ?? c.entity}</span>}
                     </>
                   )}
                 </h3>

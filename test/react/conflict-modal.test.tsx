@@ -441,6 +441,18 @@ describe('ConflictModal', () => {
     expect(headings[1]!.querySelector('.zync-muted')).toBeTruthy()
   })
 
+  it("names a record by its title (or name, or label) as the store holds it, not by its id alone", () => {
+    // Three cards keyed by UUIDs looked the same in the heading (a new-user trial).
+    const conflicts = samples.manyFields()
+    const store = Object.assign(createFixtureStore({ conflicts }), { getState: () => ({ tasks: { 42: { title: 'Ship the beta', status: 'todo' } } }) })
+    render(<ConflictModal store={store} />)
+    const headings = within(dialog()).getAllByRole('heading', { level: 3 })
+    // The title itself is in conflict in the first: its heading keeps the id; the others name the task.
+    expect(headings[0]).toHaveTextContent('title tasks/42')
+    expect(headings[1]).toHaveTextContent('status Ship the beta')
+    expect(headings[1]).not.toHaveTextContent('tasks/42')
+  })
+
   it('locks page scroll while open and restores it', async () => {
     const { user } = setup()
     expect(document.body.style.overflow).toBe('hidden')
