@@ -100,7 +100,7 @@ function recordName(store: SyncedStore, c: Conflict): string | undefined {
   if (rec === null || typeof rec !== 'object') return undefined
   for (const k of ['title', 'name', 'label']) {
     const v = (rec as Record<string, unknown>)[k]
-    if (k !== c.field && typeof v === 'string' && v.trim() !== '') return v.length > 60 ? v.slice(0, 59) + '…' : v
+    if (k !== c.field && typeof v === 'string' && v.trim() !== '') return v
   }
   return undefined
 }
