@@ -736,45 +736,40 @@ function scriptedStore(transport: Transport, extra: Partial<SyncOptions<{ v: Rec
 }
 
 describe("the server's clock", () => {
-  it('is read at the midpoint of the join round trip: a slow link does not make a device whose clock agrees stamp in the past', async () => {
+  /**
+   * A store whose join takes `out` ms to reach the server, which reads its clock (this device's plus
+   * `ahead`) then, and `back` ms to come back; the stamp of one edit made once online, and the time of it.
+   */
+  async function stampAfterJoin(out: number, back: number, ahead: number): Promise<{ hlc: string; at: number }> {
     const t = new ScriptedTransport()
-    // A 2.4 s round trip; the server reads its clock (the same as this device's) halfway.
     t.join = async () => {
-      await new Promise((r) => setTimeout(r, 1200))
-      const serverTime = Date.now()
-      await new Promise((r) => setTimeout(r, 1200))
+      await new Promise((r) => setTimeout(r, out))
+      const serverTime = Date.now() + ahead
+      await new Promise((r) => setTimeout(r, back))
       return { ok: true as const, v: 2, seq: 0, changes: [], serverTime }
     }
     const store = scriptedStore(t)
     await store.sync.ready
     await waitFor(() => store.sync.status().connection === 'online', 5000)
-    const before = Date.now()
+    const at = Date.now()
     store.setState({ v: { a: 1 } })
     await waitFor(() => t.sent.length === 1, 2000, 'op sent')
+    return { hlc: t.sent[0]!.ops[0]!.hlc, at }
+  }
+
+  it('is read at the midpoint of the join round trip: a slow link does not make a device whose clock agrees stamp in the past', async () => {
+    // A 2.4 s round trip; the server reads its clock (the same as this device's) halfway.
+    const { hlc, at } = await stampAfterJoin(1200, 1200, 0)
     // Taken at the answer, the skew was -1.2 s: the stamp fell ~1,200 ms before the edit.
-    const wall = Number(t.sent[0]!.ops[0]!.hlc.slice(0, 15))
-    expect(Math.abs(wall - before)).toBeLessThan(400)
+    expect(Math.abs(Number(hlc.slice(0, 15)) - at)).toBeLessThan(400)
   })
 
   it('a second or more apart, corrects stamps by whole milliseconds: they stay well-formed', async () => {
-    const t = new ScriptedTransport()
     // The server's clock is 5 s ahead; the round trip is ~301 ms, so half of it is not a whole ms.
-    t.join = async () => {
-      await new Promise((r) => setTimeout(r, 150))
-      const serverTime = Date.now() + 5000
-      await new Promise((r) => setTimeout(r, 151))
-      return { ok: true as const, v: 2, seq: 0, changes: [], serverTime }
-    }
-    const store = scriptedStore(t)
-    await store.sync.ready
-    await waitFor(() => store.sync.status().connection === 'online', 5000)
-    const before = Date.now()
-    store.setState({ v: { a: 1 } })
-    await waitFor(() => t.sent.length === 1, 2000, 'op sent')
-    const hlc = t.sent[0]!.ops[0]!.hlc
+    const { hlc, at } = await stampAfterJoin(150, 151, 5000)
     // A fractional wall made every stamp malformed (the server refused each op: BAD_REQUEST).
     expect(decodeHlc(hlc), hlc).toBeDefined()
-    expect(Math.abs(decodeHlc(hlc)!.wall - (before + 5000))).toBeLessThan(400)
+    expect(Math.abs(decodeHlc(hlc)!.wall - (at + 5000))).toBeLessThan(400)
   })
 })
 
