@@ -81,7 +81,7 @@ export interface ConflictModalProps {
    * its id). It replaces the whole heading: include `conflict.field` yourself when a record can have
    * several conflicts. Return undefined to keep the built-in one. Default: the field, then the record's
    * `title`, `name` or `label` as the store holds it when it has one (not the field in conflict), else
-   * the entity id (`notes · Plan the launch`, `title cards/c1`).
+   * the entity id (`notes Plan the launch`, `title cards/c1`; the name or id in a muted span).
    */
   renderTitle?: (conflict: Conflict) => ReactNode
 }
