@@ -162,4 +162,27 @@ describe('a whole top-level key', () => {
     expect(data(a)).toEqual({ lists: { x: { title: 'X by Bob' } } })
     expect(data(b)).toEqual({ lists: { x: { title: 'X by Bob' } } })
   })
+
+  it("a record only the initial state holds, deleted on one device while another edits it offline: the deletion stands", async () => {
+    const srv = await server()
+    const init = { cards: { c1: { title: 'default', notes: '' } } }
+    const a = makeStore(srv.url, init)
+    const b = makeStore(srv.url, init)
+    await online(a, b)
+    b.sync.disconnect()
+    // Alice's first edit sends the default record; then she deletes it.
+    a.setState((s) => ({ cards: { ...s.cards, c1: { ...s.cards!.c1, notes: 'A note' } } }))
+    await a.sync.flush({ timeout: 5000 })
+    a.setState({ cards: {} })
+    await a.sync.flush({ timeout: 5000 })
+    await new Promise((r) => setTimeout(r, 20))
+    // Bob, offline all along, edits the card of his initial state, later than the deletion: his first
+    // edit of it goes as the whole record. Before, it brought the card back everywhere (later stamp).
+    b.setState((s) => ({ cards: { ...s.cards, c1: { ...s.cards!.c1, notes: 'B note' } } }))
+    b.sync.connect()
+    await online(b)
+    await settled(srv, a, b)
+    expect(data(a)).toEqual({ cards: {} })
+    expect(data(b)).toEqual({ cards: {} })
+  })
 })

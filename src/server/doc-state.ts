@@ -261,6 +261,13 @@ export class DocState {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
       // the field's policy (otherwise a counter or set write would resurrect a partial record).
       status = 'superseded'
+    } else if (!ctx.keyOnly && op.path.length === 2 && op.op !== 'remove' && concurrentWith && this.vv[entity] && before === undefined && isPlainObject(op.prev) && Object.keys(op.prev).length > 0) {
+      // An edit of a whole record its author saw (a record only the store's initial state held, edited
+      // for the first time: sent whole, with the record as it was) that someone deleted meanwhile: the
+      // deletion stands, as for an edit of one field. A default record deleted on one device came back
+      // from another device's offline edit (a docs audit).
+      status = 'superseded'
+      records = true
     } else if (adds && concurrentWith !== undefined && concurrentWith === meta && crdt === undefined && (before === undefined || !ctx.uncounted) && compareHlc(hlc, concurrentWith.hlc) < 0) {
       // An increment or an element of a field whose own last write, later and concurrent, removed it or
       // wrote it whole: that write stands, as it does when it arrives second (below), whatever the order

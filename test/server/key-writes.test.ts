@@ -96,3 +96,28 @@ describe('a write of a whole top-level key', () => {
     expect(old.state).toEqual({ cards: { a: { n: 3 } } })
   })
 })
+
+describe('a record only an initial state held, edited whole after someone deleted it', () => {
+  it('is superseded (the deletion stands); replay decides the same, and a log from before the rule replays as applied', () => {
+    const live = new DocState('board')
+    const ops: Op[] = [
+      makeOp('A', 1, ['cards', 'c1'], { title: 'default', notes: 'A' }, { prev: { title: 'default', notes: '' }, hlc: hlc(1, 'A') }),
+      { ...makeOp('A', 2, ['cards', 'c1'], undefined, { base: { A: 1 }, hlc: hlc(2, 'A') }), op: 'remove' },
+      // B never saw either: its first edit of its own default copy goes whole, later than the deletion.
+      makeOp('B', 1, ['cards', 'c1'], { title: 'default', notes: 'B' }, { prev: { title: 'default', notes: '' }, hlc: hlc(3, 'B') }),
+    ]
+    const entries = ops.map((op) => live.applyOp(op, at))
+    expect(entries.map((e) => e.status)).toEqual(['applied', 'applied', 'superseded'])
+    expect(live.state).toEqual({ cards: {} })
+    expect(entries[2]!.records).toBe(1)
+    const again = new DocState('board')
+    for (const e of entries) again.replay(e)
+    expect(again.state).toEqual(live.state)
+    const old = new DocState('board')
+    for (const e of entries) {
+      const { records: _r, ...rest } = e
+      old.replay(rest)
+    }
+    expect(old.state).toEqual({ cards: { c1: { title: 'default', notes: 'B' } } })
+  })
+})
