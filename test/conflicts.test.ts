@@ -839,6 +839,33 @@ describe('the conflict inbox', () => {
     await expectCode(b.sync.resolve(conflict.id, 'remote'), 'CONFLICT_RESOLVED')
   })
 
+  it('two tabs taking turns on one counter while offline: every increment is delivered, none refused as UNKNOWN_HISTORY', async () => {
+    // A browser trial: an offline blip mid-burst left increments as dead letters ("claims to have seen
+    // ops of <the other tab> that this server never saw"), the tabs at 50 and the server at 25.
+    const srv = await server()
+    const dbName = freshDb()
+    const tab1 = makeStore(srv.url, { dbName, crossTab: true })
+    const tab2 = makeStore(srv.url, { dbName, crossTab: true })
+    await online(tab1, tab2)
+    edit(tab1, 'c1', { title: 'base', votes: 0 })
+    await settled(srv, tab1, tab2)
+    tab1.sync.disconnect()
+    tab2.sync.disconnect()
+    const tabs = [tab1, tab2]
+    for (let i = 0; i < 12; i++) {
+      const t = tabs[i % 2]!
+      await waitFor(() => t.getState().cards.c1?.votes === i, 5000, `tab ${(i % 2) + 1} sees ${i}`)
+      edit(t, 'c1', { votes: i + 1 })
+    }
+    await waitFor(() => tabs.every((t) => t.getState().cards.c1?.votes === 12), 5000, 'both tabs at 12')
+    tab1.sync.connect()
+    tab2.sync.connect()
+    await online(tab1, tab2)
+    await settled(srv, tab1, tab2)
+    expect(tab1.sync.deadLetters()).toEqual([])
+    expect(((await srv.doc('board')).current().state as unknown as Doc).cards.c1!.votes).toBe(12)
+  })
+
   it('a conflict resolved in one tab is resolved in every tab of that client', async () => {
     const srv = await server()
     const dbName = freshDb()

@@ -671,7 +671,8 @@ export class SyncEngine {
       if (c === this.clientId || n <= vvGet(confirmed, c)) continue
       let dead = false
       for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
-        if (o.row.op.client !== c || o.row.op.n > n) continue
+        // A row that folded later edits in carries their n, but holds the first one's write too.
+        if (o.row.op.client !== c || (o.row.n0 ?? o.row.op.n) > n) continue
         if (!o.row.dead && !o.done) return true
         if (o.row.dead) dead = true
       }
@@ -735,11 +736,29 @@ export class SyncEngine {
     return op
   }
 
+  /**
+   * Whether the op's base names a write of this device under another client id (another tab) that the
+   * server has not confirmed yet. Such an op is not folded into an older row: the row would then wait
+   * for that tab's row while that one waits for it (its base names the row's first op), and neither
+   * would ever be sent.
+   */
+  private namesForeignPending(op: Op): boolean {
+    if (!this.outbox.hasOtherClients(this.clientId)) return false
+    let known: VersionVector | undefined
+    for (const c in op.base) {
+      if (c === this.clientId) continue
+      known ??= this.knownVector(entityOf(op.path), op.path) ?? {}
+      if (op.base[c]! > vvGet(known, c)) return true
+    }
+    return false
+  }
+
   private enqueue(op: Op, lane: Priority): RowState {
     if (this.sealIfStale(this.now())) void this.heartbeat()
     const existing = this.outbox.coalescible(this.doc, this.clientId, op.path)
-    if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves && existing.row.by === this.o.user?.id) {
+    if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves && existing.row.by === this.o.user?.id && !this.namesForeignPending(op)) {
       const prev = existing.row.op
+      existing.row.n0 ??= prev.n
       const merged: Op = { ...op, id: prev.id }
       if (prev.delta !== undefined && op.delta !== undefined) merged.delta = prev.delta + op.delta
       if (prev.added || op.added) {
@@ -1995,6 +2014,7 @@ export class SyncEngine {
       // so the server still dedupes it should the first user's send have landed after all.
       this.n += 1
       s.row.op = { ...s.row.op, client: this.clientId, n: this.n }
+      delete s.row.n0
       this.outbox.reissue(s, this.clientId)
       // Last in the outbox, as its counter (and its new stamp) are: rows go out in order, so a row of this
       // client id with a lower counter (an edit made before the retry) reaches the server first. Sent

@@ -28,6 +28,11 @@ export interface OutboxRow {
   by?: string
   /** The server (URL) of the store that made it: a store on another server never delivers it for it (see orphanedDocs). */
   to?: string
+  /**
+   * The counter of the first op folded into this row, when later ones were (coalescing gives the row
+   * the newest op's `n`): a base that names the first one is covered by this row.
+   */
+  n0?: number
 }
 
 /** The last server state this client knows, saved so a reload starts from it. */
