@@ -668,7 +668,8 @@ export class SyncEngine {
     const confirmed = this.knownVector(s.row.entity, s.row.op.path)
     for (const c in base) {
       const n = base[c]!
-      if (c === this.clientId || n <= vvGet(confirmed, c)) continue
+      // The row's own client id: its earlier writes are ordered before it (the server checks no further).
+      if (c === this.clientId || c === s.row.op.client || n <= vvGet(confirmed, c)) continue
       let dead = false
       for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
         // A row that folded later edits in carries their n, but holds the first one's write too.

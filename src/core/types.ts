@@ -229,7 +229,8 @@ export interface SyncApi<S = unknown> {
   pendingOperations(): PendingOperation[]
   /**
    * True while edits of this document made on this device (any tab) are not yet acknowledged, dead
-   * letters included (shown until `retry()` or `discard()`, never synced meanwhile).
+   * letters included (shown until `retry()` or `discard()`, never synced meanwhile). Open conflicts are
+   * not: the server answered them, and this device's side waits in the inbox (`conflicts()`).
    */
   isDirty(): boolean
   /** Open conflicts, oldest first; the same array until the inbox changes. */
