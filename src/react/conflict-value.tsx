@@ -114,8 +114,9 @@ export function ConflictValue({ value, base, idKey = 'id' }: { value: unknown; b
     )
   }
   if (json(value) === json(base)) return json(value)
+  // Text new on this side (a record both devices created) reads as text, as it does against a base.
   return base === undefined ? (
-    <ins>{json(value)}</ins>
+    <ins>{typeof value === 'string' ? value : json(value)}</ins>
   ) : (
     <>
       <del>{json(base)}</del> <ins>{json(value)}</ins>

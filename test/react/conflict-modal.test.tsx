@@ -441,6 +441,15 @@ describe('ConflictModal', () => {
     expect(headings[1]!.querySelector('.zync-muted')).toBeTruthy()
   })
 
+  it('shows a text value with nothing before it (a record both sides created) as text, not quoted JSON', () => {
+    const conflicts = [makeConflict({ id: 'dup', entity: 'tasks/7', field: 'title', base: undefined, local: 'bob-dup', remote: 'alice-dup' })]
+    setup({}, conflicts)
+    expect(dialog().querySelector('[data-side="base"] .zync-value')).toHaveTextContent('—')
+    // It read "bob-dup" with the quotes (a browser trial's screenshot).
+    expect(dialog().querySelector('[data-side="local"] .zync-value')!.textContent).toBe('bob-dup')
+    expect(dialog().querySelector('[data-side="remote"] .zync-value')!.textContent).toBe('alice-dup')
+  })
+
   it("names a record by its title (or name, or label) as the store holds it, not by its id alone", () => {
     // Three cards keyed by UUIDs looked the same in the heading (a new-user trial).
     const conflicts = samples.manyFields()
