@@ -729,8 +729,9 @@ export class SyncEngine {
     // different keys both stand); the inbox of manual and app-function fields shows it as the base.
     if (wire === 'manual' || wire === 'custom') op.prev = p.prev
     if (isPlainObject(p.value) && !op.idKey) {
-      // A field, record or top-level key created as an object saw nothing there: its base is {} (two
-      // devices that create the same field, record or collection offline merge by key too).
+      // A field, record or (empty) top-level collection created as an object saw nothing there: its base
+      // is {} (two devices that create the same one offline merge by key too; a non-empty collection goes
+      // as its records, see diff).
       if (p.op === 'replace' && isPlainObject(p.prev)) op.prev = p.prev
       else if (p.op === 'add') op.prev = isPlainObject(p.prev) ? p.prev : {}
     }

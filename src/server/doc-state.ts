@@ -342,8 +342,7 @@ export class DocState {
       if (ctx.user !== undefined) m.user = ctx.user
       if (crdt) m.crdt = crdt
       else if (!adds && (policy === 'counter' || policy === 'set') && field !== '') {
-        const was = meta?.crdt?.t === 'counter' || meta?.crdt?.t === 'set' ? meta.crdt : policy === 'counter' ? { t: 'counter' as const, s: seedCounter(before) } : { t: 'set' as const, s: seedSet(before) }
-        m.was = was
+        m.was = meta?.crdt?.t === 'counter' || meta?.crdt?.t === 'set' ? meta.crdt : policy === 'counter' ? { t: 'counter', s: seedCounter(before) } : { t: 'set', s: seedSet(before) }
       }
       const top = maxStamp(this.topStamp(entity, field), hlc)
       if (top !== hlc) m.top = top
@@ -448,14 +447,7 @@ export class DocState {
         const m = this.fields.get(k)
         if (m) out.add(m.client)
       }
-      if (keyWide) {
-        for (const e of this.recordsOf(entity)) {
-          for (const k of this.keysOf(e)) {
-            const m = this.fields.get(k)
-            if (m) out.add(m.client)
-          }
-        }
-      }
+      if (keyWide) for (const m of this.recordMetas(entity)) out.add(m.client)
       return out
     }
     const m = this.fields.get(entity + SEP + field)
@@ -473,15 +465,21 @@ export class DocState {
   private recordWriters(op: Op): { unseen?: ServerFieldMeta; top: string } {
     let unseen: ServerFieldMeta | undefined
     let top = ''
-    for (const e of this.recordsOf(entityOf(op.path))) {
-      for (const k of this.keysOf(e)) {
-        const m = this.fields.get(k)
-        if (!m) continue
-        top = maxStamp(top, topOf(m))
-        if (unseenBy(op, m) && (!unseen || compareHlc(m.hlc, unseen.hlc) > 0)) unseen = m
-      }
+    for (const m of this.recordMetas(entityOf(op.path))) {
+      top = maxStamp(top, topOf(m))
+      if (unseenBy(op, m) && (!unseen || compareHlc(m.hlc, unseen.hlc) > 0)) unseen = m
     }
     return { unseen, top }
+  }
+
+  /** The field and record metas of every record under a top-level key. */
+  private *recordMetas(key: string): Generator<ServerFieldMeta> {
+    for (const e of this.recordsOf(key)) {
+      for (const k of this.keysOf(e)) {
+        const m = this.fields.get(k)
+        if (m) yield m
+      }
+    }
   }
 
   /** The last whole write of the op's top-level key, when the key holds no collection now and the op had not seen it. */
@@ -552,6 +550,13 @@ export class DocState {
   private index: Map<string, Set<string>> | undefined
 
   private keysOf(entity: string): Set<string> {
+    const index = this.fieldIndex()
+    let set = index.get(entity)
+    if (!set) index.set(entity, (set = new Set()))
+    return set
+  }
+
+  private fieldIndex(): Map<string, Set<string>> {
     if (!this.index) {
       this.index = new Map()
       for (const k of this.fields.keys()) {
@@ -561,9 +566,7 @@ export class DocState {
         set.add(k)
       }
     }
-    let set = this.index.get(entity)
-    if (!set) this.index.set(entity, (set = new Set()))
-    return set
+    return this.index
   }
 
   /** Record entities with field metas, per top-level key (entity names escape '/' in the key: the first '/' ends it). */
@@ -572,8 +575,7 @@ export class DocState {
   private recordsOf(key: string): Set<string> {
     if (!this.records) {
       this.records = new Map()
-      this.keysOf('')
-      for (const e of this.index!.keys()) {
+      for (const e of this.fieldIndex().keys()) {
         const i = e.indexOf('/')
         if (i <= 0) continue
         let set = this.records.get(e.slice(0, i))
