@@ -1795,12 +1795,21 @@ export class SyncEngine {
    * no records to remove is left as it is.
    */
   private dropEmptied(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
-    let emptied: Set<string> | undefined
-    for (const p of patches) if (p.remove && p.path.length === 2 && !isPlainObject(this.confirmed[p.path[0] as string])) (emptied ??= new Set()).add(p.path[0] as string)
+    // The records removed, per key: one pass over the patches, then one over each key's records.
+    let emptied: Map<string, Set<string>> | undefined
+    for (const p of patches) {
+      if (!p.remove || p.path.length !== 2) continue
+      const k = p.path[0] as string
+      if (isPlainObject(this.confirmed[k])) continue
+      emptied ??= new Map()
+      let gone = emptied.get(k)
+      if (!gone) emptied.set(k, (gone = new Set()))
+      gone.add(String(p.path[1]))
+    }
     if (!emptied) return
-    for (const k of emptied) {
+    for (const [k, gone] of emptied) {
       const shown = getAt(this.baseline, [k])
-      if (!isPlainObject(shown) || !Object.keys(shown).every((r) => patches.some((p) => p.remove && p.path.length === 2 && p.path[0] === k && p.path[1] === r))) continue
+      if (!isPlainObject(shown) || !Object.keys(shown).every((r) => gone.has(r))) continue
       const p = this.visiblePatch(entityOf([k]), [k])
       if (p) patches.push(p)
     }
