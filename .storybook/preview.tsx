@@ -56,6 +56,7 @@ const preview: Preview = {
     viewport: {
       options: {
         mobile: { name: 'Mobile (390×844)', styles: { width: '390px', height: '844px' }, type: 'mobile' },
+        landscape: { name: 'Phone in landscape (740×375)', styles: { width: '740px', height: '375px' }, type: 'mobile' },
         tablet: { name: 'Tablet (820×1180)', styles: { width: '820px', height: '1180px' }, type: 'tablet' },
         desktop: { name: 'Desktop (1280×800)', styles: { width: '1280px', height: '800px' }, type: 'desktop' },
       },

@@ -13,6 +13,8 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
   const cards = useStore(store, (s) => s.cards)
   const { others } = usePresence<BoardPresence>(store)
   const [online, setOnline] = useState(() => !offlineFlag(pane.dbName))
+  // The modal opens on its own for a new conflict; one put off with "Decide later" is reopened from here.
+  const [review, setReview] = useState(false)
 
   const switchOnline = (on: boolean) => {
     setOnline(on)
@@ -58,6 +60,11 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
         </div>
         <div className="pane-controls">
           <SyncStatusBadge store={store} />
+          {status.conflicts > 0 && (
+            <button type="button" className="zync-btn" onClick={() => setReview(true)}>
+              Review
+            </button>
+          )}
           <Switch checked={online} onChange={switchOnline} label="Online" />
         </div>
       </header>
@@ -77,6 +84,8 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
 
       <ConflictModal
         store={store}
+        open={review || undefined}
+        onOpenChange={(open) => !open && setReview(false)}
         labels={{ title: `${name}’s ${pane.device}: resolve conflicts` }}
         // Conflicts name entities by id (cards/49910f86): head each with the card's title instead (the
         // title before the clash when the title itself is in question).

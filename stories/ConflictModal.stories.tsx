@@ -94,6 +94,13 @@ export const KeepAllAsksFirst: Story = {
       await expect(screen.getByRole('button', { name: 'Keep all mine' })).toHaveFocus()
       await expect(screen.queryByRole('button', { name: 'Keep all theirs' })).not.toBeInTheDocument()
     })
+    await step('Esc answers the question (no), not the dialog', async () => {
+      await userEvent.keyboard('{Escape}')
+      await waitFor(() => expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus())
+      await expect(screen.getByRole('alertdialog')).toBeInTheDocument()
+      await expect(screen.queryByText('This decides all 4 conflicts.')).not.toBeInTheDocument()
+      await expect(store.resolutions).toEqual([])
+    })
   },
 }
 
@@ -206,12 +213,16 @@ export const Controlled: Story = {
       await userEvent.tab({ shift: true })
       await expect(buttons[buttons.length - 1]).toHaveFocus()
     })
+    await step('the page behind is inert while it is open', async () => {
+      await expect(opener.closest('[inert]')).not.toBeNull()
+    })
     await step('Esc closes to "decide later": the conflicts stay, focus returns', async () => {
       await userEvent.keyboard('{Escape}')
       await waitFor(() => expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument())
       await expect(args.onOpenChange).toHaveBeenCalledWith(false)
       await expect(args.store.sync.conflicts()).toHaveLength(4)
       await waitFor(() => expect(opener).toHaveFocus())
+      await expect(document.querySelector('[inert]')).toBeNull()
     })
   },
 }
@@ -236,6 +247,23 @@ export const EditMergedMobile: Story = {
     const footer = document.querySelector('.zync-modal-footer')!.getBoundingClientRect()
     await waitFor(() => expect(apply.getBoundingClientRect().bottom).toBeLessThanOrEqual(footer.top + 1))
     await expect(apply.getBoundingClientRect().top).toBeGreaterThanOrEqual(0)
+  },
+}
+
+/**
+ * A phone in landscape (or 200% zoom): the whole dialog scrolls, and it opens at its top, title in view,
+ * though focus starts on "Decide later" in its footer (focusing it scrolled the dialog to its bottom).
+ */
+export const LandscapePhone: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
+  globals: { viewport: { value: 'landscape', isRotated: false } },
+  play: async () => {
+    const d = await dialog()
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus())
+    // The dialog is taller than the screen here, so a scroll to its footer would show.
+    await expect(d.scrollHeight).toBeGreaterThan(d.clientHeight)
+    await expect(d.scrollTop).toBe(0)
+    await expect(screen.getByRole('heading', { level: 2 }).getBoundingClientRect().top).toBeGreaterThanOrEqual(0)
   },
 }
 

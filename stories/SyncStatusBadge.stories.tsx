@@ -119,6 +119,22 @@ export const Error: Story = {
     await userEvent.keyboard('{Escape}')
     await expect(why).toHaveAttribute('aria-expanded', 'false')
     await expect(badge.querySelector('.zync-badge-reason')).not.toBeVisible()
+    // Going elsewhere hides it too: a press outside the badge, or focus moving on (Escape no longer reached it there).
+    await userEvent.click(why)
+    await userEvent.click(document.body)
+    await expect(why).toHaveAttribute('aria-expanded', 'false')
+    await userEvent.click(why)
+    // A press on the reason itself (to select its text) keeps it.
+    await userEvent.click(badge.querySelector('.zync-badge-reason')!)
+    await expect(why).toHaveAttribute('aria-expanded', 'true')
+    why.focus()
+    await userEvent.tab()
+    await expect(why).not.toHaveFocus()
+    await expect(why).toHaveAttribute('aria-expanded', 'false')
+    // The button's target is 44 px tall (--zync-target), though it shows 24 px: a press just below it counts.
+    const r = why.getBoundingClientRect()
+    await expect(r.height).toBeLessThan(30)
+    await expect(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2 + 20)).toBe(why)
   },
 }
 
@@ -128,6 +144,23 @@ export const ErrorReasonShown: Story = {
   play: async () => {
     await userEvent.click(await screen.findByRole('button', { name: 'Why?' }))
     await expect(document.querySelector('.zync-badge-reason')).toBeVisible()
+  },
+}
+
+/** A reader whose browser's default font is twice as large (text-only zoom): the text follows it. */
+export const LargerDefaultFont: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  play: async () => {
+    const badge = (await screen.findByRole('status')).closest('.zync-badge')!
+    const root = document.documentElement
+    const was = root.style.fontSize
+    try {
+      root.style.fontSize = '32px'
+      await expect(getComputedStyle(badge).fontSize).toBe('26px')
+      await expect(getComputedStyle(badge.querySelector('.zync-badge-count')!).fontSize).toBe('24px')
+    } finally {
+      root.style.fontSize = was
+    }
   },
 }
 

@@ -154,15 +154,9 @@ export function connectQueryClient(
     ),
   ]
 
-  // Connecting the same store to the same QueryClient again replaces the earlier connection's listeners
-  // (each change was invalidated twice); each connection keeps its share of the defaults and onlineManager.
-  const pairs = live.get(queryClient) ?? new Map<SyncApi, () => void>()
-  live.set(queryClient, pairs)
-  pairs.get(sync)?.()
   const stopListening = () => {
     for (const off of offs.splice(0)) off()
   }
-  pairs.set(sync, stopListening)
 
   // Shared by the connections of one QueryClient: set by the first, undone by the last, whatever the order
   // of disconnects; undone only where the default is still what the bridge set (defaults the app set
@@ -224,7 +218,9 @@ export function connectQueryClient(
     }
     following.set(token, reachable)
     followOnline()
-    const off = sync.subscribe(followOnline)
+    // A listener of its own: subscribe() keeps a set, so a shared function was one listener for every
+    // connection of the store, and disconnecting one left onlineManager following none.
+    const off = sync.subscribe(() => followOnline())
     releases.push(() => {
       off()
       following.delete(token)
@@ -234,11 +230,20 @@ export function connectQueryClient(
     })
   }
 
-  return () => {
+  const disconnect = () => {
     if (done) return
     done = true
-    if (pairs.get(sync) === stopListening) pairs.delete(sync)
+    if (pairs.get(sync) === disconnect) pairs.delete(sync)
     stopListening()
     for (const release of releases) release()
   }
+  // Connecting the same store to the same QueryClient again replaces the earlier connection whole: its
+  // listeners (each change was invalidated twice), its share of the defaults and of onlineManager (so the
+  // last disconnect restores them). Undone after this one took its shares, so nothing is restored between.
+  const pairs = live.get(queryClient) ?? new Map<SyncApi, () => void>()
+  live.set(queryClient, pairs)
+  const earlier = pairs.get(sync)
+  pairs.set(sync, disconnect)
+  earlier?.()
+  return disconnect
 }

@@ -176,7 +176,11 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     const el = ref.current!
     if (e.key === 'Escape' && !e.defaultPrevented) {
       e.preventDefault()
-      later()
+      // A "Keep all" question open: Esc answers it (no), as its Cancel does; the dialog stays.
+      if (bulk) {
+        focusAfter.current = '[data-autofocus]'
+        setBulk(null)
+      } else later()
     } else if (e.key === 'Tab') {
       const all = [...el.querySelectorAll<HTMLElement>(FOCUSABLE)]
       const active = document.activeElement as HTMLElement
@@ -202,8 +206,17 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     const onKey = (e: KeyboardEvent) => keys.current!(e)
     document.body.style.overflow = 'hidden'
     document.addEventListener('keydown', onKey)
-    ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus()
+    // The page behind is inert while the dialog is up (aria-modal alone leaves it to assistive
+    // technology's reading, and a click on the backdrop left focus on the page).
+    const overlay = ref.current?.parentElement
+    const made: Element[] = []
+    for (const el of document.body.children) if (el !== overlay && !el.hasAttribute('inert')) made.push(el)
+    for (const el of made) el.setAttribute('inert', '')
+    // Without scrolling: on a short screen (a phone in landscape, 200% zoom) the whole dialog scrolls, and
+    // focusing the footer's safe action opened it at its bottom, title and first conflicts out of view.
+    ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus({ preventScroll: true })
     return () => {
+      for (const el of made) el.removeAttribute('inert')
       document.removeEventListener('keydown', onKey)
       document.body.style.overflow = overflow
       prev?.focus?.()
@@ -239,7 +252,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
           <h2 id={id + 't'} className="zync-modal-title">
             {L.title} <span className="zync-count">{conflicts.length}</span>
           </h2>
-          <p id={id + 'd'} className="zync-muted">
+          <p id={id + 'd'} className="zync-muted" dir="auto">
             {L.description}
           </p>
         </div>
@@ -332,7 +345,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
         <div className="zync-modal-footer">
           {bulk && conflicts.length > 1 ? (
             <>
-              <p className="zync-muted">{L.confirmAll(conflicts.length)}</p>
+              <p className="zync-muted" dir="auto">{L.confirmAll(conflicts.length)}</p>
               {button(
                 L.cancel,
                 () => {

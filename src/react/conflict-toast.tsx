@@ -59,7 +59,7 @@ export function ConflictToast({ store, onResolve, className, labels }: ConflictT
             !
           </span>
           {/* Read as the group's name (and by the live region), not a second time in browse mode. */}
-          <p id={id} aria-hidden="true">
+          <p id={id} aria-hidden="true" dir="auto">
             {message}
           </p>
           <span className="zync-toast-actions">

@@ -60,7 +60,7 @@ export function OfflineBanner({ store, className, labels, action }: OfflineBanne
   return (
     <div className={state && cx('zync-banner', className)} data-state={state} {...focus}>
       {state && <span className="zync-dot" aria-hidden="true" />}
-      <p role="status" className="zync-banner-text">
+      <p role="status" className="zync-banner-text" dir="auto">
         {state && (
           <>
             <strong>{state === 'offline' ? L.title : L[state]}</strong> {(state === 'refused' ? L.refusedMessage : L.message)(s.pending + s.unpersisted)}

@@ -1,6 +1,6 @@
-import { useEffect, useId, useRef, useState } from 'react'
+import { useId, useRef, useState } from 'react'
 import { type SyncedStore } from './store'
-import { Avatar, cx, nameOf, useClientLayoutEffect, YOU } from './ui'
+import { Avatar, cx, nameOf, useClientLayoutEffect, useDismiss, YOU } from './ui'
 import { samePerson, usePeers } from './use-presence'
 
 
@@ -66,18 +66,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
     const box = more.current?.querySelector('.zync-avatars-rest')?.getBoundingClientRect()
     if (box && box.left < 0) setAlign('start')
   }, [shown])
-  useEffect(() => {
-    if (!shown) return
-    const outside = (e: Event) => {
-      if (!more.current?.contains(e.target as Node)) setOpen(false)
-    }
-    document.addEventListener('pointerdown', outside)
-    document.addEventListener('focusin', outside)
-    return () => {
-      document.removeEventListener('pointerdown', outside)
-      document.removeEventListener('focusin', outside)
-    }
-  }, [shown])
+  useDismiss(shown, more, () => setOpen(false))
   return (
     <ul className={cx('zync-avatars', className)} aria-label={label(all.length)}>
       {all.slice(0, max).map((p) => (

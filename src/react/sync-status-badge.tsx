@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState } from 'react'
 import { isRefusal, type ZyncError } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
-import { cx, useClientLayoutEffect } from './ui'
+import { cx, useClientLayoutEffect, useDismiss } from './ui'
 import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 'syncing' | 'error' | 'conflict'
@@ -120,20 +120,22 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   const [open, setOpen] = useState(false)
   const id = useId()
   const shown = open && !!reason
+  const root = useRef<HTMLSpanElement>(null)
+  useDismiss(shown, root, () => setOpen(false))
   return (
-    <span className={cx('zync-badge', className)} data-state={state} title={reason}>
+    <span ref={root} className={cx('zync-badge', className)} data-state={state} title={reason}>
       {/* Only the state is a live region: counts change with every edit, and an OfflineBanner beside the
           badge announces them already (each edit was announced twice). They are read with the badge. */}
-      <span role="status" className="zync-badge-state">
+      <span role="status" className="zync-badge-state" dir="auto">
         <span className="zync-dot" aria-hidden="true" />
         {L[state]}
         {/* The reason, for screen readers (the tooltip is out of their reach, and of touch and keyboard). */}
         {reason && <span className="zync-sr">: {reason}</span>}
       </span>
-      {s.readOnly && <span className="zync-badge-count zync-badge-readonly">{L.readOnly}</span>}
-      {waiting > 0 && <span className="zync-badge-count">{L.pending(waiting)}</span>}
-      {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts">{L.conflicts(s.conflicts)}</span>}
-      {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed">{L.failed(s.deadLetters)}</span>}
+      {s.readOnly && <span className="zync-badge-count zync-badge-readonly" dir="auto">{L.readOnly}</span>}
+      {waiting > 0 && <span className="zync-badge-count" dir="auto">{L.pending(waiting)}</span>}
+      {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts" dir="auto">{L.conflicts(s.conflicts)}</span>}
+      {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed" dir="auto">{L.failed(s.deadLetters)}</span>}
       {reason && (
         <button type="button" className="zync-badge-why" aria-expanded={shown} aria-controls={id} onClick={() => setOpen(!shown)} onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
           {L.why}

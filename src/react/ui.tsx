@@ -12,6 +12,40 @@ export function useUnseen(conflicts: Conflict[]): [boolean, () => void] {
   return [conflicts.some((c) => !seen.includes(c.id)), () => setSeen(conflicts.map((c) => c.id))]
 }
 
+/**
+ * Closes a popup (`shown`) when the user goes elsewhere: a press outside `ref`, or focus leaving it (for
+ * another element or for none). A reason or list left open after the user moved on covered what was
+ * under it, and Escape no longer reached it.
+ */
+export function useDismiss(shown: boolean, ref: { current: Element | null }, close: () => void): void {
+  useEffect(() => {
+    const el = ref.current
+    if (!shown || !el) return
+    // A press inside (on the reason's text, say) moves focus to nowhere too: that is not leaving.
+    let pressedInside = false
+    const outside = (e: Event) => {
+      const inside = el.contains(e.target as Node)
+      if (e.type === 'pointerdown') pressedInside = inside
+      if (!inside) close()
+    }
+    const typed = () => (pressedInside = false)
+    const left = (e: Event) => {
+      const to = (e as globalThis.FocusEvent).relatedTarget as Node | null
+      if (to ? !el.contains(to) : !pressedInside) close()
+    }
+    document.addEventListener('pointerdown', outside)
+    document.addEventListener('focusin', outside)
+    document.addEventListener('keydown', typed)
+    el.addEventListener('focusout', left)
+    return () => {
+      document.removeEventListener('pointerdown', outside)
+      document.removeEventListener('focusin', outside)
+      document.removeEventListener('keydown', typed)
+      el.removeEventListener('focusout', left)
+    }
+  }, [shown])
+}
+
 const inDialog = (el: Element) => !!el.closest('[aria-modal="true"]')
 
 /**

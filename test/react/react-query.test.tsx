@@ -191,6 +191,37 @@ describe('connectQueryClient', () => {
       }
     })
 
+    it('one store connected to two QueryClients: disconnecting one leaves onlineManager following the store', () => {
+      const store = createFixtureStore({ status: { connection: 'online' } })
+      const d1 = connectQueryClient(qc, store, { queryKeysFor: keysFor })
+      const d2 = connectQueryClient(new QueryClient(), store, { queryKeysFor: keysFor })
+      d2()
+      store.setStatus({ connection: 'offline' })
+      expect(onlineManager.isOnline()).toBe(false)
+      store.setStatus({ connection: 'online' })
+      expect(onlineManager.isOnline()).toBe(true)
+      d1()
+    })
+
+    it('connecting a store to the same QueryClient again replaces the earlier connection whole: its disconnect alone restores everything', () => {
+      const c = new QueryClient({ defaultOptions: { queries: { retry: false } } })
+      const store = createFixtureStore({ status: { connection: 'offline' } })
+      const d1 = connectQueryClient(c, store, { queryKeysFor: keysFor })
+      const d2 = connectQueryClient(c, store, { queryKeysFor: keysFor })
+      expect(onlineManager.isOnline()).toBe(false)
+      d2()
+      expect(c.getDefaultOptions().queries).toEqual({ retry: false })
+      expect(c.getDefaultOptions().mutations).toBeUndefined()
+      expect(onlineManager.isOnline()).toBe(true)
+      // TanStack's own browser listener is back.
+      window.dispatchEvent(new Event('offline'))
+      expect(onlineManager.isOnline()).toBe(false)
+      window.dispatchEvent(new Event('online'))
+      expect(onlineManager.isOnline()).toBe(true)
+      d1()
+      expect(onlineManager.isOnline()).toBe(true)
+    })
+
     it('onlineManager is online while any connected store can reach the network', () => {
       const a = createFixtureStore({ status: { connection: 'online' } })
       const b = createFixtureStore({ status: { connection: 'online' } })
