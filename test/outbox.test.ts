@@ -1827,6 +1827,37 @@ describe('a page that dies before its IndexedDB write', () => {
   })
 })
 
+describe('a page that dies before its IndexedDB write, with another tab open', () => {
+  it("the other tab shows the spilled edits once the reloaded page has taken them in, before the server has them", async () => {
+    // Found by a multi-tab trial: a tab made 2,000 edits offline and reloaded at once; the edits came
+    // back in that tab from its spill, but the other tab never showed them until the server had them.
+    const { target } = fakePage()
+    const dbName = freshDb()
+    const url = 'http://127.0.0.1:9'
+    const other = board({ url, dbName, autoConnect: false })
+    const a = makeBoard({ url, dbName, autoConnect: false })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
+    const realPut = proto.put
+    proto.put = function () {
+      throw new DOMException('aborted by unload', 'AbortError')
+    }
+    for (let i = 0; i < 50; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    target.dispatchEvent(new Event('pagehide'))
+    await a.sync.destroy().catch(() => {})
+    proto.put = realPut
+    await new Promise((r) => setTimeout(r, 100))
+    // Nothing reached IndexedDB, so nothing was announced.
+    expect(Object.keys(other.getState().cards)).toEqual([])
+    const b = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
+    await b.sync.ready
+    expect(Object.keys(b.getState().cards)).toHaveLength(50)
+    await waitFor(() => Object.keys(other.getState().cards).length === 50, 3000, 'the other tab shows the spilled edits')
+    expect(other.getState().cards.c49).toEqual({ title: 'card 49', votes: 0 })
+    expect(other.sync.status().pending).toBe(50)
+  })
+})
+
 describe('deleteLocalData (signing out on a shared device)', () => {
   it('deletes pending edits, saved snapshots and spilled rows of its database only, and refuses while a store of the page uses it', async () => {
     const s = await server()

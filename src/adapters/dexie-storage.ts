@@ -134,16 +134,16 @@ export class DexieOutboxStorage implements OutboxStorage {
    * folded into it after its last IndexedDB write; keeping the stored row lost that edit). A row another
    * tab has adopted since is kept as that tab has it.
    */
-  private async importSpills(db: ZyncDb, doc: string): Promise<void> {
+  private async importSpills(db: ZyncDb, doc: string): Promise<string[]> {
     const ls = localStore()
-    if (!ls) return
+    if (!ls) return []
     const prefix = this.spillPrefix(doc)
     const keys: string[] = []
     for (let i = 0; i < ls.length; i++) {
       const k = ls.key(i)
       if (k?.startsWith(prefix)) keys.push(k)
     }
-    if (keys.length === 0) return
+    if (keys.length === 0) return []
     const rows: OutboxRow[] = []
     for (const k of keys) {
       try {
@@ -153,17 +153,19 @@ export class DexieOutboxStorage implements OutboxStorage {
         // A torn write: nothing usable in it.
       }
     }
-    await db.transaction('rw', db.outbox, async () => {
+    const newer = await db.transaction('rw', db.outbox, async () => {
       const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
       const newer = rows.filter((r, i) => stored[i] === undefined || stored[i]!.owner === r.owner)
       if (newer.length > 0) await db.outbox.bulkPut(newer)
+      return newer
     })
     for (const k of keys) ls.removeItem(k)
+    return newer.map((r) => r.id)
   }
 
   async load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc> {
     const db = await this.ensureOpen()
-    await this.importSpills(db, doc)
+    const spilled = await this.importSpills(db, doc)
     const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
     return db.transaction(adopt ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
       const holder = adopt ? (await claimOrphans(db, doc, adopt.owner, adopt.staleBefore, liveByLock)).holder : ownerOf(await db.tabs.where('doc').equals(doc).toArray())
@@ -173,7 +175,7 @@ export class DexieOutboxStorage implements OutboxStorage {
       const last = await db.outbox.orderBy('order').last()
       const meta = await readMeta(db, doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
-      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0 }
+      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0, ...(spilled.length > 0 ? { spilled } : {}) }
     })
   }
 

@@ -293,6 +293,7 @@ export class SyncEngine {
 
   private async hydrate(): Promise<void> {
     const storage = this.o.storage
+    let spilled: string[] | undefined
     try {
       await storage.open()
       // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
@@ -329,6 +330,7 @@ export class SyncEngine {
       // with one dot would let other clients' vectors claim to have seen an op they never saw.
       for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       for (const s of early) if (s.row.op.client === this.clientId) s.row.op = { ...s.row.op, n: ++this.n }
+      spilled = loaded.spilled
       for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
       // conflicts() may have been read (and cached, empty) before the inbox was loaded.
       this.conflictsCache = undefined
@@ -347,6 +349,16 @@ export class SyncEngine {
     this.watchNetwork()
     // Rows another tab settled but has not deleted yet (it deletes lazily) were loaded as pending: ask.
     this.tabs?.post({ type: 'hello' })
+    // Edits a closing page spilled (a reload right after a burst) reached no other tab: they are
+    // announced now, as written rows are, so every tab shows them before the server has them.
+    if (spilled && this.tabs) {
+      const rows: OutboxRow[] = []
+      for (const id of spilled) {
+        const s = this.outbox.rows.get(id)
+        if (s && !s.done) rows.push(s.row)
+      }
+      if (rows.length > 0) this.tabs.post({ type: 'rows', rows })
+    }
     if (this.wantOnline) this.openTransport()
   }
 

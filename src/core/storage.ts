@@ -64,6 +64,8 @@ export interface LoadedDoc {
   meta?: DocMeta
   conflicts: StoredConflict[]
   nextOrder: number
+  /** Ids of rows this load took in from `spill` (a page that closed before writing them): no other tab has seen them. */
+  spilled?: string[]
 }
 
 /** One atomic write: all of it lands or none of it does. */
