@@ -61,7 +61,7 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
         <div className="pane-controls">
           <SyncStatusBadge store={store} />
           {status.conflicts > 0 && (
-            <button type="button" className="zync-btn" onClick={() => setReview(true)}>
+            <button type="button" className="zync-btn review-btn" onClick={() => setReview(true)}>
               Review
             </button>
           )}
