@@ -273,7 +273,8 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     log.debug('engine.io connection error', { code: err.code, message: err.message })
   })
 
-  let redisClients: Array<{ close?: () => Promise<unknown>; destroy?: () => void }> = []
+  // redis 5 and 6 close with close() and destroy(); redis 4 (also supported) with quit() and disconnect().
+  let redisClients: Array<{ close?: () => Promise<unknown>; quit?: () => Promise<unknown>; destroy?: () => void; disconnect?: () => Promise<unknown> }> = []
   const redisDown = { pub: false, sub: false }
   /**
    * After a Redis outage: every document loaded here catches up with what other nodes appended
@@ -317,8 +318,12 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
   const closeRedis = async () => {
     for (const c of redisClients) {
-      const closed = await within(Promise.resolve(c.close?.()).then(() => true, () => false), 1000, false)
-      if (!closed) c.destroy?.()
+      // With redis 4 the missing close() left both connections open, and the CLI exited only by its 3 s fallback.
+      const closed = await within(Promise.resolve(c.close ? c.close() : c.quit?.()).then(() => true, () => false), 1000, false)
+      if (!closed) {
+        if (c.destroy) c.destroy()
+        else void c.disconnect?.().catch(() => {})
+      }
     }
   }
   if (options.redis) {

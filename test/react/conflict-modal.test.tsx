@@ -162,8 +162,13 @@ describe('ConflictModal', () => {
     expect(store.resolutions).toEqual([])
     expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
     expect(screen.getByRole('button', { name: 'Keep all mine' })).toBeInTheDocument()
-    // Esc while it asks closes the dialog and forgets the pending choice.
+    // Esc while it asks answers the question (no), as Cancel does: the dialog stays (a designer's trial:
+    // it closed the whole dialog); a second Esc closes it, and the pending choice is forgotten.
     await user.click(screen.getByRole('button', { name: 'Keep all theirs' }))
+    await user.keyboard('{Escape}')
+    expect(screen.getByRole('alertdialog')).toBeInTheDocument()
+    expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
+    expect(screen.getByRole('button', { name: 'Keep all theirs' })).toBeInTheDocument()
     await user.keyboard('{Escape}')
     expect(screen.queryByRole('alertdialog')).toBeNull()
     expect(store.resolutions).toEqual([])
