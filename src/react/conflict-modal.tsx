@@ -112,6 +112,36 @@ const revealAgain = (el: HTMLElement | null) => reveal(el)
 const focusOnMount = (el: HTMLElement | null) => el?.focus()
 const FOCUSABLE = 'button:not(:disabled),textarea,input,[href],[tabindex="0"]'
 
+/** The dialogs' overlays shown now, in the order they opened (two stores' dialogs in split panes). */
+const openOverlays: HTMLElement[] = []
+/** What inertBehind() made inert (never an element the app made inert itself). */
+const madeInert = new Set<Element>()
+/**
+ * The page behind the topmost dialog is inert (aria-modal alone leaves it to assistive technology, and a
+ * click on the backdrop left focus on the page); once the last dialog closes, what was made inert is
+ * not any more. Recomputed at each open and close, so dialogs may close in any order.
+ */
+let overflowBefore: string | undefined
+function inertBehind(): void {
+  const top = openOverlays[openOverlays.length - 1]
+  // Page scroll is locked from the first dialog's opening to the last one's closing.
+  if (top && overflowBefore === undefined) {
+    overflowBefore = document.body.style.overflow
+    document.body.style.overflow = 'hidden'
+  } else if (!top && overflowBefore !== undefined) {
+    document.body.style.overflow = overflowBefore
+    overflowBefore = undefined
+  }
+  for (const el of document.body.children) {
+    if (top && el !== top && !el.hasAttribute('inert')) {
+      el.setAttribute('inert', '')
+      madeInert.add(el)
+    } else if ((!top || el === top) && madeInert.delete(el)) el.removeAttribute('inert')
+  }
+  // Elements gone from the page meanwhile.
+  if (!top) madeInert.clear()
+}
+
 const button = (label: string, onClick: () => unknown, kind = '', autoFocus?: boolean, ref?: (el: HTMLElement | null) => void) => (
   <button className={'zync-btn ' + kind} onClick={onClick} data-autofocus={autoFocus} ref={ref}>
     {label}
@@ -174,6 +204,8 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const keys = useRef<(e: KeyboardEvent) => void>(null)
   keys.current = (e) => {
     const el = ref.current!
+    // Keys are the topmost dialog's (another store's dialog opened over this one).
+    if (openOverlays[openOverlays.length - 1] !== el.parentElement) return
     if (e.key === 'Escape' && !e.defaultPrevented) {
       e.preventDefault()
       // A "Keep all" question open: Esc answers it (no), as its Cancel does; the dialog stays.
@@ -202,23 +234,18 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   useEffect(() => {
     if (!shown) return
     const prev = opener.current
-    const overflow = document.body.style.overflow
     const onKey = (e: KeyboardEvent) => keys.current!(e)
-    document.body.style.overflow = 'hidden'
     document.addEventListener('keydown', onKey)
-    // The page behind is inert while the dialog is up (aria-modal alone leaves it to assistive
-    // technology's reading, and a click on the backdrop left focus on the page).
     const overlay = ref.current?.parentElement
-    const made: Element[] = []
-    for (const el of document.body.children) if (el !== overlay && !el.hasAttribute('inert')) made.push(el)
-    for (const el of made) el.setAttribute('inert', '')
+    if (overlay) openOverlays.push(overlay)
+    inertBehind()
     // Without scrolling: on a short screen (a phone in landscape, 200% zoom) the whole dialog scrolls, and
     // focusing the footer's safe action opened it at its bottom, title and first conflicts out of view.
     ref.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus({ preventScroll: true })
     return () => {
-      for (const el of made) el.removeAttribute('inert')
+      if (overlay) openOverlays.splice(openOverlays.indexOf(overlay), 1)
+      inertBehind()
       document.removeEventListener('keydown', onKey)
-      document.body.style.overflow = overflow
       prev?.focus?.()
       // The opener may show again only after this (a ConflictToast steps back in once the modal is gone).
       if (prev && document.activeElement !== prev) setTimeout(() => prev.isConnected && prev.focus?.())

@@ -473,4 +473,63 @@ describe('ConflictModal', () => {
     await user.keyboard('{Escape}')
     expect(document.body.style.overflow).toBe('')
   })
+
+  it('makes the page behind inert while open, and only what it made inert comes back', async () => {
+    const user = userEvent.setup()
+    const own = document.createElement('div')
+    own.setAttribute('inert', '')
+    document.body.append(own)
+    const { container } = render(<ConflictModal store={createFixtureStore({ conflicts: samples.manyFields() })} />)
+    expect(container).toHaveAttribute('inert')
+    expect(dialog().closest('[inert]')).toBeNull()
+    await user.keyboard('{Escape}')
+    expect(container).not.toHaveAttribute('inert')
+    // The app's own inert element stays as the app made it.
+    expect(own).toHaveAttribute('inert')
+    own.remove()
+  })
+
+  it("two stores' dialogs open at once (split panes): keys and focus are the top one's, the page stays inert until both close, in either order", async () => {
+    const user = userEvent.setup()
+    for (const closeFirstOpened of [false, true]) {
+      const a = createFixtureStore({ conflicts: samples.manyFields() })
+      const b = createFixtureStore({ conflicts: samples.oneField() })
+      const page = render(<button>page</button>)
+      const first = render(<ConflictModal store={a} labels={{ title: 'Pane A' }} />)
+      const second = render(<ConflictModal store={b} labels={{ title: 'Pane B' }} />)
+      const [da, db] = screen.getAllByRole('alertdialog', { hidden: true })
+      expect(da).toHaveAccessibleName(/Pane A/)
+      expect(db).toHaveAccessibleName(/Pane B/)
+      // The later dialog is on top: the earlier one and the page are inert, Tab stays in the top one.
+      expect(da!.closest('[inert]')).not.toBeNull()
+      expect(db!.closest('[inert]')).toBeNull()
+      expect(page.container).toHaveAttribute('inert')
+      const inB = within(db!).getAllByRole('button')
+      inB.at(-1)!.focus()
+      await user.tab()
+      expect(inB[0]).toHaveFocus()
+      if (closeFirstOpened) {
+        // Pane A's conflicts are settled elsewhere while B is on top: the page stays inert, scroll locked.
+        first.unmount()
+        expect(page.container).toHaveAttribute('inert')
+        expect(document.body.style.overflow).toBe('hidden')
+        await user.keyboard('{Escape}')
+      } else {
+        // Esc closes the top one only; then the earlier one is live again, and a second Esc closes it.
+        await user.keyboard('{Escape}')
+        expect(screen.getAllByRole('alertdialog')).toEqual([da])
+        expect(da!.closest('[inert]')).toBeNull()
+        expect(page.container).toHaveAttribute('inert')
+        expect(document.body.style.overflow).toBe('hidden')
+        await user.keyboard('{Escape}')
+      }
+      expect(screen.queryAllByRole('alertdialog')).toEqual([])
+      expect(page.container).not.toHaveAttribute('inert')
+      expect(document.body.style.overflow).toBe('')
+      expect(document.querySelector('[inert]')).toBeNull()
+      page.unmount()
+      first.unmount()
+      second.unmount()
+    }
+  })
 })
