@@ -9,7 +9,15 @@ import { io } from 'socket.io-client'
 
 const dir = mkdtempSync(join(tmpdir(), 'zync-bin-'))
 const auth = join(dir, 'auth.mjs')
-writeFileSync(auth, "export function authenticate({ auth }) { if (auth.token !== 'ok') throw new Error('bad token'); return { id: 'ada' } }\n")
+// The module takes ZyncError from the package's server entry (dist/server/index.js, what 'zync/server'
+// resolves to), as docs/SERVER.md says: the CLI's own bundle of the server has its own copy of the
+// class, and a retryable refusal (an identity provider down) became a permanent UNAUTHENTICATED one.
+const serverEntry = new URL('../dist/server/index.js', import.meta.url).href
+writeFileSync(
+  auth,
+  `import { ZyncError } from ${JSON.stringify(serverEntry)}\n` +
+    "export function authenticate({ auth }) { if (auth.token === 'down') throw new ZyncError('INTERNAL', 'identity provider unreachable', { retryable: true }); if (auth.token !== 'ok') throw new Error('bad token'); return { id: 'ada' } }\n",
+)
 const fail = (msg) => {
   console.error(`[test:bin] ${msg}`)
   process.exitCode = 1
@@ -49,6 +57,8 @@ try {
     })
   const refused = await connect('nope')
   if (!(refused instanceof Error) || !/bad token/.test(refused.message)) fail(`a bad token was not refused by the --auth module: ${refused}`)
+  const down = await connect('down')
+  if (!(down instanceof Error) || down.data?.code !== 'INTERNAL' || down.data?.retryable !== true) fail(`a retryable ZyncError from the --auth module was not passed on as such: ${JSON.stringify(down?.data ?? down)}`)
   const s = await connect('ok')
   if (s instanceof Error) fail(`a good token was refused: ${s.message}`)
   else {

@@ -4,7 +4,7 @@
  * malformed change is a typed error, never a wrong change.
  */
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ZyncError } from '../src/core/errors'
 import { encodeHlc } from '../src/core/hlc'
 import { entityOf } from '../src/core/path'
@@ -227,5 +227,27 @@ describe('compact change encoding', () => {
       }),
       { numRuns: 1000 },
     )
+  })
+})
+
+describe('ZyncError across copies of zync', () => {
+  it('instanceof holds for a ZyncError of another copy of the module, and only for ZyncErrors', async () => {
+    // A second evaluation of the module: another class, as the CLI's bundle, the CommonJS build beside
+    // the ESM one, or a second installed version have.
+    vi.resetModules()
+    const copy = '../src/core/errors?copy'
+    const other = (await import(/* @vite-ignore */ copy)) as typeof import('../src/core/errors')
+    expect(other.ZyncError).not.toBe(ZyncError)
+    const theirs = new other.ZyncError('INTERNAL', 'identity provider unreachable', { retryable: true })
+    expect(theirs instanceof ZyncError).toBe(true)
+    expect(new ZyncError('FORBIDDEN', 'no') instanceof other.ZyncError).toBe(true)
+    const lookalike = Object.assign(new Error('x'), { name: 'ZyncError', code: 'INTERNAL', retryable: true })
+    expect(lookalike instanceof ZyncError).toBe(false)
+    expect({ code: 'INTERNAL' } instanceof ZyncError).toBe(false)
+    expect((null as unknown as object) instanceof ZyncError).toBe(false)
+    // Other error classes keep the usual check.
+    class Other extends Error {}
+    expect(theirs instanceof Other).toBe(false)
+    expect(new Other() instanceof Error).toBe(true)
   })
 })

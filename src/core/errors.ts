@@ -27,7 +27,21 @@ export type ZyncErrorCode =
   | 'DESTROYED'
 
 /** Every error zync raises or reports. `retryable` says whether sending the same thing again can succeed. */
+/** Marks every ZyncError, whichever copy of zync made it (see ZyncError[Symbol.hasInstance]). */
+const BRAND = Symbol.for('zync.ZyncError')
+
 export class ZyncError extends Error {
+  /**
+   * `err instanceof ZyncError` holds for a ZyncError of any copy of zync in the process: the CLI's own
+   * bundle of the server, `require('zync/server')` beside `import` (CommonJS and ESM builds), two
+   * installed versions. By class alone, an `authenticate` module's `ZyncError('INTERNAL', ..., {
+   * retryable: true })` under `zync-server` became a permanent UNAUTHENTICATED refusal. Subclasses
+   * keep the usual check.
+   */
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    if (this !== ZyncError) return Function.prototype[Symbol.hasInstance].call(this, v)
+    return v instanceof Error && (v as unknown as Record<symbol, unknown>)[BRAND] === true
+  }
   readonly code: ZyncErrorCode
   readonly retryable: boolean
   readonly opId?: string
@@ -47,6 +61,8 @@ export class ZyncError extends Error {
     return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, ...(this.opId === undefined ? {} : { opId: this.opId }), ...(this.retryAfter === undefined ? {} : { retryAfter: this.retryAfter }) }
   }
 }
+
+Object.defineProperty(ZyncError.prototype, BRAND, { value: true })
 
 /** The wire shape of a refusal: `{ ok: false, code, message, retryable, opId?, retryAfter? }`. */
 export interface WireError {

@@ -9,32 +9,46 @@ import { cx, useUnseen } from './ui'
 import { useConflicts } from './use-conflicts'
 
 export interface ConflictModalLabels {
+  /** The dialog's heading. Default 'Resolve sync conflicts'. */
   title: string
+  /** Under the heading. Default 'Changed here and elsewhere, each without seeing the other. Choose what to keep.' */
   description: string
+  /** The column of the value before both changes. Default 'Before'. */
   base: string
+  /** The column of this device's value. Default 'Mine'. */
   mine: string
+  /** The column of the other side's value (the writer's name follows it). Default 'Theirs'. */
   theirs: string
+  /** Default 'Keep mine'. */
   keepMine: string
+  /** Default 'Keep theirs'. */
   keepTheirs: string
+  /** Opens the editor of a merged value. Default 'Edit merged'. */
   edit: string
+  /** The editor's label for a string field. Default 'Merged value'. */
   merged: string
-  /** The editor's label when the value is edited as JSON (not a string field). */
+  /** The editor's label when the value is edited as JSON (not a string field). Default 'Merged value (JSON)'. */
   mergedJson: string
+  /** Applies the merged value. Default 'Apply'. */
   apply: string
+  /** Leaves the editor, or the "Keep all" question. Default 'Cancel'. */
   cancel: string
   /**
    * Shown under "Edit merged" when the draft of a non-string value is not JSON (a string field is edited
    * as plain text). A string is followed by the parser's own message (the browser's language); a
-   * function gets that message and says all of it.
+   * function gets that message and says all of it. Default 'Invalid JSON'.
    */
   invalidJson: string | ((detail: string) => string)
+  /** With several conflicts: settles every one with this device's side (asks first). Default 'Keep all mine'. */
   keepAllMine: string
+  /** Default 'Keep all theirs'. */
   keepAllTheirs: string
   /**
    * "Keep all mine / theirs" asks once more before it settles every conflict: this text, beside Cancel and
-   * the chosen action (focused). Gets the number of conflicts it will settle.
+   * the chosen action (focused). Gets the number of conflicts it will settle. Default 'This decides all N conflicts.'
    */
   confirmAll: (count: number) => string
+  /** Closes the dialog; every conflict stays in the inbox. Default 'Decide later'. */
   later: string
 }
 

@@ -5,9 +5,11 @@ import { cx, useFocusReturn, useUnseen } from './ui'
 import { useConflicts } from './use-conflicts'
 
 export interface ConflictToastLabels {
-  /** The notice; gets the number of open conflicts. */
+  /** The notice; gets the number of open conflicts. Default '1 conflict needs your decision', 'N conflicts need your decision'. */
   message: (count: number) => string
+  /** The action that calls `onResolve`. Default 'Resolve'. */
   resolve: string
+  /** The accessible name of the × button. Default 'Dismiss'. */
   dismiss: string
 }
 

@@ -5,6 +5,7 @@ import { isRefusal } from '../core/errors'
 import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export interface OfflineBannerLabels {
+  /** The title while offline. Default 'You’re offline.' */
   title: string
   /** The title while online but the sync server cannot be reached (down, restarting, refused). */
   unreachable: string

@@ -8,13 +8,27 @@ import { isUnreachable, useSyncStatus } from './use-sync-status'
 export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 'syncing' | 'error' | 'conflict'
 
 export interface SyncStatusBadgeLabels extends Record<SyncBadgeState, string> {
-  /** The pending count; gets the number of changes waiting to sync (`status().pending + unpersisted`). */
+  /** Connected, nothing waiting. Default 'Synced'. */
+  online: string
+  /** Default 'Offline'. */
+  offline: string
+  /** Online, but the sync server cannot be reached (retried in the background). Default 'Can’t reach server'. */
+  unreachable: string
+  /** The server refused the credentials or access (not retried until `connect()`). Default 'Access refused'. */
+  refused: string
+  /** Changes on their way. Default 'Syncing'. */
+  syncing: string
+  /** Something failed (storage, dead letters). Default 'Sync error'. */
+  error: string
+  /** Connected and idle, conflicts waiting in the inbox. Default 'Needs review'. */
+  conflict: string
+  /** The pending count; gets the number of changes waiting to sync (`status().pending + unpersisted`). Default 'N pending'. */
   pending: (count: number) => string
-  /** The open conflicts, shown in every state while there are some; gets their number. */
+  /** The open conflicts, shown in every state while there are some; gets their number. Default '1 conflict', 'N conflicts'. */
   conflicts: (count: number) => string
-  /** Changes the server refused for good (dead letters), shown while there are some; gets their number. */
+  /** Changes the server refused for good (dead letters), shown while there are some; gets their number. Default 'N not synced'. */
   failed: (count: number) => string
-  /** Shown while the server refuses this user's edits to the document (`status().readOnly`). */
+  /** Shown while the server refuses this user's edits to the document (`status().readOnly`). Default 'View only'. */
   readOnly: string
   /**
    * The reason while the status carries an error: the badge's tooltip (`title`), shown under it with "Why?", and read by screen readers
