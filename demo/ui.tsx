@@ -25,7 +25,7 @@ export function inkOn(hex: string): string {
   return l > 0.18 ? '#111827' : '#ffffff'
 }
 
-export function Avatar({ name, color, size = 28, title }: { name: string; color?: string; size?: number; title?: string }) {
+export function Avatar({ name, color, size = 28, title }: { name: string; color?: string | undefined; size?: number; title?: string }) {
   const bg = color ?? '#64748b'
   const style = { background: bg, color: inkOn(bg), width: size, height: size, fontSize: size * 0.4 } as CSSProperties
   return (

@@ -80,15 +80,18 @@ export const NamesOnFocus: Story = {
  * One person, at the right edge of the screen (a toolbar's end): the name, hidden or shown, never makes
  * the page wider than the screen (a hidden name used to widen a 375 px page by 80 px).
  */
+/** The story at the right edge of the canvas. */
+const atTheEdge: Story['decorators'] = [
+  (Story) => (
+    <div style={{ display: 'flex', justifyContent: 'flex-end' }}>
+      <Story />
+    </div>
+  ),
+]
+
 export const AtTheEdge: Story = {
   args: { store: createFixtureStore({ presence: makePeers(1) }) },
-  decorators: [
-    (Story) => (
-      <div style={{ display: 'flex', justifyContent: 'flex-end' }}>
-        <Story />
-      </div>
-    ),
-  ],
+  decorators: atTheEdge,
   play: async () => {
     const page = document.documentElement
     const avatar = await screen.findByRole('img', { name: 'Ana Souza' })
@@ -112,7 +115,7 @@ export const StackAtTheEdge: Story = {
       presence: makePeers(2).map((p, i) => (i === 0 ? { ...p, user: { ...p.user, name: 'Alexandra Montgomery-Fitzgerald' } } : p)),
     }),
   },
-  decorators: AtTheEdge.decorators,
+  decorators: atTheEdge,
   play: async () => {
     const page = document.documentElement
     await screen.findAllByRole('img')

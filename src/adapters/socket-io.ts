@@ -26,14 +26,14 @@ export interface SocketTransportOptions {
    * with backoff (the first retry after ~100 ms, then 250 ms doubling to 5 s, jittered). The engine
    * catches up from the log on each node. Give `url` or `socket`.
    */
-  url?: string | string[]
+  url?: string | string[] | undefined
   /** Or a socket.io-client Socket you created (zync will not close it, nor manage its reconnection). */
-  socket?: Socket
+  socket?: Socket | undefined
   /**
    * Sent in socket.io's `auth` on every (re)connection. A function is called each time, so it can
    * hand over a fresh token: `(cb) => cb({ token: getToken() })`. Default: none.
    */
-  auth?: Record<string, unknown> | ((cb: (data: object) => void) => void)
+  auth?: Record<string, unknown> | ((cb: (data: object) => void) => void) | undefined
   /** Timeout for join and history requests in ms. Default 10000. */
   requestTimeout?: number
 }

@@ -28,7 +28,7 @@ export interface RowState {
   /** Acknowledged (or settled) but the delete is not written yet. */
   done: boolean
   /** Settled (`done`) at this seq of the log, its change not applied here yet: still shown (engine settle). */
-  acked?: number
+  acked?: number | undefined
   /** Its coalescing key (doc, owner, path), set once by OutboxIndex.add. */
   pathKey: string
   /** Its entity and field, for ordering within a batch, set once by OutboxIndex.add. */

@@ -60,7 +60,7 @@ export interface SyncStatus {
   /** Last time the outbox was empty and everything was acknowledged (epoch ms). */
   lastSyncedAt?: number
   /** The last error, if it still applies (connection refused, storage full, ...). */
-  error?: ZyncError
+  error?: ZyncError | undefined
   /** The last server sequence number applied. */
   seq: number
 }

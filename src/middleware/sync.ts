@@ -28,59 +28,59 @@ export interface SyncOptions<T> {
    * Sync server URL, e.g. 'http://127.0.0.1:4000'; or several, tried in turn when one is down
    * (nodes of one cluster). Give this or `socket`. Default: none (one of the two is required).
    */
-  url?: string | string[]
+  url?: string | string[] | undefined
   /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). Default: none. */
-  socket?: Socket
+  socket?: Socket | undefined
   /**
    * What this store sends: its edits of the keys this returns. Changes from the document are applied to
    * the store whatever it returns. Default: every key of the state whose value is not a function.
    */
-  partialize?: (state: T) => Partial<T>
+  partialize?: ((state: T) => Partial<T>) | undefined
   /**
    * Where the outbox, the conflict inbox and the last synced snapshot live.
    * Default 'indexeddb' where IndexedDB exists, else 'memory' (with a warning).
    */
-  storage?: 'indexeddb' | 'memory' | OutboxStorage
+  storage?: 'indexeddb' | 'memory' | OutboxStorage | undefined
   /** IndexedDB database name. Default 'zync'. */
-  dbName?: string
+  dbName?: string | undefined
   /**
    * This client's id; must be unique per tab and per document. It is public (every change record names
    * its writer's), and the first user to write under an id in a document owns it there: an id reused
    * across documents can be taken in another one first (CLIENT_MISMATCH). Default: a new random id per
    * store instance (16-char nanoid).
    */
-  clientId?: string
+  clientId?: string | undefined
   /**
    * Who this client says it is: its own entry in presence(), and, sent in the connection's `auth`
    * (`userId`, `name`, `color`, `avatarUrl`, under any key `auth` sets itself), what a server without an
    * `authenticate` function trusts for history, conflict metadata and the presence peers see. A server
    * with `authenticate` decides who the user is. Default `{ id: clientId }` (nothing sent).
    */
-  user?: PresenceUser
+  user?: PresenceUser | undefined
   /**
    * Sent to the server in socket.io's `auth` on every connection (see the server's `authenticate`).
    * A function is called on each (re)connection, so it can hand over a fresh token. Default `{}`.
    */
-  auth?: { token?: string; [key: string]: unknown } | ((cb: (data: object) => void) => void)
+  auth?: ({ token?: string; [key: string]: unknown } | ((cb: (data: object) => void) => void)) | undefined
   /**
    * Conflict policies per path (see ConflictsConfig). A pattern in `paths` starts with a key of the
    * state or `*`, so a misspelt key is a type error (and a warning at run time). Default `{ default: 'lww' }`.
    */
-  conflicts?: Omit<ConflictsConfig, 'paths'> & { paths?: ConflictPaths<T> }
+  conflicts?: Omit<ConflictsConfig, 'paths'> & { paths?: ConflictPaths<T> } | undefined
   /** Outbox lane for a change. Default: 'medium' for everything. */
-  priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
+  priority?: ((change: { path: Path; op: Op['op']; value?: unknown }) => Priority) | undefined
   /** Retry backoff. Default `{ base: 500, factor: 2, cap: 30000 }` (full jitter). */
-  backoff?: BackoffOptions
+  backoff?: BackoffOptions | undefined
   /**
    * Most ops per message (a positive integer); a message also stops at ~1 MB of values, and at what the
    * link carries in about 2 s at the pace measured from the answers (a slow uplink gets smaller batches). Default 500.
    */
-  batchSize?: number
+  batchSize?: number | undefined
   /**
    * Ms to wait for the server to acknowledge a batch before retrying it, on top of the time the bytes in
    * flight need at the link's measured pace. Default 10000.
    */
-  ackTimeout?: number
+  ackTimeout?: number | undefined
   /**
    * Presence entry lifetime and send throttle in ms. Default `{ ttl: 30000, throttle: 50 }`. The heartbeat
    * runs at half of `ttl`, or of the server's `presenceTtl` when that is shorter (told on join). The
@@ -90,31 +90,31 @@ export interface SyncOptions<T> {
    * reconnects (its new connection replaces the old entry); a clean disconnect, destroy() or a closed
    * tab at once.
    */
-  presence?: { ttl?: number; throttle?: number }
+  presence?: { ttl?: number; throttle?: number } | undefined
   /**
    * Share edits with other tabs of this device through BroadcastChannel; the tabs share the IndexedDB
    * outbox. Default true where BroadcastChannel exists and the outbox is IndexedDB (or your own storage
    * other than a MemoryOutboxStorage); false with a memory outbox, which no other tab or store can read.
    */
-  crossTab?: boolean
+  crossTab?: boolean | undefined
   /**
    * Connect as soon as the outbox is loaded. Default true, except where there is no `window`, no
    * IndexedDB and no `storage` option (a store evaluated during server rendering): false there.
    */
-  autoConnect?: boolean
+  autoConnect?: boolean | undefined
   /** Ms without a heartbeat after which another tab adopts a silent (closed or frozen) tab's ops. Default 10000. */
-  tabTimeout?: number
+  tabTimeout?: number | undefined
   /** Follow navigator.onLine and the window online/offline events. Default true where they exist. */
-  watchNetwork?: boolean
+  watchNetwork?: boolean | undefined
   /** Advanced: a custom Transport instead of socket.io (in-process tests, other networks). Default: socket.io to `url`. */
-  transport?: Transport
+  transport?: Transport | undefined
   /**
    * Advanced: the clock (epoch ms) behind this client's timestamps, for simulations and clock-skew tests.
    * Timestamps are still aligned with the server's clock on every join. Default `Date.now`.
    */
-  now?: () => number
+  now?: (() => number) | undefined
   /** Where warnings go. Default console.warn. */
-  onWarning?: (message: string) => void
+  onWarning?: ((message: string) => void) | undefined
 }
 
 type Write<T, U> = Omit<T, keyof U> & U

@@ -13,11 +13,11 @@ export interface SyncedChange {
   entity: string
   path: Path
   kind: 'set' | 'delete'
-  value?: unknown
+  value?: unknown | undefined
   /** The server's log entry (source 'remote'). */
-  change?: Change
+  change?: Change | undefined
   /** The settled conflict (source 'resolved'). */
-  conflict?: Conflict
+  conflict?: Conflict | undefined
 }
 
 export interface ConnectQueryClientOptions {
@@ -27,15 +27,15 @@ export interface ConnectQueryClientOptions {
    * 'invalidate' marks the keys stale (active queries refetch); 'patch' calls `patch` to write the new
    * value into the cache and invalidates only when `patch` returns false. Default: 'invalidate'.
    */
-  mode?: 'invalidate' | 'patch'
+  mode?: 'invalidate' | 'patch' | undefined
   /** Writes a change into the cache (e.g. with `queryClient.setQueryData`); return false to invalidate instead. Default: none. */
-  patch?: (queryClient: QueryClient, change: SyncedChange) => boolean | void
+  patch?: ((queryClient: QueryClient, change: SyncedChange) => boolean | void) | undefined
   /**
    * Drive TanStack Query's `onlineManager` from the sync connection. Default: true in a browser, false
    * where there is no `window` (server rendering: `onlineManager` is process-wide there, and a server-side
    * store that never connects would pause every request's queries).
    */
-  online?: boolean
+  online?: boolean | undefined
   /**
    * The `networkMode` made the QueryClient's default for queries and mutations that set none themselves
    * (restored on disconnect); false leaves the defaults alone. Default: 'always'. Work that reads and
@@ -44,7 +44,7 @@ export interface ConnectQueryClientOptions {
    * runs, and the store's outbox keeps its write. Give a query or mutation that calls another API
    * `networkMode: 'online'` to have it pause while offline.
    */
-  defaultNetworkMode?: NetworkMode | false
+  defaultNetworkMode?: NetworkMode | false | undefined
 }
 
 /** What the bridge set on a QueryClient's defaults, shared by its connections and undone when the last goes. */

@@ -81,15 +81,15 @@ export interface ConflictModalProps {
    * Controlled visibility. Default: undefined (uncontrolled), which opens whenever the inbox holds a
    * conflict the user has not yet put off with "Decide later" / Esc. Never shown while the inbox is empty.
    */
-  open?: boolean
+  open?: boolean | undefined
   /** Called with `false` on "Decide later" / Esc and when the last conflict is resolved. Default: none. */
-  onOpenChange?: (open: boolean) => void
+  onOpenChange?: ((open: boolean) => void) | undefined
   /** Extra class on the dialog panel. Default: none. */
-  className?: string
+  className?: string | undefined
   /** Replaces any of the English texts. Default: the English texts. */
-  labels?: Partial<ConflictModalLabels>
+  labels?: Partial<ConflictModalLabels> | undefined
   /** Custom rendering of one side of a conflict; return undefined to keep the built-in diff. Default: the built-in diff. */
-  renderValue?: (value: unknown, side: ConflictSideName, conflict: Conflict) => ReactNode
+  renderValue?: ((value: unknown, side: ConflictSideName, conflict: Conflict) => ReactNode) | undefined
   /**
    * The heading of one conflict, naming what it is about in the app's words (a card's title rather than
    * its id). It replaces the whole heading: include `conflict.field` yourself when a record can have
@@ -97,7 +97,7 @@ export interface ConflictModalProps {
    * `title`, `name` or `label` as the store holds it when it has one (not the field in conflict), else
    * the entity id (`notes Plan the launch`, `title cards/c1`; the name or id in a muted span).
    */
-  renderTitle?: (conflict: Conflict) => ReactNode
+  renderTitle?: ((conflict: Conflict) => ReactNode) | undefined
 }
 
 const noop = () => {}

@@ -25,9 +25,9 @@ export interface ConflictToastProps {
   /** Called by the Resolve action, typically to open a `ConflictModal`. Required. */
   onResolve: () => void
   /** Extra class on the toast. Default: none. */
-  className?: string
+  className?: string | undefined
   /** Replaces any of the English texts. Default: the English texts. */
-  labels?: Partial<ConflictToastLabels>
+  labels?: Partial<ConflictToastLabels> | undefined
 }
 
 /**

@@ -35,14 +35,14 @@ export interface OfflineBannerProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Extra class on the banner. Default: none. */
-  className?: string
+  className?: string | undefined
   /** Replaces any of the English texts. Default: the English texts. */
-  labels?: Partial<OfflineBannerLabels>
+  labels?: Partial<OfflineBannerLabels> | undefined
   /**
    * An action shown at the end of the banner, such as a "Sign in again" button for a refusal; gets the
    * banner's state. Return undefined for none. Default: none.
    */
-  action?: (state: 'offline' | 'unreachable' | 'refused') => ReactNode
+  action?: ((state: 'offline' | 'unreachable' | 'refused') => ReactNode) | undefined
 }
 
 /**

@@ -8,18 +8,18 @@ export interface PresenceAvatarsProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Most avatars shown; the rest collapse into a "+N" button that lists them. Default: 5. */
-  max?: number
+  max?: number | undefined
   /** Show this client too, first, marked as you (a ring, and "(you)" in its name). Default: false. */
-  includeSelf?: boolean
+  includeSelf?: boolean | undefined
   /** Extra class on the list. Default: none. */
-  className?: string
+  className?: string | undefined
   /** Accessible name of the list; gets the number of people. Default: "1 person here", "N people here". */
-  label?: (count: number) => string
+  label?: ((count: number) => string) | undefined
   /**
    * The other texts: `more(n)` names the "+N" button and its list (default "N more"); `you(name)` is this
    * client's name where it is shown (default "Ana (you)").
    */
-  labels?: { more?: (count: number) => string; you?: (name: string) => string }
+  labels?: ({ more?: (count: number) => string; you?: (name: string) => string }) | undefined
 }
 
 const MORE = (n: number) => `${n} more`

@@ -17,9 +17,9 @@ export interface PresenceIndicatorProps {
   /** The field, matched against peers' presence `focus.field`. Required. */
   field: string
   /** Extra class on the indicator. Default: none. */
-  className?: string
+  className?: string | undefined
   /** The text; gets the names of who is editing. Default: "Ana is editing", "Ana and Ben are editing", "Ana and 2 others are editing". */
-  label?: (names: string[]) => string
+  label?: ((names: string[]) => string) | undefined
 }
 
 const LABEL = (n: string[]) =>

@@ -59,9 +59,9 @@ export interface SyncStatusBadgeProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
   /** Extra class on the badge. Default: none. */
-  className?: string
+  className?: string | undefined
   /** Replaces any of the English texts. Default: the English texts. */
-  labels?: Partial<SyncStatusBadgeLabels>
+  labels?: Partial<SyncStatusBadgeLabels> | undefined
 }
 
 /** How long a write from a synced state may take before the badge says Syncing. */

@@ -462,7 +462,7 @@ export class DocState {
    * base had not seen (a drop of `cards` races with another device's edit of `cards.a.title`), and the
    * highest stamp written under the key (an op that has seen them all is stamped after them).
    */
-  private recordWriters(op: Op): { unseen?: ServerFieldMeta; top: string } {
+  private recordWriters(op: Op): { unseen: ServerFieldMeta | undefined; top: string } {
     let unseen: ServerFieldMeta | undefined
     let top = ''
     for (const m of this.recordMetas(entityOf(op.path))) {

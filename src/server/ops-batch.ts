@@ -27,7 +27,9 @@ export function splitOps(raw: readonly unknown[], now: number, rejectFutureMs: n
       if (clients) previousPath = (obj as { path?: unknown }).path
       // The envelope (parseOpsEnvelope) scanned the whole message; a compact op decodes into fixed keys,
       // client ids from the validated table and the scanned values.
-      op = parse(clients ? compactOpSchema : opSchema, obj, true)
+      // Validated: zod's output says `policy?: WirePolicy | undefined` where Op says `policy?: WirePolicy`
+      // (no key is set to undefined by a parse).
+      op = parse(clients ? compactOpSchema : opSchema, obj, true) as Op
     } catch (err) {
       refused.push({ ...toWireError(err, id), id })
       refusedAt.add(i)

@@ -21,11 +21,11 @@ export interface ZyncUser {
   /** Stable user id. Required. */
   id: string
   /** Display name. Default: none (components show the id). */
-  name?: string
+  name?: string | undefined
   /** Avatar colour, a CSS colour ('#4f46e5'). Default: none (a neutral grey). */
-  color?: string
+  color?: string | undefined
   /** Avatar picture URL. Default: none (initials). */
-  avatarUrl?: string
+  avatarUrl?: string | undefined
   /** Any other fields the app needs in `authorize`. */
   [key: string]: unknown
 }
@@ -40,11 +40,11 @@ export interface Handshake {
 
 export interface SyncServerOptions {
   /** TCP port. Default 4000; 0 picks a free one. */
-  port?: number
+  port?: number | undefined
   /** Interface to listen on. Default '127.0.0.1'. */
-  host?: string
+  host?: string | undefined
   /** Where documents live. Default `{ kind: 'sqlite', file: './zync.db' }`. */
-  storage?: StorageOptions | ServerStorage
+  storage?: StorageOptions | ServerStorage | undefined
   /**
    * Fan out across several server processes through Redis (socket.io Redis adapter): every node
    * broadcasts to the clients of every other node. `key` prefixes the channels, so several clusters
@@ -53,14 +53,14 @@ export interface SyncServerOptions {
    * lost meanwhile are logged, and once Redis is back each node catches up its loaded documents from
    * storage and sends its own clients what they missed. `key` defaults to 'zync'. Default: none (one process).
    */
-  redis?: { url: string; key?: string; connectTimeoutMs?: number }
+  redis?: { url: string; key?: string; connectTimeoutMs?: number } | undefined
   /**
    * Turns the handshake (socket.io `auth`, headers) into a user, or throws to refuse the connection
    * (the client gets connect_error with `data.code` 'UNAUTHENTICATED'). Runs on every connection and
    * reconnection. Default (development only): trusts the client, `auth.userId` (else 'anonymous') and
    * the display fields `auth.name`, `auth.color`, `auth.avatarUrl` (the client's `user` option sends them).
    */
-  authenticate?: (handshake: Handshake) => ZyncUser | Promise<ZyncUser>
+  authenticate?: ((handshake: Handshake) => ZyncUser | Promise<ZyncUser>) | undefined
   /**
    * May `user` do `action` on `doc`? Asked on every join (so again after every reconnect) and history
    * request ('read'), every ops batch ('write') and every presence update ('presence'), and for each
@@ -69,7 +69,7 @@ export interface SyncServerOptions {
    * for now (the client tries again); a throw during the periodic check keeps the connection.
    * Default: everything is allowed.
    */
-  authorize?: (user: ZyncUser, doc: string, action: Action) => boolean | Promise<boolean>
+  authorize?: ((user: ZyncUser, doc: string, action: Action) => boolean | Promise<boolean>) | undefined
   /**
    * How often the access of every open connection is checked again (ms): `authenticate` on its
    * handshake (an expired token, a deleted user) and `authorize(user, doc, 'read')` for each document
@@ -79,49 +79,49 @@ export interface SyncServerOptions {
    * access is then checked only when a document is joined. Call `reauthorize()` to check at once.
    * Default 60000.
    */
-  reauthorizeMs?: number
+  reauthorizeMs?: number | undefined
   /**
    * Allowed browser origins. Default: only http(s)://localhost, 127.0.0.1 and [::1] on any port, which
    * closes cross-site WebSocket hijacking. '*' allows any. Clients that send no Origin (Node) are allowed.
    */
-  cors?: string[] | '*'
+  cors?: string[] | '*' | undefined
   /** Per-socket limits; see ServerLimits for each default. */
-  limits?: Partial<ServerLimits>
+  limits?: Partial<ServerLimits> | undefined
   /** Timestamps further ahead than this are clamped for last-writer-wins (ms). Default 5000. */
-  maxDriftMs?: number
+  maxDriftMs?: number | undefined
   /** Timestamps further ahead than this are refused with CLOCK_SKEW (ms). Default 86400000 (1 day). */
-  rejectFutureMs?: number
+  rejectFutureMs?: number | undefined
   /**
    * Snapshot each document every N ops. Default: every 2000 ops, or every half as many ops as the
    * document has fields once it has more than 4000 (a snapshot copies the whole document; this bounds
    * its cost per write, also for a document whose every op adds a field); by default also once the ops
    * since the last snapshot wrote 16 MB of values (large values: a long text edited per keystroke).
    */
-  snapshotEvery?: number
+  snapshotEvery?: number | undefined
   /** Compact the log to this many entries behind the newest snapshot. Default: never compact. */
-  keepLog?: number
+  keepLog?: number | undefined
   /** Unload a document from memory when no client of this node has had it open for this long (ms). Default 300000. */
-  unloadIdleMs?: number
+  unloadIdleMs?: number | undefined
   /**
    * Documents loaded on this node beyond which those no client of the node has open are unloaded at once,
    * least recently used first (down to 90% of it), instead of after `unloadIdleMs`: memory stays bounded
    * when clients join many documents and leave them. Documents open on the node are never unloaded.
    * Default 10000.
    */
-  maxDocuments?: number
+  maxDocuments?: number | undefined
   /** Presence entry lifetime (ms). Default 30000. */
-  presenceTtl?: number
+  presenceTtl?: number | undefined
   /**
    * Serve Prometheus metrics at /metrics (prom-client). Default: on when prom-client is installed (a
    * warning says so when it is not); `true` requires it, `false` turns it off.
    */
-  metrics?: boolean
+  metrics?: boolean | undefined
   /** How long close() waits for in-flight writes before closing anyway (ms). Default 10000. */
-  shutdownTimeoutMs?: number
+  shutdownTimeoutMs?: number | undefined
   /** Log level. Default 'info'. */
-  logLevel?: LogLevel
+  logLevel?: LogLevel | undefined
   /** Structured logger; default: JSON lines on stderr at `logLevel`. */
-  logger?: Logger
+  logger?: Logger | undefined
 }
 
 export interface SyncServer {
