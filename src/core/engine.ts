@@ -41,6 +41,7 @@ import type {
 import { EMPTY_LANES, PRIORITIES } from './types'
 import { vvBump, vvGet, vvMeet, vvMerge, type VersionVector } from './vector-clock'
 import { PresenceTracker } from './presence'
+import { weakInterval } from './timers'
 import { TabChannel, type TabMessage } from './tabs'
 import { TokenBucket } from './token-bucket'
 import { newId } from './ids'
@@ -344,8 +345,7 @@ export class SyncEngine {
     this.isReady = true
     this.invalidate()
     this.schedulePersist()
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(1000, (this.o.tabTimeout ?? 10_000) / 3))
-    ;(this.heartbeatTimer as { unref?: () => void }).unref?.()
+    this.heartbeatTimer = weakInterval(this, (e) => void e.heartbeat(), Math.max(1000, (this.o.tabTimeout ?? 10_000) / 3))
     this.watchNetwork()
     // Rows another tab settled but has not deleted yet (it deletes lazily) were loaded as pending: ask.
     this.tabs?.post({ type: 'hello' })

@@ -1,6 +1,7 @@
 import { deepEqual } from './diff'
 import type { PresenceMessage, PresencePeer } from './protocol'
 import type { Presence, PresenceUser } from './types'
+import { weakInterval } from './timers'
 
 /** A peer heard from this recently is kept when a full list without it arrives (see receive). */
 const FULL_KEEP_MS = 5000
@@ -62,8 +63,7 @@ export class PresenceTracker {
     if (every === this.every) return
     this.every = every
     clearInterval(this.beat)
-    this.beat = setInterval(() => this.tick(), every)
-    ;(this.beat as { unref?: () => void }).unref?.()
+    this.beat = weakInterval(this, (t) => t.tick(), every)
   }
 
   /**
