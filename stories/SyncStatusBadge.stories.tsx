@@ -127,6 +127,10 @@ export const Error: Story = {
     // A press on the reason itself (to select its text) keeps it.
     await userEvent.click(badge.querySelector('.zync-badge-reason')!)
     await expect(why).toHaveAttribute('aria-expanded', 'true')
+    // Escape closes it with focus off the button too.
+    await userEvent.keyboard('{Escape}')
+    await expect(why).toHaveAttribute('aria-expanded', 'false')
+    await userEvent.click(why)
     why.focus()
     await userEvent.tab()
     await expect(why).not.toHaveFocus()

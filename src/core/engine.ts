@@ -91,7 +91,7 @@ export interface EngineOptions {
   /** Outbox lane per change, when set() names none. Default: every change 'medium'. */
   priority?: (change: { path: Path; op: Op['op']; value?: unknown }) => Priority
   /** Presence: `ttl` ms without a heartbeat before a peer is dropped (heartbeat at half), `throttle` ms between sends. Default: `{ ttl: 30000, throttle: 50 }`. */
-  presence?: { ttl?: number; throttle?: number }
+  presence?: { ttl?: number | undefined; throttle?: number | undefined }
   /** Multi-tab coordination through BroadcastChannel. Default true where BroadcastChannel exists. */
   crossTab?: boolean
   /**

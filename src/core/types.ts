@@ -149,11 +149,11 @@ export interface PresenceUser {
   /** Stable user id. */
   id: string
   /** Display name (avatars show its initials). Default: the id. */
-  name?: string
+  name?: string | undefined
   /** Avatar colour, a hex colour such as '#7c3aed' (initials get black or white, whichever reads). Default: the --zync-avatar-bg CSS variable (slate). */
-  color?: string
+  color?: string | undefined
   /** Picture shown instead of initials. Default: none. */
-  avatarUrl?: string
+  avatarUrl?: string | undefined
 }
 
 export interface Presence<P = Record<string, unknown>> {

@@ -90,7 +90,7 @@ export interface SyncOptions<T> {
    * reconnects (its new connection replaces the old entry); a clean disconnect, destroy() or a closed
    * tab at once.
    */
-  presence?: { ttl?: number; throttle?: number } | undefined
+  presence?: { ttl?: number | undefined; throttle?: number | undefined } | undefined
   /**
    * Share edits with other tabs of this device through BroadcastChannel; the tabs share the IndexedDB
    * outbox. Default true where BroadcastChannel exists and the outbox is IndexedDB (or your own storage

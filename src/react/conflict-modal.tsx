@@ -17,7 +17,7 @@ export interface ConflictModalLabels {
   base: string
   /** The column of this device's value. Default 'Mine'. */
   mine: string
-  /** The column of the other side's value (the writer's name follows it). Default 'Theirs'. */
+  /** The column of the other side's value (the writer follows it: their name while they are present, else their user id). Default 'Theirs'. */
   theirs: string
   /** Default 'Keep mine'. */
   keepMine: string

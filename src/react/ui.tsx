@@ -13,8 +13,8 @@ export function useUnseen(conflicts: Conflict[]): [boolean, () => void] {
 }
 
 /**
- * Closes a popup (`shown`) when the user goes elsewhere: a press outside `ref`, or focus leaving it (for
- * another element or for none). A reason or list left open after the user moved on covered what was
+ * Closes a popup (`shown`) when the user goes elsewhere: a press outside `ref`, focus leaving it (for
+ * another element or for none), or Escape. A reason or list left open after the user moved on covered what was
  * under it, and Escape no longer reached it.
  */
 export function useDismiss(shown: boolean, ref: { current: Element | null }, close: () => void): void {
@@ -28,7 +28,12 @@ export function useDismiss(shown: boolean, ref: { current: Element | null }, clo
       if (e.type === 'pointerdown') pressedInside = inside
       if (!inside) close()
     }
-    const typed = () => (pressedInside = false)
+    // Escape wherever focus is (after a press on the reason's text, or in Safari, where a click does not
+    // focus a button, it was not on the button that handled it).
+    const typed = (e: KeyboardEvent) => {
+      pressedInside = false
+      if (e.key === 'Escape' && !e.defaultPrevented) close()
+    }
     const left = (e: Event) => {
       const to = (e as globalThis.FocusEvent).relatedTarget as Node | null
       if (to ? !el.contains(to) : !pressedInside) close()

@@ -53,7 +53,7 @@ export interface SyncServerOptions {
    * lost meanwhile are logged, and once Redis is back each node catches up its loaded documents from
    * storage and sends its own clients what they missed. `key` defaults to 'zync'. Default: none (one process).
    */
-  redis?: { url: string; key?: string; connectTimeoutMs?: number } | undefined
+  redis?: { url: string; key?: string | undefined; connectTimeoutMs?: number | undefined } | undefined
   /**
    * Turns the handshake (socket.io `auth`, headers) into a user, or throws to refuse the connection
    * (the client gets connect_error with `data.code` 'UNAUTHENTICATED'). Runs on every connection and
