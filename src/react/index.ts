@@ -9,5 +9,5 @@ export { ConflictModal, type ConflictModalProps, type ConflictModalLabels, type 
 export { ConflictToast, type ConflictToastProps, type ConflictToastLabels } from './conflict-toast'
 export { SyncStatusBadge, type SyncStatusBadgeProps, type SyncStatusBadgeLabels, type SyncBadgeState } from './sync-status-badge'
 export { OfflineBanner, type OfflineBannerProps, type OfflineBannerLabels } from './offline-banner'
-export { PresenceAvatars, type PresenceAvatarsProps } from './presence-avatars'
+export { PresenceAvatars, type PresenceAvatarsProps, type PresenceAvatarsLabels } from './presence-avatars'
 export { PresenceIndicator, type PresenceIndicatorProps } from './presence-indicator'

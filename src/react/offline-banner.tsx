@@ -7,13 +7,13 @@ import { isUnreachable, useSyncStatus } from './use-sync-status'
 export interface OfflineBannerLabels {
   /** The title while offline. Default 'You’re offline.' */
   title: string
-  /** The title while online but the sync server cannot be reached (down, restarting, refused). */
+  /** The title while online but the sync server cannot be reached (down, restarting). Default 'Can’t reach the sync server.' */
   unreachable: string
-  /** The title when the server refused this client (credentials, access, protocol version); not retried. */
+  /** The title when the server refused this client (credentials, access, protocol version); not retried. Default 'The sync server refused this connection.' */
   refused: string
-  /** The second sentence; gets the number of changes waiting. */
+  /** The second sentence; gets the number of changes waiting. Default 'N changes are waiting to sync.', or with none 'Changes you make will sync when you reconnect.' */
   message: (pending: number) => string
-  /** The second sentence after a refusal (the changes wait until access is restored); gets the number waiting. */
+  /** The second sentence after a refusal (the changes wait until access is restored); gets the number waiting. Default 'N changes are kept on this device until access is restored.' */
   refusedMessage: (pending: number) => string
 }
 

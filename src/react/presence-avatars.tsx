@@ -15,11 +15,15 @@ export interface PresenceAvatarsProps {
   className?: string | undefined
   /** Accessible name of the list; gets the number of people. Default: "1 person here", "N people here". */
   label?: ((count: number) => string) | undefined
-  /**
-   * The other texts: `more(n)` names the "+N" button and its list (default "N more"); `you(name)` is this
-   * client's name where it is shown (default "Ana (you)").
-   */
-  labels?: ({ more?: (count: number) => string; you?: (name: string) => string }) | undefined
+  /** The other texts (any of them). Default: the English texts. */
+  labels?: Partial<PresenceAvatarsLabels> | undefined
+}
+
+export interface PresenceAvatarsLabels {
+  /** Names the "+N" button and its list; gets the number of people it stands for. Default 'N more'. */
+  more: (count: number) => string
+  /** This client's name where it is shown. Default 'Ana (you)' (the name, then "(you)"). */
+  you: (name: string) => string
 }
 
 const MORE = (n: number) => `${n} more`
