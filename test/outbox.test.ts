@@ -1858,6 +1858,31 @@ describe('a page that dies before its IndexedDB write, with another tab open', (
   })
 })
 
+describe('a page that closes after its IndexedDB write but before announcing it', () => {
+  it('the tab that adopts its rows announces them: another open tab shows them before the server has them', async () => {
+    // In a browser, a reload right after a burst: the closing page's write commits, the 'rows' message
+    // after it never goes out (the page is gone). The reloaded page adopted the rows and showed them; the
+    // other tab showed none until the server had them (a trial in Chromium, 2,000 edits).
+    const dbName = freshDb()
+    const url = 'http://127.0.0.1:9'
+    // Its heartbeat is slow: it does not adopt the rows itself during the test.
+    const other = board({ url, dbName, autoConnect: false, tabTimeout: 60_000 })
+    // A tab that writes and never announces (no channel), then is gone.
+    const a = makeBoard({ url, dbName, autoConnect: false, crossTab: false, tabTimeout: 200 })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    for (let i = 0; i < 20; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => a.sync.status().pending === 20 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
+    await a.sync.destroy()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(Object.keys(other.getState().cards)).toEqual([])
+    const b = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
+    await b.sync.ready
+    expect(Object.keys(b.getState().cards)).toHaveLength(20)
+    await waitFor(() => Object.keys(other.getState().cards).length === 20, 3000, 'the other tab shows the adopted edits')
+    expect(other.sync.status().pending).toBe(20)
+  })
+})
+
 describe('deleteLocalData (signing out on a shared device)', () => {
   it('deletes pending edits, saved snapshots and spilled rows of its database only, and refuses while a store of the page uses it', async () => {
     const s = await server()

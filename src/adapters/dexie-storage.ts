@@ -171,11 +171,16 @@ export class DexieOutboxStorage implements OutboxStorage {
       const holder = adopt ? (await claimOrphans(db, doc, adopt.owner, adopt.staleBefore, liveByLock)).holder : ownerOf(await db.tabs.where('doc').equals(doc).toArray())
       const rows = await db.outbox.where('doc').equals(doc).toArray()
       rows.sort((a, b) => a.order - b.order)
-      for (const r of rows) r.owner = holder(r.owner)
+      const unannounced = new Set(spilled)
+      for (const r of rows) {
+        const was = r.owner
+        r.owner = holder(r.owner)
+        if (adopt && r.owner === adopt.owner && was !== adopt.owner) unannounced.add(r.id)
+      }
       const last = await db.outbox.orderBy('order').last()
       const meta = await readMeta(db, doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
-      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0, ...(spilled.length > 0 ? { spilled } : {}) }
+      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0, ...(unannounced.size > 0 ? { unannounced: [...unannounced] } : {}) }
     })
   }
 

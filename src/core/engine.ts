@@ -294,7 +294,7 @@ export class SyncEngine {
 
   private async hydrate(): Promise<void> {
     const storage = this.o.storage
-    let spilled: string[] | undefined
+    let unannounced: string[] | undefined
     try {
       await storage.open()
       // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
@@ -331,7 +331,7 @@ export class SyncEngine {
       // with one dot would let other clients' vectors claim to have seen an op they never saw.
       for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       for (const s of early) if (s.row.op.client === this.clientId) s.row.op = { ...s.row.op, n: ++this.n }
-      spilled = loaded.spilled
+      unannounced = loaded.unannounced
       for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
       // conflicts() may have been read (and cached, empty) before the inbox was loaded.
       this.conflictsCache = undefined
@@ -349,16 +349,11 @@ export class SyncEngine {
     this.watchNetwork()
     // Rows another tab settled but has not deleted yet (it deletes lazily) were loaded as pending: ask.
     this.tabs?.post({ type: 'hello' })
-    // Edits a closing page spilled (a reload right after a burst) reached no other tab: they are
-    // announced now, as written rows are, so every tab shows them before the server has them.
-    if (spilled && this.tabs) {
-      const rows: OutboxRow[] = []
-      for (const id of spilled) {
-        const s = this.outbox.rows.get(id)
-        if (s && !s.done) rows.push(s.row)
-      }
-      if (rows.length > 0) this.tabs.post({ type: 'rows', rows })
-    }
+    // Edits of a page that closed (a reload right after a burst) may have reached no other tab: spilled,
+    // or written with the page gone before it announced them. Announced now, as written rows are, so
+    // every tab shows them before the server has them (a tab that had them already changes nothing).
+    this.announce([...(unannounced ?? []), ...this.adoptedEarly])
+    this.adoptedEarly = []
     if (this.wantOnline) this.openTransport()
   }
 
@@ -411,8 +406,25 @@ export class SyncEngine {
         this.outbox.addStored(row)
       }
     }
-    if (adopted.length > 0) this.outbox.changed()
+    if (adopted.length > 0) {
+      this.outbox.changed()
+      // Before ready (hydration), with the load's own list once ready.
+      if (this.isReady) this.announce(adopted.map((r) => r.id))
+      else this.adoptedEarly.push(...adopted.map((r) => r.id))
+    }
     return adopted.length > 0
+  }
+
+  private adoptedEarly: string[] = []
+  /** Posts these rows (those still pending) to the other tabs, as a write does. */
+  private announce(ids: string[]): void {
+    if (!this.tabs) return
+    const rows: OutboxRow[] = []
+    for (const id of ids) {
+      const s = this.outbox.rows.get(id)
+      if (s && !s.done) rows.push(s.row)
+    }
+    if (rows.length > 0) this.tabs.post({ type: 'rows', rows })
   }
 
   // ---- local capture ---------------------------------------------------------------------------

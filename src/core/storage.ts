@@ -64,8 +64,11 @@ export interface LoadedDoc {
   meta?: DocMeta
   conflicts: StoredConflict[]
   nextOrder: number
-  /** Ids of rows this load took in from `spill` (a page that closed before writing them): no other tab has seen them. */
-  spilled?: string[]
+  /**
+   * Ids of rows no other tab may have seen: taken in from `spill` (a page that closed before writing
+   * them), or adopted from a tab that closed (its write landed, its announcement did not).
+   */
+  unannounced?: string[]
 }
 
 /** One atomic write: all of it lands or none of it does. */
