@@ -1881,6 +1881,22 @@ describe('a page that closes after its IndexedDB write but before announcing it'
     await waitFor(() => Object.keys(other.getState().cards).length === 20, 3000, 'the other tab shows the adopted edits')
     expect(other.sync.status().pending).toBe(20)
   })
+
+  it('a tab that adopts such rows on its heartbeat shows them (and reports them as change:tab)', async () => {
+    const dbName = freshDb()
+    const url = 'http://127.0.0.1:9'
+    const other = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
+    const a = makeBoard({ url, dbName, autoConnect: false, crossTab: false, tabTimeout: 200 })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    const seen: string[] = []
+    other.sync.on('change:tab', ({ patches }) => seen.push(...patches.map((p) => p.entity)))
+    for (let i = 0; i < 5; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => a.sync.status().pending === 5 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
+    await a.sync.destroy()
+    await waitFor(() => Object.keys(other.getState().cards).length === 5, 4000, 'the adopting tab shows the edits')
+    expect(other.getState().cards.c4).toEqual({ title: 'card 4', votes: 0 })
+    expect(new Set(seen)).toEqual(new Set(['cards/c0', 'cards/c1', 'cards/c2', 'cards/c3', 'cards/c4']))
+  })
 })
 
 describe('deleteLocalData (signing out on a shared device)', () => {

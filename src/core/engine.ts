@@ -395,6 +395,9 @@ export class SyncEngine {
   private async adoptOrphans(): Promise<boolean> {
     await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
     const adopted = await this.o.storage.adopt(this.doc, this.clientId, this.staleBefore())
+    // Rows this tab had never seen (their tab closed before announcing them): shown once adopted.
+    const touched = new Map<string, Path>()
+    const patches: SyncEvents['change:tab']['patches'] = []
     for (const row of adopted) {
       const s = this.outbox.rows.get(row.id)
       if (s) {
@@ -404,10 +407,18 @@ export class SyncEngine {
         else s.row = row
       } else {
         this.outbox.addStored(row)
+        touched.set(row.entity, entityPath(row.op.path))
+        if (!row.dead) patches.push({ entity: row.entity, path: row.op.path, op: row.op.op, ...(row.op.op === 'remove' ? {} : { value: row.op.value }) })
       }
     }
     if (adopted.length > 0) {
       this.outbox.changed()
+      if (this.isReady && touched.size > 0) {
+        this.captureNow()
+        this.refreshEntities(touched)
+        if (patches.length > 0) this.events.emit('change:tab', { patches })
+        this.invalidate()
+      }
       // Before ready (hydration), with the load's own list once ready.
       if (this.isReady) this.announce(adopted.map((r) => r.id))
       else this.adoptedEarly.push(...adopted.map((r) => r.id))
