@@ -1859,20 +1859,26 @@ describe('a page that dies before its IndexedDB write, with another tab open', (
 })
 
 describe('a page that closes after its IndexedDB write but before announcing it', () => {
+  const url = 'http://127.0.0.1:9'
+  /** A tab that writes and never announces (no channel). */
+  const silentTab = (dbName: string) => makeBoard({ url, dbName, autoConnect: false, crossTab: false, tabTimeout: 200 })
+  /** It adds `n` cards, waits until they are in IndexedDB, and is gone. */
+  async function writeAndGo(a: ReturnType<typeof silentTab>, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => a.sync.status().pending === n && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
+    await a.sync.destroy()
+  }
+
   it('the tab that adopts its rows announces them: another open tab shows them before the server has them', async () => {
     // In a browser, a reload right after a burst: the closing page's write commits, the 'rows' message
     // after it never goes out (the page is gone). The reloaded page adopted the rows and showed them; the
     // other tab showed none until the server had them (a trial in Chromium, 2,000 edits).
     const dbName = freshDb()
-    const url = 'http://127.0.0.1:9'
     // Its heartbeat is slow: it does not adopt the rows itself during the test.
     const other = board({ url, dbName, autoConnect: false, tabTimeout: 60_000 })
-    // A tab that writes and never announces (no channel), then is gone.
-    const a = makeBoard({ url, dbName, autoConnect: false, crossTab: false, tabTimeout: 200 })
+    const a = silentTab(dbName)
     await Promise.all([other.sync.ready, a.sync.ready])
-    for (let i = 0; i < 20; i++) a.getState().addCard(`c${i}`, `card ${i}`)
-    await waitFor(() => a.sync.status().pending === 20 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
-    await a.sync.destroy()
+    await writeAndGo(a, 20)
     await new Promise((r) => setTimeout(r, 300))
     expect(Object.keys(other.getState().cards)).toEqual([])
     const b = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
@@ -1884,15 +1890,12 @@ describe('a page that closes after its IndexedDB write but before announcing it'
 
   it('a tab that adopts such rows on its heartbeat shows them (and reports them as change:tab)', async () => {
     const dbName = freshDb()
-    const url = 'http://127.0.0.1:9'
     const other = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
-    const a = makeBoard({ url, dbName, autoConnect: false, crossTab: false, tabTimeout: 200 })
+    const a = silentTab(dbName)
     await Promise.all([other.sync.ready, a.sync.ready])
     const seen: string[] = []
     other.sync.on('change:tab', ({ patches }) => seen.push(...patches.map((p) => p.entity)))
-    for (let i = 0; i < 5; i++) a.getState().addCard(`c${i}`, `card ${i}`)
-    await waitFor(() => a.sync.status().pending === 5 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
-    await a.sync.destroy()
+    await writeAndGo(a, 5)
     await waitFor(() => Object.keys(other.getState().cards).length === 5, 4000, 'the adopting tab shows the edits')
     expect(other.getState().cards.c4).toEqual({ title: 'card 4', votes: 0 })
     expect(new Set(seen)).toEqual(new Set(['cards/c0', 'cards/c1', 'cards/c2', 'cards/c3', 'cards/c4']))

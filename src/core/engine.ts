@@ -295,6 +295,7 @@ export class SyncEngine {
   private async hydrate(): Promise<void> {
     const storage = this.o.storage
     let unannounced: string[] | undefined
+    let adoptedAtLoad: string[] = []
     try {
       await storage.open()
       // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
@@ -335,7 +336,7 @@ export class SyncEngine {
       for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
       // conflicts() may have been read (and cached, empty) before the inbox was loaded.
       this.conflictsCache = undefined
-      await this.adoptOrphans()
+      adoptedAtLoad = await this.adoptOrphans()
     } catch (err) {
       this.storageFailed(err, true)
     }
@@ -352,8 +353,7 @@ export class SyncEngine {
     // Edits of a page that closed (a reload right after a burst) may have reached no other tab: spilled,
     // or written with the page gone before it announced them. Announced now, as written rows are, so
     // every tab shows them before the server has them (a tab that had them already changes nothing).
-    this.announce([...(unannounced ?? []), ...this.adoptedEarly])
-    this.adoptedEarly = []
+    this.announce([...(unannounced ?? []), ...adoptedAtLoad])
     if (this.wantOnline) this.openTransport()
   }
 
@@ -365,7 +365,7 @@ export class SyncEngine {
       this.sealIfStale(at)
       await this.o.storage.heartbeat(this.doc, this.clientId, at)
       this.lastBeat = at
-      if (await this.adoptOrphans()) this.schedulePump(0)
+      if ((await this.adoptOrphans()).length > 0) this.schedulePump(0)
     } catch {
       // Heartbeats are best effort; persistence errors surface through writes.
     }
@@ -392,7 +392,8 @@ export class SyncEngine {
   }
 
   /** Take over rows of tabs that closed or froze, so their ops are still delivered (once: op ids). */
-  private async adoptOrphans(): Promise<boolean> {
+  /** Takes closed tabs' rows; returns their ids (announced here once ready, by hydrate before that). */
+  private async adoptOrphans(): Promise<string[]> {
     await this.o.storage.heartbeat(this.doc, this.clientId, this.now())
     const adopted = await this.o.storage.adopt(this.doc, this.clientId, this.staleBefore())
     // Rows this tab had never seen (their tab closed before announcing them): shown once adopted.
@@ -408,25 +409,29 @@ export class SyncEngine {
       } else {
         this.outbox.addStored(row)
         touched.set(row.entity, entityPath(row.op.path))
-        if (!row.dead) patches.push({ entity: row.entity, path: row.op.path, op: row.op.op, ...(row.op.op === 'remove' ? {} : { value: row.op.value }) })
+        if (!row.dead) patches.push(tabPatch(row))
       }
     }
+    const ids = adopted.map((r) => r.id)
     if (adopted.length > 0) {
       this.outbox.changed()
-      if (this.isReady && touched.size > 0) {
-        this.captureNow()
-        this.refreshEntities(touched)
-        if (patches.length > 0) this.events.emit('change:tab', { patches })
-        this.invalidate()
+      // At hydration the whole screen is drawn once ready, and hydrate announces these with the load's own.
+      if (this.isReady) {
+        if (touched.size > 0) this.showTabEdits(touched, patches)
+        this.announce(ids)
       }
-      // Before ready (hydration), with the load's own list once ready.
-      if (this.isReady) this.announce(adopted.map((r) => r.id))
-      else this.adoptedEarly.push(...adopted.map((r) => r.id))
     }
-    return adopted.length > 0
+    return ids
   }
 
-  private adoptedEarly: string[] = []
+  /** Shows other tabs' edits (rows this tab was told of, or adopted) and reports them as `change:tab`. */
+  private showTabEdits(touched: Map<string, Path>, patches: SyncEvents['change:tab']['patches']): void {
+    this.captureNow()
+    this.refreshEntities(touched)
+    if (patches.length > 0) this.events.emit('change:tab', { patches })
+    this.invalidate()
+  }
+
   /** Posts these rows (those still pending) to the other tabs, as a write does. */
   private announce(ids: string[]): void {
     if (!this.tabs) return
@@ -2162,13 +2167,10 @@ export class SyncEngine {
           if (s.row.owner !== this.clientId) s.row = row
         } else this.outbox.add({ row, persisted: true, inFlight: false, dirty: false, done: false })
         touched.set(row.entity, entityPath(row.op.path))
-        if (edited) patches.push({ entity: row.entity, path: row.op.path, op: row.op.op, ...(row.op.op === 'remove' ? {} : { value: row.op.value }) })
+        if (edited) patches.push(tabPatch(row))
       }
       this.outbox.changed()
-      this.captureNow()
-      this.refreshEntities(touched)
-      if (patches.length > 0) this.events.emit('change:tab', { patches })
-      this.invalidate()
+      this.showTabEdits(touched, patches)
     } else if (m.type === 'conflicts') {
       // The raising tab stores them; here they join the inbox and the screen.
       for (const c of m.conflicts) {
@@ -2496,6 +2498,9 @@ const PACE_MARGIN = 0.9
 
 type Pace = { ops: number; messages: number; opsBucket: TokenBucket; messageBucket: TokenBucket }
 /** The pace of each shared connection (see `Transport.link`), with the session it was made for. */
+/** A row of another tab as a `change:tab` patch. */
+const tabPatch = (row: OutboxRow): SyncEvents['change:tab']['patches'][number] => ({ entity: row.entity, path: row.op.path, op: row.op.op, ...(row.op.op === 'remove' ? {} : { value: row.op.value }) })
+
 const LINK_PACE = new WeakMap<object, { session: string | undefined; pace: Pace }>()
 
 /** A value's JSON size, roughly: exact for strings and containers, 8 for other scalars. */

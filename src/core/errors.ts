@@ -32,9 +32,9 @@ const BRAND = Symbol.for('zync.ZyncError')
 /** Every error zync raises or reports. `retryable` says whether sending the same thing again can succeed. */
 export class ZyncError extends Error {
   /**
-   * `err instanceof ZyncError` holds for a ZyncError of any copy of zync in the process (of this version or later): the CLI's own
-   * bundle of the server, `require('zync/server')` beside `import` (CommonJS and ESM builds), two
-   * installed versions. By class alone, an `authenticate` module's `ZyncError('INTERNAL', ..., {
+   * `err instanceof ZyncError` holds for a ZyncError of any copy of zync in the process (of this version
+   * or later): the CLI's own bundle of the server, `require('zync/server')` beside `import` (CommonJS and
+   * ESM builds), two installed versions. By class alone, an `authenticate` module's `ZyncError('INTERNAL', ..., {
    * retryable: true })` under `zync-server` became a permanent UNAUTHENTICATED refusal. Subclasses
    * keep the usual check.
    */

@@ -13,7 +13,7 @@ export interface SyncedChange {
   entity: string
   path: Path
   kind: 'set' | 'delete'
-  value?: unknown | undefined
+  value?: unknown
   /** The server's log entry (source 'remote'). */
   change?: Change | undefined
   /** The settled conflict (source 'resolved'). */

@@ -130,12 +130,13 @@ const FOCUSABLE = 'button:not(:disabled),textarea,input,[href],[tabindex="0"]'
 const openOverlays: HTMLElement[] = []
 /** What inertBehind() made inert (never an element the app made inert itself). */
 const madeInert = new Set<Element>()
+/** The page's own `overflow` while a dialog locks its scroll. */
+let overflowBefore: string | undefined
 /**
  * The page behind the topmost dialog is inert (aria-modal alone leaves it to assistive technology, and a
- * click on the backdrop left focus on the page); once the last dialog closes, what was made inert is
- * not any more. Recomputed at each open and close, so dialogs may close in any order.
+ * click on the backdrop left focus on the page), and its scroll is locked; once the last dialog closes,
+ * what was made inert is not any more. Recomputed at each open and close, so dialogs may close in any order.
  */
-let overflowBefore: string | undefined
 function inertBehind(): void {
   const top = openOverlays[openOverlays.length - 1]
   // Page scroll is locked from the first dialog's opening to the last one's closing.
