@@ -17,6 +17,26 @@ describe('server set-up errors', () => {
     expect((err as ZyncError).message).toContain('port must be an integer from 0 to 65535')
   })
 
+  it('a storage option that is not one is refused with a typed error that shows the accepted forms', async () => {
+    // The client's storage: 'memory' given to the server threw a bare Error, "unknown storage kind undefined";
+    // { kind: 'sqlite' } without a file, a TypeError from node:path.
+    for (const [storage, msg] of [
+      ['memory', /storage must be an object, \{ kind: 'memory' \}.*got "memory"; the client's storage: 'memory' is \{ kind: 'memory' \} here/],
+      [42, /storage must be \{ kind: 'memory' \}.*\(got number\)/],
+      [{ kind: 'sqlite' }, /\{ kind: 'sqlite' \} needs file, a path \(got undefined/],
+      [{ kind: 'sqlite', file: 42 }, /needs file, a path \(got 42/],
+      [{ kind: 'postgres' }, /\{ kind: 'postgres' \} needs url/],
+      [{ kind: 'postgres', url: 'postgres://127.0.0.1:1/x', schema: 5 }, /schema must be a string \(got 5\)/],
+      [{ kind: 'mem' }, /kind must be 'memory', 'sqlite' or 'postgres' \(got "mem"\)/],
+      [{ append: () => {} }, /kind must be .*or pass a ServerStorage \(an object with init\(\) and append\(\)\)/],
+    ] as const) {
+      const err = await createSyncServer({ port: 0, storage: storage as never, logLevel: 'silent' }).catch((e: unknown) => e)
+      expect(err, JSON.stringify(storage)).toBeInstanceOf(ZyncError)
+      expect((err as ZyncError).code).toBe('BAD_REQUEST')
+      expect((err as ZyncError).message).toMatch(msg)
+    }
+  })
+
   it('a PostgreSQL that cannot be reached is named with its URL (password hidden), not only by the driver\'s words', async () => {
     // An operator trial got "zync-server: connect ECONNREFUSED 127.0.0.1:55499" alone.
     const err = await createSyncServer({ port: 0, storage: { kind: 'postgres', url: 'postgres://zync:s3cret@127.0.0.1:1/zync' }, logLevel: 'silent' }).catch((e: unknown) => e)

@@ -1,3 +1,4 @@
+import { ZyncError } from '../../core/errors'
 import { MemoryStorage } from './memory'
 import type { ServerStorage } from './types'
 
@@ -29,6 +30,8 @@ function isStorage(x: StorageOptions | ServerStorage): x is ServerStorage {
  * Default false.
  */
 export async function createStorage(opts: StorageOptions | ServerStorage, { lock = false }: { lock?: boolean } = {}): Promise<ServerStorage> {
+  const bad = storageProblem(opts)
+  if (bad) throw new ZyncError('BAD_REQUEST', `[zync] storage ${bad}`)
   let storage: ServerStorage
   if (isStorage(opts)) {
     storage = opts
@@ -37,12 +40,27 @@ export async function createStorage(opts: StorageOptions | ServerStorage, { lock
   } else if (opts.kind === 'sqlite') {
     const { SqliteStorage } = await import('./sqlite')
     storage = new SqliteStorage({ file: opts.file, lock })
-  } else if (opts.kind === 'postgres') {
+  } else {
     const { PostgresStorage } = await import('./postgres')
     storage = new PostgresStorage({ connectionString: opts.url, ...(opts.schema !== undefined ? { schema: opts.schema } : {}) })
-  } else {
-    throw new Error(`[zync] unknown storage kind ${JSON.stringify((opts as { kind?: unknown }).kind)}`)
   }
   await storage.init()
   return storage
+}
+
+const FORMS = "{ kind: 'memory' }, { kind: 'sqlite', file }, { kind: 'postgres', url, schema? } or a ServerStorage"
+
+/** What is wrong with a storage option from JavaScript or a config file (the types catch it in TypeScript), or undefined. */
+function storageProblem(opts: unknown): string | undefined {
+  if (typeof opts === 'string') return `must be an object, ${FORMS} (got ${JSON.stringify(opts)}; the client's storage: 'memory' is { kind: 'memory' } here)`
+  if (typeof opts !== 'object' || opts === null) return `must be ${FORMS} (got ${opts === null ? 'null' : typeof opts})`
+  if (isStorage(opts as ServerStorage)) return undefined
+  const o = opts as { kind?: unknown; file?: unknown; url?: unknown; schema?: unknown }
+  if (o.kind === 'memory') return undefined
+  if (o.kind === 'sqlite') return typeof o.file === 'string' ? undefined : `{ kind: 'sqlite' } needs file, a path (got ${JSON.stringify(o.file) ?? 'undefined'}; ':memory:' for a database in memory)`
+  if (o.kind === 'postgres') {
+    if (typeof o.url !== 'string' || o.url === '') return `{ kind: 'postgres' } needs url, a connection URL such as postgres://user:pass@127.0.0.1:5432/db (got ${JSON.stringify(o.url) ?? 'undefined'})`
+    return o.schema === undefined || typeof o.schema === 'string' ? undefined : `{ kind: 'postgres' }: schema must be a string (got ${JSON.stringify(o.schema)})`
+  }
+  return `kind must be 'memory', 'sqlite' or 'postgres' (got ${JSON.stringify(o.kind) ?? 'undefined'}); or pass a ServerStorage (an object with init() and append())`
 }
