@@ -99,6 +99,9 @@ async function deliver(srv: Awaited<ReturnType<typeof server>>, ...stores: Store
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** An id-keyed checklist. */
+const list = (...xs: Array<[string, string]>) => xs.map(([id, text]) => ({ id, text }))
+
 describe('detection by version vectors', () => {
   it('causally ordered edits of one field never conflict, even under manual', async () => {
     const { srv, a, b } = await pair()
@@ -465,7 +468,6 @@ describe('a record created on two devices offline: fields under their own polici
 })
 
 describe('id-keyed arrays', () => {
-  const list = (...xs: Array<[string, string]>) => xs.map(([id, text]) => ({ id, text }))
 
   it('concurrent inserts both survive and edits of different elements both survive, in the same order everywhere', async () => {
     const { srv, a, b } = await pair({ title: 't', items: list(['1', 'one'], ['2', 'two']) })
@@ -804,6 +806,69 @@ describe('the conflict inbox', () => {
     // Resolving it now is a typed error and changes nothing.
     await expect(b.sync.resolve(conflict.id, 'local')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
     expect(b.sync.pendingOperations()).toEqual([])
+  })
+
+  it("someone's later edit inside a conflicted object leaves the conflict open against it: the author's own keys are not lost", async () => {
+    // A trial: Bob's conflict over spec.tag went moot when Carol (who never saw Bob's proposal) edited
+    // spec.note, and Bob's color and size, which nobody else had changed, were gone everywhere.
+    const { srv, a, b } = await pair({ title: 't', spec: { tag: 't', color: 'red', size: 1, note: '' } })
+    const c = makeStore(srv.url, { user: { id: 'carol' } })
+    await online(c)
+    await waitFor(() => c.getState().cards.c1 !== undefined)
+    const spec = (s: Store) => s.getState().cards.c1?.spec as Record<string, unknown>
+    edit(a, 'c1', { spec: { ...spec(a), tag: 'A' } })
+    edit(b, 'c1', { spec: { ...spec(b), tag: 'B', color: 'blue', size: 2 } })
+    await deliver(srv, a, b, c)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    const conflict = b.sync.conflicts()[0]!
+    const settledEvents: unknown[] = []
+    b.sync.on('sync:resolved', (e) => settledEvents.push(e.resolution))
+    edit(c, 'c1', { spec: { ...spec(c), note: 'C' } })
+    await settled(srv, a, b, c)
+    // Carol's write settles nothing of it: the conflict stays, against the value as it is now.
+    expect(settledEvents).toEqual([])
+    expect(b.sync.conflicts()).toHaveLength(1)
+    expect(b.sync.conflicts()[0]).toMatchObject({ id: conflict.id, base: { tag: 't', color: 'red', size: 1, note: '' }, local: { tag: 'B', color: 'blue', size: 2, note: '' }, remote: { tag: 'A', color: 'red', size: 1, note: 'C' }, remoteMeta: { clientId: c.sync.clientId, userId: 'carol' } })
+    // 'remote' gives Alice the tag both changed, and keeps Bob's color and size and Carol's note.
+    await b.sync.resolve(conflict.id, 'remote')
+    await settled(srv, a, b, c)
+    for (const s of [a, b, c]) await waitFor(() => JSON.stringify(spec(s)) === JSON.stringify({ tag: 'A', color: 'blue', size: 2, note: 'C' }), 5000, 'merged spec everywhere')
+    expect(b.sync.conflicts()).toEqual([])
+  })
+
+  it("the same for an id-keyed array: someone's later edit of another element keeps the conflict, and the author's insert", async () => {
+    const { srv, a, b } = await pair({ title: 't', checklist: list(['1', 'one'], ['2', 'two']) })
+    const c = makeStore(srv.url, { user: { id: 'carol' } })
+    await online(c)
+    await waitFor(() => c.getState().cards.c1 !== undefined)
+    edit(a, 'c1', { checklist: list(['1', 'ONE'], ['2', 'two']) })
+    edit(b, 'c1', { checklist: list(['1', 'uno'], ['2', 'two'], ['b', 'new']) })
+    await deliver(srv, a, b, c)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    const conflict = b.sync.conflicts()[0]!
+    edit(c, 'c1', { checklist: list(['1', 'ONE'], ['2', 'dos']) })
+    await settled(srv, a, b, c)
+    expect(b.sync.conflicts().map((x) => [x.id, x.remote])).toEqual([[conflict.id, list(['1', 'ONE'], ['2', 'dos'])]])
+    await b.sync.resolve(conflict.id, 'remote')
+    await settled(srv, a, b, c)
+    const want = JSON.stringify(list(['1', 'ONE'], ['2', 'dos'], ['b', 'new']))
+    for (const s of [a, b, c]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.checklist) === want, 5000, 'merged checklist everywhere')
+  })
+
+  it("a later write that leaves nothing of the author's own changes still makes the conflict moot", async () => {
+    const { srv, a, b } = await pair({ title: 't', spec: { tag: 't', note: '' } })
+    const c = makeStore(srv.url, { user: { id: 'carol' } })
+    await online(c)
+    await waitFor(() => c.getState().cards.c1 !== undefined)
+    const spec = (s: Store) => s.getState().cards.c1?.spec as Record<string, unknown>
+    edit(a, 'c1', { spec: { ...spec(a), tag: 'A' } })
+    edit(b, 'c1', { spec: { ...spec(b), tag: 'B' } })
+    await deliver(srv, a, b, c)
+    await waitFor(() => b.sync.conflicts().length === 1)
+    edit(c, 'c1', { spec: { ...spec(c), note: 'C' } })
+    await settled(srv, a, b, c)
+    await waitFor(() => b.sync.conflicts().length === 0)
+    for (const s of [a, b, c]) await waitFor(() => JSON.stringify(spec(s)) === JSON.stringify({ tag: 'A', note: 'C' }))
   })
 
   it('a later local write to the conflicted field settles it too', async () => {

@@ -1711,9 +1711,10 @@ export class SyncEngine {
         this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', this.confirmedEpoch, fresh)
         if (!echo) touched.set(c.entity, entityPath(c.path))
         // A write applied after a conflict, at its field or over its record, makes the conflict moot
-        // (also our own write if it was made before the conflict came back).
+        // (also our own write if it was made before the conflict came back), unless it leaves the
+        // author's own changes of an object or id-keyed array undecided (stillOpen).
         for (const open of this.conflictsUnder(c.path)) {
-          if ((open.seq ?? 0) < c.seq) this.dropConflict(open.id, c.client === this.clientId ? 'local' : 'remote')
+          if ((open.seq ?? 0) < c.seq && (c.client === this.clientId || !this.stillOpen(open, c))) this.dropConflict(open.id, c.client === this.clientId ? 'local' : 'remote')
         }
       }
       if (own) {
@@ -1967,6 +1968,31 @@ export class SyncEngine {
     while (this.resolvedIds.size > MAX_RESOLVED) this.resolvedIds.delete(this.resolvedIds.values().next().value!)
     this.resolvedChanged = true
     this.metaDirty = true
+  }
+
+  /**
+   * Someone else's later write inside an object or id-keyed array with an open conflict, made without
+   * seeing the author's proposal (another key edited, say): it settles nothing the conflict is about when
+   * the author's keys or elements would survive 'remote'. The conflict stays open against the new value,
+   * so resolve() keeps both that write and the author's one-sided changes (it was dropped, and with it
+   * the author's keys only they had changed). Otherwise (nothing of the author's would be left) it is moot.
+   */
+  private stillOpen(open: StoredConflict, c: Change): boolean {
+    const { base, local } = open
+    const remote = this.confirmedAt(open.path)
+    const byId = this.idKeyOf(local, remote)
+    let merged: unknown
+    if (isPlainObject(base) && isPlainObject(local) && isPlainObject(remote)) merged = mergeObject(base, local, remote, 'theirs').value
+    else if (byId) merged = mergeIdArrays(base, local as unknown[], remote, byId.idKey, 'theirs')
+    else return false
+    if (deepEqual(merged, remote)) return false
+    const next: StoredConflict = { ...open, remote, remoteMeta: { clientId: c.client, ...(c.user ? { userId: c.user } : {}), time: decodeHlc(c.hlc)?.wall ?? c.at }, seq: c.seq }
+    this.conflictsById.set(open.id, next)
+    this.putConflicts.set(open.id, next)
+    this.conflictsCache = undefined
+    this.invalidate()
+    this.schedulePersist()
+    return true
   }
 
   private dropConflict(id: string, resolution: 'local' | 'remote'): void {
