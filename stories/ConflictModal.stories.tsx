@@ -13,7 +13,7 @@ const meta = {
     store: { control: false, description: 'The synced store (anything with a `sync` property).', type: { name: 'other', value: 'SyncedStore', required: true } },
     open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits).', table: { defaultValue: { summary: 'uncontrolled' } } },
     onOpenChange: { description: 'Called with false on "Decide later" / Esc and when the last conflict is resolved.', table: { defaultValue: { summary: 'none' } } },
-    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, edit, later, keepAllMine, keepAllTheirs, invalidJson, ...).', table: { defaultValue: { summary: 'the English texts' } } },
+    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, edit, later, keepAllMine, keepAllTheirs, invalidJson, wrongType, ...).', table: { defaultValue: { summary: 'the English texts' } } },
     className: { control: 'text', description: 'Extra class on the dialog.', table: { defaultValue: { summary: 'none' } } },
     renderTitle: { control: false, description: 'A conflict\'s heading in your words: (conflict) => ReactNode.', table: { defaultValue: { summary: 'the field, then the entity id' } } },
     renderValue: { control: false, description: '(value, side, conflict) => ReactNode; undefined keeps the built-in diff.', table: { defaultValue: { summary: 'the built-in diff' } } },

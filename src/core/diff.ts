@@ -104,3 +104,16 @@ export function deepEqual(x: unknown, y: unknown): boolean {
   }
   return true
 }
+
+/** A value's type as resolutions are checked: 'null', 'array', or its typeof. */
+export function shapeOf(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'array'
+  return typeof v
+}
+
+/** The sides' shapes ('number or null') when `value` has neither (a side that removed the field admits any). */
+export function shapeMismatch(c: { local: unknown; remote: unknown }, value: unknown): string | undefined {
+  const shapes = new Set([shapeOf(c.local), shapeOf(c.remote)])
+  return shapes.has('undefined') || shapes.has(shapeOf(value)) ? undefined : [...shapes].join(' or ')
+}

@@ -15,7 +15,7 @@
  */
 import { Emitter } from './emitter'
 import { REFUSAL_CODES, ZyncError, fromWireError, type ZyncErrorCode } from './errors'
-import { deepEqual, diff, isPlainObject, type Patch } from './diff'
+import { deepEqual, diff, isPlainObject, shapeMismatch, shapeOf, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayOrEmpty, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
 import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
@@ -2480,17 +2480,6 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
   return setAt(root as Record<string, unknown>, rel, next, next === undefined)
 }
 
-function shapeOf(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
-
-/** The sides' shapes ('number or null') when `value` has neither (a side that removed the field admits any). */
-function shapeMismatch(c: Pick<Conflict, 'local' | 'remote'>, value: unknown): string | undefined {
-  const shapes = new Set([shapeOf(c.local), shapeOf(c.remote)])
-  return shapes.has('undefined') || shapes.has(shapeOf(value)) ? undefined : [...shapes].join(' or ')
-}
 
 function publicConflict(c: StoredConflict): Conflict {
   const { doc: _doc, opId: _opId, seq: _seq, ...rest } = c

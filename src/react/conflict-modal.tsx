@@ -1,6 +1,6 @@
 import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
 import { createPortal } from 'react-dom'
-import { isPlainObject } from '../core/diff'
+import { isPlainObject, shapeMismatch } from '../core/diff'
 import { mergeIdArrays, mergeObject } from '../core/merge'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
@@ -39,6 +39,12 @@ export interface ConflictModalLabels {
    * function gets that message and says all of it. Default 'Invalid JSON'.
    */
   invalidJson: string | ((detail: string) => string)
+  /**
+   * Shown under "Edit merged" when the draft is JSON of neither side's type (a string where both sides
+   * are objects): resolve() would refuse it. A string is followed by the expected types ('object',
+   * 'number or null'); a function gets them and says all of it. Default 'Must be of the type of either side'.
+   */
+  wrongType: string | ((expected: string) => string)
   /** With several conflicts: settles every one with this device's side (asks first). Default 'Keep all mine'. */
   keepAllMine: string
   /** Default 'Keep all theirs'. */
@@ -66,6 +72,7 @@ const LABELS: ConflictModalLabels = {
   apply: 'Apply',
   cancel: 'Cancel',
   invalidJson: 'Invalid JSON',
+  wrongType: 'Must be of the type of either side',
   keepAllMine: 'Keep all mine',
   keepAllTheirs: 'Keep all theirs',
   confirmAll: (n) => `This decides all ${n.toLocaleString()} conflicts.`,
@@ -303,9 +310,11 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
             const draft = drafts[c.id]
             const text = typeof c.local === 'string'
             let error = ''
+            let wrongType = ''
             if (draft !== undefined && !text)
               try {
-                JSON.parse(draft)
+                // Valid JSON of neither side's type (a string for an object) is refused by resolve(): said here.
+                wrongType = shapeMismatch(c, JSON.parse(draft)) ?? ''
               } catch (err) {
                 error = (err as Error).message
               }
@@ -352,16 +361,16 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                       {...(text ? { dir: 'auto' } : { 'data-json': '' })}
                       value={draft}
                       autoFocus
-                      aria-invalid={!!error}
-                      aria-describedby={error ? cid + 'x' : undefined}
+                      aria-invalid={!!(error || wrongType)}
+                      aria-describedby={error || wrongType ? cid + 'x' : undefined}
                       onChange={(e) => setDraft(e.target.value)}
                     />
-                    {error && (
+                    {(error || wrongType) && (
                       <p id={cid + 'x'} role="alert" className="zync-error">
-                        {typeof L.invalidJson === 'function' ? L.invalidJson(error) : `${L.invalidJson}: ${error}`}
+                        {error ? (typeof L.invalidJson === 'function' ? L.invalidJson(error) : `${L.invalidJson}: ${error}`) : typeof L.wrongType === 'function' ? L.wrongType(wrongType) : `${L.wrongType}: ${wrongType}`}
                       </p>
                     )}
-                    <div className="zync-actions" ref={error ? revealAgain : reveal}>
+                    <div className="zync-actions" ref={error || wrongType ? revealAgain : reveal}>
                       {button(
                         L.cancel,
                         () => {
@@ -372,7 +381,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
                       )}
                       <button
                         className="zync-btn zync-btn-primary"
-                        disabled={!!error}
+                        disabled={!!(error || wrongType)}
                         onClick={() => settle(c, { value: text ? draft : JSON.parse(draft) })}
                       >
                         {L.apply}

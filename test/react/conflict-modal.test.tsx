@@ -240,6 +240,37 @@ describe('ConflictModal', () => {
     expect(store.resolutions).toEqual([{ id: 'nested', resolution: { value: { theme: 'dark' } } }])
   })
 
+  it("merged JSON value of neither side's type says so and cannot be applied (resolve() would refuse it)", async () => {
+    // A conflict trial: "a string" for an object conflict left Apply enabled, and Apply did nothing, silently.
+    const { user, store } = setup({}, samples.nestedObject())
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    const editor = screen.getByRole('textbox', { name: 'Merged value (JSON)' })
+    const apply = screen.getByRole('button', { name: 'Apply' })
+    await user.clear(editor)
+    await user.type(editor, '"a string"')
+    expect(screen.getByRole('alert')).toHaveTextContent(/^Must be of the type of either side: object$/)
+    expect(editor).toHaveAttribute('aria-invalid', 'true')
+    expect(editor).toHaveAccessibleDescription(/type of either side/)
+    expect(apply).toBeDisabled()
+    await user.click(apply)
+    expect(store.resolutions).toEqual([])
+    await user.clear(editor)
+    await user.type(editor, '{{}')
+    expect(screen.queryByRole('alert')).toBeNull()
+    await user.click(apply)
+    expect(store.resolutions).toEqual([{ id: 'nested', resolution: { value: {} } }])
+  })
+
+  it('the wrong-type message can be translated', async () => {
+    setup({ labels: { wrongType: (t) => `Erwartet: ${t === 'object' ? 'Objekt' : t}` } }, samples.nestedObject())
+    const user = userEvent.setup()
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    const editor = screen.getByRole('textbox', { name: 'Merged value (JSON)' })
+    await user.clear(editor)
+    await user.type(editor, '42')
+    expect(screen.getByRole('alert')).toHaveTextContent(/^Erwartet: Objekt$/)
+  })
+
   it('merged value: objects by key and arrays of objects with ids by element (mine where both changed); other arrays and scalars start as mine', async () => {
     const item = (id: string, t: string) => ({ id, t })
     const keyed = (key: string, t: string) => ({ key, t })
