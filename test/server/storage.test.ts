@@ -101,7 +101,7 @@ describe('createStorage', () => {
   })
 
   it('rejects an unknown kind', async () => {
-    await expect(createStorage({ kind: 'nope' } as never)).rejects.toThrow(/unknown storage kind/)
+    await expect(createStorage({ kind: 'nope' } as never)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/kind must be 'memory', 'sqlite' or 'postgres' \(got "nope"\)/) })
   })
 })
 
