@@ -50,11 +50,27 @@ class UsageError extends Error {}
 /** An integer flag, else its environment variable (named in the error when the value came from it). */
 function int(name: string, flag: string | undefined, env: string, envValue: string | undefined, min: number, max: number): number | undefined {
   const raw = flag ?? envValue
-  if (raw === undefined || raw === '') return undefined
-  const n = Number(raw)
+  if (raw === undefined) return undefined
+  // Decimal digits only: Number() took "0x10" and "1e3" (a port of 16, or 1000).
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag === undefined ? env : name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`)
   return n
 }
+
+/**
+ * An empty value, of a flag or a variable, is refused: `--data ""` ran on a SQLite database private to
+ * the process (every acknowledged write lost at the restart), `--auth ""` without authentication,
+ * `--host ""` on every interface. A variable is unset to get its default.
+ */
+function noEmpty(values: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  for (const [k, v] of Object.entries(values)) if (v === '' || (typeof v === 'string' && v.trim() === '')) throw new UsageError(`--${k} needs a value, got ${JSON.stringify(v)}`)
+  for (const k of ENV_VARS) {
+    const v = env[k]
+    if (v !== undefined && v.trim() === '' && k !== 'ZYNC_MEMORY') throw new UsageError(`${k} is set but empty; unset it for the default`)
+  }
+}
+
+const ENV_VARS = ['ZYNC_PORT', 'ZYNC_HOST', 'ZYNC_DATA', 'ZYNC_POSTGRES_URL', 'ZYNC_POSTGRES_SCHEMA', 'ZYNC_MEMORY', 'ZYNC_REDIS_URL', 'ZYNC_REDIS_KEY', 'ZYNC_CORS', 'ZYNC_SNAPSHOT_EVERY', 'ZYNC_KEEP_LOG', 'ZYNC_OPS_PER_SECOND', 'ZYNC_LIMITS', 'ZYNC_AUTH', 'ZYNC_REAUTHORIZE_MS', 'ZYNC_LOG_LEVEL']
 
 /** `--limits` / ZYNC_LIMITS: a JSON object of limits (names of DEFAULT_LIMITS, positive numbers). */
 function limitsOf(name: string, raw: string | undefined): Partial<ServerLimits> | undefined {
@@ -108,6 +124,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
     throw new UsageError(dashed ? `${dashed[1]} needs a value that does not start with "-" (negative numbers are not accepted)` : message)
   }
   if (values.help) return { help: true }
+  noEmpty(values, env)
   const port = int('--port', values.port, 'ZYNC_PORT', env.ZYNC_PORT, 0, 65535) ?? 4000
   // Storage: flags win over the environment as a whole (a --data flag is never overridden by a
   // ZYNC_POSTGRES_URL or ZYNC_MEMORY left in the environment), and two storages at once are refused.

@@ -54,6 +54,27 @@ describe('zync-server CLI', () => {
     expect(level.stderr).toMatch(/--log-level/)
   })
 
+  it('refuses an empty value, of a flag or a variable, and numbers that are not decimal digits (exit 2)', async () => {
+    // An operator trial: --data "" ran on a SQLite database private to the process (every acknowledged
+    // write lost at the restart), --auth "" without authentication, --host "" on every interface,
+    // --port 0xA8F0 on port 43248.
+    for (const flag of ['--data', '--auth', '--host', '--postgres', '--redis', '--cors', '--port']) {
+      const r = await runCli([flag, '', ...(flag === '--data' ? [] : ['--memory'])])
+      expect(r.code, flag).toBe(2)
+      expect(r.stderr).toContain(`${flag} needs a value, got ""`)
+    }
+    for (const name of ['ZYNC_DATA', 'ZYNC_AUTH', 'ZYNC_HOST', 'ZYNC_PORT']) {
+      const r = await runCli(['--port', '0', ...(name === 'ZYNC_DATA' ? [] : ['--memory'])], { [name]: ' ' })
+      expect(r.code, name).toBe(2)
+      expect(r.stderr).toContain(`${name} is set but empty; unset it for the default`)
+    }
+    for (const n of ['0xA8F0', '1e3', '4.0', '+80']) {
+      const r = await runCli(['--port', n, '--memory'])
+      expect(r.code, n).toBe(2)
+      expect(r.stderr).toContain(`--port must be an integer in 0..65535, got ${JSON.stringify(n)}`)
+    }
+  })
+
   it('a storage flag wins over every storage variable, and two storages at once are refused', async () => {
     const d = tempDir()
     dirs.push(d)

@@ -25,6 +25,8 @@ describe('server set-up errors', () => {
       [42, /storage must be \{ kind: 'memory' \}.*\(got number\)/],
       [{ kind: 'sqlite' }, /\{ kind: 'sqlite' \} needs file, a path \(got undefined/],
       [{ kind: 'sqlite', file: 42 }, /needs file, a path \(got 42/],
+      // SQLite's temporary database: every acknowledged write lost at close.
+      [{ kind: 'sqlite', file: '' }, /needs file, a path \(got ""; ':memory:' for a database in memory\)/],
       [{ kind: 'postgres' }, /\{ kind: 'postgres' \} needs url/],
       [{ kind: 'postgres', url: 'postgres://127.0.0.1:1/x', schema: 5 }, /schema must be a string \(got 5\)/],
       [{ kind: 'mem' }, /kind must be 'memory', 'sqlite' or 'postgres' \(got "mem"\)/],

@@ -57,7 +57,7 @@ function storageProblem(opts: unknown): string | undefined {
   if (isStorage(opts as ServerStorage)) return undefined
   const o = opts as { kind?: unknown; file?: unknown; url?: unknown; schema?: unknown }
   if (o.kind === 'memory') return undefined
-  if (o.kind === 'sqlite') return typeof o.file === 'string' ? undefined : `{ kind: 'sqlite' } needs file, a path (got ${JSON.stringify(o.file) ?? 'undefined'}; ':memory:' for a database in memory)`
+  if (o.kind === 'sqlite') return typeof o.file === 'string' && o.file.trim() !== '' ? undefined : `{ kind: 'sqlite' } needs file, a path (got ${JSON.stringify(o.file) ?? 'undefined'}; ':memory:' for a database in memory)`
   if (o.kind === 'postgres') {
     if (typeof o.url !== 'string' || o.url === '') return `{ kind: 'postgres' } needs url, a connection URL such as postgres://user:pass@127.0.0.1:5432/db (got ${JSON.stringify(o.url) ?? 'undefined'})`
     return o.schema === undefined || typeof o.schema === 'string' ? undefined : `{ kind: 'postgres' }: schema must be a string (got ${JSON.stringify(o.schema)})`
