@@ -1,6 +1,6 @@
 // What an operator sees when the server cannot start: a typed error that says why, and nothing left open.
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
@@ -131,6 +131,38 @@ describe('SQLite files the server cannot use', () => {
     writeFileSync(`${file}.lock`, `${process.pid}\n`)
     const t = await start(file)
     await t.close()
+  })
+
+  it('one lock per database file, through a symlink to it or to its directory too', async () => {
+    // An operator trial started a second server through a symlink: the clients of the two diverged.
+    const file = path.join(dir, 'linked.db')
+    const first = await start(file)
+    try {
+      const viaFile = path.join(dir, 'alias.db')
+      symlinkSync(file, viaFile)
+      const linkedDir = path.join(dir, 'alias-dir')
+      symlinkSync(dir, linkedDir)
+      for (const other of [viaFile, path.join(linkedDir, 'linked.db')]) {
+        const err = await refusal(other)
+        expect(err, other).toMatch(/another zync-server \(pid \d+, this process\) uses the SQLite database/)
+      }
+    } finally {
+      await first.close()
+    }
+  })
+
+  it('an empty lock file (a start that failed on a full disk between creating it and writing its pid) does not refuse later starts', async () => {
+    const file = path.join(dir, 'empty-lock.db')
+    writeFileSync(`${file}.lock`, '')
+    const old = new Date(Date.now() - 10_000)
+    utimesSync(`${file}.lock`, old, old)
+    const s = await start(file)
+    expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    await s.close()
+    // One written a moment ago may be a server that is starting: refused as before.
+    writeFileSync(`${file}.lock`, '')
+    expect(await refusal(file)).toMatch(/holds no pid/)
+    rmSync(`${file}.lock`)
   })
 
   it('names the file and says why: not a database, another application\'s tables, a missing directory', async () => {

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { importPeer } from '../peer'
 import { ZyncError } from '../../core/errors'
@@ -46,8 +46,22 @@ function alive(pid: number): boolean {
 }
 
 /** Takes `<file>.lock` for this process (see SqliteStorageOptions.lock); returns its path. */
+/** The database file's own path: a symlink to it (or to its directory) locks the same file (a second server started through one). */
+function realPath(file: string): string {
+  const abs = resolve(file)
+  try {
+    return realpathSync(abs)
+  } catch {
+    try {
+      return join(realpathSync(dirname(abs)), basename(abs))
+    } catch {
+      return abs
+    }
+  }
+}
+
 function takeLock(file: string): string {
-  const lockFile = resolve(file) + '.lock'
+  const lockFile = realPath(file) + '.lock'
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' })
@@ -55,6 +69,8 @@ function takeLock(file: string): string {
       return lockFile
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
+      // Created, then its pid not written (a full disk): not left behind to refuse every later start.
+      if (code !== 'EEXIST') dropIfEmpty(lockFile)
       if (code !== 'EEXIST' || attempt > 0) {
         const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'its directory is not writable by this process (the database, its -wal file and its lock live there)' : (err as Error).message
         throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: cannot create its lock file ${JSON.stringify(lockFile)}: ${why}`, { cause: err })
@@ -67,6 +83,9 @@ function takeLock(file: string): string {
       continue // removed meanwhile: try again
     }
     const pid = /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined
+    // Empty for more than a moment (a server starting writes its pid right after creating it): left by a
+    // start that failed between the two, or by a crash then. Taken over.
+    if (text === '' && dropIfEmpty(lockFile, 2000)) continue
     if (pid === undefined) {
       throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] the lock file ${JSON.stringify(lockFile)} of the SQLite database ${JSON.stringify(file)} holds no pid (${JSON.stringify(text.slice(0, 40))}); if no zync-server uses this database, delete it and start again`)
     }
@@ -84,7 +103,18 @@ function takeLock(file: string): string {
   }
 }
 
-/** Releases a lock taken by takeLock, unless another process has taken it over meanwhile. */
+/** Removes `lockFile` if it is empty and was last written at least `olderThanMs` ago; true when it did. */
+function dropIfEmpty(lockFile: string, olderThanMs = 0): boolean {
+  try {
+    const st = statSync(lockFile)
+    if (st.size !== 0 || Date.now() - st.mtimeMs < olderThanMs) return false
+    rmSync(lockFile, { force: true })
+    return true
+  } catch {
+    return false
+  }
+}
+
 /**
  * Removes the WAL files a refused open of `file` created (`made`: they did not exist before it), when
  * the -wal holds nothing: a WAL with frames, or one another process made meanwhile, is never touched.
