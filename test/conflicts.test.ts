@@ -776,6 +776,30 @@ describe('the conflict inbox', () => {
     expect(b2.sync.conflicts()).toEqual([])
   })
 
+  it('conflicts raised together keep their order (the log\'s) after a reload', async () => {
+    // A trial: eight conflicts of one batch (one millisecond) came back c1 c2 c5 c6 c3 c4 c7 c8.
+    const dbName = freshDb()
+    const srv = await server()
+    const a = makeStore(srv.url, { user: { id: 'alice' } })
+    const b1 = makeStore(srv.url, { user: { id: 'bob' }, dbName })
+    await online(a, b1)
+    const ids = Array.from({ length: 8 }, (_, i) => `c${i}`)
+    for (const id of ids) edit(a, id, { title: 'base' })
+    await settled(srv, a, b1)
+    a.sync.disconnect()
+    b1.sync.disconnect()
+    for (const id of ids) edit(a, id, { title: 'alice' })
+    for (const id of ids) edit(b1, id, { title: 'bob' })
+    await deliver(srv, a, b1)
+    await waitFor(() => b1.sync.conflicts().length === 8)
+    const before = b1.sync.conflicts().map((c) => c.entity)
+    expect(before).toEqual(ids.map((id) => `cards/${id}`))
+    await b1.sync.destroy()
+    const b2 = makeStore(srv.url, { user: { id: 'bob' }, dbName, autoConnect: false })
+    await b2.sync.ready
+    expect(b2.sync.conflicts().map((c) => c.entity)).toEqual(before)
+  })
+
   it('a conflict resolved before a reload stays resolved after it (CONFLICT_RESOLVED, never raised again)', async () => {
     const dbName = freshDb()
     const { srv, a, b: b1, conflict } = await conflicted({ dbName, clientId: 'bob-tab' })

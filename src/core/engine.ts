@@ -2027,7 +2027,8 @@ export class SyncEngine {
   }
 
   conflicts(): Conflict[] {
-    if (!this.conflictsCache) this.conflictsCache = [...this.conflictsById.values()].sort((a, b) => a.createdAt - b.createdAt).map(publicConflict)
+    // Ties (a batch raises its conflicts in one millisecond) in log order: the same order after a reload.
+    if (!this.conflictsCache) this.conflictsCache = [...this.conflictsById.values()].sort((a, b) => a.createdAt - b.createdAt || (a.seq ?? 0) - (b.seq ?? 0) || (a.id < b.id ? -1 : 1)).map(publicConflict)
     return this.conflictsCache
   }
 
