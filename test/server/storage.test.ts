@@ -127,6 +127,28 @@ describe('SqliteStorage specifics', () => {
     other.close()
   })
 
+  it('probeWrite() fails on a nearly full database, where a write of a few bytes still fits but a client batch does not', async () => {
+    // An operator trial on a 2 MB tmpfs: the probe's one small row fit, /readyz said "up" and the
+    // outage was logged over and over, while every append was refused.
+    const file = path.join(dir, 'full.db')
+    const s = new SqliteStorage({ file })
+    await s.init()
+    const db = (s as unknown as { db: Database.Database }).db
+    await s.append('d', makeEntries(1, 20))
+    // SQLite's own "database or disk is full": no room for more than a few pages.
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true })) + 8}`)
+    const big = makeEntries(21, 21, () => ({ value: 'v'.repeat(200_000) }))
+    await expect(s.append('d', big)).rejects.toThrow(/full/)
+    await expect(s.probeWrite!()).rejects.toThrow(/full/)
+    expect(await s.head('d')).toBe(20)
+    // Room again: the probe passes, and the space it freed takes the batch.
+    db.pragma('max_page_count = 1073741823')
+    await s.probeWrite!()
+    await s.append('d', big)
+    expect(await s.head('d')).toBe(21)
+    await s.close()
+  })
+
   // Child processes share the file for real (separate connections, separate locks), unlike two
   // instances in this process whose synchronous calls never overlap.
   const child = (file: string, script: string, args: string[]) =>
