@@ -127,6 +127,39 @@ describe('SqliteStorage specifics', () => {
     other.close()
   })
 
+  it('another process holding the write lock: a write waits busyTimeoutMs once, then writes fail at once for a while instead of blocking the event loop each time', async () => {
+    // An operator trial: a sqlite3 shell with a transaction open made every write wait 5 s on the event
+    // loop; /healthz and /readyz went unanswered and clients were cut off.
+    const file = path.join(dir, 'busy.db')
+    const s = new SqliteStorage({ file, busyTimeoutMs: 300 })
+    await s.init()
+    await s.append('d', makeEntries(1, 1))
+    const shell = new Database(file)
+    shell.exec('BEGIN IMMEDIATE')
+    const took = async (p: Promise<unknown>) => {
+      const t0 = performance.now()
+      const err = await p.then(() => undefined, (e: unknown) => e)
+      return { ms: performance.now() - t0, err: String((err as Error | undefined)?.message) }
+    }
+    const snapshot = { seq: 1, state: {}, vv: {} } as never
+    const first = await took(s.saveSnapshot('d', snapshot))
+    expect(first.err).toMatch(/database is locked/)
+    expect(first.ms).toBeGreaterThanOrEqual(250)
+    const second = await took(s.probeWrite!())
+    expect(second.err).toMatch(/another process holds its write lock/)
+    expect(second.ms).toBeLessThan(150)
+    await expect(s.append('d', makeEntries(2, 2))).rejects.toThrow(/another process holds its write lock/)
+    await expect(s.saveSnapshot('d', snapshot)).rejects.toThrow(/another process holds its write lock/)
+    // Reads go on.
+    expect(await s.head('d')).toBe(1)
+    shell.exec('COMMIT')
+    shell.close()
+    await new Promise((r) => setTimeout(r, 2100))
+    await s.append('d', makeEntries(2, 2))
+    expect(await s.head('d')).toBe(2)
+    await s.close()
+  })
+
   it('probeWrite() fails on a nearly full database, where a write of a few bytes still fits but a client batch does not', async () => {
     // An operator trial on a 2 MB tmpfs: the probe's one small row fit, /readyz said "up" and the
     // outage was logged over and over, while every append was refused.

@@ -10,7 +10,10 @@ import { parseSnapshotText, snapshotText } from './snapshot-text'
 export interface SqliteStorageOptions {
   /** Database file. Created when missing. */
   file: string
-  /** How long a writer waits for another connection's lock, in ms. Default 5000. */
+  /**
+   * How long a write waits for another connection's lock, in ms (on the event loop: nothing else runs
+   * meanwhile). After such a wait fails, writes fail at once for 2 s. Default 1000.
+   */
   busyTimeoutMs?: number
   /**
    * Hold `<file>.lock` (this process's pid in it) from `init()` to `close()`, and refuse to start while
@@ -60,6 +63,8 @@ function realPath(file: string): string {
   }
 }
 
+/** How long writes fail at once after one waited out another process's lock in vain. */
+const BUSY_BACKOFF_MS = 2000
 /** What probeWrite writes: about a large client batch. */
 const PROBE_BYTES = 256 * 1024
 
@@ -202,7 +207,7 @@ export class SqliteStorage implements ServerStorage {
       throw cannotOpen(err)
     }
     try {
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 5000))}`)
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 1000))}`)
       db.pragma('journal_mode = WAL')
       db.pragma('synchronous = FULL')
       db.pragma('foreign_keys = OFF')
@@ -323,7 +328,7 @@ export class SqliteStorage implements ServerStorage {
     this.ready()
     if (entries.length === 0) return
     try {
-      this.appendTx!(doc, entries)
+      this.writing(() => this.appendTx!(doc, entries))
     } catch (err) {
       if (err instanceof AppendConflictError) throw err
       if (isConstraintError(err)) throw new AppendConflictError(`append conflict: ${(err as Error).message}`)
@@ -349,7 +354,8 @@ export class SqliteStorage implements ServerStorage {
 
   async saveSnapshot(doc: string, snapshot: ServerSnapshot): Promise<void> {
     const json = await snapshotText(snapshot)
-    this.ready().s.saveSnapshot.run(doc, snapshot.seq, json)
+    const { s } = this.ready()
+    this.writing(() => s.saveSnapshot.run(doc, snapshot.seq, json))
   }
 
   async loadSnapshot(doc: string): Promise<ServerSnapshot | undefined> {
@@ -358,7 +364,8 @@ export class SqliteStorage implements ServerStorage {
   }
 
   async compact(doc: string, upto: number): Promise<number> {
-    return this.ready().s.compact.run(doc, upto).changes
+    const { s } = this.ready()
+    return this.writing(() => s.compact.run(doc, upto).changes)
   }
 
   async history(doc: string, query: { path?: Path; limit?: number }): Promise<LogEntry[]> {
@@ -385,16 +392,35 @@ export class SqliteStorage implements ServerStorage {
     return this.ready().s.listDocs.all().map((r) => r.doc)
   }
 
-  /** Writes one row of its own (zync_meta), committed: rejects on a read-only database or a full disk. */
   /**
-   * Called while appends fail. Writes (and frees again) PROBE_BYTES: on a nearly full disk a write of a
+   * Called while appends fail: writes a row of its own (zync_meta), committed, and rejects on a read-only
+   * database or a full disk. Writes (and frees again) PROBE_BYTES: on a nearly full disk a write of a
    * few bytes fits in a page the database has, and /readyz said "up" while every client's batch was
    * refused (an operator trial on a 2 MB tmpfs). The freed pages stay in the file for the next appends.
    */
   async probeWrite(): Promise<void> {
     const { db, s } = this.ready()
-    db.transaction(() => s.probe.run('x'.repeat(PROBE_BYTES)))()
+    this.writing(() => db.transaction(() => s.probe.run('x'.repeat(PROBE_BYTES)))())
     s.probe.run(new Date().toISOString())
+  }
+
+  /** Until when writes fail at once (see `writing`). */
+  private busyUntil = 0
+
+  /**
+   * Runs a write. better-sqlite3 waits out another process's write lock (busy_timeout) on the event
+   * loop: with a sqlite3 shell holding a transaction open, /healthz went unanswered for minutes. After a
+   * wait that ended in SQLITE_BUSY, writes fail at once (retryable, as any storage failure) for
+   * BUSY_BACKOFF_MS, then one waits again.
+   */
+  private writing<T>(fn: () => T): T {
+    if (Date.now() < this.busyUntil) throw new Error('database is locked (another process holds its write lock; trying again shortly)')
+    try {
+      return fn()
+    } catch (err) {
+      if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) this.busyUntil = Date.now() + BUSY_BACKOFF_MS
+      throw err
+    }
   }
 
   async close(): Promise<void> {
