@@ -358,6 +358,17 @@ describe('a server that lost acknowledged writes (restored from a backup)', () =
   })
 })
 
+describe('a server restored from a backup taken before a collection was written', () => {
+  it('leaves the collection empty, as a new device shows it, rather than gone', async () => {
+    // An operator trial: after restoring a backup of the empty document, `cards` vanished from the
+    // store and app code reading Object.keys(state.cards) threw.
+    const { a } = await restoredAfter('gone')
+    a.sync.connect()
+    await waitFor(() => a.sync.status().connection === 'online' && Object.keys(a.getState().cards).length === 0, 5000, 'rewound')
+    expect(a.getState().cards).toEqual({})
+  })
+})
+
 describe('a server restored from a backup, then written to before a store came back', () => {
   it("gives that store its state and says so (server:rewound), instead of the changes after the store's seq, which would mix two histories", async () => {
     // An older (here: empty) database is restored, and another client writes four cards before this store reconnects:

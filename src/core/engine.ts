@@ -1868,9 +1868,20 @@ export class SyncEngine {
     for (const [k, gone] of emptied) {
       const shown = getAt(this.baseline, [k])
       if (!isPlainObject(shown) || !Object.keys(shown).every((r) => gone.has(r))) continue
+      // A key the server has no history of (a database restored from before it was written) was not
+      // dropped: left as `{}`, as a new device shows its initial state (it vanished, and app code reading
+      // Object.keys(state.items) threw; an operator trial).
+      if (!this.knows(k)) continue
       const p = this.visiblePatch(entityOf([k]), [k])
       if (p) patches.push(p)
     }
+  }
+
+  /** Whether the server has history of top-level key `k` or of anything under it. */
+  private knows(k: string): boolean {
+    if (this.vv[k]) return true
+    for (const e in this.vv) if (e.startsWith(k + '/')) return true
+    return false
   }
 
   private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
