@@ -2,7 +2,7 @@ import type { Meta, StoryObj } from '@storybook/react-vite'
 import { useState } from 'react'
 import { expect, fn, screen, userEvent, waitFor } from 'storybook/test'
 import { ConflictModal } from 'zync/react'
-import { createFixtureStore, type FixtureStore, resetStore, samples } from './fixtures'
+import { createFixtureStore, type FixtureStore, makeConflict, resetStore, samples } from './fixtures'
 
 const meta = {
   title: 'Conflicts/ConflictModal',
@@ -13,9 +13,9 @@ const meta = {
     store: { control: false, description: 'The synced store (anything with a `sync` property).', type: { name: 'other', value: 'SyncedStore', required: true } },
     open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits).', table: { defaultValue: { summary: 'uncontrolled' } } },
     onOpenChange: { description: 'Called with false on "Decide later" / Esc and when the last conflict is resolved.', table: { defaultValue: { summary: 'none' } } },
-    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, edit, later, keepAllMine, keepAllTheirs, invalidJson, wrongType, ...).', table: { defaultValue: { summary: 'the English texts' } } },
+    labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, edit, later, keepAllMine, keepAllTheirs, invalidJson, wrongType, showMore, ...).', table: { defaultValue: { summary: 'the English texts' } } },
     className: { control: 'text', description: 'Extra class on the dialog.', table: { defaultValue: { summary: 'none' } } },
-    renderTitle: { control: false, description: 'A conflict\'s heading in your words: (conflict) => ReactNode.', table: { defaultValue: { summary: 'the field, then the entity id' } } },
+    renderTitle: { control: false, description: 'A conflict\'s heading in your words: (conflict) => ReactNode.', table: { defaultValue: { summary: "the field, then the record's title, name or label, else the entity id" } } },
     renderValue: { control: false, description: '(value, side, conflict) => ReactNode; undefined keeps the built-in diff.', table: { defaultValue: { summary: 'the built-in diff' } } },
   },
   beforeEach: resetStore,
@@ -59,6 +59,19 @@ export const ManyFields: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },
   play: async () => {
     await expect(await screen.findAllByRole('region')).toHaveLength(4)
+  },
+}
+
+/** A long offline session: 60 conflicts. The first 25 are shown; "Show N more" adds 25 at a time. */
+export const SixtyConflicts: Story = {
+  args: { store: createFixtureStore({ conflicts: Array.from({ length: 60 }, (_, i) => makeConflict({ id: `m${i}`, entity: `tasks/t${i}`, base: `Task ${i}`, local: `Task ${i}, reworded here`, remote: `Task ${i}, reworded there` })) }) },
+  play: async ({ step }) => {
+    await step('shows 25, then 25 more', async () => {
+      await expect(await screen.findAllByRole('region')).toHaveLength(25)
+      await userEvent.click(screen.getByRole('button', { name: 'Show 35 more' }))
+      await expect(screen.getAllByRole('region')).toHaveLength(50)
+      await expect(screen.getByRole('button', { name: 'Show 10 more' })).toBeVisible()
+    })
   },
 }
 
