@@ -155,6 +155,8 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`${values.redis !== undefined ? '--redis' : 'ZYNC_REDIS_URL'} must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
   const cors = values.cors ?? env.ZYNC_CORS
   const corsList = cors === undefined ? undefined : cors.trim() === '*' ? '*' : cors.split(',').map((c) => c.trim()).filter(Boolean)
+  // "," named no origin: every browser would be refused, localhost included.
+  if (Array.isArray(corsList) && corsList.length === 0) throw new UsageError(`${values.cors !== undefined ? '--cors' : 'ZYNC_CORS'} names no origin, got ${JSON.stringify(cors)}`)
   const badCors = corsProblem(corsList)
   if (badCors) throw new UsageError(badCors.replace(/^cors/, values.cors !== undefined ? '--cors' : 'ZYNC_CORS (--cors)'))
   const level = (values['log-level'] ?? env.ZYNC_LOG_LEVEL ?? 'info') as LogLevel

@@ -68,6 +68,11 @@ describe('zync-server CLI', () => {
       expect(r.code, name).toBe(2)
       expect(r.stderr).toContain(`${name} is set but empty; unset it for the default`)
     }
+    for (const [flag, env] of [[['--cors', ','], {}], [[], { ZYNC_CORS: ' , ' }]] as const) {
+      const r = await runCli([...flag, '--memory'], env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/(--cors|ZYNC_CORS) names no origin/)
+    }
     for (const n of ['0xA8F0', '1e3', '4.0', '+80']) {
       const r = await runCli(['--port', n, '--memory'])
       expect(r.code, n).toBe(2)

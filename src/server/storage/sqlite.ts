@@ -12,7 +12,7 @@ export interface SqliteStorageOptions {
   file: string
   /**
    * How long a write waits for another connection's lock, in ms (on the event loop: nothing else runs
-   * meanwhile). After such a wait fails, writes fail at once for 2 s. Default 1000.
+   * meanwhile). After such a wait fails, writes fail at once for 2 s. Default 250.
    */
   busyTimeoutMs?: number
   /**
@@ -207,7 +207,7 @@ export class SqliteStorage implements ServerStorage {
       throw cannotOpen(err)
     }
     try {
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 1000))}`)
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.options.busyTimeoutMs ?? 250))}`)
       db.pragma('journal_mode = WAL')
       db.pragma('synchronous = FULL')
       db.pragma('foreign_keys = OFF')
