@@ -1004,6 +1004,39 @@ describe('acknowledgements', () => {
     expect(acked).toHaveLength(2)
     expect(acked[1]).toEqual([t.sent[1]!.ops[0]!.id])
   })
+
+  it('an op sent again whose first send was applied is reported acked when its change arrives, before flush() returns, and its answer does not report it twice', async () => {
+    // A re-check trial: after a storage outage flush() returned with 'sync:acked' still missing for some
+    // writes: their changes came in the log while their second send was in flight, and only its answer reported them.
+    const t = new ScriptedTransport()
+    let first: OpsResponse | undefined
+    let answerSecond: (() => void) | undefined
+    t.respond = (req) => {
+      if (!first) {
+        first = t.accept(req)
+        return { ok: false, code: 'STORAGE_UNAVAILABLE', message: '[zync] storage failed', retryable: true }
+      }
+      // The server finds it a duplicate; its answer is slow.
+      const dup = { ok: true as const, seq: t.seq, results: req.ops.map((op) => ({ id: op.id, ok: true as const, seq: t.seq, status: 'applied' as const, duplicate: true })) }
+      return new Promise<OpsResponse>((r) => (answerSecond = () => r(dup)))
+    }
+    const store = scriptedStore(t, { backoff: { base: 10, cap: 20 } })
+    const acked: string[][] = []
+    store.sync.on('sync:acked', (e) => acked.push(e.ids))
+    await store.sync.ready
+    await waitFor(() => store.sync.status().connection === 'online')
+    store.setState({ v: { a: 1 } })
+    await waitFor(() => answerSecond !== undefined, 5000, 'sent again')
+    const id = t.sent[0]!.ops[0]!.id
+    const flushed = store.sync.flush({ timeout: 5000 }).then(() => acked.map((ids) => [...ids]))
+    // The first send's change reaches the store (a broadcast) while the second send waits for its answer.
+    const change = (first as Extract<OpsResponse, { ok: true }>).results.map((r) => (r as { change: import('../src/core/protocol').Change }).change)
+    t.handlers.onChanges({ doc: 'scripted', changes: change })
+    expect(await flushed).toEqual([[id]])
+    answerSecond!()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(acked.flat()).toEqual([id])
+  })
 })
 
 describe('a slow link', () => {

@@ -1476,7 +1476,7 @@ export class SyncEngine {
     if (retry.length > 0) this.retryRows(retry, retryError!)
     if (res.seq > this.serverSeq) this.serverSeq = res.seq
     if (res.seq > this.seq) this.requestCatchUp()
-    this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok).map((r) => r.id), seq: res.seq })
+    this.events.emit('sync:acked', { ids: res.results.filter((r) => r.ok && !byId.get(r.id)?.reported).map((r) => r.id), seq: res.seq })
     // The last answer out: `lastSyncedAt` is current when the flush() it resolved returns to the app.
     if (this.inFlight === 0) this.checkSynced()
   }
@@ -1731,9 +1731,14 @@ export class SyncEngine {
       if (own) {
         // Our row, whatever client id wrote it (a row adopted after a reload or from a closed tab,
         // or another tab's row we mirror: the conflict belongs to this device's inbox).
-        // Not in flight: no answer is coming for it (lost with a connection, or sent by a page since
-        // closed); the log is its acknowledgement.
-        if (!this.answering && !own.inFlight && !own.done && own.row.owner === this.clientId) (ackedByLog ??= []).push(c.opId)
+        // The log is its acknowledgement, reported now. Not in flight, no answer is coming for it (lost
+        // with a connection, or sent by a page since closed); in flight (sent again after a lost answer,
+        // its first send applied), a flush() waiting for it would return before the report: its answer
+        // then leaves it out.
+        if (!this.answering && !own.done && own.row.owner === this.clientId) {
+          ;(ackedByLog ??= []).push(c.opId)
+          own.reported = true
+        }
         if (c.status === 'conflict') this.raiseConflict(c, own.row.owner === this.clientId, own)
         this.settle(own, false)
         if (!echo) touched.set(c.entity, entityPath(c.path))

@@ -39,6 +39,8 @@ export interface RowState {
   restamp?: boolean
   /** Stamped anew once already in this page: a second CLOCK_SKEW makes it a dead letter. */
   restamped?: boolean
+  /** 'sync:acked' named it already (its change came in the log while it was in flight again): its answer does not. */
+  reported?: boolean
 }
 
 /** A row state as the engine makes it: OutboxIndex.add fills in its keys. */
