@@ -1794,10 +1794,11 @@ export class SyncEngine {
       if (c.entity === entity) value = overlay(value, path, c.path, { op: c.local === undefined ? 'remove' : 'replace', value: c.local } as Op)
     }
     for (const s of this.outbox.entityRows(entity)) {
-      // A row the confirmed state already holds (the server's vector names its write) is not laid over it
-      // again: after a reload whose acknowledgements had not reached IndexedDB, the join's snapshot held
-      // the rows sent again, and counters showed each increment twice until the answers came.
-      if (vvGet(this.vv[s.row.entity], s.row.op.client) >= s.row.op.n) continue
+      // An increment the confirmed state already holds (the server's vector names its write) is not added
+      // to it again: after a reload whose acknowledgements had not reached IndexedDB, the join's snapshot
+      // held the rows sent again, and counters showed each increment twice until the answers came. (Other
+      // ops lay the same value over it again, which changes nothing; a refused one stays shown.)
+      if (s.row.op.delta !== undefined && !s.row.dead && vvGet(this.vv[s.row.entity], s.row.op.client) >= s.row.op.n) continue
       value = overlay(value, path, s.row.op.path, s.row.op)
     }
     const current = getAt(this.baseline, path)
