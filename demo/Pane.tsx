@@ -12,6 +12,9 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
   const status = useSyncStatus(store)
   const cards = useStore(store, (s) => s.cards)
   const { others } = usePresence<BoardPresence>(store)
+  // One name per other person, as the avatars show them (the same person in two windows or browsers is
+  // one; this pane's own user in another browser is not someone else).
+  const people = [...new Map(others.filter((p) => p.user.id !== pane.user.id).map((p) => [p.user.id, p.user.name ?? p.user.id])).values()]
   const [online, setOnline] = useState(() => !offlineFlag(pane.dbName))
   // The modal opens on its own for a new conflict; one put off with "Decide later" is reopened from here.
   const [review, setReview] = useState(false)
@@ -72,7 +75,7 @@ export function Pane({ pane, store }: { pane: PaneConfig; store: BoardStore }) {
       <div className="pane-people">
         <PresenceAvatars store={store} max={4} label={(n) => (n === 1 ? '1 other person here' : `${n} other people here`)} />
         <span className="muted">
-          {others.length === 0 ? (online ? 'Nobody else here right now' : 'Offline: nobody can see you') : `${others.map((p) => p.user.name ?? p.user.id).join(', ')} ${others.length === 1 ? 'is' : 'are'} here`}
+          {people.length === 0 ? (online ? 'Nobody else here right now' : 'Offline: nobody can see you') : `${people.join(', ')} ${people.length === 1 ? 'is' : 'are'} here`}
         </span>
       </div>
 
