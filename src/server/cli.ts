@@ -40,7 +40,7 @@ Options win over environment variables; a storage option (--data, --postgres, --
 every storage variable, and only one storage may be given. Prints "zync-server listening on <url> (<storage>)" on
 stdout when ready; logs are JSON lines on stderr.
 
-SIGTERM / SIGINT: stop accepting, finish in-flight writes, close (a second signal exits at once).
+SIGTERM / SIGINT / SIGHUP: stop accepting, finish in-flight writes, close (a second signal exits at once).
 Metrics: GET /metrics (Prometheus). Health: GET /healthz. Readiness: GET /readyz.`
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
@@ -249,6 +249,9 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // A closed terminal or SSH session: the same graceful stop (by default Node died at once, cutting
+  // the clients off mid-batch).
+  process.on('SIGHUP', () => stop('SIGHUP'))
   // Ready only once a signal would be handled: a supervisor that stops the server right after this
   // line gets a graceful shutdown, not a killed process.
   process.stdout.write(`zync-server listening on ${server.url} (${kind})\n`)

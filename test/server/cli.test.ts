@@ -239,6 +239,16 @@ describe('zync-server CLI', () => {
     expect(await q.kill('SIGTERM')).toEqual({ code: 0, signal: null })
   })
 
+  it('SIGHUP (a closed terminal) stops it gracefully too, exit 0', async () => {
+    // An operator trial: SIGHUP killed the server at once, without the graceful shutdown.
+    const p = await startCli(['--port', '0', '--memory', '--log-level', 'info'], { via: 'tsx' })
+    procs.push(p)
+    const exit = p.kill('SIGHUP')
+    expect(await exit).toEqual({ code: 0, signal: null })
+    expect(p.stderr()).toMatch(/"msg":"shutting down gracefully","signal":"SIGHUP"/)
+    expect(p.stderr()).toMatch(/"msg":"zync server closed"/)
+  })
+
   it('on SIGTERM acknowledges every write in flight, makes it durable, then exits 0', async () => {
     const d = tempDir()
     dirs.push(d)
