@@ -133,6 +133,21 @@ describe('SQLite files the server cannot use', () => {
     await t.close()
   })
 
+  // Needs a small file system of its own: a tmpfs, which root can mount (CI runs as root here).
+  const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0
+  it.skipIf(!canMount)('a disk with a few KB free: the refusal says the disk is full, not only "disk I/O error"', async () => {
+    // An operator trial got "disk I/O error" alone at 8, 16 and 32 KB free.
+    const small = mkdtempSync(path.join(os.tmpdir(), 'zync-small-'))
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', small]).status).toBe(0)
+    try {
+      writeFileSync(path.join(small, 'fill'), Buffer.alloc(48 * 1024))
+      expect(await refusal(path.join(small, 'z.db'))).toMatch(/: the disk is full \(\d+ KB free\); free some space$/)
+    } finally {
+      spawnSync('umount', [small])
+      rmSync(small, { recursive: true, force: true })
+    }
+  })
+
   it('one lock per database file, through a symlink to it or to its directory too', async () => {
     // An operator trial started a second server through a symlink: the clients of the two diverged.
     const file = path.join(dir, 'linked.db')

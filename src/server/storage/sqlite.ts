@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { importPeer } from '../peer'
@@ -150,9 +150,14 @@ function dropLock(lockFile: string): void {
 }
 
 /** What an SQLite error at open means for the operator, and what to do. */
-function openProblem(err: unknown): string {
+function openProblem(err: unknown, file?: string): string {
   const code = String((err as { code?: unknown } | null)?.code ?? '')
   const message = (err as Error)?.message ?? String(err)
+  // With a few KB left SQLite says "disk I/O error" (its WAL index cannot grow): the free space says why.
+  if (code.startsWith('SQLITE_IOERR') && file !== undefined) {
+    const free = freeBytes(dirname(resolve(file)))
+    if (free !== undefined && free < 1024 * 1024) return `${message}: the disk is full (${Math.floor(free / 1024)} KB free); free some space`
+  }
   if (code.startsWith('SQLITE_READONLY')) return `${message}: the file (or its directory, or the mount) is read-only for this process; zync-server writes to it, so make it writable or point the storage (--data) at a writable file`
   if (code === 'SQLITE_NOTADB') return `${message}: it is not a SQLite database (another kind of file, or encrypted); point the storage (--data) at a zync database or a new file`
   if (code.startsWith('SQLITE_CORRUPT')) return `${message}: the database is damaged; restore it from a backup`
@@ -161,6 +166,16 @@ function openProblem(err: unknown): string {
   if (code.startsWith('SQLITE_BUSY')) return `${message}: another connection holds the write lock; stop what else writes to the file`
   if (/no such column|has no column/.test(message)) return `${message}: the file holds tables of another application (a "log", "ops" or "snapshots" table zync did not create); point the storage (--data) at a zync database or a new file`
   return message
+}
+
+/** Bytes free for this process on the file system of `dir`, if it can tell. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const st = statfsSync(dir)
+    return st.bavail * st.bsize
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -196,7 +211,7 @@ export class SqliteStorage implements ServerStorage {
     const file = this.options.file
     const inMemory = file === ':memory:' || file === ''
     const lockFile = this.options.lock && !inMemory ? takeLock(file) : undefined
-    const cannotOpen = (err: unknown) => new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: ${openProblem(err)}`, { cause: err })
+    const cannotOpen = (err: unknown) => new ZyncError('STORAGE_UNAVAILABLE', `[zync] cannot open the SQLite database ${JSON.stringify(file)}: ${openProblem(err, file)}`, { cause: err })
     // The WAL files this open makes, if it is refused: removed with it (a read-only database, say).
     const made = { wal: !existsSync(`${file}-wal`), shm: !existsSync(`${file}-shm`) }
     let db: BetterSqlite3.Database
