@@ -176,7 +176,7 @@ describe('SQLite files the server cannot use', () => {
     await s.close()
     // One written a moment ago may be a server that is starting: refused as before.
     writeFileSync(`${file}.lock`, '')
-    expect(await refusal(file)).toMatch(/holds no pid/)
+    expect(await refusal(file)).toMatch(/holds no pid \(empty, written moments ago: a zync-server may be starting; if none is, start again in 2 s or delete it\)$/)
     rmSync(`${file}.lock`)
   })
 

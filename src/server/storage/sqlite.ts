@@ -95,7 +95,7 @@ function takeLock(file: string): string {
     // start that failed between the two, or by a crash then. Taken over.
     if (text === '' && dropIfEmpty(lockFile, 2000)) continue
     if (pid === undefined) {
-      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] the lock file ${JSON.stringify(lockFile)} of the SQLite database ${JSON.stringify(file)} holds no pid (${JSON.stringify(text.slice(0, 40))}); if no zync-server uses this database, delete it and start again`)
+      throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] the lock file ${JSON.stringify(lockFile)} of the SQLite database ${JSON.stringify(file)} holds no pid (${text === '' ? 'empty, written moments ago: a zync-server may be starting; if none is, start again in 2 s or delete it' : `${JSON.stringify(text.slice(0, 40))}; if no zync-server uses this database, delete it and start again`})`)
     }
     // Our own pid, not held here: a lock left by an earlier process that had this pid (PID 1 in a restarted container).
     if (alive(pid) && (pid !== process.pid || heldLocks.has(lockFile))) {
