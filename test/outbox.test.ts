@@ -1950,6 +1950,17 @@ describe('a page that dies before its IndexedDB write', () => {
   })
 })
 
+/**
+ * The page opened again on `dbName` (offline) shows the `n` cards a closed page left, and so does `other`,
+ * a tab open all along, before any server has them.
+ */
+async function reopenedShows(dbName: string, other: { getState(): Board }, n: number, what: string): Promise<void> {
+  const b = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, tabTimeout: 200 })
+  await b.sync.ready
+  expect(Object.keys(b.getState().cards)).toHaveLength(n)
+  await waitFor(() => Object.keys(other.getState().cards).length === n, 3000, what)
+}
+
 describe('a page that dies before its IndexedDB write, with another tab open', () => {
   it("the other tab shows the spilled edits once the reloaded page has taken them in, before the server has them", async () => {
     // Found by a multi-tab trial: a tab made 2,000 edits offline and reloaded at once; the edits came
@@ -1972,10 +1983,7 @@ describe('a page that dies before its IndexedDB write, with another tab open', (
     await new Promise((r) => setTimeout(r, 100))
     // Nothing reached IndexedDB, so nothing was announced.
     expect(Object.keys(other.getState().cards)).toEqual([])
-    const b = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
-    await b.sync.ready
-    expect(Object.keys(b.getState().cards)).toHaveLength(50)
-    await waitFor(() => Object.keys(other.getState().cards).length === 50, 3000, 'the other tab shows the spilled edits')
+    await reopenedShows(dbName, other, 50, 'the other tab shows the spilled edits')
     expect(other.getState().cards.c49).toEqual({ title: 'card 49', votes: 0 })
     expect(other.sync.status().pending).toBe(50)
   })
@@ -2004,10 +2012,7 @@ describe('a page that closes after its IndexedDB write but before announcing it'
     await writeAndGo(a, 20)
     await new Promise((r) => setTimeout(r, 300))
     expect(Object.keys(other.getState().cards)).toEqual([])
-    const b = board({ url, dbName, autoConnect: false, tabTimeout: 200 })
-    await b.sync.ready
-    expect(Object.keys(b.getState().cards)).toHaveLength(20)
-    await waitFor(() => Object.keys(other.getState().cards).length === 20, 3000, 'the other tab shows the adopted edits')
+    await reopenedShows(dbName, other, 20, 'the other tab shows the adopted edits')
     expect(other.sync.status().pending).toBe(20)
   })
 

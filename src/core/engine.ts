@@ -1798,7 +1798,7 @@ export class SyncEngine {
       // to it again: after a reload whose acknowledgements had not reached IndexedDB, the join's snapshot
       // held the rows sent again, and counters showed each increment twice until the answers came. (Other
       // ops lay the same value over it again, which changes nothing; a refused one stays shown.)
-      if (s.row.op.delta !== undefined && !s.row.dead && vvGet(this.vv[s.row.entity], s.row.op.client) >= s.row.op.n) continue
+      if (s.row.op.delta !== undefined && !s.row.dead && this.inLog(s.row)) continue
       value = overlay(value, path, s.row.op.path, s.row.op)
     }
     const current = getAt(this.baseline, path)
@@ -1881,6 +1881,11 @@ export class SyncEngine {
       const p = this.visiblePatch(entityOf([k]), [k])
       if (p) patches.push(p)
     }
+  }
+
+  /** Whether the server's log holds the row's write: the entity's vector names it (or a later write of its client). */
+  private inLog(row: OutboxRow): boolean {
+    return vvGet(this.vv[row.entity], row.op.client) >= row.op.n
   }
 
   /** Whether the server has history of top-level key `k` or of anything under it. */
@@ -2220,7 +2225,7 @@ export class SyncEngine {
         // edit made after seeing another tab's ranked before it, and that tab kept showing its own.
         if (row.order > this.order) this.order = row.order
         // Already in the log (we saw its change): settled, whatever order the messages came in.
-        if (vvGet(this.vv[row.entity], row.op.client) >= row.op.n) continue
+        if (this.inLog(row)) continue
         const s = this.outbox.rows.get(row.id)
         // New to this tab, or written again there (a coalesced row keeps its id): an edit to report.
         const edited = !row.dead && (!s || s.row.op.op !== row.op.op || !deepEqual(s.row.op.value, row.op.value))

@@ -63,7 +63,7 @@ function int(name: string, flag: string | undefined, env: string, envValue: stri
  * `--host ""` on every interface. A variable is unset to get its default.
  */
 function noEmpty(values: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
-  for (const [k, v] of Object.entries(values)) if (v === '' || (typeof v === 'string' && v.trim() === '')) throw new UsageError(`--${k} needs a value, got ${JSON.stringify(v)}`)
+  for (const [k, v] of Object.entries(values)) if (typeof v === 'string' && v.trim() === '') throw new UsageError(`--${k} needs a value, got ${JSON.stringify(v)}`)
   for (const k of ENV_VARS) {
     const v = env[k]
     if (v !== undefined && v.trim() === '' && k !== 'ZYNC_MEMORY') throw new UsageError(`${k} is set but empty; unset it for the default`)

@@ -150,11 +150,11 @@ function dropLock(lockFile: string): void {
 }
 
 /** What an SQLite error at open means for the operator, and what to do. */
-function openProblem(err: unknown, file?: string): string {
+function openProblem(err: unknown, file: string): string {
   const code = String((err as { code?: unknown } | null)?.code ?? '')
   const message = (err as Error)?.message ?? String(err)
   // With a few KB left SQLite says "disk I/O error" (its WAL index cannot grow): the free space says why.
-  if (code.startsWith('SQLITE_IOERR') && file !== undefined) {
+  if (code.startsWith('SQLITE_IOERR')) {
     const free = freeBytes(dirname(resolve(file)))
     if (free !== undefined && free < 1024 * 1024) return `${message}: the disk is full (${Math.floor(free / 1024)} KB free); free some space`
   }
@@ -414,8 +414,8 @@ export class SqliteStorage implements ServerStorage {
    * refused (an operator trial on a 2 MB tmpfs). The freed pages stay in the file for the next appends.
    */
   async probeWrite(): Promise<void> {
-    const { db, s } = this.ready()
-    this.writing(() => db.transaction(() => s.probe.run('x'.repeat(PROBE_BYTES)))())
+    const { s } = this.ready()
+    this.writing(() => s.probe.run('x'.repeat(PROBE_BYTES)))
     s.probe.run(new Date().toISOString())
   }
 
