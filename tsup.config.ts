@@ -24,6 +24,11 @@ const entry = {
   'react/index': 'src/react/index.ts',
   'react-query/index': 'src/react-query/index.ts',
   'server/index': 'src/server/index.ts',
+  // Not exported: these two entries put the modules that import dexie and socket.io-client in chunks of
+  // their own, so an app's bundler drops them (and those peers, which are not side-effect free) when the
+  // app imports only other things from 'zync', e.g. ZyncError in server code.
+  'internal/dexie': 'src/adapters/dexie-storage.ts',
+  'internal/socket-io': 'src/adapters/socket-io.ts',
 }
 
 export default defineConfig([

@@ -28,6 +28,29 @@ for (const f of ['dist/react/index.js', 'dist/react/index.cjs']) {
   if (!readFileSync(f, 'utf8').startsWith('"use client";')) fail(`${f} does not start with "use client"`)
 }
 
+// An app that imports only some of zync gets only what that needs: the modules that import dexie and
+// socket.io-client (peers a bundler keeps once imported: they are not side-effect free) are chunks of
+// their own (tsup.config.ts), so importing ZyncError alone, or zync/react, bundles neither.
+const { build } = await import('esbuild')
+for (const [name, code] of [
+  ['ZyncError from zync', `import { ZyncError } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)}; console.log(ZyncError)`],
+  ['zync/react', `import { useSyncStatus, ConflictModal } from ${JSON.stringify(new URL('../dist/react/index.js', import.meta.url).pathname)}; console.log(useSyncStatus, ConflictModal)`],
+]) {
+  const { metafile } = await build({
+    stdin: { contents: code, resolveDir: process.cwd() },
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: 'esm',
+    platform: 'browser',
+    external: ['react', 'react-dom', 'react/jsx-runtime', 'zustand', 'zustand/vanilla', 'immer'],
+    logLevel: 'silent',
+  })
+  const kept = Object.values(metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f))
+  const peers = kept.filter((f) => /node_modules\/(dexie|socket\.io-client|engine\.io-client)\//.test(f))
+  if (peers.length) fail(`a bundle of ${name} includes ${[...new Set(peers.map((f) => f.split('node_modules/')[1].split('/')[0]))].join(', ')}`)
+}
+
 const proc = spawn(process.execPath, ['dist/server/cli.js', '--port', '0', '--memory', '--auth', auth, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
 let out = ''
 let err = ''
