@@ -94,6 +94,8 @@ describe('SQLite files the server cannot use', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zync-setup-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
   const start = (file: string) => createSyncServer({ port: 0, storage: { kind: 'sqlite', file }, logLevel: 'silent' })
+  /** The pid a lock file names (its first line; the second is when that process started). */
+  const lockPid = (file: string) => readFileSync(`${file}.lock`, 'utf8').split('\n')[0]
   const refusal = async (file: string) => {
     const err = await start(file).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ZyncError)
@@ -103,13 +105,13 @@ describe('SQLite files the server cannot use', () => {
   it('a second server on the same file is refused, naming the pid and PostgreSQL + Redis; close() releases the lock', async () => {
     const file = path.join(dir, 'shared.db')
     const first = await start(file)
-    expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    expect(lockPid(file)).toBe(String(process.pid))
     try {
       const message = await refusal(file)
       expect(message).toContain(`another zync-server (pid ${process.pid}, this process) uses the SQLite database ${JSON.stringify(file)}`)
       expect(message).toMatch(/use PostgreSQL and Redis/)
       // The refused server left the first one's lock alone.
-      expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+      expect(lockPid(file)).toBe(String(process.pid))
     } finally {
       await first.close()
     }
@@ -118,13 +120,33 @@ describe('SQLite files the server cannot use', () => {
     await again.close()
   })
 
+  it.skipIf(process.platform !== 'linux')('takes over a lock whose pid is now another process\'s (a reboot, a crash long ago): the lock records when its process started', async () => {
+    // An operator trial: a stale lock naming a pid the system had given to an unrelated process refused every start.
+    const file = path.join(dir, 'reused.db')
+    const other = spawn('sleep', ['30'])
+    try {
+      const started = readFileSync(`/proc/${other.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19]
+      // The pid's process started at another time than the one the lock recorded: taken over.
+      writeFileSync(`${file}.lock`, `${other.pid}\n${Number(started) - 100}\n`)
+      const s = await start(file)
+      expect(lockPid(file)).toBe(String(process.pid))
+      await s.close()
+      // The same pid and start time: that process may be a server, so the start is refused.
+      writeFileSync(`${file}.lock`, `${other.pid}\n${started}\n`)
+      expect(await refusal(file)).toContain(`another zync-server (pid ${other.pid}) uses the SQLite database`)
+    } finally {
+      other.kill()
+      rmSync(`${file}.lock`, { force: true })
+    }
+  })
+
   it('takes over a lock whose process is gone', async () => {
     const file = path.join(dir, 'stale.db')
     const dead = spawnSync(process.execPath, ['-e', '']).pid
     expect(() => process.kill(dead, 0)).toThrow()
     writeFileSync(`${file}.lock`, `${dead}\n`)
     const s = await start(file)
-    expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    expect(lockPid(file)).toBe(String(process.pid))
     await s.close()
     expect(existsSync(`${file}.lock`)).toBe(false)
     // A lock naming this process's pid that this process does not hold (PID 1 in a restarted container) is stale too.
@@ -172,7 +194,7 @@ describe('SQLite files the server cannot use', () => {
     const old = new Date(Date.now() - 10_000)
     utimesSync(`${file}.lock`, old, old)
     const s = await start(file)
-    expect(readFileSync(`${file}.lock`, 'utf8').trim()).toBe(String(process.pid))
+    expect(lockPid(file)).toBe(String(process.pid))
     await s.close()
     // One written a moment ago may be a server that is starting: refused as before.
     writeFileSync(`${file}.lock`, '')

@@ -18,8 +18,8 @@ export interface SqliteStorageOptions {
   /**
    * Hold `<file>.lock` (this process's pid in it) from `init()` to `close()`, and refuse to start while
    * a live process holds it: a server broadcasts only its own writes, so two servers on one file leave
-   * their clients missing each other's changes. A lock whose process is gone (a crash, `kill -9`) is
-   * taken over. Default false: several instances and processes may share the file (`append` is safe
+   * their clients missing each other's changes. A lock whose process is gone (a crash, `kill -9`), or
+   * whose pid now belongs to a process started at another time (Linux), is taken over. Default false: several instances and processes may share the file (`append` is safe
    * for that); `createSyncServer` turns it on.
    */
   lock?: boolean
@@ -72,7 +72,9 @@ function takeLock(file: string): string {
   const lockFile = realPath(file) + '.lock'
   for (let attempt = 0; ; attempt++) {
     try {
-      writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' })
+      // The pid, then (on Linux) when that process started: a pid the system has since given to another
+      // process (a reboot, a crash long ago) does not keep the lock.
+      writeFileSync(lockFile, `${process.pid}\n${startedAt(process.pid) ?? ''}\n`, { flag: 'wx' })
       heldLocks.add(lockFile)
       return lockFile
     } catch (err) {
@@ -90,7 +92,8 @@ function takeLock(file: string): string {
     } catch {
       continue // removed meanwhile: try again
     }
-    const pid = /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined
+    const [, pidText, started] = /^(\d+)\n?(?:(\d+)\n?)?$/.exec(text.trim()) ?? []
+    const pid = pidText === undefined ? undefined : Number(pidText)
     // Empty for more than a moment (a server starting writes its pid right after creating it): left by a
     // start that failed between the two, or by a crash then. Taken over.
     if (text === '' && dropIfEmpty(lockFile, 2000)) continue
@@ -98,7 +101,9 @@ function takeLock(file: string): string {
       throw new ZyncError('STORAGE_UNAVAILABLE', `[zync] the lock file ${JSON.stringify(lockFile)} of the SQLite database ${JSON.stringify(file)} holds no pid (${text === '' ? 'empty, written moments ago: a zync-server may be starting; if none is, start again in 2 s or delete it' : `${JSON.stringify(text.slice(0, 40))}; if no zync-server uses this database, delete it and start again`})`)
     }
     // Our own pid, not held here: a lock left by an earlier process that had this pid (PID 1 in a restarted container).
-    if (alive(pid) && (pid !== process.pid || heldLocks.has(lockFile))) {
+    // A pid now another process's (its start time differs from the one the lock recorded): stale too.
+    const reused = started !== undefined && startedAt(pid) !== undefined && startedAt(pid) !== started
+    if (alive(pid) && !reused && (pid !== process.pid || heldLocks.has(lockFile))) {
       throw new ZyncError(
         'STORAGE_UNAVAILABLE',
         `[zync] another zync-server (pid ${pid}${pid === process.pid ? ', this process' : ''}) uses the SQLite database ${JSON.stringify(file)} (lock file ${JSON.stringify(lockFile)}): ` +
@@ -108,6 +113,17 @@ function takeLock(file: string): string {
     }
     // Its process is gone (a crash, kill -9): take the lock over.
     rmSync(lockFile, { force: true })
+  }
+}
+
+/** When process `pid` started (clock ticks since boot, from /proc on Linux); undefined elsewhere or when gone. */
+function startedAt(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces, in parentheses): state is field 3, starttime 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
   }
 }
 
@@ -143,7 +159,7 @@ function dropEmptyWal(file: string, made: { wal: boolean; shm: boolean }): void 
 function dropLock(lockFile: string): void {
   heldLocks.delete(lockFile)
   try {
-    if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) rmSync(lockFile, { force: true })
+    if (readFileSync(lockFile, 'utf8').split('\n')[0] === String(process.pid)) rmSync(lockFile, { force: true })
   } catch {
     // already gone
   }
