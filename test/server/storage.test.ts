@@ -160,6 +160,28 @@ describe('SqliteStorage specifics', () => {
     await s.close()
   })
 
+  it('the database file deleted or replaced under a running server: writes are refused (they would be lost with it), reads go on', async () => {
+    // An operator trial deleted the files of a running server: it went on acknowledging writes into the
+    // unlinked file, all gone at the restart.
+    for (const how of ['deleted', 'replaced'] as const) {
+      const file = path.join(dir, `gone-${how}.db`)
+      const s = new SqliteStorage({ file })
+      await s.init()
+      await s.append('d', makeEntries(1, 1))
+      if (how === 'deleted') for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true })
+      else {
+        rmSync(file)
+        writeFileSync(file, '') // a restore copied over it, say
+      }
+      const refused = new RegExp(`the SQLite file "${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" was ${how} while the server runs: writes are refused`)
+      await expect(s.append('d', makeEntries(2, 2))).rejects.toThrow(refused)
+      await expect(s.probeWrite!()).rejects.toThrow(refused)
+      await expect(s.saveSnapshot('d', { seq: 1, state: {}, vv: {} } as never)).rejects.toThrow(refused)
+      expect(await s.head('d')).toBe(1)
+      await s.close()
+    }
+  })
+
   it('probeWrite() fails on a nearly full database, where a write of a few bytes still fits but a client batch does not', async () => {
     // An operator trial on a 2 MB tmpfs: the probe's one small row fit, /readyz said "up" and the
     // outage was logged over and over, while every append was refused.

@@ -116,6 +116,12 @@ function takeLock(file: string): string {
   }
 }
 
+/** `dev:ino` of a file, undefined when it does not exist. */
+function fileId(path: string): string | undefined {
+  const st = statSync(path, { throwIfNoEntry: false })
+  return st && `${st.dev}:${st.ino}`
+}
+
 /** When process `pid` started (clock ticks since boot, from /proc on Linux); undefined elsewhere or when gone. */
 function startedAt(pid: number): string | undefined {
   try {
@@ -210,6 +216,10 @@ export class SqliteStorage implements ServerStorage {
   private appendTx: ((doc: string, entries: LogEntry[]) => void) | undefined
   private initializing: Promise<void> | undefined
   private lockFile: string | undefined
+  /** The database file and its -wal as opened (`dev:ino`): see `writing`. */
+  private files: { path: string; id: string }[] = []
+  /** Set once either was deleted or replaced: every write is refused from then on. */
+  private filesGone: string | undefined
 
   constructor(private readonly options: SqliteStorageOptions) {}
 
@@ -279,6 +289,8 @@ export class SqliteStorage implements ServerStorage {
       this.stmts.probe.run(new Date().toISOString())
       this.db = db
       this.lockFile = lockFile
+      this.filesGone = undefined
+      this.files = inMemory ? [] : [file, `${file}-wal`].flatMap((path) => (fileId(path) === undefined ? [] : [{ path, id: fileId(path)! }]))
     } catch (err) {
       db.close()
       this.stmts = undefined
@@ -445,6 +457,16 @@ export class SqliteStorage implements ServerStorage {
    * BUSY_BACKOFF_MS, then one waits again.
    */
   private writing<T>(fn: () => T): T {
+    // Deleted or replaced under a running server (an operator cleaning up, a restore over it): SQLite
+    // goes on writing to the open, unlinked files, and every write acknowledged from then on is gone at
+    // the next start. Two stat calls against a synchronous commit per write.
+    if (this.filesGone === undefined) {
+      const changed = this.files.find((f) => fileId(f.path) !== f.id)
+      if (changed) {
+        this.filesGone = `the SQLite file ${JSON.stringify(changed.path)} was ${fileId(changed.path) === undefined ? 'deleted' : 'replaced'} while the server runs: writes are refused, since they would be lost with it; restart the server (clients keep their edits and send them then)`
+      }
+    }
+    if (this.filesGone !== undefined) throw new Error(this.filesGone)
     if (Date.now() < this.busyUntil) throw new Error('database is locked (another process holds its write lock; trying again shortly)')
     try {
       return fn()
