@@ -6,6 +6,8 @@ export interface Patch {
   value?: unknown
   /** The value before the change. */
   prev?: unknown
+  /** A resolution of a conflict over an id-keyed array: sent as one (merged by element) even when both sides are empty. */
+  idKey?: string
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

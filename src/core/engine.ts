@@ -609,7 +609,12 @@ export class SyncEngine {
         this.refuse(reworded(err, `${pathToString([...p.path, ...badPart(p.value)])} is not synced`), p.path)
         continue
       }
-      const op = this.makeOp(p)
+      // Inside an open conflict: the write joins it as the author's side, sent when they resolve it.
+      if (!resolves && this.holdInConflict(p)) {
+        count++
+        continue
+      }
+      const op = this.makeOp(p, !resolves)
       if (resolves) op.resolves = resolves
       let priority = lane ?? this.o.priority?.({ path: p.path, op: p.op, value: p.value }) ?? 'medium'
       if (!PRIORITIES.includes(priority)) {
@@ -620,7 +625,8 @@ export class SyncEngine {
       count++
       if (!resolves) for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
     }
-    // A later local write to a conflicted field settles it: the new write is causally after both.
+    // A local write over a conflicted field (its record replaced or removed) settles it: the new write
+    // is causally after both.
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
     if (count === 0) return
     if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
@@ -668,8 +674,12 @@ export class SyncEngine {
    * concurrent with them (a manual path raised a conflict of the user with themselves). Until the server
    * has them, such an op waits (heldForDevice): a base naming writes it never saw is refused.
    */
-  private baseFor(entity: string, path: Path): VersionVector {
-    const base = this.knownVector(entity, path) ?? {}
+  private baseFor(entity: string, path: Path, shown: boolean): VersionVector {
+    // While a write of this field is pending the screen shows it, not what others wrote there since: a
+    // new write builds on what the earlier one saw (a person typing on after reconnecting has not seen
+    // the other side's value; taken as seen, a 'manual' field's conflict was settled by the next key).
+    const pending = shown ? this.outbox.pendingOfField(entity + '\u0001' + fieldOf(path)) : undefined
+    const base = pending ? pending.row.op.base : (this.knownVector(entity, path) ?? {})
     if (!this.outbox.hasOtherClients(this.clientId)) return base
     let out: VersionVector | undefined
     for (const s of this.outbox.entityRowsUnordered(entity)) {
@@ -731,7 +741,8 @@ export class SyncEngine {
     s.dirty = true
   }
 
-  private makeOp(p: Patch): Op {
+  /** `shown`: an edit of what the screen shows (not a resolution, which has seen both sides). */
+  private makeOp(p: Patch, shown: boolean): Op {
     const entity = entityOf(p.path)
     const policy = this.o.policies.policyFor(p.path)
     const wire = wirePolicy(policy)
@@ -745,7 +756,7 @@ export class SyncEngine {
       hlc: this.clock.tickAfter(this.foreignFloor(entity)),
       op: p.op,
       path: p.path,
-      base: this.baseFor(entity, p.path),
+      base: this.baseFor(entity, p.path, shown),
     }
     if (p.op !== 'remove') op.value = p.value
     if (wire !== 'lww') op.policy = wire
@@ -761,7 +772,7 @@ export class SyncEngine {
     }
     const idKey = this.o.policies.idKey
     // Both sides must be id arrays (or empty), as the server checks: one with a repeated or missing id is a whole value.
-    if (idKey && idArrayOrEmpty(p.value, idKey) && (p.prev === undefined || idArrayOrEmpty(p.prev, idKey)) && (isIdArray(p.value, idKey) || isIdArray(p.prev, idKey))) {
+    if (idKey && idArrayOrEmpty(p.value, idKey) && (p.prev === undefined || idArrayOrEmpty(p.prev, idKey)) && (isIdArray(p.value, idKey) || isIdArray(p.prev, idKey) || p.idKey === idKey)) {
       op.idKey = idKey
       op.prev = Array.isArray(p.prev) ? p.prev : []
     }
@@ -2001,6 +2012,29 @@ export class SyncEngine {
     this.events.emit('sync:conflict', { conflict: publicConflict(conflict) })
   }
 
+  /**
+   * A local write at or inside the path of an open conflict: it becomes the conflict's `local` (what
+   * the screen shows there, and what resolve('local') writes) instead of an op of its own, so nothing
+   * settles the conflict but a person (the author typing on in a 'manual' field overwrote the other
+   * side unasked). A write over it (its record replaced or removed) is not held: it settles it.
+   */
+  private holdInConflict(p: Patch): boolean {
+    if (this.conflictsById.size === 0) return false
+    for (const c of this.conflictsById.values()) {
+      if (c.path.length > p.path.length || !c.path.every((seg, i) => String(seg) === String(p.path[i]))) continue
+      const rel = p.path.slice(c.path.length)
+      const remove = p.op === 'remove'
+      const local = rel.length === 0 ? (remove ? undefined : p.value) : setAt(isPlainObject(c.local) ? c.local : {}, rel, p.value, remove)
+      const next: StoredConflict = { ...c, local, localMeta: { ...c.localMeta, time: this.now() }, edited: true }
+      this.conflictsById.set(c.id, next)
+      this.putConflicts.set(c.id, next)
+      this.conflictsCache = undefined
+      this.tabs?.post({ type: 'conflicts', conflicts: [next] })
+      return true
+    }
+    return false
+  }
+
   private markResolved(id: string): void {
     this.resolvedIds.add(id)
     // A Set iterates in insertion order: the first is the oldest.
@@ -2019,12 +2053,15 @@ export class SyncEngine {
   private stillOpen(open: StoredConflict, c: Change): boolean {
     const { base, local } = open
     const remote = this.confirmedAt(open.path)
-    const byId = this.idKeyOf(local, remote)
-    let merged: unknown
-    if (isPlainObject(base) && isPlainObject(local) && isPlainObject(remote)) merged = mergeObject(base, local, remote, 'theirs').value
-    else if (byId) merged = mergeIdArrays(base, local as unknown[], remote, byId.idKey, 'theirs')
-    else return false
-    if (deepEqual(merged, remote)) return false
+    // The author went on writing inside it (held there): that write has not been decided either.
+    if (!open.edited || deepEqual(local, remote)) {
+      const byId = this.idKeyOf(local, remote)
+      let merged: unknown
+      if (isPlainObject(base) && isPlainObject(local) && isPlainObject(remote)) merged = mergeObject(base, local, remote, 'theirs').value
+      else if (byId) merged = mergeIdArrays(base, local as unknown[], remote, byId.idKey, 'theirs')
+      else return false
+      if (deepEqual(merged, remote)) return false
+    }
     const next: StoredConflict = { ...open, remote, remoteMeta: { clientId: c.client, ...(c.user ? { userId: c.user } : {}), time: decodeHlc(c.hlc)?.wall ?? c.at }, seq: c.seq }
     this.conflictsById.set(open.id, next)
     this.putConflicts.set(open.id, next)
@@ -2101,7 +2138,7 @@ export class SyncEngine {
     const idKey = this.o.policies.idKey
     const remote = this.confirmedAt(c.path)
     const prev = Array.isArray(value) && (isIdArray(value, idKey) || isIdArray(remote, idKey)) ? remote : c.local
-    const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev } : { op: 'replace', path: c.path, value, prev }
+    const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev } : { op: 'replace', path: c.path, value, prev, ...(c.idKey ? { idKey: c.idKey } : {}) }
     this.enqueuePatches([patch], 'high', c.id)
     this.refreshEntity(c.entity, c.path)
   }
@@ -2240,7 +2277,14 @@ export class SyncEngine {
     } else if (m.type === 'conflicts') {
       // The raising tab stores them; here they join the inbox and the screen.
       for (const c of m.conflicts) {
-        if (c.doc !== this.doc || this.conflictsById.has(c.id) || this.resolvedIds.has(c.id)) continue
+        if (c.doc !== this.doc || this.resolvedIds.has(c.id)) continue
+        if (this.conflictsById.has(c.id)) {
+          // Its author's side changed in that tab (a write held in it).
+          this.conflictsById.set(c.id, c)
+          this.conflictsCache = undefined
+          this.refreshEntity(c.entity, c.path)
+          continue
+        }
         const open = this.conflictsUnder(c.path)
         if (open.some((o) => (o.seq ?? 0) > (c.seq ?? 0))) continue
         for (const older of open) this.dropConflict(older.id, 'local')
@@ -2522,7 +2566,7 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
 
 
 function publicConflict(c: StoredConflict): Conflict {
-  const { doc: _doc, opId: _opId, seq: _seq, ...rest } = c
+  const { doc: _doc, opId: _opId, seq: _seq, edited: _edited, ...rest } = c
   return rest
 }
 

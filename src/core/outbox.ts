@@ -81,6 +81,8 @@ export class OutboxIndex {
   private readonly byClient = new Map<string, number>()
   private added: RowState[] = []
   private removed = 0
+  /** The newest row of each field (`fieldKey`): what the screen shows there while it is pending. */
+  private readonly newestOfField = new Map<string, RowState>()
 
   add(fresh: NewRowState): RowState {
     const { row } = fresh
@@ -89,8 +91,16 @@ export class OutboxIndex {
     this.rows.set(row.id, state)
     this.byClient.set(state.client, (this.byClient.get(state.client) ?? 0) + 1)
     this.index(state)
+    const newest = this.newestOfField.get(state.fieldKey)
+    if (!newest || newest.row.order < row.order) this.newestOfField.set(state.fieldKey, state)
     if (this.sorted) this.added.push(state)
     return state
+  }
+
+  /** The newest live row of a field (entity and field name), if it is still pending. */
+  pendingOfField(fieldKey: string): RowState | undefined {
+    const s = this.newestOfField.get(fieldKey)
+    return s && !s.done && !s.row.dead ? s : undefined
   }
 
   /**
@@ -144,6 +154,7 @@ export class OutboxIndex {
     if (!s) return undefined
     this.rows.delete(id)
     this.seal(s)
+    if (this.newestOfField.get(s.fieldKey) === s) this.newestOfField.delete(s.fieldKey)
     const set = this.byEntity.get(s.row.entity)
     if (set) {
       set.delete(id)
