@@ -537,6 +537,36 @@ describe('a server whose WebSockets close as soon as they open (a proxy dropping
   })
 })
 
+describe('a node of another protocol version first in the URL list (a server upgrade under way)', () => {
+  /** A socket.io server that refuses every join as an older zync-server does a client of a newer protocol. */
+  async function oldNode() {
+    const { Server } = await import('socket.io')
+    const io = new Server(0, { cors: { origin: '*' } })
+    io.on('connection', (socket) => socket.on('zync:join', (_req: unknown, ack: (r: unknown) => void) => ack({ ok: false, code: 'PROTOCOL_VERSION', message: '[zync] server speaks protocol 1, client 3; upgrade zync on both sides', retryable: false })))
+    const port = await new Promise<number>((r) => io.httpServer.once('listening', () => r((io.httpServer.address() as { port: number }).port)))
+    cleanups.push(() => new Promise<void>((r) => io.close(() => r())))
+    return `http://127.0.0.1:${port}`
+  }
+
+  it('the client moves on to the next URL and syncs there, instead of stopping for good', async () => {
+    // An operator trial: three clients given [old node, new node] all stayed offline with their edits.
+    const old = await oldNode()
+    const s = await server()
+    const a = board({ url: [old, s.url] })
+    a.getState().addCard('c1', 'through the second node')
+    await a.sync.flush({ timeout: 5000 })
+    expect(a.sync.status().connection).toBe('online')
+    expect(Object.keys((await s.doc('board')).current().state.cards as object)).toEqual(['c1'])
+  })
+
+  it('refused by every node, it stops with that error', async () => {
+    const urls = [await oldNode(), await oldNode()]
+    const a = board({ url: urls })
+    await waitFor(() => a.sync.status().connection === 'offline', 5000, 'offline')
+    expect(a.sync.status().error?.code).toBe('PROTOCOL_VERSION')
+  })
+})
+
 describe('a partialize whose keys change with the state', () => {
   it('still gets the document\'s values for a key it leaves out for now, so including it later sends no stale value', async () => {
     // A re-check of the upgrade trial's fixes: applying remote changes only to the keys partialize(state)

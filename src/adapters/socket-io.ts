@@ -176,18 +176,29 @@ export class SocketIoTransport implements Transport {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       if (!this.wanted) return
-      if (this.urls.length > 1) {
-        const old = this.socket
-        this.urlIndex = (this.urlIndex + 1) % this.urls.length
-        this.socket = this.create(this.urls[this.urlIndex]!)
-        if (old) {
-          this.unbind(old)
-          this.hangUp(old)
-        }
-      }
+      if (this.urls.length > 1) this.nextUrl()
       this.dial()
     }, delay)
     ;(this.retryTimer as { unref?: () => void }).unref?.()
+  }
+
+  private nextUrl(): void {
+    const old = this.socket
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length
+    this.socket = this.create(this.urls[this.urlIndex]!)
+    if (old) {
+      this.unbind(old)
+      this.hangUp(old)
+    }
+  }
+
+  skip(tried: number): boolean {
+    if (!this.owned || !this.wanted || tried >= this.urls.length) return false
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    this.nextUrl()
+    this.dial()
+    return true
   }
 
   /**

@@ -161,6 +161,8 @@ export class SyncEngine {
   private localError: ZyncError | undefined
   private joining = false
   private lastError: ZyncError | undefined
+  /** Nodes that refused the join for another protocol version in a row (the transport's `skip`). */
+  private versionRefusals = 0
   /** A batch failed with a SERVER_WIDE error since the last answered one: see resumeAfterFailure. */
   private serverFailed = false
   /** The server refuses this user's writes here: from the join answer, a refused batch, an accepted one. */
@@ -1090,6 +1092,7 @@ export class SyncEngine {
   connect(): void {
     if (this.destroyed) return
     this.wantOnline = true
+    this.versionRefusals = 0
     if (this.isReady) this.openTransport()
     else if (this.networkUp && !this.destroyed) this.setConnection('connecting')
   }
@@ -1168,10 +1171,13 @@ export class SyncEngine {
       this.joined = false
       this.invalidate()
       if (res.retryable) this.retryJoinLater(res.retryAfter)
-      // Refused for good (not allowed to read the document, another protocol version): not connecting.
+      // A node of another protocol version (a server upgrade under way): the next node may serve us.
+      else if (res.code === 'PROTOCOL_VERSION' && this.o.transport.skip?.(++this.versionRefusals)) return
+      // Refused for good (not allowed to read the document, another protocol version everywhere): not connecting.
       else this.setConnection('offline')
       return
     }
+    this.versionRefusals = 0
     // The server read its clock between the request and the answer: taken at the midpoint of the round
     // trip (as NTP does), the estimate is off by at most half of it. Taken at the answer, a round trip of
     // 2.4 s (a slow mobile link) made a device whose clock agrees stamp 1.2 s in the past. Under a

@@ -43,6 +43,12 @@ export interface Transport {
    * whole, so stores on one link pace themselves together. Undefined when the connection is its own.
    */
   link?(): [connection: object, session: string | undefined] | undefined
+  /**
+   * This node cannot serve the client (it refused the join for good: another protocol version, during a
+   * server upgrade): move on to the next node now. `tried` counts the nodes that refused in a row; false
+   * (nothing done) when every node has, or there is no other.
+   */
+  skip?(tried: number): boolean
   /** Release everything; the transport is not used again. */
   destroy(): void
 }

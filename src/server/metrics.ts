@@ -16,6 +16,7 @@ export interface Metrics {
   disconnects: Counter<'reason'>
   appendRetries: Counter
   storageWritable: Gauge
+  storageUp: Gauge
 }
 
 /** Prometheus metrics (prom-client) in a registry of this server's own. */
@@ -43,13 +44,15 @@ export async function createMetrics(required: boolean, log: Logger): Promise<Met
     ackLatency: new prom.Histogram({
       name: 'zync_ack_latency_seconds',
       help: 'Time from receiving an ops batch to acknowledging it (durable)',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      // Up to 10 s: during an incident (a slow or failing database) acks take seconds, which should not all land in +Inf.
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5, 10],
       registers: r,
     }),
     backlog: new prom.Gauge({ name: 'zync_backlog_packets', help: 'Packets buffered for sockets', registers: r }),
     presence: new prom.Gauge({ name: 'zync_presence_entries', help: 'Presence entries on this node', registers: r }),
     appendRetries: new prom.Counter({ name: 'zync_append_retries_total', help: 'Batches applied again because another node appended first', registers: r }),
     storageWritable: new prom.Gauge({ name: 'zync_storage_writable', help: '1 while the storage takes writes; 0 from a failed append until a write succeeds', registers: r }),
+    storageUp: new prom.Gauge({ name: 'zync_storage_up', help: '1 while storage calls succeed; 0 from a failed read or write until reads and writes work again (meanwhile clients get STORAGE_UNAVAILABLE)', registers: r }),
     disconnects: new prom.Counter({ name: 'zync_disconnects_total', help: 'Client disconnections, by reason', labelNames: ['reason'], registers: r }),
   }
 }

@@ -195,9 +195,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     throw err
   })
   metrics?.storageWritable.set(1)
+  metrics?.storageUp.set(1)
   // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and
   // logged; a failed append makes the node not ready (/readyz) until a write succeeds.
-  const guarded = guardStorage(storage, log, { onWritable: (ok) => metrics?.storageWritable.set(ok ? 1 : 0) })
+  const guarded = guardStorage(storage, log, { onWritable: (ok) => metrics?.storageWritable.set(ok ? 1 : 0), onHealthy: (ok) => metrics?.storageUp.set(ok ? 1 : 0) })
   // Another process may append to the same documents: catch up from storage before reads and writes.
   const shared = options.redis !== undefined || storage.kind === 'postgres'
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits }
@@ -298,7 +299,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   }
   /**
    * Whether this node can serve writes now, for a load balancer: not closing, the storage answers a
-   * read within 2 s and takes writes, and Redis (when configured) is connected. Writes count as failing
+   * read within 2 s and takes writes. Redis (when configured) is reported, not required. Writes count as failing
    * from a failed append until a write succeeds: meanwhile the storage's probeWrite (when it has one)
    * is tried here, within the same 2 s. /healthz only says the process is up.
    */
@@ -313,7 +314,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     )
     const redis = !options.redis ? 'off' : redisDown.pub || redisDown.sub ? 'down' : 'up'
     const reason = probe === 'unwritable' ? `writes fail: ${guarded.writeError ?? 'unknown error'}` : undefined
-    return { ok: !closing && probe === 'up' && redis !== 'down', storage: probe, ...(reason !== undefined ? { reason } : {}), redis, closing }
+    // Redis down does not make the node unready: with the one Redis every node shares, a load balancer
+    // would take them all out at once (an operator trial), while each goes on serving its own clients
+    // and catches up on the others' changes when Redis is back. The body says so.
+    return { ok: !closing && probe === 'up', storage: probe, ...(reason !== undefined ? { reason } : {}), redis, closing }
   }
   // A polite close waits for Redis; during an outage it would wait forever: destroy after a second.
   const closeRedis = async () => {

@@ -80,10 +80,14 @@ describe('metrics', () => {
     expect(await ready()).toEqual({ status: 200, body: { ok: true, storage: 'up', redis: 'off', closing: false } })
     storage.down = true
     expect(await ready()).toEqual({ status: 503, body: { ok: false, storage: 'down', redis: 'off', closing: false } })
+    // The outage shows in the metrics too, though no append was tried (an operator trial: zync_storage_writable stayed 1).
+    const gauges = async () => [metric(await s.metrics(), 'zync_storage_up'), metric(await s.metrics(), 'zync_storage_writable')]
+    expect(await gauges()).toEqual([0, 1])
     // /healthz is liveness only: the process is up.
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
     storage.down = false
     expect((await ready()).status).toBe(200)
+    expect(await gauges()).toEqual([1, 1])
     await s.close()
   })
 })
@@ -336,6 +340,7 @@ describe('storage that refuses writes', () => {
     expect(lines.filter((l) => String(l.msg).startsWith('storage failed'))).toEqual([expect.objectContaining({ level: 'error', during: 'append', err: 'database or disk is full' })])
     expect(lines.filter((l) => l.msg === 'storage reachable again')).toEqual([])
     expect(metric(await s.metrics(), 'zync_storage_writable')).toBe(0)
+    expect(metric(await s.metrics(), 'zync_storage_up')).toBe(0)
 
     // Writes work again: /readyz's write probe finds out, even with no client writing.
     storage.broken = false
@@ -346,6 +351,7 @@ describe('storage that refuses writes', () => {
     expect(lines.filter((l) => String(l.msg).startsWith('storage failed'))).toHaveLength(1)
     expect(lines.filter((l) => l.msg === 'storage reachable again')).toEqual([expect.objectContaining({ level: 'warn' })])
     expect(metric(await s.metrics(), 'zync_storage_writable')).toBe(1)
+    expect(metric(await s.metrics(), 'zync_storage_up')).toBe(1)
     a.disconnect()
   })
 

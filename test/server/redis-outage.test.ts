@@ -24,6 +24,10 @@ describe('Redis outages', () => {
         await a.sync.flush({ timeout: 5000 })
       }
       await new Promise((r) => setTimeout(r, 7000))
+      // Still ready: Redis down says so, but takes no node out of rotation (with one shared Redis, a
+      // load balancer would take every node out at once; an operator trial).
+      const ready = await fetch(`${server.url}/readyz`)
+      expect([ready.status, await ready.json()]).toEqual([200, { ok: true, storage: 'up', redis: 'down', closing: false }])
       a.getState().rename('c1', 'after the wait')
       await a.sync.flush({ timeout: 5000 })
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200)

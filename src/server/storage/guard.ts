@@ -25,9 +25,10 @@ export interface GuardedStorage extends ServerStorage {
  * succeeds, whatever reads do meanwhile (on a full disk reads go on working). The outage (reads or
  * writes failing) is logged once at error level, when it starts, and its end once at warn, when reads
  * and writes both work again: a client retrying failing batches does not repeat either line.
- * `onWritable` hears every change of `unwritable` (false: writes fail; true: they work again).
+ * `onWritable` hears every change of `unwritable` (false: writes fail; true: they work again), and
+ * `onHealthy` every start (false) and end (true) of the outage the log lines mark.
  */
-export function guardStorage(storage: ServerStorage, log: Logger, hooks: { onWritable?: (ok: boolean) => void } = {}): GuardedStorage {
+export function guardStorage(storage: ServerStorage, log: Logger, hooks: { onWritable?: (ok: boolean) => void; onHealthy?: (ok: boolean) => void } = {}): GuardedStorage {
   let down = false
   let unwritable = false
   let writeError: string | undefined
@@ -41,6 +42,7 @@ export function guardStorage(storage: ServerStorage, log: Logger, hooks: { onWri
       down = failed
     }
     const after = down || unwritable
+    if (before !== after) hooks.onHealthy?.(!after)
     if (!before && after) log.error('storage failed; answering STORAGE_UNAVAILABLE until it recovers', { storage: storage.kind, during: name, err: String((err as Error)?.message ?? err) })
     if (before && !after) log.warn('storage reachable again', { storage: storage.kind, during: name })
   }
