@@ -194,6 +194,11 @@ export class SyncEngine {
   private resolvedChanged = false
   private readonly deleted = new Set<string>()
   private readonly putConflicts = new Map<string, StoredConflict>()
+  /**
+   * Local changes refused as not syncable (a Date in a new record, say), by path, until a later write
+   * there is taken: `status().error` shows the first, so the badge does not say "Synced" for them.
+   */
+  private readonly refused = new Map<string, { path: Path; error: ZyncError }>()
   private readonly deleteConflicts = new Set<string>()
   private metaDirty = false
   /** How long the last write carrying the meta took, and when it ended (monotonic ms). */
@@ -593,8 +598,17 @@ export class SyncEngine {
     this.o.onWarning?.(`[zync] ${key} has the '${policy}' policy but its value is ${kind} (${policy === 'counter' ? 'a number' : 'an array of primitives'} expected): concurrent writes of it do not merge as a ${policy}`)
   }
 
+  private unrefuse(path: Path): void {
+    for (const [k, r] of this.refused) if (r.path.length >= path.length && path.every((seg, i) => String(seg) === String(r.path[i]))) this.refused.delete(k)
+    if (this.refused.size === 0) this.invalidate()
+  }
+
   /** A local change that cannot be synced: `sync:failed` with its path, and a warning (console by default). */
   private refuse(error: ZyncError, path?: Path): void {
+    if (path) {
+      this.refused.set(pathKey(path), { path, error })
+      this.invalidate()
+    }
     this.events.emit('sync:failed', { error, ids: [], willRetry: false, ...(path ? { path } : {}) })
     this.o.onWarning?.(error.message)
   }
@@ -611,6 +625,8 @@ export class SyncEngine {
         this.refuse(reworded(err, `${pathToString([...p.path, ...badPart(p.value)])} is not synced`), p.path)
         continue
       }
+      // A write taken at or above a refused path replaces what was refused there.
+      if (this.refused.size > 0) this.unrefuse(p.path)
       // Inside an open conflict: the write joins it as the author's side, sent when they resolve it.
       if (!resolves && this.holdInConflict(p)) {
         count++
@@ -2408,6 +2424,7 @@ export class SyncEngine {
     if (next !== undefined) st.nextRetryAt = next
     if (this.lastSyncedAt !== undefined) st.lastSyncedAt = this.lastSyncedAt
     if (this.lastError) st.error = this.lastError
+    else if (this.refused.size > 0) st.error = this.refused.values().next().value!.error
     // The same object while nothing in it changed (but the pending age, which moves with the clock):
     // every outbox and presence event invalidates, and hooks re-render on a new object.
     const last = this.lastStatus
