@@ -1989,6 +1989,31 @@ describe('a page that dies before its IndexedDB write, with another tab open', (
   })
 })
 
+describe('the IndexedDB database deleted under an open page', () => {
+  it('("Clear site data", deleteDatabase in another tab) the page writes everything it holds again: a reload keeps its edits', async () => {
+    // A lifecycle trial in Chromium: the page went on calling its 7 edits saved; the database held none
+    // of them, and a reload before the server was reachable lost them for good.
+    const dbName = freshDb()
+    const url = 'http://127.0.0.1:9'
+    const a = makeBoard({ url, dbName, autoConnect: false })
+    await a.sync.ready
+    for (let i = 0; i < 5; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => a.sync.status().pending === 5 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(dbName)
+      req.onsuccess = () => resolve()
+      req.onerror = () => reject(req.error)
+    })
+    a.getState().addCard('after', 'made after the deletion')
+    await waitFor(() => a.sync.status().pending === 6 && a.sync.status().unpersisted === 0, 3000, 'everything written again')
+    await a.sync.destroy()
+    const b = board({ url, dbName, autoConnect: false })
+    await b.sync.ready
+    expect(Object.keys(b.getState().cards).sort()).toEqual(['after', 'c0', 'c1', 'c2', 'c3', 'c4'])
+    expect(b.sync.status().pending).toBe(6)
+  })
+})
+
 describe('a page that closes mid-typing with another tab open', () => {
   it("the tab that adopts its rows takes its spill first: the edit folded into a row after its last IndexedDB write reaches the server", async () => {
     // A lifecycle trial in Chromium: a tab closed while typing in a field, with other tabs open. One of

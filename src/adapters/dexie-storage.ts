@@ -85,11 +85,28 @@ export class DexieOutboxStorage implements OutboxStorage {
     inUse.set(dbName, (inUse.get(dbName) ?? 0) + 1)
   }
 
+  private readonly resetListeners = new Set<() => void>()
+
+  onReset(listener: () => void): () => void {
+    this.resetListeners.add(listener)
+    return () => this.resetListeners.delete(listener)
+  }
+
   private watch(): void {
-    this.db.on('versionchange', () => {
-      // Another tab wants to upgrade: step aside, then reopen lazily on the next call.
+    this.db.on('versionchange', (ev: IDBVersionChangeEvent) => {
+      // Another tab wants to upgrade (or delete the database): step aside, then reopen lazily on the next call.
       this.db.close()
+      if (ev.newVersion === null) this.reset()
       return false
+    })
+    // Closed by the browser ("Clear site data", storage evicted): what was written is gone too.
+    this.db.on('close', () => this.reset())
+  }
+
+  /** The database went away under the page: every store writes what it holds again (a reload lost it). */
+  private reset(): void {
+    queueMicrotask(() => {
+      for (const l of this.resetListeners) l()
     })
   }
 

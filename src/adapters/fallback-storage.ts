@@ -46,6 +46,9 @@ export class FallbackOutboxStorage implements OutboxStorage {
   unspill(doc: string, owner: string): void {
     this.active.unspill?.(doc, owner)
   }
+  onReset(listener: () => void): () => void {
+    return this.active.onReset?.(listener) ?? (() => {})
+  }
   release(doc: string, owner: string): Promise<void> {
     return this.active.release(doc, owner)
   }

@@ -354,6 +354,8 @@ export class SyncEngine {
     this.invalidate()
     this.schedulePersist()
     this.heartbeatTimer = weakInterval(this, (e) => void e.heartbeat(), Math.max(1000, (this.o.tabTimeout ?? 10_000) / 3))
+    const self = new WeakRef(this)
+    this.offReset = this.o.storage.onReset?.(() => self.deref()?.storageReset())
     this.watchNetwork()
     // Rows another tab settled but has not deleted yet (it deletes lazily) were loaded as pending: ask.
     this.tabs?.post({ type: 'hello' })
@@ -376,6 +378,28 @@ export class SyncEngine {
     } catch {
       // Heartbeats are best effort; persistence errors surface through writes.
     }
+  }
+
+  private offReset: (() => void) | undefined
+
+  /**
+   * The database was deleted under the page ("Clear site data", deleteDatabase in another tab): the rows,
+   * the confirmed state and the conflicts it held are gone. All of it is written again at once (a
+   * lifecycle trial: the status still called the rows saved, and a reload before the next sync lost them).
+   */
+  private storageReset(): void {
+    if (this.destroyed || !this.isReady) return
+    for (const s of this.outbox.rows.values()) {
+      if (s.done || s.row.owner !== this.clientId) continue
+      s.dirty = true
+      s.persisted = false
+    }
+    for (const c of this.conflictsById.values()) this.putConflicts.set(c.id, c)
+    this.metaDirty = true
+    this.resolvedChanged = true // the confirmed state goes with the next write, not the lazy one
+    this.invalidate()
+    this.schedulePersist()
+    void this.heartbeat()
   }
 
   /** When this tab last wrote its heartbeat (0: not yet). */
@@ -2518,6 +2542,7 @@ export class SyncEngine {
     this.joined = false
     if (this.pumpTimer) clearTimeout(this.pumpTimer)
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
+    this.offReset?.()
     if (this.persistRetryTimer) clearTimeout(this.persistRetryTimer)
     if (this.lazyPersistTimer) clearTimeout(this.lazyPersistTimer)
     this.cleanupNetwork?.()

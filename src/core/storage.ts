@@ -111,6 +111,12 @@ export interface OutboxStorage {
   spill?(doc: string, owner: string, rows: OutboxRow[]): void
   /** Optional: drops the owner's spilled rows once they are safely written. */
   unspill?(doc: string, owner: string): void
+  /**
+   * Optional: calls `listener` when what was written may be gone (the database deleted under the page:
+   * "Clear site data", or deleteDatabase in another tab), so the engine writes everything it holds
+   * again. Returns the unsubscribe function.
+   */
+  onReset?(listener: () => void): () => void
   /** Releases the owner's heartbeat (tab closing). */
   release(doc: string, owner: string): Promise<void>
   /**
