@@ -567,6 +567,54 @@ describe('a node of another protocol version first in the URL list (a server upg
   })
 })
 
+describe('undo of your own edits from change:local', () => {
+  it("writing each patch's prev back undoes this store's edit only: another store's later edit of another field stays", async () => {
+    // An app trial: zundo's snapshot undo reverted the other user's edits (and synced that). The recipe
+    // docs/CONFLICTS.md gives instead: field by field, from change:local's prev.
+    const s = await server()
+    const a = board({ url: s.url, name: 'undo' })
+    const b = board({ url: s.url, name: 'undo' })
+    a.getState().addCard('c1', 'one')
+    a.getState().addCard('c2', 'two')
+    await a.sync.flush({ timeout: 5000 })
+    await waitFor(() => b.getState().cards.c2 !== undefined, 5000, 'b has the cards')
+    const steps: Array<Array<{ path: readonly (string | number)[]; prev?: unknown }>> = []
+    let undoing = false
+    a.sync.on('change:local', ({ patches }) => {
+      if (!undoing) steps.push(patches.map((p) => ({ path: p.path, prev: p.prev })))
+    })
+    a.getState().rename('c1', 'one, edited by a')
+    await a.sync.flush({ timeout: 5000 })
+    expect(steps).toEqual([[{ path: ['cards', 'c1', 'title'], prev: 'one' }]])
+    b.getState().rename('c2', 'two, edited by b later')
+    await b.sync.flush({ timeout: 5000 })
+    await waitFor(() => a.getState().cards.c2?.title === 'two, edited by b later', 5000, 'a has b\'s edit')
+    // Undo: each prev back at its path, one setState.
+    undoing = true
+    a.setState((st) => {
+      let next = st as unknown as Record<string, unknown>
+      for (const { path, prev } of steps.pop()!) {
+        const set = (o: Record<string, unknown>, i: number): Record<string, unknown> => {
+          const k = String(path[i])
+          if (i === path.length - 1) {
+            const { [k]: _old, ...rest } = o
+            return prev === undefined ? rest : { ...rest, [k]: prev }
+          }
+          return { ...o, [k]: set((o[k] ?? {}) as Record<string, unknown>, i + 1) }
+        }
+        next = set(next, 0)
+      }
+      return next as never
+    })
+    await Promise.resolve()
+    undoing = false
+    await a.sync.flush({ timeout: 5000 })
+    await waitFor(() => b.getState().cards.c1?.title === 'one', 5000, 'the undo reached b')
+    const doc = (await s.doc('undo')).current().state as { cards: Record<string, { title: string }> }
+    expect([doc.cards.c1?.title, doc.cards.c2?.title]).toEqual(['one', 'two, edited by b later'])
+  })
+})
+
 describe('a partialize whose keys change with the state', () => {
   it('still gets the document\'s values for a key it leaves out for now, so including it later sends no stale value', async () => {
     // A re-check of the upgrade trial's fixes: applying remote changes only to the keys partialize(state)

@@ -671,7 +671,7 @@ export class SyncEngine {
     // is causally after both.
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
     if (count === 0) return
-    if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value })) })
+    if (this.events.has('change:local')) this.events.emit('change:local', { patches: patches.map((p) => ({ path: p.path, op: p.op, value: p.value, prev: p.prev })) })
     this.invalidate()
     // Send first, then start the IndexedDB write: its synchronous part (cloning the rows) would
     // otherwise delay every edit's way to the server.

@@ -171,7 +171,11 @@ export interface Presence<P = Record<string, unknown>> {
 
 /** Typed events of `store.sync.on(event, fn)`. */
 export interface SyncEvents {
-  'change:local': { patches: Array<{ path: Path; op: Op['op']; value?: unknown }> }
+  /**
+   * This store's own edits, field by field, as captured (`prev`: the value before, undefined where there
+   * was none; what an undo writes back to `path`, see docs/CONFLICTS.md, Modelling for merges).
+   */
+  'change:local': { patches: Array<{ path: Path; op: Op['op']; value?: unknown; prev?: unknown }> }
   'change:remote': { changes: Change[] }
   /** Edits another tab of this browser made (mirrored through the shared outbox), now shown here. */
   'change:tab': { patches: Array<{ entity: string; path: Path; op: Op['op']; value?: unknown }> }
