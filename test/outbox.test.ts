@@ -1888,6 +1888,18 @@ function fakePage() {
   return { target, mem }
 }
 
+/** IndexedDB writes fail from now on (a page dying mid-transaction); call the result to restore them. */
+function failIdbPuts(): () => void {
+  const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
+  const realPut = proto.put
+  proto.put = function () {
+    throw new DOMException('aborted by unload', 'AbortError')
+  }
+  return () => {
+    proto.put = realPut
+  }
+}
+
 describe('a page that dies before its IndexedDB write', () => {
   it('spills unpersisted rows synchronously on pagehide; the next load imports them and they are delivered once', async () => {
     const s = await server()
@@ -1896,16 +1908,12 @@ describe('a page that dies before its IndexedDB write', () => {
     const a = makeBoard({ url: s.url, dbName, autoConnect: false })
     await a.sync.ready
     // IndexedDB writes hang (the page is about to die mid-transaction).
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('aborted by unload', 'AbortError')
-    }
+    const restorePuts = failIdbPuts()
     a.getState().addCard('late', 'typed just before reload')
     a.getState().rename('late', 'typed just before reload!')
     target.dispatchEvent(new Event('pagehide'))
     expect([...mem.keys()].some((k) => k.startsWith(`zync:spill:${dbName}:board:`))).toBe(true)
-    proto.put = realPut
+    restorePuts()
     // The page is gone: no destroy(), its timers just stop mattering. A new page loads.
     const b = board({ url: s.url, dbName, tabTimeout: 200 })
     await b.sync.ready
@@ -1930,16 +1938,12 @@ describe('a page that dies before its IndexedDB write', () => {
     await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0, 3000, 'the row in IndexedDB')
     a.getState().rename('c', 'second')
     await waitFor(() => a.sync.pendingOperations().some((p) => p.path.join('.') === 'cards.c.title' && p.persisted), 3000, 'the title row in IndexedDB')
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('aborted by unload', 'AbortError')
-    }
+    const restorePuts = failIdbPuts()
     a.getState().rename('c', 'third, typed just before reload')
     target.dispatchEvent(new Event('pagehide'))
     // The page dies: its last IndexedDB write fails, and it tells no other tab.
     await a.sync.destroy().catch(() => {})
-    proto.put = realPut
+    restorePuts()
     const b = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, tabTimeout: 200 })
     await b.sync.ready
     expect(b.getState().cards.c?.title).toBe('third, typed just before reload')
@@ -1971,15 +1975,11 @@ describe('a page that dies before its IndexedDB write, with another tab open', (
     const other = board({ url, dbName, autoConnect: false })
     const a = makeBoard({ url, dbName, autoConnect: false })
     await Promise.all([other.sync.ready, a.sync.ready])
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('aborted by unload', 'AbortError')
-    }
+    const restorePuts = failIdbPuts()
     for (let i = 0; i < 50; i++) a.getState().addCard(`c${i}`, `card ${i}`)
     target.dispatchEvent(new Event('pagehide'))
     await a.sync.destroy().catch(() => {})
-    proto.put = realPut
+    restorePuts()
     await new Promise((r) => setTimeout(r, 100))
     // Nothing reached IndexedDB, so nothing was announced.
     expect(Object.keys(other.getState().cards)).toEqual([])
@@ -2030,16 +2030,12 @@ describe('a page that closes mid-typing with another tab open', () => {
     await waitFor(() => a.sync.status().pending === 2 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
     a.getState().rename('c', 'second')
     await waitFor(() => a.sync.pendingOperations().some((p) => p.path.join('.') === 'cards.c.title' && p.persisted), 3000, 'the title row in IndexedDB')
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('aborted by unload', 'AbortError')
-    }
+    const restorePuts = failIdbPuts()
     a.getState().rename('c', 'second, typed on')
     a.getState().addCard('e', 'new, never in IndexedDB')
     target.dispatchEvent(new Event('pagehide'))
     await a.sync.destroy().catch(() => {})
-    proto.put = realPut
+    restorePuts()
     // No page loads again: the open tab delivers everything, the spilled versions included.
     await waitFor(() => other.getState().cards.e !== undefined && other.sync.status().pending === 0, 8000, 'the open tab adopted and sent the closed tab\'s edits')
     await other.sync.flush({ timeout: 5000 })
