@@ -818,15 +818,22 @@ describe('the conflict inbox', () => {
     expect(b2.getState().cards.c1?.title).toBe('alice')
   })
 
-  it('a conflict made moot by a later write disappears', async () => {
+  it("someone else's later write of the field leaves the conflict open against it; a write that agrees with the author's side settles it", async () => {
+    // An app trial: two people typing in a 'manual' title at once; the second one's conflict went moot at
+    // the first one's next key, and their text was gone without anyone being asked.
     const { srv, a, b, conflict } = await conflicted()
     const resolved: unknown[] = []
     b.sync.on('sync:resolved', (e) => resolved.push([e.conflict.id, e.resolution]))
     edit(a, 'c1', { title: 'alice again' })
     await settled(srv, a, b)
+    expect(resolved).toEqual([])
+    expect(b.sync.conflicts()).toMatchObject([{ id: conflict.id, local: 'bob', remote: 'alice again', remoteMeta: { clientId: a.sync.clientId } }])
+    expect(b.getState().cards.c1?.title).toBe('bob')
+    // Alice writes what Bob proposed: nothing left to decide.
+    edit(a, 'c1', { title: 'bob' })
+    await settled(srv, a, b)
     await waitFor(() => b.sync.conflicts().length === 0)
     expect(resolved).toEqual([[conflict.id, 'remote']])
-    expect(b.getState().cards.c1?.title).toBe('alice again')
     // Resolving it now is a typed error and changes nothing.
     await expect(b.sync.resolve(conflict.id, 'local')).rejects.toMatchObject({ code: 'CONFLICT_RESOLVED' })
     expect(b.sync.pendingOperations()).toEqual([])
@@ -879,7 +886,7 @@ describe('the conflict inbox', () => {
     for (const s of [a, b, c]) await waitFor(() => JSON.stringify(s.getState().cards.c1?.checklist) === want, 5000, 'merged checklist everywhere')
   })
 
-  it("a later write that leaves nothing of the author's own changes still makes the conflict moot", async () => {
+  it("a later write inside a conflicted object leaves it open even where nothing of the author's would survive 'remote'", async () => {
     const { srv, a, b } = await pair({ title: 't', spec: { tag: 't', note: '' } })
     const c = makeStore(srv.url, { user: { id: 'carol' } })
     await online(c)
@@ -891,7 +898,10 @@ describe('the conflict inbox', () => {
     await waitFor(() => b.sync.conflicts().length === 1)
     edit(c, 'c1', { spec: { ...spec(c), note: 'C' } })
     await settled(srv, a, b, c)
-    await waitFor(() => b.sync.conflicts().length === 0)
+    // Bob's tag was never decided: his conflict stays, against the object as it is now.
+    expect(b.sync.conflicts()).toMatchObject([{ local: { tag: 'B', note: '' }, remote: { tag: 'A', note: 'C' } }])
+    await b.sync.resolve(b.sync.conflicts()[0]!.id, 'remote')
+    await settled(srv, a, b, c)
     for (const s of [a, b, c]) await waitFor(() => JSON.stringify(spec(s)) === JSON.stringify({ tag: 'A', note: 'C' }))
   })
 

@@ -1778,9 +1778,8 @@ export class SyncEngine {
       if (c.status === 'applied') {
         this.confirmed = setAtCow(this.confirmed, c.path, c.value, c.kind === 'delete', this.confirmedEpoch, fresh)
         if (!echo) touched.set(c.entity, entityPath(c.path))
-        // A write applied after a conflict, at its field or over its record, makes the conflict moot
-        // (also our own write if it was made before the conflict came back), unless it leaves the
-        // author's own changes of an object or id-keyed array undecided (stillOpen).
+        // Our own write applied after a conflict, at its field or over its record (made before the conflict
+        // came back), settles it; someone else's leaves it open against that write (stillOpen).
         for (const open of this.conflictsUnder(c.path)) {
           if ((open.seq ?? 0) < c.seq && (c.client === this.clientId || !this.stillOpen(open, c))) this.dropConflict(open.id, c.client === this.clientId ? 'local' : 'remote')
         }
@@ -2071,7 +2070,7 @@ export class SyncEngine {
       const rel = p.path.slice(c.path.length)
       const remove = p.op === 'remove'
       const local = rel.length === 0 ? (remove ? undefined : p.value) : setAt(isPlainObject(c.local) ? c.local : {}, rel, p.value, remove)
-      const next: StoredConflict = { ...c, local, localMeta: { ...c.localMeta, time: this.now() }, edited: true }
+      const next: StoredConflict = { ...c, local, localMeta: { ...c.localMeta, time: this.now() } }
       this.conflictsById.set(c.id, next)
       this.putConflicts.set(c.id, next)
       this.conflictsCache = undefined
@@ -2090,24 +2089,16 @@ export class SyncEngine {
   }
 
   /**
-   * Someone else's later write inside an object or id-keyed array with an open conflict, made without
-   * seeing the author's proposal (another key edited, say): it settles nothing the conflict is about when
-   * the author's keys or elements would survive 'remote'. The conflict stays open against the new value,
-   * so resolve() keeps both that write and the author's one-sided changes (it was dropped, and with it
-   * the author's keys only they had changed). Otherwise (nothing of the author's would be left) it is moot.
+   * Someone else's write applied after an open conflict, at its field or over its record: made without
+   * seeing the author's proposal (nobody else has it: it was not applied), it decides nothing the
+   * conflict is about. The conflict stays open against the new value (resolve() then keeps or drops the
+   * author's side against it), unless that value is the author's own: then there is nothing to decide.
+   * (It was dropped as moot, and with it the author's text: two people typing in a 'manual' title at
+   * once lost the second one's keys, an app trial; and an object's keys only the author had changed.)
    */
   private stillOpen(open: StoredConflict, c: Change): boolean {
-    const { base, local } = open
     const remote = this.confirmedAt(open.path)
-    // The author went on writing inside it (held there): that write has not been decided either.
-    if (!open.edited || deepEqual(local, remote)) {
-      const byId = this.idKeyOf(local, remote)
-      let merged: unknown
-      if (isPlainObject(base) && isPlainObject(local) && isPlainObject(remote)) merged = mergeObject(base, local, remote, 'theirs').value
-      else if (byId) merged = mergeIdArrays(base, local as unknown[], remote, byId.idKey, 'theirs')
-      else return false
-      if (deepEqual(merged, remote)) return false
-    }
+    if (deepEqual(open.local, remote)) return false
     const next: StoredConflict = { ...open, remote, remoteMeta: { clientId: c.client, ...(c.user ? { userId: c.user } : {}), time: decodeHlc(c.hlc)?.wall ?? c.at }, seq: c.seq }
     this.conflictsById.set(open.id, next)
     this.putConflicts.set(open.id, next)
@@ -2614,7 +2605,7 @@ function overlay(value: unknown, basePath: Path, opPath: Path, op: Op): unknown 
 
 
 function publicConflict(c: StoredConflict): Conflict {
-  const { doc: _doc, opId: _opId, seq: _seq, edited: _edited, ...rest } = c
+  const { doc: _doc, opId: _opId, seq: _seq, ...rest } = c
   return rest
 }
 

@@ -57,8 +57,6 @@ export interface StoredConflict extends Conflict {
   opId: string
   /** Log position of the conflicting op: only writes after it make the conflict moot. */
   seq?: number
-  /** The author wrote inside it after it was raised (engine holdInConflict): someone else's later write leaves it open. */
-  edited?: boolean
 }
 
 export interface LoadedDoc {
