@@ -2014,37 +2014,6 @@ describe('the IndexedDB database deleted under an open page', () => {
   })
 })
 
-describe('a page that closes mid-typing with another tab open', () => {
-  it("the tab that adopts its rows takes its spill first: the edit folded into a row after its last IndexedDB write reaches the server", async () => {
-    // A lifecycle trial in Chromium: a tab closed while typing in a field, with other tabs open. One of
-    // them adopted its row from IndexedDB (5 characters short) and sent it; the spilled, newer version
-    // came later under the same op id and the server dropped it as a duplicate: lost for good.
-    const s = await server()
-    const { target } = fakePage()
-    const dbName = freshDb()
-    const other = board({ url: s.url, dbName, tabTimeout: 200 })
-    const a = makeBoard({ url: s.url, dbName, autoConnect: false, tabTimeout: 200 })
-    await Promise.all([other.sync.ready, a.sync.ready])
-    a.getState().addCard('c', 'first')
-    a.getState().addCard('d', 'only in the spill, after this')
-    await waitFor(() => a.sync.status().pending === 2 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
-    a.getState().rename('c', 'second')
-    await waitFor(() => a.sync.pendingOperations().some((p) => p.path.join('.') === 'cards.c.title' && p.persisted), 3000, 'the title row in IndexedDB')
-    const restorePuts = failIdbPuts()
-    a.getState().rename('c', 'second, typed on')
-    a.getState().addCard('e', 'new, never in IndexedDB')
-    target.dispatchEvent(new Event('pagehide'))
-    await a.sync.destroy().catch(() => {})
-    restorePuts()
-    // No page loads again: the open tab delivers everything, the spilled versions included.
-    await waitFor(() => other.getState().cards.e !== undefined && other.sync.status().pending === 0, 8000, 'the open tab adopted and sent the closed tab\'s edits')
-    await other.sync.flush({ timeout: 5000 })
-    const state = (await s.doc('board')).current().state as unknown as Board
-    expect(state.cards.c?.title).toBe('second, typed on')
-    expect(Object.keys(state.cards).sort()).toEqual(['c', 'd', 'e'])
-  })
-})
-
 describe('a page that closes after its IndexedDB write but before announcing it', () => {
   const url = 'http://127.0.0.1:9'
   /** A tab that writes and never announces (no channel). */

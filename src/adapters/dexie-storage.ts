@@ -161,8 +161,21 @@ export class DexieOutboxStorage implements OutboxStorage {
       if (k?.startsWith(prefix)) keys.push(k)
     }
     if (keys.length === 0) return []
-    const rows = keys.flatMap((k) => readSpill(ls, k, doc))
-    const newer = await db.transaction('rw', db.outbox, () => putSpilled(db, rows))
+    const rows: OutboxRow[] = []
+    for (const k of keys) {
+      try {
+        const parsed = JSON.parse(ls.getItem(k) ?? '[]') as OutboxRow[]
+        if (Array.isArray(parsed)) rows.push(...parsed.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op))
+      } catch {
+        // A torn write: nothing usable in it.
+      }
+    }
+    const newer = await db.transaction('rw', db.outbox, async () => {
+      const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
+      const newer = rows.filter((r, i) => stored[i] === undefined || stored[i]!.owner === r.owner)
+      if (newer.length > 0) await db.outbox.bulkPut(newer)
+      return newer
+    })
     for (const k of keys) ls.removeItem(k)
     return newer.map((r) => r.id)
   }
@@ -176,19 +189,11 @@ export class DexieOutboxStorage implements OutboxStorage {
       const rows = await db.outbox.where('doc').equals(doc).toArray()
       rows.sort((a, b) => a.order - b.order)
       const unannounced = new Set(spilled)
-      const taken: OutboxRow[] = []
       for (const r of rows) {
         const was = r.owner
         r.owner = holder(r.owner)
-        // A spilled row another tab holds the writer of (it claimed the writer's rows before the page
-        // spilled this one, so it never had it): this tab sends it, or nobody would.
-        if (adopt && r.owner !== adopt.owner && spilled.includes(r.id)) {
-          r.owner = adopt.owner
-          taken.push(r)
-        }
         if (adopt && r.owner === adopt.owner && was !== adopt.owner) unannounced.add(r.id)
       }
-      if (taken.length > 0) await db.outbox.bulkPut(taken)
       const last = await db.outbox.orderBy('order').last()
       const meta = await readMeta(db, doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
@@ -258,35 +263,13 @@ export class DexieOutboxStorage implements OutboxStorage {
   async adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     const db = await this.ensureOpen()
     const liveByLock = await liveOwnersByLocks(doc)
-    const spillsTaken: string[] = []
-    const adopted = await db.transaction('rw', db.outbox, db.tabs, async () => {
-      // What a closed page spilled is its last word on its rows (edits folded into a row after its last
-      // IndexedDB write, rows that never got there): taken in before its rows are adopted. Adopted and
-      // sent without it, a row's older version went out under its op id and the spilled one was later
-      // dropped as a duplicate, and rows only in the spill waited for the next page load (a lifecycle
-      // trial: a tab closed mid-typing lost its last keys; closed tabs' last edits sat unsent).
-      // Rows only in the spill are this tab's to send (whoever holds the rest of that writer's rows
-      // never had them).
-      const rows: OutboxRow[] = []
-      const ls = localStore()
-      if (ls) {
-        const alive = liveOwners(await db.tabs.where('doc').equals(doc).toArray(), staleBefore, liveByLock)
-        alive.add(owner)
-        const prefix = this.spillPrefix(doc)
-        for (let i = 0; i < ls.length; i++) {
-          const key = ls.key(i)
-          if (!key?.startsWith(prefix) || alive.has(key.slice(prefix.length))) continue
-          for (const r of await putSpilled(db, readSpill(ls, key, doc), owner)) if (r.owner === owner) rows.push(r)
-          spillsTaken.push(key)
-        }
-      }
+    return db.transaction('rw', db.outbox, db.tabs, async () => {
       const { orphaned } = await claimOrphans(db, doc, owner, staleBefore, liveByLock)
+      const rows: OutboxRow[] = []
       // One index range per writer (anyOf over the compound index walks a cursor row by row: slower).
       for (const o of orphaned) for (const r of await db.outbox.where('[doc+owner]').equals([doc, o]).toArray()) rows.push({ ...r, owner })
       return rows
     })
-    for (const k of spillsTaken) localStore()?.removeItem(k)
-    return adopted
   }
 
   async release(doc: string, owner: string): Promise<void> {
@@ -388,28 +371,6 @@ async function claimOrphans(db: ZyncDb, doc: string, owner: string, staleBefore:
   const claims = orphaned.filter((o) => o !== owner).map((o): Beat => ({ key: claimKey(doc, o), doc, owner: o, at: 0, by: owner }))
   if (claims.length > 0) await db.tabs.bulkPut(claims)
   return { orphaned, holder: (o: string) => (orphans.has(o) ? owner : before(o)) }
-}
-
-/** The rows of `doc` in one spill key (none from a torn write). */
-function readSpill(ls: Storage, key: string, doc: string): OutboxRow[] {
-  try {
-    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[]
-    return Array.isArray(parsed) ? parsed.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op) : []
-  } catch {
-    return []
-  }
-}
-
-/**
- * Inside a readwrite transaction over the outbox: puts spilled rows, each replacing its stored copy
- * while the same writer still owns it (a row another tab adopted since is kept as that tab has it);
- * a row not stored at all goes in as `takeNewAs`'s when given. Returns the rows put.
- */
-async function putSpilled(db: ZyncDb, rows: OutboxRow[], takeNewAs?: string): Promise<OutboxRow[]> {
-  const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
-  const newer = rows.flatMap((r, i) => (stored[i] === undefined ? [takeNewAs ? { ...r, owner: takeNewAs } : r] : stored[i]!.owner === r.owner ? [r] : []))
-  if (newer.length > 0) await db.outbox.bulkPut(newer)
-  return newer
 }
 
 function localStore(): Storage | undefined {

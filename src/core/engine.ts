@@ -720,7 +720,10 @@ export class SyncEngine {
     // While a write of this field is pending the screen shows it, not what others wrote there since: a
     // new write builds on what the earlier one saw (a person typing on after reconnecting has not seen
     // the other side's value; taken as seen, a 'manual' field's conflict was settled by the next key).
-    const pending = shown ? this.outbox.pendingOfField(entity + '\u0001' + fieldOf(path)) : undefined
+    // Only this client's own rows: another tab's (or an earlier page load's) rows go through the
+    // device-order rules below, and a base taken from them could name writes this tab never had.
+    const newest = shown ? this.outbox.pendingOfField(entity + '\u0001' + fieldOf(path)) : undefined
+    const pending = newest?.client === this.clientId ? newest : undefined
     const base = pending ? pending.row.op.base : (this.knownVector(entity, path) ?? {})
     if (!this.outbox.hasOtherClients(this.clientId)) return base
     let out: VersionVector | undefined
