@@ -1676,6 +1676,25 @@ describe('multi-tab', () => {
 })
 
 describe('storage faults', () => {
+  it('a full disk while loading (a closing page\'s spill to take in) is STORAGE_FULL, not STORAGE_UNAVAILABLE', async () => {
+    // A lifecycle trial with a lowered quota: the first failure was reported as STORAGE_UNAVAILABLE.
+    const mem = fakeLocalStorage()
+    const dbName = freshDb()
+    const row = { id: 'spilled-1', doc: 'board', owner: 'gone', order: 1, lane: 'medium', entity: 'cards/c1', op: { id: 'spilled-1', client: 'gone', n: 1, hlc: '0000000000001:0000:gone', op: 'replace', path: ['cards', 'c1'], base: {}, value: { title: 't', votes: 0 } }, createdAt: 0, attempts: 0, nextAt: 0 }
+    mem.set(`zync:spill:${dbName}:board:gone`, JSON.stringify([row]))
+    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
+    const realPut = proto.put
+    proto.put = function () {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+    }
+    cleanups.push(() => (proto.put = realPut))
+    const a = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
+    await a.sync.ready
+    expect(a.sync.status().error?.code).toBe('STORAGE_FULL')
+    // The spill is kept for a load that can take it in.
+    expect(mem.has(`zync:spill:${dbName}:board:gone`)).toBe(true)
+  })
+
   it('QuotaExceededError wrapped by Dexie becomes STORAGE_FULL; the store keeps working and nothing unsaved is claimed saved', async () => {
     const s = await server()
     const dbName = freshDb()

@@ -1,5 +1,5 @@
 import Dexie, { type Table } from 'dexie'
-import { ZyncError } from '../core/errors'
+import { isQuotaError, ZyncError } from '../core/errors'
 import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
 import { CHUNK_ENTRIES, joinState, splitState, type StatePart } from './state-chunks'
 
@@ -59,16 +59,6 @@ class ZyncDb extends Dexie {
   }
 }
 
-/** True when the error (or one it wraps, as Dexie's AbortError does) is a quota error. */
-export function isQuotaError(err: unknown): boolean {
-  let e: unknown = err
-  for (let i = 0; i < 5 && e; i++) {
-    const x = e as { name?: string; inner?: unknown; cause?: unknown }
-    if (x.name === 'QuotaExceededError' || x.name === 'QuotaExceeded') return true
-    e = x.inner ?? x.cause
-  }
-  return false
-}
 
 /**
  * The outbox in IndexedDB through Dexie. One database per origin (default name 'zync'), shared by

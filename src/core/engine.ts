@@ -14,7 +14,7 @@
  * and we run in memory); ops of one entity are sent in order; an op id is settled exactly once.
  */
 import { Emitter } from './emitter'
-import { REFUSAL_CODES, ZyncError, fromWireError, type ZyncErrorCode } from './errors'
+import { REFUSAL_CODES, ZyncError, fromWireError, isQuotaError, type ZyncErrorCode } from './errors'
 import { deepEqual, diff, isPlainObject, shapeMismatch, shapeOf, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayOrEmpty, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
@@ -1059,7 +1059,8 @@ export class SyncEngine {
   }
 
   private storageFailed(err: unknown, atOpen: boolean): void {
-    const e = err instanceof ZyncError ? err : new ZyncError(atOpen ? 'STORAGE_UNAVAILABLE' : 'STORAGE_FULL', `[zync] local storage failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
+    // A full disk at load (a closing page's spill to take in, a heartbeat) is said as such, as at a write.
+    const e = err instanceof ZyncError ? err : new ZyncError(atOpen && !isQuotaError(err) ? 'STORAGE_UNAVAILABLE' : 'STORAGE_FULL', `[zync] local storage failed: ${String((err as Error)?.message ?? err)}`, { cause: err })
     this.localError = e
     this.lastError = e
     if (atOpen) this.o.onWarning?.(`${e.message}; keeping the outbox in memory only`)

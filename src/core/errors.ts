@@ -100,3 +100,14 @@ export const REFUSAL_CODES: ReadonlySet<string> = new Set<ZyncErrorCode>(['UNAUT
 export function isRefusal(s: { connection: string; error?: { code: string } | undefined }): boolean {
   return s.connection === 'offline' && s.error !== undefined && REFUSAL_CODES.has(s.error.code)
 }
+
+/** True when the error (or one it wraps, as Dexie's AbortError does) is a quota error. */
+export function isQuotaError(err: unknown): boolean {
+  let e: unknown = err
+  for (let i = 0; i < 5 && e; i++) {
+    const x = e as { name?: string; inner?: unknown; cause?: unknown }
+    if (x.name === 'QuotaExceededError' || x.name === 'QuotaExceeded') return true
+    e = x.inner ?? x.cause
+  }
+  return false
+}
