@@ -59,7 +59,6 @@ class ZyncDb extends Dexie {
   }
 }
 
-
 /**
  * The outbox in IndexedDB through Dexie. One database per origin (default name 'zync'), shared by
  * every tab and document. Each `write` is one readwrite transaction over the tables it touches.

@@ -18,8 +18,8 @@ import { REFUSAL_CODES, ZyncError, fromWireError, isQuotaError, type ZyncErrorCo
 import { deepEqual, diff, isPlainObject, shapeMismatch, shapeOf, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayOrEmpty, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
-import { OutboxIndex, backoffDelay, higherPriority, type BackoffOptions, type RowState } from './outbox'
-import { assertSafePath, assertSafeValue, entityOf, fieldOf, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
+import { OutboxIndex, backoffDelay, fieldKeyOf, higherPriority, type BackoffOptions, type RowState } from './outbox'
+import { assertSafePath, assertSafeValue, entityOf, fieldOf, isUnder, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { arrayAlong, getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpsResponse, type PresenceMessage } from './protocol'
@@ -623,8 +623,8 @@ export class SyncEngine {
   }
 
   private unrefuse(path: Path): void {
-    for (const [k, r] of this.refused) if (r.path.length >= path.length && path.every((seg, i) => String(seg) === String(r.path[i]))) this.refused.delete(k)
-    if (this.refused.size === 0) this.invalidate()
+    // The write taken after it invalidates the status.
+    for (const [k, r] of this.refused) if (isUnder(r.path, path)) this.refused.delete(k)
   }
 
   /** A local change that cannot be synced: `sync:failed` with its path, and a warning (console by default). */
@@ -722,7 +722,7 @@ export class SyncEngine {
     // the other side's value; taken as seen, a 'manual' field's conflict was settled by the next key).
     // Only this client's own rows: another tab's (or an earlier page load's) rows go through the
     // device-order rules below, and a base taken from them could name writes this tab never had.
-    const newest = shown ? this.outbox.pendingOfField(entity + '\u0001' + fieldOf(path)) : undefined
+    const newest = shown ? this.outbox.pendingOfField(fieldKeyOf(entity, path)) : undefined
     const pending = newest?.client === this.clientId ? newest : undefined
     const base = pending ? pending.row.op.base : (this.knownVector(entity, path) ?? {})
     if (!this.outbox.hasOtherClients(this.clientId)) return base
@@ -1971,7 +1971,7 @@ export class SyncEngine {
   private conflictsUnder(path: Path): StoredConflict[] {
     if (this.conflictsById.size === 0) return []
     const out: StoredConflict[] = []
-    for (const c of this.conflictsById.values()) if (c.path.length >= path.length && path.every((seg, i) => String(seg) === String(c.path[i]))) out.push(c)
+    for (const c of this.conflictsById.values()) if (isUnder(c.path, path)) out.push(c)
     return out
   }
 
@@ -2070,7 +2070,7 @@ export class SyncEngine {
   private holdInConflict(p: Patch): boolean {
     if (this.conflictsById.size === 0) return false
     for (const c of this.conflictsById.values()) {
-      if (c.path.length > p.path.length || !c.path.every((seg, i) => String(seg) === String(p.path[i]))) continue
+      if (!isUnder(p.path, c.path)) continue
       const rel = p.path.slice(c.path.length)
       const remove = p.op === 'remove'
       const local = rel.length === 0 ? (remove ? undefined : p.value) : setAt(isPlainObject(c.local) ? c.local : {}, rel, p.value, remove)

@@ -1,6 +1,6 @@
 import type { OutboxRow } from './storage'
 import { PRIORITIES, type Priority } from './types'
-import { fieldOf, pathKey } from './path'
+import { fieldOf, pathKey, type Path } from './path'
 
 const RANK: Record<Priority, number> = { critical: 0, high: 1, medium: 2, low: 3 }
 
@@ -46,6 +46,11 @@ export interface RowState {
 /** A row state as the engine makes it: OutboxIndex.add fills in its keys. */
 export type NewRowState = Omit<RowState, 'pathKey' | 'fieldKey' | 'client'>
 
+/** A row's entity and field as one key (RowState.fieldKey). */
+export function fieldKeyOf(entity: string, path: Path): string {
+  return entity + '\u0001' + fieldOf(path)
+}
+
 /** A row that writes a whole record (or top-level value), not one field of it. */
 function isRecordLevel(s: RowState): boolean {
   return fieldOf(s.row.op.path) === ''
@@ -87,7 +92,7 @@ export class OutboxIndex {
   add(fresh: NewRowState): RowState {
     const { row } = fresh
     // Computed once per row: the pump and every acknowledgement look them up again.
-    const state: RowState = Object.assign(fresh, { pathKey: coalesceKey(row.doc, row.owner, row.op.path), fieldKey: row.entity + '\u0001' + fieldOf(row.op.path), client: row.op.client })
+    const state: RowState = Object.assign(fresh, { pathKey: coalesceKey(row.doc, row.owner, row.op.path), fieldKey: fieldKeyOf(row.entity, row.op.path), client: row.op.client })
     this.rows.set(row.id, state)
     this.byClient.set(state.client, (this.byClient.get(state.client) ?? 0) + 1)
     this.index(state)

@@ -136,3 +136,8 @@ export function pathKey(path: Path): string {
 export function pathToString(path: Path): string {
   return path.map(String).join('.')
 }
+
+/** Whether `path` is `prefix` or lies under it (segments compared as strings: 0 and '0' are one key). */
+export function isUnder(path: Path, prefix: Path): boolean {
+  return path.length >= prefix.length && prefix.every((seg, i) => String(seg) === String(path[i]))
+}

@@ -19,8 +19,9 @@ export interface SqliteStorageOptions {
    * Hold `<file>.lock` (this process's pid in it) from `init()` to `close()`, and refuse to start while
    * a live process holds it: a server broadcasts only its own writes, so two servers on one file leave
    * their clients missing each other's changes. A lock whose process is gone (a crash, `kill -9`), or
-   * whose pid now belongs to a process started at another time (Linux), is taken over. Default false: several instances and processes may share the file (`append` is safe
-   * for that); `createSyncServer` turns it on.
+   * whose pid now belongs to a process started at another time (Linux), is taken over. Default false:
+   * several instances and processes may share the file (`append` is safe for that); `createSyncServer`
+   * turns it on.
    */
   lock?: boolean
 }
@@ -102,7 +103,8 @@ function takeLock(file: string): string {
     }
     // Our own pid, not held here: a lock left by an earlier process that had this pid (PID 1 in a restarted container).
     // A pid now another process's (its start time differs from the one the lock recorded): stale too.
-    const reused = started !== undefined && startedAt(pid) !== undefined && startedAt(pid) !== started
+    const now = started === undefined ? undefined : startedAt(pid)
+    const reused = now !== undefined && now !== started
     if (alive(pid) && !reused && (pid !== process.pid || heldLocks.has(lockFile))) {
       throw new ZyncError(
         'STORAGE_UNAVAILABLE',
