@@ -10,7 +10,9 @@ import {
   deleteLocalData,
   MemoryOutboxStorage,
   sync,
+  type OutboxRow,
   type OutboxStorage,
+  type StorageBatch,
   type Transport,
   type TransportHandlers,
   type SyncOptions,
@@ -1945,6 +1947,47 @@ describe('a page that dies before its IndexedDB write', () => {
     await a.sync.destroy()
   })
 
+  it('an IndexedDB write that lands after pagehide keeps the spill of the edits it does not hold', async () => {
+    // Found by a trial with six tabs closing mid-burst: three edits made before pagehide were in no spill,
+    // not in IndexedDB and not on the server. A write under way at pagehide (edits before the last ones)
+    // landed after the spill, and its completion dropped the spill with the last edits in it.
+    const { target, mem } = fakePage()
+    const dbName = freshDb()
+    let gate: Promise<void> | undefined
+    let open = () => {}
+    let writes = 0
+    class SlowToConfirm extends DexieOutboxStorage {
+      override async write(batch: StorageBatch): Promise<void> {
+        writes += 1
+        await super.write(batch)
+        // In IndexedDB already; the page hears of it only later.
+        if (gate) await gate
+      }
+    }
+    const a = makeBoard({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, storage: new SlowToConfirm(dbName) })
+    await a.sync.ready
+    a.getState().addCard('c', 'first')
+    await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0, 3000, 'the card in IndexedDB')
+    gate = new Promise<void>((r) => (open = r))
+    const before = writes
+    a.getState().addCard('d', 'in the write under way')
+    await waitFor(() => writes > before, 3000, 'a write under way')
+    a.getState().addCard('e', 'made after it started, before pagehide')
+    target.dispatchEvent(new Event('pagehide'))
+    const spilled = () => [...mem].filter(([k]) => k.startsWith(`zync:spill:${dbName}:board:`)).flatMap(([, v]) => (JSON.parse(v) as OutboxRow[]).map((r) => r.entity))
+    expect(spilled()).toEqual(['cards/d', 'cards/e'])
+    // The page is dying: its next write fails, but the one under way completes.
+    const restorePuts = failIdbPuts()
+    open()
+    await waitFor(() => a.sync.status().error !== undefined, 3000, 'the next write failed')
+    expect(spilled()).toEqual(['cards/e'])
+    await a.sync.destroy().catch(() => {})
+    restorePuts()
+    const b = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, tabTimeout: 200 })
+    await b.sync.ready
+    expect(b.getState().cards).toEqual({ c: { title: 'first', votes: 0 }, d: { title: 'in the write under way', votes: 0 }, e: { title: 'made after it started, before pagehide', votes: 0 } })
+  })
+
   it('an edit folded into a row already in IndexedDB is not lost: the spilled row replaces the older one', async () => {
     // Found by a multi-tab trial: a stream of edits to one field, reloaded at random moments, came back
     // one or two edits old (a counter lost its last increments): the spill of the folded row was dropped
@@ -2030,6 +2073,39 @@ describe('the IndexedDB database deleted under an open page', () => {
     await b.sync.ready
     expect(Object.keys(b.getState().cards).sort()).toEqual(['after', 'c0', 'c1', 'c2', 'c3', 'c4'])
     expect(b.sync.status().pending).toBe(6)
+  })
+})
+
+describe('a page that closes mid-typing with another tab open', () => {
+  it("the tab that adopts its rows takes its spill in first: the edit folded into a row after its last IndexedDB write reaches the server", async () => {
+    // A lifecycle trial in Chromium: a tab closed while typing in a field, with other tabs open. One of
+    // them adopted its row from IndexedDB (characters short) and sent it; the spilled, newer version
+    // came later under the same op id and the server dropped it as a duplicate: lost for good. And a row
+    // only in the spill waited for the next page load.
+    const s = await server()
+    const { target, mem } = fakePage()
+    const dbName = freshDb()
+    const other = board({ url: s.url, dbName, tabTimeout: 200 })
+    const a = makeBoard({ url: s.url, dbName, autoConnect: false, tabTimeout: 200 })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    a.getState().addCard('c', 'first')
+    a.getState().addCard('d', 'in IndexedDB')
+    await waitFor(() => a.sync.status().pending === 2 && a.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
+    a.getState().rename('c', 'second')
+    await waitFor(() => a.sync.pendingOperations().some((p) => p.path.join('.') === 'cards.c.title' && p.persisted), 3000, 'the title row in IndexedDB')
+    const restorePuts = failIdbPuts()
+    a.getState().rename('c', 'second, typed on')
+    a.getState().addCard('e', 'new, never in IndexedDB')
+    target.dispatchEvent(new Event('pagehide'))
+    await a.sync.destroy().catch(() => {})
+    restorePuts()
+    // No page loads again: the open tab delivers everything, the spilled versions included.
+    await waitFor(() => other.getState().cards.e !== undefined && other.sync.status().pending === 0, 8000, "the open tab adopted and sent the closed tab's edits")
+    await other.sync.flush({ timeout: 5000 })
+    const state = (await s.doc('board')).current().state as unknown as Board
+    expect(state.cards).toEqual({ c: { title: 'second, typed on', votes: 0 }, d: { title: 'in IndexedDB', votes: 0 }, e: { title: 'new, never in IndexedDB', votes: 0 } })
+    expect(other.getState().cards.c?.title).toBe('second, typed on')
+    expect([...mem.keys()].filter((k) => k.startsWith('zync:spill:'))).toEqual([])
   })
 })
 

@@ -143,28 +143,10 @@ export class DexieOutboxStorage implements OutboxStorage {
   private async importSpills(db: ZyncDb, doc: string): Promise<string[]> {
     const ls = localStore()
     if (!ls) return []
-    const prefix = this.spillPrefix(doc)
-    const keys: string[] = []
-    for (let i = 0; i < ls.length; i++) {
-      const k = ls.key(i)
-      if (k?.startsWith(prefix)) keys.push(k)
-    }
+    const keys = spillKeys(ls, this.spillPrefix(doc))
     if (keys.length === 0) return []
-    const rows: OutboxRow[] = []
-    for (const k of keys) {
-      try {
-        const parsed = JSON.parse(ls.getItem(k) ?? '[]') as OutboxRow[]
-        if (Array.isArray(parsed)) rows.push(...parsed.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op))
-      } catch {
-        // A torn write: nothing usable in it.
-      }
-    }
-    const newer = await db.transaction('rw', db.outbox, async () => {
-      const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
-      const newer = rows.filter((r, i) => stored[i] === undefined || stored[i]!.owner === r.owner)
-      if (newer.length > 0) await db.outbox.bulkPut(newer)
-      return newer
-    })
+    const rows = keys.flatMap((k) => readSpill(ls, k, doc))
+    const newer = await db.transaction('rw', db.outbox, () => putSpilled(db, rows))
     for (const k of keys) ls.removeItem(k)
     return newer.map((r) => r.id)
   }
@@ -252,13 +234,34 @@ export class DexieOutboxStorage implements OutboxStorage {
   async adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     const db = await this.ensureOpen()
     const liveByLock = await liveOwnersByLocks(doc)
-    return db.transaction('rw', db.outbox, db.tabs, async () => {
+    const ls = localStore()
+    const taken: string[] = []
+    const rows = await db.transaction('rw', db.outbox, db.tabs, async () => {
+      // What a closed page spilled is its last word on its rows: edits folded into a row after its last
+      // IndexedDB write, rows that never got there. Taken in before its rows are claimed (a trial in
+      // Chromium closed a tab mid-typing with others open: the adopting tab sent the row's older version
+      // from IndexedDB, the spilled one came later under the same op id and was dropped as a duplicate,
+      // and rows only in the spill waited for the next page load). Put as the writer's, they are adopted
+      // with the rest.
+      if (ls) {
+        const beats = await db.tabs.where('doc').equals(doc).toArray()
+        const alive = liveOwners(beats, staleBefore, liveByLock)
+        const prefix = this.spillPrefix(doc)
+        for (const key of spillKeys(ls, prefix)) {
+          const writer = key.slice(prefix.length)
+          if (writer === owner || alive.has(writer)) continue
+          await putSpilled(db, readSpill(ls, key, doc))
+          taken.push(key)
+        }
+      }
       const { orphaned } = await claimOrphans(db, doc, owner, staleBefore, liveByLock)
       const rows: OutboxRow[] = []
       // One index range per writer (anyOf over the compound index walks a cursor row by row: slower).
       for (const o of orphaned) for (const r of await db.outbox.where('[doc+owner]').equals([doc, o]).toArray()) rows.push({ ...r, owner })
       return rows
     })
+    for (const k of taken) ls?.removeItem(k)
+    return rows
   }
 
   async release(doc: string, owner: string): Promise<void> {
@@ -360,6 +363,39 @@ async function claimOrphans(db: ZyncDb, doc: string, owner: string, staleBefore:
   const claims = orphaned.filter((o) => o !== owner).map((o): Beat => ({ key: claimKey(doc, o), doc, owner: o, at: 0, by: owner }))
   if (claims.length > 0) await db.tabs.bulkPut(claims)
   return { orphaned, holder: (o: string) => (orphans.has(o) ? owner : before(o)) }
+}
+
+function spillKeys(ls: Storage, prefix: string): string[] {
+  const keys: string[] = []
+  for (let i = 0; i < ls.length; i++) {
+    const k = ls.key(i)
+    if (k?.startsWith(prefix)) keys.push(k)
+  }
+  return keys
+}
+
+/** The rows of `doc` in one spill key (none from a torn write). */
+function readSpill(ls: Storage, key: string, doc: string): OutboxRow[] {
+  try {
+    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[]
+    return Array.isArray(parsed) ? parsed.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op) : []
+  } catch {
+    return [] // a torn write: nothing usable in it
+  }
+}
+
+/**
+ * Inside a readwrite transaction over the outbox: puts spilled rows. A row stored already is replaced
+ * while its writer still owns it (the spill is that page's last word on it: an edit folded in after its
+ * last IndexedDB write); one another tab has written since is kept as that tab has it. A row not stored
+ * goes in (one settled since would only be sent again: the server drops a known op id). Returns the rows put.
+ */
+async function putSpilled(db: ZyncDb, rows: OutboxRow[]): Promise<OutboxRow[]> {
+  if (rows.length === 0) return []
+  const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
+  const put = rows.filter((r, i) => stored[i] === undefined || stored[i]!.owner === r.owner)
+  if (put.length > 0) await db.outbox.bulkPut(put)
+  return put
 }
 
 function localStore(): Storage | undefined {

@@ -966,6 +966,8 @@ export class SyncEngine {
     }
     const put: OutboxRow[] = []
     const written: RowState[] = []
+    // A spill after this point holds rows this write does not: it must outlive the write (see below).
+    const spillsBefore = this.spills
     for (const s of this.outbox.rows.values()) {
       if (s.dirty && !s.done && s.row.owner === this.clientId) {
         put.push(copyRow(s.row))
@@ -1011,9 +1013,13 @@ export class SyncEngine {
           const ops = written.filter((w) => !w.done).map((w) => this.toPending(w))
           if (ops.length > 0) this.events.emit('sync:queued', { ops })
         }
+        // The spill is dropped only by a write made after it: one under way when the page spilled (an
+        // IndexedDB write landing between pagehide and the page's end) holds none of the edits made since,
+        // and dropping the spill then lost them (a trial with six tabs closing: three edits made before
+        // pagehide were nowhere). Written again instead, with only what is still not in IndexedDB.
         if (this.spilled) {
-          this.spilled = false
-          this.o.storage.unspill?.(this.doc, this.clientId)
+          if (this.spills === spillsBefore) this.unspill()
+          else this.spill()
         }
         // Only rows still pending: one acknowledged during the write was announced 'settled' already,
         // and the other tabs, not knowing it then, would keep it as pending forever.
@@ -1116,21 +1122,33 @@ export class SyncEngine {
     }
   }
 
+  /** Whether this store's spill is in the storage; `spills` counts them (see persist). */
   private spilled = false
+  private spills = 0
 
-  /** Synchronously saves rows that are not in IndexedDB yet (see watchPageLifecycle). */
+  /**
+   * Synchronously saves rows that are not in IndexedDB yet (see watchPageLifecycle), replacing this
+   * store's earlier spill; with none left, the earlier spill goes (it would bring back rows settled since).
+   */
   spill(): void {
     if (this.destroyed || !this.o.storage.spill) return
     this.captureNow()
     const rows: OutboxRow[] = []
     for (const s of this.outbox.rows.values()) if (!s.done && s.row.owner === this.clientId && (!s.persisted || s.dirty)) rows.push(s.row)
-    if (rows.length === 0) return
+    this.spills += 1
+    if (rows.length === 0) return this.unspill()
     try {
       this.o.storage.spill(this.doc, this.clientId, rows)
       this.spilled = true
     } catch {
       // Best effort: the page is going away.
     }
+  }
+
+  private unspill(): void {
+    if (!this.spilled) return
+    this.spilled = false
+    this.o.storage.unspill?.(this.doc, this.clientId)
   }
 
   connect(): void {
