@@ -1953,7 +1953,7 @@ describe('a page that dies before its IndexedDB write', () => {
     // landed after the spill, and its completion dropped the spill with the last edits in it.
     const { target, mem } = fakePage()
     const dbName = freshDb()
-    let gate: Promise<void> | undefined
+    const hold: { until?: Promise<void> } = {}
     let open = () => {}
     let writes = 0
     class SlowToConfirm extends DexieOutboxStorage {
@@ -1961,14 +1961,14 @@ describe('a page that dies before its IndexedDB write', () => {
         writes += 1
         await super.write(batch)
         // In IndexedDB already; the page hears of it only later.
-        if (gate) await gate
+        if (hold.until) await hold.until
       }
     }
     const a = makeBoard({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, storage: new SlowToConfirm(dbName) })
     await a.sync.ready
     a.getState().addCard('c', 'first')
     await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0, 3000, 'the card in IndexedDB')
-    gate = new Promise<void>((r) => (open = r))
+    hold.until = new Promise<void>((r) => (open = r))
     const before = writes
     a.getState().addCard('d', 'in the write under way')
     await waitFor(() => writes > before, 3000, 'a write under way')
