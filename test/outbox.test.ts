@@ -1725,6 +1725,30 @@ describe('storage faults', () => {
     expect((await s.doc('board')).seq).toBe(1)
   })
 
+  it('a full disk is the status error while the server is unreachable too: edits only in memory come first', async () => {
+    // A lifecycle trial: with the quota exhausted and the connection failing, status().error (and the
+    // badge) named the connection error, and nothing said the edits were kept in memory only.
+    const dbName = freshDb()
+    const a = board({ url: 'http://127.0.0.1:9', dbName })
+    await a.sync.ready
+    await waitFor(() => a.sync.status().error !== undefined, 5000, 'the connection error')
+    const connectionError = a.sync.status().error!.code
+    expect(connectionError).not.toBe('STORAGE_FULL')
+    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
+    const realPut = proto.put
+    proto.put = function () {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+    }
+    cleanups.push(() => (proto.put = realPut))
+    a.getState().addCard('big', 'does not fit')
+    await waitFor(() => a.sync.status().error?.code === 'STORAGE_FULL', 3000, 'STORAGE_FULL shown')
+    // Connection attempts go on failing; the full disk stays the error shown until a write succeeds.
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(a.sync.status().error?.code).toBe('STORAGE_FULL')
+    proto.put = realPut
+    await waitFor(() => a.sync.status().unpersisted === 0 && a.sync.status().error?.code !== 'STORAGE_FULL', 5000, 'persisted after space freed')
+  })
+
   it('falls back to memory with a warning where IndexedDB cannot be opened', async () => {
     const s = await server()
     const idb = globalThis.indexedDB as IDBFactory & { open: IDBFactory['open'] }

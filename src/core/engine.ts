@@ -2460,7 +2460,10 @@ export class SyncEngine {
     if (oldest !== undefined) st.oldestPendingAge = now - oldest
     if (next !== undefined) st.nextRetryAt = next
     if (this.lastSyncedAt !== undefined) st.lastSyncedAt = this.lastSyncedAt
-    if (this.lastError) st.error = this.lastError
+    // A failed local write first: edits kept in memory only are at stake, whatever the connection says
+    // (a trial with the quota exhausted saw only the connection's error while the server was away).
+    const error = this.localError ?? this.lastError
+    if (error) st.error = error
     else if (this.refused.size > 0) st.error = this.refused.values().next().value!.error
     // The same object while nothing in it changed (but the pending age, which moves with the clock):
     // every outbox and presence event invalidates, and hooks re-render on a new object.

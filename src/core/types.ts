@@ -59,7 +59,11 @@ export interface SyncStatus {
   nextRetryAt?: number
   /** Last time the outbox was empty and everything was acknowledged (epoch ms). */
   lastSyncedAt?: number
-  /** The last error, if it still applies (connection refused, storage full, ...). */
+  /**
+   * The error that still applies, if any: a failed local write first (`STORAGE_FULL`,
+   * `STORAGE_UNAVAILABLE`: edits are kept in memory only until a write succeeds), else the last
+   * connection or server error, else a refused local change (`BAD_REQUEST` with its path).
+   */
   error?: ZyncError | undefined
   /** The last server sequence number applied. */
   seq: number
