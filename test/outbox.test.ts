@@ -2133,6 +2133,97 @@ describe('a page that closes mid-typing with another tab open', () => {
   })
 })
 
+describe('a page whose IndexedDB write lands after its spill', () => {
+  it('the adopting tab keeps the newer version in IndexedDB: the older spill does not replace it', async () => {
+    // A lifecycle trial with six tabs incrementing one counter: the edit a tab made after pagehide was
+    // written to IndexedDB, then the adopting tab replaced that row by the older version spilled at
+    // pagehide, and the counter was one increment short for good.
+    const s = await server()
+    const { target } = fakePage()
+    const dbName = freshDb()
+    /** After `dead`, the page hears of nothing: writes land but never return, no heartbeat. */
+    class Dying extends DexieOutboxStorage {
+      dead = false
+      override async write(batch: StorageBatch): Promise<void> {
+        await super.write(batch)
+        if (this.dead) await new Promise(() => {})
+      }
+      override async heartbeat(doc: string, owner: string, now: number): Promise<void> {
+        if (!this.dead) await super.heartbeat(doc, owner, now)
+      }
+      override async adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
+        return this.dead ? [] : super.adopt(doc, owner, staleBefore)
+      }
+    }
+    const dying = new Dying(dbName)
+    const other = board({ url: s.url, dbName, tabTimeout: 200, storage: new DexieOutboxStorage(dbName) })
+    const a = makeBoard({ url: s.url, dbName, autoConnect: false, tabTimeout: 200, storage: dying })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    a.getState().addCard('c', 'first')
+    await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0, 3000, 'the card in IndexedDB')
+    a.getState().rename('c', 'second')
+    a.getState().vote('c')
+    await waitFor(() => a.sync.status().unpersisted === 0, 3000, 'the title row in IndexedDB')
+    a.getState().rename('c', 'third')
+    a.getState().vote('c')
+    target.dispatchEvent(new Event('pagehide'))
+    // Made after pagehide, and written (flush() takes them in now, into the write after the spill): the
+    // page is gone before it hears back, so the spill stays.
+    a.getState().rename('c', 'fourth')
+    a.getState().vote('c')
+    void a.sync.flush().catch(() => {})
+    dying.dead = true
+    await waitFor(() => other.sync.status().pending === 0 && (other.getState().cards.c?.votes ?? 0) === 3, 8000, 'the open tab adopted and sent the edits')
+    await other.sync.flush({ timeout: 5000 })
+    const state = (await s.doc('board')).current().state as unknown as Board
+    expect(state.cards.c).toEqual({ title: 'fourth', votes: 3 })
+  })
+})
+
+describe('a page that closes before deleting its acknowledged rows, with another tab open', () => {
+  it('the tab that adopts them deletes the ones it knows settled: a page loaded later has nothing pending', async () => {
+    // A lifecycle trial with six tabs: a tab closed with acknowledged rows still in IndexedDB (deletes are
+    // lazy). The open tab had them settled (told by the closing tab) and adopted them as they were: never
+    // sent, never deleted. Every page loaded later showed them pending ("Syncing 51 pending") for good.
+    const s = await server()
+    const dbName = freshDb()
+    class NoDeletes extends DexieOutboxStorage {
+      override write(batch: StorageBatch): Promise<void> {
+        const { delete: _dropped, ...rest } = batch
+        return super.write(rest)
+      }
+    }
+    // Behind the server (offline): told the rows are settled, it keeps them on screen until it catches up.
+    // (Both given a storage object: tabs talk on one channel per kind of storage option.)
+    const other = board({ url: s.url, dbName, autoConnect: false, tabTimeout: 200, storage: new DexieOutboxStorage(dbName) })
+    const a = makeBoard({ url: s.url, dbName, autoConnect: false, tabTimeout: 200, storage: new NoDeletes(dbName) })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    for (let i = 0; i < 3; i++) a.getState().addCard(`c${i}`, `card ${i}`)
+    await waitFor(() => other.sync.status().pending === 3, 3000, 'the other tab shows them pending')
+    a.sync.connect()
+    await a.sync.flush({ timeout: 5000 })
+    await waitFor(() => other.sync.status().pending === 0, 3000, 'the other tab told they are settled')
+    expect(Object.keys(other.getState().cards)).toHaveLength(3)
+    // The page goes before its lazy delete lands.
+    await a.sync.destroy()
+    const stored = async () => {
+      const db = new Dexie(dbName)
+      await db.open()
+      const n = await db.table('outbox').count()
+      db.close()
+      return n
+    }
+    expect(await stored()).toBe(3)
+    const deadline = Date.now() + 6000
+    while ((await stored()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+    expect(await stored()).toBe(0)
+    const late = board({ url: s.url, dbName, autoConnect: false, tabTimeout: 200 })
+    await late.sync.ready
+    expect(late.sync.status().pending).toBe(0)
+    expect((await s.doc('board')).seq).toBe(3)
+  })
+})
+
 describe('a page that closes after its IndexedDB write but before announcing it', () => {
   const url = 'http://127.0.0.1:9'
   /** A tab that writes and never announces (no channel). */

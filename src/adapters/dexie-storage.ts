@@ -386,14 +386,16 @@ function readSpill(ls: Storage, key: string, doc: string): OutboxRow[] {
 
 /**
  * Inside a readwrite transaction over the outbox: puts spilled rows. A row stored already is replaced
- * while its writer still owns it (the spill is that page's last word on it: an edit folded in after its
- * last IndexedDB write); one another tab has written since is kept as that tab has it. A row not stored
- * goes in (one settled since would only be sent again: the server drops a known op id). Returns the rows put.
+ * by a newer version (an edit folded in after its last IndexedDB write: its op's counter is higher)
+ * while its writer still owns it; one another tab has written since is kept as that tab has it, and so
+ * is a stored version newer than the spill (a write that landed after pagehide: replaced, a counter lost
+ * the increment made in between). A row not stored goes in (one settled since would only be sent again:
+ * the server drops a known op id). Returns the rows put.
  */
 async function putSpilled(db: ZyncDb, rows: OutboxRow[]): Promise<OutboxRow[]> {
   if (rows.length === 0) return []
   const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
-  const put = rows.filter((r, i) => stored[i] === undefined || stored[i]!.owner === r.owner)
+  const put = rows.filter((r, i) => stored[i] === undefined || (stored[i]!.owner === r.owner && r.op.n > stored[i]!.op.n))
   if (put.length > 0) await db.outbox.bulkPut(put)
   return put
 }

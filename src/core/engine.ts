@@ -430,9 +430,16 @@ export class SyncEngine {
     // Rows this tab had never seen (their tab closed before announcing them): shown once adopted.
     const touched = new Map<string, Path>()
     const patches: SyncEvents['change:tab']['patches'] = []
+    let settled = false
     for (const row of adopted) {
       const s = this.outbox.rows.get(row.id)
-      if (s) {
+      if (s?.done) {
+        // Settled already (its tab said so): only the closed page's lazy delete was missing. Deleted now;
+        // adopted as it was, it was never sent nor deleted, and every page loaded later showed it pending
+        // for good (a trial with six tabs: "Syncing 51 pending").
+        this.deleted.add(row.id)
+        settled = true
+      } else if (s) {
         this.outbox.seal(s)
         // A row changed here and not yet written (retried, say) keeps its content: the stored copy is older.
         if (s.dirty) s.row.owner = row.owner
@@ -443,7 +450,8 @@ export class SyncEngine {
         if (!row.dead) patches.push(tabPatch(row))
       }
     }
-    const ids = adopted.map((r) => r.id)
+    if (settled) this.schedulePersist(true)
+    const ids = adopted.filter((r) => !this.deleted.has(r.id)).map((r) => r.id)
     if (adopted.length > 0) {
       this.outbox.changed()
       // At hydration the whole screen is drawn once ready, and hydrate announces these with the load's own.
