@@ -2251,6 +2251,23 @@ describe('a page that closes after its IndexedDB write but before announcing it'
     expect(other.sync.status().pending).toBe(20)
   })
 
+  it("a store destroyed at once (React StrictMode's first mount) hands the rows it adopted to the page's next store without a heartbeat's wait", async () => {
+    // An app-upgrade trial: under StrictMode the README's store-in-an-effect pattern made two stores; the
+    // first adopted a reload's offline edits and was destroyed, and the second took them over only at
+    // its next heartbeat (tabTimeout / 3: 3.3 s by default).
+    const s = await server()
+    const dbName = freshDb()
+    await writeAndGo(silentTab(dbName), 3)
+    const first = board({ url: s.url, dbName, autoConnect: false })
+    await first.sync.ready
+    const second = board({ url: s.url, dbName })
+    await second.sync.ready
+    await first.sync.destroy()
+    // Well within the 3.3 s a heartbeat would take.
+    await waitFor(() => second.sync.status().pending === 0 && second.sync.status().connection === 'online', 2000, 'the second store sent the rows the first had adopted')
+    expect((await s.doc('board')).seq).toBe(3)
+  })
+
   it('a tab that adopts such rows on its heartbeat shows them (and reports them as change:tab)', async () => {
     const dbName = freshDb()
     const other = board({ url, dbName, autoConnect: false, tabTimeout: 200 })

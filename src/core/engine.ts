@@ -364,7 +364,11 @@ export class SyncEngine {
     // every tab shows them before the server has them (a tab that had them already changes nothing).
     this.announce([...(unannounced ?? []), ...adoptedAtLoad])
     if (this.wantOnline) this.openTransport()
+    if (this.adoptWhenReady) void this.heartbeat()
   }
+
+  /** A store was destroyed while this one loaded (see the 'gone' message): its rows are adopted once ready. */
+  private adoptWhenReady = false
 
   private async heartbeat(): Promise<void> {
     if (this.destroyed || this.localError) return
@@ -2361,6 +2365,9 @@ export class SyncEngine {
         this.events.emit('sync:conflict', { conflict: publicConflict(c) })
       }
       this.invalidate()
+    } else if (m.type === 'gone') {
+      if (this.isReady) void this.heartbeat()
+      else this.adoptWhenReady = true
     } else if (m.type === 'hello') {
       if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled, seq: Math.max(this.seq, this.recentSettledSeq) })
     } else if (m.type === 'settled') {
@@ -2575,14 +2582,18 @@ export class SyncEngine {
     this.presenceTracker.clearPeers()
     this.presenceTracker.destroy()
     this.o.transport.destroy()
-    this.tabs?.close()
     for (const w of this.flushWaiters) w.reject(new ZyncError('DESTROYED', '[zync] the store was destroyed before its ops were acknowledged; they stay in the outbox'))
     this.flushWaiters = []
     try {
       await this.o.storage.release(this.doc, this.clientId)
+      // Its pending rows are another store's to send now. Under React StrictMode the first store (made in
+      // an effect, destroyed at once) had adopted a reload's offline edits; the second waited for its
+      // next heartbeat (3.3 s) to take them over.
+      this.tabs?.post({ type: 'gone' })
     } catch {
       // The heartbeat times out instead.
     }
+    this.tabs?.close()
     this.o.storage.close()
     this.connection = 'offline'
     this.invalidate()

@@ -5,6 +5,8 @@ export type TabMessage =
   | { type: 'settled'; ids: string[]; /** These rows' changes are in the log at or below this seq: a tab that has not applied that far keeps showing them. */ seq?: number }
   /** A tab that just loaded the outbox: the others answer with the ids they settled lately ('settled'). */
   | { type: 'hello' }
+  /** A store destroyed (its heartbeat and lock released): the others adopt its rows now, not at their next heartbeat. */
+  | { type: 'gone' }
   | { type: 'resolved'; ids: string[] }
   /** Conflicts a tab raised: they belong to the whole device's inbox. */
   | { type: 'conflicts'; conflicts: StoredConflict[] }
