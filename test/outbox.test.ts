@@ -2268,6 +2268,35 @@ describe('a page that closes after its IndexedDB write but before announcing it'
     expect((await s.doc('board')).seq).toBe(3)
   })
 
+  it("rows a tab adopted and then hears another tab settle are deleted from IndexedDB: a page loaded later has nothing pending", async () => {
+    // A six-tab trial: a closing tab's batch was acknowledged, the tab died, another adopted its rows, and
+    // then the closed tab's 'settled' message arrived. The adopter dropped the rows from memory but not
+    // from IndexedDB (they were its own now), and every page loaded later showed them pending for good.
+    const dbName = freshDb()
+    await writeAndGo(silentTab(dbName), 3)
+    const t0 = board({ url, dbName, autoConnect: false })
+    await t0.sync.ready
+    expect(t0.sync.status().pending).toBe(3)
+    const ids = t0.sync.pendingOperations().map((p) => p.id)
+    const ch = new BroadcastChannel(`zync:${dbName}:board`)
+    ch.postMessage({ from: 'the-closed-tab', msg: { type: 'settled', ids, seq: 0 } })
+    ch.close()
+    await waitFor(() => t0.sync.status().pending === 0, 3000, 'settled by the message')
+    const stored = async () => {
+      const db = new Dexie(dbName)
+      await db.open()
+      const n = await db.table('outbox').count()
+      db.close()
+      return n
+    }
+    const deadline = Date.now() + 5000
+    while ((await stored()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+    expect(await stored()).toBe(0)
+    const late = board({ url, dbName, autoConnect: false })
+    await late.sync.ready
+    expect(late.sync.status().pending).toBe(0)
+  })
+
   it('a tab that adopts such rows on its heartbeat shows them (and reports them as change:tab)', async () => {
     const dbName = freshDb()
     const other = board({ url, dbName, autoConnect: false, tabTimeout: 200 })

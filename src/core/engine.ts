@@ -2373,11 +2373,18 @@ export class SyncEngine {
     } else if (m.type === 'settled') {
       const touched = new Map<string, Path>()
       let shownOnly = false
+      let ours = false
       for (const id of m.ids) {
         const s = this.outbox.rows.get(id)
         // Our own row too (not one we are sending: its answer settles it): another tab adopted it while
         // we were frozen, and its op is in the log now.
         if (s && !s.done && !(s.inFlight && s.row.owner === this.clientId)) {
+          // Ours (adopted after the other tab's answer, before its message came): nobody else will delete
+          // it from IndexedDB, and every page loaded later showed it pending (a six-tab trial, 74 rows).
+          if (s.row.owner === this.clientId) {
+            this.deleted.add(id)
+            ours = true
+          }
           // Not applied here yet (this tab is behind the other): settled, but kept on screen until it is.
           if (m.seq !== undefined && m.seq > this.seq) {
             s.done = true
@@ -2393,6 +2400,7 @@ export class SyncEngine {
           this.resolveFlushWaiters(id)
         }
       }
+      if (ours) this.schedulePersist(true)
       if (touched.size > 0 || shownOnly) this.checkSynced()
       // The row no longer overlays its entity: show what is confirmed (and still pending) there now.
       this.captureNow()
