@@ -2012,6 +2012,27 @@ describe('a page that dies before its IndexedDB write', () => {
     expect(b.getState().cards).toEqual({ c: { title: 'first', votes: 0 }, d: { title: 'in the write under way', votes: 0 }, e: { title: 'made after it started, before pagehide', votes: 0 } })
   })
 
+  it('an edit made after pagehide (a timer still running) is spilled too', async () => {
+    // A six-tab trial: a tab's interval ran once more after pagehide; the edit's record reached the server
+    // (sent before its IndexedDB write), its counter increment (held) did not, and the page died.
+    const { target, mem } = fakePage()
+    const dbName = freshDb()
+    const a = makeBoard({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
+    await a.sync.ready
+    a.getState().addCard('before', 'made before pagehide')
+    target.dispatchEvent(new Event('pagehide'))
+    const restorePuts = failIdbPuts()
+    a.getState().addCard('after', 'made after pagehide')
+    await new Promise((r) => setTimeout(r, 0))
+    const spilled = [...mem].filter(([k]) => k.startsWith(`zync:spill:${dbName}:board:`)).flatMap(([, v]) => (JSON.parse(v) as OutboxRow[]).map((r) => r.entity))
+    expect(spilled).toEqual(['cards/before', 'cards/after'])
+    await a.sync.destroy().catch(() => {})
+    restorePuts()
+    const b = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, tabTimeout: 200 })
+    await b.sync.ready
+    expect(Object.keys(b.getState().cards).sort()).toEqual(['after', 'before'])
+  })
+
   it('an edit folded into a row already in IndexedDB is not lost: the spilled row replaces the older one', async () => {
     // Found by a multi-tab trial: a stream of edits to one field, reloaded at random moments, came back
     // one or two edits old (a counter lost its last increments): the spill of the folded row was dropped

@@ -960,6 +960,7 @@ export class SyncEngine {
    */
   private async persist(full = true, final = false): Promise<void> {
     if (!this.isReady || this.destroyed) return
+    if (this.pageHidden) this.spill()
     if (this.persisting) {
       await this.persisting
       // A full write that was due runs right after the current one: put off by the lazy second again, it
@@ -1120,19 +1121,34 @@ export class SyncEngine {
   private watchPageLifecycle(): void {
     const g = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: { visibilityState?: string } }
     if (typeof g.addEventListener !== 'function' || !this.o.storage.spill) return
-    const hide = () => this.spill()
+    const hide = () => {
+      this.pageHidden = true
+      this.spill()
+    }
+    const show = () => {
+      this.pageHidden = false
+    }
     const vis = () => {
       if (g.document?.visibilityState === 'hidden') this.spill()
     }
     g.addEventListener('pagehide', hide)
+    g.addEventListener('pageshow', show)
     g.addEventListener('visibilitychange', vis)
     const prev = this.cleanupNetwork
     this.cleanupNetwork = () => {
       prev?.()
       g.removeEventListener?.('pagehide', hide)
+      g.removeEventListener?.('pageshow', show)
       g.removeEventListener?.('visibilitychange', vis)
     }
   }
+
+  /**
+   * Between pagehide and the page's end (or a bfcache restore): every write spills first. A timer may
+   * still run an edit then, and the page dies before its IndexedDB write lands (a six-tab trial: the edit
+   * after pagehide reached the server in part, its record without its counter increment).
+   */
+  private pageHidden = false
 
   /** Whether this store's spill is in the storage; `spills` counts them (see persist). */
   private spilled = false
