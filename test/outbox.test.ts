@@ -2156,6 +2156,40 @@ describe('a page that closes mid-typing with another tab open', () => {
   })
 })
 
+describe('an edit of a record made after adopting a closed page\'s spilled rows of it', () => {
+  it('goes after them, and everything is delivered: neither waits for the other', async () => {
+    // A six-tab trial: a closed page's counter rows, taken from its spill, were numbered ahead of the
+    // adopting tab's count (the page never announced them). The tab's next increments, ranked before them
+    // but based on them, waited for them while they waited behind: 423 increments pending for good.
+    const s = await server()
+    const { target } = fakePage()
+    const dbName = freshDb()
+    // Offline for now: nothing it adopts leaves before its own edit below.
+    const other = board({ url: s.url, dbName, tabTimeout: 200, autoConnect: false })
+    const a = makeBoard({ url: s.url, dbName, autoConnect: false, tabTimeout: 200 })
+    await Promise.all([other.sync.ready, a.sync.ready])
+    other.getState().addCard('c', 'made by the open tab')
+    await waitFor(() => a.getState().cards.c !== undefined, 3000, 'the closing page shows the card')
+    const restorePuts = failIdbPuts()
+    // The closing page numbers 30 rows the open tab never hears of (nothing reached IndexedDB).
+    for (let i = 0; i < 30; i++) a.getState().addCard(`a${i}`, `card ${i}`)
+    await new Promise((r) => setTimeout(r, 0))
+    a.getState().rename('c', 'renamed by the closed page')
+    target.dispatchEvent(new Event('pagehide'))
+    await a.sync.destroy().catch(() => {})
+    restorePuts()
+    await waitFor(() => other.getState().cards.c?.title === 'renamed by the closed page', 5000, 'the open tab adopted the spilled rows')
+    // Its own next edit of that record, based on what it shows.
+    other.getState().rename('c', 'renamed again by the open tab')
+    console.log('DBG', JSON.stringify(other.sync.pendingOperations().filter((p) => p.path[1] === 'c').map((p) => [p.path.join('.'), p.value, (p as unknown as { client?: string }).client])))
+    other.sync.connect()
+    await other.sync.flush({ timeout: 8000 })
+    const state = (await s.doc('board')).current().state as unknown as Board
+    expect(state.cards.c?.title).toBe('renamed again by the open tab')
+    expect(Object.keys(state.cards)).toHaveLength(31)
+  })
+})
+
 describe('a page whose IndexedDB write lands after its spill', () => {
   it('the adopting tab keeps the newer version in IndexedDB: the older spill does not replace it', async () => {
     // A lifecycle trial with six tabs incrementing one counter: the edit a tab made after pagehide was

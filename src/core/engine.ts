@@ -436,6 +436,11 @@ export class SyncEngine {
     const patches: SyncEvents['change:tab']['patches'] = []
     let settled = false
     for (const row of adopted) {
+      // This tab's next rows come after the rows it adopts, as after rows it is told of (onTabMessage): a
+      // closed page's rows never announced (taken from its spill) may be ahead of this tab's count, and an
+      // edit of the same record made after adopting them, ranked before them, waited for them while they
+      // waited behind it (a six-tab trial: 423 counter increments pending for good).
+      if (row.order > this.order) this.order = row.order
       const s = this.outbox.rows.get(row.id)
       if (s?.done) {
         // Settled already (its tab said so): only the closed page's lazy delete was missing. Deleted now;
@@ -781,8 +786,10 @@ export class SyncEngine {
       for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
         // A row that folded later edits in carries their n, but holds the first one's write too.
         if (o.row.op.client !== c || (o.row.n0 ?? o.row.op.n) > n) continue
-        if (!o.row.dead && !o.done) return true
-        if (o.row.dead) dead = true
+        // Behind this row in the record's order it can never go first: waiting for it would be for good.
+        // Its write is claimed no further instead (as for a refused one).
+        if (o.row.dead || (!o.done && o.row.order > s.row.order)) dead = true
+        else if (!o.done) return true
       }
       if (dead) this.lowerBase(s, c)
     }
