@@ -1684,12 +1684,7 @@ describe('storage faults', () => {
     const dbName = freshDb()
     const row = { id: 'spilled-1', doc: 'board', owner: 'gone', order: 1, lane: 'medium', entity: 'cards/c1', op: { id: 'spilled-1', client: 'gone', n: 1, hlc: '0000000000001:0000:gone', op: 'replace', path: ['cards', 'c1'], base: {}, value: { title: 't', votes: 0 } }, createdAt: 0, attempts: 0, nextAt: 0 }
     mem.set(`zync:spill:${dbName}:board:gone`, JSON.stringify([row]))
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
-    }
-    cleanups.push(() => (proto.put = realPut))
+    failIdbPuts(quotaExceeded)
     const a = board({ url: 'http://127.0.0.1:9', dbName, autoConnect: false })
     await a.sync.ready
     expect(a.sync.status().error?.code).toBe('STORAGE_FULL')
@@ -1704,12 +1699,7 @@ describe('storage faults', () => {
     await a.sync.ready
     const errors: string[] = []
     a.sync.on('storage:error', (e) => errors.push(e.error.code))
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
-    }
-    cleanups.push(() => (proto.put = realPut))
+    const spaceFreed = failIdbPuts(quotaExceeded)
     a.getState().addCard('big', 'does not fit')
     await waitFor(() => errors.length > 0)
     expect(errors[0]).toBe('STORAGE_FULL')
@@ -1717,7 +1707,7 @@ describe('storage faults', () => {
     expect(a.sync.status()).toMatchObject({ pending: 0, unpersisted: 1 })
     expect(a.getState().cards.big?.title).toBe('does not fit')
     // Space frees up: the retry persists it.
-    proto.put = realPut
+    spaceFreed()
     await waitFor(() => a.sync.status().pending === 1, 5000, 'persisted after space freed')
     expect(a.sync.status().error).toBeUndefined()
     a.sync.connect()
@@ -1734,18 +1724,13 @@ describe('storage faults', () => {
     await waitFor(() => a.sync.status().error !== undefined, 5000, 'the connection error')
     const connectionError = a.sync.status().error!.code
     expect(connectionError).not.toBe('STORAGE_FULL')
-    const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
-    const realPut = proto.put
-    proto.put = function () {
-      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
-    }
-    cleanups.push(() => (proto.put = realPut))
+    const spaceFreed = failIdbPuts(quotaExceeded)
     a.getState().addCard('big', 'does not fit')
     await waitFor(() => a.sync.status().error?.code === 'STORAGE_FULL', 3000, 'STORAGE_FULL shown')
     // Connection attempts go on failing; the full disk stays the error shown until a write succeeds.
     await new Promise((r) => setTimeout(r, 1500))
     expect(a.sync.status().error?.code).toBe('STORAGE_FULL')
-    proto.put = realPut
+    spaceFreed()
     await waitFor(() => a.sync.status().unpersisted === 0 && a.sync.status().error?.code !== 'STORAGE_FULL', 5000, 'persisted after space freed')
   })
 
@@ -1933,16 +1918,38 @@ function fakePage() {
   return { target, mem }
 }
 
-/** IndexedDB writes fail from now on (a page dying mid-transaction); call the result to restore them. */
-function failIdbPuts(): () => void {
+/**
+ * IndexedDB writes fail from now on (by default as a page dying mid-transaction); call the result to
+ * restore them (the test's cleanup does too).
+ */
+function failIdbPuts(error = () => new DOMException('aborted by unload', 'AbortError')): () => void {
   const proto = (globalThis as unknown as { IDBObjectStore: { prototype: { put: unknown } } }).IDBObjectStore.prototype
   const realPut = proto.put
   proto.put = function () {
-    throw new DOMException('aborted by unload', 'AbortError')
+    throw error()
   }
-  return () => {
+  const restore = () => {
     proto.put = realPut
   }
+  cleanups.push(restore)
+  return restore
+}
+
+const quotaExceeded = () => new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+
+/** How many outbox rows database `dbName` holds. */
+async function storedRows(dbName: string): Promise<number> {
+  const db = new Dexie(dbName)
+  await db.open()
+  const n = await db.table('outbox').count()
+  db.close()
+  return n
+}
+
+/** Waits (up to 6 s) until database `dbName` holds no outbox row: lazy deletes land about once a second. */
+async function untilNoStoredRows(dbName: string): Promise<void> {
+  const deadline = Date.now() + 6000
+  while ((await storedRows(dbName)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
 }
 
 describe('a page that dies before its IndexedDB write', () => {
@@ -2263,17 +2270,9 @@ describe('a page that closes before deleting its acknowledged rows, with another
     expect(Object.keys(other.getState().cards)).toHaveLength(3)
     // The page goes before its lazy delete lands.
     await a.sync.destroy()
-    const stored = async () => {
-      const db = new Dexie(dbName)
-      await db.open()
-      const n = await db.table('outbox').count()
-      db.close()
-      return n
-    }
-    expect(await stored()).toBe(3)
-    const deadline = Date.now() + 6000
-    while ((await stored()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
-    expect(await stored()).toBe(0)
+    expect(await storedRows(dbName)).toBe(3)
+    await untilNoStoredRows(dbName)
+    expect(await storedRows(dbName)).toBe(0)
     const late = board({ url: s.url, dbName, autoConnect: false, tabTimeout: 200 })
     await late.sync.ready
     expect(late.sync.status().pending).toBe(0)
@@ -2339,16 +2338,8 @@ describe('a page that closes after its IndexedDB write but before announcing it'
     ch.postMessage({ from: 'the-closed-tab', msg: { type: 'settled', ids, seq: 0 } })
     ch.close()
     await waitFor(() => t0.sync.status().pending === 0, 3000, 'settled by the message')
-    const stored = async () => {
-      const db = new Dexie(dbName)
-      await db.open()
-      const n = await db.table('outbox').count()
-      db.close()
-      return n
-    }
-    const deadline = Date.now() + 5000
-    while ((await stored()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
-    expect(await stored()).toBe(0)
+    await untilNoStoredRows(dbName)
+    expect(await storedRows(dbName)).toBe(0)
     const late = board({ url, dbName, autoConnect: false })
     await late.sync.ready
     expect(late.sync.status().pending).toBe(0)
