@@ -18,7 +18,7 @@ import { REFUSAL_CODES, ZyncError, fromWireError, isQuotaError, type ZyncErrorCo
 import { deepEqual, diff, isPlainObject, shapeMismatch, shapeOf, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayOrEmpty, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
-import { OutboxIndex, backoffDelay, fieldKeyOf, higherPriority, type BackoffOptions, type RowState } from './outbox'
+import { OutboxIndex, backoffDelay, fieldKeyOf, higherPriority, isRecordLevel, type BackoffOptions, type RowState } from './outbox'
 import { assertSafePath, assertSafeValue, entityOf, fieldOf, isUnder, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { arrayAlong, getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
@@ -786,9 +786,10 @@ export class SyncEngine {
       for (const o of this.outbox.entityRowsUnordered(s.row.entity)) {
         // A row that folded later edits in carries their n, but holds the first one's write too.
         if (o.row.op.client !== c || (o.row.n0 ?? o.row.op.n) > n) continue
-        // Behind this row in the record's order it can never go first: waiting for it would be for good.
-        // Its write is claimed no further instead (as for a refused one).
-        if (o.row.dead || (!o.done && o.row.order > s.row.order)) dead = true
+        // Ranked after this row where it waits behind it (the same field, or a record-level write on either
+        // side: see selectBatch), it can never go first: waiting for it would be for good. Its write is
+        // claimed no further instead (as for a refused one).
+        if (o.row.dead || (!o.done && o.row.order > s.row.order && (o.fieldKey === s.fieldKey || isRecordLevel(s) || isRecordLevel(o)))) dead = true
         else if (!o.done) return true
       }
       if (dead) this.lowerBase(s, c)

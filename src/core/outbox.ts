@@ -52,7 +52,7 @@ export function fieldKeyOf(entity: string, path: Path): string {
 }
 
 /** A row that writes a whole record (or top-level value), not one field of it. */
-function isRecordLevel(s: RowState): boolean {
+export function isRecordLevel(s: RowState): boolean {
   return fieldOf(s.row.op.path) === ''
 }
 
