@@ -324,8 +324,11 @@ export class DocState {
               keep = !ctx.listedOnly
             }
           }
-        } else if (winner === undefined) status = 'conflict'
-        else if (winner === 'theirs') status = 'superseded'
+        } else if (winner === undefined) {
+          // Both sides wrote the same value: nothing to decide (two people typing the same first key in a
+          // 'manual' title raised a conflict over identical values, and its dialog took the next keys).
+          if (!deepEqual(op.op === 'remove' ? undefined : op.value, before)) status = 'conflict'
+        } else if (winner === 'theirs') status = 'superseded'
       }
     }
 
