@@ -186,7 +186,8 @@ export function checkLog(log: LogEntry[], serverState: Record<string, unknown>, 
     else if (fm.kind === 'lww' || fm.kind === 'obj') expected = !concurrent || e.hlc > w!.hlc ? 'applied' : 'superseded'
     else if (fm.kind === 'local') expected = 'applied'
     else if (fm.kind === 'remote') expected = concurrent ? 'superseded' : 'applied'
-    else expected = concurrent ? 'conflict' : 'applied'
+    // 'manual' and app functions: a concurrent write of the value the field holds decides nothing.
+    else expected = concurrent && !deepEqual(op.op === 'remove' ? undefined : op.value, fm.value) ? 'conflict' : 'applied'
     if (e.status !== expected) fail(`${where}: status ${e.status}, the model expects ${expected} (writer ${JSON.stringify(w)}, base ${JSON.stringify(op.base)})`)
     if (fm.kind === 'lww' && (!fm.top || e.hlc > fm.top.hlc)) fm.top = { hlc: e.hlc, value: op.value, removed: op.op === 'remove', opId: e.opId }
     if (e.status === 'applied') {
