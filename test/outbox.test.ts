@@ -1692,6 +1692,34 @@ describe('storage faults', () => {
     expect(mem.has(`zync:spill:${dbName}:board:gone`)).toBe(true)
   })
 
+  it('a reload with the disk full still shows and sends what is stored and what closing pages spilled', async () => {
+    // A lifecycle trial with the quota exhausted: the reloaded page could not write its heartbeat, so it
+    // loaded nothing: none of its pending edits showed, the spilled ones neither, and none was sent until
+    // space freed and the page loaded again.
+    const s = await server()
+    const mem = fakeLocalStorage()
+    const dbName = freshDb()
+    const before = makeBoard({ url: 'http://127.0.0.1:9', dbName, autoConnect: false, crossTab: false })
+    await before.sync.ready
+    before.getState().addCard('c1', 'stored before the disk filled up')
+    before.getState().addCard('c2', 'stored too')
+    await waitFor(() => before.sync.status().pending === 2 && before.sync.status().unpersisted === 0, 3000, 'the rows in IndexedDB')
+    await before.sync.destroy()
+    const row = { id: 'spilled-1', doc: 'board', owner: 'gone', order: 100, lane: 'medium', entity: 'cards/c3', op: { id: 'spilled-1', client: 'gone', n: 1, hlc: '001700000000001:000000:gone', op: 'replace', path: ['cards', 'c3'], base: {}, value: { title: 'only in a closed page\'s spill', votes: 0 } }, createdAt: 0, attempts: 0, nextAt: 0 }
+    mem.set(`zync:spill:${dbName}:board:gone`, JSON.stringify([row]))
+    const spaceFreed = failIdbPuts(quotaExceeded)
+    const a = board({ url: s.url, dbName })
+    await a.sync.ready
+    expect(a.sync.status().error?.code).toBe('STORAGE_FULL')
+    expect(Object.keys(a.getState().cards).sort()).toEqual(['c1', 'c2', 'c3'])
+    await a.sync.flush({ timeout: 5000 })
+    expect(Object.keys(((await s.doc('board')).current().state as unknown as Board).cards).sort()).toEqual(['c1', 'c2', 'c3'])
+    // Space frees up: the spilled row is written, and the status clears.
+    spaceFreed()
+    a.getState().addCard('c4', 'after space freed')
+    await waitFor(() => a.sync.status().error === undefined && a.sync.status().pending === 0, 5000, 'written and sent once space freed')
+  })
+
   it('QuotaExceededError wrapped by Dexie becomes STORAGE_FULL; the store keeps working and nothing unsaved is claimed saved', async () => {
     const s = await server()
     const dbName = freshDb()

@@ -172,6 +172,34 @@ export class DexieOutboxStorage implements OutboxStorage {
     })
   }
 
+  async loadWithoutWriting(doc: string, owner: string, staleBefore: number): Promise<LoadedDoc & { unwritten: string[] }> {
+    const db = await this.ensureOpen()
+    const ls = localStore()
+    const spilled = ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc)) : []
+    const liveByLock = await liveOwnersByLocks(doc)
+    return db.transaction('r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
+      const beats = await db.tabs.where('doc').equals(doc).toArray()
+      const alive = liveOwners(beats, staleBefore, liveByLock)
+      const before = ownerOf(beats)
+      const holder = (o: string) => (o === owner || !alive.has(before(o)) ? owner : before(o))
+      const rows = await db.outbox.where('doc').equals(doc).toArray()
+      const byId = new Map(rows.map((r) => [r.id, r]))
+      const unwritten: string[] = []
+      for (const r of spilled) {
+        const stored = byId.get(r.id)
+        if (stored && (stored.owner !== r.owner || r.op.n <= stored.op.n)) continue
+        byId.set(r.id, r)
+        unwritten.push(r.id)
+      }
+      const out = [...byId.values()].sort((a, b) => a.order - b.order)
+      for (const r of out) r.owner = holder(r.owner)
+      const nextOrder = Math.max((await db.outbox.orderBy('order').last())?.order ?? 0, out[out.length - 1]?.order ?? 0)
+      const meta = await readMeta(db, doc)
+      const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
+      return { rows: out, ...(meta ? { meta } : {}), conflicts, nextOrder, unwritten, ...(unwritten.length > 0 ? { unannounced: unwritten } : {}) }
+    })
+  }
+
   async write(batch: StorageBatch): Promise<void> {
     try {
       const db = await this.ensureOpen()

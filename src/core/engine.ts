@@ -23,7 +23,7 @@ import { assertSafePath, assertSafeValue, entityOf, fieldOf, isUnder, OP_DEPTH, 
 import { arrayAlong, getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpsResponse, type PresenceMessage } from './protocol'
-import type { OutboxRow, OutboxStorage, StoredConflict } from './storage'
+import type { LoadedDoc, OutboxRow, OutboxStorage, StoredConflict } from './storage'
 import type { Transport } from './transport'
 import type {
   Conflict,
@@ -303,12 +303,27 @@ export class SyncEngine {
     const storage = this.o.storage
     let unannounced: string[] | undefined
     let adoptedAtLoad: string[] = []
+    let full: unknown
+    let unwritten: string[] = []
     try {
       await storage.open()
-      // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
-      this.lastBeat = this.now()
-      await storage.heartbeat(this.doc, this.clientId, this.lastBeat)
-      const loaded = await storage.load(this.doc, { owner: this.clientId, staleBefore: this.staleBefore() })
+      let loaded: LoadedDoc
+      try {
+        // Alive (a heartbeat) before taking closed tabs' rows, which a storage may do while loading.
+        this.lastBeat = this.now()
+        await storage.heartbeat(this.doc, this.clientId, this.lastBeat)
+        loaded = await storage.load(this.doc, { owner: this.clientId, staleBefore: this.staleBefore() })
+      } catch (err) {
+        // A full disk: even the heartbeat cannot be written. What is stored is still shown and sent (a
+        // lifecycle trial: a reload with the quota exhausted showed none of its pending edits, nor the
+        // ones its spill held, and sent none, until space freed and the page loaded again).
+        if (!isQuotaError(err) || !storage.loadWithoutWriting) throw err
+        full = err
+        this.lastBeat = 0
+        const read = await storage.loadWithoutWriting(this.doc, this.clientId, this.staleBefore())
+        unwritten = read.unwritten
+        loaded = read
+      }
       if (this.destroyed) return
       // A snapshot of this document from another server (an app switched servers on one database) says
       // nothing of this one: its seq made the join skip this server's changes up to it.
@@ -329,9 +344,15 @@ export class SyncEngine {
         s.dirty = true
       }
       this.outbox.changed()
+      const toWrite = new Set(unwritten)
       for (const row of loaded.rows) {
         if (this.outbox.rows.has(row.id)) continue
-        this.outbox.addStored(row)
+        const s = this.outbox.addStored(row)
+        // Only in a spill (the disk is full): written when space frees.
+        if (toWrite.has(row.id)) {
+          s.persisted = false
+          s.dirty = true
+        }
         this.n = Math.max(this.n, row.op.client === this.clientId ? row.op.n : 0)
         this.clock.receive(row.op.hlc)
       }
@@ -343,10 +364,11 @@ export class SyncEngine {
       for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
       // conflicts() may have been read (and cached, empty) before the inbox was loaded.
       this.conflictsCache = undefined
-      adoptedAtLoad = await this.adoptOrphans()
+      if (full === undefined) adoptedAtLoad = await this.adoptOrphans()
     } catch (err) {
       this.storageFailed(err, true)
     }
+    if (full !== undefined && !this.destroyed) this.storageFailed(full, true)
     if (this.destroyed) return
     this.captureNow()
     this.refreshAll()

@@ -99,6 +99,12 @@ export interface OutboxStorage {
    * read of every row; the engine calls `adopt` afterwards either way.
    */
   load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc>
+  /**
+   * Optional: `load` for a full disk, writing nothing. Rows of closed tabs come back with `owner` set (the
+   * engine sends them, claimed in memory only); rows only in spills too, listed in `unwritten` (the engine
+   * writes them once space frees), and the spills stay until then.
+   */
+  loadWithoutWriting?(doc: string, owner: string, staleBefore: number): Promise<LoadedDoc & { unwritten: string[] }>
   write(batch: StorageBatch): Promise<void>
   heartbeat(doc: string, owner: string, now: number): Promise<void>
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>
