@@ -151,52 +151,37 @@ export class DexieOutboxStorage implements OutboxStorage {
     return newer.map((r) => r.id)
   }
 
-  async load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc> {
-    const db = await this.ensureOpen()
-    const spilled = await this.importSpills(db, doc)
-    const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
-    return db.transaction(adopt ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
-      const holder = adopt ? (await claimOrphans(db, doc, adopt.owner, adopt.staleBefore, liveByLock)).holder : ownerOf(await db.tabs.where('doc').equals(doc).toArray())
-      const rows = await db.outbox.where('doc').equals(doc).toArray()
-      rows.sort((a, b) => a.order - b.order)
-      const unannounced = new Set(spilled)
-      for (const r of rows) {
-        const was = r.owner
-        r.owner = holder(r.owner)
-        if (adopt && r.owner === adopt.owner && was !== adopt.owner) unannounced.add(r.id)
-      }
-      const last = await db.outbox.orderBy('order').last()
-      const meta = await readMeta(db, doc)
-      const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
-      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder: last?.order ?? 0, ...(unannounced.size > 0 ? { unannounced: [...unannounced] } : {}) }
-    })
-  }
-
-  async loadWithoutWriting(doc: string, owner: string, staleBefore: number): Promise<LoadedDoc & { unwritten: string[] }> {
+  async load(doc: string, adopt?: { owner: string; staleBefore: number }, readOnly = false): Promise<LoadedDoc> {
     const db = await this.ensureOpen()
     const ls = localStore()
-    const spilled = ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc)) : []
-    const liveByLock = await liveOwnersByLocks(doc)
-    return db.transaction('r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
+    // Read only (a full disk): spills are read, not moved in, and claims are made in memory only.
+    const spilledRows = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc)) : []
+    const spilled = readOnly ? [] : await this.importSpills(db, doc)
+    const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
+    return db.transaction(adopt && !readOnly ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
       const beats = await db.tabs.where('doc').equals(doc).toArray()
-      const alive = liveOwners(beats, staleBefore, liveByLock)
       const before = ownerOf(beats)
-      const holder = (o: string) => (o === owner || !alive.has(before(o)) ? owner : before(o))
-      const rows = await db.outbox.where('doc').equals(doc).toArray()
-      const byId = new Map(rows.map((r) => [r.id, r]))
+      const alive = adopt && readOnly ? liveOwners(beats, adopt.staleBefore, liveByLock) : undefined
+      const holder = !adopt ? before : alive ? (o: string) => (alive.has(before(o)) ? before(o) : adopt.owner) : (await claimOrphans(db, doc, adopt.owner, adopt.staleBefore, liveByLock)).holder
+      const byId = new Map((await db.outbox.where('doc').equals(doc).toArray()).map((r) => [r.id, r]))
       const unwritten: string[] = []
-      for (const r of spilled) {
+      for (const r of spilledRows) {
         const stored = byId.get(r.id)
         if (stored && (stored.owner !== r.owner || r.op.n <= stored.op.n)) continue
         byId.set(r.id, r)
         unwritten.push(r.id)
       }
-      const out = [...byId.values()].sort((a, b) => a.order - b.order)
-      for (const r of out) r.owner = holder(r.owner)
-      const nextOrder = Math.max((await db.outbox.orderBy('order').last())?.order ?? 0, out[out.length - 1]?.order ?? 0)
+      const rows = [...byId.values()].sort((a, b) => a.order - b.order)
+      const unannounced = new Set([...spilled, ...unwritten])
+      for (const r of rows) {
+        const was = r.owner
+        r.owner = holder(r.owner)
+        if (adopt && r.owner === adopt.owner && was !== adopt.owner) unannounced.add(r.id)
+      }
+      const nextOrder = Math.max((await db.outbox.orderBy('order').last())?.order ?? 0, rows[rows.length - 1]?.order ?? 0)
       const meta = await readMeta(db, doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
-      return { rows: out, ...(meta ? { meta } : {}), conflicts, nextOrder, unwritten, ...(unwritten.length > 0 ? { unannounced: unwritten } : {}) }
+      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder, ...(unannounced.size > 0 ? { unannounced: [...unannounced] } : {}), ...(unwritten.length > 0 ? { unwritten } : {}) }
     })
   }
 

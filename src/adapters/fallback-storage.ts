@@ -28,12 +28,8 @@ export class FallbackOutboxStorage implements OutboxStorage {
     }
   }
 
-  load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc> {
-    return this.active.load(doc, adopt)
-  }
-  loadWithoutWriting(doc: string, owner: string, staleBefore: number): Promise<LoadedDoc & { unwritten: string[] }> {
-    if (!this.active.loadWithoutWriting) return Promise.reject(new Error('loadWithoutWriting: not supported'))
-    return this.active.loadWithoutWriting(doc, owner, staleBefore)
+  load(doc: string, adopt?: { owner: string; staleBefore: number }, readOnly?: boolean): Promise<LoadedDoc> {
+    return this.active.load(doc, adopt, readOnly)
   }
   write(batch: StorageBatch): Promise<void> {
     return this.active.write(batch)

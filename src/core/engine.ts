@@ -304,7 +304,6 @@ export class SyncEngine {
     let unannounced: string[] | undefined
     let adoptedAtLoad: string[] = []
     let full: unknown
-    let unwritten: string[] = []
     try {
       await storage.open()
       let loaded: LoadedDoc
@@ -317,12 +316,10 @@ export class SyncEngine {
         // A full disk: even the heartbeat cannot be written. What is stored is still shown and sent (a
         // lifecycle trial: a reload with the quota exhausted showed none of its pending edits, nor the
         // ones its spill held, and sent none, until space freed and the page loaded again).
-        if (!isQuotaError(err) || !storage.loadWithoutWriting) throw err
+        if (!isQuotaError(err)) throw err
         full = err
         this.lastBeat = 0
-        const read = await storage.loadWithoutWriting(this.doc, this.clientId, this.staleBefore())
-        unwritten = read.unwritten
-        loaded = read
+        loaded = await storage.load(this.doc, { owner: this.clientId, staleBefore: this.staleBefore() }, true)
       }
       if (this.destroyed) return
       // A snapshot of this document from another server (an app switched servers on one database) says
@@ -344,7 +341,7 @@ export class SyncEngine {
         s.dirty = true
       }
       this.outbox.changed()
-      const toWrite = new Set(unwritten)
+      const toWrite = new Set(loaded.unwritten)
       for (const row of loaded.rows) {
         if (this.outbox.rows.has(row.id)) continue
         const s = this.outbox.addStored(row)

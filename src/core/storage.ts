@@ -69,6 +69,8 @@ export interface LoadedDoc {
    * them), or adopted from a tab that closed (its write landed, its announcement did not).
    */
   unannounced?: string[]
+  /** Ids of rows that are only in spills, not written (a read-only load): the engine writes them. */
+  unwritten?: string[]
 }
 
 /** One atomic write: all of it lands or none of it does. */
@@ -98,13 +100,11 @@ export interface OutboxStorage {
    * closed tabs come back with `owner` set, exactly as `adopt` would have moved them), saving a second
    * read of every row; the engine calls `adopt` afterwards either way.
    */
-  load(doc: string, adopt?: { owner: string; staleBefore: number }): Promise<LoadedDoc>
   /**
-   * Optional: `load` for a full disk, writing nothing. Rows of closed tabs come back with `owner` set (the
-   * engine sends them, claimed in memory only); rows only in spills too, listed in `unwritten` (the engine
-   * writes them once space frees), and the spills stay until then.
+   * `readOnly` (the disk is full): write nothing. A storage that can still adopts, in memory only, and
+   * returns rows held only in spills, listed in `unwritten` (the engine writes them once space frees).
    */
-  loadWithoutWriting?(doc: string, owner: string, staleBefore: number): Promise<LoadedDoc & { unwritten: string[] }>
+  load(doc: string, adopt?: { owner: string; staleBefore: number }, readOnly?: boolean): Promise<LoadedDoc>
   write(batch: StorageBatch): Promise<void>
   heartbeat(doc: string, owner: string, now: number): Promise<void>
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>
