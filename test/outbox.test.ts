@@ -2158,6 +2158,40 @@ describe('the IndexedDB database deleted under an open page', () => {
   })
 })
 
+describe("a page that closes right after its author typed on in an open 'manual' conflict", () => {
+  it('keeps the words typed: the conflict is spilled with the rows and comes back with them', async () => {
+    // A trial with two tabs of one user: the author typed on in a 'manual' title with a conflict open
+    // (the writes join the conflict's local side) and every tab closed at once; the reopened tab's
+    // conflict held the text without its last words.
+    const s = await server()
+    const { target } = fakePage()
+    const conflicts = { paths: { 'cards.*.title': 'manual' as const } }
+    const alice = board({ url: s.url, conflicts })
+    alice.getState().addCard('c', 'plan')
+    await alice.sync.flush({ timeout: 5000 })
+    const dbName = freshDb()
+    const bob = makeBoard({ url: s.url, dbName, conflicts })
+    await waitFor(() => bob.getState().cards.c?.title === 'plan', 5000, 'bob has the card')
+    bob.sync.disconnect()
+    alice.getState().rename('c', 'plan (alice)')
+    await alice.sync.flush({ timeout: 5000 })
+    bob.getState().rename('c', 'plan (bob)')
+    bob.sync.connect()
+    await waitFor(() => bob.sync.conflicts().length === 1, 5000, "bob's conflict")
+    await waitFor(() => bob.sync.status().unpersisted === 0, 3000, 'the conflict in IndexedDB')
+    const restorePuts = failIdbPuts()
+    bob.getState().rename('c', 'plan (bob) typed on')
+    target.dispatchEvent(new Event('pagehide'))
+    // Held in the conflict (not sent), and only in memory and the spill.
+    expect(bob.sync.conflicts()[0]?.local).toBe('plan (bob) typed on')
+    await bob.sync.destroy().catch(() => {})
+    restorePuts()
+    const again = board({ url: s.url, dbName, conflicts, autoConnect: false })
+    await again.sync.ready
+    expect(again.sync.conflicts().map((c) => [c.local, c.remote])).toEqual([['plan (bob) typed on', 'plan (alice)']])
+  })
+})
+
 describe('a page that closes mid-typing with another tab open', () => {
   it("the tab that adopts its rows takes its spill in first: the edit folded into a row after its last IndexedDB write reaches the server", async () => {
     // A lifecycle trial in Chromium: a tab closed while typing in a field, with other tabs open. One of

@@ -124,10 +124,10 @@ export class DexieOutboxStorage implements OutboxStorage {
   }
 
   /** Synchronous, for a dying page: rows that had no time to reach IndexedDB go to localStorage. */
-  spill(doc: string, owner: string, rows: OutboxRow[]): void {
+  spill(doc: string, owner: string, rows: OutboxRow[], conflicts: StoredConflict[] = []): void {
     const ls = localStore()
     if (!ls) return
-    ls.setItem(this.spillPrefix(doc) + owner, JSON.stringify(rows))
+    ls.setItem(this.spillPrefix(doc) + owner, JSON.stringify(conflicts.length > 0 ? { rows, conflicts } : rows))
   }
 
   unspill(doc: string, owner: string): void {
@@ -145,8 +145,11 @@ export class DexieOutboxStorage implements OutboxStorage {
     if (!ls) return []
     const keys = spillKeys(ls, this.spillPrefix(doc))
     if (keys.length === 0) return []
-    const rows = keys.flatMap((k) => readSpill(ls, k, doc))
-    const newer = await db.transaction('rw', db.outbox, () => putSpilled(db, rows))
+    const spills = keys.map((k) => readSpill(ls, k, doc))
+    const newer = await db.transaction('rw', db.outbox, db.conflicts, db.meta, async () => {
+      await putSpilledConflicts(db, doc, spills.flatMap((x) => x.conflicts))
+      return putSpilled(db, spills.flatMap((x) => x.rows))
+    })
     for (const k of keys) ls.removeItem(k)
     return newer.map((r) => r.id)
   }
@@ -155,7 +158,7 @@ export class DexieOutboxStorage implements OutboxStorage {
     const db = await this.ensureOpen()
     const ls = localStore()
     // Read only (a full disk): spills are read, not moved in, and claims are made in memory only.
-    const spilledRows = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc)) : []
+    const spilledRows = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc).rows) : []
     const spilled = readOnly ? [] : await this.importSpills(db, doc)
     const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
     return db.transaction(adopt && !readOnly ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
@@ -249,7 +252,7 @@ export class DexieOutboxStorage implements OutboxStorage {
     const liveByLock = await liveOwnersByLocks(doc)
     const ls = localStore()
     const taken: string[] = []
-    const rows = await db.transaction('rw', db.outbox, db.tabs, async () => {
+    const rows = await db.transaction('rw', [db.outbox, db.tabs, db.conflicts, db.meta], async () => {
       // What a closed page spilled is its last word on its rows: edits folded into a row after its last
       // IndexedDB write, rows that never got there. Taken in before its rows are claimed (a trial in
       // Chromium closed a tab mid-typing with others open: the adopting tab sent the row's older version
@@ -263,7 +266,9 @@ export class DexieOutboxStorage implements OutboxStorage {
         for (const key of spillKeys(ls, prefix)) {
           const writer = key.slice(prefix.length)
           if (writer === owner || alive.has(writer)) continue
-          await putSpilled(db, readSpill(ls, key, doc))
+          const spill = readSpill(ls, key, doc)
+          await putSpilledConflicts(db, doc, spill.conflicts)
+          await putSpilled(db, spill.rows)
           taken.push(key)
         }
       }
@@ -387,14 +392,33 @@ function spillKeys(ls: Storage, prefix: string): string[] {
   return keys
 }
 
-/** The rows of `doc` in one spill key (none from a torn write). */
-function readSpill(ls: Storage, key: string, doc: string): OutboxRow[] {
+/** The rows and conflicts of `doc` in one spill key (none from a torn write; an array is rows alone). */
+function readSpill(ls: Storage, key: string, doc: string): { rows: OutboxRow[]; conflicts: StoredConflict[] } {
   try {
-    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[]
-    return Array.isArray(parsed) ? parsed.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op) : []
+    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[] | { rows?: unknown; conflicts?: unknown }
+    const rows = Array.isArray(parsed) ? parsed : Array.isArray(parsed?.rows) ? (parsed.rows as OutboxRow[]) : []
+    const conflicts = !Array.isArray(parsed) && Array.isArray(parsed?.conflicts) ? (parsed.conflicts as StoredConflict[]) : []
+    return { rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op), conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc) }
   } catch {
-    return [] // a torn write: nothing usable in it
+    return { rows: [], conflicts: [] } // a torn write: nothing usable in it
   }
+}
+
+/**
+ * Inside a readwrite transaction over conflicts and meta: puts spilled conflicts. One not stored goes in
+ * unless it was resolved since (the document's resolved ids); one stored takes the spill's local side
+ * when that is newer (the author's writes held in it), keeping what another tab stored of the rest.
+ */
+async function putSpilledConflicts(db: ZyncDb, doc: string, conflicts: StoredConflict[]): Promise<void> {
+  if (conflicts.length === 0) return
+  const resolved = new Set((await db.meta.get(doc))?.resolved ?? [])
+  const stored = await db.conflicts.bulkGet(conflicts.map((c) => c.id))
+  const put = conflicts.flatMap((c, i) => {
+    const was = stored[i]
+    if (!was) return resolved.has(c.id) ? [] : [c]
+    return c.localMeta.time > was.localMeta.time ? [{ ...was, local: c.local, localMeta: c.localMeta }] : []
+  })
+  if (put.length > 0) await db.conflicts.bulkPut(put)
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { LoadedDoc, OutboxRow, OutboxStorage, StorageBatch } from '../core/storage'
+import type { LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
 import { MemoryOutboxStorage } from './memory-storage'
 
 /**
@@ -40,8 +40,8 @@ export class FallbackOutboxStorage implements OutboxStorage {
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     return this.active.adopt(doc, owner, staleBefore)
   }
-  spill(doc: string, owner: string, rows: OutboxRow[]): void {
-    this.active.spill?.(doc, owner, rows)
+  spill(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[]): void {
+    this.active.spill?.(doc, owner, rows, conflicts)
   }
   unspill(doc: string, owner: string): void {
     this.active.unspill?.(doc, owner)

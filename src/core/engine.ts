@@ -194,6 +194,8 @@ export class SyncEngine {
   private resolvedChanged = false
   private readonly deleted = new Set<string>()
   private readonly putConflicts = new Map<string, StoredConflict>()
+  /** The conflicts of the write under way (spilled with the rows while it has not landed). */
+  private conflictsWriting: StoredConflict[] = []
   /**
    * Local changes refused as not syncable (a Date in a new record, say), by path, until a later write
    * there is taken: `status().error` shows the first, so the badge does not say "Synced" for them.
@@ -358,7 +360,8 @@ export class SyncEngine {
       for (const v of Object.values(this.vv)) this.n = Math.max(this.n, vvGet(v, this.clientId))
       for (const s of early) if (s.row.op.client === this.clientId) s.row.op = { ...s.row.op, n: ++this.n }
       unannounced = loaded.unannounced
-      for (const c of loaded.conflicts) this.conflictsById.set(c.id, c)
+      // Not one resolved since (a closing page's spill may hold it).
+      for (const c of loaded.conflicts) if (!this.resolvedIds.has(c.id)) this.conflictsById.set(c.id, c)
       // conflicts() may have been read (and cached, empty) before the inbox was loaded.
       this.conflictsCache = undefined
       if (full === undefined) adoptedAtLoad = await this.adoptOrphans()
@@ -1024,6 +1027,7 @@ export class SyncEngine {
     if (del.length > 0) this.deleted.clear()
     const putC = [...this.putConflicts.values()]
     this.putConflicts.clear()
+    this.conflictsWriting = putC
     const delC = [...this.deleteConflicts]
     this.deleteConflicts.clear()
     // The meta goes with a full write, or with the write that deletes a settled conflict, so that after a
@@ -1041,7 +1045,11 @@ export class SyncEngine {
     this.persisting = (async () => {
       try {
         const started = this.mono()
-        await this.o.storage.write({ put, delete: del, putConflicts: putC, deleteConflicts: delC, ...(meta ? { meta } : {}) })
+        try {
+          await this.o.storage.write({ put, delete: del, putConflicts: putC, deleteConflicts: delC, ...(meta ? { meta } : {}) })
+        } finally {
+          if (this.conflictsWriting === putC) this.conflictsWriting = []
+        }
         if (meta) {
           this.metaWrittenAt = this.mono()
           this.metaCostMs = this.metaWrittenAt - started
@@ -1190,10 +1198,13 @@ export class SyncEngine {
     this.captureNow()
     const rows: OutboxRow[] = []
     for (const s of this.outbox.rows.values()) if (!s.done && s.row.owner === this.clientId && (!s.persisted || s.dirty)) rows.push(s.row)
+    // Conflicts not in IndexedDB yet too: one just raised, or the author's writes held in one (a trial:
+    // typing on in a 'manual' field, then closing every tab at once, lost the last words typed).
+    const conflicts = [...this.conflictsWriting, ...this.putConflicts.values()]
     this.spills += 1
-    if (rows.length === 0) return this.unspill()
+    if (rows.length === 0 && conflicts.length === 0) return this.unspill()
     try {
-      this.o.storage.spill(this.doc, this.clientId, rows)
+      this.o.storage.spill(this.doc, this.clientId, rows, conflicts)
       this.spilled = true
     } catch {
       // Best effort: the page is going away.

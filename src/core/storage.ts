@@ -112,7 +112,7 @@ export interface OutboxStorage {
    * Optional: synchronously saves rows a dying page could not write in time (called on pagehide).
    * `load` must import them. Dexie uses localStorage; memory storage has nothing to save them to.
    */
-  spill?(doc: string, owner: string, rows: OutboxRow[]): void
+  spill?(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[]): void
   /** Optional: drops the owner's spilled rows once they are safely written. */
   unspill?(doc: string, owner: string): void
   /**
