@@ -398,7 +398,7 @@ function readSpill(ls: Storage, key: string, doc: string): { rows: OutboxRow[]; 
     const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[] | { rows?: unknown; conflicts?: unknown }
     const rows = Array.isArray(parsed) ? parsed : Array.isArray(parsed?.rows) ? (parsed.rows as OutboxRow[]) : []
     const conflicts = !Array.isArray(parsed) && Array.isArray(parsed?.conflicts) ? (parsed.conflicts as StoredConflict[]) : []
-    return { rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op), conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc) }
+    return { rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op), conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc && typeof c.localMeta?.time === 'number') }
   } catch {
     return { rows: [], conflicts: [] } // a torn write: nothing usable in it
   }
