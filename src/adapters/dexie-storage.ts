@@ -169,8 +169,7 @@ export class DexieOutboxStorage implements OutboxStorage {
       const byId = new Map((await db.outbox.where('doc').equals(doc).toArray()).map((r) => [r.id, r]))
       const unwritten: string[] = []
       for (const r of spilledRows) {
-        const stored = byId.get(r.id)
-        if (stored && (stored.owner !== r.owner || r.op.n <= stored.op.n)) continue
+        if (!spillWins(r, byId.get(r.id))) continue
         byId.set(r.id, r)
         unwritten.push(r.id)
       }
@@ -422,17 +421,22 @@ async function putSpilledConflicts(db: ZyncDb, doc: string, conflicts: StoredCon
 }
 
 /**
- * Inside a readwrite transaction over the outbox: puts spilled rows. A row stored already is replaced
- * by a newer version (an edit folded in after its last IndexedDB write: its op's counter is higher)
- * while its writer still owns it; one another tab has written since is kept as that tab has it, and so
- * is a stored version newer than the spill (a write that landed after pagehide: replaced, a counter lost
- * the increment made in between). A row not stored goes in (one settled since would only be sent again:
- * the server drops a known op id). Returns the rows put.
+ * Whether a spilled row takes the place of its stored copy. A row stored already is replaced by a newer
+ * version (an edit folded in after its last IndexedDB write: its op's counter is higher) while its
+ * writer still owns it; one another tab has written since is kept as that tab has it, and so is a stored
+ * version newer than the spill (a write that landed after pagehide: replaced, a counter lost the
+ * increment made in between). A row not stored goes in (one settled since would only be sent again: the
+ * server drops a known op id).
  */
+function spillWins(spilled: OutboxRow, stored: OutboxRow | undefined): boolean {
+  return stored === undefined || (stored.owner === spilled.owner && spilled.op.n > stored.op.n)
+}
+
+/** Inside a readwrite transaction over the outbox: puts the spilled rows that win (spillWins); returns them. */
 async function putSpilled(db: ZyncDb, rows: OutboxRow[]): Promise<OutboxRow[]> {
   if (rows.length === 0) return []
   const stored = await db.outbox.bulkGet(rows.map((r) => r.id))
-  const put = rows.filter((r, i) => stored[i] === undefined || (stored[i]!.owner === r.owner && r.op.n > stored[i]!.op.n))
+  const put = rows.filter((r, i) => spillWins(r, stored[i]))
   if (put.length > 0) await db.outbox.bulkPut(put)
   return put
 }
