@@ -140,12 +140,14 @@ export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
     status = build()
     for (const l of [...statusListeners]) l(status)
   }
-  const notifyPresence = () => {
-    for (const l of [...presenceListeners]) l(peers)
-  }
   const emit = (event: string, payload: unknown) => {
     for (const fn of [...(events.get(event) ?? [])]) (fn as (p: unknown) => void)(payload)
     for (const fn of [...(events.get('*') ?? [])]) (fn as (p: unknown) => void)({ type: event, ...(payload as object) })
+  }
+  // As the engine does: subscribePresence's listeners, and the 'presence:change' event.
+  const notifyPresence = () => {
+    for (const l of [...presenceListeners]) l(peers)
+    emit('presence:change', { peers })
   }
 
   const fixture: FixtureStore = {

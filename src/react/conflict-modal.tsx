@@ -209,8 +209,17 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const id = useId()
   const shown = client && conflicts.length > 0 && (open ?? unseen)
   useShownModal(store, shown)
-  // The other writer by name when they are present now (read, not watched: the modal does not make
-  // this client present), else by user id.
+  // The other writer by name when they are present now, else by user id. Listened to through the
+  // 'presence:change' event, not subscribePresence (which would make this client present), and only the
+  // names: a peer's cursor moving does not re-render the dialog. A tab opened while a conflict was open
+  // showed the user id until something else re-rendered it (8 s in a trial), though the peer was there.
+  const [, setNames] = useState('')
+  useEffect(() => {
+    if (!shown) return
+    const read = () => setNames(store.sync.presence().map((p) => `${p.user.id}\n${p.user.name ?? ''}`).join('\n'))
+    read()
+    return store.sync.on('presence:change', read)
+  }, [store, shown])
   const nameOf = (userId: string) => store.sync.presence().find((p) => p.user.id === userId)?.user.name ?? userId
 
   const later = () => {

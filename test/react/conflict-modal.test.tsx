@@ -46,6 +46,17 @@ describe('ConflictModal', () => {
     expect(within(dialog()).getByText(/· Ben Carter$/)).toBeInTheDocument()
   })
 
+  it('names the other writer once they appear, without making this client present', () => {
+    // A tab opened while a conflict was open showed the user id until something else re-rendered it.
+    const fixture = createFixtureStore({ conflicts: samples.oneField().map((c) => ({ ...c, remoteMeta: { ...c.remoteMeta, userId: 'u2' } })), presence: [] })
+    const present = vi.spyOn(fixture.sync, 'subscribePresence')
+    render(<ConflictModal store={fixture} />)
+    expect(within(dialog()).getByText(/· u2$/)).toBeInTheDocument()
+    act(() => fixture.setPresence(makePeers(3)))
+    expect(within(dialog()).getByText(/· Ben Carter$/)).toBeInTheDocument()
+    expect(present).not.toHaveBeenCalled()
+  })
+
   it('is not shown with an empty inbox', () => {
     setup({}, [])
     expect(screen.queryByRole('alertdialog')).toBeNull()
