@@ -191,6 +191,26 @@ export const MergedValue: Story = {
   },
 }
 
+/** The conflict was settled elsewhere (another tab, a later change) while its merge was being written here: the draft stays, not applied, until dismissed. */
+export const SettledElsewhereWhileEditing: Story = {
+  args: { store: createFixtureStore({ conflicts: samples.oneField() }) },
+  play: async ({ args, step }) => {
+    const store = args.store as FixtureStore
+    await step('a merge is being written', async () => {
+      await userEvent.click(await screen.findByRole('button', { name: 'Edit merged' }))
+      const editor = screen.getByRole('textbox', { name: 'Merged value' })
+      await userEvent.clear(editor)
+      await userEvent.type(editor, 'Q3 planning notes, merged by hand')
+    })
+    await step('another tab settles the conflict: the draft stays on screen, not applied', async () => {
+      store.setConflicts([])
+      await expect(await screen.findByRole('status')).toHaveTextContent(/settled elsewhere/i)
+      await expect(screen.getByRole('textbox')).toHaveValue('Q3 planning notes, merged by hand')
+      await expect(store.resolutions).toHaveLength(0)
+    })
+  },
+}
+
 /** The app owns `open`: a toolbar button opens it; Esc ("decide later") closes it and focus returns to the button. */
 export const Controlled: Story = {
   args: { store: createFixtureStore({ conflicts: samples.manyFields() }) },

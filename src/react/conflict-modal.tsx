@@ -5,7 +5,7 @@ import { mergeIdArrays, mergeObject } from '../core/merge'
 import type { Conflict, Resolution } from '../core/types'
 import { ConflictValue } from './conflict-value'
 import { type SyncedStore, useIsClient, useShownModal } from './store'
-import { cx, useUnseen } from './ui'
+import { cx, useClientLayoutEffect, useUnseen } from './ui'
 import { useConflicts } from './use-conflicts'
 
 export interface ConflictModalLabels {
@@ -58,6 +58,14 @@ export interface ConflictModalLabels {
   later: string
   /** Below the first 25 conflicts (more are shown 25 at a time); gets how many are not shown. Default 'Show N more'. */
   showMore: (count: number) => string
+  /**
+   * Shown in place of a conflict that was settled elsewhere (another tab, or a later change) while an
+   * "Edit merged" draft of it was open here, above the draft, which was not applied. Default
+   * 'Settled elsewhere while you were editing. Your draft was not applied:'.
+   */
+  settledElsewhere: string
+  /** Puts away such a draft. Default 'Dismiss'. */
+  dismiss: string
 }
 
 const LABELS: ConflictModalLabels = {
@@ -80,6 +88,8 @@ const LABELS: ConflictModalLabels = {
   keepAllTheirs: 'Keep all theirs',
   confirmAll: (n) => `This decides all ${n.toLocaleString()} conflicts.`,
   later: 'Decide later',
+  settledElsewhere: 'Settled elsewhere while you were editing. Your draft was not applied:',
+  dismiss: 'Dismiss',
 }
 
 export type ConflictSideName = 'base' | 'local' | 'remote'
@@ -110,7 +120,6 @@ export interface ConflictModalProps {
   renderTitle?: ((conflict: Conflict) => ReactNode) | undefined
 }
 
-const noop = () => {}
 
 /**
  * A record's own words for it, for a conflict's heading: its title, name or label as the store holds it
@@ -204,10 +213,34 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   const [bulk, setBulk] = useState<'local' | 'remote' | null>(null)
   // Rendered PAGE at a time: 500 conflicts were 11,000 nodes and a 585 ms task when they arrived (a trial).
   const [shownCount, setShownCount] = useState(PAGE)
+  // Drafts whose conflict was settled elsewhere while the dialog was shown (another tab, a later change):
+  // kept on screen, not applied, until dismissed. The draft used to vanish without a word.
+  const [lost, setLost] = useState<Array<{ c: Conflict; draft: string }>>([])
+  // Conflicts this dialog is settling: their drafts go without a notice.
+  const settling = useRef(new Set<string>())
   const client = useIsClient()
   const ref = useRef<HTMLDivElement>(null)
   const id = useId()
-  const shown = client && conflicts.length > 0 && (open ?? unseen)
+  const shown = client && (open ?? (unseen || lost.length > 0)) && conflicts.length + lost.length > 0
+  // Before paint: the dialog does not blink shut when the last conflict goes this way.
+  const last = useRef<Conflict[]>([])
+  const lastShown = useRef(false)
+  useClientLayoutEffect(() => {
+    const ids = new Set(conflicts.map((c) => c.id))
+    const gone = last.current.filter((c) => !ids.has(c.id) && drafts[c.id] !== undefined)
+    last.current = conflicts
+    if (!gone.length) return
+    const elsewhere = gone.filter((c) => !settling.current.delete(c.id))
+    if (lastShown.current && elsewhere.length) setLost((l) => [...l, ...elsewhere.map((c) => ({ c, draft: drafts[c.id]! }))])
+    setDrafts((d) => {
+      const next = { ...d }
+      for (const c of gone) delete next[c.id]
+      return next
+    })
+  }, [conflicts])
+  useClientLayoutEffect(() => {
+    lastShown.current = shown
+  })
   useShownModal(store, shown)
   // The other writer by name when they are present now, else by user id. Listened to through the
   // 'presence:change' event, not subscribePresence (which would make this client present), and only the
@@ -224,6 +257,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
 
   const later = () => {
     setBulk(null)
+    setLost([])
     markSeen()
     onOpenChange?.(false)
   }
@@ -232,12 +266,16 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   // Any decision ends a pending "Keep all" question.
   const settle = (c: Conflict | null, r: Resolution) => {
     setBulk(null)
-    return (c ? resolve(c.id, r) : resolveAll(r)).catch(noop)
+    const ids = c ? [c.id] : conflicts.map((x) => x.id)
+    for (const i of ids) settling.current.add(i)
+    return (c ? resolve(c.id, r) : resolveAll(r)).catch(() => {
+      for (const i of ids) settling.current.delete(i)
+    })
   }
 
   useEffect(() => {
-    if (open && !conflicts.length) onOpenChange?.(false)
-  }, [open, conflicts.length])
+    if (open && !conflicts.length && !lost.length) onOpenChange?.(false)
+  }, [open, conflicts.length, lost.length])
 
   // Keys are handled on the document, so Esc and Tab work even when focus has slipped out (a click on the backdrop).
   const keys = useRef<(e: KeyboardEvent) => void>(null)
@@ -303,6 +341,16 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>(FOCUSABLE)?.focus()
   })
 
+  const heading = (c: Conflict, hid: string) => (
+    <h3 id={hid} className="zync-conflict-title">
+      {renderTitle?.(c) ?? (
+        <>
+          {c.field || c.entity} {c.field && <span className="zync-muted">{recordName(store, c) ?? c.entity}</span>}
+        </>
+      )}
+    </h3>
+  )
+
   if (!shown) return null
   return createPortal(
     <div className="zync-overlay">
@@ -316,13 +364,23 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
       >
         <div className="zync-modal-header">
           <h2 id={id + 't'} className="zync-modal-title">
-            {L.title} <span className="zync-count">{conflicts.length}</span>
+            {L.title} {conflicts.length > 0 && <span className="zync-count">{conflicts.length}</span>}
           </h2>
           <p id={id + 'd'} className="zync-muted" dir="auto">
             {L.description}
           </p>
         </div>
         <div className="zync-modal-body">
+          {lost.map((l, i) => (
+            <section key={l.c.id} className="zync-conflict" aria-labelledby={`${id}l${i}`} data-settled="">
+              {heading(l.c, `${id}l${i}`)}
+              <p role="status" className="zync-muted" dir="auto">
+                {L.settledElsewhere}
+              </p>
+              <textarea className="zync-textarea" readOnly value={l.draft} aria-label={L.merged} {...(typeof l.c.local === 'string' ? { dir: 'auto' } : { 'data-json': '' })} />
+              <div className="zync-actions">{button(L.dismiss, () => setLost((x) => x.filter((y) => y !== l)))}</div>
+            </section>
+          ))}
           {conflicts.slice(0, shownCount).map((c, i) => {
             const draft = drafts[c.id]
             const text = typeof c.local === 'string'
@@ -339,13 +397,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
             const setDraft = (v?: string) => setDrafts((d) => ({ ...d, [c.id]: v }))
             return (
               <section key={c.id} className="zync-conflict" aria-labelledby={cid}>
-                <h3 id={cid} className="zync-conflict-title">
-                  {renderTitle?.(c) ?? (
-                    <>
-                      {c.field || c.entity} {c.field && <span className="zync-muted">{recordName(store, c) ?? c.entity}</span>}
-                    </>
-                  )}
-                </h3>
+                {heading(c, cid)}
                 <div className="zync-sides">
                   {(['base', 'local', 'remote'] as const).map((side, j) => (
                     <div key={side} className="zync-side" data-side={side}>
@@ -411,7 +463,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
           })}
           {conflicts.length > shownCount && button(L.showMore(conflicts.length - shownCount), () => setShownCount(shownCount + PAGE), 'zync-btn-ghost')}
         </div>
-        <div className="zync-modal-footer">
+        {conflicts.length > 0 && <div className="zync-modal-footer">
           {bulk && conflicts.length > 1 ? (
             <>
               <p className="zync-muted" dir="auto">{L.confirmAll(conflicts.length)}</p>
@@ -438,7 +490,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
               {conflicts.length > 1 && button(L.keepAllTheirs, () => setBulk('remote'))}
             </>
           )}
-        </div>
+        </div>}
       </div>
     </div>,
     document.body,

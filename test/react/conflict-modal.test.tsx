@@ -361,6 +361,37 @@ describe('ConflictModal', () => {
     expect(store.resolutions).toEqual([{ id: 'title', resolution: { value: 'Q3 planning notes, final' } }])
   })
 
+  it('a draft whose conflict is settled elsewhere stays on screen, not applied, until dismissed', async () => {
+    // Found by a tabs trial: another tab resolved the conflict and the half-written merge vanished without a word.
+    const { user, store } = setup({}, samples.manyFields())
+    const [, ...rest] = store.sync.conflicts()
+    const section = () => screen.getAllByRole('region')[0]!
+    await user.click(within(section()).getByRole('button', { name: 'Edit merged' }))
+    const editor = within(section()).getByRole('textbox')
+    await user.clear(editor)
+    await user.type(editor, 'my merge')
+    act(() => store.setConflicts(rest))
+    const notice = within(dialog()).getByRole('status')
+    expect(notice).toHaveTextContent('Settled elsewhere while you were editing. Your draft was not applied:')
+    expect(within(dialog()).getByRole('textbox')).toHaveValue('my merge')
+    expect(within(dialog()).getByRole('textbox')).toHaveAttribute('readonly')
+    expect(store.resolutions).toEqual([])
+    // The last conflict going the same way does not close the dialog over the draft.
+    act(() => store.setConflicts([]))
+    expect(within(dialog()).getByRole('textbox')).toHaveValue('my merge')
+    await user.click(within(dialog()).getByRole('button', { name: 'Dismiss' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+  })
+
+  it('a draft applied here goes without a notice', async () => {
+    const { user } = setup({}, samples.oneField())
+    await user.click(screen.getByRole('button', { name: 'Edit merged' }))
+    await user.type(screen.getByRole('textbox'), ' v2')
+    await user.click(screen.getByRole('button', { name: 'Apply' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(screen.queryByRole('status')).toBeNull()
+  })
+
   it('Cancel leaves the editor; a draft survives Esc and reopening', async () => {
     const store = createFixtureStore({ conflicts: samples.oneField() })
     const user = userEvent.setup()
