@@ -11,7 +11,7 @@ const meta = {
   argTypes: {
     // The component renders through a portal, which hides its props from Storybook's extractor: listed here.
     store: { control: false, description: 'The synced store (anything with a `sync` property).', type: { name: 'other', value: 'SyncedStore', required: true } },
-    open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits).', table: { defaultValue: { summary: 'uncontrolled' } } },
+    open: { control: 'boolean', description: 'Controlled open state. Default: uncontrolled (opens while a conflict the user has not put off waits; while they type in a text field of the page, once they pause).', table: { defaultValue: { summary: 'uncontrolled' } } },
     onOpenChange: { description: 'Called with false on "Decide later" / Esc and when the last conflict is resolved.', table: { defaultValue: { summary: 'none' } } },
     labels: { control: 'object', description: 'Replaces any of the English texts (title, keepMine, keepTheirs, edit, later, keepAllMine, keepAllTheirs, invalidJson, wrongType, showMore, ...).', table: { defaultValue: { summary: 'the English texts' } } },
     className: { control: 'text', description: 'Extra class on the dialog.', table: { defaultValue: { summary: 'none' } } },

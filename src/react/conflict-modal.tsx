@@ -99,7 +99,8 @@ export interface ConflictModalProps {
   store: SyncedStore
   /**
    * Controlled visibility. Default: undefined (uncontrolled), which opens whenever the inbox holds a
-   * conflict the user has not yet put off with "Decide later" / Esc. Never shown while the inbox is empty.
+   * conflict the user has not yet put off with "Decide later" / Esc; while they type in a text field of
+   * the page, once they pause (1.5 s without a key) or leave the field. Never shown while the inbox is empty.
    */
   open?: boolean | undefined
   /** Called with `false` on "Decide later" / Esc and when the last conflict is resolved. Default: none. */
@@ -176,6 +177,25 @@ function inertBehind(): void {
   if (!top) madeInert.clear()
 }
 
+/** How long an uncontrolled dialog waits after the last key typed into a text field of the page. */
+const TYPING_PAUSE_MS = 1500
+let typedAt = -Infinity
+let typingWatched = false
+const editable = (el: Element | null): boolean =>
+  !!el && !el.closest('.zync-modal') && (el instanceof HTMLTextAreaElement || (el instanceof HTMLInputElement && !/^(button|checkbox|radio|range|submit|reset|file|color|image)$/.test(el.type)) || (el as HTMLElement).isContentEditable)
+/**
+ * Milliseconds until an uncontrolled dialog may open: while a person types in a text field of the page,
+ * it waits for a pause. Opening took focus mid-word, and the next keys went to its buttons (a space on
+ * "Decide later" closed it). Their writes meanwhile join a 'manual' conflict as theirs (CONFLICTS.md).
+ */
+function typingWait(): number {
+  if (!typingWatched) {
+    typingWatched = true
+    document.addEventListener('keydown', (e) => editable(e.target as Element) && (typedAt = performance.now()), true)
+  }
+  return editable(document.activeElement) ? Math.max(0, typedAt + TYPING_PAUSE_MS - performance.now()) : 0
+}
+
 /** Conflicts rendered at first, and added by each "Show N more". */
 const PAGE = 25
 
@@ -219,9 +239,18 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   // Conflicts this dialog is settling: their drafts go without a notice.
   const settling = useRef(new Set<string>())
   const client = useIsClient()
+  const wasShown = useRef(false)
   const ref = useRef<HTMLDivElement>(null)
   const id = useId()
-  const shown = client && (open ?? (unseen || lost.length > 0)) && conflicts.length + lost.length > 0
+  const wanted = client && (open ?? (unseen || lost.length > 0)) && conflicts.length + lost.length > 0
+  const [, recheck] = useState(0)
+  const wait = wanted && open === undefined && !wasShown.current ? typingWait() : 0
+  useEffect(() => {
+    if (!wait) return
+    const t = setTimeout(() => recheck((n) => n + 1), wait + 10)
+    return () => clearTimeout(t)
+  })
+  const shown = wanted && !wait
   // Before paint: the dialog does not blink shut when the last conflict goes this way.
   const last = useRef<Conflict[]>([])
   const lastShown = useRef(false)
@@ -303,7 +332,6 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
   // Where focus was when the dialog opened, read while rendering it: by the effect below, a kept "Edit
   // merged" draft's textarea (autoFocus) has taken focus already, and focus went nowhere on close.
   const opener = useRef<HTMLElement | null>(null)
-  const wasShown = useRef(false)
   if (shown && !wasShown.current) opener.current = document.activeElement as HTMLElement | null
   wasShown.current = shown
 

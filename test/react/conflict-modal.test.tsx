@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import '@testing-library/jest-dom/vitest'
-import { act, cleanup, render, screen, within } from '@testing-library/react'
+import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { StrictMode, useState } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -55,6 +55,44 @@ describe('ConflictModal', () => {
     act(() => fixture.setPresence(makePeers(3)))
     expect(within(dialog()).getByText(/· Ben Carter$/)).toBeInTheDocument()
     expect(present).not.toHaveBeenCalled()
+  })
+
+  it('uncontrolled, waits while the user types in a text field, then opens once they pause', async () => {
+    // Found by an app trial: opening mid-word took focus, and the next keys went to its buttons.
+    const store = createFixtureStore({ conflicts: [] })
+    const user = userEvent.setup()
+    render(
+      <>
+        <input aria-label="notes" />
+        <ConflictModal store={store} />
+      </>,
+    )
+    const input = screen.getByRole('textbox', { name: 'notes' })
+    await user.click(input)
+    await user.type(input, 'typing')
+    act(() => store.setConflicts(samples.oneField()))
+    await user.type(input, ' on ')
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    expect(input).toHaveFocus()
+    expect(input).toHaveValue('typing on ')
+    await waitFor(() => expect(screen.getByRole('alertdialog')).toBeInTheDocument(), { timeout: 3000 })
+    expect(screen.getByRole('button', { name: 'Decide later' })).toHaveFocus()
+  })
+
+  it('opens at once when focus is not in a text field', async () => {
+    const store = createFixtureStore({ conflicts: [] })
+    const user = userEvent.setup()
+    render(
+      <>
+        <input aria-label="notes" />
+        <button>elsewhere</button>
+        <ConflictModal store={store} />
+      </>,
+    )
+    await user.type(screen.getByRole('textbox', { name: 'notes' }), 'typing')
+    await user.click(screen.getByRole('button', { name: 'elsewhere' }))
+    act(() => store.setConflicts(samples.oneField()))
+    expect(screen.getByRole('alertdialog')).toBeInTheDocument()
   })
 
   it('is not shown with an empty inbox', () => {
