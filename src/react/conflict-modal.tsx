@@ -121,7 +121,6 @@ export interface ConflictModalProps {
   renderTitle?: ((conflict: Conflict) => ReactNode) | undefined
 }
 
-
 /**
  * A record's own words for it, for a conflict's heading: its title, name or label as the store holds it
  * now (a UUID alone told three cards apart by nothing; a new-user trial). Read from `getState()` when the
@@ -400,7 +399,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
         </div>
         <div className="zync-modal-body">
           {lost.map((l, i) => (
-            <section key={l.c.id} className="zync-conflict" aria-labelledby={`${id}l${i}`} data-settled="">
+            <section key={'settled ' + l.c.id} className="zync-conflict" aria-labelledby={`${id}l${i}`} data-settled="">
               {heading(l.c, `${id}l${i}`)}
               <p role="status" className="zync-muted" dir="auto">
                 {L.settledElsewhere}
