@@ -1,7 +1,11 @@
 import Dexie, { type Table } from 'dexie'
 import { isQuotaError, ZyncError } from '../core/errors'
-import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
+import type { Change } from '../core/protocol'
+import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, SpilledTail, StorageBatch, StoredConflict } from '../core/storage'
 import { CHUNK_ENTRIES, joinState, splitState, type StatePart } from './state-chunks'
+
+/** Characters of JSON a spill may hold with its tail (localStorage has about five million per origin, shared by every tab's spill). */
+const TAIL_BYTES = 500_000
 
 /**
  * A tab's heartbeat, or (with `by`) a claim: the rows `owner` wrote now belong to tab `by`. Adopting a
@@ -123,11 +127,26 @@ export class DexieOutboxStorage implements OutboxStorage {
     return `zync:spill:${this.dbName}:${doc}:`
   }
 
-  /** Synchronous, for a dying page: rows that had no time to reach IndexedDB go to localStorage. */
-  spill(doc: string, owner: string, rows: OutboxRow[], conflicts: StoredConflict[] = []): void {
+  /**
+   * Synchronous, for a dying page: rows that had no time to reach IndexedDB go to localStorage, with the
+   * conflicts and the tail of changes not written yet. A tail that does not fit (over TAIL_BYTES, or the
+   * quota) is left out: the rows matter more, and the server has the changes.
+   */
+  spill(doc: string, owner: string, rows: OutboxRow[], conflicts: StoredConflict[] = [], tail?: SpilledTail): void {
     const ls = localStore()
     if (!ls) return
-    ls.setItem(this.spillPrefix(doc) + owner, JSON.stringify(conflicts.length > 0 ? { rows, conflicts } : rows))
+    const key = this.spillPrefix(doc) + owner
+    const plain = conflicts.length > 0 ? { rows, conflicts } : rows
+    if (tail && tail.changes.length > 0) {
+      try {
+        const json = JSON.stringify({ rows, conflicts, tail })
+        if (json.length <= TAIL_BYTES) return ls.setItem(key, json)
+      } catch {
+        // Over the quota with the tail: without it below.
+      }
+    }
+    if (rows.length === 0 && conflicts.length === 0) ls.removeItem(key)
+    else ls.setItem(key, JSON.stringify(plain))
   }
 
   unspill(doc: string, owner: string): void {
@@ -140,26 +159,27 @@ export class DexieOutboxStorage implements OutboxStorage {
    * folded into it after its last IndexedDB write; keeping the stored row lost that edit). A row another
    * tab has adopted since is kept as that tab has it.
    */
-  private async importSpills(db: ZyncDb, doc: string): Promise<string[]> {
+  private async importSpills(db: ZyncDb, doc: string): Promise<{ ids: string[]; tails: SpilledTail[] }> {
     const ls = localStore()
-    if (!ls) return []
+    if (!ls) return { ids: [], tails: [] }
     const keys = spillKeys(ls, this.spillPrefix(doc))
-    if (keys.length === 0) return []
+    if (keys.length === 0) return { ids: [], tails: [] }
     const spills = keys.map((k) => readSpill(ls, k, doc))
     const newer = await db.transaction('rw', db.outbox, db.conflicts, db.meta, async () => {
       await putSpilledConflicts(db, doc, spills.flatMap((x) => x.conflicts))
       return putSpilled(db, spills.flatMap((x) => x.rows))
     })
     for (const k of keys) ls.removeItem(k)
-    return newer.map((r) => r.id)
+    return { ids: newer.map((r) => r.id), tails: spills.flatMap((x) => (x.tail ? [x.tail] : [])) }
   }
 
   async load(doc: string, adopt?: { owner: string; staleBefore: number }, readOnly = false): Promise<LoadedDoc> {
     const db = await this.ensureOpen()
     const ls = localStore()
     // Read only (a full disk): spills are read, not moved in, and claims are made in memory only.
-    const spilledRows = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc).rows) : []
-    const spilled = readOnly ? [] : await this.importSpills(db, doc)
+    const read = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).map((k) => readSpill(ls, k, doc)) : []
+    const spilledRows = read.flatMap((x) => x.rows)
+    const { ids: spilled, tails } = readOnly ? { ids: [], tails: read.flatMap((x) => (x.tail ? [x.tail] : [])) } : await this.importSpills(db, doc)
     const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
     return db.transaction(adopt && !readOnly ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
       const beats = await db.tabs.where('doc').equals(doc).toArray()
@@ -183,7 +203,7 @@ export class DexieOutboxStorage implements OutboxStorage {
       const nextOrder = Math.max((await db.outbox.orderBy('order').last())?.order ?? 0, rows[rows.length - 1]?.order ?? 0)
       const meta = await readMeta(db, doc)
       const conflicts = await db.conflicts.where('doc').equals(doc).toArray()
-      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder, ...(unannounced.size > 0 ? { unannounced: [...unannounced] } : {}), ...(unwritten.length > 0 ? { unwritten } : {}) }
+      return { rows, ...(meta ? { meta } : {}), conflicts, nextOrder, ...(unannounced.size > 0 ? { unannounced: [...unannounced] } : {}), ...(unwritten.length > 0 ? { unwritten } : {}), ...(tails.length > 0 ? { tails } : {}) }
     })
   }
 
@@ -391,13 +411,19 @@ function spillKeys(ls: Storage, prefix: string): string[] {
   return keys
 }
 
-/** The rows and conflicts of `doc` in one spill key (none from a torn write; an array is rows alone). */
-function readSpill(ls: Storage, key: string, doc: string): { rows: OutboxRow[]; conflicts: StoredConflict[] } {
+/** The rows, conflicts and tail of `doc` in one spill key (none from a torn write; an array is rows alone). */
+function readSpill(ls: Storage, key: string, doc: string): { rows: OutboxRow[]; conflicts: StoredConflict[]; tail?: SpilledTail } {
   try {
-    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[] | { rows?: unknown; conflicts?: unknown }
+    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[] | { rows?: unknown; conflicts?: unknown; tail?: { changes?: unknown; to?: unknown } }
     const rows = Array.isArray(parsed) ? parsed : Array.isArray(parsed?.rows) ? (parsed.rows as OutboxRow[]) : []
     const conflicts = !Array.isArray(parsed) && Array.isArray(parsed?.conflicts) ? (parsed.conflicts as StoredConflict[]) : []
-    return { rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op), conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc && typeof c.localMeta?.time === 'number') }
+    const t = !Array.isArray(parsed) ? parsed?.tail : undefined
+    const changes = Array.isArray(t?.changes) ? (t.changes as Change[]).filter((c) => c && Number.isInteger(c.seq) && typeof c.opId === 'string' && typeof c.entity === 'string' && Array.isArray(c.path)) : []
+    return {
+      rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op),
+      conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc && typeof c.localMeta?.time === 'number'),
+      ...(changes.length > 0 ? { tail: { changes, ...(typeof t!.to === 'string' ? { to: t!.to } : {}) } } : {}),
+    }
   } catch {
     return { rows: [], conflicts: [] } // a torn write: nothing usable in it
   }

@@ -1,4 +1,4 @@
-import type { LoadedDoc, OutboxRow, OutboxStorage, StorageBatch, StoredConflict } from '../core/storage'
+import type { LoadedDoc, OutboxRow, OutboxStorage, SpilledTail, StorageBatch, StoredConflict } from '../core/storage'
 import { MemoryOutboxStorage } from './memory-storage'
 
 /**
@@ -40,8 +40,8 @@ export class FallbackOutboxStorage implements OutboxStorage {
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     return this.active.adopt(doc, owner, staleBefore)
   }
-  spill(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[]): void {
-    this.active.spill?.(doc, owner, rows, conflicts)
+  spill(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[], tail?: SpilledTail): void {
+    this.active.spill?.(doc, owner, rows, conflicts, tail)
   }
   unspill(doc: string, owner: string): void {
     this.active.unspill?.(doc, owner)

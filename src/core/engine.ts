@@ -23,7 +23,7 @@ import { assertSafePath, assertSafeValue, entityOf, fieldOf, isUnder, OP_DEPTH, 
 import { arrayAlong, getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
 import { PROTOCOL_VERSION, type Change, type ChangesMessage, type Op, type OpsResponse, type PresenceMessage } from './protocol'
-import type { LoadedDoc, OutboxRow, OutboxStorage, StoredConflict } from './storage'
+import type { LoadedDoc, OutboxRow, OutboxStorage, SpilledTail, StoredConflict } from './storage'
 import type { Transport } from './transport'
 import type {
   Conflict,
@@ -113,6 +113,8 @@ export interface EngineOptions {
 
 /** How long writes that only speed up a reload may wait (see schedulePersist). */
 const LAZY_PERSIST_MS = 1000
+/** Most changes `tail` keeps: beyond, a closing page leaves them to the server (the next join). */
+const TAIL_MAX = 2000
 /**
  * The confirmed state (the meta) is written at most this share of the time: a write of it that took
  * 200 ms (a document of many MB, cloned by IndexedDB on the main thread) waits 4 s for the next one
@@ -364,6 +366,7 @@ export class SyncEngine {
       for (const c of loaded.conflicts) if (!this.resolvedIds.has(c.id)) this.conflictsById.set(c.id, c)
       // conflicts() may have been read (and cached, empty) before the inbox was loaded.
       this.conflictsCache = undefined
+      this.replayTails(loaded.tails)
       if (full === undefined) adoptedAtLoad = await this.adoptOrphans()
     } catch (err) {
       this.storageFailed(err, true)
@@ -1038,6 +1041,9 @@ export class SyncEngine {
       this.confirmedEpoch = new WeakSet()
       this.metaDirty = false
       this.resolvedChanged = false
+      this.tailWriting = this.tail
+      this.tail = []
+      this.metaWriting = true
     }
     if (!full && (this.deleted.size > 0 || this.metaDirty)) this.schedulePersist(true)
     else if (metaWait > 0) this.schedulePersist(true, metaWait)
@@ -1053,6 +1059,8 @@ export class SyncEngine {
         if (meta) {
           this.metaWrittenAt = this.mono()
           this.metaCostMs = this.metaWrittenAt - started
+          this.metaWriting = false
+          this.tailWriting = undefined
         }
         for (const s of written) if (!s.dirty) s.persisted = true
         // 'queued' means in IndexedDB: announced only now, for the rows still pending (an ack that came
@@ -1066,7 +1074,7 @@ export class SyncEngine {
         // and dropping the spill then lost them (a trial with six tabs closing: three edits made before
         // pagehide were nowhere). Written again instead, with only what is still not in IndexedDB.
         if (this.spilled) {
-          if (this.spills === spillsBefore) this.unspill()
+          if (this.spills === spillsBefore && !this.spillTail()?.length) this.unspill()
           else this.spill()
         }
         // Only rows still pending: one acknowledged during the write was announced 'settled' already,
@@ -1086,6 +1094,9 @@ export class SyncEngine {
         if (meta) {
           this.metaDirty = true
           this.resolvedChanged = true
+          this.tail = this.tailWriting && this.tail && [...this.tailWriting, ...this.tail]
+          this.metaWriting = false
+          this.tailWriting = undefined
         }
         this.storageFailed(err, false)
         this.schedulePersistRetry()
@@ -1190,6 +1201,40 @@ export class SyncEngine {
   private spills = 0
 
   /**
+   * The server changes applied since the confirmed state was last written (in seq order, contiguous),
+   * spilled with the rows (see spill): that state is written lazily, about once a second, and a reload
+   * within that second started, offline, from the older one: a record deleted there showed again, and
+   * edits made to it went unsaid once online (a new-user trial). Acknowledgements of this store's own
+   * writes are among them, so their rows are not shown as pending again either. Undefined when it cannot
+   * be kept (a snapshot replaced the state, or over TAIL_MAX changes) until the next write of the state.
+   * `tailWriting`: the part the write under way holds, until it lands (`metaWriting`).
+   */
+  private tail: Change[] | undefined = []
+  private tailWriting: Change[] | undefined
+  private metaWriting = false
+
+  /** What a spill holds of `tail`: the changes the stored confirmed state lacks, or undefined when unknown. */
+  private spillTail(): Change[] | undefined {
+    if (!this.tail || !this.metaWriting) return this.tail
+    return this.tailWriting && [...this.tailWriting, ...this.tail]
+  }
+
+  /** Applies the changes closing pages spilled that continue from the loaded confirmed state (see `tail`). */
+  private replayTails(tails: SpilledTail[] | undefined): void {
+    if (!tails) return
+    const mine = (t: SpilledTail) => t.to === undefined || this.o.endpoint === undefined || t.to === this.o.endpoint
+    const changes = tails.filter(mine).flatMap((t) => t.changes).sort((a, b) => a.seq - b.seq)
+    const run: Change[] = []
+    for (const c of changes) {
+      const next = this.seq + run.length + 1
+      if (c.seq < next) continue
+      if (c.seq > next) break
+      run.push(c)
+    }
+    this.applyChanges(run)
+  }
+
+  /**
    * Synchronously saves rows that are not in IndexedDB yet (see watchPageLifecycle), replacing this
    * store's earlier spill; with none left, the earlier spill goes (it would bring back rows settled since).
    */
@@ -1201,10 +1246,11 @@ export class SyncEngine {
     // Conflicts not in IndexedDB yet too: one just raised, or the author's writes held in one (a trial:
     // typing on in a 'manual' field, then closing every tab at once, lost the last words typed).
     const conflicts = [...this.conflictsWriting, ...this.putConflicts.values()]
+    const tail = this.spillTail()
     this.spills += 1
-    if (rows.length === 0 && conflicts.length === 0) return this.unspill()
+    if (rows.length === 0 && conflicts.length === 0 && !tail?.length) return this.unspill()
     try {
-      this.o.storage.spill(this.doc, this.clientId, rows, conflicts)
+      this.o.storage.spill(this.doc, this.clientId, rows, conflicts, tail?.length ? { changes: tail, ...(this.o.endpoint ? { to: this.o.endpoint } : {}) } : undefined)
       this.spilled = true
     } catch {
       // Best effort: the page is going away.
@@ -1366,6 +1412,7 @@ export class SyncEngine {
       this.seq = res.snapshot.seq
       this.atOp = undefined
       this.metaDirty = true
+      this.tail = undefined
       if (rewound) this.rebaseOwnRows()
       this.refreshAll(previous)
     }
@@ -1851,6 +1898,10 @@ export class SyncEngine {
       }
       this.seq = c.seq
       this.atOp = c.opId
+      if (this.tail) {
+        if (this.tail.length < TAIL_MAX) this.tail.push(c)
+        else this.tail = undefined
+      }
       this.vv[c.entity] = vvBump(this.vv[c.entity], c.client, c.n)
       if (c.client === this.clientId && c.n > this.n) this.n = c.n
       this.clock.receive(c.hlc)

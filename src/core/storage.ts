@@ -1,5 +1,5 @@
 import type { WireError } from './errors'
-import type { Op } from './protocol'
+import type { Change, Op } from './protocol'
 import type { Conflict, Priority } from './types'
 import type { VersionVector } from './vector-clock'
 
@@ -71,6 +71,22 @@ export interface LoadedDoc {
   unannounced?: string[]
   /** Ids of rows that are only in spills, not written (a read-only load): the engine writes them. */
   unwritten?: string[]
+  /**
+   * The server changes closing pages had applied after the confirmed state they last wrote (from
+   * `spill`'s `tail`): the engine applies those that continue from `meta.seq`.
+   */
+  tails?: SpilledTail[]
+}
+
+/**
+ * Changes applied after the confirmed state last written, in seq order (see OutboxStorage.spill): the
+ * confirmed state is written lazily, about once a second, and a page closing within that second left
+ * the next page, offline, showing what the server had already changed (a deleted record back).
+ */
+export interface SpilledTail {
+  changes: Change[]
+  /** The server they came from (the `endpoint` option), as DocMeta's `to`. */
+  to?: string
 }
 
 /** One atomic write: all of it lands or none of it does. */
@@ -109,10 +125,12 @@ export interface OutboxStorage {
   heartbeat(doc: string, owner: string, now: number): Promise<void>
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>
   /**
-   * Optional: synchronously saves rows a dying page could not write in time (called on pagehide).
-   * `load` must import them. Dexie uses localStorage; memory storage has nothing to save them to.
+   * Optional: synchronously saves rows a dying page could not write in time (called on pagehide), the
+   * conflicts not written yet and the changes applied since the confirmed state was last written.
+   * `load` must import them (the tail as `LoadedDoc.tails`). Dexie uses localStorage; memory storage
+   * has nothing to save them to.
    */
-  spill?(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[]): void
+  spill?(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[], tail?: SpilledTail): void
   /** Optional: drops the owner's spilled rows once they are safely written. */
   unspill?(doc: string, owner: string): void
   /**
