@@ -151,6 +151,27 @@ export const ErrorReasonShown: Story = {
   },
 }
 
+/** At the end of a full-width header (where a badge usually sits): the reason stays inside the viewport. */
+export const ReasonAtTheRightEdge: Story = {
+  args: { store: createFixtureStore({ status: { connection: 'connecting', error: new ZyncError('DISCONNECTED', '[zync] cannot reach the sync server at http://127.0.0.1:4000 (transport close); retrying in 8 s', { retryable: true }) } }) },
+  decorators: [
+    (Story) => (
+      <header style={{ display: 'flex', justifyContent: 'flex-end', padding: '8px 4px' }}>
+        <Story />
+      </header>
+    ),
+  ],
+  play: async () => {
+    await userEvent.click(await screen.findByRole('button', { name: 'Why?' }))
+    const reason = document.querySelector('.zync-badge-reason')!
+    await expect(reason).toBeVisible()
+    const r = reason.getBoundingClientRect()
+    await expect(r.right).toBeLessThanOrEqual(document.documentElement.clientWidth)
+    await expect(r.left).toBeGreaterThanOrEqual(0)
+    await expect(document.documentElement.scrollWidth).toBeLessThanOrEqual(document.documentElement.clientWidth)
+  },
+}
+
 /** A reader whose browser's default font is twice as large (text-only zoom): the text follows it. */
 export const LargerDefaultFont: Story = {
   args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },

@@ -1,6 +1,6 @@
 import { useId, useRef, useState } from 'react'
 import { type SyncedStore } from './store'
-import { Avatar, cx, nameOf, useClientLayoutEffect, useDismiss, YOU } from './ui'
+import { Avatar, cx, nameOf, shiftIntoView, useClientLayoutEffect, useDismiss, YOU } from './ui'
 import { samePerson, usePeers } from './use-presence'
 
 
@@ -36,8 +36,7 @@ function fitTip(e: { currentTarget: HTMLElement }): void {
   tip.style.removeProperty('--zync-tip-shift')
   const r = tip.getBoundingClientRect()
   if (r.width === 0) return
-  const right = document.documentElement.clientWidth - 4
-  const shift = r.right > right ? Math.max(right - r.right, 4 - r.left) : r.left < 4 ? 4 - r.left : 0
+  const shift = shiftIntoView(r)
   if (shift !== 0) tip.style.setProperty('--zync-tip-shift', `${Math.round(shift)}px`)
 }
 

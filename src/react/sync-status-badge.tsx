@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState } from 'react'
 import { isRefusal, type ZyncError } from '../core/errors'
 import type { SyncStatus } from '../core/types'
 import { type SyncedStore } from './store'
-import { cx, useClientLayoutEffect, useDismiss } from './ui'
+import { cx, shiftIntoView, useClientLayoutEffect, useDismiss } from './ui'
 import { isUnreachable, useSyncStatus } from './use-sync-status'
 
 export type SyncBadgeState = 'online' | 'offline' | 'unreachable' | 'refused' | 'syncing' | 'error' | 'conflict'
@@ -136,6 +136,16 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
   const shown = open && !!reason
   const root = useRef<HTMLSpanElement>(null)
   useDismiss(shown, root, () => setOpen(false))
+  // Kept inside the viewport: under a badge at the end of a header it ran past the edge, clipped, and
+  // the page scrolled sideways (a new-user trial).
+  const box = useRef<HTMLSpanElement>(null)
+  useClientLayoutEffect(() => {
+    const el = box.current
+    if (!shown || !el) return
+    el.style.translate = ''
+    const shift = shiftIntoView(el.getBoundingClientRect())
+    if (shift !== 0) el.style.translate = `${Math.round(shift)}px`
+  }, [shown, reason])
   return (
     <span ref={root} className={cx('zync-badge', className)} data-state={state} title={reason}>
       {/* Only the state is a live region: counts change with every edit, and an OfflineBanner beside the
@@ -156,7 +166,7 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
         </button>
       )}
       {/* The reason under the badge, for touch and keyboard (the tooltip needs a mouse); aria-hidden: read with the state already. */}
-      <span id={id} className="zync-badge-reason" hidden={!shown} aria-hidden="true">
+      <span id={id} ref={box} className="zync-badge-reason" hidden={!shown} aria-hidden="true">
         {shown && reason}
       </span>
     </span>

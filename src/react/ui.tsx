@@ -134,3 +134,9 @@ export function Avatar({ user, self, focusable, decorative, you = YOU, letters =
     </span>
   )
 }
+
+/** The horizontal shift (px) that brings a box inside the viewport, 4 px from either edge (0 when it fits). */
+export function shiftIntoView(r: DOMRect): number {
+  const right = document.documentElement.clientWidth - 4
+  return r.right > right ? Math.max(right - r.right, 4 - r.left) : r.left < 4 ? 4 - r.left : 0
+}
