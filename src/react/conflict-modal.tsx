@@ -99,7 +99,8 @@ export interface ConflictModalProps {
   store: SyncedStore
   /**
    * Controlled visibility. Default: undefined (uncontrolled), which opens whenever the inbox holds a
-   * conflict the user has not yet put off with "Decide later" / Esc; while they type in a text field of
+   * conflict the user has not yet put off with "Decide later" / Esc (in this page load: a reload shows
+   * them again); while they type in a text field of
    * the page, once they pause (1.5 s without a key) or leave the field. Never shown while the inbox is empty.
    */
   open?: boolean | undefined
