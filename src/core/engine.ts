@@ -1073,8 +1073,11 @@ export class SyncEngine {
         // IndexedDB write landing between pagehide and the page's end) holds none of the edits made since,
         // and dropping the spill then lost them (a trial with six tabs closing: three edits made before
         // pagehide were nowhere). Written again instead, with only what is still not in IndexedDB.
+        // The tail is spilled again only while the page is hidden: a visible page spills it when it hides,
+        // and rewriting it at every write would put its JSON on every edit's way.
         if (this.spilled) {
-          if (this.spills === spillsBefore && !this.spillTail()?.length) this.unspill()
+          const hidden = this.pageHidden || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'hidden'
+          if (this.spills === spillsBefore && !(hidden && this.spillTail()?.length)) this.unspill()
           else this.spill()
         }
         // Only rows still pending: one acknowledged during the write was announced 'settled' already,
