@@ -115,6 +115,16 @@ export interface EngineOptions {
 const LAZY_PERSIST_MS = 1000
 /** Most changes `tail` keeps: beyond, a closing page leaves them to the server (the next join). */
 const TAIL_MAX = 2000
+
+/** A spilled change as the engine wrote it (localStorage may hold anything): applying one that is not fails half way. */
+function wellFormed(c: Change): boolean {
+  try {
+    assertSafePath(c.path)
+    return Number.isInteger(c.seq) && Number.isInteger(c.n) && typeof c.client === 'string' && typeof c.hlc === 'string' && c.entity === entityOf(c.path) && (c.kind === 'set' || c.kind === 'delete') && ['applied', 'superseded', 'conflict'].includes(c.status)
+  } catch {
+    return false
+  }
+}
 /**
  * The confirmed state (the meta) is written at most this share of the time: a write of it that took
  * 200 ms (a document of many MB, cloned by IndexedDB on the main thread) waits 4 s for the next one
@@ -1226,7 +1236,7 @@ export class SyncEngine {
   private replayTails(tails: SpilledTail[] | undefined): void {
     if (!tails) return
     const mine = (t: SpilledTail) => t.to === undefined || this.o.endpoint === undefined || t.to === this.o.endpoint
-    const changes = tails.filter(mine).flatMap((t) => t.changes).sort((a, b) => a.seq - b.seq)
+    const changes = tails.filter(mine).flatMap((t) => t.changes).filter(wellFormed).sort((a, b) => a.seq - b.seq)
     const run: Change[] = []
     for (const c of changes) {
       const next = this.seq + run.length + 1
@@ -1234,7 +1244,16 @@ export class SyncEngine {
       if (c.seq > next) break
       run.push(c)
     }
-    this.applyChanges(run)
+    if (run.length === 0) return
+    // localStorage is the page's to write: one that fails here anyway leaves the stored state as it was
+    // (half applied, the join would skip the rest as seen).
+    const was = { confirmed: this.confirmed, vv: { ...this.vv }, seq: this.seq, atOp: this.atOp }
+    try {
+      this.applyChanges(run)
+    } catch (err) {
+      Object.assign(this, was)
+      this.o.onWarning?.(`[zync] the changes a closing page of "${this.doc}" saved could not be applied (${(err as Error).message}); the server sends them again`)
+    }
   }
 
   /**
