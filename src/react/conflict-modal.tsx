@@ -369,15 +369,19 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
     if (el && !el.contains(document.activeElement)) el.querySelector<HTMLElement>(FOCUSABLE)?.focus()
   })
 
-  const heading = (c: Conflict, hid: string) => (
-    <h3 id={hid} className="zync-conflict-title">
-      {renderTitle?.(c) ?? (
-        <>
-          {c.field || c.entity} {c.field && <span className="zync-muted">{recordName(store, c) ?? c.entity}</span>}
-        </>
-      )}
-    </h3>
-  )
+  const heading = (c: Conflict, hid: string) => {
+    const name = c.field ? recordName(store, c) : undefined
+    return (
+      <h3 id={hid} className="zync-conflict-title">
+        {renderTitle?.(c) ?? (
+          <>
+            {/* A record's own name in the text's font; an id in the code font. */}
+            {c.field || c.entity} {c.field && <span className="zync-muted" data-name={name !== undefined || undefined}>{name ?? c.entity}</span>}
+          </>
+        )}
+      </h3>
+    )
+  }
 
   if (!shown) return null
   return createPortal(

@@ -591,6 +591,9 @@ describe('ConflictModal', () => {
     expect(headings[0]).toHaveTextContent('title tasks/42')
     expect(headings[1]).toHaveTextContent('status Ship the beta')
     expect(headings[1]).not.toHaveTextContent('tasks/42')
+    // A name is set in the text's font, an id in the code font (a trial: a card's title looked like code).
+    expect(within(headings[1]!).getByText('Ship the beta')).toHaveAttribute('data-name')
+    expect(within(headings[0]!).getByText('tasks/42')).not.toHaveAttribute('data-name')
   })
 
   it('locks page scroll while open and restores it', async () => {
