@@ -40,6 +40,38 @@ describe('useSyncStatus', () => {
     expect(unsubs.every((u) => u.mock.calls.length === 1)).toBe(true)
   })
 
+  it('with a selector, re-renders only when the selected part changes (an object selected stays the same while equal)', () => {
+    const store = createFixtureStore({ pending: 2 })
+    let renders = 0
+    const { result } = renderHook(() => {
+      renders++
+      return useSyncStatus(store, (s) => s.connection === 'online')
+    })
+    expect(result.current).toBe(true)
+    const before = renders
+    act(() => store.setStatus({ pending: 3 }))
+    act(() => store.setStatus({ syncing: true }))
+    expect(renders).toBe(before)
+    act(() => store.setStatus({ connection: 'offline' }))
+    expect(result.current).toBe(false)
+    expect(renders).toBe(before + 1)
+    // An object built by the selector, compared by `equals`: the same object while equal.
+    const { result: counts } = renderHook(() => useSyncStatus(store, (s) => ({ pending: s.pending }), (a, b) => a.pending === b.pending))
+    const first = counts.current
+    act(() => store.setStatus({ syncing: false }))
+    expect(counts.current).toBe(first)
+    act(() => store.setStatus({ pending: 4 }))
+    expect(counts.current).toEqual({ pending: 4 })
+  })
+
+  it('a selector that reads a prop is run again when the prop changes', () => {
+    const store = createFixtureStore({ pending: 2 })
+    const { result, rerender } = renderHook(({ min }) => useSyncStatus(store, (s) => s.pending >= min), { initialProps: { min: 1 } })
+    expect(result.current).toBe(true)
+    rerender({ min: 5 })
+    expect(result.current).toBe(false)
+  })
+
   it('does not need `this` on the SyncApi methods', () => {
     const store = createFixtureStore()
     const { status, subscribe } = store.sync

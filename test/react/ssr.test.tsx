@@ -28,7 +28,8 @@ function Hooks({ store }: { store: SyncedStore }) {
   const { others } = usePresence(store)
   const ops = usePendingOperations(store)
   const dirty = useIsDirty(store)
-  return <output>{`${s.connection} ${conflicts.length} ${others.length} ${ops.length} ${dirty}`}</output>
+  const online = useSyncStatus(store, (st) => st.connection === 'online')
+  return <output>{`${s.connection} ${conflicts.length} ${others.length} ${ops.length} ${dirty} ${online}`}</output>
 }
 
 function App({ store }: { store: SyncedStore }) {
@@ -85,7 +86,7 @@ describe('server rendering', () => {
     vi.unstubAllGlobals()
     // The server renders "not known yet" whatever its store holds (a server-side store is not the
     // user's): connecting, nothing pending, no one present; no "You're offline" banner.
-    expect(html).toContain('connecting 0 0 0 false')
+    expect(html).toContain('connecting 0 0 0 false false')
     expect(html).not.toContain('You’re offline.')
     expect(html).toContain('data-state="syncing"')
     expect(html).not.toContain('are editing')
