@@ -2429,13 +2429,15 @@ describe('a page that closes after its IndexedDB write but before announcing it'
     const s = await server()
     const dbName = freshDb()
     await writeAndGo(silentTab(dbName), 3)
-    const first = board({ url: s.url, dbName, autoConnect: false })
+    // Heartbeats 10 s apart (tabTimeout / 3), so that the bound below tells the hand-over from a heartbeat's
+    // even on a busy machine.
+    const first = board({ url: s.url, dbName, autoConnect: false, tabTimeout: 30_000 })
     await first.sync.ready
-    const second = board({ url: s.url, dbName })
+    const second = board({ url: s.url, dbName, tabTimeout: 30_000 })
     await second.sync.ready
     await first.sync.destroy()
-    // Well within the 3.3 s a heartbeat would take.
-    await waitFor(() => second.sync.status().pending === 0 && second.sync.status().connection === 'online', 2000, 'the second store sent the rows the first had adopted')
+    // Well within the 10 s a heartbeat would take.
+    await waitFor(() => second.sync.status().pending === 0 && second.sync.status().connection === 'online', 5000, 'the second store sent the rows the first had adopted')
     expect((await s.doc('board')).seq).toBe(3)
   })
 
