@@ -2088,7 +2088,7 @@ describe('a page that dies before its IndexedDB write', () => {
     const { mem } = fakePage()
     const dbName = freshDb()
     const change = (seq: number, id: string) => ({ seq, opId: `op${seq}`, client: 'x', n: seq, hlc: '', entity: `cards/${id}`, path: ['cards', id], kind: 'set', value: { title: id, votes: 0 }, status: 'applied', policy: 'lww', at: 0 })
-    const spill = (key: string, tail: unknown) => mem.set(`zync:spill:${dbName}:board:${key}`, JSON.stringify({ rows: [], conflicts: [], tail }))
+    const spill = (key: string, tail: unknown) => mem.set(`zync:tail:${dbName}:board:${key}`, JSON.stringify(tail))
     spill('gap', { changes: [change(3, 'gap')] })
     spill('elsewhere', { changes: [change(1, 'elsewhere')], to: 'http://127.0.0.1:1' })
     spill('next', { changes: [change(1, 'next')] })

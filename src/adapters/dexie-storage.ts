@@ -5,7 +5,7 @@ import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, SpilledTail, Storage
 import { CHUNK_ENTRIES, joinState, splitState, type StatePart } from './state-chunks'
 
 /** Characters of JSON a spill may hold with its tail (localStorage has about five million per origin, shared by every tab's spill). */
-const TAIL_BYTES = 500_000
+const TAIL_BYTES = 200_000
 
 /**
  * A tab's heartbeat, or (with `by`) a claim: the rows `owner` wrote now belong to tab `by`. Adopting a
@@ -127,26 +127,46 @@ export class DexieOutboxStorage implements OutboxStorage {
     return `zync:spill:${this.dbName}:${doc}:`
   }
 
-  /**
-   * Synchronous, for a dying page: rows that had no time to reach IndexedDB go to localStorage, with the
-   * conflicts and the tail of changes not written yet. A tail that does not fit (over TAIL_BYTES, or the
-   * quota) is left out: the rows matter more, and the server has the changes.
-   */
-  spill(doc: string, owner: string, rows: OutboxRow[], conflicts: StoredConflict[] = [], tail?: SpilledTail): void {
+  /** Synchronous, for a dying page: rows that had no time to reach IndexedDB go to localStorage. */
+  spill(doc: string, owner: string, rows: OutboxRow[], conflicts: StoredConflict[] = []): void {
     const ls = localStore()
     if (!ls) return
-    const key = this.spillPrefix(doc) + owner
-    const plain = conflicts.length > 0 ? { rows, conflicts } : rows
-    if (tail && tail.changes.length > 0) {
-      try {
-        const json = JSON.stringify({ rows, conflicts, tail })
-        if (json.length <= TAIL_BYTES) return ls.setItem(key, json)
-      } catch {
-        // Over the quota with the tail: without it below.
-      }
+    ls.setItem(this.spillPrefix(doc) + owner, JSON.stringify(conflicts.length > 0 ? { rows, conflicts } : rows))
+  }
+
+  private tailPrefix(doc: string): string {
+    return `zync:tail:${this.dbName}:${doc}:`
+  }
+
+  /**
+   * The changes a closing page applied after the confirmed state it wrote, under a key of their own: one
+   * that does not fit (over TAIL_BYTES, or the quota) is dropped (the server has them), and it never
+   * takes the room of the rows' spill, written first.
+   */
+  spillTail(doc: string, owner: string, tail?: SpilledTail): void {
+    const ls = localStore()
+    if (!ls) return
+    const key = this.tailPrefix(doc) + owner
+    const json = tail && tail.changes.length > 0 ? JSON.stringify(tail) : ''
+    try {
+      if (json && json.length <= TAIL_BYTES) ls.setItem(key, json)
+      else ls.removeItem(key)
+    } catch {
+      ls.removeItem(key)
     }
-    if (rows.length === 0 && conflicts.length === 0) ls.removeItem(key)
-    else ls.setItem(key, JSON.stringify(plain))
+  }
+
+  /** The tails closing pages saved for `doc` (see spillTail), taken out of localStorage unless `keep`. */
+  private takeTails(doc: string, keep: boolean): SpilledTail[] {
+    const ls = localStore()
+    if (!ls) return []
+    const tails: SpilledTail[] = []
+    for (const key of spillKeys(ls, this.tailPrefix(doc))) {
+      const tail = readTail(ls.getItem(key))
+      if (tail) tails.push(tail)
+      if (!keep) ls.removeItem(key)
+    }
+    return tails
   }
 
   unspill(doc: string, owner: string): void {
@@ -159,27 +179,28 @@ export class DexieOutboxStorage implements OutboxStorage {
    * folded into it after its last IndexedDB write; keeping the stored row lost that edit). A row another
    * tab has adopted since is kept as that tab has it.
    */
-  private async importSpills(db: ZyncDb, doc: string): Promise<{ ids: string[]; tails: SpilledTail[] }> {
+  private async importSpills(db: ZyncDb, doc: string): Promise<string[]> {
     const ls = localStore()
-    if (!ls) return { ids: [], tails: [] }
+    if (!ls) return []
     const keys = spillKeys(ls, this.spillPrefix(doc))
-    if (keys.length === 0) return { ids: [], tails: [] }
+    if (keys.length === 0) return []
     const spills = keys.map((k) => readSpill(ls, k, doc))
     const newer = await db.transaction('rw', db.outbox, db.conflicts, db.meta, async () => {
       await putSpilledConflicts(db, doc, spills.flatMap((x) => x.conflicts))
       return putSpilled(db, spills.flatMap((x) => x.rows))
     })
     for (const k of keys) ls.removeItem(k)
-    return { ids: newer.map((r) => r.id), tails: spills.flatMap((x) => (x.tail ? [x.tail] : [])) }
+    return newer.map((r) => r.id)
   }
 
   async load(doc: string, adopt?: { owner: string; staleBefore: number }, readOnly = false): Promise<LoadedDoc> {
     const db = await this.ensureOpen()
     const ls = localStore()
     // Read only (a full disk): spills are read, not moved in, and claims are made in memory only.
-    const read = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).map((k) => readSpill(ls, k, doc)) : []
-    const spilledRows = read.flatMap((x) => x.rows)
-    const { ids: spilled, tails } = readOnly ? { ids: [], tails: read.flatMap((x) => (x.tail ? [x.tail] : [])) } : await this.importSpills(db, doc)
+    const spilledRows = readOnly && ls ? spillKeys(ls, this.spillPrefix(doc)).flatMap((k) => readSpill(ls, k, doc).rows) : []
+    const spilled = readOnly ? [] : await this.importSpills(db, doc)
+    // Kept while the disk is full: the state they continue cannot be written yet.
+    const tails = this.takeTails(doc, readOnly)
     const liveByLock = adopt ? await liveOwnersByLocks(doc) : undefined
     return db.transaction(adopt && !readOnly ? 'rw' : 'r', [db.outbox, db.meta, db.parts, db.conflicts, db.tabs], async () => {
       const beats = await db.tabs.where('doc').equals(doc).toArray()
@@ -364,7 +385,7 @@ export async function deleteLocalData(dbName = 'zync'): Promise<void> {
   // Collected first: removing shifts the indexes key() reads.
   const keys: string[] = []
   for (let i = 0; ls && i < ls.length; i++) keys.push(ls.key(i)!)
-  for (const k of keys) if (k.startsWith(`zync:spill:${dbName}:`)) ls!.removeItem(k)
+  for (const k of keys) if (k.startsWith(`zync:spill:${dbName}:`) || k.startsWith(`zync:tail:${dbName}:`)) ls!.removeItem(k)
   await Dexie.delete(dbName)
 }
 
@@ -411,21 +432,26 @@ function spillKeys(ls: Storage, prefix: string): string[] {
   return keys
 }
 
-/** The rows, conflicts and tail of `doc` in one spill key (none from a torn write; an array is rows alone). */
-function readSpill(ls: Storage, key: string, doc: string): { rows: OutboxRow[]; conflicts: StoredConflict[]; tail?: SpilledTail } {
+/** The rows and conflicts of `doc` in one spill key (none from a torn write; an array is rows alone). */
+function readSpill(ls: Storage, key: string, doc: string): { rows: OutboxRow[]; conflicts: StoredConflict[] } {
   try {
-    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[] | { rows?: unknown; conflicts?: unknown; tail?: { changes?: unknown; to?: unknown } }
+    const parsed = JSON.parse(ls.getItem(key) ?? '[]') as OutboxRow[] | { rows?: unknown; conflicts?: unknown }
     const rows = Array.isArray(parsed) ? parsed : Array.isArray(parsed?.rows) ? (parsed.rows as OutboxRow[]) : []
     const conflicts = !Array.isArray(parsed) && Array.isArray(parsed?.conflicts) ? (parsed.conflicts as StoredConflict[]) : []
-    const t = !Array.isArray(parsed) ? parsed?.tail : undefined
-    const changes = Array.isArray(t?.changes) ? (t.changes as Change[]).filter((c) => c && Number.isInteger(c.seq) && typeof c.opId === 'string' && typeof c.entity === 'string' && Array.isArray(c.path)) : []
-    return {
-      rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op),
-      conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc && typeof c.localMeta?.time === 'number'),
-      ...(changes.length > 0 ? { tail: { changes, ...(typeof t!.to === 'string' ? { to: t!.to } : {}) } } : {}),
-    }
+    return { rows: rows.filter((r) => r && typeof r.id === 'string' && r.doc === doc && r.op), conflicts: conflicts.filter((c) => c && typeof c.id === 'string' && c.doc === doc && typeof c.localMeta?.time === 'number') }
   } catch {
     return { rows: [], conflicts: [] } // a torn write: nothing usable in it
+  }
+}
+
+/** A saved tail (see spillTail), or undefined from a torn write; its changes are checked by the engine. */
+function readTail(json: string | null): SpilledTail | undefined {
+  try {
+    const t = JSON.parse(json ?? 'null') as { changes?: unknown; to?: unknown } | null
+    if (!Array.isArray(t?.changes) || t.changes.length === 0) return undefined
+    return { changes: t.changes as Change[], ...(typeof t.to === 'string' ? { to: t.to } : {}) }
+  } catch {
+    return undefined
   }
 }
 

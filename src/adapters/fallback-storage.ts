@@ -40,8 +40,11 @@ export class FallbackOutboxStorage implements OutboxStorage {
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]> {
     return this.active.adopt(doc, owner, staleBefore)
   }
-  spill(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[], tail?: SpilledTail): void {
-    this.active.spill?.(doc, owner, rows, conflicts, tail)
+  spill(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[]): void {
+    this.active.spill?.(doc, owner, rows, conflicts)
+  }
+  spillTail(doc: string, owner: string, tail?: SpilledTail): void {
+    this.active.spillTail?.(doc, owner, tail)
   }
   unspill(doc: string, owner: string): void {
     this.active.unspill?.(doc, owner)

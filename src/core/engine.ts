@@ -1083,13 +1083,13 @@ export class SyncEngine {
         // IndexedDB write landing between pagehide and the page's end) holds none of the edits made since,
         // and dropping the spill then lost them (a trial with six tabs closing: three edits made before
         // pagehide were nowhere). Written again instead, with only what is still not in IndexedDB.
-        // The tail is spilled again only while the page is hidden: a visible page spills it when it hides,
-        // and rewriting it at every write would put its JSON on every edit's way.
         if (this.spilled) {
-          const hidden = this.pageHidden || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'hidden'
-          if (this.spills === spillsBefore && !(hidden && this.spillTail()?.length)) this.unspill()
+          if (this.spills === spillsBefore) this.unspill()
           else this.spill()
         }
+        // The saved tail (see `tail`) now starts at the state just written: saved again while the page is
+        // hidden, else dropped (a visible page saves it when it hides).
+        if (meta && this.tailSpilled) this.saveTail(this.pageHidden || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'hidden')
         // Only rows still pending: one acknowledged during the write was announced 'settled' already,
         // and the other tabs, not knowing it then, would keep it as pending forever.
         const pending = put.filter((r) => this.outbox.rows.get(r.id)?.done === false)
@@ -1179,16 +1179,19 @@ export class SyncEngine {
    */
   private watchPageLifecycle(): void {
     const g = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: { visibilityState?: string } }
-    if (typeof g.addEventListener !== 'function' || !this.o.storage.spill) return
+    if (typeof g.addEventListener !== 'function' || (!this.o.storage.spill && !this.o.storage.spillTail)) return
     const hide = () => {
       this.pageHidden = true
       this.spill()
+      this.saveTail(true)
     }
     const show = () => {
       this.pageHidden = false
     }
     const vis = () => {
-      if (g.document?.visibilityState === 'hidden') this.spill()
+      if (g.document?.visibilityState !== 'hidden') return
+      this.spill()
+      this.saveTail(true)
     }
     g.addEventListener('pagehide', hide)
     g.addEventListener('pageshow', show)
@@ -1215,7 +1218,7 @@ export class SyncEngine {
 
   /**
    * The server changes applied since the confirmed state was last written (in seq order, contiguous),
-   * spilled with the rows (see spill): that state is written lazily, about once a second, and a reload
+   * saved on pagehide apart from the rows' spill (see saveTail): that state is written lazily, about once a second, and a reload
    * within that second started, offline, from the older one: a record deleted there showed again, and
    * edits made to it went unsaid once online (a new-user trial). Acknowledgements of this store's own
    * writes are among them, so their rows are not shown as pending again either. Undefined when it cannot
@@ -1230,6 +1233,25 @@ export class SyncEngine {
   private spillTail(): Change[] | undefined {
     if (!this.tail || !this.metaWriting) return this.tail
     return this.tailWriting && [...this.tailWriting, ...this.tail]
+  }
+
+  private tailSpilled = false
+
+  /**
+   * Saves the tail for the next page (on pagehide and when hidden, after the rows' spill and apart from
+   * it), or with `write` false drops the saved one. Best effort.
+   */
+  private saveTail(write: boolean): void {
+    const storage = this.o.storage
+    if (!storage.spillTail || this.destroyed) return
+    const tail = write ? this.spillTail() : undefined
+    if (!tail?.length && !this.tailSpilled) return
+    try {
+      storage.spillTail(this.doc, this.clientId, tail?.length ? { changes: tail, ...(this.o.endpoint ? { to: this.o.endpoint } : {}) } : undefined)
+      this.tailSpilled = !!tail?.length
+    } catch {
+      // Best effort: the page is going away.
+    }
   }
 
   /** Applies the changes closing pages spilled that continue from the loaded confirmed state (see `tail`). */
@@ -1268,11 +1290,10 @@ export class SyncEngine {
     // Conflicts not in IndexedDB yet too: one just raised, or the author's writes held in one (a trial:
     // typing on in a 'manual' field, then closing every tab at once, lost the last words typed).
     const conflicts = [...this.conflictsWriting, ...this.putConflicts.values()]
-    const tail = this.spillTail()
     this.spills += 1
-    if (rows.length === 0 && conflicts.length === 0 && !tail?.length) return this.unspill()
+    if (rows.length === 0 && conflicts.length === 0) return this.unspill()
     try {
-      this.o.storage.spill(this.doc, this.clientId, rows, conflicts, tail?.length ? { changes: tail, ...(this.o.endpoint ? { to: this.o.endpoint } : {}) } : undefined)
+      this.o.storage.spill(this.doc, this.clientId, rows, conflicts)
       this.spilled = true
     } catch {
       // Best effort: the page is going away.

@@ -125,12 +125,17 @@ export interface OutboxStorage {
   heartbeat(doc: string, owner: string, now: number): Promise<void>
   adopt(doc: string, owner: string, staleBefore: number): Promise<OutboxRow[]>
   /**
-   * Optional: synchronously saves rows a dying page could not write in time (called on pagehide), the
-   * conflicts not written yet and the changes applied since the confirmed state was last written.
-   * `load` must import them (the tail as `LoadedDoc.tails`). Dexie uses localStorage; memory storage
-   * has nothing to save them to.
+   * Optional: synchronously saves rows a dying page could not write in time (called on pagehide), and
+   * the conflicts not written yet. `load` must import them. Dexie uses localStorage; memory storage has
+   * nothing to save them to.
    */
-  spill?(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[], tail?: SpilledTail): void
+  spill?(doc: string, owner: string, rows: OutboxRow[], conflicts?: StoredConflict[]): void
+  /**
+   * Optional: synchronously saves the changes this owner applied since the confirmed state was last
+   * written (on pagehide, after `spill`, and apart from it: rows never wait for it or share its room),
+   * or drops them (`tail` undefined). `load` returns them as `LoadedDoc.tails`. Best effort.
+   */
+  spillTail?(doc: string, owner: string, tail?: SpilledTail): void
   /** Optional: drops the owner's spilled rows once they are safely written. */
   unspill?(doc: string, owner: string): void
   /**
