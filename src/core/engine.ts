@@ -1229,8 +1229,8 @@ export class SyncEngine {
   private tailWriting: Change[] | undefined
   private metaWriting = false
 
-  /** What a spill holds of `tail`: the changes the stored confirmed state lacks, or undefined when unknown. */
-  private spillTail(): Change[] | undefined {
+  /** What the saved tail holds: the changes the stored confirmed state lacks, or undefined when unknown. */
+  private unsavedTail(): Change[] | undefined {
     if (!this.tail || !this.metaWriting) return this.tail
     return this.tailWriting && [...this.tailWriting, ...this.tail]
   }
@@ -1244,7 +1244,7 @@ export class SyncEngine {
   private saveTail(write: boolean): void {
     const storage = this.o.storage
     if (!storage.spillTail || this.destroyed) return
-    const tail = write ? this.spillTail() : undefined
+    const tail = write ? this.unsavedTail() : undefined
     if (!tail?.length && !this.tailSpilled) return
     try {
       storage.spillTail(this.doc, this.clientId, tail?.length ? { changes: tail, ...(this.o.endpoint ? { to: this.o.endpoint } : {}) } : undefined)
