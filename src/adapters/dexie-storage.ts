@@ -4,7 +4,7 @@ import type { Change } from '../core/protocol'
 import type { DocMeta, LoadedDoc, OutboxRow, OutboxStorage, SpilledTail, StorageBatch, StoredConflict } from '../core/storage'
 import { CHUNK_ENTRIES, joinState, splitState, type StatePart } from './state-chunks'
 
-/** Characters of JSON a spill may hold with its tail (localStorage has about five million per origin, shared by every tab's spill). */
+/** Characters of JSON a saved tail may take (localStorage has about five million per origin, shared with every tab's spill). */
 const TAIL_BYTES = 200_000
 
 /**

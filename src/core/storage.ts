@@ -72,14 +72,14 @@ export interface LoadedDoc {
   /** Ids of rows that are only in spills, not written (a read-only load): the engine writes them. */
   unwritten?: string[]
   /**
-   * The server changes closing pages had applied after the confirmed state they last wrote (from
-   * `spill`'s `tail`): the engine applies those that continue from `meta.seq`.
+   * The server changes closing pages had applied after the confirmed state they last wrote (saved by
+   * `spillTail`): the engine applies those that continue from `meta.seq`.
    */
   tails?: SpilledTail[]
 }
 
 /**
- * Changes applied after the confirmed state last written, in seq order (see OutboxStorage.spill): the
+ * Changes applied after the confirmed state last written, in seq order (see OutboxStorage.spillTail): the
  * confirmed state is written lazily, about once a second, and a page closing within that second left
  * the next page, offline, showing what the server had already changed (a deleted record back).
  */

@@ -404,7 +404,7 @@ export function ConflictModal({ store, open, onOpenChange, className, labels, re
         </div>
         <div className="zync-modal-body">
           {lost.map((l, i) => (
-            <section key={'settled ' + l.c.id} className="zync-conflict" aria-labelledby={`${id}l${i}`} data-settled="">
+            <section key={'settled ' + l.c.id} className="zync-conflict" aria-labelledby={`${id}l${i}`}>
               {heading(l.c, `${id}l${i}`)}
               <p role="status" className="zync-muted" dir="auto">
                 {L.settledElsewhere}
