@@ -1980,6 +1980,89 @@ async function untilNoStoredRows(dbName: string): Promise<void> {
   while ((await storedRows(dbName)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
 }
 
+describe('one set() that writes two records', () => {
+  type Tally = { items: Record<string, { i: number }>; counts: Record<string, { n: number }> }
+
+  it('is never half sent before it is written: a record waits for its counter increment, held behind the counter op in flight, or for the write', async () => {
+    // Found by a crash trial in Chromium: each set() added a record and bumped a counter. The record went
+    // out at once, the increment waited behind the counter's op in flight, and the renderer crashed before
+    // the IndexedDB write: the server had the record without its increment, for good.
+    const t = new ScriptedTransport()
+    const answers: Array<() => void> = []
+    let holding = false
+    t.respond = (req) => (holding ? new Promise((r) => answers.push(() => r(t.accept(req)))) : t.accept(req))
+    let gate: Promise<void> | undefined
+    let openGate = () => {}
+    let writes = 0
+    class GatedWrites extends MemoryOutboxStorage {
+      override async write(batch: StorageBatch): Promise<void> {
+        if (gate) await gate
+        await super.write(batch)
+        writes += 1
+      }
+    }
+    const store = createStore<Tally>()(
+      sync((): Tally => ({ items: {}, counts: { c: { n: 0 } } }), { name: 'tally', transport: t, storage: new GatedWrites(), crossTab: false, watchNetwork: false, onWarning: () => {}, conflicts: { paths: { 'counts.*.n': 'counter' } } }),
+    )
+    cleanups.push(() => store.sync.destroy())
+    await waitFor(() => store.sync.status().connection === 'online')
+    const edit = (k: string) => store.setState((s) => ({ items: { ...s.items, [k]: { i: 1 } }, counts: { c: { n: s.counts.c!.n + 1 } } }))
+    const sentPaths = () => t.sent.map((b) => b.ops.map((o) => o.path.slice(0, 2).join('.')).sort())
+    // Its ops go out together (the counter's record exists only in the initial state: it goes whole first).
+    edit('a')
+    await store.sync.flush({ timeout: 3000 })
+    expect(sentPaths()).toEqual([['counts.c', 'counts.c', 'items.a']])
+    // The next set()'s answer is slow: its counter op stays in flight.
+    holding = true
+    edit('b')
+    await waitFor(() => t.sent.length === 2, 3000, 'the second set() sent')
+    expect(sentPaths()[1]).toEqual(['counts.c', 'items.b'])
+    // The storage stops writing (the page is about to crash).
+    gate = new Promise<void>((r) => (openGate = r))
+    edit('c')
+    await new Promise((r) => setTimeout(r, 50))
+    // The record did not go out alone: its increment waits behind the counter op in flight.
+    expect(t.sent).toHaveLength(2)
+    expect(store.sync.status().unpersisted).toBe(2)
+    // Once written, the record goes (a crash now loses neither: the next page sends the increment).
+    const before = writes
+    openGate()
+    gate = undefined
+    await waitFor(() => writes > before, 3000, 'the write')
+    await waitFor(() => t.sent.length === 3, 3000, 'the record sent once written')
+    expect(sentPaths()[2]).toEqual(['items.c'])
+    // The answers come back: the increment follows.
+    holding = false
+    for (const a of answers.splice(0)) a()
+    await store.sync.flush({ timeout: 3000 })
+    expect(sentPaths()[3]).toEqual(['counts.c'])
+    expect(sentPaths()).toHaveLength(4)
+  })
+
+  it('goes out at once when all of it can: in one batch, before the write lands', async () => {
+    const t = new ScriptedTransport()
+    let openGate = () => {}
+    const gate = new Promise<void>((r) => (openGate = r))
+    class NeverWrites extends MemoryOutboxStorage {
+      override async write(batch: StorageBatch): Promise<void> {
+        await gate
+        return super.write(batch)
+      }
+    }
+    const store = createStore<Tally>()(
+      sync((): Tally => ({ items: {}, counts: { c: { n: 0 } } }), { name: 'tally', transport: t, storage: new NeverWrites(), crossTab: false, watchNetwork: false, onWarning: () => {}, conflicts: { paths: { 'counts.*.n': 'counter' } } }),
+    )
+    cleanups.push(() => {
+      openGate()
+      return store.sync.destroy()
+    })
+    await waitFor(() => store.sync.status().connection === 'online')
+    store.setState((s) => ({ items: { ...s.items, x: { i: 1 } }, counts: { c: { n: s.counts.c!.n + 1 } } }))
+    await waitFor(() => t.sent.length === 1, 3000, 'sent before the write lands')
+    expect(t.sent[0]!.ops.map((o) => o.path[0]).sort()).toEqual(['counts', 'counts', 'items'])
+  })
+})
+
 describe('a page that dies before its IndexedDB write', () => {
   it('spills unpersisted rows synchronously on pagehide; the next load imports them and they are delivered once', async () => {
     const s = await server()

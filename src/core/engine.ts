@@ -18,7 +18,7 @@ import { REFUSAL_CODES, ZyncError, fromWireError, isQuotaError, type ZyncErrorCo
 import { deepEqual, diff, isPlainObject, shapeMismatch, shapeOf, type Patch } from './diff'
 import { HybridClock, decodeHlc } from './hlc'
 import { idArrayApply, idArrayOrEmpty, idArrayValue, isIdArray, mergeIdArrays, mergeObject, mergesByKey, seedIdArray } from './merge'
-import { OutboxIndex, backoffDelay, fieldKeyOf, higherPriority, isRecordLevel, type BackoffOptions, type RowState } from './outbox'
+import { OutboxIndex, backoffDelay, fieldKeyOf, higherPriority, isRecordLevel, joinCapture, type BackoffOptions, type RowState } from './outbox'
 import { assertSafePath, assertSafeValue, entityOf, fieldOf, isUnder, OP_DEPTH, pathKey, pathToString, recordPathOf, type Path } from './path'
 import { arrayAlong, getAt, setAt, setAtCow } from './patch'
 import { PolicyTable, wirePolicy, type ConflictResolver } from './policies'
@@ -691,6 +691,9 @@ export class SyncEngine {
 
   private enqueuePatches(patches: Patch[], lane: Priority | undefined, resolves?: string): void {
     let count = 0
+    // The rows this capture (one set(), or the set() calls of one task) made or folded into: see RowState.capture.
+    let first: RowState | undefined
+    let capture: RowState[] | undefined
     const touchedConflicts: string[] = []
     for (const p of patches) {
       try {
@@ -715,10 +718,15 @@ export class SyncEngine {
         this.o.onWarning?.(`[zync] priority() returned ${JSON.stringify(priority)} for ${pathToString(p.path)}: use ${PRIORITIES.join(', ')}; sending it as 'medium'`)
         priority = 'medium'
       }
-      this.enqueue(op, priority)
+      const row = this.enqueue(op, priority)
       count++
-      if (!resolves) for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
+      if (!resolves) {
+        if (!first) first = row
+        else (capture ??= [first]).push(row)
+        for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
+      }
     }
+    if (capture) joinCapture(capture)
     // A local write over a conflicted field (its record replaced or removed) settles it: the new write
     // is causally after both.
     for (const id of touchedConflicts) this.dropConflict(id, 'local')
@@ -1540,12 +1548,42 @@ export class SyncEngine {
     ;(this.pumpTimer as { unref?: () => void }).unref?.()
   }
 
+  /**
+   * Cuts the batch before the first row not yet in storage whose capture (RowState.capture) has a row
+   * that is not going with it; that row goes once it is written (persist pumps again). Sent alone before
+   * the write, a crash or a closing page tore the set(): a crash trial found a record on the server
+   * without the counter increment the same set() made, which waited behind the counter's op in flight.
+   * Rows already written go as they can: the next page sends the rest. Not while writes fail (rows then
+   * go from memory, and waiting for a write would hold them for good).
+   */
+  private wholeCaptures(batch: RowState[]): void {
+    if (this.localError) return
+    for (;;) {
+      let going: Set<RowState> | undefined
+      let cut = -1
+      for (let i = 0; i < batch.length && cut < 0; i++) {
+        const s = batch[i]!
+        if (s.persisted || !s.capture) continue
+        going ??= new Set(batch)
+        for (const m of s.capture) {
+          if (!m.done && !m.row.dead && !m.inFlight && !going.has(m)) {
+            cut = i
+            break
+          }
+        }
+      }
+      if (cut < 0) return
+      batch.length = cut
+    }
+  }
+
   private async pump(): Promise<void> {
     if (!this.isReady || !this.joined || this.inFlight >= MAX_IN_FLIGHT || this.destroyed) return
     const now = this.wall()
     // Rows go out as soon as they are captured, in parallel with their IndexedDB write: waiting for the
     // write would add its latency to every edit. Nothing is lost or doubled either way: a row the tab
-    // dies with before its write is spilled on pagehide, and the server dedupes op ids.
+    // dies with before its write is spilled on pagehide, and the server dedupes op ids. Only whole
+    // captures go before their write, though (wholeCaptures).
     // Rows whose base names this device's pending writes under other client ids wait for them (looked at
     // only when the outbox holds such rows), checked again shortly.
     const device = this.outbox.hasOtherClients(this.clientId)
@@ -1585,6 +1623,8 @@ export class SyncEngine {
       }
       bytes += b
     }
+    // A capture cut by any of the above waits for its write (wholeCaptures).
+    this.wholeCaptures(batch)
     if (batch.length === 0 && refused) {
       this.schedulePump(0)
       return

@@ -41,6 +41,23 @@ export interface RowState {
   restamped?: boolean
   /** 'sync:acked' named it already (its change came in the log while it was in flight again): its answer does not. */
   reported?: boolean
+  /**
+   * The rows of the capture that made it, or folded into it (one set() that adds a record and bumps a
+   * counter makes two), when there are several: shared by them. A row not yet in storage is sent only
+   * with all of them still unsent (engine wholeCaptures), so that a crash cannot deliver half a set().
+   */
+  capture?: RowState[]
+}
+
+/** Makes `rows` one capture, with the captures they belonged to already (rows folded into): see RowState.capture. */
+export function joinCapture(rows: RowState[]): void {
+  const all = new Set<RowState>()
+  for (const r of rows) {
+    all.add(r)
+    if (r.capture) for (const m of r.capture) if (!m.done && !m.row.dead) all.add(m)
+  }
+  const capture = [...all]
+  for (const r of capture) r.capture = capture
 }
 
 /** A row state as the engine makes it: OutboxIndex.add fills in its keys. */
