@@ -1208,6 +1208,51 @@ describe('own writes acknowledged ahead of the store', () => {
   })
 })
 
+describe("a tab's answer to another tab's hello", () => {
+  it('names the rows it settled lately, and forgets those whose delete was written a minute ago', async () => {
+    // A soak trial: every store kept the last 20,000 settled op ids (~1 MB in a long-lived tab), and sent
+    // them all to each tab that opened. Only rows whose delete may not have landed yet need naming.
+    const s = await server()
+    const dbName = freshDb()
+    const a = board({ url: s.url, dbName })
+    await waitFor(() => a.sync.status().connection === 'online')
+    const ch = new BroadcastChannel(`zync:${dbName}:board`)
+    cleanups.push(() => ch.close())
+    const answers: string[][] = []
+    ch.onmessage = (ev: MessageEvent) => {
+      const m = (ev.data as { msg?: { type: string; ids?: string[] } }).msg
+      if (m?.type === 'settled') answers.push(m.ids!)
+    }
+    const hello = async () => {
+      const before = answers.length
+      ch.postMessage({ from: 'probe', msg: { type: 'hello' } })
+      await waitFor(() => answers.length > before, 3000, 'an answer')
+      return answers.at(-1)!
+    }
+    const ids: Record<string, string[]> = {}
+    const add = async (card: string) => {
+      a.getState().addCard(card, card)
+      // Captured a microtask after set().
+      await Promise.resolve()
+      ids[card] = a.sync.pendingOperations().map((o) => o.id)
+      await a.sync.flush()
+    }
+    await add('old')
+    const raw = new Dexie(dbName)
+    await raw.open()
+    cleanups.push(() => raw.close())
+    await vi.waitFor(async () => expect(await raw.table('outbox').count()).toBe(0), { timeout: 5000 })
+    expect(ids.old).toHaveLength(1)
+    expect(await hello()).toEqual(ids.old)
+    // A minute later (monotonic time), the next settle forgets it: its delete was written long ago.
+    vi.useFakeTimers({ toFake: ['performance'], now: performance.now() })
+    vi.advanceTimersByTime(120_000)
+    await add('new')
+    expect(ids.new).toHaveLength(1)
+    expect(await hello()).toEqual(ids.new)
+  })
+})
+
 describe('pipelining', () => {
   it('rows of different fields of one record go out side by side; a second write of one field waits for the first', async () => {
     const t = new ScriptedTransport()

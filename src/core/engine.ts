@@ -136,6 +136,8 @@ const META_MAX_GAP_MS = 30_000
 const MAX_IN_FLIGHT = 4
 /** How often a row waiting for this device's writes under other client ids looks again (heldForDevice). */
 const DEVICE_WAIT_MS = 250
+/** How long settled ids are kept for a 'hello' once their delete is written (see recentSettled). */
+const SETTLED_KEPT_MS = 60_000
 /** Retryable failures of the server as a whole, not of the rows sent: over once another batch is answered. */
 const SERVER_WIDE: ReadonlySet<ZyncErrorCode> = new Set<ZyncErrorCode>(['STORAGE_UNAVAILABLE', 'INTERNAL', 'TIMEOUT'])
 /** A difference from the server's clock under this (ms) is measurement noise, not skew (see onJoined). */
@@ -1081,6 +1083,10 @@ export class SyncEngine {
           this.tailWriting = undefined
         }
         for (const s of written) if (!s.dirty) s.persisted = true
+        if (del.length > 0 && this.recentSettled.size > 0) {
+          const at = this.mono()
+          for (const id of del) if (this.recentSettled.has(id)) this.recentSettled.set(id, at)
+        }
         // 'queued' means in IndexedDB: announced only now, for the rows still pending (an ack that came
         // first announced its rows already: nothing is announced for them, not even an empty list).
         if (written.length > 0 && this.events.has('sync:queued')) {
@@ -1863,7 +1869,12 @@ export class SyncEngine {
   /** Settled ids announced to the other tabs once per turn: an ack of 500 ops is one message, not 500. */
   private settledOut: string[] = []
   private settledSeq = 0
-  private recentSettled: string[] = []
+  /**
+   * Settled ids, kept for tabs that open later and may load their rows before the lazy delete lands (the
+   * answer to a 'hello'), with when their delete was written (0: not yet). Dropped a minute after it
+   * was: a soak trial found 20,000 ids kept per store (~1 MB, sent whole to every tab that opened).
+   */
+  private recentSettled = new Map<string, number>()
   /** The log seq at or below which the changes of `recentSettled` are (the answer to a 'hello'). */
   private recentSettledSeq = 0
   private postSettled(id: string, seq = 0): void {
@@ -1878,10 +1889,19 @@ export class SyncEngine {
       this.tabs?.post({ type: 'settled', ids, seq })
       this.settledSeq = 0
       this.recentSettledSeq = Math.max(this.recentSettledSeq, seq)
-      // Kept for tabs that open later and may load these rows before our lazy delete lands ('hello').
-      this.recentSettled.push(...ids)
-      if (this.recentSettled.length > 20_000) this.recentSettled = this.recentSettled.slice(-10_000)
+      for (const id of ids) this.recentSettled.set(id, 0)
+      this.forgetSettled()
     })
+  }
+
+  /** Drops the settled ids whose delete was written over a minute ago (see `recentSettled`), and any past 20,000. */
+  private forgetSettled(): void {
+    const before = this.mono() - SETTLED_KEPT_MS
+    let over = this.recentSettled.size - 20_000
+    for (const [id, at] of this.recentSettled) {
+      if (over-- <= 0 && (at === 0 || at > before)) break
+      this.recentSettled.delete(id)
+    }
   }
 
   private requestCatchUp(): void {
@@ -2557,7 +2577,7 @@ export class SyncEngine {
       if (this.isReady) void this.heartbeat()
       else this.adoptWhenReady = true
     } else if (m.type === 'hello') {
-      if (this.recentSettled.length > 0) this.tabs?.post({ type: 'settled', ids: this.recentSettled, seq: Math.max(this.seq, this.recentSettledSeq) })
+      if (this.recentSettled.size > 0) this.tabs?.post({ type: 'settled', ids: [...this.recentSettled.keys()], seq: Math.max(this.seq, this.recentSettledSeq) })
     } else if (m.type === 'settled') {
       const touched = new Map<string, Path>()
       let shownOnly = false
