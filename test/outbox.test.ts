@@ -2027,6 +2027,14 @@ async function untilNoStoredRows(dbName: string): Promise<void> {
 
 describe('one set() that writes two records', () => {
   type Tally = { items: Record<string, { i: number }>; counts: Record<string, { n: number }> }
+  /** A store of records and a counter on `transport`, writing to `storage`; destroyed after the test. */
+  function tallyStore(transport: Transport, storage: OutboxStorage) {
+    const store = createStore<Tally>()(
+      sync((): Tally => ({ items: {}, counts: { c: { n: 0 } } }), { name: 'tally', transport, storage, crossTab: false, watchNetwork: false, onWarning: () => {}, conflicts: { paths: { 'counts.*.n': 'counter' } } }),
+    )
+    cleanups.push(() => store.sync.destroy())
+    return store
+  }
 
   it('is never half sent before it is written: a record waits for its counter increment, held behind the counter op in flight, or for the write', async () => {
     // Found by a crash trial in Chromium: each set() added a record and bumped a counter. The record went
@@ -2046,10 +2054,7 @@ describe('one set() that writes two records', () => {
         writes += 1
       }
     }
-    const store = createStore<Tally>()(
-      sync((): Tally => ({ items: {}, counts: { c: { n: 0 } } }), { name: 'tally', transport: t, storage: new GatedWrites(), crossTab: false, watchNetwork: false, onWarning: () => {}, conflicts: { paths: { 'counts.*.n': 'counter' } } }),
-    )
-    cleanups.push(() => store.sync.destroy())
+    const store = tallyStore(t, new GatedWrites())
     await waitFor(() => store.sync.status().connection === 'online')
     const edit = (k: string) => store.setState((s) => ({ items: { ...s.items, [k]: { i: 1 } }, counts: { c: { n: s.counts.c!.n + 1 } } }))
     const sentPaths = () => t.sent.map((b) => b.ops.map((o) => o.path.slice(0, 2).join('.')).sort())
@@ -2094,13 +2099,9 @@ describe('one set() that writes two records', () => {
         return super.write(batch)
       }
     }
-    const store = createStore<Tally>()(
-      sync((): Tally => ({ items: {}, counts: { c: { n: 0 } } }), { name: 'tally', transport: t, storage: new NeverWrites(), crossTab: false, watchNetwork: false, onWarning: () => {}, conflicts: { paths: { 'counts.*.n': 'counter' } } }),
-    )
-    cleanups.push(() => {
-      openGate()
-      return store.sync.destroy()
-    })
+    const store = tallyStore(t, new NeverWrites())
+    // Runs before the store's destroy (cleanups run last first), which waits for the write under way.
+    cleanups.push(() => openGate())
     await waitFor(() => store.sync.status().connection === 'online')
     store.setState((s) => ({ items: { ...s.items, x: { i: 1 } }, counts: { c: { n: s.counts.c!.n + 1 } } }))
     await waitFor(() => t.sent.length === 1, 3000, 'sent before the write lands')

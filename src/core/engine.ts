@@ -113,6 +113,9 @@ export interface EngineOptions {
 
 /** How long writes that only speed up a reload may wait (see schedulePersist). */
 const LAZY_PERSIST_MS = 1000
+/** The page is hidden (a background tab, a minimized window); false outside a browser. */
+const documentHidden = (): boolean => (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'hidden'
+
 /** Most changes `tail` keeps: beyond, a closing page leaves them to the server (the next join). */
 const TAIL_MAX = 2000
 
@@ -1103,7 +1106,7 @@ export class SyncEngine {
         }
         // The saved tail (see `tail`) now starts at the state just written: saved again while the page is
         // hidden, else dropped (a visible page saves it when it hides).
-        if (meta && this.tailSpilled) this.saveTail(this.pageHidden || (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState === 'hidden')
+        if (meta && this.tailSpilled) this.saveTail(this.pageHidden || documentHidden())
         // Only rows still pending: one acknowledged during the write was announced 'settled' already,
         // and the other tabs, not knowing it then, would keep it as pending forever.
         const pending = put.filter((r) => this.outbox.rows.get(r.id)?.done === false)
@@ -1192,7 +1195,7 @@ export class SyncEngine {
    * `spill` (localStorage for Dexie); the next load imports them. Duplicates are harmless: op ids.
    */
   private watchPageLifecycle(): void {
-    const g = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: { visibilityState?: string } }
+    const g = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener }
     if (typeof g.addEventListener !== 'function' || (!this.o.storage.spill && !this.o.storage.spillTail)) return
     const hide = () => {
       this.pageHidden = true
@@ -1203,7 +1206,7 @@ export class SyncEngine {
       this.pageHidden = false
     }
     const vis = () => {
-      if (g.document?.visibilityState !== 'hidden') return
+      if (!documentHidden()) return
       this.spill()
       this.saveTail(true)
     }
