@@ -1286,7 +1286,7 @@ export class SyncEngine {
     if (run.length === 0) return
     // localStorage is the page's to write: one that fails here anyway leaves the stored state as it was
     // (half applied, the join would skip the rest as seen).
-    const was = { confirmed: this.confirmed, vv: { ...this.vv }, seq: this.seq, atOp: this.atOp }
+    const was = { confirmed: this.confirmed, vv: { ...this.vv }, seq: this.seq, atOp: this.atOp, tail: this.tail && [...this.tail] }
     try {
       this.applyChanges(run)
     } catch (err) {
