@@ -153,6 +153,13 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   if (values['redis-key'] !== undefined && !redis) throw new UsageError('--redis-key applies only with --redis')
   if (redisKey !== undefined && !redis) throw new UsageError('ZYNC_REDIS_KEY applies only with ZYNC_REDIS_URL or --redis')
   if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`${values.redis !== undefined ? '--redis' : 'ZYNC_REDIS_URL'} must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
+  // Nodes fanning out through Redis must share one storage: a node left on a SQLite file of its own (a
+  // unit file missing ZYNC_POSTGRES_URL) acknowledged writes no other node had, and its clients and
+  // theirs showed each other's at the same seqs, different documents for good (an operator trial).
+  if (redis && storage.kind !== 'postgres') {
+    const what = storage.kind === 'memory' ? 'in memory' : `on the SQLite file ${storage.file}`
+    throw new UsageError(`${values.redis !== undefined ? '--redis' : 'ZYNC_REDIS_URL'} fans out between nodes that share one PostgreSQL database: give --postgres (or ZYNC_POSTGRES_URL). This node would keep its documents ${what}, apart from the others`)
+  }
   const cors = values.cors ?? env.ZYNC_CORS
   const corsList = cors === undefined ? undefined : cors.trim() === '*' ? '*' : cors.split(',').map((c) => c.trim()).filter(Boolean)
   // "," named no origin: every browser would be refused, localhost included.

@@ -103,6 +103,10 @@ describe('zync-server CLI', () => {
       [['--memory', '--cors', 'https://app.example.com/'], {}, /--cors: "https:\/\/app\.example\.com\/" is not an origin as browsers send it/],
       [['--memory', '--cors', 'https://a.example,*'], {}, /--cors: '\*' allows every origin on its own/],
       [['--memory', '--redis', 'notaurl'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+      // Redis without the PostgreSQL the other nodes share (an operator trial: a node on its own SQLite file).
+      [['--redis', 'redis://127.0.0.1:1'], {}, /--redis fans out between nodes that share one PostgreSQL database: give --postgres .*on the SQLite file \.\/zync\.db/],
+      [['--memory', '--redis', 'redis://127.0.0.1:1'], {}, /--redis fans out between nodes that share one PostgreSQL database.*in memory/],
+      [[], { ZYNC_REDIS_URL: 'redis://127.0.0.1:1', ZYNC_DATA: file }, /ZYNC_REDIS_URL fans out between nodes that share one PostgreSQL database/],
       [['--memory', '--keep-log', '-5'], {}, /--keep-log needs a value that does not start with "-"/],
       [['--memory', '--ops-per-second', '0'], {}, /--ops-per-second must be an integer in 1\.\.1000000000, got "0"/],
       [['--memory', '--reauthorize-ms', 'soon'], {}, /--reauthorize-ms must be an integer in 0\.\.1000000000, got "soon"/],

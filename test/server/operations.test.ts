@@ -90,6 +90,28 @@ describe('metrics', () => {
     expect(await gauges()).toEqual([1, 1])
     await s.close()
   })
+
+  it('answers /readyz requests that come together with one storage check (a load balancer storm does not queue the writes)', async () => {
+    let checks = 0
+    const storage = new (class extends MemoryStorage {
+      override async head(doc: string): Promise<number> {
+        if (doc === '__readyz') {
+          checks++
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        return super.head(doc)
+      }
+    })()
+    const s = await createSyncServer({ port: 0, storage, logLevel: 'silent' })
+    const answers = await Promise.all(Array.from({ length: 50 }, () => fetch(`${s.url}/readyz`).then((r) => r.status)))
+    expect(answers).toEqual(Array(50).fill(200))
+    expect(checks).toBeLessThanOrEqual(5)
+    // A request after them checks again.
+    const before = checks
+    expect((await fetch(`${s.url}/readyz`)).status).toBe(200)
+    expect(checks).toBe(before + 1)
+    await s.close()
+  })
 })
 
 describe('logs', () => {

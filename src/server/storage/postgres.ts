@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { importPeer } from '../peer'
+import { redactedUrl } from '../redact'
 import type { Path } from '../../core/path'
 import { AppendConflictError, decodeEntry, encodeEntry, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 import { parseSnapshotText, snapshotText } from './snapshot-text'
@@ -118,7 +119,7 @@ export class PostgresStorage implements ServerStorage {
     } catch (err) {
       // The driver's words alone ("connect ECONNREFUSED ...", "role ... does not exist") named neither
       // PostgreSQL nor which one.
-      throw new Error(`[zync] cannot connect to PostgreSQL at ${redacted(this.options.connectionString)}: ${(err as Error).message}`, { cause: err })
+      throw new Error(`[zync] cannot connect to PostgreSQL at ${redactedUrl(this.options.connectionString)}: ${(err as Error).message}`, { cause: err })
     }
     try {
       await client.query('BEGIN')
@@ -331,13 +332,3 @@ export class PostgresStorage implements ServerStorage {
   }
 }
 
-/** A connection URL fit for a log line: its password replaced. */
-function redacted(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return 'the configured URL'
-  }
-}
