@@ -12,6 +12,8 @@ export type {
   SyncStatus,
   SyncEvents,
   SyncEventName,
+  ShownSource,
+  ShownPatch,
   ConnectionState,
   Conflict,
   ConflictSide,

@@ -35,6 +35,8 @@ import type {
   PresenceUser,
   Priority,
   Resolution,
+  ShownPatch,
+  ShownSource,
   SyncEvents,
   SyncStatus,
 } from './types'
@@ -155,6 +157,8 @@ export class SyncEngine {
   readonly clientId: string
   readonly ready: Promise<void>
   readonly events = new Emitter<SyncEvents & Record<string, unknown>>()
+  /** Why the store's writes under way happen (`change:shown`): set while a tab message is handled, else the outbox. */
+  private showSource: ShownSource = 'outbox'
 
   private readonly o: EngineOptions
   private readonly clock: HybridClock
@@ -389,7 +393,7 @@ export class SyncEngine {
     if (full !== undefined && !this.destroyed) this.storageFailed(full, true)
     if (this.destroyed) return
     this.captureNow()
-    this.refreshAll()
+    this.refreshAll(undefined, 'load')
     this.isReady = true
     this.invalidate()
     this.schedulePersist()
@@ -1474,7 +1478,7 @@ export class SyncEngine {
       this.metaDirty = true
       this.tail = undefined
       if (rewound) this.rebaseOwnRows()
-      this.refreshAll(previous)
+      this.refreshAll(previous, 'snapshot')
     }
     this.applyChanges(res.changes)
     const early = this.early.sort((a, b) => a.seq - b.seq)
@@ -2051,7 +2055,7 @@ export class SyncEngine {
     }
     if (applied.length === 0) return
     this.metaDirty = true
-    this.refreshEntities(touched)
+    this.refreshEntities(touched, 'remote')
     this.events.emit('change:remote', { changes: applied })
     if (ackedByLog) this.events.emit('sync:acked', { ids: ackedByLog, seq: this.seq })
     this.invalidate()
@@ -2107,23 +2111,23 @@ export class SyncEngine {
     return value === undefined ? { path, remove: true } : { path, value }
   }
 
-  private refreshEntity(entity: string, opPath: Path): void {
+  private refreshEntity(entity: string, opPath: Path, source?: ShownSource): void {
     const p = this.visiblePatch(entity, entityPath(opPath))
-    if (p) this.applyToHost([p])
+    if (p) this.applyToHost([p], source)
   }
 
   /** Recomputes these entities (entity → its path) and hands the ones that changed to the store at once. */
-  private refreshEntities(touched: Map<string, Path>): void {
+  private refreshEntities(touched: Map<string, Path>, source?: ShownSource): void {
     const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
     for (const [entity, path] of touched) {
       const p = this.visiblePatch(entity, path)
       if (p) patches.push(p)
     }
-    this.applyToHost(patches)
+    this.applyToHost(patches, source)
   }
 
   /** Recompute every entity (after hydration or a snapshot). */
-  private refreshAll(previous?: Record<string, unknown>): void {
+  private refreshAll(previous: Record<string, unknown> | undefined, source: ShownSource): void {
     const patches: Array<{ path: Path; value?: unknown; remove?: boolean }> = []
     const seen = new Set<string>()
     const visit = (path: Path) => {
@@ -2149,7 +2153,7 @@ export class SyncEngine {
       const path = recordPathOf(entity)
       if (path) visit(path)
     }
-    this.applyToHost(patches)
+    this.applyToHost(patches, source)
   }
 
   /**
@@ -2196,7 +2200,8 @@ export class SyncEngine {
     return false
   }
 
-  private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>): void {
+  /** `source`: why (`change:shown`), where the caller knows; else what the tab message being handled says, or the outbox. */
+  private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>, source = this.showSource): void {
     if (patches.length === 0) return
     this.captureNow()
     // The app set a state that is not an object (refused by captureNow): there is nothing to patch.
@@ -2204,6 +2209,10 @@ export class SyncEngine {
     this.dropEmptied(patches)
     this.o.host.apply(patches)
     this.baseline = this.o.host.read()
+    if (this.events.has('change:shown')) {
+      const shown: ShownPatch[] = patches.map((p) => (p.remove ? { entity: entityOf(p.path), path: p.path, kind: 'delete' } : { entity: entityOf(p.path), path: p.path, kind: 'set', value: p.value }))
+      this.events.emit('change:shown', { source, patches: shown })
+    }
   }
 
   // ---- conflicts -----------------------------------------------------------------------------
@@ -2422,7 +2431,7 @@ export class SyncEngine {
     const prev = Array.isArray(value) && (isIdArray(value, idKey) || isIdArray(remote, idKey)) ? remote : c.local
     const patch: Patch = value === undefined ? { op: 'remove', path: c.path, prev } : { op: 'replace', path: c.path, value, prev, ...(c.idKey ? { idKey: c.idKey } : {}) }
     this.enqueuePatches([patch], 'high', c.id)
-    this.refreshEntity(c.entity, c.path)
+    this.refreshEntity(c.entity, c.path, 'resolved')
   }
 
   // ---- dead letters ------------------------------------------------------------------------------
@@ -2535,6 +2544,15 @@ export class SyncEngine {
 
   private onTabMessage(m: TabMessage): void {
     if (this.destroyed) return
+    this.showSource = m.type === 'resolved' ? 'resolved' : 'tab'
+    try {
+      this.tabMessage(m)
+    } finally {
+      this.showSource = 'outbox'
+    }
+  }
+
+  private tabMessage(m: TabMessage): void {
     if (m.type === 'rows') {
       const touched = new Map<string, Path>()
       const patches: SyncEvents['change:tab']['patches'] = []

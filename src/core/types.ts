@@ -183,6 +183,16 @@ export interface SyncEvents {
   'change:remote': { changes: Change[] }
   /** Edits another tab of this browser made (mirrored through the shared outbox), now shown here. */
   'change:tab': { patches: Array<{ entity: string; path: Path; op: Op['op']; value?: unknown }> }
+  /**
+   * What the store shows changed other than by this tab's own set(): each record (or top-level key) the
+   * engine wrote into the store, with its new value (`kind` 'delete' where it is gone now). Emitted for
+   * every such write, after it, with why: 'remote' (server changes), 'snapshot' (the server's whole state,
+   * sent to a device far behind or after a rewound server), 'tab' (another tab of this browser),
+   * 'resolved' (a conflict's settled value), 'outbox' (this device's edit discarded, refused, retried or
+   * acknowledged with another value), 'load' (what this device had saved, at start-up). The narrower
+   * events (`change:remote`, `change:tab`, `sync:resolved`) say more about some of these, not all.
+   */
+  'change:shown': { source: ShownSource; patches: ShownPatch[] }
   'sync:queued': { ops: PendingOperation[] }
   /**
    * Ops of this tab the server has in its log: from its answer, or, when the answer was lost (a dropped
@@ -213,6 +223,19 @@ export interface SyncEvents {
 }
 
 export type SyncEventName = keyof SyncEvents
+
+/** Why the store's shown state changed (`change:shown`). */
+export type ShownSource = 'remote' | 'snapshot' | 'tab' | 'resolved' | 'outbox' | 'load'
+
+/** A record (or top-level key) the engine wrote into the store (`change:shown`). */
+export interface ShownPatch {
+  /** The entity (`collection/id`, or a top-level key). */
+  entity: string
+  path: Path
+  kind: 'set' | 'delete'
+  /** The value the store shows at `path` now (absent for 'delete'). */
+  value?: unknown
+}
 
 /** The API hung on the store as `store.sync`. */
 export interface SyncApi<S = unknown> {

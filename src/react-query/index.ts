@@ -1,18 +1,35 @@
 // zync/react-query: keeps TanStack Query caches in step with a synced store.
 import { hashKey, onlineManager, type NetworkMode, type QueryClient, type QueryKey } from '@tanstack/react-query'
-import { isRefusal } from '../core/errors'
+import { ZyncError, isRefusal } from '../core/errors'
+import { getAt } from '../core/patch'
 import type { Change } from '../core/protocol'
 import type { Path } from '../core/path'
 import type { Conflict, SyncApi } from '../core/types'
 
-/** One field that changed under the app: a remote change, another tab's edit, or the settled value of a conflict. */
+/**
+ * What changed under the app: a field of a remote change, another tab's edit or a conflict's settled
+ * value, or a whole record (or top-level key) the store shows anew for another reason.
+ */
 export interface SyncedChange {
-  /** 'remote' for `change:remote`, 'tab' for `change:tab` (another tab of this browser), 'resolved' for `sync:resolved`. */
-  source: 'remote' | 'tab' | 'resolved'
+  /**
+   * 'remote' for `change:remote`, 'tab' for `change:tab` (another tab of this browser), 'resolved' for
+   * `sync:resolved`; from `change:shown`, 'snapshot' (the server sent its whole state: a device far
+   * behind, or a rewound server; one change per record that differs), 'outbox' (an edit of this device
+   * discarded, refused or acknowledged with another value) and 'load' (what this device had saved,
+   * shown once the store is ready: a query that ran before read the initial state).
+   */
+  source: 'remote' | 'tab' | 'resolved' | 'snapshot' | 'outbox' | 'load'
   /** The entity (`collection/id`, or a top-level key). */
   entity: string
+  /** The field's path ('remote', 'tab', 'resolved'), or the record's ('snapshot', 'outbox', 'load'). */
   path: Path
+  /** 'delete' where the store shows nothing at `path` now. */
   kind: 'set' | 'delete'
+  /**
+   * What the store shows at `path` now (read from `getState()` after the change): the server's value,
+   * or this device's own where it is still pending or an open conflict keeps it, or a counter's merged
+   * total. Write this into a cache; the server's log entry is `change.value`.
+   */
   value?: unknown
   /** The server's log entry (source 'remote'). */
   change?: Change | undefined
@@ -28,7 +45,10 @@ export interface ConnectQueryClientOptions {
    * value into the cache and invalidates only when `patch` returns false. Default: 'invalidate'.
    */
   mode?: 'invalidate' | 'patch' | undefined
-  /** Writes a change into the cache (e.g. with `queryClient.setQueryData`); return false to invalidate instead. Default: none. */
+  /**
+   * Writes a change into the cache (e.g. with `queryClient.setQueryData` and `change.value`); return false
+   * to invalidate instead. Required with mode 'patch' (a `BAD_REQUEST` ZyncError without it). Default: none.
+   */
   patch?: ((queryClient: QueryClient, change: SyncedChange) => boolean | void) | undefined
   /**
    * Drive TanStack Query's `onlineManager` from the sync connection. Default: true in a browser, false
@@ -82,7 +102,7 @@ function browserListener(setOnline: (online: boolean) => void): (() => void) | u
 
 /**
  * Invalidates (or patches) the queries a remote change, another tab's edit or a conflict resolution
- * affects; refetches the queries that ran before the store had loaded what this device saved (a reload);
+ * affects; refetches the queries of the records the store loaded from what this device saved (a reload);
  * makes 'always' the default `networkMode` (see `defaultNetworkMode`), and pauses network-bound queries
  * and mutations while the sync connection is offline (`online`). Returns a function that disconnects.
  *
@@ -95,14 +115,25 @@ function browserListener(setOnline: (online: boolean) => void): (() => void) | u
  */
 export function connectQueryClient(
   queryClient: QueryClient,
-  store: { sync: SyncApi },
+  store: { sync: SyncApi; getState?: (() => unknown) | undefined },
   options: ConnectQueryClientOptions,
 ): () => void {
   const { queryKeysFor, mode = 'invalidate', patch, online = typeof window !== 'undefined', defaultNetworkMode = 'always' } = options
+  if (mode === 'patch' && typeof patch !== 'function') throw new ZyncError('BAD_REQUEST', "[zync] connectQueryClient(): mode 'patch' needs a `patch` function")
   const sync = store.sync
   let done = false
 
-  const apply = (changes: SyncedChange[]) => {
+  // What the store shows at the path now (the events come after the store is written), not the server's
+  // value: a pending edit, an open conflict's own side or another tab's increments may lie over it.
+  const shown = (c: SyncedChange): SyncedChange => {
+    if (!store.getState || (c.source !== 'remote' && c.source !== 'tab' && c.source !== 'resolved')) return c
+    const value = getAt(store.getState(), c.path)
+    const { value: _event, ...rest } = c
+    return value === undefined ? { ...rest, kind: 'delete' } : { ...rest, kind: 'set', value }
+  }
+
+  const apply = (events: SyncedChange[]) => {
+    const changes = events.map(shown)
     // One invalidation per key per batch, however many changes touch it.
     const keys = new Map<string, QueryKey>()
     for (const c of changes) {
@@ -140,6 +171,14 @@ export function connectQueryClient(
     sync.on('change:tab', ({ patches }) =>
       apply(patches.map((p) => ({ source: 'tab', entity: p.entity, path: p.path, kind: p.op === 'remove' ? 'delete' : 'set', value: p.value }))),
     ),
+    // The rest of what the store shows anew: the narrower events above do not report these. 'load': what
+    // this device saved (IndexedDB: its outbox and the last confirmed state), shown once the store is
+    // ready; a query that ran before read the initial state (a reload), and only those of the records
+    // it changed are refetched (queries restored by persistQueryClient, or of another API, are left alone).
+    sync.on('change:shown', ({ source, patches }) => {
+      if (source === 'remote' || source === 'tab' || source === 'resolved') return
+      apply(patches.map((p) => ({ source, entity: p.entity, path: p.path, kind: p.kind, ...(p.kind === 'set' ? { value: p.value } : {}) })))
+    }),
     sync.on('sync:resolved', ({ conflict, value }) =>
       apply([
         {
@@ -189,18 +228,6 @@ export function connectQueryClient(
     })
   }
 
-  // A query that ran before the store loaded what this device saved (IndexedDB: its outbox and the last
-  // confirmed state) read the initial state: refetched once the store is ready.
-  // (Every query holding data then: the bridge cannot tell which read the store. Hydration takes tens of
-  // milliseconds, so few others have answered yet.)
-  if (!sync.status().ready) {
-    void sync.ready.then(
-      () => {
-        if (!done) void queryClient.invalidateQueries({ predicate: (q) => q.state.dataUpdatedAt > 0 })
-      },
-      () => {},
-    )
-  }
 
   if (online) {
     // Offline because the server refused the store (credentials) is not the network being down: other

@@ -329,7 +329,8 @@ describe('connectQueryClient', () => {
       await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0)
       await a.sync.destroy()
       const b = makeBoard({ dbName, url, autoConnect: false })
-      const disconnect = connectQueryClient(qc, b, { queryKeysFor: keysFor })
+      // The keys of this board's queries (keysFor is the todo fixture's).
+      const disconnect = connectQueryClient(qc, b, { queryKeysFor: (c) => [['cards'], ['card', c.path[1]]] })
       const fetched: string[][] = []
       const obs = new QueryObserver(qc, { queryKey: ['cards'], queryFn: () => (fetched.push(Object.keys(b.getState().cards)), Object.keys(b.getState().cards)) })
       const unsub = obs.subscribe(() => {})
@@ -337,6 +338,28 @@ describe('connectQueryClient', () => {
       // It did run before the load (and saw nothing): the refetch is what shows the card.
       expect(fetched[0]).toEqual([])
       unsub()
+      disconnect()
+      await b.sync.destroy()
+    })
+
+    it('a reload refetches only the queries of the records it loaded: one of another API (or restored by persistQueryClient) is left alone', async () => {
+      const dbName = freshDb()
+      const a = makeBoard({ dbName, url, autoConnect: false })
+      await a.sync.ready
+      a.getState().addCard('saved', 'kept across the reload')
+      await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0)
+      await a.sync.destroy()
+      // A query of a REST API that holds data (restored from a persisted cache, say), and one of another card.
+      qc.setQueryData(['weather'], 'sunny')
+      qc.setQueryData(['cards'], [])
+      const b = makeBoard({ dbName, url, autoConnect: false })
+      const disconnect = connectQueryClient(qc, b, { queryKeysFor: (c) => [['cards'], ['card', c.path[1]]] })
+      await b.sync.ready
+      expect(b.getState().cards.saved).toBeDefined()
+      // The card list read the initial state: stale now. The rest is not.
+      expect(invalidated(['cards'])).toBe(true)
+      expect(invalidated(['weather'])).toBe(false)
+      expect(invalidated(['todo', '1'])).toBe(false)
       disconnect()
       await b.sync.destroy()
     })
