@@ -22,6 +22,9 @@ const meta = {
   parameters: {
     layout: 'fullscreen',
     docs: {
+      // Tall enough for the desktop layout: at 480 px or less the short-screen layout shows instead
+      // (the whole dialog scrolls, its footer pinned), which is all a 420 px frame ever showed.
+      story: { inline: false, iframeHeight: 640 },
       description: {
         component: 'The conflict inbox as a blocking dialog: for each conflict, Before, Mine and Theirs with a word diff, and Keep mine, Keep theirs or Edit merged; Keep all mine / theirs with several (each asks once more). "Decide later" and Esc only close it. Mount one per document.',
       },
@@ -298,6 +301,13 @@ export const LandscapePhone: Story = {
     await expect(d.scrollHeight).toBeGreaterThan(d.clientHeight)
     await expect(d.scrollTop).toBe(0)
     await expect(screen.getByRole('heading', { level: 2 }).getBoundingClientRect().top).toBeGreaterThanOrEqual(0)
+    // The footer stays pinned at the dialog's bottom edge, at its top as halfway down: "Decide later"
+    // and the bulk actions in reach without scrolling past every conflict.
+    const later = screen.getByRole('button', { name: 'Decide later' })
+    const inView = () => later.getBoundingClientRect().bottom <= d.getBoundingClientRect().bottom + 1 && later.getBoundingClientRect().top >= d.getBoundingClientRect().top
+    await expect(inView()).toBe(true)
+    d.scrollTop = d.scrollHeight / 2
+    await waitFor(() => expect(inView()).toBe(true))
   },
 }
 

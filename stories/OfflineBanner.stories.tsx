@@ -8,7 +8,13 @@ const meta = {
   title: 'Status/OfflineBanner',
   component: OfflineBanner,
   args: { store: createFixtureStore({ status: { connection: 'offline' } }) },
-  argTypes: { store: { control: false } },
+  argTypes: {
+    store: { control: false },
+    // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
+    className: { control: 'text', description: 'Extra class on the banner.', table: { defaultValue: { summary: 'none' } } },
+    labels: { control: 'object', description: 'Replaces any of the English texts (title, unreachable, refused, message, refusedMessage).', table: { defaultValue: { summary: 'the English texts' } } },
+    action: { control: false, description: "An action at the end of the banner: (state) => ReactNode, e.g. a \"Sign in again\" button for 'refused'.", table: { defaultValue: { summary: 'none' } } },
+  },
   beforeEach: resetStore,
 } satisfies Meta<typeof OfflineBanner>
 
@@ -108,4 +114,32 @@ export const Dark: Story = {
 export const Mobile: Story = {
   args: { store: createFixtureStore({ pending: 250, status: { connection: 'offline' } }) },
   globals: { viewport: { value: 'mobile', isRotated: false } },
+}
+
+/** A phone 360 px wide at twice the default font size: the dot stays beside the first line of the sentence. */
+export const LargerFontOnAPhone: Story = {
+  args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  decorators: [
+    (Story) => (
+      <div style={{ width: 328 }}>
+        <Story />
+      </div>
+    ),
+  ],
+  play: async () => {
+    const text = await screen.findByRole('status')
+    const root = document.documentElement
+    const was = root.style.fontSize
+    try {
+      root.style.fontSize = '32px'
+      await expect(text).toHaveTextContent(/offline/)
+      const dot = text.parentElement!.querySelector('.zync-dot')!.getBoundingClientRect()
+      const t = text.getBoundingClientRect()
+      // Beside it, not on a line of its own above it.
+      await expect(dot.right).toBeLessThanOrEqual(t.left)
+      await expect(dot.top).toBeGreaterThanOrEqual(t.top)
+    } finally {
+      root.style.fontSize = was
+    }
+  },
 }

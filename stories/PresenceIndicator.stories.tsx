@@ -10,7 +10,14 @@ const meta = {
   title: 'Presence/PresenceIndicator',
   component: PresenceIndicator,
   args: { store: createFixtureStore({ presence: makePeers(2, { withSelf: true, focus }) }), ...focus },
-  argTypes: { store: { control: false } },
+  argTypes: {
+    store: { control: false },
+    // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
+    entityId: { control: 'text', description: 'The record (`collection/id`) whose field it is about. Required.' },
+    field: { control: 'text', description: 'The field. Required.' },
+    className: { control: 'text', description: 'Extra class on the indicator.', table: { defaultValue: { summary: 'none' } } },
+    label: { control: false, description: 'The sentence: (names) => string.', table: { defaultValue: { summary: '"Ana is editing", "Ana and Ben are editing", "Ana and 2 others are editing"' } } },
+  },
   beforeEach: resetStore,
   // Shown the way an app uses it: under the field it is about.
   render: (args) => (
@@ -34,6 +41,25 @@ type Story = StoryObj<typeof meta>
 export const OneEditor: Story = {
   play: async () => {
     await expect(await screen.findByRole('status')).toHaveTextContent('Ben Carter is editing')
+  },
+}
+
+/** Twice the default font size: the sentence grows, the initials stay inside their 24 px circles. */
+export const LargerDefaultFont: Story = {
+  args: { store: createFixtureStore({ presence: makePeers(3, { withSelf: true, focus }) }) },
+  play: async () => {
+    await screen.findByRole('status')
+    const root = document.documentElement
+    const was = root.style.fontSize
+    try {
+      root.style.fontSize = '32px'
+      for (const a of document.querySelectorAll('.zync-indicator .zync-avatar')) {
+        await expect(getComputedStyle(a).fontSize).toBe('11.04px')
+        await expect(a.scrollHeight).toBeLessThanOrEqual(a.clientHeight + 1)
+      }
+    } finally {
+      root.style.fontSize = was
+    }
   },
 }
 

@@ -9,7 +9,12 @@ const meta = {
   title: 'Status/SyncStatusBadge',
   component: SyncStatusBadge,
   args: { store: createFixtureStore() },
-  argTypes: { store: { control: false } },
+  argTypes: {
+    store: { control: false },
+    // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
+    className: { control: 'text', description: 'Extra class on the badge.', table: { defaultValue: { summary: 'none' } } },
+    labels: { control: 'object', description: 'Replaces any of the English texts (online, offline, unreachable, refused, syncing, error, conflict, pending, conflicts, failed, readOnly, why, ...).', table: { defaultValue: { summary: 'the English texts' } } },
+  },
   beforeEach: resetStore,
 } satisfies Meta<typeof SyncStatusBadge>
 
@@ -183,6 +188,39 @@ export const LargerDefaultFont: Story = {
       root.style.fontSize = '32px'
       await expect(getComputedStyle(badge).fontSize).toBe('26px')
       await expect(getComputedStyle(badge.querySelector('.zync-badge-count')!).fontSize).toBe('24px')
+    } finally {
+      root.style.fontSize = was
+    }
+  },
+}
+
+/**
+ * A phone 360 px wide at twice the default font size, every count showing: the pills wrap inside the
+ * badge instead of running off the screen (a designer's trial: "4 conflicts" was cut and the page
+ * scrolled sideways).
+ */
+export const LargerFontOnAPhone: Story = {
+  args: { store: createFixtureStore({ pending: 3, conflicts: samples.manyFields(), status: { connection: 'offline' } }) },
+  decorators: [
+    (Story) => (
+      <div style={{ width: 328, border: '1px dashed #94a3b8' }} data-frame>
+        <Story />
+      </div>
+    ),
+  ],
+  play: async () => {
+    const badge = (await screen.findByRole('status')).closest('.zync-badge')!
+    const frame = document.querySelector('[data-frame]')!
+    const root = document.documentElement
+    const was = root.style.fontSize
+    try {
+      root.style.fontSize = '32px'
+      await expect(badge).toHaveTextContent(/4 conflicts/)
+      const f = frame.getBoundingClientRect()
+      for (const el of [badge, ...badge.querySelectorAll('.zync-badge-count')]) {
+        const r = el.getBoundingClientRect()
+        await expect(r.right).toBeLessThanOrEqual(f.right + 0.5)
+      }
     } finally {
       root.style.fontSize = was
     }

@@ -7,7 +7,7 @@ import { samePerson, usePeers } from './use-presence'
 export interface PresenceAvatarsProps {
   /** The synced store (anything with a `sync` property). Required. */
   store: SyncedStore
-  /** Most avatars shown; the rest collapse into a "+N" button that lists them. Default: 5. */
+  /** Most avatars shown (a whole number, 0 or more); the rest collapse into a "+N" button that lists them. Default: 5. */
   max?: number | undefined
   /** Show this client too, first, marked as you (a ring, and "(you)" in its name). Default: false. */
   includeSelf?: boolean | undefined
@@ -56,7 +56,9 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
   const { self, others } = usePeers(store, undefined, samePerson)
   const seen = new Set<string>(self && !includeSelf ? [self.user.id] : [])
   const all = (includeSelf && self ? [self, ...others] : others).filter((p) => !seen.has(p.user.id) && seen.add(p.user.id))
-  const rest = all.slice(max)
+  // A whole number of at least 0 (a negative one sliced from the end: 11 avatars and "+1" for -1).
+  const limit = Number.isFinite(max) ? Math.max(0, Math.floor(max)) : 5
+  const rest = all.slice(limit)
   const [open, setOpen] = useState(false)
   const more = useRef<HTMLLIElement>(null)
   const restId = useId()
@@ -72,7 +74,7 @@ export function PresenceAvatars({ store, max = 5, includeSelf = false, className
   useDismiss(shown, more, () => setOpen(false))
   return (
     <ul className={cx('zync-avatars', className)} aria-label={label(all.length)}>
-      {all.slice(0, max).map((p) => (
+      {all.slice(0, limit).map((p) => (
         <li key={p.clientId} data-self={p.self || undefined} onPointerEnter={fitTip} onFocus={fitTip}>
           <Avatar user={p.user} self={p.self} you={you} focusable />
           <span className="zync-tip" aria-hidden="true">

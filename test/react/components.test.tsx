@@ -390,6 +390,15 @@ describe('OfflineBanner', () => {
 })
 
 describe('PresenceAvatars', () => {
+  it('takes a negative or fractional `max` as the whole number at least 0 it can mean', () => {
+    const { unmount } = render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(12) })} max={-1} />)
+    expect(screen.getAllByRole('listitem')).toHaveLength(1)
+    expect(screen.getByRole('button', { name: '12 more' })).toBeInTheDocument()
+    unmount()
+    render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(12) })} max={2.7} />)
+    expect(screen.getByRole('button', { name: '10 more' })).toBeInTheDocument()
+  })
+
   it('shows up to `max` avatars and a "+N" overflow', () => {
     render(<PresenceAvatars store={createFixtureStore({ presence: makePeers(12) })} max={5} />)
     const list = screen.getByRole('list', { name: '12 people here' })
