@@ -3,9 +3,13 @@ import '../src/react/styles.css'
 
 // The theme global sets data-theme on <html>, so portalled dialogs and toasts follow it too.
 const withTheme: Decorator = (Story, { globals }) => {
-  const theme = (globals.theme as string | undefined) ?? 'light'
+  const chosen = (globals.theme as string | undefined) ?? 'light'
+  // 'os': no data-theme, as an app without a dark mode of its own ships: the components follow the OS
+  // setting (a designer's trial: the toolbar could not show what dark-OS users of such an app see).
+  const theme = chosen === 'os' ? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light') : chosen
   // Set during render, not in an effect, so the first paint (and the axe check) already has the theme.
-  document.documentElement.dataset.theme = theme
+  if (chosen === 'os') delete document.documentElement.dataset.theme
+  else document.documentElement.dataset.theme = theme
   // The direction global: right-to-left pages (Arabic, Hebrew) mirror the components.
   document.documentElement.dir = (globals.dir as string | undefined) ?? 'ltr'
   document.body.style.background = theme === 'dark' ? '#0b1120' : '#ffffff'
@@ -26,6 +30,7 @@ const preview: Preview = {
         items: [
           { value: 'light', title: 'Light', icon: 'sun' },
           { value: 'dark', title: 'Dark', icon: 'moon' },
+          { value: 'os', title: 'Follow the OS (no data-theme)', icon: 'browser' },
         ],
         dynamicTitle: true,
       },

@@ -2432,7 +2432,6 @@ describe('an edit of a record made after adopting a closed page\'s spilled rows 
     await waitFor(() => other.getState().cards.c?.title === 'renamed by the closed page', 5000, 'the open tab adopted the spilled rows')
     // Its own next edit of that record, based on what it shows.
     other.getState().rename('c', 'renamed again by the open tab')
-    console.log('DBG', JSON.stringify(other.sync.pendingOperations().filter((p) => p.path[1] === 'c').map((p) => [p.path.join('.'), p.value, (p as unknown as { client?: string }).client])))
     other.sync.connect()
     await other.sync.flush({ timeout: 8000 })
     const state = (await s.doc('board')).current().state as unknown as Board

@@ -153,6 +153,9 @@ export class SocketIoTransport implements Transport {
     [EVENTS.presence]: (msg: PresenceMessage) => {
       if (this.owned || this.wanted) this.handlers?.onPresence(msg)
     },
+    [EVENTS.resume]: () => {
+      if (this.owned || this.wanted) this.handlers?.onResume?.()
+    },
     [EVENTS.refused]: (msg: RefusedNotice) => {
       if ((this.owned || this.wanted) && msg?.event === EVENTS.presence && typeof msg.error?.code === 'string') this.handlers?.onPresenceRefused?.(msg.doc, fromWireError(msg.error))
     },

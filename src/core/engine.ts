@@ -1360,6 +1360,19 @@ export class SyncEngine {
       onChanges: (msg) => this.onChanges(msg),
       onPresence: (msg) => this.onPresence(msg),
       onPresenceRefused: (doc, error) => this.onPresenceRefused(doc, error),
+      // The server's storage is back after an outage: what backed off from it goes now.
+      onResume: () => {
+        if (this.destroyed) return
+        // A join (a catch-up) refused meanwhile waits out a backoff too: joining again sends what is pending.
+        if (!this.joined) {
+          if (this.o.transport.connected && !this.joining) void this.onConnect()
+          return
+        }
+        if (!this.serverFailed) return
+        this.resumeAfterFailure()
+        this.invalidate()
+        this.schedulePump(0)
+      },
     })
   }
 

@@ -225,4 +225,9 @@ export const EVENTS = {
   changes: 'zync:changes',
   /** Server → client: a message sent without an ack (a presence update) was refused. See RefusedNotice. */
   refused: 'zync:refused',
+  /**
+   * Server → client, no payload: the server's storage works again after an outage. Batches refused as
+   * STORAGE_UNAVAILABLE (or INTERNAL, TIMEOUT) may be sent again now rather than after their backoff.
+   */
+  resume: 'zync:resume',
 } as const

@@ -20,6 +20,8 @@ export interface TransportHandlers {
   onPresence(msg: PresenceMessage): void
   /** The server refused a presence update of `doc` (sent without an ack, so told apart). */
   onPresenceRefused?(doc: string | undefined, error: ZyncError): void
+  /** The server's storage works again after an outage (EVENTS.resume): batches it refused may go now. */
+  onResume?(): void
 }
 
 /**

@@ -161,7 +161,7 @@ export function SyncStatusBadge({ store, className, labels }: SyncStatusBadgePro
       {s.conflicts > 0 && <span className="zync-badge-count zync-badge-conflicts" dir="auto">{L.conflicts(s.conflicts)}</span>}
       {s.deadLetters > 0 && <span className="zync-badge-count zync-badge-failed" dir="auto">{L.failed(s.deadLetters)}</span>}
       {reason && (
-        <button type="button" className="zync-badge-why" aria-expanded={shown} aria-controls={id} onClick={() => setOpen(!shown)} onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+        <button type="button" className="zync-badge-why" dir="auto" aria-expanded={shown} aria-controls={id} onClick={() => setOpen(!shown)} onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
           {L.why}
         </button>
       )}

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { AddressInfo } from 'node:net'
 import { Server, type Socket } from 'socket.io'
 import { ZyncError, toWireError, type WireError } from '../core/errors'
-import { PROTOCOL_VERSION } from '../core/protocol'
+import { EVENTS, PROTOCOL_VERSION } from '../core/protocol'
 import { createHandlers, initSocketData, type SocketData } from './connection'
 import { DocHost } from './doc-host'
 import { toChange } from './doc-state'
@@ -199,7 +199,28 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   metrics?.storageUp.set(1)
   // Documents read and write through the guard: storage failures are STORAGE_UNAVAILABLE (retryable) and
   // logged; a failed append makes the node not ready (/readyz) until a write succeeds.
-  const guarded = guardStorage(storage, log, { onWritable: (ok) => metrics?.storageWritable.set(ok ? 1 : 0), onHealthy: (ok) => metrics?.storageUp.set(ok ? 1 : 0) })
+  // During a storage outage the node checks every second whether it is over, and then tells its clients
+  // (EVENTS.resume): their refused batches wait out a backoff of up to 30 s, and idle ones sent their edits
+  // up to 18 s after PostgreSQL was back (an operator trial). Set once the socket.io server exists.
+  let onStorageBack = () => {}
+  let recoveryTimer: ReturnType<typeof setInterval> | undefined
+  const watchRecovery = (healthy: boolean) => {
+    clearInterval(recoveryTimer)
+    recoveryTimer = undefined
+    if (healthy) return onStorageBack()
+    recoveryTimer = setInterval(() => {
+      if (closing) return clearInterval(recoveryTimer)
+      void guarded.head('__readyz').then(() => (guarded.unwritable && guarded.probeWrite ? guarded.probeWrite() : undefined)).catch(() => {})
+    }, 1000)
+    recoveryTimer.unref?.()
+  }
+  const guarded = guardStorage(storage, log, {
+    onWritable: (ok) => metrics?.storageWritable.set(ok ? 1 : 0),
+    onHealthy: (ok) => {
+      metrics?.storageUp.set(ok ? 1 : 0)
+      watchRecovery(ok)
+    },
+  })
   // Another process may append to the same documents: catch up from storage before reads and writes.
   const shared = options.redis !== undefined || storage.kind === 'postgres'
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits }
@@ -269,6 +290,9 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       cb(ok ? null : 'origin not allowed', ok)
     },
   })
+  onStorageBack = () => {
+    io.local.emit(EVENTS.resume, {})
+  }
   io.engine.on('connection_error', (err: { code?: number; message?: string }) => {
     // engine.io's FORBIDDEN (4) is allowRequest's refusal of an origin, counted there already.
     if (err.code !== 4) metrics?.rejected.inc({ code: 'BAD_REQUEST' })
@@ -664,6 +688,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   let closed: Promise<void> | undefined
   const close = async () => {
     closing = true
+    clearInterval(recoveryTimer)
     clearInterval(slowTimer)
     clearInterval(unloadTimer)
     clearInterval(reauthorizeTimer)

@@ -1,9 +1,9 @@
 // What operators see: Prometheus metrics at /metrics, structured logs with levels, /healthz,
 // documents unloaded when idle, and close() with requests in flight.
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { encodeHlc } from '../../src/core/hlc'
 import { createLogger, createSyncServer, MemoryStorage, type LogEntry, type SyncServer, type SyncServerOptions } from '../../src/server/index'
-import { DownStorage } from '../helpers'
+import { DownStorage, makeBoard, waitFor } from '../helpers'
 import { ask, connectRaw, makeOp } from './helpers'
 
 const servers: SyncServer[] = []
@@ -89,6 +89,40 @@ describe('metrics', () => {
     expect((await ready()).status).toBe(200)
     expect(await gauges()).toEqual([1, 1])
     await s.close()
+  })
+
+  it('tells its clients when its storage is back, so edits refused during the outage go then, not after their backoff', async () => {
+    // Reads and writes fail while down, as with a PostgreSQL that is stopped.
+    const storage = new (class extends DownStorage {
+      override async append(doc: string, entries: LogEntry[]): Promise<void> {
+        if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+        return super.append(doc, entries)
+      }
+    })()
+    storage.down = false
+    const s = await createSyncServer({ port: 0, storage, logLevel: 'silent' })
+    // Backoff jitter near its ceiling, and a ceiling of 30 s: without the server's word, the retry waits ~27 s.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.9)
+    const store = makeBoard({ name: 'outage', url: s.url, storage: 'memory', backoff: { base: 30_000, factor: 1, cap: 30_000 } })
+    try {
+      await waitFor(() => store.sync.status().connection === 'online', 5000, 'online')
+      store.getState().addCard('c1', 'before')
+      await store.sync.flush({ timeout: 5000 })
+      storage.down = true
+      store.getState().addCard('c2', 'during the outage')
+      await waitFor(() => store.sync.pendingOperations()[0]?.lastError?.code === 'STORAGE_UNAVAILABLE', 5000, 'the batch refused')
+      expect(store.sync.status().nextRetryAt! - Date.now()).toBeGreaterThan(20_000)
+      const t0 = Date.now()
+      storage.down = false
+      // The node notices within a second or so (nothing else asks it) and says so: the edit goes.
+      await store.sync.flush({ timeout: 5000 })
+      expect(Date.now() - t0).toBeLessThan(5000)
+      expect((await s.doc('outage')).seq).toBe(2)
+    } finally {
+      random.mockRestore()
+      await store.sync.destroy()
+      await s.close()
+    }
   })
 
   it('answers /readyz requests that come together with one storage check (a load balancer storm does not queue the writes)', async () => {
