@@ -149,6 +149,20 @@ describe('metrics', () => {
 })
 
 describe('logs', () => {
+  it('names a client that sends malformed requests or floods, at warn, once a minute per connection, with the count', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const s = await server({ logger: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
+    const sock = await connectRaw(s.url, { auth: { userId: 'mallory' } })
+    // Ordinary refusals (ops for a document not joined) are no misbehaviour: no line.
+    expect(await ask(sock, 'zync:ops', { doc: 'x', ops: [makeOp('c', 1, ['a'], 1)] })).toMatchObject({ ok: false, code: 'NOT_JOINED' })
+    expect(lines.filter((l) => l.msg === 'client request refused')).toEqual([])
+    for (let i = 0; i < 30; i++) expect(await ask(sock, 'zync:nonsense', {})).toMatchObject({ ok: false, code: 'UNKNOWN_EVENT' })
+    expect(await ask(sock, 'zync:join', { v: 2, doc: '', client: 'c', since: 0 })).toMatchObject({ ok: false, code: 'BAD_REQUEST' })
+    const warned = lines.filter((l) => l.msg === 'client request refused')
+    expect(warned).toEqual([expect.objectContaining({ level: 'warn', code: 'UNKNOWN_EVENT', event: 'zync:nonsense', user: 'mallory', address: expect.stringMatching(/127\.0\.0\.1/), refusedSinceLastLine: 1 })])
+    sock.disconnect()
+  })
+
   it('writes one JSON object per line with time, level and message, filtered by level', () => {
     const lines: string[] = []
     const log = createLogger('warn', (l) => lines.push(l))
