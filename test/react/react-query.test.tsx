@@ -321,13 +321,19 @@ describe('connectQueryClient', () => {
       await a.sync.destroy()
     })
 
-    it('a query that ran before the store loaded what this device saved is refetched once it has (a reload)', async () => {
+    /** A page that added a card offline, then closed: its database, for the next page (a reload) to load. */
+    async function savedCardOffline(): Promise<string> {
       const dbName = freshDb()
       const a = makeBoard({ dbName, url, autoConnect: false })
       await a.sync.ready
       a.getState().addCard('saved', 'kept across the reload')
       await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0)
       await a.sync.destroy()
+      return dbName
+    }
+
+    it('a query that ran before the store loaded what this device saved is refetched once it has (a reload)', async () => {
+      const dbName = await savedCardOffline()
       const b = makeBoard({ dbName, url, autoConnect: false })
       // The keys of this board's queries (keysFor is the todo fixture's).
       const disconnect = connectQueryClient(qc, b, { queryKeysFor: (c) => [['cards'], ['card', c.path[1]]] })
@@ -343,12 +349,7 @@ describe('connectQueryClient', () => {
     })
 
     it('a reload refetches only the queries of the records it loaded: one of another API (or restored by persistQueryClient) is left alone', async () => {
-      const dbName = freshDb()
-      const a = makeBoard({ dbName, url, autoConnect: false })
-      await a.sync.ready
-      a.getState().addCard('saved', 'kept across the reload')
-      await waitFor(() => a.sync.status().pending === 1 && a.sync.status().unpersisted === 0)
-      await a.sync.destroy()
+      const dbName = await savedCardOffline()
       // A query of a REST API that holds data (restored from a persisted cache, say), and one of another card.
       qc.setQueryData(['weather'], 'sunny')
       qc.setQueryData(['cards'], [])
