@@ -325,7 +325,9 @@ export const RightToLeft: Story = {
       const later = screen.getByRole('button', { name: 'Decide later' })
       const footer = later.parentElement!.getBoundingClientRect()
       const r = later.getBoundingClientRect()
-      await expect(footer.right - r.right < r.left - footer.left).toBe(true)
+      // On a phone the footer is a grid and "Decide later" a whole row of its own: nothing to mirror there.
+      if (getComputedStyle(later.parentElement!).display === 'grid') await expect(r.width).toBeGreaterThan(footer.width / 2)
+      else await expect(footer.right - r.right < r.left - footer.left).toBe(true)
     })
   },
 }

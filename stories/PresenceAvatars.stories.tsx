@@ -64,7 +64,7 @@ export const NamesOnFocus: Story = {
   args: { store: createFixtureStore({ presence: makePeers(12) }), max: 5 },
   decorators: [
     (Story) => (
-      <div style={{ padding: '8px 8px 300px 220px' }}>
+      <div style={{ padding: '8px 8px 300px min(220px, 30vw)' }}>
         <Story />
       </div>
     ),
