@@ -17,6 +17,8 @@ export interface Metrics {
   appendRetries: Counter
   storageWritable: Gauge
   storageUp: Gauge
+  redisUp: Gauge
+  broadcastsLost: Counter
 }
 
 /** Prometheus metrics (prom-client) in a registry of this server's own. */
@@ -53,6 +55,8 @@ export async function createMetrics(required: boolean, log: Logger): Promise<Met
     appendRetries: new prom.Counter({ name: 'zync_append_retries_total', help: 'Batches applied again because another node appended first', registers: r }),
     storageWritable: new prom.Gauge({ name: 'zync_storage_writable', help: '1 while the storage takes writes; 0 from a failed append until a write succeeds', registers: r }),
     storageUp: new prom.Gauge({ name: 'zync_storage_up', help: '1 while storage calls succeed; 0 from a failed read or write until reads and writes work again (meanwhile clients get STORAGE_UNAVAILABLE)', registers: r }),
+    redisUp: new prom.Gauge({ name: 'zync_redis_up', help: "1 while both Redis clients are connected; 0 while either is reconnecting (absent without Redis). This node's clients keep syncing; other nodes' clients get its changes when Redis is back", registers: r }),
+    broadcastsLost: new prom.Counter({ name: 'zync_redis_broadcasts_lost_total', help: 'Broadcasts to other nodes that failed while Redis was down (their clients catch up when it is back)', registers: r }),
     disconnects: new prom.Counter({ name: 'zync_disconnects_total', help: 'Client disconnections, by reason', labelNames: ['reason'], registers: r }),
   }
 }

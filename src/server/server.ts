@@ -383,9 +383,11 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         lastRedisError = err.message
         if (!down[name]) log.warn('redis unreachable; reconnecting', { client: name, err: err.message })
         down[name] = true
+        metrics?.redisUp.set(0)
       })
       c.on('ready', () => {
         if (!down[name]) return
+        if (!down[name === 'pub' ? 'sub' : 'pub']) metrics?.redisUp.set(1)
         log.info('redis reachable again', { client: name, ...(name === 'pub' && lost > 0 ? { broadcastsLost: lost } : {}) })
         if (name === 'pub') lost = 0
         down[name] = false
@@ -402,6 +404,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       const original = target[method]!.bind(c)
       target[method] = (...args: unknown[]) =>
         original(...args).catch((err: Error) => {
+          if (method === 'publish') metrics?.broadcastsLost.inc()
           if (method !== 'publish' || lost++ === 0) log.warn(what, { err: err.message })
           return undefined
         })
@@ -421,6 +424,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       await storage.close()
       throw err
     }
+    metrics?.redisUp.set(1)
     io.adapter(createAdapter(pub, sub, { key: options.redis.key ?? 'zync' }))
   }
 

@@ -16,6 +16,8 @@ describe('Redis outages', () => {
       await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
       a.getState().addCard('c1', 'before')
       await a.sync.flush({ timeout: 5000 })
+      const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await server.metrics())?.[1])
+      expect(await metric('zync_redis_up')).toBe(1)
       await redis.stop()
       stopped = true
       // Each write is broadcast through Redis, now down: the publishes fail after the client's timeout.
@@ -28,6 +30,9 @@ describe('Redis outages', () => {
       // load balancer would take every node out at once; an operator trial).
       const ready = await fetch(`${server.url}/readyz`)
       expect([ready.status, await ready.json()]).toEqual([200, { ok: true, storage: 'up', redis: 'down', closing: false }])
+      // And the metrics say so, for an alert: Redis down, and the broadcasts lost meanwhile.
+      expect(await metric('zync_redis_up')).toBe(0)
+      expect(await metric('zync_redis_broadcasts_lost_total')).toBeGreaterThanOrEqual(1)
       a.getState().rename('c1', 'after the wait')
       await a.sync.flush({ timeout: 5000 })
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
