@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { connectQueryClient, type SyncedChange } from 'zync/react-query'
 import { ZyncError } from 'zync'
 import { getAt } from '../src/core/patch'
-import { makeBoard, useCleanup, waitFor } from './helpers'
+import { freshDb, makeBoard, useCleanup, waitFor } from './helpers'
 
 const { cleanups, server } = useCleanup()
 let qc: QueryClient
@@ -117,6 +117,34 @@ describe('connectQueryClient with real stores', () => {
     await viewer.sync.discard(viewer.sync.deadLetters()[0]!.id)
     expect(viewer.getState().cards.c1?.title).toBe('by ann')
     await waitFor(() => titles.getCurrentResult().data === 'by ann', 5000, 'the cache back on the stored title')
+  })
+
+  it("an edit refused and discarded in another tab of the device leaves this tab's cache too", async () => {
+    qc = new QueryClient()
+    const s = await server({
+      authenticate: ({ auth }) => ({ id: String(auth.user) }),
+      authorize: (user, _doc, action) => action !== 'write' || user.id === 'ann',
+    })
+    const ann = makeBoard({ url: s.url, storage: 'memory', auth: { user: 'ann' } })
+    cleanups.push(() => ann.sync.destroy())
+    ann.getState().addCard('c1', 'by ann')
+    await ann.sync.flush({ timeout: 5000 })
+    // Two tabs of a viewer's browser: one IndexedDB, one tab channel.
+    const dbName = freshDb()
+    const tab1 = makeBoard({ url: s.url, dbName, auth: { user: 'vic' } })
+    const tab2 = makeBoard({ url: s.url, dbName, auth: { user: 'vic' } })
+    cleanups.push(() => tab1.sync.destroy(), () => tab2.sync.destroy())
+    await waitFor(() => tab1.getState().cards.c1?.title === 'by ann' && tab2.getState().cards.c1?.title === 'by ann', 5000, 'both tabs have the card')
+    const disconnect = connectQueryClient(qc, tab2, { queryKeysFor: cardKeys })
+    cleanups.push(disconnect)
+    const titles = new QueryObserver(qc, { queryKey: ['card', 'c1'], queryFn: () => tab2.getState().cards.c1?.title ?? null, staleTime: Infinity })
+    cleanups.push(titles.subscribe(() => {}))
+    tab1.getState().rename('c1', 'refused')
+    await waitFor(() => tab1.sync.deadLetters().length === 1, 5000, 'the edit refused')
+    await waitFor(() => titles.getCurrentResult().data === 'refused', 5000, "the other tab's cache shows the edit")
+    await tab1.sync.discard(tab1.sync.deadLetters()[0]!.id)
+    await waitFor(() => tab2.getState().cards.c1?.title === 'by ann', 5000, 'the other tab shows the stored title')
+    await waitFor(() => titles.getCurrentResult().data === 'by ann', 5000, "the other tab's cache back on the stored title")
   })
 
   it("mode 'patch' without a patch function is a BAD_REQUEST at once, not invalidation by surprise", () => {

@@ -519,7 +519,17 @@ export class SyncEngine {
   /** Shows other tabs' edits (rows this tab was told of, or adopted) and reports them as `change:tab`. */
   private showTabEdits(touched: Map<string, Path>, patches: SyncEvents['change:tab']['patches']): void {
     this.captureNow()
-    this.refreshEntities(touched)
+    // Records an edit is reported for (change:tab) are shown as 'tab'; the others touched (a row of
+    // another tab refused there, say) as 'outbox', so that change:shown's listeners hear of them.
+    const edited = new Set(patches.map((p) => p.entity))
+    const rest = new Map<string, Path>()
+    for (const [entity, path] of touched) {
+      if (edited.has(entity)) continue
+      rest.set(entity, path)
+      touched.delete(entity)
+    }
+    this.refreshEntities(touched, 'tab')
+    this.refreshEntities(rest, 'outbox')
     if (patches.length > 0) this.events.emit('change:tab', { patches })
     this.invalidate()
   }
@@ -2557,7 +2567,9 @@ export class SyncEngine {
 
   private onTabMessage(m: TabMessage): void {
     if (this.destroyed) return
-    this.showSource = m.type === 'resolved' ? 'resolved' : 'tab'
+    // Another tab's edits are shown as 'tab' (showTabEdits); what it settled, refused or raised a conflict
+    // over is this device's outbox.
+    this.showSource = m.type === 'resolved' ? 'resolved' : 'outbox'
     try {
       this.tabMessage(m)
     } finally {

@@ -187,10 +187,11 @@ export interface SyncEvents {
    * What the store shows changed other than by this tab's own set(): each record (or top-level key) the
    * engine wrote into the store, with its new value (`kind` 'delete' where it is gone now). Emitted for
    * every such write, after it, with why: 'remote' (server changes), 'snapshot' (the server's whole state,
-   * sent to a device far behind or after a rewound server), 'tab' (another tab of this browser),
-   * 'resolved' (a conflict's settled value), 'outbox' (this device's edit discarded, refused, retried or
-   * acknowledged with another value), 'load' (what this device had saved, at start-up). The narrower
-   * events (`change:remote`, `change:tab`, `sync:resolved`) say more about some of these, not all.
+   * sent to a device far behind or after a rewound server), 'tab' (another tab's edits, reported as
+   * `change:tab` too), 'resolved' (a conflict's settled value), 'outbox' (an edit of this device
+   * discarded, refused, retried, answered with a conflict or acknowledged with another value, in this
+   * tab or another), 'load' (what this device had saved, at start-up). The narrower events
+   * (`change:remote`, `change:tab`, `sync:resolved`) say more about some of these, not all.
    */
   'change:shown': { source: ShownSource; patches: ShownPatch[] }
   'sync:queued': { ops: PendingOperation[] }

@@ -112,6 +112,10 @@ function browserListener(setOnline: (online: boolean) => void): (() => void) | u
  * TanStack's own browser online/offline listener is replaced meanwhile (the stores follow those events
  * themselves), then put back with the online state from before. Connecting a store to a QueryClient it
  * is connected to already replaces that connection's listeners (no change is invalidated twice).
+ *
+ * `store`: the synced store itself (a zustand store: `change.value` is read through its `getState()`;
+ * given only `{ sync }`, `value` is the event's, the server's). Connect it as the store is made: a
+ * reload's records are reported once, when the store loads them.
  */
 export function connectQueryClient(
   queryClient: QueryClient,
