@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { corsProblem } from './cors'
+import { maskedCredentials } from './redact'
 import type { SyncServerOptions } from './server'
 import { createLogger, type LogLevel } from './logger'
 import type { StorageOptions } from './storage/index'
@@ -142,7 +143,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const schema = values.schema ?? (flagged ? undefined : env.ZYNC_POSTGRES_SCHEMA)
   if (values.schema !== undefined && !pg) throw new UsageError('--schema applies to PostgreSQL storage only (give --postgres)')
   if (schema !== undefined && !pg) throw new UsageError('ZYNC_POSTGRES_SCHEMA applies to PostgreSQL storage only (set ZYNC_POSTGRES_URL or give --postgres)')
-  if (pg && !/^postgres(ql)?:\/\//i.test(pg)) throw new UsageError(`${flagged ? '--postgres' : 'ZYNC_POSTGRES_URL'} must be a postgres:// URL, got ${JSON.stringify(pg)}`)
+  if (pg && !/^postgres(ql)?:\/\//i.test(pg)) throw new UsageError(`${flagged ? '--postgres' : 'ZYNC_POSTGRES_URL'} must be a postgres:// URL, got ${JSON.stringify(maskedCredentials(pg))}`)
   const storage: StorageOptions = pg
     ? { kind: 'postgres', url: pg, ...(schema ? { schema } : {}) }
     : memory
@@ -152,7 +153,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { he
   const redisKey = values['redis-key'] ?? env.ZYNC_REDIS_KEY
   if (values['redis-key'] !== undefined && !redis) throw new UsageError('--redis-key applies only with --redis')
   if (redisKey !== undefined && !redis) throw new UsageError('ZYNC_REDIS_KEY applies only with ZYNC_REDIS_URL or --redis')
-  if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`${values.redis !== undefined ? '--redis' : 'ZYNC_REDIS_URL'} must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
+  if (redis && !/^rediss?:\/\//i.test(redis)) throw new UsageError(`${values.redis !== undefined ? '--redis' : 'ZYNC_REDIS_URL'} must be a redis:// or rediss:// URL, got ${JSON.stringify(maskedCredentials(redis))}`)
   // Nodes fanning out through Redis must share one storage: a node left on a SQLite file of its own (a
   // unit file missing ZYNC_POSTGRES_URL) acknowledged writes no other node had, and its clients and
   // theirs showed each other's at the same seqs, different documents for good (an operator trial).

@@ -8,3 +8,8 @@ export function redactedUrl(url: string): string {
     return 'the configured URL'
   }
 }
+
+/** Any text that may hold credentials (`user:password@host`, a URL or not): the password replaced. */
+export function maskedCredentials(text: string): string {
+  return text.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/)?[^:/@\s]*):[^@\s]*@/i, '$1:***@')
+}

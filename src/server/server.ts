@@ -378,9 +378,15 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // The clients reconnect by themselves; say so once per outage, not on every attempt.
     const down = redisDown
     let lastRedisError: string | undefined
+    let refusedByRedis: ((err: Error) => void) | undefined
+    const refused = new Promise<'refused'>((resolve) => {
+      refusedByRedis = () => resolve('refused')
+    })
     for (const [name, c] of [['pub', pub], ['sub', sub]] as const) {
       c.on('error', (err: Error) => {
         lastRedisError = err.message
+        // Credentials Redis refuses will not work on a retry: the start fails now, not after the timeout.
+        if (/WRONGPASS|NOAUTH|NOPERM/.test(err.message)) refusedByRedis?.(err)
         if (!down[name]) log.warn('redis unreachable; reconnecting', { client: name, err: err.message })
         down[name] = true
         metrics?.redisUp.set(0)
@@ -415,10 +421,12 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // Bounded: an unreachable Redis at start is an error, not a process that waits forever.
     const ms = options.redis.connectTimeoutMs ?? 10_000
     try {
-      if ((await within(Promise.all([pub.connect(), sub.connect()]), ms, 'late' as const)) === 'late') {
+      const connected = await within(Promise.race([Promise.all([pub.connect(), sub.connect()]), refused]), ms, 'late' as const)
+      if (connected === 'late' || connected === 'refused') {
         // The URL without its password; the reason (a wrong password, say) was only in a warning before.
-        throw new ZyncError('BAD_REQUEST', `[zync] cannot connect to Redis at ${redactedUrl(options.redis.url)} within ${ms} ms${lastRedisError ? `: ${lastRedisError}` : ''}`)
+        throw new ZyncError('BAD_REQUEST', `[zync] cannot connect to Redis at ${redactedUrl(options.redis.url)}${connected === 'late' ? ` within ${ms} ms` : ''}${lastRedisError ? `: ${lastRedisError}` : ''}`)
       }
+      refusedByRedis = undefined
     } catch (err) {
       for (const c of [pub, sub]) await Promise.resolve(c.destroy?.()).catch(() => {})
       await storage.close()

@@ -103,6 +103,9 @@ describe('zync-server CLI', () => {
       [['--memory', '--cors', 'https://app.example.com/'], {}, /--cors: "https:\/\/app\.example\.com\/" is not an origin as browsers send it/],
       [['--memory', '--cors', 'https://a.example,*'], {}, /--cors: '\*' allows every origin on its own/],
       [['--memory', '--redis', 'notaurl'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+      // A password in a value that is not a URL is not printed (an operator trial).
+      [['--memory', '--redis', 'default:hunter2@127.0.0.1:6379'], {}, /--redis must be a redis:\/\/ or rediss:\/\/ URL, got "default:\*\*\*@127\.0\.0\.1:6379"/],
+      [['--postgres', 'zync:hunter2@db/zync'], {}, /--postgres must be a postgres:\/\/ URL, got "zync:\*\*\*@db\/zync"/],
       // Redis without the PostgreSQL the other nodes share (an operator trial: a node on its own SQLite file).
       [['--redis', 'redis://127.0.0.1:1'], {}, /--redis fans out between nodes that share one PostgreSQL database: give --postgres .*on the SQLite file \.\/zync\.db/],
       [['--memory', '--redis', 'redis://127.0.0.1:1'], {}, /--redis fans out between nodes that share one PostgreSQL database.*in memory/],
@@ -128,6 +131,7 @@ describe('zync-server CLI', () => {
       const r = await runCli(['--port', '0', ...args], env)
       expect(r.code, args.join(' ')).toBe(2)
       expect(r.stderr).toMatch(message)
+      expect(r.stderr).not.toContain('hunter2')
     }
     // ZYNC_MEMORY=true counts as set, as =1 does.
     const mem = await startCli(['--port', '0'], { env: { ZYNC_MEMORY: 'true' } })

@@ -161,6 +161,13 @@ describe('logs', () => {
     const warned = lines.filter((l) => l.msg === 'client request refused')
     expect(warned).toEqual([expect.objectContaining({ level: 'warn', code: 'UNKNOWN_EVENT', event: 'zync:nonsense', user: 'mallory', address: expect.stringMatching(/127\.0\.0\.1/), refusedSinceLastLine: 1 })])
     sock.disconnect()
+    // Reconnecting does not start the minute over (300 reconnections wrote 300 lines).
+    for (let i = 0; i < 5; i++) {
+      const again = await connectRaw(s.url, { auth: { userId: 'mallory' } })
+      expect(await ask(again, 'zync:nonsense', {})).toMatchObject({ ok: false, code: 'UNKNOWN_EVENT' })
+      again.disconnect()
+    }
+    expect(lines.filter((l) => l.msg === 'client request refused')).toHaveLength(1)
   })
 
   it('writes one JSON object per line with time, level and message, filtered by level', () => {

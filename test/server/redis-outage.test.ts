@@ -93,6 +93,18 @@ describe('Redis outages', () => {
     }
   }, 60_000)
 
+  it('credentials Redis refuses fail createSyncServer at once, with the reason and without the password', async () => {
+    const url = new URL(inject('redisUrl'))
+    url.username = 'nobody'
+    url.password = 'hunter2'
+    const t0 = Date.now()
+    const err = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent', redis: { url: url.toString(), connectTimeoutMs: 10_000 } }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ZyncError)
+    expect((err as ZyncError).message).toMatch(/^\[zync\] cannot connect to Redis at redis:\/\/nobody:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/)
+    expect((err as ZyncError).message).not.toContain('hunter2')
+    expect(Date.now() - t0).toBeLessThan(5000)
+  })
+
   it('an unreachable Redis at start fails createSyncServer with a typed error within connectTimeoutMs', async () => {
     const t0 = Date.now()
     const err = await createSyncServer({ port: 0, host: '127.0.0.1', storage: { kind: 'memory' }, logLevel: 'silent', redis: { url: 'redis://:hunter2@127.0.0.1:1', connectTimeoutMs: 1000 } }).catch((e: unknown) => e)
