@@ -203,6 +203,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   // (EVENTS.resume): their refused batches wait out a backoff of up to 30 s, and idle ones sent their edits
   // up to 18 s after PostgreSQL was back (an operator trial). Set once the socket.io server exists.
   let onStorageBack = () => {}
+  let clusterTimer: ReturnType<typeof setInterval> | undefined
   let recoveryTimer: ReturnType<typeof setInterval> | undefined
   const watchRecovery = (healthy: boolean) => {
     clearInterval(recoveryTimer)
@@ -427,6 +428,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
         throw new ZyncError('BAD_REQUEST', `[zync] cannot connect to Redis at ${redactedUrl(options.redis.url)}${connected === 'late' ? ` within ${ms} ms` : ''}${lastRedisError ? `: ${lastRedisError}` : ''}`)
       }
       refusedByRedis = undefined
+      if (storage.clusterId) clusterTimer = await claimCluster(pub as unknown as RedisCommands, await storage.clusterId(), options.redis.key ?? 'zync', redactedUrl(options.redis.url))
     } catch (err) {
       for (const c of [pub, sub]) await Promise.resolve(c.destroy?.()).catch(() => {})
       await storage.close()
@@ -701,6 +703,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
   const close = async () => {
     closing = true
     clearInterval(recoveryTimer)
+    clearInterval(clusterTimer)
     clearInterval(slowTimer)
     clearInterval(unloadTimer)
     clearInterval(reauthorizeTimer)
@@ -772,4 +775,37 @@ function trustedUser(auth: Record<string, unknown>): ZyncUser {
   const user: ZyncUser = { id: str(auth.userId, 256) ? auth.userId : 'anonymous' }
   for (const k of ['name', 'color', 'avatarUrl'] as const) if (str(auth[k], 512)) user[k] = auth[k]
   return user
+}
+
+/** The Redis commands the cluster check uses (node-redis 4 to 6). */
+interface RedisCommands {
+  set(key: string, value: string, options: { NX?: boolean; EX: number }): Promise<unknown>
+  get(key: string): Promise<string | null>
+}
+
+const CLUSTER_TTL_S = 60
+
+/**
+ * Nodes fanning out through one Redis channel must share one storage, and nodes on one storage one
+ * channel: a node on a mistyped schema served documents of its own under the same seqs, and one on
+ * another channel kept its clients from the others' changes, both in silence (an operator trial). Each
+ * node claims, for a minute at a time, the channel for its storage's id and the storage id for its
+ * channel; a node whose claim meets another refuses to start. Returns the timer renewing the claims.
+ */
+async function claimCluster(redis: RedisCommands, storageId: string, key: string, url: string): Promise<ReturnType<typeof setInterval>> {
+  const claims: Array<[string, string, (other: string) => string]> = [
+    [`${key}#storage`, storageId, () => `nodes on the Redis channel "${key}" at ${url} keep their documents in another storage (another PostgreSQL database or schema): every node of a cluster needs the same --postgres and --schema. A cluster moved to another storage: wait ${CLUSTER_TTL_S} s after stopping the old nodes`],
+    [`zync#channel#${storageId}`, key, (other) => `nodes on this storage fan out on the Redis channel "${other}" at ${url}, not "${key}": every node of a cluster needs the same --redis-key`],
+  ]
+  for (const [k, value, problem] of claims) {
+    if ((await redis.set(k, value, { NX: true, EX: CLUSTER_TTL_S })) !== null) continue
+    const other = await redis.get(k)
+    if (other !== null && other !== value) throw new ZyncError('BAD_REQUEST', `[zync] ${problem(other)}`)
+    await redis.set(k, value, { EX: CLUSTER_TTL_S })
+  }
+  const timer = setInterval(() => {
+    for (const [k, value] of claims) void redis.set(k, value, { EX: CLUSTER_TTL_S }).catch(() => {})
+  }, (CLUSTER_TTL_S * 1000) / 3)
+  timer.unref?.()
+  return timer
 }

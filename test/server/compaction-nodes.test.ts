@@ -56,3 +56,20 @@ it('a node behind a document compacted to its head by another node serves the he
   expect(Object.keys(reader.getState().cards)).toHaveLength(10)
   expect(rewound).toEqual([])
 })
+
+it('a node on another storage than its Redis channel\'s nodes, or on another channel than its storage\'s, refuses to start', async () => {
+  const schema = uniqueName('zync_cluster')
+  const typo = `${schema}_typo`
+  cleanups.push(() => dropPgSchemas(pgUrl, schema, typo))
+  const node = (opts: { schema: string; key: string }) =>
+    createSyncServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', storage: { kind: 'postgres', url: pgUrl, schema: opts.schema }, redis: { url: redisUrl, key: opts.key } })
+  const one = await node({ schema, key: schema })
+  cleanups.push(() => one.close())
+  // The same cluster: starts.
+  const two = await node({ schema, key: schema })
+  cleanups.push(() => two.close())
+  // A mistyped schema (an empty storage of its own) on the cluster's channel: refused, not silently split.
+  await expect(node({ schema: typo, key: schema })).rejects.toThrow(/keep their documents in another storage .*--schema/)
+  // The cluster's storage on another channel (its clients would never hear the others' changes): refused.
+  await expect(node({ schema, key: `${schema}-other` })).rejects.toThrow(/fan out on the Redis channel "zync_cluster[^"]*" at redis:\/\/127\.0\.0\.1:\d+\/?, not "zync_cluster[^"]*-other": every node of a cluster needs the same --redis-key/)
+})

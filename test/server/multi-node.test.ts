@@ -24,7 +24,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c()
   await Promise.all(nodes.map((n) => n.kill()))
-  await dropPgSchemas(pgUrl, schema)
+  await dropPgSchemas(pgUrl, schema, `${schema}_re`)
 })
 
 function board(opts: Parameters<typeof makeBoard>[0]) {
@@ -206,7 +206,8 @@ describe('three nodes, one PostgreSQL, one Redis', () => {
     const opts = {
       port: 0,
       logLevel: 'silent' as const,
-      storage: { kind: 'postgres' as const, url: pgUrl, schema },
+      // A cluster of their own (storage and channel): nodes sharing a storage must share its channel.
+      storage: { kind: 'postgres' as const, url: pgUrl, schema: `${schema}_re` },
       redis: { url: redisUrl, key: `${schema}-re` },
       reauthorizeMs: 0,
       authorize: (user: { id: string }) => readers.has(user.id),

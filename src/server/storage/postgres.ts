@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { importPeer } from '../peer'
 import { redactedUrl } from '../redact'
 import type { Path } from '../../core/path'
 import { AppendConflictError, decodeEntry, encodeEntry, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 import { parseSnapshotText, snapshotText } from './snapshot-text'
+
+/** The snapshots table's row holding the storage's cluster id (see clusterId). */
+const CLUSTER_ROW = '#cluster'
 
 export interface PostgresStorageOptions {
   /** e.g. 'postgres://user@127.0.0.1:5432/zync'. Used to create the pool; pass any string (say '') with `pool`. Required. */
@@ -297,8 +301,15 @@ export class PostgresStorage implements ServerStorage {
   }
 
   async listDocs(): Promise<string[]> {
-    const r = await this.db().query<{ doc: string }>(`SELECT doc FROM ${this.t.ops} UNION SELECT doc FROM ${this.t.snapshots}`)
+    const r = await this.db().query<{ doc: string }>(`SELECT doc FROM ${this.t.ops} UNION SELECT doc FROM ${this.t.snapshots} WHERE doc <> '${CLUSTER_ROW}'`)
     return r.rows.map((row) => row.doc)
+  }
+
+  /** Kept in the snapshots table under a name no document can have ('#' is not allowed in ids). */
+  async clusterId(): Promise<string> {
+    await this.db().query(`INSERT INTO ${this.t.snapshots} (doc, seq, snapshot) VALUES ($1, 0, $2) ON CONFLICT (doc) DO NOTHING`, [CLUSTER_ROW, randomUUID()])
+    const r = await this.db().query<{ snapshot: string }>(`SELECT snapshot FROM ${this.t.snapshots} WHERE doc = $1`, [CLUSTER_ROW])
+    return r.rows[0]!.snapshot
   }
 
   /**

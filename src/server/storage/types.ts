@@ -143,6 +143,11 @@ export interface ServerStorage {
    * until an append succeeds).
    */
   probeWrite?(): Promise<void>
+  /**
+   * Optional: an id of this storage (a database and schema), the same for every process that opens it,
+   * made at the first call and kept. Nodes sharing Redis check with it that they share the storage too.
+   */
+  clusterId?(): Promise<string>
   close(): Promise<void>
 }
 
