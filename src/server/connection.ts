@@ -401,8 +401,12 @@ export function createHandlers(ctx: ConnectionContext): ConnectionHandlers {
     for (const r of this.rooms) if (r.startsWith(ROOM_PREFIX)) ctx.presence.leave(this, r.slice(ROOM_PREFIX.length))
   }
 
-  function onDisconnect(this: Socket, reason: unknown): void {
+  function onDisconnect(this: Socket, reason: unknown, description?: unknown): void {
     const data = this.data as SocketData
+    // A frame over maxPayload closes the connection in engine.io, before any handler: said here.
+    if (reason === 'transport error' && /payload/i.test(String((description as Error | undefined)?.message))) {
+      misbehaved(this, 'frame', 'TOO_LARGE', `a frame over maxPayload (${limits.maxPayload} bytes) closed the connection`)
+    }
     metrics?.connections.dec()
     metrics?.disconnects.inc({ reason: String(reason).replace(/[^\w ]/g, '').slice(0, 40) })
     log.debug('disconnect', { sid: this.id, user: data.user.id, reason })

@@ -168,6 +168,14 @@ describe('logs', () => {
       again.disconnect()
     }
     expect(lines.filter((l) => l.msg === 'client request refused')).toHaveLength(1)
+    // A frame over maxPayload, which engine.io answers by closing the connection, is named too.
+    const small = await server({ limits: { maxPayload: 100_000 }, logger: createLogger('warn', (l) => lines.push(JSON.parse(l) as Record<string, unknown>)) })
+    const big = await connectRaw(small.url, { auth: { userId: 'mallory' } })
+    const closed = new Promise((r) => big.once('disconnect', r))
+    big.emit('zync:ops', { doc: 'x', ops: [], junk: 'x'.repeat(300_000) })
+    await closed
+    await waitFor(() => lines.some((l) => l.msg === 'client request refused' && l.code === 'TOO_LARGE'), 2000, 'the frame logged')
+    expect(lines.find((l) => l.code === 'TOO_LARGE')).toMatchObject({ event: 'frame', user: 'mallory', message: expect.stringMatching(/over maxPayload \(100000 bytes\)/) })
   })
 
   it('writes one JSON object per line with time, level and message, filtered by level', () => {
