@@ -3,6 +3,7 @@ import { expect, screen, userEvent, waitFor } from 'storybook/test'
 import { ZyncError } from '../src/core/errors'
 import { OfflineBanner } from 'zync/react'
 import { createFixtureStore, resetStore, sampleError } from './fixtures'
+import { withRootFontSize } from './decorators'
 
 const meta = {
   title: 'Status/OfflineBanner',
@@ -11,7 +12,7 @@ const meta = {
   argTypes: {
     store: { control: false },
     // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
-    className: { control: 'text', description: 'Extra class on the banner.', table: { defaultValue: { summary: 'none' } } },
+    className: { control: 'text', type: 'string', description: 'Extra class on the banner.', table: { defaultValue: { summary: 'none' } } },
     labels: { control: 'object', description: 'Replaces any of the English texts (title, unreachable, refused, message, refusedMessage).', table: { defaultValue: { summary: 'the English texts' } } },
     action: { control: false, description: "An action at the end of the banner: (state) => ReactNode, e.g. a \"Sign in again\" button for 'refused'.", table: { defaultValue: { summary: 'none' } } },
   },
@@ -125,21 +126,15 @@ export const LargerFontOnAPhone: Story = {
         <Story />
       </div>
     ),
+    withRootFontSize(32),
   ],
   play: async () => {
     const text = await screen.findByRole('status')
-    const root = document.documentElement
-    const was = root.style.fontSize
-    try {
-      root.style.fontSize = '32px'
-      await expect(text).toHaveTextContent(/offline/)
-      const dot = text.parentElement!.querySelector('.zync-dot')!.getBoundingClientRect()
-      const t = text.getBoundingClientRect()
-      // Beside it, not on a line of its own above it.
-      await expect(dot.right).toBeLessThanOrEqual(t.left)
-      await expect(dot.top).toBeGreaterThanOrEqual(t.top)
-    } finally {
-      root.style.fontSize = was
-    }
+    await expect(text).toHaveTextContent(/offline/)
+    const dot = text.parentElement!.querySelector('.zync-dot')!.getBoundingClientRect()
+    const t = text.getBoundingClientRect()
+    // Beside it, not on a line of its own above it.
+    await expect(dot.right).toBeLessThanOrEqual(t.left)
+    await expect(dot.top).toBeGreaterThanOrEqual(t.top)
   },
 }

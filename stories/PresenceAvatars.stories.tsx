@@ -11,9 +11,9 @@ const meta = {
   argTypes: {
     store: { control: false },
     // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
-    max: { control: { type: 'number', min: 1, step: 1 }, description: 'Most avatars shown; the rest collapse into a "+N" button.', table: { defaultValue: { summary: '5' } } },
-    includeSelf: { control: 'boolean', description: 'Show this client too, first, marked as you.', table: { defaultValue: { summary: 'false' } } },
-    className: { control: 'text', description: 'Extra class on the list.', table: { defaultValue: { summary: 'none' } } },
+    max: { control: { type: 'number', min: 0, step: 1 }, type: 'number', description: 'Most avatars shown; the rest collapse into a "+N" button.', table: { defaultValue: { summary: '5' } } },
+    includeSelf: { control: 'boolean', type: 'boolean', description: 'Show this client too, first, marked as you.', table: { defaultValue: { summary: 'false' } } },
+    className: { control: 'text', type: 'string', description: 'Extra class on the list.', table: { defaultValue: { summary: 'none' } } },
     label: { control: false, description: 'Accessible name of the list: (count) => string.', table: { defaultValue: { summary: '"N people here"' } } },
     labels: { control: 'object', description: 'The other texts: more, you.', table: { defaultValue: { summary: 'the English texts' } } },
   },

@@ -3,6 +3,7 @@ import { useEffect } from 'react'
 import { expect, screen, userEvent, waitFor } from 'storybook/test'
 import { PresenceIndicator, usePresence } from 'zync/react'
 import { createFixtureStore, makePeers, resetStore } from './fixtures'
+import { withRootFontSize } from './decorators'
 
 const focus = { entityId: 'tasks/42', field: 'title' }
 
@@ -13,9 +14,9 @@ const meta = {
   argTypes: {
     store: { control: false },
     // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
-    entityId: { control: 'text', description: 'The record (`collection/id`) whose field it is about. Required.' },
-    field: { control: 'text', description: 'The field. Required.' },
-    className: { control: 'text', description: 'Extra class on the indicator.', table: { defaultValue: { summary: 'none' } } },
+    entityId: { control: 'text', type: { name: 'string', required: true }, description: 'The record (`collection/id`) whose field it is about. Required.' },
+    field: { control: 'text', type: { name: 'string', required: true }, description: 'The field. Required.' },
+    className: { control: 'text', type: 'string', description: 'Extra class on the indicator.', table: { defaultValue: { summary: 'none' } } },
     label: { control: false, description: 'The sentence: (names) => string.', table: { defaultValue: { summary: '"Ana is editing", "Ana and Ben are editing", "Ana and 2 others are editing"' } } },
   },
   beforeEach: resetStore,
@@ -47,18 +48,12 @@ export const OneEditor: Story = {
 /** Twice the default font size: the sentence grows, the initials stay inside their 24 px circles. */
 export const LargerDefaultFont: Story = {
   args: { store: createFixtureStore({ presence: makePeers(3, { withSelf: true, focus }) }) },
+  decorators: [withRootFontSize(32)],
   play: async () => {
     await screen.findByRole('status')
-    const root = document.documentElement
-    const was = root.style.fontSize
-    try {
-      root.style.fontSize = '32px'
-      for (const a of document.querySelectorAll('.zync-indicator .zync-avatar')) {
-        await expect(getComputedStyle(a).fontSize).toBe('11.04px')
-        await expect(a.scrollHeight).toBeLessThanOrEqual(a.clientHeight + 1)
-      }
-    } finally {
-      root.style.fontSize = was
+    for (const a of document.querySelectorAll('.zync-indicator .zync-avatar')) {
+      await expect(getComputedStyle(a).fontSize).toBe('11.04px')
+      await expect(a.scrollHeight).toBeLessThanOrEqual(a.clientHeight + 1)
     }
   },
 }

@@ -4,6 +4,7 @@ import { expect, screen, userEvent } from 'storybook/test'
 import { SyncStatusBadge } from 'zync/react'
 import { ZyncError } from '../src/core/errors'
 import { createFixtureStore, resetStore, sampleError, samples, storageError } from './fixtures'
+import { withRootFontSize } from './decorators'
 
 const meta = {
   title: 'Status/SyncStatusBadge',
@@ -12,7 +13,7 @@ const meta = {
   argTypes: {
     store: { control: false },
     // Typed `T | undefined` (exactOptionalPropertyTypes), which Storybook cannot infer a control from: listed here.
-    className: { control: 'text', description: 'Extra class on the badge.', table: { defaultValue: { summary: 'none' } } },
+    className: { control: 'text', type: 'string', description: 'Extra class on the badge.', table: { defaultValue: { summary: 'none' } } },
     labels: { control: 'object', description: 'Replaces any of the English texts (online, offline, unreachable, refused, syncing, error, conflict, pending, conflicts, failed, readOnly, why, ...).', table: { defaultValue: { summary: 'the English texts' } } },
   },
   beforeEach: resetStore,
@@ -180,17 +181,11 @@ export const ReasonAtTheRightEdge: Story = {
 /** A reader whose browser's default font is twice as large (text-only zoom): the text follows it. */
 export const LargerDefaultFont: Story = {
   args: { store: createFixtureStore({ pending: 3, status: { connection: 'offline' } }) },
+  decorators: [withRootFontSize(32)],
   play: async () => {
     const badge = (await screen.findByRole('status')).closest('.zync-badge')!
-    const root = document.documentElement
-    const was = root.style.fontSize
-    try {
-      root.style.fontSize = '32px'
-      await expect(getComputedStyle(badge).fontSize).toBe('26px')
-      await expect(getComputedStyle(badge.querySelector('.zync-badge-count')!).fontSize).toBe('24px')
-    } finally {
-      root.style.fontSize = was
-    }
+    await expect(getComputedStyle(badge).fontSize).toBe('26px')
+    await expect(getComputedStyle(badge.querySelector('.zync-badge-count')!).fontSize).toBe('24px')
   },
 }
 
@@ -207,22 +202,16 @@ export const LargerFontOnAPhone: Story = {
         <Story />
       </div>
     ),
+    withRootFontSize(32),
   ],
   play: async () => {
     const badge = (await screen.findByRole('status')).closest('.zync-badge')!
     const frame = document.querySelector('[data-frame]')!
-    const root = document.documentElement
-    const was = root.style.fontSize
-    try {
-      root.style.fontSize = '32px'
-      await expect(badge).toHaveTextContent(/4 conflicts/)
-      const f = frame.getBoundingClientRect()
-      for (const el of [badge, ...badge.querySelectorAll('.zync-badge-count')]) {
-        const r = el.getBoundingClientRect()
-        await expect(r.right).toBeLessThanOrEqual(f.right + 0.5)
-      }
-    } finally {
-      root.style.fontSize = was
+    await expect(badge).toHaveTextContent(/4 conflicts/)
+    const f = frame.getBoundingClientRect()
+    for (const el of [badge, ...badge.querySelectorAll('.zync-badge-count')]) {
+      const r = el.getBoundingClientRect()
+      await expect(r.right).toBeLessThanOrEqual(f.right + 0.5)
     }
   },
 }
@@ -240,8 +229,9 @@ export const BrandTheme: Story = {
   args: { store: createFixtureStore({ pending: 3, conflicts: samples.oneField(), status: { connection: 'offline' } }) },
   decorators: [
     // A brand's colours per theme: its dark purple on the dark theme's background was unreadable.
+    // Dark as the page shows it: the toolbar's dark, or the OS's under "Follow the OS".
     (Story, { globals }) => (
-      <div style={{ '--zync-radius': '0px', '--zync-radius-sm': '0px', '--zync-radius-pill': '0px', '--zync-font': 'Georgia, serif', '--zync-muted': globals.theme === 'dark' ? '#c4b5fd' : '#5b21b6', '--zync-border': '#7c3aed' } as React.CSSProperties}>
+      <div style={{ '--zync-radius': '0px', '--zync-radius-sm': '0px', '--zync-radius-pill': '0px', '--zync-font': 'Georgia, serif', '--zync-muted': globals.theme === 'dark' || (globals.theme === 'os' && matchMedia('(prefers-color-scheme: dark)').matches) ? '#c4b5fd' : '#5b21b6', '--zync-border': '#7c3aed' } as React.CSSProperties}>
         <Story />
       </div>
     ),
