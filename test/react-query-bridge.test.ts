@@ -23,6 +23,19 @@ function watchCards(store: Board) {
   return () => obs.getCurrentResult().data
 }
 
+/** A server where only ann may write, and her card c1 on it ('by ann'). */
+async function annsBoard() {
+  const s = await server({
+    authenticate: ({ auth }) => ({ id: String(auth.user) }),
+    authorize: (user, _doc, action) => action !== 'write' || user.id === 'ann',
+  })
+  const ann = makeBoard({ url: s.url, storage: 'memory', auth: { user: 'ann' } })
+  cleanups.push(() => ann.sync.destroy())
+  ann.getState().addCard('c1', 'by ann')
+  await ann.sync.flush({ timeout: 5000 })
+  return s
+}
+
 describe('connectQueryClient with real stores', () => {
   it('a device that catches up by snapshot (far behind) refetches the queries of what the snapshot changed', async () => {
     qc = new QueryClient()
@@ -94,14 +107,7 @@ describe('connectQueryClient with real stores', () => {
 
   it("a refused edit discarded (a viewer's) leaves the cache too", async () => {
     qc = new QueryClient()
-    const s = await server({
-      authenticate: ({ auth }) => ({ id: String(auth.user) }),
-      authorize: (user, _doc, action) => action !== 'write' || user.id === 'ann',
-    })
-    const ann = makeBoard({ url: s.url, storage: 'memory', auth: { user: 'ann' } })
-    cleanups.push(() => ann.sync.destroy())
-    ann.getState().addCard('c1', 'by ann')
-    await ann.sync.flush({ timeout: 5000 })
+    const s = await annsBoard()
     const viewer = makeBoard({ url: s.url, storage: 'memory', auth: { user: 'vic' } })
     cleanups.push(() => viewer.sync.destroy())
     await waitFor(() => viewer.getState().cards.c1?.title === 'by ann', 5000, 'the viewer has the card')
@@ -121,14 +127,7 @@ describe('connectQueryClient with real stores', () => {
 
   it("an edit refused and discarded in another tab of the device leaves this tab's cache too", async () => {
     qc = new QueryClient()
-    const s = await server({
-      authenticate: ({ auth }) => ({ id: String(auth.user) }),
-      authorize: (user, _doc, action) => action !== 'write' || user.id === 'ann',
-    })
-    const ann = makeBoard({ url: s.url, storage: 'memory', auth: { user: 'ann' } })
-    cleanups.push(() => ann.sync.destroy())
-    ann.getState().addCard('c1', 'by ann')
-    await ann.sync.flush({ timeout: 5000 })
+    const s = await annsBoard()
     // Two tabs of a viewer's browser: one IndexedDB, one tab channel.
     const dbName = freshDb()
     const tab1 = makeBoard({ url: s.url, dbName, auth: { user: 'vic' } })
