@@ -157,8 +157,6 @@ export class SyncEngine {
   readonly clientId: string
   readonly ready: Promise<void>
   readonly events = new Emitter<SyncEvents & Record<string, unknown>>()
-  /** Why the store's writes under way happen (`change:shown`): set while a tab message is handled, else the outbox. */
-  private showSource: ShownSource = 'outbox'
 
   private readonly o: EngineOptions
   private readonly clock: HybridClock
@@ -522,13 +520,10 @@ export class SyncEngine {
     // Records an edit is reported for (change:tab) are shown as 'tab'; the others touched (a row of
     // another tab refused there, say) as 'outbox', so that change:shown's listeners hear of them.
     const edited = new Set(patches.map((p) => p.entity))
+    const tab = new Map<string, Path>()
     const rest = new Map<string, Path>()
-    for (const [entity, path] of touched) {
-      if (edited.has(entity)) continue
-      rest.set(entity, path)
-      touched.delete(entity)
-    }
-    this.refreshEntities(touched, 'tab')
+    for (const [entity, path] of touched) (edited.has(entity) ? tab : rest).set(entity, path)
+    this.refreshEntities(tab, 'tab')
     this.refreshEntities(rest, 'outbox')
     if (patches.length > 0) this.events.emit('change:tab', { patches })
     this.invalidate()
@@ -2223,8 +2218,8 @@ export class SyncEngine {
     return false
   }
 
-  /** `source`: why (`change:shown`), where the caller knows; else what the tab message being handled says, or the outbox. */
-  private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>, source = this.showSource): void {
+  /** `source`: why (`change:shown`); any write not said otherwise comes from this device's outbox (in this tab or another). */
+  private applyToHost(patches: Array<{ path: Path; value?: unknown; remove?: boolean }>, source: ShownSource = 'outbox'): void {
     if (patches.length === 0) return
     this.captureNow()
     // The app set a state that is not an object (refused by captureNow): there is nothing to patch.
@@ -2565,19 +2560,9 @@ export class SyncEngine {
 
   // ---- other tabs ------------------------------------------------------------------------------
 
+  /** Another tab's edits are shown as 'tab' (showTabEdits); what it settled, refused or raised a conflict over as 'outbox'. */
   private onTabMessage(m: TabMessage): void {
     if (this.destroyed) return
-    // Another tab's edits are shown as 'tab' (showTabEdits); what it settled, refused or raised a conflict
-    // over is this device's outbox.
-    this.showSource = m.type === 'resolved' ? 'resolved' : 'outbox'
-    try {
-      this.tabMessage(m)
-    } finally {
-      this.showSource = 'outbox'
-    }
-  }
-
-  private tabMessage(m: TabMessage): void {
     if (m.type === 'rows') {
       const touched = new Map<string, Path>()
       const patches: SyncEvents['change:tab']['patches'] = []
@@ -2670,7 +2655,7 @@ export class SyncEngine {
         this.putConflicts.delete(id)
         this.deleteConflicts.add(id)
         this.conflictsCache = undefined
-        this.refreshEntity(c.entity, c.path)
+        this.refreshEntity(c.entity, c.path, 'resolved')
         this.events.emit('sync:resolved', { conflict: publicConflict(c), resolution: 'remote', value: this.confirmedAt(c.path) })
       }
       this.invalidate()

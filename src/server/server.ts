@@ -209,9 +209,10 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     clearInterval(recoveryTimer)
     recoveryTimer = undefined
     if (healthy) return onStorageBack()
+    // The /readyz check (a read, then a write probe while writes fail): its success ends the outage.
     recoveryTimer = setInterval(() => {
       if (closing) return clearInterval(recoveryTimer)
-      void guarded.head('__readyz').then(() => (guarded.unwritable && guarded.probeWrite ? guarded.probeWrite() : undefined)).catch(() => {})
+      void probeStorage()
     }, 1000)
     recoveryTimer.unref?.()
   }
@@ -379,7 +380,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
     // The clients reconnect by themselves; say so once per outage, not on every attempt.
     const down = redisDown
     let lastRedisError: string | undefined
-    let refusedByRedis: ((err: Error) => void) | undefined
+    let refusedByRedis: (() => void) | undefined
     const refused = new Promise<'refused'>((resolve) => {
       refusedByRedis = () => resolve('refused')
     })
@@ -387,7 +388,7 @@ export async function createSyncServer(options: SyncServerOptions = {}): Promise
       c.on('error', (err: Error) => {
         lastRedisError = err.message
         // Credentials Redis refuses will not work on a retry: the start fails now, not after the timeout.
-        if (/WRONGPASS|NOAUTH|NOPERM/.test(err.message)) refusedByRedis?.(err)
+        if (/WRONGPASS|NOAUTH|NOPERM/.test(err.message)) refusedByRedis?.()
         if (!down[name]) log.warn('redis unreachable; reconnecting', { client: name, err: err.message })
         down[name] = true
         metrics?.redisUp.set(0)

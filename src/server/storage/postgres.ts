@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { importPeer } from '../peer'
 import { redactedUrl } from '../redact'
+import { newId } from '../../core/ids'
 import type { Path } from '../../core/path'
 import { AppendConflictError, decodeEntry, encodeEntry, type ServerSnapshot, historyKeys, pathKey, type LogEntry, type OpRecord, type ServerStorage } from './types'
 import { parseSnapshotText, snapshotText } from './snapshot-text'
@@ -307,7 +307,7 @@ export class PostgresStorage implements ServerStorage {
 
   /** Kept in the snapshots table under a name no document can have ('#' is not allowed in ids). */
   async clusterId(): Promise<string> {
-    await this.db().query(`INSERT INTO ${this.t.snapshots} (doc, seq, snapshot) VALUES ($1, 0, $2) ON CONFLICT (doc) DO NOTHING`, [CLUSTER_ROW, randomUUID()])
+    await this.db().query(`INSERT INTO ${this.t.snapshots} (doc, seq, snapshot) VALUES ($1, 0, $2) ON CONFLICT (doc) DO NOTHING`, [CLUSTER_ROW, newId()])
     const r = await this.db().query<{ snapshot: string }>(`SELECT snapshot FROM ${this.t.snapshots} WHERE doc = $1`, [CLUSTER_ROW])
     return r.rows[0]!.snapshot
   }
