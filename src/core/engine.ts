@@ -735,8 +735,9 @@ export class SyncEngine {
       const row = this.enqueue(op, priority)
       count++
       if (!resolves) {
-        if (!first) first = row
-        else (capture ??= [first]).push(row)
+        // None when the write put a waiting row back to the server's value (undone).
+        if (row && !first) first = row
+        else if (row) (capture ??= [first!]).push(row)
         for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
       }
     }
@@ -928,7 +929,7 @@ export class SyncEngine {
     return false
   }
 
-  private enqueue(op: Op, lane: Priority): RowState {
+  private enqueue(op: Op, lane: Priority): RowState | undefined {
     if (this.sealIfStale(this.now())) void this.heartbeat()
     const existing = this.outbox.coalescible(this.doc, this.clientId, op.path)
     if (existing && existing.row.op.policy === op.policy && existing.row.op.idKey === op.idKey && !op.resolves && !existing.row.op.resolves && existing.row.by === this.o.user?.id && !this.namesForeignPending(op)) {
@@ -950,7 +951,11 @@ export class SyncEngine {
       existing.row.lane = higherPriority(existing.row.lane, lane)
       existing.dirty = true
       existing.persisted = false
-      return existing
+      if (!this.undone(existing)) return existing
+      // Nothing left to send: the row goes as an acknowledged one does (storage, other tabs, flush()).
+      this.settle(existing, false)
+      this.events.emit('sync:cancelled', { ids: [existing.row.id] })
+      return undefined
     }
     const row: OutboxRow = {
       id: op.id,
@@ -967,6 +972,23 @@ export class SyncEngine {
       ...(this.o.endpoint ? { to: this.o.endpoint } : {}),
     }
     return this.outbox.add({ row, persisted: false, inFlight: false, dirty: true, done: false })
+  }
+
+  /**
+   * Whether a waiting row, folded into, is back to what the server has (an edit and its undo, a tag added
+   * and removed, +1 then -1): nothing to send. Sent, it was still a write: a later stamp over someone's
+   * concurrent change, a 'manual' conflict between identical values, an element removed over another
+   * device's add (a model trial). Only when no other row of the device writes the field, its record or its key
+   * (the server's value, as far as this store knows, is then what the row started from).
+   */
+  private undone(s: RowState): boolean {
+    const op = s.row.op
+    const whole = isRecordLevel(s)
+    for (const other of this.outbox.entityRowsUnordered(s.row.entity)) if (other !== s && (whole || other.fieldKey === s.fieldKey || isRecordLevel(other))) return false
+    if (op.path.length > 1) for (const _ of this.outbox.entityRowsUnordered(entityOf(op.path.slice(0, 1)))) return false
+    // A counter's or a set's op carries the field's new value too: equal, its delta is 0 and its elements
+    // net out (a set put back in another order still goes).
+    return deepEqual(op.op === 'remove' ? undefined : op.value, getAt(this.confirmed, op.path))
   }
 
   withPriority<T>(priority: Priority, fn: () => T): T {

@@ -200,6 +200,11 @@ export interface SyncEvents {
    * connection, a page closed with a batch in flight), from the log's change when it arrives.
    */
   'sync:acked': { ids: string[]; seq: number }
+  /**
+   * Ops of this tab dropped before they were sent: an edit put back, while it waited, to what the server
+   * has (a typo typed and fixed, a tag added and removed). Never sent, never acknowledged.
+   */
+  'sync:cancelled': { ids: string[] }
   /** `path`: a local change refused before it became an op (not JSON, an unsafe key, too large), which stays local. */
   'sync:failed': { error: ZyncError; ids: string[]; willRetry: boolean; retryAt?: number; path?: Path }
   'sync:conflict': { conflict: Conflict }

@@ -29,7 +29,11 @@ export interface SyncOptions<T> {
    * (nodes of one cluster). Give this or `socket`. Default: none (one of the two is required).
    */
   url?: string | string[] | undefined
-  /** A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). Default: none. */
+  /**
+   * A socket.io-client Socket to use instead of `url` (zync never closes a socket you pass). Its own
+   * `auth` is what the server gets: one with none that has not connected yet takes this store's `user`
+   * and `auth`; otherwise, when they differ, `onWarning` says so. Default: none.
+   */
   socket?: Socket | undefined
   /**
    * What this store sends: its edits of the keys this returns. Changes from the document are applied to
@@ -191,6 +195,21 @@ function withUser(auth: SyncOptions<unknown>['auth'], user: PresenceUser | undef
 }
 
 /**
+ * A socket the app passes keeps its own `auth` (socket.io sends it at each connection): the store's `user`
+ * and `auth` go there when it has none and has not connected yet (a socket made beside the stores, as the
+ * README shows), else a warning says what the server gets. A Next.js trial: every store on a shared
+ * socket showed as "anonymous" in presence, history and the conflict dialog, without a word.
+ */
+function shareIdentity(socket: Socket, auth: SyncOptions<unknown>['auth'], warn: (m: string) => void, name: string): void {
+  const own: unknown = socket.auth
+  const none = own === undefined || (isPlainObject(own) && Object.keys(own).length === 0)
+  if (none && !socket.connected) socket.auth = auth as Socket['auth']
+  else if (none || (typeof own !== 'function' && typeof auth !== 'function' && JSON.stringify(own) !== JSON.stringify(auth))) {
+    warn(`[zync] ${name}: the server gets the \`socket\`'s own \`auth\` (${none ? 'none: it connected without' : 'another'}), not this store's \`user\` and \`auth\`: see GUIDE, "One connection for all boards"`)
+  }
+}
+
+/**
  * Evaluated on a server (server rendering: no window, no IndexedDB, no storage chosen): such a store is
  * one per server process, shared by every request, and is not the user's. It does not connect unless
  * asked to (`autoConnect`).
@@ -256,6 +275,7 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
       ...(options.auth !== undefined || options.user ? { auth: withUser(options.auth, options.user) } : {}),
     })
+  if (options.socket && !options.transport && (options.auth !== undefined || options.user)) shareIdentity(options.socket, withUser(options.auth, options.user), warn, options.name)
   const transport = options.transport ?? socketTransport()
   // Which server: rows record it, and edits left behind are delivered to it alone (recover.ts).
   const endpoint = options.transport ? undefined : options.url !== undefined ? [options.url].flat().join(' ') : (options.socket as unknown as { io?: { uri?: string } } | undefined)?.io?.uri

@@ -65,6 +65,11 @@ export interface ApplyContext {
    * or whole write by their stamps alone (LogEntry.counted): it is decided as it was then.
    */
   uncounted?: boolean
+  /**
+   * Replaying a record's removal stored before a removal stood against concurrent edits inside the record
+   * that it had not seen (LogEntry.removal): it is decided as it was then, by the stamps.
+   */
+  editsWin?: boolean
 }
 
 const SEP = '\u0000'
@@ -256,6 +261,13 @@ export class DocState {
     let counted = revived !== undefined
     /** A whole-key write decided against the records under the key, or that wrote their last writers. */
     let records = (below?.unseen !== undefined && below.unseen === concurrentWith) || overKey !== undefined
+    // A record's removal against edits inside the record it had not seen (the record's own last write it
+    // had): the removal stands, whatever the stamps, as such an edit arriving after it is superseded
+    // (below). Whichever reaches the server first, the record goes, as its element in an id-keyed array
+    // that lists it does (a move never revives an element): records and the arrays that order them agree.
+    const recordMeta = this.fields.get(entity + SEP)
+    const removalStands = op.path.length === 2 && op.op === 'remove' && policy === 'lww' && !ctx.editsWin && concurrentWith !== undefined && concurrentWith !== recordMeta && !unseenBy(op, recordMeta)
+    let removal = false
 
     if (op.path.length >= 3 && concurrentWith && this.vv[entity] && getAt(this.root, op.path.slice(0, 2)) === undefined) {
       // Writing a field of a record someone deleted meanwhile: the record's deletion stands, whatever
@@ -328,7 +340,10 @@ export class DocState {
           // Both sides wrote the same value: nothing to decide (two people typing the same first key in a
           // 'manual' title raised a conflict over identical values, and its dialog took the next keys).
           if (!deepEqual(op.op === 'remove' ? undefined : op.value, before)) status = 'conflict'
-        } else if (winner === 'theirs') status = 'superseded'
+        } else if (winner === 'theirs') {
+          if (removalStands) removal = true
+          else status = 'superseded'
+        }
       }
     }
 
@@ -378,6 +393,7 @@ export class DocState {
     if (keep) entry.keep = 1
     if (records) entry.records = 1
     if (counted) entry.counted = 1
+    if (removal) entry.removal = 1
     if (status !== 'applied') {
       if (op.op !== 'remove') entry.proposed = op.value
       if ('prev' in op) entry.prev = op.prev
@@ -414,7 +430,7 @@ export class DocState {
   /** Replays a stored entry (from this node's log or another node's) to rebuild state. */
   replay(entry: LogEntry): void {
     if (entry.seq !== this.seq + 1) throw new Error(`[zync] log gap: expected seq ${this.seq + 1}, got ${entry.seq}`)
-    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, keyOnly: entry.records !== 1, uncounted: entry.counted !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
+    this.applyOp(entry.op, { now: entry.at, maxDriftMs: Number.MAX_SAFE_INTEGER, listedOnly: entry.keep !== 1, keyOnly: entry.records !== 1, uncounted: entry.counted !== 1, editsWin: entry.removal !== 1, ...(entry.user !== undefined ? { user: entry.user } : {}) })
   }
 
   /**
@@ -598,12 +614,12 @@ export class DocState {
  * `before`, which only the audit history needs. Smaller frames for every reader.
  */
 export function toWire(e: LogEntry): Change {
-  const { op: _op, before: _before, keep: _keep, records: _records, counted: _counted, ...change } = e
+  const { op: _op, before: _before, keep: _keep, records: _records, counted: _counted, removal: _removal, ...change } = e
   return change
 }
 
 export function toChange(e: LogEntry): Change {
-  const { op: _op, keep: _keep, records: _records, counted: _counted, ...change } = e
+  const { op: _op, keep: _keep, records: _records, counted: _counted, removal: _removal, ...change } = e
   return change
 }
 

@@ -416,3 +416,34 @@ describe('access revoked while connected', () => {
     expect(s.io.of('/').sockets.size).toBe(1)
   })
 })
+
+describe('a socket the app passes to its stores', () => {
+  // A Next.js trial: the README's one socket for all boards, made without `auth`, sent nobody's user:
+  // history, presence and the conflict dialog said "anonymous", and nothing warned.
+  it("carries the stores' `user` and `auth` when made beside them; one that cannot is warned about", async () => {
+    const s = await server({ authenticate: ({ auth }) => ({ id: `${String(auth.userId)} with ${String(auth.token)}` }) })
+    const shared = ioClient(s.url, { transports: ['websocket'] })
+    cleanups.push(() => shared.disconnect())
+    const warnings: string[] = []
+    const onWarning = (m: string) => warnings.push(m)
+    const one = makeBoard({ name: 'one', socket: shared as never, user: { id: 'ana' }, auth: { token: 't1' }, onWarning })
+    const two = makeBoard({ name: 'two', socket: shared as never, user: { id: 'ana' }, auth: { token: 't1' }, onWarning })
+    cleanups.push(() => one.sync.destroy(), () => two.sync.destroy())
+    one.getState().addCard('c1', 'by Ana')
+    two.getState().addCard('c2', 'by Ana')
+    await Promise.all([one.sync.flush({ timeout: 5000 }), two.sync.flush({ timeout: 5000 })])
+    expect((await s.history('one')).map((e) => e.user)).toEqual(['ana with t1'])
+    expect((await s.history('two')).map((e) => e.user)).toEqual(['ana with t1'])
+    expect(warnings).toEqual([])
+
+    // Connected already without `auth`, or with another user's: what the server gets is said.
+    const bare = ioClient(s.url, { transports: ['websocket'] })
+    const zed = ioClient(s.url, { transports: ['websocket'], auth: { userId: 'zed' } })
+    cleanups.push(() => bare.disconnect(), () => zed.disconnect())
+    await waitFor(() => bare.connected && zed.connected, 5000, 'sockets connected')
+    const three = makeBoard({ name: 'three', socket: bare as never, user: { id: 'cy' }, onWarning })
+    const four = makeBoard({ name: 'four', socket: zed as never, user: { id: 'cy' }, onWarning })
+    cleanups.push(() => three.sync.destroy(), () => four.sync.destroy())
+    expect(warnings).toEqual([expect.stringMatching(/three: the server gets the `socket`'s own `auth` \(none: it connected without\), not this store's `user`/), expect.stringMatching(/four: the server gets the `socket`'s own `auth` \(another\)/)])
+  })
+})

@@ -121,3 +121,47 @@ describe('a record only an initial state held, edited whole after someone delete
     expect(old.state).toEqual({ cards: { c1: { title: 'default', notes: 'B' } } })
   })
 })
+
+describe("a record's removal against edits inside the record that it had not seen", () => {
+  const removeCard = (client: string, n: number, ms: number, base: Record<string, number>): Op => ({ ...makeOp(client, n, ['cards', 'a'], undefined, { base, hlc: hlc(ms, client) }), op: 'remove' })
+
+  it('stands whichever reaches the server first, even against a later-stamped edit (records and the arrays listing them agree); replay decides the same, and a log from before the rule replays as it was decided', () => {
+    // B removes card a at 10 ms; C, not having seen that, edits a field of it at 20 ms.
+    const deleteFirst = seeded().doc
+    expect(deleteFirst.applyOp(removeCard('B', 1, 10, { A: 1 }), at).status).toBe('applied')
+    expect(deleteFirst.applyOp(editN('C', 1, 20, { A: 1 }), at).status).toBe('superseded')
+    expect(deleteFirst.state).toEqual({ cards: {} })
+
+    // The later edit first: before the rule, the removal was superseded and the card stayed with C's edit.
+    const { doc: editFirst, entries } = seeded()
+    entries.push(editFirst.applyOp(editN('C', 1, 20, { A: 1 }), at))
+    const removal = editFirst.applyOp(removeCard('B', 1, 10, { A: 1 }), at)
+    entries.push(removal)
+    expect(removal.status).toBe('applied')
+    expect(removal.removal).toBe(1)
+    expect(editFirst.state).toEqual({ cards: {} })
+
+    const again = new DocState('board')
+    for (const e of entries) again.replay(e)
+    expect(again.state).toEqual(editFirst.state)
+    const old = new DocState('board')
+    for (const e of entries) {
+      const { removal: _r, ...rest } = e
+      old.replay(rest)
+    }
+    expect(old.state).toEqual({ cards: { a: { title: 'T', n: 2 } } })
+  })
+
+  it("does not stand against a whole write of the record it had not seen (a later re-creation wins by its stamp), nor under 'remote'", () => {
+    const { doc } = seeded()
+    // C writes the whole record again at 20 ms (unseen by B), then B's older removal arrives.
+    doc.applyOp(makeOp('C', 1, ['cards', 'a'], { title: 'again' }, { base: { A: 1 }, hlc: hlc(20, 'C') }), at)
+    expect(doc.applyOp(removeCard('B', 1, 10, { A: 1 }), at).status).toBe('superseded')
+    expect(doc.state).toEqual({ cards: { a: { title: 'again' } } })
+
+    const remote = seeded().doc
+    remote.applyOp(editN('C', 1, 20, { A: 1 }), at)
+    expect(remote.applyOp({ ...removeCard('B', 1, 30, { A: 1 }), policy: 'remote' }, at).status).toBe('superseded')
+    expect(remote.state).toEqual({ cards: { a: { title: 'T', n: 2 } } })
+  })
+})

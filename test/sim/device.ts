@@ -122,6 +122,8 @@ export class Device {
   readonly userResolved = new Set<string>()
   /** Every op id this device queued. */
   readonly queued = new Set<string>()
+  /** Op ids this device dropped before sending (sync:cancelled): none may reach the log. */
+  readonly cancelled = new Set<string>()
   readonly acked = new Set<string>()
   readonly errors: string[] = []
   reloading = false
@@ -179,6 +181,13 @@ export class Device {
     this.engine = engine
     engine.events.on('sync:queued', ({ ops }) => {
       for (const op of ops) this.queued.add(op.id)
+    })
+    // An edit put back to the server's value while it waited is dropped, never sent (undone rows).
+    engine.events.on('sync:cancelled', ({ ids }) => {
+      for (const id of ids) {
+        this.queued.delete(id)
+        this.cancelled.add(id)
+      }
     })
     engine.events.on('sync:acked', ({ ids }) => {
       for (const id of ids) this.acked.add(id)

@@ -337,6 +337,7 @@ export class Simulation implements DeviceWorld {
     // 2. Nothing queued or acknowledged is missing; nothing applied twice (checkLog counts ids).
     for (const d of this.devices) {
       for (const id of d.queued) if (!logged.has(id)) problems.push(`${d.clientId}: queued op ${id} never reached the log`)
+      for (const id of d.cancelled) if (logged.has(id)) problems.push(`${d.clientId}: cancelled op ${id} reached the log`)
       for (const id of [...d.acked, ...d.transport.acked]) if (!logged.has(id)) problems.push(`${d.clientId}: acknowledged op ${id} is not in the log`)
     }
     // 3. The reference model.

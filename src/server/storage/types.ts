@@ -21,6 +21,11 @@ export interface LogEntry extends Change {
    * that keeps the count (see DocState.applyOp). Entries stored before it have none, and replay as applied.
    */
   counted?: 1
+  /**
+   * A record's removal that stood against concurrent edits inside the record, stamped later, that it had
+   * not seen (see DocState.applyOp). Entries stored before that rule have none, and replay as decided then.
+   */
+  removal?: 1
 }
 
 /**
