@@ -19,6 +19,18 @@ function seeded(): { doc: DocState; entries: LogEntry[] } {
   return { doc, entries }
 }
 
+/** The state `entries` replay to, and the state they replay to without `mark` (a log stored before its rule). */
+function replayed(entries: LogEntry[], mark: 'records' | 'removal'): { now: unknown; before: unknown } {
+  const now = new DocState('board')
+  const before = new DocState('board')
+  for (const e of entries) {
+    now.replay(e)
+    const { [mark]: _m, ...rest } = e
+    before.replay(rest)
+  }
+  return { now: now.state, before: before.state }
+}
+
 const drop = (client: string, n: number, ms: number, base: Record<string, number>): Op => ({ ...makeOp(client, n, ['cards'], undefined, { base, hlc: hlc(ms, client) }), op: 'remove' })
 const editN = (client: string, n: number, ms: number, base: Record<string, number>, value = 2): Op => makeOp(client, n, ['cards', 'a', 'n'], value, { op: 'replace', base, hlc: hlc(ms, client) })
 
@@ -110,15 +122,9 @@ describe('a record only an initial state held, edited whole after someone delete
     expect(entries.map((e) => e.status)).toEqual(['applied', 'applied', 'superseded'])
     expect(live.state).toEqual({ cards: {} })
     expect(entries[2]!.records).toBe(1)
-    const again = new DocState('board')
-    for (const e of entries) again.replay(e)
-    expect(again.state).toEqual(live.state)
-    const old = new DocState('board')
-    for (const e of entries) {
-      const { records: _r, ...rest } = e
-      old.replay(rest)
-    }
-    expect(old.state).toEqual({ cards: { c1: { title: 'default', notes: 'B' } } })
+    const replay = replayed(entries, 'records')
+    expect(replay.now).toEqual(live.state)
+    expect(replay.before).toEqual({ cards: { c1: { title: 'default', notes: 'B' } } })
   })
 })
 
@@ -141,15 +147,9 @@ describe("a record's removal against edits inside the record that it had not see
     expect(removal.removal).toBe(1)
     expect(editFirst.state).toEqual({ cards: {} })
 
-    const again = new DocState('board')
-    for (const e of entries) again.replay(e)
-    expect(again.state).toEqual(editFirst.state)
-    const old = new DocState('board')
-    for (const e of entries) {
-      const { removal: _r, ...rest } = e
-      old.replay(rest)
-    }
-    expect(old.state).toEqual({ cards: { a: { title: 'T', n: 2 } } })
+    const replay = replayed(entries, 'removal')
+    expect(replay.now).toEqual(editFirst.state)
+    expect(replay.before).toEqual({ cards: { a: { title: 'T', n: 2 } } })
   })
 
   it("does not stand against a whole write of the record it had not seen (a later re-creation wins by its stamp), nor under 'remote'", () => {
