@@ -2716,3 +2716,26 @@ describe('the outbox index keeps rows in order incrementally', () => {
     )
   })
 })
+
+describe('an edit undone while it waits', () => {
+  it('leaves IndexedDB with the next write, not with the lazy deletes a second later: a reload cannot send what the user put back', async () => {
+    // A model trial's re-run: the dropped row stayed stored for about a second; a reload (or another tab
+    // adopting a closing tab's rows) in that time sent the edit the user had undone to everyone.
+    const s = await server()
+    const dbName = freshDb()
+    const a = board({ url: s.url, dbName })
+    await waitFor(() => a.sync.status().connection === 'online', 5000, 'online')
+    a.getState().addCard('c1', 'Orig')
+    await a.sync.flush({ timeout: 5000 })
+    await untilNoStoredRows(dbName)
+    a.sync.disconnect()
+    a.getState().rename('c1', 'Orig typo')
+    const deadline = Date.now() + 2000
+    while ((await storedRows(dbName)) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    expect(await storedRows(dbName)).toBe(1)
+    a.getState().rename('c1', 'Orig')
+    await new Promise((r) => setTimeout(r, 150))
+    expect(await storedRows(dbName)).toBe(0)
+    expect(a.sync.pendingOperations()).toEqual([])
+  })
+})

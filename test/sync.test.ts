@@ -189,6 +189,36 @@ describe('tabs of one browser (one IndexedDB database)', () => {
   })
 })
 
+describe('tabs of one browser: an edit undone while it waits', () => {
+  it('leaves the other tab too: nothing pending there, the value back, and the other tab sends nothing of it', async () => {
+    const s = await server()
+    const dbName = freshDb()
+    const t1 = board({ url: s.url, dbName })
+    const t2 = board({ url: s.url, dbName })
+    const other = board({ url: s.url })
+    const all = [t1, t2, other]
+    await waitFor(() => all.every((x) => x.sync.status().connection === 'online'), 5000, 'online')
+    t1.getState().addCard('c1', 'Orig')
+    await t1.sync.flush({ timeout: 5000 })
+    await waitFor(() => all.every((x) => x.getState().cards.c1?.title === 'Orig'), 5000, 'c1 everywhere')
+    for (const t of [t1, t2]) t.sync.disconnect()
+    t1.getState().rename('c1', 'Orig typo')
+    await waitFor(() => t2.getState().cards.c1?.title === 'Orig typo' && t2.sync.status().pending === 1, 5000, 'the other tab shows the waiting edit')
+    t1.getState().rename('c1', 'Orig')
+    await waitFor(() => t2.getState().cards.c1?.title === 'Orig' && t2.sync.pendingOperations().length === 0, 5000, 'the other tab drops it too')
+    // Meanwhile another device renames it; the tabs come back (the one that made the edit first closed).
+    other.getState().rename('c1', 'by another device')
+    await other.sync.flush({ timeout: 5000 })
+    await t1.sync.destroy()
+    t2.sync.connect()
+    await waitFor(() => t2.getState().cards.c1?.title === 'by another device', 5000, 'the other device\'s rename stands')
+    await t2.sync.flush({ timeout: 5000 })
+    // The log holds the card's creation and the other device's rename: nothing of the undone edit.
+    const titles = (await s.history('board')).map((e) => (e.path.length === 3 ? e.value : (e.value as { title?: string } | undefined)?.title))
+    expect(titles.sort()).toEqual(['Orig', 'by another device'])
+  })
+})
+
 describe('big writes', () => {
   it('writes larger together than the server\'s frame limit (maxPayload) go out in several batches instead of looping', async () => {
     const s = await server()

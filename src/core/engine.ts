@@ -212,6 +212,12 @@ export class SyncEngine {
   /** A conflict was settled since the meta was last written: the next write carries the meta. */
   private resolvedChanged = false
   private readonly deleted = new Set<string>()
+  /**
+   * Rows dropped before they were sent (undone): deleted by the next write, not with the lazy deletes of
+   * acknowledged rows. Left in IndexedDB for that second, a reload or another tab sent the edit the user
+   * had put back (a model trial's re-run).
+   */
+  private readonly undoneIds = new Set<string>()
   private readonly putConflicts = new Map<string, StoredConflict>()
   /** The conflicts of the write under way (spilled with the rows while it has not landed). */
   private conflictsWriting: StoredConflict[] = []
@@ -954,6 +960,7 @@ export class SyncEngine {
       if (!this.undone(existing)) return existing
       // Nothing left to send: the row goes as an acknowledged one does (storage, other tabs, flush()).
       this.settle(existing, false)
+      this.undoneIds.add(existing.row.id)
       this.events.emit('sync:cancelled', { ids: [existing.row.id] })
       return undefined
     }
@@ -1082,6 +1089,10 @@ export class SyncEngine {
     const withMeta = ((full && metaWait === 0) || this.resolvedChanged) && this.metaDirty
     const del = full && (withMeta || !this.metaDirty) ? [...this.deleted] : []
     if (del.length > 0) this.deleted.clear()
+    for (const id of this.undoneIds) {
+      if (this.deleted.delete(id)) del.push(id)
+    }
+    this.undoneIds.clear()
     const putC = [...this.putConflicts.values()]
     this.putConflicts.clear()
     this.conflictsWriting = putC
