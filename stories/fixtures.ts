@@ -111,6 +111,7 @@ export const sampleError = new ZyncError('DISCONNECTED', '[zync] cannot reach th
 export const storageError = new ZyncError('STORAGE_FULL', '[zync] local storage failed: the browser’s storage for this site is full')
 
 /** An in-memory object implementing SyncApi for deterministic visual and behavioural states. */
+let fixtureSeq = 0
 export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
   let conflicts = opts.conflicts ?? []
   let peers = opts.presence ?? (opts.conflicts?.length ? makePeers(2, { withSelf: true }) : [])
@@ -159,6 +160,8 @@ export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
       for (const k of Object.keys(overrides) as Array<keyof SyncStatus>) delete overrides[k]
       Object.assign(overrides, opts.status)
       fixture.resolutions.length = 0
+      // A new document each time: what one story put off ("Decide later", Dismiss) shows in the next.
+      Object.assign(fixture.sync, { name: `fixture-${++fixtureSeq}` })
       notify()
       notifyPresence()
     },
@@ -182,7 +185,8 @@ export function createFixtureStore(opts: FixtureOptions = {}): FixtureStore {
     emit: emit as FixtureStore['emit'],
     sync: {
       ready: Promise.resolve(),
-      name: 'fixture',
+      // A document of its own: conflicts put off in one fixture's dialog stay shown in every other's.
+      name: `fixture-${++fixtureSeq}`,
       clientId: 'client-1',
       status: () => status,
       subscribe(l) {

@@ -99,8 +99,8 @@ export interface ConflictModalProps {
   store: SyncedStore
   /**
    * Controlled visibility. Default: undefined (uncontrolled), which opens whenever the inbox holds a
-   * conflict the user has not yet put off with "Decide later" / Esc (in this page load: a reload shows
-   * them again); while they type in a text field of
+   * conflict the user has not yet put off with "Decide later" / Esc (in this page load, for the document,
+   * whatever store of it shows the dialog: a reload shows them again); while they type in a text field of
    * the page, once they pause (1.5 s without a key) or leave the field. Never shown while the inbox is empty.
    */
   open?: boolean | undefined
@@ -226,7 +226,7 @@ function startingPoint(c: Conflict): unknown {
 export function ConflictModal({ store, open, onOpenChange, className, labels, renderValue, renderTitle }: ConflictModalProps) {
   const L = { ...LABELS, ...labels }
   const { conflicts, resolve, resolveAll } = useConflicts(store)
-  const [unseen, markSeen] = useUnseen(conflicts)
+  const [unseen, markSeen] = useUnseen(store.sync.name, conflicts, 'modal')
   const [drafts, setDrafts] = useState<Record<string, string | undefined>>({})
   // "Keep all mine / theirs" waiting for its confirmation: a bulk choice is one Tab from where focus
   // starts, and it settles every conflict at once.

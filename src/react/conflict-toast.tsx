@@ -38,7 +38,7 @@ export interface ConflictToastProps {
 export function ConflictToast({ store, onResolve, className, labels }: ConflictToastProps) {
   const L = { ...LABELS, ...labels }
   const { conflicts } = useConflicts(store)
-  const [unseen, dismiss] = useUnseen(conflicts)
+  const [unseen, dismiss] = useUnseen(store.sync.name, conflicts, 'toast')
   // A ConflictModal of the same store already asks for the same decisions: no second notice behind its overlay.
   const modal = useModalShown(store)
   // Focus in the toast, or in a modal opened from it, goes back where it came from when the toast goes.

@@ -6,10 +6,24 @@ export const cx = (...c: unknown[]): string => c.filter(Boolean).join(' ')
 /** useLayoutEffect where it runs (React 18 warns about it while rendering on a server, where it never runs). */
 export const useClientLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect
 
-/** `[unseen, markSeen]`: true while the inbox holds a conflict not there at the last `markSeen()`. */
-export function useUnseen(conflicts: Conflict[]): [boolean, () => void] {
-  const [seen, setSeen] = useState<string[]>([])
-  return [conflicts.some((c) => !seen.includes(c.id)), () => setSeen(conflicts.map((c) => c.id))]
+/**
+ * Conflicts put off in this page load, by kind of component ("Decide later" in the dialog, a dismissed
+ * toast), under their document: a store made again for the same document (a client-side navigation back
+ * to a board) keeps them put off, where the dialog opened again at each visit (a Next.js trial). A reload
+ * asks again.
+ */
+const PUT_OFF = { modal: new Set<string>(), toast: new Set<string>() }
+
+/** `[unseen, markSeen]`: true while the inbox holds a conflict of `doc` not put off by a `markSeen()` of this kind. */
+export function useUnseen(doc: string, conflicts: Conflict[], kind: keyof typeof PUT_OFF): [boolean, () => void] {
+  const putOff = PUT_OFF[kind]
+  const [, rerender] = useState(0)
+  const key = (c: Conflict) => `${doc}\u0000${c.id}`
+  const putAway = () => {
+    for (const c of conflicts) putOff.add(key(c))
+    rerender((n) => n + 1)
+  }
+  return [conflicts.some((c) => !putOff.has(key(c))), putAway]
 }
 
 /**

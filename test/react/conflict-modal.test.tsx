@@ -174,6 +174,30 @@ describe('ConflictModal', () => {
     expect(store.sync.conflicts()).toHaveLength(4)
   })
 
+  it('"Decide later" holds for a store made again for the same document (a navigation back to a board), until a new conflict arrives', async () => {
+    // A Next.js trial: each visit of a board makes its store again, and the dialog opened again at each.
+    const user = userEvent.setup()
+    const conflicts = samples.oneField()
+    const first = createFixtureStore({ conflicts })
+    const view = render(<ConflictModal store={first} />)
+    await user.click(screen.getByRole('button', { name: 'Decide later' }))
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    view.unmount()
+    const again = createFixtureStore({ conflicts })
+    Object.assign(again.sync, { name: first.sync.name })
+    render(<ConflictModal store={again} />)
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    // Another document's store with the same conflict ids still asks.
+    cleanup()
+    render(<ConflictModal store={createFixtureStore({ conflicts })} />)
+    expect(dialog()).toBeInTheDocument()
+    cleanup()
+    render(<ConflictModal store={again} />)
+    expect(screen.queryByRole('alertdialog')).toBeNull()
+    act(() => again.setConflicts([...conflicts, makeConflict({ entity: 'docs/other', base: 'a', local: 'b', remote: 'c' })]))
+    expect(dialog()).toBeInTheDocument()
+  })
+
   it('keep mine / keep theirs resolve one field; focus stays inside the dialog', async () => {
     const { user, store } = setup()
     const title = screen.getByRole('region', { name: /title/ })
