@@ -188,6 +188,8 @@ function openProblem(err: unknown, file: string): string {
   if (code.startsWith('SQLITE_CANTOPEN')) return `${message}: check that the path names a file in an existing directory this process can write to`
   if (code === 'SQLITE_FULL') return `${message}: the disk is full; free some space`
   if (code.startsWith('SQLITE_BUSY')) return `${message}: another connection holds the write lock; stop what else writes to the file`
+  // npm 11 can skip a dependency's install script (allowScripts): better-sqlite3 is then there, unbuilt.
+  if (/Could not locate the bindings file/.test(message)) return `better-sqlite3 is installed but its native module was not built (npm 11 skips install scripts not in allowScripts): npm install-scripts approve better-sqlite3 && npm rebuild better-sqlite3`
   if (/no such column|has no column/.test(message)) return `${message}: the file holds tables of another application (a "log", "ops" or "snapshots" table zync did not create); point the storage (--data) at a zync database or a new file`
   return message
 }
