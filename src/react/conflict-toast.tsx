@@ -11,12 +11,15 @@ export interface ConflictToastLabels {
   resolve: string
   /** The accessible name of the × button. Default 'Dismiss'. */
   dismiss: string
+  /** The name of the landmark around the notice while it shows (it is portalled into `body`). Default 'Notifications'. */
+  region: string
 }
 
 const LABELS: ConflictToastLabels = {
   message: (n) => (n === 1 ? '1 conflict needs your decision' : `${n.toLocaleString()} conflicts need your decision`),
   resolve: 'Resolve',
   dismiss: 'Dismiss',
+  region: 'Notifications',
 }
 
 export interface ConflictToastProps {
@@ -47,7 +50,9 @@ export function ConflictToast({ store, onResolve, className, labels }: ConflictT
   if (!useIsClient()) return null
   const message = L.message(conflicts.length)
   return createPortal(
-    <div className="zync-toast-region" {...focus}>
+    // A landmark while the notice shows: portalled into body, it was outside the app's landmarks, where
+    // landmark navigation does not reach (an axe audit).
+    <div className="zync-toast-region" {...(unseen && !modal ? { role: 'region', 'aria-label': L.region } : {})} {...focus}>
       {/* The live region stays mounted so screen readers announce the notice when it appears, and holds the
           message only: the buttons are not read out with it. */}
       <p role="status" className="zync-sr">

@@ -30,6 +30,15 @@ describe('ConflictToast', () => {
     expect(onResolve).toHaveBeenCalledOnce()
   })
 
+  it('is inside a landmark of its own while it shows (portalled into body, it was outside the app\'s), and none once dismissed', async () => {
+    // An axe audit: landmark navigation did not reach the notice.
+    render(<ConflictToast store={createFixtureStore({ conflicts: samples.oneField() })} onResolve={() => {}} labels={{ region: 'Benachrichtigungen' }} />)
+    const region = screen.getByRole('region', { name: 'Benachrichtigungen' })
+    expect(region).toContainElement(screen.getByRole('button', { name: 'Resolve' }))
+    await userEvent.click(screen.getByRole('button', { name: 'Dismiss' }))
+    expect(screen.queryByRole('region')).toBeNull()
+  })
+
   it('steps aside while a ConflictModal of the same store is shown, and comes back when it closes', async () => {
     const store = createFixtureStore({ conflicts: samples.manyFields() })
     const other = createFixtureStore({ conflicts: samples.oneField() })
