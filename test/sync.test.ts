@@ -158,7 +158,8 @@ describe('records only in the store\'s initial state', () => {
 })
 
 describe('tabs of one browser (one IndexedDB database)', () => {
-  it('edits alternating between the tabs leave no phantom pending row: both tabs keep following the server', async () => {
+  /** Two tabs of one browser and another device, online, all with card c1 titled `title`. */
+  async function tabsAndAnotherDevice(title: string) {
     const s = await server()
     const dbName = freshDb()
     const t1 = board({ url: s.url, dbName })
@@ -167,9 +168,14 @@ describe('tabs of one browser (one IndexedDB database)', () => {
     const all = [t1, t2, other]
     await Promise.all(all.map((x) => x.sync.ready))
     await waitFor(() => all.every((x) => x.sync.status().connection === 'online'), 5000, 'online')
-    t1.getState().addCard('c1', 'start')
+    t1.getState().addCard('c1', title)
     await t1.sync.flush({ timeout: 5000 })
-    await waitFor(() => all.every((x) => x.getState().cards.c1?.title === 'start'), 5000, 'c1 everywhere')
+    await waitFor(() => all.every((x) => x.getState().cards.c1?.title === title), 5000, 'c1 everywhere')
+    return { s, t1, t2, other, all }
+  }
+
+  it('edits alternating between the tabs leave no phantom pending row: both tabs keep following the server', async () => {
+    const { t1, t2, other, all } = await tabsAndAnotherDevice('start')
     for (let i = 0; i < 12; i++) {
       const tab = i % 2 === 0 ? t1 : t2
       tab.getState().rename('c1', `v${i}`)
@@ -187,20 +193,9 @@ describe('tabs of one browser (one IndexedDB database)', () => {
     expect(dataOf(t1)).toEqual(dataOf(other))
     expect(dataOf(t2)).toEqual(dataOf(other))
   })
-})
 
-describe('tabs of one browser: an edit undone while it waits', () => {
-  it('leaves the other tab too: nothing pending there, the value back, and the other tab sends nothing of it', async () => {
-    const s = await server()
-    const dbName = freshDb()
-    const t1 = board({ url: s.url, dbName })
-    const t2 = board({ url: s.url, dbName })
-    const other = board({ url: s.url })
-    const all = [t1, t2, other]
-    await waitFor(() => all.every((x) => x.sync.status().connection === 'online'), 5000, 'online')
-    t1.getState().addCard('c1', 'Orig')
-    await t1.sync.flush({ timeout: 5000 })
-    await waitFor(() => all.every((x) => x.getState().cards.c1?.title === 'Orig'), 5000, 'c1 everywhere')
+  it('an edit undone while it waits leaves the other tab too: nothing pending there, the value back, and the other tab sends nothing of it', async () => {
+    const { s, t1, t2, other } = await tabsAndAnotherDevice('Orig')
     for (const t of [t1, t2]) t.sync.disconnect()
     t1.getState().rename('c1', 'Orig typo')
     await waitFor(() => t2.getState().cards.c1?.title === 'Orig typo' && t2.sync.status().pending === 1, 5000, 'the other tab shows the waiting edit')
