@@ -742,8 +742,10 @@ export class SyncEngine {
       count++
       if (!resolves) {
         // None when the write put a waiting row back to the server's value (undone).
-        if (row && !first) first = row
-        else if (row) (capture ??= [first!]).push(row)
+        if (row) {
+          if (!first) first = row
+          else (capture ??= [first]).push(row)
+        }
         for (const conflict of this.conflictsUnder(op.path)) touchedConflicts.push(conflict.id)
       }
     }
@@ -992,7 +994,7 @@ export class SyncEngine {
     const op = s.row.op
     const whole = isRecordLevel(s)
     for (const other of this.outbox.entityRowsUnordered(s.row.entity)) if (other !== s && (whole || other.fieldKey === s.fieldKey || isRecordLevel(other))) return false
-    if (op.path.length > 1) for (const _ of this.outbox.entityRowsUnordered(entityOf(op.path.slice(0, 1)))) return false
+    if (op.path.length > 1 && this.outbox.hasEntity(entityOf(op.path.slice(0, 1)))) return false
     // A counter's or a set's op carries the field's new value too: equal, its delta is 0 and its elements
     // net out (a set put back in another order still goes).
     return deepEqual(op.op === 'remove' ? undefined : op.value, getAt(this.confirmed, op.path))

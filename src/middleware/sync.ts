@@ -269,13 +269,14 @@ const syncImpl: SyncImpl = (initializer, options) => (set, get, api) => {
     warn(`[zync] ${options.name}: ${where} ${what}: the state has two shapes (another app version?). See README, "Changing the state's shape"`)
   }
   const clientId = options.clientId ?? newId()
+  const auth = options.auth !== undefined || options.user ? withUser(options.auth, options.user) : undefined
   const socketTransport = () =>
     new SocketIoTransport({
       ...(options.url !== undefined ? { url: options.url } : {}),
       ...(options.socket !== undefined ? { socket: options.socket } : {}),
-      ...(options.auth !== undefined || options.user ? { auth: withUser(options.auth, options.user) } : {}),
+      ...(auth !== undefined ? { auth } : {}),
     })
-  if (options.socket && !options.transport && (options.auth !== undefined || options.user)) shareIdentity(options.socket, withUser(options.auth, options.user), warn, options.name)
+  if (options.socket && !options.transport && auth !== undefined) shareIdentity(options.socket, auth, warn, options.name)
   const transport = options.transport ?? socketTransport()
   // Which server: rows record it, and edits left behind are delivered to it alone (recover.ts).
   const endpoint = options.transport ? undefined : options.url !== undefined ? [options.url].flat().join(' ') : (options.socket as unknown as { io?: { uri?: string } } | undefined)?.io?.uri

@@ -232,7 +232,6 @@ export function connectQueryClient(
     })
   }
 
-
   if (online) {
     // Offline because the server refused the store (credentials) is not the network being down: other
     // queries (a REST API) may well work.
